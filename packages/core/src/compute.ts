@@ -1,0 +1,71 @@
+/**
+ * The compute-backend interface: every heavy arithmetic operation of the forward pass and of
+ * calibration goes through it, so faster backends (WebAssembly SIMD with threads, WebGPU) plug in
+ * without touching model code. All matrices are row-major float32.
+ *
+ * Methods are async because GPU backends are; CPU backends may resolve immediately.
+ */
+export interface ComputeBackend {
+  /** Short name shown in reports, e.g. "js", "wasm-simd x2", "webgpu (SwiftShader)". */
+  readonly name: string;
+  /**
+   * y = x · wᵀ (+ bias): x is [m, k], w is [n, k] (the Linear weight layout), y is [m, n].
+   * When `out` is given (length m·n) the result is written there and returned.
+   */
+  matmulTransB(
+    x: Float32Array,
+    w: Float32Array,
+    m: number,
+    k: number,
+    n: number,
+    options?: MatmulOptions,
+  ): Promise<Float32Array>;
+  /** acc[k, k] += xᵀx for x [m, k], accumulated in float64 (Gram matrix / Hessian statistics). */
+  gramAccumulate(x: Float32Array, m: number, k: number, acc: Float64Array): Promise<void>;
+  /** acc[j] += Σ_i x[i, j]² for x [m, k] (squared column norms, e.g. Wanda's ‖X_j‖²). */
+  colSqNormAccumulate(x: Float32Array, m: number, k: number, acc: Float64Array): Promise<void>;
+  /** Release workers, GPU buffers, etc. Safe to call twice. */
+  dispose?(): Promise<void>;
+}
+
+/** Options of {@link ComputeBackend.matmulTransB}. */
+export interface MatmulOptions {
+  /** Bias [n] added to every row of the output. */
+  readonly bias?: Float32Array;
+  /** Output buffer [m, n]; allocated when absent. */
+  readonly out?: Float32Array;
+}
+
+/**
+ * Validate the shapes of a matmulTransB call (shared by every backend so they fail alike).
+ *
+ * @throws RangeError naming the mismatching operand.
+ */
+export function checkMatmulShapes(
+  where: string,
+  x: Float32Array,
+  w: Float32Array,
+  m: number,
+  k: number,
+  n: number,
+  options?: MatmulOptions,
+): void {
+  for (const [label, v] of [
+    ["m", m],
+    ["k", k],
+    ["n", n],
+  ] as const) {
+    if (!Number.isInteger(v) || v < 0)
+      throw new RangeError(`${where}: ${label} must be a non-negative integer, got ${v}`);
+  }
+  if (x.length !== m * k)
+    throw new RangeError(`${where}: x has ${x.length} elements, expected m·k = ${m * k}`);
+  if (w.length !== n * k)
+    throw new RangeError(`${where}: w has ${w.length} elements, expected n·k = ${n * k}`);
+  if (options?.bias && options.bias.length !== n) {
+    throw new RangeError(`${where}: bias has ${options.bias.length} elements, expected n = ${n}`);
+  }
+  if (options?.out && options.out.length !== m * n) {
+    throw new RangeError(`${where}: out has ${options.out.length} elements, expected m·n = ${m * n}`);
+  }
+}

@@ -1,0 +1,13 @@
+export { type ComputeBackend, checkMatmulShapes, type MatmulOptions } from "./compute.ts";
+export {
+  isPruneError,
+  PRUNE_ERROR_CODES,
+  PruneError,
+  type PruneErrorCode,
+  throwIfAborted,
+  truncateForMessage,
+} from "./errors.ts";
+export { sha256Hex } from "./hash.ts";
+export { createMemoryLogger, type Logger, type LogRecord, SILENT_LOGGER } from "./logger.ts";
+export { type Matrix, matrix, numel } from "./matrix.ts";
+export { createRng, type Rng, randomNormal } from "./rng.ts";

@@ -1,0 +1,1 @@
+export type { ByteSource, Checkpoint, DType, TensorInfo, TensorReader } from "./types.ts";
