@@ -1,1 +1,1 @@
-export {};
+export { openFileSource } from "./file-source.ts";
