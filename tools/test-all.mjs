@@ -1,0 +1,60 @@
+#!/usr/bin/env node
+// The whole test suite, as CI runs it (`npm test`): lint, typecheck, unit/integration tests (vitest),
+// build + publish checks (publint, are-the-types-wrong), and the Deno smoke test.
+// Prints a closing line "N passed, N failed" for the vitest run and exits non-zero on any failure.
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+
+const steps = [];
+function run(label, cmd, args, env = {}) {
+  const t0 = Date.now();
+  console.log(`\n▶ ${label}: ${cmd} ${args.join(" ")}`);
+  const r = spawnSync(cmd, args, { stdio: "inherit", env: { ...process.env, ...env } });
+  const ok = r.status === 0;
+  steps.push({ label, ok, seconds: (Date.now() - t0) / 1000 });
+  return ok;
+}
+
+const only = process.argv.slice(2);
+const want = (name) => only.length === 0 || only.includes(name);
+const tmp = mkdtempSync(join(tmpdir(), "mama-test-"));
+const jsonOut = join(tmp, "vitest.json");
+let passed = 0;
+let failed = 0;
+
+if (want("lint")) run("lint", "npx", ["biome", "check", "."]);
+if (want("typecheck")) run("typecheck", "npx", ["turbo", "run", "typecheck", "--output-logs=errors-only"]);
+if (want("unit")) {
+  run("tests", "npx", [
+    "vitest",
+    "run",
+    "--reporter=default",
+    "--reporter=json",
+    `--outputFile.json=${jsonOut}`,
+  ]);
+  try {
+    const report = JSON.parse(readFileSync(jsonOut, "utf8"));
+    passed = report.numPassedTests ?? 0;
+    failed = (report.numFailedTests ?? 0) + (report.numFailedTestSuites ?? 0);
+  } catch {
+    failed += 1;
+  }
+}
+if (want("build"))
+  run("build + publish checks", "npx", [
+    "turbo",
+    "run",
+    "build",
+    "check:publish",
+    "--output-logs=errors-only",
+  ]);
+if (want("deno")) run("deno smoke", "npm", ["run", "--silent", "test:deno"]);
+rmSync(tmp, { recursive: true, force: true });
+
+console.log("\nsummary:");
+for (const s of steps) console.log(`  ${s.ok ? "ok  " : "FAIL"} ${s.label} (${s.seconds.toFixed(1)} s)`);
+const stepFailures = steps.filter((s) => !s.ok).length;
+console.log(`\nvitest: ${passed} passed, ${failed} failed`);
+process.exit(stepFailures === 0 && failed === 0 ? 0 : 1);
