@@ -26,7 +26,8 @@ export type PruneErrorCode =
   | "RECIPE_INVALID"
   | "GPU_UNAVAILABLE"
   | "GPU_DEVICE_LOST"
-  | "ABORTED";
+  | "ABORTED"
+  | "DTYPE_OUT_OF_RANGE";
 
 /** All codes, for validation and documentation. */
 export const PRUNE_ERROR_CODES: readonly PruneErrorCode[] = [
@@ -55,6 +56,7 @@ export const PRUNE_ERROR_CODES: readonly PruneErrorCode[] = [
   "GPU_UNAVAILABLE",
   "GPU_DEVICE_LOST",
   "ABORTED",
+  "DTYPE_OUT_OF_RANGE",
 ];
 
 /**
