@@ -1,5 +1,15 @@
 export { blobSource, bytesSource, toByteSource } from "./byte-source.ts";
 export {
+  bytesToF32,
+  DTYPES,
+  dtypeByteSize,
+  f16BitsToF32,
+  f32BitsToBf16Bits,
+  f32BitsToF16Bits,
+  f32ToBytes,
+  isDType,
+} from "./dtype.ts";
+export {
   LLAMA2C_HEADER_BYTES,
   type Llama2cHeader,
   type Llama2cWriteInput,
@@ -12,4 +22,19 @@ export {
   readLlama2c,
   writeLlama2c,
 } from "./llama2c.ts";
+export {
+  DEFAULT_MAX_HEADER_BYTES,
+  type ReadSafetensorsOptions,
+  readSafetensors,
+  type SafetensorsEntry,
+  type SafetensorsLayout,
+  type SafetensorsReader,
+  safetensorsBytes,
+  safetensorsLayout,
+  type TensorData,
+  type WriteSafetensorsOptions,
+  writeSafetensors,
+} from "./safetensors.ts";
+export { type ByteSink, type CollectSink, collectSink, writableStreamSink } from "./sink.ts";
+export { type Llama2cTokenizer, readLlama2cTokenizer } from "./tokenizer-bin.ts";
 export type { ByteSource, Checkpoint, DType, TensorInfo, TensorReader } from "./types.ts";
