@@ -1,0 +1,592 @@
+// safetensors: 8-byte little-endian header length N, N bytes of JSON header, then the data region.
+// Reading is lazy: open reads only the length and the header, validates all of it before anything
+// is allocated from untrusted sizes, and each tensor read pulls exactly its own byte range.
+// Writing is streaming: the header is computed from (name, dtype, shape) alone, then tensor data is
+// pulled one entry at a time, so memory stays at about one tensor.
+
+import { type Logger, PruneError, SILENT_LOGGER, throwIfAborted, truncateForMessage } from "@mama-prune/core";
+import { toByteSource } from "./byte-source.ts";
+import { bytesToF32, DTYPES, dtypeByteSize, f32ToBytes, isDType } from "./dtype.ts";
+import { type ByteSink, collectSink } from "./sink.ts";
+import type { ByteSource, DType, TensorInfo, TensorReader } from "./types.ts";
+
+/** Default cap on the JSON header size (the Rust reference implementation uses 100 MB). */
+export const DEFAULT_MAX_HEADER_BYTES: number = 100 * 1024 * 1024;
+
+/** safetensors dtypes that exist in the format but that this package does not convert. */
+const KNOWN_UNSUPPORTED = new Set([
+  "F8_E4M3",
+  "F8_E5M2",
+  "F8_E8M0",
+  "F6_E2M3",
+  "F6_E3M2",
+  "F4",
+  "C64",
+  "C128",
+]);
+
+// ---- Reading ----
+
+/** Options of {@link readSafetensors}. */
+export interface ReadSafetensorsOptions {
+  /** Name used in messages when the input is a Uint8Array or Blob (a ByteSource has its own). */
+  readonly name?: string;
+  /** Largest accepted JSON header in bytes (default {@link DEFAULT_MAX_HEADER_BYTES}). */
+  readonly maxHeaderBytes?: number;
+  /**
+   * Reject files whose data region has gaps or trailing bytes not covered by any tensor, and tensor
+   * entries with unknown fields (default false: accepted, reported in `diagnostics` and to `logger`).
+   */
+  readonly strict?: boolean;
+  /** Receives warnings about gaps and unknown fields. */
+  readonly logger?: Logger;
+}
+
+/** A lazily-read safetensors file. */
+export interface SafetensorsReader extends TensorReader {
+  /** The `__metadata__` map of the header (empty when absent). */
+  readonly metadata: Readonly<Record<string, string>>;
+  /** Byte offset of the data region in the file (8 + header length). */
+  readonly dataOffset: number;
+  /** Non-fatal findings (gaps in the data region, unknown header fields). */
+  readonly diagnostics: readonly string[];
+  /** Absolute byte range `[begin, end)` of a tensor's data in the file. */
+  byteRange(name: string): readonly [number, number];
+}
+
+interface Entry {
+  readonly info: TensorInfo;
+  readonly begin: number; // absolute file offset
+  readonly end: number;
+}
+
+function malformed(where: string, what: string): PruneError {
+  return new PruneError("TENSOR_IO_MALFORMED", `${where}: ${what}`);
+}
+
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === "object" && v !== null && !Array.isArray(v);
+}
+
+function shapeNumel(shape: readonly number[]): number {
+  let n = 1;
+  for (const d of shape) n *= d;
+  return n;
+}
+
+/**
+ * Parse and validate a safetensors header (the JSON object) against a data region of `dataSize`
+ * bytes starting at absolute offset `dataOffset`. Exported for the sharded-folder reader.
+ */
+function parseHeader(
+  json: unknown,
+  src: string,
+  dataOffset: number,
+  dataSize: number,
+  strict: boolean,
+  diagnostics: string[],
+): { entries: Entry[]; metadata: Record<string, string> } {
+  if (!isPlainObject(json)) {
+    throw malformed(
+      src,
+      `header is not a JSON object. Expected {"<tensor>": {dtype, shape, data_offsets}, ...}, got ${Array.isArray(json) ? "an array" : truncateForMessage(json)}.`,
+    );
+  }
+  // Filled with defineProperty-like semantics (Object.fromEntries) so a "__proto__" key stays a plain key.
+  const metaPairs: [string, string][] = [];
+  const entries: Entry[] = [];
+  for (const [name, value] of Object.entries(json)) {
+    const where = `${src}: tensor ${truncateForMessage(name)}`;
+    if (name === "__metadata__") {
+      if (!isPlainObject(value)) {
+        throw malformed(
+          src,
+          `__metadata__ is not an object. Expected an object of string values, got ${truncateForMessage(value)}.`,
+        );
+      }
+      for (const [k, v] of Object.entries(value)) {
+        if (typeof v !== "string") {
+          throw malformed(
+            src,
+            `__metadata__ value of ${truncateForMessage(k)} is not a string. Expected a string, got ${truncateForMessage(v)}.`,
+          );
+        }
+        metaPairs.push([k, v]);
+      }
+      continue;
+    }
+    if (!isPlainObject(value)) {
+      throw malformed(
+        where,
+        `entry is not an object. Expected {dtype, shape, data_offsets}, got ${truncateForMessage(value)}.`,
+      );
+    }
+    for (const k of Object.keys(value)) {
+      if (k !== "dtype" && k !== "shape" && k !== "data_offsets") {
+        const msg = `${where}: unknown field ${truncateForMessage(k)}`;
+        if (strict)
+          throw malformed(
+            where,
+            `unknown field ${truncateForMessage(k)}. Expected only dtype, shape, data_offsets.`,
+          );
+        diagnostics.push(msg);
+      }
+    }
+    const { dtype, shape, data_offsets: offsets } = value;
+    if (typeof dtype !== "string") {
+      throw malformed(
+        where,
+        `dtype is not a string. Expected one of ${DTYPES.join(", ")}, got ${truncateForMessage(dtype)}.`,
+      );
+    }
+    if (!isDType(dtype)) {
+      throw new PruneError(
+        "DTYPE_UNSUPPORTED",
+        `${where}: dtype ${truncateForMessage(dtype)} is ${KNOWN_UNSUPPORTED.has(dtype) ? "not supported by this reader" : "unknown"}. Expected one of ${DTYPES.join(", ")}, got ${truncateForMessage(dtype)}.`,
+      );
+    }
+    if (!Array.isArray(shape) || !shape.every((d) => Number.isSafeInteger(d) && (d as number) >= 0)) {
+      throw malformed(
+        where,
+        `shape is not a list of non-negative integers. Expected e.g. [4096, 4096], got ${truncateForMessage(shape)}.`,
+      );
+    }
+    const dims = shape as number[];
+    const numel = shapeNumel(dims);
+    const size = dtypeByteSize(dtype);
+    if (!Number.isSafeInteger(numel * size)) {
+      throw malformed(
+        where,
+        `shape ${truncateForMessage(dims)} is too large. Expected at most 2^53 bytes, got ${numel * size}.`,
+      );
+    }
+    if (
+      !Array.isArray(offsets) ||
+      offsets.length !== 2 ||
+      !offsets.every((o) => Number.isSafeInteger(o) && (o as number) >= 0)
+    ) {
+      throw malformed(
+        where,
+        `data_offsets is not a pair of non-negative integers. Expected [begin, end], got ${truncateForMessage(offsets)}.`,
+      );
+    }
+    const [begin, end] = offsets as [number, number];
+    if (end < begin)
+      throw malformed(
+        where,
+        `data_offsets end precedes begin. Expected begin <= end, got [${begin}, ${end}].`,
+      );
+    if (end > dataSize) {
+      throw malformed(
+        where,
+        `data_offsets run past the end of the data region. Expected end <= ${dataSize}, got [${begin}, ${end}].`,
+      );
+    }
+    const byteLength = numel * size;
+    if (end - begin !== byteLength) {
+      throw malformed(
+        where,
+        `data length does not match shape × dtype size. Expected ${byteLength} bytes (${numel} × ${size}, ${dtype} ${JSON.stringify(dims)}), got ${end - begin} (data_offsets [${begin}, ${end}]).`,
+      );
+    }
+    entries.push({
+      info: { name, dtype, shape: Object.freeze(dims.slice()), byteLength },
+      begin: dataOffset + begin,
+      end: dataOffset + end,
+    });
+  }
+  // Storage order = data offset order; Array.prototype.sort is stable, so ties keep header order.
+  entries.sort((a, b) => a.begin - b.begin || a.end - b.end);
+  let covered = dataOffset;
+  for (let i = 0; i < entries.length; i++) {
+    const e = entries[i]!;
+    if (e.begin < covered) {
+      const prev = entries.slice(0, i).find((p) => p.end > e.begin);
+      throw malformed(
+        `${src}: tensor ${truncateForMessage(e.info.name)}`,
+        `data overlaps tensor ${truncateForMessage(prev?.info.name ?? "?")}. Expected begin >= ${covered - dataOffset}, got ${e.begin - dataOffset}.`,
+      );
+    }
+    if (e.begin > covered) {
+      const msg = `${src}: gap of ${e.begin - covered} unused bytes in the data region before tensor ${truncateForMessage(e.info.name)} (data offset ${covered - dataOffset})`;
+      if (strict) throw malformed(src, `${msg.slice(src.length + 2)}. Expected contiguous tensors.`);
+      diagnostics.push(msg);
+    }
+    covered = e.end;
+  }
+  if (covered < dataOffset + dataSize) {
+    const msg = `${src}: ${dataOffset + dataSize - covered} trailing bytes after the last tensor`;
+    if (strict)
+      throw malformed(
+        src,
+        `${msg.slice(src.length + 2)}. Expected the data region to end with the last tensor.`,
+      );
+    diagnostics.push(msg);
+  }
+  return { entries, metadata: Object.fromEntries(metaPairs) };
+}
+
+/**
+ * Open a safetensors file lazily: reads the 8-byte length and the header, validates every entry
+ * (JSON shape, known dtype, non-negative integer shape, numel × dtype size = byte length, offsets
+ * inside the data region, no overlaps), then reads each tensor's bytes only when asked.
+ *
+ * @param source A ByteSource (e.g. `openFileSource(path)` from `@mama-prune/tensor-io/node`), bytes, or a Blob.
+ * @throws PruneError TENSOR_IO_MALFORMED for any structural problem (message names the file and tensor).
+ * @throws PruneError DTYPE_UNSUPPORTED for a dtype outside {@link DTYPES}.
+ * @example
+ * const st = await readSafetensors(bytes);
+ * st.list().map((t) => t.name); // ["w"]
+ * await st.readF32("w"); // Float32Array [...]
+ */
+export async function readSafetensors(
+  source: ByteSource | Uint8Array | Blob,
+  options: ReadSafetensorsOptions = {},
+): Promise<SafetensorsReader> {
+  const src = toByteSource(source, options.name);
+  const file = src.name;
+  const maxHeader = options.maxHeaderBytes ?? DEFAULT_MAX_HEADER_BYTES;
+  if (!Number.isSafeInteger(maxHeader) || maxHeader < 2) {
+    throw new RangeError(`readSafetensors: maxHeaderBytes must be an integer >= 2, got ${maxHeader}`);
+  }
+  const strict = options.strict ?? false;
+  const log = options.logger ?? SILENT_LOGGER;
+  const size = src.size;
+  if (!Number.isSafeInteger(size) || size < 0) {
+    throw new RangeError(`readSafetensors: ${file}: source size must be a non-negative integer, got ${size}`);
+  }
+  if (size < 8) {
+    throw malformed(file, `too small to be a safetensors file. Expected at least 8 bytes, got ${size}.`);
+  }
+  const lenBytes = await src.read(0, 8);
+  if (lenBytes.byteLength !== 8) {
+    throw malformed(file, `short read of the header length. Expected 8 bytes, got ${lenBytes.byteLength}.`);
+  }
+  const headerLen64 = new DataView(lenBytes.buffer, lenBytes.byteOffset, 8).getBigUint64(0, true);
+  if (headerLen64 > BigInt(size - 8)) {
+    throw malformed(
+      file,
+      `header length exceeds the file size. Expected at most ${size - 8} bytes, got ${headerLen64}.`,
+    );
+  }
+  const headerLen = Number(headerLen64);
+  if (headerLen > maxHeader) {
+    throw malformed(file, `header is too large. Expected at most ${maxHeader} bytes, got ${headerLen}.`);
+  }
+  if (headerLen < 2) {
+    throw malformed(
+      file,
+      `header is too short to hold a JSON object. Expected at least 2 bytes, got ${headerLen}.`,
+    );
+  }
+  const headerBytes = await src.read(8, headerLen);
+  if (headerBytes.byteLength !== headerLen) {
+    throw malformed(
+      file,
+      `short read of the header. Expected ${headerLen} bytes, got ${headerBytes.byteLength}.`,
+    );
+  }
+  if (headerBytes[0] !== 0x7b) {
+    throw malformed(
+      file,
+      `header does not start with '{'. Expected a JSON object, got byte 0x${headerBytes[0]!.toString(16)}.`,
+    );
+  }
+  let text: string;
+  try {
+    text = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true }).decode(headerBytes);
+  } catch (e) {
+    throw new PruneError(
+      "TENSOR_IO_MALFORMED",
+      `${file}: header is not valid UTF-8. Expected UTF-8 JSON, got invalid bytes.`,
+      {
+        cause: e,
+      },
+    );
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (e) {
+    // RangeError (too deep nesting) lands here too: still a malformed file.
+    throw new PruneError(
+      "TENSOR_IO_MALFORMED",
+      `${file}: header is not valid JSON (${truncateForMessage(e instanceof Error ? e.message : String(e), 120)}). Expected a JSON object, got ${truncateForMessage(text, 60)}.`,
+      { cause: e },
+    );
+  }
+  const dataOffset = 8 + headerLen;
+  const diagnostics: string[] = [];
+  const { entries, metadata } = parseHeader(json, file, dataOffset, size - dataOffset, strict, diagnostics);
+  for (const d of diagnostics) log.warn(d);
+  const byName = new Map<string, Entry>();
+  for (const e of entries) byName.set(e.info.name, e);
+  const infos: readonly TensorInfo[] = Object.freeze(entries.map((e) => e.info));
+  let closed = false;
+
+  const get = (name: string): Entry => {
+    const e = byName.get(name);
+    if (e === undefined) {
+      throw new PruneError(
+        "TENSOR_IO_NOT_FOUND",
+        `${file}: tensor ${truncateForMessage(name)} not found. Expected one of ${entries.length} tensors (${truncateForMessage(entries.map((x) => x.info.name).join(", "), 120)}), got ${truncateForMessage(name)}.`,
+      );
+    }
+    return e;
+  };
+  const readRaw = async (name: string): Promise<Uint8Array> => {
+    const e = get(name);
+    if (closed)
+      throw malformed(
+        file,
+        `read of tensor ${truncateForMessage(name)} after close. Expected an open reader.`,
+      );
+    let bytes: Uint8Array;
+    try {
+      bytes = await src.read(e.begin, e.end - e.begin);
+    } catch (err) {
+      if (err instanceof PruneError) {
+        throw new PruneError(err.code, `${file}: tensor ${truncateForMessage(name)}: ${err.message}`, {
+          cause: err,
+        });
+      }
+      throw new PruneError(
+        "TENSOR_IO_MALFORMED",
+        `${file}: tensor ${truncateForMessage(name)}: read failed (${String(err)})`,
+        {
+          cause: err,
+        },
+      );
+    }
+    if (bytes.byteLength !== e.end - e.begin) {
+      throw malformed(
+        `${file}: tensor ${truncateForMessage(name)}`,
+        `short read. Expected ${e.end - e.begin} bytes, got ${bytes.byteLength}.`,
+      );
+    }
+    return bytes;
+  };
+  return {
+    source: file,
+    metadata: Object.freeze(metadata),
+    dataOffset,
+    diagnostics: Object.freeze(diagnostics),
+    list: (): readonly TensorInfo[] => infos,
+    has: (name: string): boolean => byName.has(name),
+    info: (name: string): TensorInfo => get(name).info,
+    byteRange(name: string): readonly [number, number] {
+      const e = get(name);
+      return [e.begin, e.end];
+    },
+    readRaw,
+    async readF32(name: string): Promise<Float32Array> {
+      const e = get(name);
+      const bytes = await readRaw(name);
+      return bytesToF32(bytes, e.info.dtype, `${file}: tensor ${truncateForMessage(name)}`);
+    },
+    async close(): Promise<void> {
+      if (closed) return;
+      closed = true;
+      await src.close?.();
+    },
+  };
+}
+
+// ---- Writing ----
+
+/** Tensor data accepted by the writer: float32 values (converted to the entry's dtype) or raw bytes. */
+export type TensorData = Float32Array | Uint8Array;
+
+/** One tensor to write. `data` may be a function, called only when that tensor's turn comes. */
+export interface SafetensorsEntry {
+  readonly name: string;
+  readonly dtype: DType;
+  readonly shape: readonly number[];
+  /**
+   * A Float32Array of numel values (converted to `dtype`), or a Uint8Array of exactly
+   * numel × dtype size little-endian bytes, or a function returning either (lazy; called once).
+   */
+  readonly data: TensorData | (() => TensorData | Promise<TensorData>);
+}
+
+/** Options of {@link writeSafetensors}. */
+export interface WriteSafetensorsOptions {
+  /** The `__metadata__` map (string → string). */
+  readonly metadata?: Readonly<Record<string, string>>;
+  /** Checked before each tensor; an abort aborts the sink. */
+  readonly signal?: AbortSignal;
+}
+
+/** The planned layout of a safetensors file, before any data is written. */
+export interface SafetensorsLayout {
+  /** 8-byte length + JSON header padded with spaces to a multiple of 8. */
+  readonly header: Uint8Array;
+  /** Per entry (same order as given), the `[begin, end)` offsets relative to the data region. */
+  readonly dataOffsets: readonly (readonly [number, number])[];
+  /** Total file size in bytes. */
+  readonly totalBytes: number;
+}
+
+function validateMetadata(metadata: Readonly<Record<string, string>> | undefined): void {
+  if (metadata === undefined) return;
+  if (!isPlainObject(metadata)) throw new TypeError("safetensors metadata must be an object of strings");
+  for (const [k, v] of Object.entries(metadata)) {
+    if (typeof v !== "string") {
+      throw new TypeError(
+        `safetensors metadata: value of ${truncateForMessage(k)} must be a string, got ${typeof v}`,
+      );
+    }
+  }
+}
+
+/**
+ * Compute the header bytes and data offsets of a safetensors file from (name, dtype, shape) only.
+ * Tensors are laid out contiguously in the given order.
+ *
+ * @throws TypeError / RangeError for invalid entries (non-string name, `__metadata__` as a name, duplicate names, bad shapes).
+ * @throws PruneError DTYPE_UNSUPPORTED for an unknown dtype.
+ * @example
+ * safetensorsLayout([{ name: "w", dtype: "F32", shape: [2], data: new Float32Array(2) }]).totalBytes; // 8 + 64 + 8 = 80
+ */
+export function safetensorsLayout(
+  entries: readonly Pick<SafetensorsEntry, "name" | "dtype" | "shape">[],
+  metadata?: Readonly<Record<string, string>>,
+): SafetensorsLayout {
+  if (!Array.isArray(entries)) throw new TypeError("safetensorsLayout: entries must be an array");
+  validateMetadata(metadata);
+  // Pairs + Object.fromEntries: a tensor or metadata key named "__proto__" stays an own key.
+  const header: [string, unknown][] = [];
+  if (metadata !== undefined && Object.keys(metadata).length > 0) {
+    header.push(["__metadata__", Object.fromEntries(Object.entries(metadata))]);
+  }
+  const seen = new Set<string>();
+  const dataOffsets: (readonly [number, number])[] = [];
+  let at = 0;
+  for (const e of entries) {
+    if (typeof e !== "object" || e === null)
+      throw new TypeError("safetensorsLayout: each entry must be an object");
+    const { name, dtype, shape } = e;
+    if (typeof name !== "string")
+      throw new TypeError(`safetensorsLayout: tensor name must be a string, got ${typeof name}`);
+    if (name === "__metadata__")
+      throw new RangeError(`safetensorsLayout: "__metadata__" is reserved and cannot name a tensor`);
+    if (seen.has(name))
+      throw new RangeError(`safetensorsLayout: duplicate tensor name ${truncateForMessage(name)}`);
+    seen.add(name);
+    if (!isDType(dtype)) {
+      throw new PruneError(
+        "DTYPE_UNSUPPORTED",
+        `safetensorsLayout: tensor ${truncateForMessage(name)} has dtype ${truncateForMessage(dtype)}. Expected one of ${DTYPES.join(", ")}, got ${truncateForMessage(dtype)}.`,
+      );
+    }
+    if (!Array.isArray(shape) || !shape.every((d) => Number.isSafeInteger(d) && d >= 0)) {
+      throw new RangeError(
+        `safetensorsLayout: tensor ${truncateForMessage(name)}: shape must be non-negative integers, got ${truncateForMessage(shape)}`,
+      );
+    }
+    const bytes = shapeNumel(shape) * dtypeByteSize(dtype);
+    if (!Number.isSafeInteger(at + bytes)) {
+      throw new RangeError(
+        `safetensorsLayout: tensor ${truncateForMessage(name)}: file would exceed 2^53 bytes`,
+      );
+    }
+    header.push([name, { dtype, shape: [...shape], data_offsets: [at, at + bytes] }]);
+    dataOffsets.push([at, at + bytes]);
+    at += bytes;
+  }
+  const json = new TextEncoder().encode(JSON.stringify(Object.fromEntries(header)));
+  const padded = Math.ceil(json.byteLength / 8) * 8;
+  const out = new Uint8Array(8 + padded).fill(0x20); // (8 + padded,)
+  new DataView(out.buffer).setBigUint64(0, BigInt(padded), true);
+  out.set(json, 8);
+  return { header: out, dataOffsets, totalBytes: 8 + padded + at };
+}
+
+function entryBytes(e: SafetensorsEntry, data: unknown, where: string): Uint8Array {
+  const numel = shapeNumel(e.shape);
+  const size = dtypeByteSize(e.dtype);
+  if (data instanceof Float32Array) {
+    if (data.length !== numel) {
+      throw new PruneError(
+        "SHAPE_MISMATCH",
+        `${where}: Float32Array length does not match shape ${JSON.stringify(e.shape)}. Expected ${numel} values, got ${data.length}.`,
+      );
+    }
+    if (e.dtype === "F32") return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+    return f32ToBytes(data, e.dtype, where);
+  }
+  if (data instanceof Uint8Array) {
+    if (data.byteLength !== numel * size) {
+      throw new PruneError(
+        "SHAPE_MISMATCH",
+        `${where}: raw byte length does not match ${e.dtype} ${JSON.stringify(e.shape)}. Expected ${numel * size} bytes, got ${data.byteLength}.`,
+      );
+    }
+    return data;
+  }
+  throw new TypeError(
+    `${where}: data must be a Float32Array or Uint8Array (or a function returning one), got ${Object.prototype.toString.call(data)}`,
+  );
+}
+
+/**
+ * Stream a safetensors file into `sink`: the header first (computed from names, dtypes and shapes),
+ * then each tensor's data in order, pulling lazy `data` functions one at a time. Closes the sink on
+ * success; on any failure aborts the sink (a file sink deletes its temporary file) and rethrows.
+ *
+ * @returns The total number of bytes written.
+ * @throws PruneError SHAPE_MISMATCH when data length does not match the shape; DTYPE_OUT_OF_RANGE when
+ *   float32 values do not fit an integer dtype; DTYPE_UNSUPPORTED; ABORTED; TENSOR_IO_WRITE_FAILED from the sink.
+ * @throws TypeError / RangeError for invalid entries (see {@link safetensorsLayout}).
+ * @example
+ * const sink = collectSink();
+ * await writeSafetensors(sink, [{ name: "w", dtype: "BF16", shape: [2], data: new Float32Array([1, 2]) }]);
+ * (await readSafetensors(sink.bytes())).info("w").shape; // [2]
+ */
+export async function writeSafetensors(
+  sink: ByteSink,
+  entries: readonly SafetensorsEntry[],
+  options: WriteSafetensorsOptions = {},
+): Promise<number> {
+  try {
+    const layout = safetensorsLayout(entries, options.metadata);
+    throwIfAborted(options.signal, "writeSafetensors");
+    await sink.write(layout.header);
+    let written = layout.header.byteLength;
+    for (const e of entries) {
+      const where = `writeSafetensors: tensor ${truncateForMessage(e.name)}`;
+      throwIfAborted(options.signal, where);
+      const data = typeof e.data === "function" ? await e.data() : e.data;
+      const bytes = entryBytes(e, data, where);
+      if (bytes.byteLength > 0) await sink.write(bytes);
+      written += bytes.byteLength;
+    }
+    if (written !== layout.totalBytes) {
+      throw new PruneError(
+        "TENSOR_IO_WRITE_FAILED",
+        `writeSafetensors: entries changed while writing. Expected ${layout.totalBytes} bytes, got ${written}.`,
+      );
+    }
+    await sink.close();
+    return written;
+  } catch (e) {
+    await sink.abort(e).catch(() => undefined);
+    throw e;
+  }
+}
+
+/**
+ * Write a safetensors file to memory and return its bytes (convenience over {@link writeSafetensors}).
+ *
+ * @throws Same as {@link writeSafetensors}.
+ * @example
+ * const bytes = await safetensorsBytes([{ name: "b", dtype: "I32", shape: [1], data: new Float32Array([7]) }]);
+ */
+export async function safetensorsBytes(
+  entries: readonly SafetensorsEntry[],
+  options: WriteSafetensorsOptions = {},
+): Promise<Uint8Array> {
+  const sink = collectSink();
+  await writeSafetensors(sink, entries, options);
+  return sink.bytes();
+}
