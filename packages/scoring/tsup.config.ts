@@ -1,4 +1,7 @@
 import { defineConfig } from "tsup";
 import { base } from "../../tools/tsup.base.ts";
 
-export default defineConfig({ ...base, entry: { index: "src/index.ts" } });
+export default defineConfig({
+  ...base,
+  entry: { index: "src/index.ts", "conformance/index": "src/conformance/index.ts" },
+});

@@ -1,0 +1,204 @@
+import { createRng, isPruneError } from "@mama-prune/core";
+import { describe, expect, it } from "vitest";
+import { isNmMask, type SelectMaskOptions, selectMask } from "./select-mask.ts";
+
+/** Independent reference: list each group's flat indices, sort by (score, index), prune the first k. */
+function bruteForce(scores: Float32Array, rows: number, cols: number, opts: SelectMaskOptions): Uint8Array {
+  const groups: number[][] = [];
+  const ks: number[] = [];
+  if (opts.group === "n:m") {
+    const { n, m } = opts.sparsity as { n: number; m: number };
+    for (let i = 0; i < rows; i++)
+      for (let c = 0; c < cols; c += m) {
+        groups.push(Array.from({ length: m }, (_, q) => i * cols + c + q));
+        ks.push(n);
+      }
+  } else {
+    const s = opts.sparsity as number;
+    if (opts.group === "matrix") groups.push(Array.from({ length: rows * cols }, (_, p) => p));
+    if (opts.group === "row")
+      for (let i = 0; i < rows; i++) groups.push(Array.from({ length: cols }, (_, j) => i * cols + j));
+    if (opts.group === "block") {
+      const bs = opts.blockSize ?? 128;
+      for (let c0 = 0; c0 < cols; c0 += bs) {
+        const g: number[] = [];
+        for (let i = 0; i < rows; i++)
+          for (let j = c0; j < Math.min(cols, c0 + bs); j++) g.push(i * cols + j);
+        groups.push(g);
+      }
+    }
+    for (const g of groups) ks.push(Math.floor(s * g.length));
+  }
+  const mask = new Uint8Array(rows * cols).fill(1);
+  groups.forEach((g, gi) => {
+    const order = [...g].sort((a, b) => scores[a]! - scores[b]! || a - b);
+    for (let t = 0; t < ks[gi]!; t++) mask[order[t]!] = 0;
+  });
+  return mask;
+}
+
+function randomScores(n: number, seed: number, ties: boolean): Float32Array {
+  const rng = createRng(seed);
+  return Float32Array.from({ length: n }, () => (ties ? rng.int(4) - 1 : rng.normal()));
+}
+
+const zeros = (m: Uint8Array): number => m.reduce((a, b) => a + (b === 0 ? 1 : 0), 0);
+
+describe("selectMask", () => {
+  it("prunes exactly floor(s·numel) per matrix on ragged shapes", () => {
+    for (const [r, c] of [
+      [1, 1],
+      [3, 7],
+      [13, 5],
+      [1, 31],
+    ] as const) {
+      for (const s of [0, 0.1, 0.33, 0.5, 0.9, 0.99]) {
+        const mask = selectMask(randomScores(r * c, r * 31 + c, false), r, c, {
+          sparsity: s,
+          group: "matrix",
+        });
+        expect(zeros(mask)).toBe(Math.floor(s * r * c));
+      }
+    }
+  });
+
+  it("prunes exactly floor(s·cols) in every row", () => {
+    const [r, c] = [9, 13];
+    const mask = selectMask(randomScores(r * c, 5, true), r, c, { sparsity: 0.7, group: "row" });
+    for (let i = 0; i < r; i++) expect(zeros(mask.subarray(i * c, (i + 1) * c))).toBe(Math.floor(0.7 * c));
+  });
+
+  it("prunes exactly floor(s·rows·width) in every column block, including a narrower last block", () => {
+    const [r, c, bs] = [5, 23, 8];
+    const mask = selectMask(randomScores(r * c, 6, false), r, c, {
+      sparsity: 0.45,
+      group: "block",
+      blockSize: bs,
+    });
+    for (let c0 = 0; c0 < c; c0 += bs) {
+      const w = Math.min(bs, c - c0);
+      let z = 0;
+      for (let i = 0; i < r; i++) for (let j = c0; j < c0 + w; j++) z += mask[i * c + j] === 0 ? 1 : 0;
+      expect(z).toBe(Math.floor(0.45 * r * w));
+    }
+  });
+
+  it("matches the sort-based brute force on random inputs, with and without ties", () => {
+    let seed = 100;
+    for (const ties of [false, true]) {
+      for (const [r, c] of [
+        [4, 8],
+        [7, 12],
+        [3, 20],
+      ] as const) {
+        const scores = randomScores(r * c, seed++, ties);
+        const cases: SelectMaskOptions[] = [
+          { sparsity: 0.5, group: "matrix" },
+          { sparsity: 0.3, group: "row" },
+          { sparsity: 0.6, group: "block", blockSize: 5 },
+          { sparsity: 0.25, group: "block" },
+          { sparsity: { n: 2, m: 4 }, group: "n:m" },
+        ];
+        for (const opts of cases) {
+          expect(Array.from(selectMask(scores, r, c, opts))).toEqual(
+            Array.from(bruteForce(scores, r, c, opts)),
+          );
+        }
+      }
+    }
+  });
+
+  it("prunes the lower index first among equal scores", () => {
+    const mask = selectMask(new Float32Array([1, 0, 1, 1, 0, 1]), 1, 6, { sparsity: 0.5, group: "matrix" });
+    // two zeros pruned, then the first of the tied 1s
+    expect(Array.from(mask)).toEqual([0, 0, 1, 1, 0, 1]);
+    const nm = selectMask(new Float32Array([2, 2, 2, 2, -1, 3, 3, 3]), 1, 8, {
+      sparsity: { n: 2, m: 4 },
+      group: "n:m",
+    });
+    expect(Array.from(nm)).toEqual([0, 0, 1, 1, 0, 0, 1, 1]);
+  });
+
+  it("treats -0 and +0 as equal scores and accepts ±Infinity", () => {
+    const mask = selectMask(new Float32Array([0, -0, Infinity, -Infinity]), 1, 4, {
+      sparsity: 0.5,
+      group: "row",
+    });
+    expect(Array.from(mask)).toEqual([0, 1, 1, 0]);
+  });
+
+  it("keeps exactly M−N of every M consecutive weights in each row for N:M", () => {
+    const [r, c] = [6, 24];
+    for (const [n, m] of [
+      [2, 4],
+      [4, 8],
+      [1, 3],
+      [0, 4],
+    ] as const) {
+      const mask = selectMask(randomScores(r * c, n * 10 + m, true), r, c, {
+        sparsity: { n, m },
+        group: "n:m",
+      });
+      expect(isNmMask(mask, r, c, n, m, true)).toBe(true);
+      expect(zeros(mask)).toBe((r * c * n) / m);
+    }
+  });
+
+  it("keeps everything at sparsity 0 and handles empty matrices", () => {
+    expect(zeros(selectMask(randomScores(12, 1, false), 3, 4, { sparsity: 0, group: "matrix" }))).toBe(0);
+    expect(selectMask(new Float32Array(0), 0, 5, { sparsity: 0.5, group: "row" }).length).toBe(0);
+  });
+
+  it("rejects bad options with SPARSITY_INVALID naming the option", () => {
+    const s = new Float32Array(8);
+    const code = (f: () => unknown): string => {
+      try {
+        f();
+      } catch (e) {
+        return isPruneError(e) ? `${e.code}: ${e.message}` : String(e);
+      }
+      return "no error";
+    };
+    expect(
+      code(() => selectMask(s, 2, 4, { sparsity: 1, group: "matrix", name: "q_proj" })),
+    ).toMatchInlineSnapshot(
+      `"SPARSITY_INVALID: selectMask(q_proj): option sparsity is out of range. Expected a number in [0, 1), got 1."`,
+    );
+    expect(code(() => selectMask(s, 2, 4, { sparsity: -0.1, group: "row" }))).toMatch(/^SPARSITY_INVALID/);
+    expect(code(() => selectMask(s, 2, 4, { sparsity: Number.NaN, group: "row" }))).toMatch(
+      /^SPARSITY_INVALID/,
+    );
+    expect(code(() => selectMask(s, 2, 4, { sparsity: { n: 4, m: 4 }, group: "n:m" }))).toMatch(
+      /^SPARSITY_INVALID.*0 <= n < m.*n=4, m=4/,
+    );
+    expect(code(() => selectMask(s, 1, 8, { sparsity: { n: 1, m: 3 }, group: "n:m" }))).toMatchInlineSnapshot(
+      `"SPARSITY_INVALID: selectMask: option sparsity m does not divide the input columns. Expected cols % 3 = 0, got cols = 8."`,
+    );
+    expect(code(() => selectMask(s, 2, 4, { sparsity: 0.5, group: "n:m" }))).toMatch(/^SPARSITY_INVALID/);
+    expect(code(() => selectMask(s, 2, 4, { sparsity: { n: 2, m: 4 }, group: "row" }))).toMatch(
+      /^SPARSITY_INVALID/,
+    );
+    expect(code(() => selectMask(s, 2, 4, { sparsity: 0.5, group: "block", blockSize: 0 }))).toMatch(
+      /^SPARSITY_INVALID.*blockSize/,
+    );
+    expect(code(() => selectMask(s, 2, 4, { sparsity: 0.5, group: "cols" as "row" }))).toMatch(
+      /^SPARSITY_INVALID.*group/,
+    );
+    expect(code(() => selectMask(s, 3, 4, { sparsity: 0.5, group: "row" }))).toMatch(
+      /^SHAPE_MISMATCH.*Expected.*12, got 8/,
+    );
+    expect(
+      code(() => selectMask(new Float32Array([0, Number.NaN]), 1, 2, { sparsity: 0.5, group: "row" })),
+    ).toMatch(/^SCORER_OUTPUT_INVALID.*score 1 is NaN/);
+    expect(() => selectMask(s, 2.5, 4, { sparsity: 0.5, group: "row" })).toThrow(RangeError);
+  });
+});
+
+describe("isNmMask", () => {
+  it("distinguishes at-least from exactly N zeros", () => {
+    const m = new Uint8Array([0, 0, 0, 1, 0, 1, 0, 1]);
+    expect(isNmMask(m, 1, 8, 2, 4)).toBe(true);
+    expect(isNmMask(m, 1, 8, 2, 4, true)).toBe(false);
+    expect(isNmMask(m, 1, 8, 3, 4)).toBe(false);
+  });
+});

@@ -1,0 +1,248 @@
+import { PruneError } from "@mama-prune/core";
+
+/** N:M structure: N **zeros** in every M consecutive input columns of each row (2:4 = 50 %). */
+export interface NmSparsity {
+  /** Weights pruned per group (NVIDIA's hardware 2:4 counts the kept ones instead; both mean 50 % for 2:4). */
+  readonly n: number;
+  /** Group length in consecutive input columns. */
+  readonly m: number;
+}
+
+/** Comparison group of a mask selection. */
+export type MaskGroup = "matrix" | "row" | "block" | "n:m";
+
+/** Options of {@link selectMask}. */
+export interface SelectMaskOptions {
+  /** Fraction pruned per group in [0, 1), or `{ n, m }` with `group: "n:m"`. */
+  readonly sparsity: number | NmSparsity;
+  /**
+   * - `"matrix"`: one group = the whole matrix (magnitude, RIA in the anchors);
+   * - `"row"`: each output row (Wanda);
+   * - `"block"`: rows × `blockSize` consecutive columns (SparseGPT's one threshold per 128-column
+   *   block; the last block may be narrower);
+   * - `"n:m"`: each run of M consecutive columns of each row loses exactly N.
+   */
+  readonly group: MaskGroup;
+  /** Block width in columns for `group: "block"`, default 128. */
+  readonly blockSize?: number;
+  /** Tensor name used in error messages. */
+  readonly name?: string;
+}
+
+/** Throw SPARSITY_INVALID unless `s` is a finite number in [0, 1). */
+export function checkSparsityRatio(where: string, option: string, s: unknown): number {
+  if (typeof s !== "number" || !Number.isFinite(s) || s < 0 || s >= 1) {
+    throw new PruneError(
+      "SPARSITY_INVALID",
+      `${where}: option ${option} is out of range. Expected a number in [0, 1), got ${String(s).slice(0, 40)}.`,
+    );
+  }
+  return s;
+}
+
+/** Throw unless every score is a number (±Infinity is allowed and orders as expected; NaN is not). */
+export function checkScoresOrderable(where: string, scores: Float32Array): void {
+  for (let i = 0; i < scores.length; i++) {
+    if (Number.isNaN(scores[i]!)) {
+      throw new PruneError(
+        "SCORER_OUTPUT_INVALID",
+        `${where}: score ${i} is NaN. Expected comparable scores (finite or ±Infinity), got NaN.`,
+      );
+    }
+  }
+}
+
+/**
+ * Mark the `k` smallest of `vals` (ties: lower position first) by writing 0 into
+ * `mask[flat(p)]`. `sorted` is scratch of at least vals.length.
+ */
+export function pruneSmallest(
+  vals: Float32Array,
+  k: number,
+  sorted: Float32Array,
+  mask: Uint8Array,
+  flat: (p: number) => number,
+): void {
+  if (k <= 0) return;
+  const g = vals.length;
+  const s = sorted.subarray(0, g); // (g,)
+  s.set(vals);
+  s.sort();
+  const t = s[k - 1]!;
+  let below = 0;
+  for (let p = 0; p < g; p++) {
+    if (vals[p]! < t) {
+      mask[flat(p)] = 0;
+      below++;
+    }
+  }
+  let ties = k - below; // how many of the entries equal to the threshold are pruned, lowest positions first
+  for (let p = 0; p < g && ties > 0; p++) {
+    if (vals[p] === t) {
+      mask[flat(p)] = 0;
+      ties--;
+    }
+  }
+}
+
+function whereOf(name: string | undefined): string {
+  return name === undefined ? "selectMask" : `selectMask(${name.slice(0, 120)})`;
+}
+
+/**
+ * Choose which weights to keep from their scores (higher = keep). Changes no weight values.
+ *
+ * Exact counts: every group of g weights loses exactly floor(sparsity·g) (N per M-group for N:M).
+ * Ties are broken deterministically: among equal scores the **lower flat (row-major) index is pruned
+ * first**. The anchors instead prune every weight tied at the threshold (magnitude) or follow a stable
+ * sort (Wanda, which is the same as ours); ours never exceeds the requested count.
+ *
+ * @param scores one score per weight, row-major (rows, cols); ±Infinity allowed, NaN rejected.
+ * @returns a (rows, cols) mask: 1 = keep, 0 = prune.
+ * @throws PruneError `SPARSITY_INVALID` (sparsity outside [0, 1), N ≥ M, N or M not integers,
+ *   cols % M ≠ 0, group/sparsity kind mismatch, bad blockSize, unknown group), `SHAPE_MISMATCH`
+ *   (scores.length ≠ rows·cols), `SCORER_OUTPUT_INVALID` (a NaN score).
+ * @throws RangeError when rows/cols are not non-negative integers; TypeError when scores is not a Float32Array.
+ * @example
+ * const mask = selectMask(new Float32Array([4, 1, 3, 2]), 1, 4, { sparsity: { n: 2, m: 4 }, group: "n:m" });
+ * // Uint8Array [1, 0, 1, 0]
+ */
+export function selectMask(
+  scores: Float32Array,
+  rows: number,
+  cols: number,
+  options: SelectMaskOptions,
+): Uint8Array {
+  const where = whereOf(options.name);
+  if (!(scores instanceof Float32Array)) throw new TypeError(`${where}: scores must be a Float32Array`);
+  if (!Number.isInteger(rows) || rows < 0 || !Number.isInteger(cols) || cols < 0) {
+    throw new RangeError(`${where}: rows and cols must be non-negative integers, got [${rows}, ${cols}]`);
+  }
+  if (scores.length !== rows * cols) {
+    throw new PruneError(
+      "SHAPE_MISMATCH",
+      `${where}: scores have the wrong length. Expected rows·cols = ${rows}·${cols} = ${rows * cols}, got ${scores.length}.`,
+    );
+  }
+  const { group, sparsity } = options;
+  if (group !== "matrix" && group !== "row" && group !== "block" && group !== "n:m") {
+    throw new PruneError(
+      "SPARSITY_INVALID",
+      `${where}: option group is unknown. Expected "matrix", "row", "block" or "n:m", got ${String(group).slice(0, 40)}.`,
+    );
+  }
+  const mask = new Uint8Array(rows * cols).fill(1); // (rows, cols)
+
+  if (group === "n:m") {
+    if (typeof sparsity !== "object" || sparsity === null) {
+      throw new PruneError(
+        "SPARSITY_INVALID",
+        `${where}: option sparsity must be { n, m } with group "n:m". Expected an object, got ${String(sparsity)}.`,
+      );
+    }
+    const { n, m } = sparsity;
+    if (!Number.isInteger(m) || m < 1 || !Number.isInteger(n) || n < 0 || n >= m) {
+      throw new PruneError(
+        "SPARSITY_INVALID",
+        `${where}: option sparsity {n, m} is invalid. Expected integers with 0 <= n < m (n = zeros per m), got n=${n}, m=${m}.`,
+      );
+    }
+    if (cols % m !== 0) {
+      throw new PruneError(
+        "SPARSITY_INVALID",
+        `${where}: option sparsity m does not divide the input columns. Expected cols % ${m} = 0, got cols = ${cols}.`,
+      );
+    }
+    checkScoresOrderable(where, scores);
+    for (let base = 0; base < rows * cols; base += m) {
+      // Prune the n smallest of scores[base .. base+m): repeated minimum, lower index wins ties.
+      for (let r = 0; r < n; r++) {
+        let best = -1;
+        let bestVal = 0;
+        for (let q = 0; q < m; q++) {
+          if (mask[base + q] === 0) continue;
+          const v = scores[base + q]!;
+          if (best < 0 || v < bestVal) {
+            best = q;
+            bestVal = v;
+          }
+        }
+        mask[base + best] = 0;
+      }
+    }
+    return mask;
+  }
+
+  if (typeof sparsity !== "number") {
+    throw new PruneError(
+      "SPARSITY_INVALID",
+      `${where}: option sparsity {n, m} needs group "n:m". Expected a number for group "${group}", got an object.`,
+    );
+  }
+  const s = checkSparsityRatio(where, "sparsity", sparsity);
+  checkScoresOrderable(where, scores);
+  if (rows * cols === 0) return mask;
+
+  if (group === "matrix") {
+    pruneSmallest(scores, Math.floor(s * rows * cols), new Float32Array(rows * cols), mask, (p) => p);
+  } else if (group === "row") {
+    const k = Math.floor(s * cols);
+    const sorted = new Float32Array(cols); // (cols,)
+    for (let i = 0; i < rows; i++) {
+      const off = i * cols;
+      pruneSmallest(scores.subarray(off, off + cols), k, sorted, mask, (p) => off + p);
+    }
+  } else {
+    const bs = options.blockSize ?? 128;
+    if (!Number.isInteger(bs) || bs < 1) {
+      throw new PruneError(
+        "SPARSITY_INVALID",
+        `${where}: option blockSize is invalid. Expected a positive integer, got ${String(bs)}.`,
+      );
+    }
+    const vals = new Float32Array(rows * Math.min(bs, cols)); // (rows, block)
+    const sorted = new Float32Array(vals.length); // (rows * block,)
+    for (let c0 = 0; c0 < cols; c0 += bs) {
+      const w = Math.min(bs, cols - c0);
+      const g = vals.subarray(0, rows * w); // (rows, w)
+      for (let i = 0; i < rows; i++) g.set(scores.subarray(i * cols + c0, i * cols + c0 + w), i * w);
+      pruneSmallest(
+        g,
+        Math.floor(s * rows * w),
+        sorted,
+        mask,
+        (p) => Math.floor(p / w) * cols + c0 + (p % w),
+      );
+    }
+  }
+  return mask;
+}
+
+/**
+ * True when every run of `m` consecutive columns of every row of `mask` has at least `n` zeros
+ * (our N:M definition; with `exact`, exactly `n`).
+ *
+ * @throws RangeError when the shape does not match or m does not divide cols.
+ * @example
+ * isNmMask(new Uint8Array([1, 0, 1, 0]), 1, 4, 2, 4); // true
+ */
+export function isNmMask(
+  mask: Uint8Array,
+  rows: number,
+  cols: number,
+  n: number,
+  m: number,
+  exact = false,
+): boolean {
+  if (mask.length !== rows * cols || cols % m !== 0) {
+    throw new RangeError(
+      `isNmMask: mask of length ${mask.length} does not fit [${rows}, ${cols}] in groups of ${m}`,
+    );
+  }
+  for (let base = 0; base < mask.length; base += m) {
+    let zeros = 0;
+    for (let q = 0; q < m; q++) if (mask[base + q] === 0) zeros++;
+    if (exact ? zeros !== n : zeros < n) return false;
+  }
+  return true;
+}

@@ -1,0 +1,123 @@
+import type { ScoreContext, ScorerInput, ScorerPlugin } from "../contract.ts";
+import { checkAbort, needMatrix, needVector } from "./common.ts";
+import { type Normalization, normalizeGroup } from "./normalize.ts";
+
+/**
+ * Options of {@link mama}. Every default is a placeholder until it is measured on the real model by
+ * the pipeline (issue 4); pass every coefficient explicitly in experiments.
+ */
+export interface MamaOptions {
+  /** Weight of the magnitude term |W_ij|. Default 1. */
+  readonly magnitudeWeight?: number;
+  /** Weight of the activation term |W_ij|·‖X_j‖₂ (Wanda-like). Default 1. Used only if `useActivations`. */
+  readonly activationWeight?: number;
+  /** Weight of the movement term W¹_ij·(W¹_ij − W⁰_ij). Default 1. Used only if `useMovement`. */
+  readonly movementWeight?: number;
+  /** Per-group normalisation of each term before mixing: `"rank"` (default) or `"zscore"`. */
+  readonly normalize?: Normalization;
+  /** Comparison group of the normalisation: `"row"` (default, like Wanda) or `"matrix"`. */
+  readonly group?: "row" | "matrix";
+  /** Declare and use activation norms (default true). */
+  readonly useActivations?: boolean;
+  /**
+   * Use reward-weighted activation norms (input `sample-weighted-activation-norms`) for the
+   * activation term instead of plain ones. Default false.
+   */
+  readonly useSampleWeights?: boolean;
+  /** Declare and use the pre-trained weight for the movement term (default false). */
+  readonly useMovement?: boolean;
+}
+
+function weightOption(name: string, v: number | undefined): number {
+  const x = v ?? 1;
+  if (typeof x !== "number" || !Number.isFinite(x) || x < 0) {
+    throw new RangeError(`mama: option ${name} must be a finite number >= 0, got ${String(x)}`);
+  }
+  return x;
+}
+
+/**
+ * MAMA scorer (the product's own method, DESIGN.md §2). Per comparison group (row or matrix) it
+ * normalises up to three terms — magnitude |W|, activation |W|·‖X_j‖₂, movement W¹(W¹ − W⁰) — by rank
+ * or z-score, then mixes them: score = Σ_t w_t·norm_t / Σ_t w_t over the *used* terms. A term is used
+ * when its input is declared (`useActivations`, `useMovement`) and its weight is > 0; the weights of
+ * the used terms are renormalised to sum to 1, so dropping a term never changes the score's scale.
+ *
+ * @throws RangeError for a negative or non-finite weight, unknown `normalize`/`group`, or when no term is used.
+ * @throws PruneError `SCORER_INPUT_MISSING` / `SHAPE_MISMATCH` from `score()`; `ABORTED`.
+ * @example
+ * const w = matrix(1, 3, new Float32Array([1, -2, 3]));
+ * await mama({ useActivations: false }).score({ name: "w", weight: w, log: SILENT_LOGGER });
+ * // Float32Array [0, 0.5, 1]  (ranks of |W| in the row)
+ */
+export function mama(options: MamaOptions = {}): ScorerPlugin {
+  const useActivations = options.useActivations ?? true;
+  const useMovement = options.useMovement ?? false;
+  const useSampleWeights = options.useSampleWeights ?? false;
+  const normalize = options.normalize ?? "rank";
+  const group = options.group ?? "row";
+  if (normalize !== "rank" && normalize !== "zscore") {
+    throw new RangeError(`mama: option normalize must be "rank" or "zscore", got ${String(normalize)}`);
+  }
+  if (group !== "row" && group !== "matrix") {
+    throw new RangeError(`mama: option group must be "row" or "matrix", got ${String(group)}`);
+  }
+  const wMag = weightOption("magnitudeWeight", options.magnitudeWeight);
+  const wAct = useActivations ? weightOption("activationWeight", options.activationWeight) : 0;
+  const wMov = useMovement ? weightOption("movementWeight", options.movementWeight) : 0;
+  const total = wMag + wAct + wMov;
+  if (total === 0) {
+    throw new RangeError(
+      "mama: every term is off. Expected at least one used term with a weight > 0, got none",
+    );
+  }
+  const actInput: ScorerInput = useSampleWeights ? "sample-weighted-activation-norms" : "activation-norms";
+  const requires: ScorerInput[] = ["weights"];
+  if (useActivations) requires.push(actInput);
+  if (useMovement) requires.push("pre-weights");
+  const mix = { mag: wMag / total, act: wAct / total, mov: wMov / total };
+
+  return {
+    name: "mama",
+    apiVersion: 1,
+    granularity: "element",
+    requires,
+    score(ctx: ScoreContext): Float32Array {
+      checkAbort("mama", ctx);
+      const { rows, cols, data } = ctx.weight;
+      const n = rows * cols;
+      const norms = useActivations
+        ? needVector("mama", ctx, useSampleWeights ? "sample-weighted-activation-norms" : "activation-norms")
+        : undefined; // (cols,)
+      const pre = useMovement ? needMatrix("mama", ctx, "pre-weights").data : undefined; // (rows * cols,)
+      const acc = new Float64Array(n); // (rows, cols) mixed score
+      const term = new Float64Array(n); // (rows, cols) raw term
+      const normed = new Float64Array(n); // (rows, cols) normalised term
+      const groups: Array<[number, number]> = [];
+      if (group === "matrix") groups.push([0, n]);
+      else for (let i = 0; i < rows; i++) groups.push([i * cols, cols]);
+      const scratch = { idx: new Uint32Array(group === "matrix" ? n : cols) }; // (group size,)
+      const addTerm = (coef: number): void => {
+        for (const [off, len] of groups) normalizeGroup(term, off, len, normalize, normed, scratch);
+        for (let k = 0; k < n; k++) acc[k] = acc[k]! + coef * normed[k]!;
+      };
+      if (mix.mag > 0) {
+        for (let k = 0; k < n; k++) term[k] = Math.abs(data[k]!);
+        addTerm(mix.mag);
+      }
+      if (mix.act > 0 && norms !== undefined) {
+        for (let i = 0; i < rows; i++) {
+          for (let j = 0; j < cols; j++) term[i * cols + j] = Math.abs(data[i * cols + j]!) * norms[j]!;
+        }
+        addTerm(mix.act);
+      }
+      if (mix.mov > 0 && pre !== undefined) {
+        for (let k = 0; k < n; k++) term[k] = data[k]! * (data[k]! - pre[k]!);
+        addTerm(mix.mov);
+      }
+      const out = new Float32Array(n); // (rows, cols)
+      for (let k = 0; k < n; k++) out[k] = acc[k]!;
+      return out;
+    },
+  };
+}
