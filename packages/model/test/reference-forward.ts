@@ -370,28 +370,75 @@ export function referenceGreedy(model: ReferenceModel, prompt: readonly number[]
 
 // ---- Minimal tok512.bin vocabulary (for decoding test output only) ----
 
+/** A llama2.c tokenizer.bin: pieces and merge scores. */
+export interface ReferenceVocab {
+  readonly pieces: readonly string[];
+  readonly scores: Float32Array; // (vocab,)
+}
+
 /**
- * Read a llama2.c tokenizer.bin into its pieces (int32 max_token_length, then per token: float32
- * score, int32 length, bytes). Only what decoding needs.
+ * Read a llama2.c tokenizer.bin (int32 max_token_length, then per token: float32 score, int32 length,
+ * bytes) into its pieces and scores.
  *
  * @throws Error on a truncated file.
  * @example
- * const vocab = readReferenceVocab(bytes, 512); vocab[403]; // " Once"
+ * const vocab = readReferenceVocab(bytes, 512); vocab.pieces[403]; // " Once"
  */
-export function readReferenceVocab(bytes: Uint8Array, vocabSize: number): string[] {
+export function readReferenceVocab(bytes: Uint8Array, vocabSize: number): ReferenceVocab {
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const dec = new TextDecoder();
   const pieces: string[] = [];
+  const scores = new Float32Array(vocabSize); // (vocab,)
   let p = 4;
   for (let i = 0; i < vocabSize; i++) {
     if (p + 8 > bytes.byteLength) throw new Error(`reference vocab: truncated at token ${i}`);
+    scores[i] = view.getFloat32(p, true);
     const len = view.getInt32(p + 4, true);
     p += 8;
     if (len < 0 || p + len > bytes.byteLength) throw new Error(`reference vocab: bad length at token ${i}`);
     pieces.push(dec.decode(bytes.subarray(p, p + len)));
     p += len;
   }
-  return pieces;
+  return { pieces, scores };
+}
+
+/**
+ * run.c `encode(text, bos=1, eos=0)`: BOS, a dummy-prefix space, one token per code point (byte
+ * fallback: id = byte + 3 for code points not in the vocabulary), then repeatedly merge the adjacent
+ * pair whose concatenation is in the vocabulary with the highest score (first such pair on ties).
+ *
+ * @example
+ * encodeReference(vocab, "Once upon a time"); // [1, 403, 407, 261, 378]
+ */
+export function encodeReference(vocab: ReferenceVocab, text: string): number[] {
+  const lookup = new Map<string, number>();
+  vocab.pieces.forEach((piece, id) => {
+    if (!lookup.has(piece)) lookup.set(piece, id);
+  });
+  const tokens: number[] = [];
+  if (text.length > 0) {
+    for (const ch of ` ${text}`) {
+      const id = lookup.get(ch);
+      if (id !== undefined) tokens.push(id);
+      else for (const b of new TextEncoder().encode(ch)) tokens.push(b + 3);
+    }
+  }
+  for (;;) {
+    let bestScore = Number.NEGATIVE_INFINITY;
+    let bestId = -1;
+    let bestIdx = -1;
+    for (let i = 0; i + 1 < tokens.length; i++) {
+      const id = lookup.get(vocab.pieces[tokens[i]!]! + vocab.pieces[tokens[i + 1]!]!);
+      if (id !== undefined && vocab.scores[id]! > bestScore) {
+        bestScore = vocab.scores[id]!;
+        bestId = id;
+        bestIdx = i;
+      }
+    }
+    if (bestIdx === -1) break;
+    tokens.splice(bestIdx, 2, bestId);
+  }
+  return [1, ...tokens];
 }
 
 /**
@@ -401,12 +448,12 @@ export function readReferenceVocab(bytes: Uint8Array, vocabSize: number): string
  * @example
  * decodeReference(vocab, [1, 403, 407], 1); // "Once upon"
  */
-export function decodeReference(vocab: readonly string[], ids: readonly number[], prev: number): string {
+export function decodeReference(vocab: ReferenceVocab, ids: readonly number[], prev: number): string {
   const bytes: number[] = [];
   const enc = new TextEncoder();
   let last = prev;
   for (const id of ids) {
-    let piece = vocab[id] ?? "";
+    let piece = vocab.pieces[id] ?? "";
     if (last === 1 && piece.startsWith(" ")) piece = piece.slice(1);
     const m = /^<0x([0-9A-Fa-f]{2})>$/.exec(piece);
     if (m) bytes.push(Number.parseInt(m[1]!, 16));

@@ -1,6 +1,9 @@
+import { readLlama2c } from "@mama-prune/tensor-io";
 import { describe, expect, it } from "vitest";
+import { loadLlama } from "../src/index.ts";
 import {
   decodeReference,
+  encodeReference,
   parseLlama2cReference,
   type ReferenceModel,
   readReferenceVocab,
@@ -18,6 +21,7 @@ async function readBytes(relativeToRepoRoot: string): Promise<Uint8Array> {
 
 const MODEL_BYTES = await readBytes("data/stories260K/stories260K.bin");
 const VOCAB_BYTES = await readBytes("data/stories260K/tok512.bin");
+const VAL_TEXT = new TextDecoder().decode(await readBytes("data/tinystories/tinystories_val.txt"));
 const ONCE_UPON_A_TIME = [1, 403, 407, 261, 378];
 
 describe("parseLlama2cReference", () => {
@@ -45,6 +49,12 @@ describe("parseLlama2cReference", () => {
 describe("referenceForwardToken", () => {
   const model: ReferenceModel = parseLlama2cReference(MODEL_BYTES);
   const vocab = readReferenceVocab(VOCAB_BYTES, 512);
+
+  it("encodes 'Once upon a time' the run.c way", () => {
+    expect(encodeReference(vocab, "Once upon a time")).toEqual(ONCE_UPON_A_TIME);
+    const ids = encodeReference(vocab, VAL_TEXT.slice(0, 300));
+    expect(decodeReference(vocab, ids.slice(1), 1)).toBe(VAL_TEXT.slice(0, 300));
+  });
 
   it("greedily continues 'Once upon a time' with the story documented in llama2.c doc/stories260K.md", () => {
     const prompt = decodeReference(vocab, ONCE_UPON_A_TIME.slice(1), 1);
@@ -79,5 +89,74 @@ describe("referenceForwardToken", () => {
       expect(nll[t]!).toBeCloseTo(-Math.log(p), 10);
       expect(nll[t]!).toBeGreaterThan(0);
     }
+  });
+});
+
+// ---- The real model against the reference ----
+
+/** max |a − b| / max |b| over a whole array. */
+function maxRelDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let num = 0;
+  let den = 0;
+  for (let i = 0; i < b.length; i++) {
+    num = Math.max(num, Math.abs(a[i]! - b[i]!));
+    den = Math.max(den, Math.abs(b[i]!));
+  }
+  return num / den;
+}
+
+describe("loadLlama (against the independent reference)", () => {
+  const reference: ReferenceModel = parseLlama2cReference(MODEL_BYTES);
+
+  const vocab = readReferenceVocab(VOCAB_BYTES, 512);
+
+  /** BOS + the first 63 tokens of the bundled TinyStories text, encoded the run.c way by the reference. */
+  async function realWindowTokens(): Promise<Int32Array> {
+    return Int32Array.from(encodeReference(vocab, VAL_TEXT.slice(0, 400)).slice(0, 64));
+  }
+
+  it("agrees with the reference logits to 1e-4 relative over a 64-token window", async () => {
+    const model = await loadLlama(await readLlama2c(MODEL_BYTES, "stories260K.bin"));
+    const tokens = await realWindowTokens();
+    expect(tokens.length).toBe(64);
+    const real = await model.forward(tokens, 1, 64); // (64, 512)
+    const ref = referenceLogits(reference, tokens); // 64 × (512,)
+    const flatRef = new Float64Array(64 * 512); // (64, 512)
+    for (let t = 0; t < 64; t++) flatRef.set(ref[t]!, t * 512);
+    expect(real.length).toBe(64 * 512);
+    const rel = maxRelDiff(real, flatRef);
+    expect(rel).toBeLessThan(1e-4);
+    // Per element, with a scale floor of the row's largest |logit| so near-zero logits do not blow up.
+    for (let t = 0; t < 64; t++) {
+      const row = ref[t]!;
+      let scale = 0;
+      for (let i = 0; i < 512; i++) scale = Math.max(scale, Math.abs(row[i]!));
+      for (let i = 0; i < 512; i++) {
+        const d = Math.abs(real[t * 512 + i]! - row[i]!);
+        if (d > 1e-4 * scale)
+          expect.fail(`logit (${t}, ${i}): real ${real[t * 512 + i]} vs reference ${row[i]}`);
+      }
+    }
+  });
+
+  it("agrees with the reference per-token NLL to 1e-4 relative", async () => {
+    const model = await loadLlama(await readLlama2c(MODEL_BYTES, "stories260K.bin"));
+    const tokens = await realWindowTokens();
+    const real = await model.nll(tokens);
+    const ref = referenceNll(reference, tokens);
+    expect(real.length).toBe(63);
+    for (let t = 0; t < 63; t++) {
+      expect(Math.abs(real[t]! - ref[t]!)).toBeLessThan(1e-4 * Math.max(1, Math.abs(ref[t]!)));
+    }
+  });
+
+  it("agrees with the reference at every position when the window starts mid-text (no BOS)", async () => {
+    const model = await loadLlama(await readLlama2c(MODEL_BYTES, "stories260K.bin"));
+    const tokens = (await realWindowTokens()).subarray(10, 42);
+    const real = await model.forward(tokens, 1, tokens.length);
+    const ref = referenceLogits(reference, tokens);
+    const flatRef = new Float64Array(tokens.length * 512); // (32, 512)
+    for (let t = 0; t < tokens.length; t++) flatRef.set(ref[t]!, t * 512);
+    expect(maxRelDiff(real, flatRef)).toBeLessThan(1e-4);
   });
 });
