@@ -27,7 +27,9 @@ export type PruneErrorCode =
   | "GPU_UNAVAILABLE"
   | "GPU_DEVICE_LOST"
   | "ABORTED"
-  | "DTYPE_OUT_OF_RANGE";
+  | "DTYPE_OUT_OF_RANGE"
+  | "BACKEND_UNAVAILABLE"
+  | "BACKEND_WORKER_FAILED";
 
 /** All codes, for validation and documentation. */
 export const PRUNE_ERROR_CODES: readonly PruneErrorCode[] = [
@@ -57,6 +59,8 @@ export const PRUNE_ERROR_CODES: readonly PruneErrorCode[] = [
   "GPU_DEVICE_LOST",
   "ABORTED",
   "DTYPE_OUT_OF_RANGE",
+  "BACKEND_UNAVAILABLE",
+  "BACKEND_WORKER_FAILED",
 ];
 
 /**
