@@ -1,5 +1,6 @@
 export { type LlamaConfig, type LlamaFamily, parseLlamaConfig } from "./config.ts";
 export { createCpuBackend } from "./cpu-backend.ts";
+export { loadHfTokenizer } from "./hf-tokenizer.ts";
 export {
   type BlockHooks,
   LINEAR_NAMES,
@@ -9,3 +10,9 @@ export {
   type LoadLlamaOptions,
   loadLlama,
 } from "./llama.ts";
+export {
+  createLlama2cTokenizer,
+  type EncodeOptions,
+  type Llama2cTokenizerData,
+  type Tokenizer,
+} from "./tokenizer.ts";
