@@ -36,5 +36,26 @@ export {
   writeSafetensors,
 } from "./safetensors.ts";
 export { type ByteSink, type CollectSink, collectSink, writableStreamSink } from "./sink.ts";
+export {
+  bitmaskRowBytes,
+  compressWeight,
+  decodeSparse24,
+  decodeSparseBitmask,
+  decodeSparseRaw,
+  decompressSparseReader,
+  encodeSparse24,
+  encodeSparseBitmask,
+  encodeSparseRaw,
+  i64Bytes,
+  type RawSparse,
+  type RawTensorEntry,
+  type Sparse24Tensor,
+  type SparseBitmaskTensor,
+  type SparseFormat,
+  type SparsityConfig,
+  type SparsityConfigOptions,
+  sparseFormatOf,
+  sparsityConfig,
+} from "./sparse.ts";
 export { type Llama2cTokenizer, readLlama2cTokenizer } from "./tokenizer-bin.ts";
 export type { ByteSource, Checkpoint, DType, TensorInfo, TensorReader } from "./types.ts";
