@@ -1,0 +1,210 @@
+// ---- Shared input validation, Hessian preparation and damping escalation ----
+
+import type { Matrix } from "@mama-prune/core";
+import { type Logger, PruneError, throwIfAborted } from "@mama-prune/core";
+
+/** Factor by which the relative damping grows after a failed Cholesky. */
+export const DAMPING_GROWTH = 10;
+/** Relative damping of the first retry when the caller asked for none (percdamp = 0). */
+export const MIN_RETRY_DAMPING = 1e-6;
+/** Default number of factorisation attempts (first try included) before NUMERIC_FAILURE. */
+export const DEFAULT_MAX_DAMPING_ATTEMPTS = 5;
+
+/** Check a weight Matrix (shape, data length, finiteness). */
+export function checkWeight(where: string, weight: Matrix): void {
+  if (typeof weight !== "object" || weight === null || !(weight.data instanceof Float32Array)) {
+    throw new TypeError(`${where}: weight must be a Matrix { rows, cols, data: Float32Array }`);
+  }
+  const { rows, cols, data } = weight;
+  if (!Number.isInteger(rows) || rows < 0 || !Number.isInteger(cols) || cols < 0) {
+    throw new RangeError(`${where}: weight shape must be non-negative integers, got [${rows}, ${cols}]`);
+  }
+  if (data.length !== rows * cols) {
+    throw new PruneError(
+      "SHAPE_MISMATCH",
+      `${where}: weight data length does not match its shape. Expected ${rows}·${cols} = ${rows * cols}, got ${data.length}.`,
+    );
+  }
+  for (let i = 0; i < data.length; i++) {
+    if (!Number.isFinite(data[i]!)) {
+      throw new PruneError(
+        "NUMERIC_FAILURE",
+        `${where}: weight has a non-finite value at [${Math.floor(i / cols)}, ${i % cols}]. Expected finite numbers, got ${data[i]}.`,
+      );
+    }
+  }
+}
+
+/** Check a keep-mask (1 = keep, 0 = prune) of `rows·cols` bytes. */
+export function checkMask(where: string, mask: Uint8Array, rows: number, cols: number): void {
+  if (!(mask instanceof Uint8Array)) throw new TypeError(`${where}: mask must be a Uint8Array (1 = keep)`);
+  if (mask.length !== rows * cols) {
+    throw new PruneError(
+      "SHAPE_MISMATCH",
+      `${where}: mask length does not match the weight. Expected ${rows}·${cols} = ${rows * cols}, got ${mask.length}.`,
+    );
+  }
+  for (let i = 0; i < mask.length; i++) {
+    const v = mask[i]!;
+    if (v !== 0 && v !== 1) {
+      throw new PruneError(
+        "MASK_INVALID",
+        `${where}: mask entry [${Math.floor(i / cols)}, ${i % cols}] is not 0 or 1. Expected 0 (prune) or 1 (keep), got ${v}.`,
+      );
+    }
+  }
+}
+
+/** A validated float64 copy of the Hessian with dead inputs fixed. */
+export interface PreparedHessian {
+  readonly h: Float64Array; // (n, n), symmetric, dead diagonal entries set to 1
+  readonly dead: Uint8Array; // (n,), 1 where the input column was never active (H_jj = 0)
+  readonly deadCount: number;
+  readonly meanDiag: number; // mean of diag(h) after the dead fix
+}
+
+/**
+ * Validate a Gram/Hessian matrix and copy it to float64: finite, symmetric (to 1e-6 relative to
+ * √(H_ii·H_jj)), non-negative diagonal. Dead inputs (H_jj = 0) get H_jj = 1, as in the anchor.
+ */
+export function prepareHessian(
+  where: string,
+  hessian: Float64Array | Float32Array,
+  n: number,
+): PreparedHessian {
+  if (!(hessian instanceof Float64Array) && !(hessian instanceof Float32Array)) {
+    throw new TypeError(`${where}: hessian must be a Float64Array (or Float32Array) of length cols·cols`);
+  }
+  if (hessian.length !== n * n) {
+    throw new PruneError(
+      "SHAPE_MISMATCH",
+      `${where}: hessian length does not match the weight's input size. Expected ${n}·${n} = ${n * n}, got ${hessian.length}.`,
+    );
+  }
+  const h = new Float64Array(hessian); // (n, n)
+  for (let i = 0; i < h.length; i++) {
+    if (!Number.isFinite(h[i]!)) {
+      throw new PruneError(
+        "CALIBRATION_INVALID",
+        `${where}: hessian has a non-finite entry at [${Math.floor(i / n)}, ${i % n}]. Expected finite numbers, got ${h[i]}.`,
+      );
+    }
+  }
+  for (let j = 0; j < n; j++) {
+    const d = h[j * n + j]!;
+    if (d < 0) {
+      throw new PruneError(
+        "CALIBRATION_INVALID",
+        `${where}: hessian diagonal entry [${j}, ${j}] is negative, which no Gram matrix XᵀX has. Expected ≥ 0, got ${d}.`,
+      );
+    }
+  }
+  for (let i = 0; i < n; i++) {
+    for (let j = 0; j < i; j++) {
+      const a = h[i * n + j]!;
+      const b = h[j * n + i]!;
+      const scale = Math.sqrt(h[i * n + i]! * h[j * n + j]!) + Math.abs(a) + Math.abs(b);
+      if (Math.abs(a - b) > 1e-6 * scale) {
+        throw new PruneError(
+          "CALIBRATION_INVALID",
+          `${where}: hessian is not symmetric at [${i}, ${j}]. Expected H[${i}, ${j}] = H[${j}, ${i}], got ${a} and ${b}.`,
+        );
+      }
+    }
+  }
+  const dead = new Uint8Array(n); // (n,)
+  let deadCount = 0;
+  let sum = 0;
+  for (let j = 0; j < n; j++) {
+    if (h[j * n + j] === 0) {
+      h[j * n + j] = 1;
+      dead[j] = 1;
+      deadCount++;
+    }
+    sum += h[j * n + j]!;
+  }
+  return { h, dead, deadCount, meanDiag: n === 0 ? 0 : sum / n };
+}
+
+/** Check a relative damping option (percdamp). */
+export function checkDamping(where: string, option: string, value: number): void {
+  if (typeof value !== "number" || !Number.isFinite(value) || value < 0) {
+    throw new RangeError(`${where}: ${option} must be a finite number ≥ 0, got ${value}`);
+  }
+}
+
+/** Check maxDampingAttempts. */
+export function checkAttempts(where: string, value: number): void {
+  if (!Number.isInteger(value) || value < 1) {
+    throw new RangeError(`${where}: maxDampingAttempts must be an integer ≥ 1, got ${value}`);
+  }
+}
+
+/** Outcome of {@link factorWithDamping}. */
+export interface DampedFactor<T> {
+  readonly value: T;
+  readonly relDamping: number; // fraction of mean(diag H) finally added
+  readonly damping: number; // absolute value finally added to the diagonal
+  readonly attempts: number; // 1 = the first try succeeded
+}
+
+/**
+ * Add relDamping·meanDiag to the diagonal of a copy of `h` and call `factor`; when it fails (returns
+ * a pivot index), multiply the relative damping by {@link DAMPING_GROWTH}, warn through `log` and in
+ * `warnings`, and retry, at most `maxAttempts` times in all; then throw NUMERIC_FAILURE. Never falls
+ * back to anything but a larger damping.
+ */
+export function factorWithDamping<T>(
+  where: string,
+  h: Float64Array,
+  n: number,
+  meanDiag: number,
+  relDamping: number,
+  maxAttempts: number,
+  log: Logger | undefined,
+  warnings: string[],
+  factor: (damped: Float64Array) => { ok: true; value: T } | { ok: false; pivot: number },
+): DampedFactor<T> {
+  let rel = relDamping;
+  let lastPivot = -1;
+  for (let attempt = 1; attempt <= maxAttempts; attempt++) {
+    const damping = rel * meanDiag;
+    const damped = new Float64Array(h); // (n, n)
+    for (let j = 0; j < n; j++) damped[j * n + j]! += damping;
+    const r = factor(damped);
+    if (r.ok) return { value: r.value, relDamping: rel, damping, attempts: attempt };
+    lastPivot = r.pivot;
+    if (attempt < maxAttempts) {
+      const next = Math.max(rel * DAMPING_GROWTH, MIN_RETRY_DAMPING);
+      const msg = `${where}: Cholesky failed at pivot ${r.pivot} with damping ${rel}·mean(diag H); retrying with ${next}·mean(diag H)`;
+      warnings.push(msg);
+      log?.warn(msg, { pivot: r.pivot, relDamping: rel, nextRelDamping: next, attempt });
+      rel = next;
+    }
+  }
+  throw new PruneError(
+    "NUMERIC_FAILURE",
+    `${where}: Cholesky of the damped Hessian failed at pivot ${lastPivot} after ${maxAttempts} attempts. Expected a positive-definite matrix once damping reaches ${rel}·mean(diag H), got a failing pivot.`,
+  );
+}
+
+/**
+ * Cooperative cancellation for long synchronous loops: when a signal is given, yield to the event
+ * loop at most every `intervalMs` so that an abort (a timer, a UI click) can fire, then check it.
+ */
+export function createYielder(
+  where: string,
+  signal: AbortSignal | undefined,
+  intervalMs = 50,
+): () => Promise<void> {
+  if (signal === undefined) return async () => {};
+  let last = performance.now();
+  return async () => {
+    const now = performance.now();
+    if (now - last >= intervalMs) {
+      await new Promise<void>((resolve) => setTimeout(resolve, 0));
+      last = performance.now();
+    }
+    throwIfAborted(signal, where);
+  };
+}

@@ -1,0 +1,332 @@
+// ---- SparseGPT: OBS pruning with lazy batch updates (Frantar & Alistarh 2023) ----
+
+import { type Logger, type Matrix, PruneError } from "@mama-prune/core";
+import {
+  checkAttempts,
+  checkDamping,
+  checkMask,
+  checkWeight,
+  createYielder,
+  DEFAULT_MAX_DAMPING_ATTEMPTS,
+  factorWithDamping,
+  prepareHessian,
+} from "./common.ts";
+import { upperCholeskyOfInverse } from "./linalg.ts";
+
+/** N:M pattern: N zeros in every M consecutive input columns of each row (2:4 = 50 %). */
+export interface NMPattern {
+  /** Number of weights pruned (set to zero) in each group. */
+  readonly n: number;
+  /** Group length along the input dimension. */
+  readonly m: number;
+}
+
+/** Options of {@link sparsegpt}. */
+export interface SparseGptOptions {
+  /**
+   * Fraction of zeros in [0, 1] (unstructured, one threshold per rows×block), or an N:M pattern
+   * (N zeros per M consecutive inputs of each row). Required unless `mask` is given; ignored
+   * (but still validated) when `mask` is given.
+   */
+  readonly sparsity?: number | NMPattern;
+  /**
+   * Fixed keep-mask (rows·cols bytes, 1 = keep, 0 = prune) from any scorer. When given, the OBS updates
+   * use it instead of SparseGPT's adaptive w²/U_jj² selection.
+   */
+  readonly mask?: Uint8Array;
+  /** Columns per lazy batch (default 128). With N:M it is rounded down to a multiple of M (at least M). */
+  readonly blockSize?: number;
+  /** Relative damping: percdamp·mean(diag H) is added to diag H (default 0.01). */
+  readonly percdamp?: number;
+  /** Factorisation attempts (first included), ×10 damping each, before NUMERIC_FAILURE (default 5). */
+  readonly maxDampingAttempts?: number;
+  /** Tensor name used in errors and warnings (default "sparsegpt"). */
+  readonly name?: string;
+  /** Receives a warning for every damping escalation. */
+  readonly log?: Logger;
+  /** Checked between blocks; the loop yields to the event loop (about every 50 ms) only when a signal is given. */
+  readonly signal?: AbortSignal;
+}
+
+/** Numbers describing one {@link sparsegpt} run. */
+export interface SparseGptDiagnostics {
+  /** Final relative damping (percdamp after any escalation). */
+  readonly percdampUsed: number;
+  /** Number of factorisations tried; 1 when the first succeeded. */
+  readonly dampingAttempts: number;
+  /** One message per damping escalation (also sent to `log.warn`). */
+  readonly warnings: readonly string[];
+  /**
+   * Σ err² over all pruned weights, err = w/U_jj. Exactly trace(ΔW·H_d·ΔWᵀ) for the damped Hessian H_d
+   * (in the units of the hessian passed in); the anchor prints half of it as "error".
+   */
+  readonly obsError: number;
+  /** Number of zeros chosen by the mask (dead-input columns are zeroed on top of this). */
+  readonly prunedCount: number;
+  /** Effective lazy-batch size. */
+  readonly blockSize: number;
+  /** mean(diag H) after the dead-input fix, before damping. */
+  readonly meanDiag: number;
+}
+
+/** Result of {@link sparsegpt}. */
+export interface SparseGptResult {
+  /** New weights (rows·cols, row-major), zeros where pruned and on dead-input columns. */
+  readonly weight: Float32Array;
+  /** Keep-mask actually used (rows·cols, 1 = keep); the given mask, copied, in fixed-mask mode. */
+  readonly mask: Uint8Array;
+  /** Absolute value added to diag H: percdampUsed·mean(diag H). */
+  readonly dampingUsed: number;
+  /** Number of input columns with H_jj = 0; their weights are set to zero whatever the mask says. */
+  readonly deadInputs: number;
+  readonly diagnostics: SparseGptDiagnostics;
+}
+
+function checkSparsity(where: string, sparsity: number | NMPattern, cols: number): void {
+  if (typeof sparsity === "number") {
+    if (!Number.isFinite(sparsity) || sparsity < 0 || sparsity > 1) {
+      throw new PruneError(
+        "SPARSITY_INVALID",
+        `${where}: sparsity must be a fraction of zeros. Expected a number in [0, 1], got ${sparsity}.`,
+      );
+    }
+    return;
+  }
+  if (typeof sparsity !== "object" || sparsity === null) {
+    throw new PruneError(
+      "SPARSITY_INVALID",
+      `${where}: sparsity must be a number or an N:M pattern. Expected { n, m } or a number, got ${String(sparsity)}.`,
+    );
+  }
+  const { n, m } = sparsity;
+  if (!Number.isInteger(m) || m < 1 || !Number.isInteger(n) || n < 0 || n > m) {
+    throw new PruneError(
+      "SPARSITY_INVALID",
+      `${where}: invalid N:M pattern. Expected integers 0 ≤ n ≤ m, m ≥ 1, got n = ${n}, m = ${m}.`,
+    );
+  }
+  if (cols % m !== 0) {
+    throw new PruneError(
+      "SPARSITY_INVALID",
+      `${where}: N:M groups must tile the input dimension. Expected cols divisible by m = ${m}, got cols = ${cols}.`,
+    );
+  }
+}
+
+/**
+ * SparseGPT (Frantar & Alistarh 2023), following the reference `fasterprune` line by line:
+ *
+ * 1. H = the given Gram matrix XᵀX (any positive multiple gives identical weights and masks, e.g. the
+ *    anchor's (2/n)·XᵀX); dead inputs H_jj = 0 → H_jj = 1 and W[:, j] = 0.
+ * 2. H += percdamp·mean(diag H)·I; U = upper Cholesky factor of H⁻¹ (H⁻¹ = UᵀU). If the factorisation
+ *    fails, the damping is multiplied by 10 with a warning (log + diagnostics), up to
+ *    `maxDampingAttempts`, then NUMERIC_FAILURE: never a silent fallback.
+ * 3. Columns in blocks of `blockSize`. Per block, the mask is chosen once from the current
+ *    (already updated) weights with score w²/U_jj²: unstructured = the `count` smallest scores over
+ *    the whole rows×block with count = floor(s·rows·i2) − floor(s·rows·i1), so every block holds its
+ *    share to within one weight and the matrix exactly floor(s·rows·cols) zeros (ties: lower row-major
+ *    index first). N:M = in each row, the N smallest scores of every M consecutive columns, chosen when
+ *    the walk reaches the group (ties: lower column first). A fixed `mask` replaces both.
+ * 4. Column by column: err = (w − q)/U_jj (q = 0 if pruned, w if kept); W[:, j:] −= err·U[j, j:]
+ *    inside the block; after the block W[:, i2:] −= Err·U[i1:i2, i2:] (lazy batch update).
+ *
+ * Work runs in float64; the result is rounded to float32 once.
+ *
+ * @param weight Linear weight [out, in] (row-major).
+ * @param hessian Gram matrix XᵀX [in, in] (float64 preferred), symmetric.
+ * @throws PruneError `SPARSITY_INVALID` (sparsity out of [0, 1], bad N:M, cols not divisible by M),
+ *   `SHAPE_MISMATCH` (weight data, hessian or mask length), `MASK_INVALID` (entries not 0/1),
+ *   `CALIBRATION_INVALID` (hessian not finite, not symmetric, negative diagonal), `NUMERIC_FAILURE`
+ *   (non-finite weight; Cholesky still failing after the last damping escalation), `ABORTED`.
+ *   RangeError/TypeError for bad option values or argument types.
+ * @example
+ * import { matrix } from "@mama-prune/core";
+ * const w = matrix(1, 4, new Float32Array([1, -2, 0.5, 3]));
+ * const h = new Float64Array([1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1]); // H = I
+ * const r = await sparsegpt(w, h, { sparsity: 0.5 });
+ * r.weight; // Float32Array [0, -2, 0, 3]
+ */
+export async function sparsegpt(
+  weight: Matrix,
+  hessian: Float64Array | Float32Array,
+  options: SparseGptOptions,
+): Promise<SparseGptResult> {
+  const where = options.name ?? "sparsegpt";
+  checkWeight(where, weight);
+  const { rows, cols } = weight;
+  const fixedMask = options.mask;
+  const sparsity = options.sparsity;
+  if (sparsity !== undefined) checkSparsity(where, sparsity, cols);
+  if (fixedMask !== undefined) checkMask(where, fixedMask, rows, cols);
+  else if (sparsity === undefined) {
+    throw new PruneError(
+      "SPARSITY_INVALID",
+      `${where}: nothing to prune. Expected options.sparsity or options.mask, got neither.`,
+    );
+  }
+  const percdamp = options.percdamp ?? 0.01;
+  checkDamping(where, "percdamp", percdamp);
+  const maxAttempts = options.maxDampingAttempts ?? DEFAULT_MAX_DAMPING_ATTEMPTS;
+  checkAttempts(where, maxAttempts);
+  const nm = fixedMask === undefined && typeof sparsity === "object" ? sparsity : undefined;
+  const frac = fixedMask === undefined && typeof sparsity === "number" ? sparsity : 0;
+  let blockSize = options.blockSize ?? 128;
+  if (!Number.isInteger(blockSize) || blockSize < 1) {
+    throw new RangeError(`${where}: blockSize must be a positive integer, got ${blockSize}`);
+  }
+  if (nm !== undefined) blockSize = Math.max(nm.m, blockSize - (blockSize % nm.m));
+  const yieldNow = createYielder(where, options.signal);
+  await yieldNow();
+
+  // ---- Hessian: dead inputs, damping, U = chol(H⁻¹)ᵀ-upper ----
+  const prep = prepareHessian(where, hessian, cols);
+  const warnings: string[] = [];
+  const factor = factorWithDamping(
+    where,
+    prep.h,
+    cols,
+    prep.meanDiag,
+    percdamp,
+    maxAttempts,
+    options.log,
+    warnings,
+    (damped) => {
+      const r = upperCholeskyOfInverse(damped, cols);
+      return r.ok ? { ok: true, value: r.upper } : { ok: false, pivot: r.pivot };
+    },
+  );
+  const u = factor.value; // (cols, cols), upper triangular, H_d⁻¹ = UᵀU
+
+  const w = new Float64Array(weight.data); // (rows, cols) working copy
+  if (prep.deadCount > 0) {
+    for (let j = 0; j < cols; j++) {
+      if (prep.dead[j] === 1) for (let r = 0; r < rows; r++) w[r * cols + j] = 0;
+    }
+  }
+  const mask = fixedMask !== undefined ? new Uint8Array(fixedMask) : new Uint8Array(rows * cols).fill(1); // (rows, cols)
+  const invDiagSq = new Float64Array(cols); // (cols,) 1/U_jj²
+  for (let j = 0; j < cols; j++) {
+    const d = u[j * cols + j]!;
+    invDiagSq[j] = 1 / (d * d);
+  }
+  const err = new Float64Array(blockSize); // (blockSize,) one row's errors in the current block
+  let obsError = 0;
+  let scores = new Float64Array(0);
+  let sorted = new Float64Array(0);
+  const nmScores = new Float64Array(nm?.m ?? 0); // (m,)
+  const nmOrder: number[] = [];
+
+  for (let i1 = 0; i1 < cols; i1 += blockSize) {
+    await yieldNow();
+    const i2 = Math.min(i1 + blockSize, cols);
+    const bw = i2 - i1;
+
+    // ---- Adaptive unstructured mask: one threshold over rows×block ----
+    if (fixedMask === undefined && nm === undefined) {
+      const count = Math.floor(frac * rows * i2) - Math.floor(frac * rows * i1);
+      if (count > 0) {
+        if (scores.length !== rows * bw) {
+          scores = new Float64Array(rows * bw); // (rows, bw)
+          sorted = new Float64Array(rows * bw);
+        }
+        for (let r = 0; r < rows; r++) {
+          const ro = r * cols;
+          const so = r * bw;
+          for (let c = 0; c < bw; c++) {
+            const v = w[ro + i1 + c]!;
+            scores[so + c] = v * v * invDiagSq[i1 + c]!;
+          }
+        }
+        sorted.set(scores);
+        sorted.sort();
+        const threshold = sorted[count - 1]!;
+        let below = 0;
+        for (let k = 0; k < count; k++) if (sorted[k]! < threshold) below++;
+        let ties = count - below; // entries equal to the threshold to prune, lowest index first
+        for (let r = 0; r < rows; r++) {
+          const so = r * bw;
+          const mo = r * cols + i1;
+          for (let c = 0; c < bw; c++) {
+            const s = scores[so + c]!;
+            if (s < threshold) mask[mo + c] = 0;
+            else if (s === threshold && ties > 0) {
+              mask[mo + c] = 0;
+              ties--;
+            }
+          }
+        }
+      }
+    }
+
+    // ---- OBS updates, row by row (rows are independent once the block's mask is known) ----
+    for (let r = 0; r < rows; r++) {
+      const ro = r * cols;
+      let anyErr = false;
+      for (let c = 0; c < bw; c++) {
+        const j = i1 + c;
+        if (nm !== undefined && nm.n > 0 && j % nm.m === 0)
+          selectNM(w, mask, ro + j, j, nm, invDiagSq, nmScores, nmOrder);
+        if (mask[ro + j] === 1) {
+          err[c] = 0;
+          continue;
+        }
+        const uj = j * cols;
+        const e = w[ro + j]! / u[uj + j]!;
+        err[c] = e;
+        obsError += e * e;
+        w[ro + j] = 0;
+        if (e === 0) continue;
+        anyErr = true;
+        for (let k = j + 1; k < i2; k++) w[ro + k]! -= e * u[uj + k]!;
+      }
+      // Lazy batch: W[r, i2:] −= Err[r, :]·U[i1:i2, i2:]
+      if (anyErr && i2 < cols) {
+        for (let c = 0; c < bw; c++) {
+          const e = err[c]!;
+          if (e === 0) continue;
+          const uj = (i1 + c) * cols;
+          for (let k = i2; k < cols; k++) w[ro + k]! -= e * u[uj + k]!;
+        }
+      }
+    }
+  }
+
+  let prunedCount = 0;
+  for (let i = 0; i < mask.length; i++) if (mask[i] === 0) prunedCount++;
+  return {
+    weight: new Float32Array(w),
+    mask,
+    dampingUsed: factor.damping,
+    deadInputs: prep.deadCount,
+    diagnostics: {
+      percdampUsed: factor.relDamping,
+      dampingAttempts: factor.attempts,
+      warnings,
+      obsError,
+      prunedCount,
+      blockSize,
+      meanDiag: prep.meanDiag,
+    },
+  };
+}
+
+/** In one row, zero the mask of the N smallest w²/U_jj² among columns j..j+M−1 (ties: lower column). */
+function selectNM(
+  w: Float64Array,
+  mask: Uint8Array,
+  at: number,
+  j: number,
+  nm: NMPattern,
+  invDiagSq: Float64Array,
+  nmScores: Float64Array,
+  order: number[],
+): void {
+  order.length = 0;
+  for (let t = 0; t < nm.m; t++) {
+    const v = w[at + t]!;
+    nmScores[t] = v * v * invDiagSq[j + t]!;
+    order.push(t);
+  }
+  order.sort((a, b) => nmScores[a]! - nmScores[b]! || a - b);
+  for (let t = 0; t < nm.n; t++) mask[at + order[t]!] = 0;
+}
