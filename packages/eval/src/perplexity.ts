@@ -187,6 +187,7 @@ export function cutWindows(
  *   `bosPerWindow` without a BOS token, or a model returning the wrong number of NLLs, NaN/±Inf
  *   NLLs, or NLLs below −1e-3 (a probability above 1).
  * @throws PruneError ABORTED when `signal` fires (checked before each window).
+ * @throws TypeError when `text` is not a string. Errors thrown by the model or tokenizer propagate.
  * @example
  * const r = await perplexity(model, tokenizer, text, { seqlen: 256, datasetName: "tinystories_val" });
  * console.log(r.protocol); // "ppl 9.87 = exp(mean NLL 2.2895) on tinystories_val …"
@@ -202,7 +203,8 @@ export async function perplexity(
   const bosPerWindow = options.bosPerWindow ?? false;
   const clock = options.clock ?? ((): number => performance.now());
   const datasetName = options.datasetName ?? "unnamed";
-  if (typeof text !== "string" || text.length === 0) {
+  if (typeof text !== "string") throw new TypeError(`perplexity: text must be a string, got ${typeof text}`);
+  if (text.length === 0) {
     throw invalid(`perplexity: evaluation text "${datasetName}" is empty. Expected some text, got none.`);
   }
   throwIfAborted(signal, "perplexity");
