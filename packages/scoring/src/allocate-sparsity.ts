@@ -8,7 +8,10 @@ export type SparsityAllocation =
       readonly kind: "owl";
       /** Outlier threshold multiple of the mean score, default 5 (OWL's `Hyper_m`). */
       readonly M?: number;
-      /** Half-width of the sparsity range, default 0.08 (OWL's `Lamda`): s_l ∈ [s − λ, s + λ]. */
+      /**
+       * Default 0.08 (OWL's `Lamda`). The spread max(s_l) − min(s_l) is exactly 2λ; s_l lies in
+       * [s − 2λ, s + 2λ] (within s ± λ only when mean(D') = λ, e.g. symmetric outlier ratios).
+       */
       readonly lambda?: number;
     }
   | { readonly kind: "explicit"; readonly perLayer: readonly number[] };
@@ -67,7 +70,8 @@ export function owlOutlierRatio(scores: readonly Float32Array[], M = 5): number 
  * - `uniform`: every block gets `sparsity`.
  * - `owl` (Yin et al. 2024, as in luuyin/OWL `prune_all.py` L964-966 and llm-compressor): with D_l the
  *   outlier ratio of block l, D'_l = (D_l − min D)/(max D − min D)·2λ and s_l = s − (D'_l − mean D'):
- *   blocks with more outliers are pruned less, s_l ∈ [s − λ, s + λ], mean(s_l) = s. When every D_l is
+ *   blocks with more outliers are pruned less, max − min = 2λ, mean(s_l) = s. (The spread is 2λ
+ *   but not centred on s: s_l ∈ [s − 2λ, s + 2λ], not s ± λ as sometimes stated.) When every D_l is
  *   equal the anchors divide by zero; we return the uniform allocation.
  * - `explicit`: `perLayer`, validated (one entry per block, each in [0, 1)).
  *

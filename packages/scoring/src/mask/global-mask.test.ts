@@ -26,7 +26,7 @@ describe("selectGlobalMask", () => {
       const pruned = new Set(all.slice(0, Math.floor(s * total)).map((e) => `${e.li}:${e.i}`));
       res.forEach((r, li) => {
         expect(r.name).toBe(`layer${li}`);
-        r.mask.forEach((m, i) => expect(m).toBe(pruned.has(`${li}:${i}`) ? 0 : 1));
+        expect(Array.from(r.mask)).toEqual(Array.from(r.mask, (_, i) => (pruned.has(`${li}:${i}`) ? 0 : 1)));
       });
     }
   });

@@ -72,9 +72,10 @@ export function mama(options: MamaOptions = {}): ScorerPlugin {
     );
   }
   const actInput: ScorerInput = useSampleWeights ? "sample-weighted-activation-norms" : "activation-norms";
+  // Only inputs of terms that are actually mixed in (weight > 0) are declared.
   const requires: ScorerInput[] = ["weights"];
-  if (useActivations) requires.push(actInput);
-  if (useMovement) requires.push("pre-weights");
+  if (wAct > 0) requires.push(actInput);
+  if (wMov > 0) requires.push("pre-weights");
   const mix = { mag: wMag / total, act: wAct / total, mov: wMov / total };
 
   return {
@@ -86,10 +87,15 @@ export function mama(options: MamaOptions = {}): ScorerPlugin {
       checkAbort("mama", ctx);
       const { rows, cols, data } = ctx.weight;
       const n = rows * cols;
-      const norms = useActivations
-        ? needVector("mama", ctx, useSampleWeights ? "sample-weighted-activation-norms" : "activation-norms")
-        : undefined; // (cols,)
-      const pre = useMovement ? needMatrix("mama", ctx, "pre-weights").data : undefined; // (rows * cols,)
+      const norms =
+        wAct > 0
+          ? needVector(
+              "mama",
+              ctx,
+              useSampleWeights ? "sample-weighted-activation-norms" : "activation-norms",
+            )
+          : undefined; // (cols,)
+      const pre = wMov > 0 ? needMatrix("mama", ctx, "pre-weights").data : undefined; // (rows * cols,)
       const acc = new Float64Array(n); // (rows, cols) mixed score
       const term = new Float64Array(n); // (rows, cols) raw term
       const normed = new Float64Array(n); // (rows, cols) normalised term

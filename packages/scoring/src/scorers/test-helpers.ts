@@ -1,0 +1,14 @@
+import { type Matrix, SILENT_LOGGER } from "@mama-prune/core";
+import type { ScoreContext } from "../contract.ts";
+
+/** Test helper: a Matrix from nested rows. */
+export function m(rows: number[][]): Matrix {
+  const r = rows.length;
+  const c = rows[0]?.length ?? 0;
+  return { rows: r, cols: c, data: Float32Array.from(rows.flat()) };
+}
+
+/** Test helper: a context with a silent logger. */
+export function ctxOf(weight: Matrix, extra: Partial<ScoreContext> = {}): ScoreContext {
+  return { name: "model.layers.0.mlp.up_proj.weight", weight, log: SILENT_LOGGER, ...extra };
+}
