@@ -1,5 +1,6 @@
 export { type LlamaConfig, type LlamaFamily, parseLlamaConfig } from "./config.ts";
 export { createCpuBackend } from "./cpu-backend.ts";
+export { type GenerateOptions, type GenerateResult, generate } from "./generate.ts";
 export { loadHfTokenizer } from "./hf-tokenizer.ts";
 export {
   type BlockHooks,
