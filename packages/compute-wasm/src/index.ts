@@ -1,0 +1,9 @@
+export {
+  createWasmBackend,
+  type WasmBackend,
+  type WasmBackendBaseOptions,
+  type WasmBackendOptions,
+  type WasmBackendStats,
+} from "./backend.ts";
+export { buildKernelModule, K_BLOCK, type KernelExports, TILE_M, TILE_N } from "./kernels.ts";
+export { isWasmSimdSupported, isWasmThreadsSupported } from "./simd.ts";

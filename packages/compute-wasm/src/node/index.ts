@@ -1,0 +1,2 @@
+export { createWasmBackendNode, DEFAULT_MAX_THREADS, type WasmBackendNodeOptions } from "./node-backend.ts";
+export { createWorkerPool, type WorkerPoolOptions } from "./pool.ts";
