@@ -1,9 +1,9 @@
 import { isPruneError, SILENT_LOGGER } from "@mama-prune/core";
 import { describe, expect, it } from "vitest";
+import { ctxOf, m } from "../test/helpers.ts";
 import type { ScoreContext, ScorerPlugin } from "./contract.ts";
 import { runScorer } from "./run-scorer.ts";
 import { magnitude } from "./scorers/magnitude.ts";
-import { ctxOf, m } from "./scorers/test-helpers.ts";
 import { wanda } from "./scorers/wanda.ts";
 
 const plugin = (
@@ -79,6 +79,10 @@ describe("runScorer", () => {
     const pre = plugin(() => new Float32Array(4), { requires: ["pre-weights"] });
     expect(await failure(runScorer(pre, ctxOf(w, { preWeight: m([[1, 2]]) })))).toMatch(
       /^SHAPE_MISMATCH.*pre-weights.*Expected \[2, 2\]/,
+    );
+    const nan = { rows: 2, cols: 2, data: new Float32Array([1, 2, Number.NaN, 4]) };
+    expect(await failure(runScorer(magnitude(), ctxOf(nan)))).toMatch(
+      /^NUMERIC_FAILURE.*weight has a non-finite value at row 1, col 0.*got NaN/,
     );
     const bad = { rows: 2, cols: 2, data: new Float32Array(3) };
     expect(await failure(runScorer(magnitude(), ctxOf(bad)))).toMatch(/^SHAPE_MISMATCH.*weight/);

@@ -10,6 +10,15 @@ function checkMatrix(where: string, label: string, m: Matrix, rows: number, cols
       `${where}: ${label} has the wrong shape. Expected [${rows}, ${cols}] (${rows * cols} values), got [${m.rows}, ${m.cols}] (${m.data.length} values).`,
     );
   }
+  const d = m.data;
+  for (let k = 0; k < d.length; k++) {
+    if (!Number.isFinite(d[k]!)) {
+      throw new PruneError(
+        "NUMERIC_FAILURE",
+        `${where}: ${label} has a non-finite value at row ${Math.floor(k / cols)}, col ${k % cols}. Expected finite values, got ${d[k]}.`,
+      );
+    }
+  }
 }
 
 function checkVector(
@@ -47,7 +56,8 @@ function missing(where: string, input: ScorerInput, tensor: string): PruneError 
  * Build the context a plugin may see: the declared inputs only, shape-checked.
  *
  * @throws PruneError `SCORER_INPUT_MISSING` (a declared input is absent), `SHAPE_MISMATCH`,
- *   `CALIBRATION_INVALID` (non-finite or negative activation statistics).
+ *   `CALIBRATION_INVALID` (non-finite or negative activation statistics), `NUMERIC_FAILURE`
+ *   (a non-finite weight, pre-weight or gradient).
  * @example
  * const ctx = restrictContext(wanda(), { name: "w", weight, activationNorms, preWeight, log: SILENT_LOGGER });
  * "preWeight" in ctx; // false
@@ -109,7 +119,7 @@ export function restrictContext(plugin: ScorerPlugin, ctx: ScoreContext): ScoreC
  * Run a scorer on one tensor the safe way: check the declared inputs are present and well-shaped,
  * pass only those, and validate the output (length rows·cols, every score finite).
  *
- * @throws PruneError `SCORER_INPUT_MISSING`, `SHAPE_MISMATCH`, `CALIBRATION_INVALID` (inputs),
+ * @throws PruneError `SCORER_INPUT_MISSING`, `SHAPE_MISMATCH`, `CALIBRATION_INVALID`, `NUMERIC_FAILURE` (inputs),
  *   `SCORER_OUTPUT_INVALID` (wrong length, not a Float32Array, or a non-finite score),
  *   `ABORTED` (signal fired before or during scoring; a DOM `AbortError` from the plugin is rewrapped).
  * @example

@@ -1,3 +1,4 @@
+import { createRng } from "@mama-prune/core";
 import { describe, expect, it } from "vitest";
 import { normalizeGroup } from "./normalize.ts";
 
@@ -7,6 +8,22 @@ describe("normalizeGroup", () => {
     normalizeGroup(new Float32Array([5, 1, 5, 0, 9]), 0, 5, "rank", out);
     // sorted: 0(0) 1(1) 5,5(2,3 → 2.5) 9(4); scaled by 1/4
     expect(Array.from(out)).toEqual([0.625, 0.25, 0.625, 0, 1]);
+  });
+  it("matches a brute-force average rank on random values with ties", () => {
+    const rng = createRng(5);
+    const n = 200;
+    const v = Float32Array.from({ length: n }, () => rng.int(30) - 15);
+    const out = new Float64Array(n);
+    normalizeGroup(v, 0, n, "rank", out);
+    for (let k = 0; k < n; k++) {
+      let less = 0;
+      let equal = 0;
+      for (let q = 0; q < n; q++) {
+        if (v[q]! < v[k]!) less++;
+        else if (v[q] === v[k]) equal++;
+      }
+      expect(out[k]).toBeCloseTo((less + (equal - 1) / 2) / (n - 1), 12);
+    }
   });
   it("works on a sub-range and leaves the rest untouched", () => {
     const out = new Float64Array([7, 7, 7, 7]);

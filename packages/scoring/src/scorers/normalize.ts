@@ -20,7 +20,7 @@ export function normalizeGroup(
   length: number,
   method: Normalization,
   out: Float64Array,
-  scratch?: { idx: Uint32Array },
+  scratch?: { sorted: Float64Array },
 ): void {
   if (offset < 0 || length < 0 || offset + length > values.length || offset + length > out.length) {
     throw new RangeError(`normalizeGroup: range [${offset}, ${offset + length}) is outside the arrays`);
@@ -41,23 +41,39 @@ export function normalizeGroup(
   }
   if (method !== "rank") throw new RangeError(`normalizeGroup: unknown method ${String(method)}`);
   if (length === 1) {
-    out[offset] = 0.5;
+    const v = values[offset]!;
+    out[offset] = Number.isNaN(v) ? Number.NaN : 0.5;
     return;
   }
-  const idx =
-    scratch !== undefined && scratch.idx.length >= length
-      ? scratch.idx.subarray(0, length)
-      : new Uint32Array(length); // (length,)
-  for (let k = 0; k < length; k++) idx[k] = k;
-  idx.sort((p, q) => values[offset + p]! - values[offset + q]!);
+  // Sort a copy natively (no comparator), then each value's average rank is the midpoint of its
+  // run of equals [lower bound, upper bound) in the sorted copy: O(n log n), independent of order.
+  const sorted =
+    scratch !== undefined && scratch.sorted.length >= length
+      ? scratch.sorted.subarray(0, length)
+      : new Float64Array(length); // (length,)
+  for (let k = 0; k < length; k++) sorted[k] = values[offset + k]!;
+  sorted.sort();
   const scale = 1 / (length - 1);
-  let start = 0;
-  while (start < length) {
-    const v = values[offset + idx[start]!]!;
-    let end = start + 1;
-    while (end < length && values[offset + idx[end]!]! === v) end++;
-    const r = ((start + end - 1) / 2) * scale; // mean rank of the tie run [start, end)
-    for (let k = start; k < end; k++) out[offset + idx[k]!] = r;
-    start = end;
+  for (let k = 0; k < length; k++) {
+    const v = values[offset + k]!;
+    if (Number.isNaN(v)) {
+      out[offset + k] = Number.NaN; // propagate, so output validation reports it
+      continue;
+    }
+    let lo = 0;
+    let hi = length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (sorted[mid]! < v) lo = mid + 1;
+      else hi = mid;
+    }
+    let up = lo;
+    let hi2 = length;
+    while (up < hi2) {
+      const mid = (up + hi2) >>> 1;
+      if (sorted[mid]! <= v) up = mid + 1;
+      else hi2 = mid;
+    }
+    out[offset + k] = ((lo + up - 1) / 2) * scale; // mean rank of the tie run [lo, up)
   }
 }

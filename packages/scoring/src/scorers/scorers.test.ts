@@ -1,5 +1,6 @@
 import { createRng, isPruneError } from "@mama-prune/core";
 import { describe, expect, it } from "vitest";
+import { ctxOf, m } from "../../test/helpers.ts";
 import { scorerConformance } from "../conformance/index.ts";
 import type { ScorerPlugin } from "../contract.ts";
 import { runScorer } from "../run-scorer.ts";
@@ -7,7 +8,6 @@ import { magnitude, negativeMagnitude } from "./magnitude.ts";
 import { mama } from "./mama.ts";
 import { movement } from "./movement.ts";
 import { ria } from "./ria.ts";
-import { ctxOf, m } from "./test-helpers.ts";
 import { wanda } from "./wanda.ts";
 
 const close = (a: Float32Array, b: number[], tol = 1e-6): void => {

@@ -1,5 +1,5 @@
 import { type Matrix, SILENT_LOGGER } from "@mama-prune/core";
-import type { ScoreContext } from "../contract.ts";
+import type { ScoreContext } from "../src/contract.ts";
 
 /** Test helper: a Matrix from nested rows. */
 export function m(rows: number[][]): Matrix {
