@@ -150,6 +150,22 @@ describe("loadLlama (against the independent reference)", () => {
     }
   });
 
+  it("agrees with the reference per-token NLL over a full seq_len window (positions 0..511)", async () => {
+    const model = await loadLlama(await readLlama2c(MODEL_BYTES, "stories260K.bin"));
+    const tokens = Int32Array.from(encodeReference(vocab, VAL_TEXT.slice(0, 2500)).slice(0, 512));
+    expect(tokens.length).toBe(512);
+    const real = await model.nll(tokens);
+    const ref = referenceNll(reference, tokens);
+    expect(maxRelDiff(real, ref)).toBeLessThan(1e-4);
+    let sumReal = 0;
+    let sumRef = 0;
+    for (let t = 0; t < 511; t++) {
+      sumReal += real[t]!;
+      sumRef += ref[t]!;
+    }
+    expect(Math.abs(sumReal - sumRef) / sumRef).toBeLessThan(1e-5);
+  });
+
   it("agrees with the reference at every position when the window starts mid-text (no BOS)", async () => {
     const model = await loadLlama(await readLlama2c(MODEL_BYTES, "stories260K.bin"));
     const tokens = (await realWindowTokens()).subarray(10, 42);
