@@ -2,12 +2,14 @@ import { createRng, isPruneError } from "@mama-prune/core";
 import { describe, expect, it } from "vitest";
 import {
   bytesToF32,
+  bytesToF32Into,
   DTYPES,
   dtypeByteSize,
   f16BitsToF32,
   f32BitsToBf16Bits,
   f32BitsToF16Bits,
   f32ToBytes,
+  f32ToBytesInto,
   isDType,
 } from "./dtype.ts";
 import type { DType } from "./types.ts";
@@ -327,5 +329,22 @@ describe("bytesToF32 / f32ToBytes", () => {
     const f = new Float32Array(new ArrayBuffer(24), 8, 2);
     f.set([3, 4]);
     expect(Array.from(f32ToBytes(f, "F16"))).toEqual([0x00, 0x42, 0x00, 0x44]);
+  });
+  it("decodes and encodes into views at any offset (chunked use), unaligned targets included", () => {
+    const values = Float32Array.from([1.5, -2, 3.25, 0.1]);
+    for (const dtype of ["F64", "F32", "F16", "BF16"] as const) {
+      const whole = f32ToBytes(values, dtype);
+      const size = dtypeByteSize(dtype);
+      const backing = new Uint8Array(whole.byteLength + 3);
+      const target = backing.subarray(1, 1 + whole.byteLength); // misaligned
+      expect(Array.from(f32ToBytesInto(values, dtype, target))).toEqual(Array.from(whole));
+      const out = new Float32Array(6);
+      bytesToF32Into(whole.subarray(2 * size), dtype, out.subarray(3, 5));
+      expect(Array.from(out.subarray(3, 5))).toEqual(Array.from(bytesToF32(whole, dtype).subarray(2)));
+      expect(out[2]).toBe(0);
+      expect(out[5]).toBe(0);
+    }
+    expect(() => f32ToBytesInto(values, "F16", new Uint8Array(7))).toThrow(RangeError);
+    expect(() => bytesToF32Into(new Uint8Array(8), "F16", new Float32Array(3))).toThrow(RangeError);
   });
 });

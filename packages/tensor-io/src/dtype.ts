@@ -153,9 +153,34 @@ function checkLength(bytes: Uint8Array, size: number, dtype: DType, where: strin
  * bytesToF32(new Uint8Array([0x80, 0x3f]), "BF16"); // Float32Array [1]
  */
 export function bytesToF32(bytes: Uint8Array, dtype: DType, where = "bytesToF32"): Float32Array {
+  const n = checkLength(bytes, dtypeByteSize(dtype), dtype, where);
+  return bytesToF32Into(bytes, dtype, new Float32Array(n), where);
+}
+
+/**
+ * Like {@link bytesToF32}, but decodes into `target` (which must hold exactly the decoded element
+ * count) and returns it. Lets a reader decode a large tensor chunk by chunk into one output array.
+ *
+ * @throws PruneError TENSOR_IO_MALFORMED when the length is not a multiple of the element size.
+ * @throws RangeError when `target.length` differs from the element count.
+ * @example
+ * const out = new Float32Array(4);
+ * bytesToF32Into(new Uint8Array([0x80, 0x3f, 0, 0x40]), "BF16", out.subarray(2, 4)); // out = [0, 0, 1, 2]
+ */
+export function bytesToF32Into(
+  bytes: Uint8Array,
+  dtype: DType,
+  target: Float32Array,
+  where = "bytesToF32Into",
+): Float32Array {
   const size = dtypeByteSize(dtype);
   const n = checkLength(bytes, size, dtype, where);
-  const out = new Float32Array(n); // (n,)
+  if (target.length !== n) {
+    throw new RangeError(
+      `${where}: target holds ${target.length} values, but the bytes hold ${n} ${dtype} values`,
+    );
+  }
+  const out = target; // (n,)
   if (n === 0) return out;
   const le = IS_LITTLE_ENDIAN && aligned(bytes, size);
   const buf = bytes.buffer;
@@ -164,7 +189,7 @@ export function bytesToF32(bytes: Uint8Array, dtype: DType, where = "bytesToF32"
     case "F32": {
       if (le) out.set(new Float32Array(buf, off, n));
       else if (IS_LITTLE_ENDIAN)
-        new Uint8Array(out.buffer).set(bytes); // same bits; byte copy handles misalignment
+        new Uint8Array(out.buffer, out.byteOffset, out.byteLength).set(bytes); // same bits; byte copy handles misalignment
       else {
         const dv = new DataView(buf, off, bytes.byteLength);
         for (let i = 0; i < n; i++) out[i] = dv.getFloat32(i * 4, true);
@@ -172,7 +197,7 @@ export function bytesToF32(bytes: Uint8Array, dtype: DType, where = "bytesToF32"
       return out;
     }
     case "BF16": {
-      const u32 = new Uint32Array(out.buffer); // (n,) bit view of out
+      const u32 = new Uint32Array(out.buffer, out.byteOffset, n); // (n,) bit view of out
       if (le) {
         const h = new Uint16Array(buf, off, n);
         for (let i = 0; i < n; i++) u32[i] = h[i]! << 16;
@@ -305,55 +330,79 @@ function checkIntegers(values: Float32Array, dtype: DType, where: string): void 
  * f32ToBytes(new Float32Array([1]), "BF16"); // Uint8Array [0x80, 0x3f]
  */
 export function f32ToBytes(values: Float32Array, dtype: DType, where = "f32ToBytes"): Uint8Array {
+  return f32ToBytesInto(values, dtype, new Uint8Array(values.length * dtypeByteSize(dtype)), where);
+}
+
+/**
+ * Like {@link f32ToBytes}, but encodes into `target` (exactly `values.length × dtype size` bytes)
+ * and returns it. Lets a writer convert a large tensor chunk by chunk through one scratch buffer.
+ *
+ * @throws PruneError DTYPE_OUT_OF_RANGE as {@link f32ToBytes}; nothing is written to `target` then.
+ * @throws RangeError when `target` has the wrong length.
+ * @example
+ * const scratch = new Uint8Array(4);
+ * f32ToBytesInto(new Float32Array([1, 2]), "BF16", scratch); // Uint8Array [0x80, 0x3f, 0x00, 0x40]
+ */
+export function f32ToBytesInto(
+  values: Float32Array,
+  dtype: DType,
+  target: Uint8Array,
+  where = "f32ToBytesInto",
+): Uint8Array {
   const size = dtypeByteSize(dtype);
   const n = values.length;
-  const out = new Uint8Array(n * size); // (n * size,)
+  if (target.byteLength !== n * size) {
+    throw new RangeError(
+      `${where}: target has ${target.byteLength} bytes, expected ${n * size} (${n} × ${dtype})`,
+    );
+  }
+  const out = target; // (n * size,)
   if (n === 0) return out;
   if (dtype !== "F32" && dtype !== "F64" && dtype !== "F16" && dtype !== "BF16") {
     checkIntegers(values, dtype, where);
   }
-  if (!IS_LITTLE_ENDIAN) return f32ToBytesDataView(values, dtype, out);
+  if (!IS_LITTLE_ENDIAN || out.byteOffset % size !== 0) return f32ToBytesDataView(values, dtype, out);
   switch (dtype) {
     case "F32":
       out.set(new Uint8Array(values.buffer, values.byteOffset, values.byteLength));
       return out;
     case "F64":
-      new Float64Array(out.buffer).set(values);
+      new Float64Array(out.buffer, out.byteOffset, n).set(values);
       return out;
     case "F16":
     case "BF16": {
       const src = new Uint32Array(values.buffer, values.byteOffset, n); // (n,) bits of values
-      const dst = new Uint16Array(out.buffer); // (n,)
+      const dst = new Uint16Array(out.buffer, out.byteOffset, n); // (n,)
       if (dtype === "F16") for (let i = 0; i < n; i++) dst[i] = f32BitsToF16Bits(src[i]!);
       else for (let i = 0; i < n; i++) dst[i] = f32BitsToBf16Bits(src[i]!);
       return out;
     }
     case "I8":
-      new Int8Array(out.buffer).set(values);
+      new Int8Array(out.buffer, out.byteOffset, n).set(values);
       return out;
     case "U8":
     case "BOOL":
       out.set(values);
       return out;
     case "I16":
-      new Int16Array(out.buffer).set(values);
+      new Int16Array(out.buffer, out.byteOffset, n).set(values);
       return out;
     case "U16":
-      new Uint16Array(out.buffer).set(values);
+      new Uint16Array(out.buffer, out.byteOffset, n).set(values);
       return out;
     case "I32":
-      new Int32Array(out.buffer).set(values);
+      new Int32Array(out.buffer, out.byteOffset, n).set(values);
       return out;
     case "U32":
-      new Uint32Array(out.buffer).set(values);
+      new Uint32Array(out.buffer, out.byteOffset, n).set(values);
       return out;
     case "I64": {
-      const v = new BigInt64Array(out.buffer);
+      const v = new BigInt64Array(out.buffer, out.byteOffset, n);
       for (let i = 0; i < n; i++) v[i] = BigInt(values[i]!);
       return out;
     }
     case "U64": {
-      const v = new BigUint64Array(out.buffer);
+      const v = new BigUint64Array(out.buffer, out.byteOffset, n);
       for (let i = 0; i < n; i++) v[i] = BigInt(values[i]!);
       return out;
     }
@@ -363,7 +412,7 @@ export function f32ToBytes(values: Float32Array, dtype: DType, where = "f32ToByt
 }
 
 function f32ToBytesDataView(values: Float32Array, dtype: DType, out: Uint8Array): Uint8Array {
-  const dv = new DataView(out.buffer);
+  const dv = new DataView(out.buffer, out.byteOffset, out.byteLength);
   const bits = new DataView(values.buffer, values.byteOffset, values.byteLength);
   const n = values.length;
   for (let i = 0; i < n; i++) {
@@ -376,10 +425,10 @@ function f32ToBytesDataView(values: Float32Array, dtype: DType, out: Uint8Array)
         dv.setFloat64(i * 8, v, true);
         break;
       case "F16":
-        dv.setUint16(i * 2, f32BitsToF16Bits(bits.getUint32(i * 4)), true);
+        dv.setUint16(i * 2, f32BitsToF16Bits(bits.getUint32(i * 4, IS_LITTLE_ENDIAN)), true);
         break;
       case "BF16":
-        dv.setUint16(i * 2, f32BitsToBf16Bits(bits.getUint32(i * 4)), true);
+        dv.setUint16(i * 2, f32BitsToBf16Bits(bits.getUint32(i * 4, IS_LITTLE_ENDIAN)), true);
         break;
       case "I8":
         dv.setInt8(i, v);

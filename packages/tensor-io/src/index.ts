@@ -1,12 +1,14 @@
 export { blobSource, bytesSource, toByteSource } from "./byte-source.ts";
 export {
   bytesToF32,
+  bytesToF32Into,
   DTYPES,
   dtypeByteSize,
   f16BitsToF32,
   f32BitsToBf16Bits,
   f32BitsToF16Bits,
   f32ToBytes,
+  f32ToBytesInto,
   isDType,
 } from "./dtype.ts";
 export {
@@ -23,6 +25,7 @@ export {
   writeLlama2c,
 } from "./llama2c.ts";
 export {
+  DEFAULT_CHUNK_BYTES,
   DEFAULT_MAX_HEADER_BYTES,
   type ReadSafetensorsOptions,
   readSafetensors,

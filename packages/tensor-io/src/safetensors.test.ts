@@ -407,6 +407,39 @@ describe("round trip", () => {
     },
   );
 
+  it("gives identical bytes and values when reading and writing in small chunks", async () => {
+    const entries: SafetensorsEntry[] = DTYPES.map((dtype, i) => ({
+      name: `t${i}`,
+      dtype,
+      shape: [5, 7],
+      data: sampleValues(dtype, 35, i),
+    }));
+    const whole = await safetensorsBytes(entries);
+    const sink = collectSink();
+    const chunkedWrites: number[] = [];
+    const spy: ByteSink = {
+      write: (c) => {
+        chunkedWrites.push(c.byteLength);
+        return sink.write(c);
+      },
+      close: () => sink.close(),
+      abort: (r) => sink.abort(r),
+    };
+    await writeSafetensors(spy, entries, { chunkBytes: 16 });
+    expect(Array.from(sink.bytes())).toEqual(Array.from(whole));
+    expect(Math.max(...chunkedWrites.slice(1))).toBe(35 * 8); // F64 from Float32 → 16-byte chunks; F32/raw unchunked
+    expect(chunkedWrites).toContain(16);
+    const a = await readSafetensors(whole);
+    const b = await readSafetensors(whole, { chunkBytes: 8 });
+    for (const t of a.list()) {
+      expect([t.name, Array.from(await b.readF32(t.name))]).toEqual([
+        t.name,
+        Array.from(await a.readF32(t.name)),
+      ]);
+    }
+    expect(await failure(readSafetensors(whole, { chunkBytes: 12 }))).toBeInstanceOf(RangeError);
+  });
+
   it("preserves names, shapes, dtypes, metadata, bytes and values for arbitrary files (property)", async () => {
     const entryArb = fc.record({
       name: fc.string({ minLength: 0, maxLength: 12, unit: "grapheme" }),

@@ -6,7 +6,15 @@
 
 import { type Logger, PruneError, SILENT_LOGGER, throwIfAborted, truncateForMessage } from "@mama-prune/core";
 import { toByteSource } from "./byte-source.ts";
-import { bytesToF32, DTYPES, dtypeByteSize, f32ToBytes, isDType } from "./dtype.ts";
+import {
+  bytesToF32,
+  bytesToF32Into,
+  DTYPES,
+  dtypeByteSize,
+  f32ToBytes,
+  f32ToBytesInto,
+  isDType,
+} from "./dtype.ts";
 import { type ByteSink, collectSink } from "./sink.ts";
 import type { ByteSource, DType, TensorInfo, TensorReader } from "./types.ts";
 
@@ -25,6 +33,16 @@ const KNOWN_UNSUPPORTED = new Set([
   "C128",
 ]);
 
+/** Default chunk size for chunked decoding (readF32) and encoding (writer conversions): 8 MiB. */
+export const DEFAULT_CHUNK_BYTES: number = 8 * 1024 * 1024;
+
+function checkChunkBytes(where: string, v: number): number {
+  if (!Number.isSafeInteger(v) || v < 8 || v % 8 !== 0) {
+    throw new RangeError(`${where}: chunkBytes must be a positive multiple of 8, got ${v}`);
+  }
+  return v;
+}
+
 // ---- Reading ----
 
 /** Options of {@link readSafetensors}. */
@@ -33,6 +51,11 @@ export interface ReadSafetensorsOptions {
   readonly name?: string;
   /** Largest accepted JSON header in bytes (default {@link DEFAULT_MAX_HEADER_BYTES}). */
   readonly maxHeaderBytes?: number;
+  /**
+   * Tensors larger than this are decoded by `readF32` in chunks of this many bytes (a multiple of 8;
+   * default {@link DEFAULT_CHUNK_BYTES}), so converting never holds the raw and float copies at once.
+   */
+  readonly chunkBytes?: number;
   /**
    * Reject files whose data region has gaps or trailing bytes not covered by any tensor, and tensor
    * entries with unknown fields (default false: accepted, reported in `diagnostics` and to `logger`).
@@ -250,6 +273,7 @@ export async function readSafetensors(
     throw new RangeError(`readSafetensors: maxHeaderBytes must be an integer >= 2, got ${maxHeader}`);
   }
   const strict = options.strict ?? false;
+  const chunkBytes = checkChunkBytes("readSafetensors", options.chunkBytes ?? DEFAULT_CHUNK_BYTES);
   const log = options.logger ?? SILENT_LOGGER;
   const size = src.size;
   if (!Number.isSafeInteger(size) || size < 0) {
@@ -334,37 +358,31 @@ export async function readSafetensors(
     }
     return e;
   };
-  const readRaw = async (name: string): Promise<Uint8Array> => {
-    const e = get(name);
-    if (closed)
-      throw malformed(
-        file,
-        `read of tensor ${truncateForMessage(name)} after close. Expected an open reader.`,
-      );
+  // Reads `length` bytes at `offset` inside tensor `e`; every failure names the file and tensor.
+  const readRange = async (e: Entry, offset: number, length: number): Promise<Uint8Array> => {
+    const where = `${file}: tensor ${truncateForMessage(e.info.name)}`;
+    if (closed) throw malformed(where, "read after close. Expected an open reader.");
     let bytes: Uint8Array;
     try {
-      bytes = await src.read(e.begin, e.end - e.begin);
+      bytes = await src.read(e.begin + offset, length);
     } catch (err) {
-      if (err instanceof PruneError) {
-        throw new PruneError(err.code, `${file}: tensor ${truncateForMessage(name)}: ${err.message}`, {
-          cause: err,
-        });
-      }
-      throw new PruneError(
-        "TENSOR_IO_MALFORMED",
-        `${file}: tensor ${truncateForMessage(name)}: read failed (${String(err)})`,
-        {
-          cause: err,
-        },
-      );
+      if (err instanceof PruneError)
+        throw new PruneError(err.code, `${where}: ${err.message}`, { cause: err });
+      throw new PruneError("TENSOR_IO_MALFORMED", `${where}: read failed (${String(err)})`, { cause: err });
     }
-    if (bytes.byteLength !== e.end - e.begin) {
-      throw malformed(
-        `${file}: tensor ${truncateForMessage(name)}`,
-        `short read. Expected ${e.end - e.begin} bytes, got ${bytes.byteLength}.`,
-      );
+    if (bytes.byteLength !== length) {
+      throw malformed(where, `short read. Expected ${length} bytes, got ${bytes.byteLength}.`);
     }
     return bytes;
+  };
+  const readRaw = (name: string): Promise<Uint8Array> => {
+    let e: Entry;
+    try {
+      e = get(name);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    return readRange(e, 0, e.end - e.begin);
   };
   return {
     source: file,
@@ -381,8 +399,19 @@ export async function readSafetensors(
     readRaw,
     async readF32(name: string): Promise<Float32Array> {
       const e = get(name);
-      const bytes = await readRaw(name);
-      return bytesToF32(bytes, e.info.dtype, `${file}: tensor ${truncateForMessage(name)}`);
+      const where = `${file}: tensor ${truncateForMessage(name)}`;
+      const len = e.end - e.begin;
+      if (len <= chunkBytes) return bytesToF32(await readRange(e, 0, len), e.info.dtype, where);
+      // Large tensors: decode chunk by chunk into the output, so peak memory is the float32 result
+      // plus one chunk (not result + whole raw tensor), and chunk buffers are recycled warm memory.
+      const size = dtypeByteSize(e.info.dtype);
+      const out = new Float32Array(len / size); // (numel,)
+      for (let off = 0; off < len; off += chunkBytes) {
+        const k = Math.min(chunkBytes, len - off);
+        const bytes = await readRange(e, off, k);
+        bytesToF32Into(bytes, e.info.dtype, out.subarray(off / size, (off + k) / size), where);
+      }
+      return out;
     },
     async close(): Promise<void> {
       if (closed) return;
@@ -415,6 +444,11 @@ export interface WriteSafetensorsOptions {
   readonly metadata?: Readonly<Record<string, string>>;
   /** Checked before each tensor; an abort aborts the sink. */
   readonly signal?: AbortSignal;
+  /**
+   * Float32 data converted to F16/BF16/F64 is encoded and written in chunks of this many bytes
+   * through one reused scratch buffer (a multiple of 8; default {@link DEFAULT_CHUNK_BYTES}).
+   */
+  readonly chunkBytes?: number;
 }
 
 /** The planned layout of a safetensors file, before any data is written. */
@@ -502,7 +536,13 @@ export function safetensorsLayout(
   return { header: out, dataOffsets, totalBytes: 8 + padded + at };
 }
 
-function entryBytes(e: SafetensorsEntry, data: unknown, where: string): Uint8Array {
+// The bytes to write for one entry, or undefined when the writer should convert it in chunks.
+function entryBytes(
+  e: SafetensorsEntry,
+  data: unknown,
+  where: string,
+  chunkBytes: number,
+): Uint8Array | undefined {
   const numel = shapeNumel(e.shape);
   const size = dtypeByteSize(e.dtype);
   if (data instanceof Float32Array) {
@@ -513,6 +553,9 @@ function entryBytes(e: SafetensorsEntry, data: unknown, where: string): Uint8Arr
       );
     }
     if (e.dtype === "F32") return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+    const chunked = e.dtype === "F16" || e.dtype === "BF16" || e.dtype === "F64";
+    // Integer dtypes convert whole, so a range error reports the tensor-wide index before any write.
+    if (chunked && numel * size > chunkBytes) return undefined;
     return f32ToBytes(data, e.dtype, where);
   }
   if (data instanceof Uint8Array) {
@@ -548,7 +591,9 @@ export async function writeSafetensors(
   entries: readonly SafetensorsEntry[],
   options: WriteSafetensorsOptions = {},
 ): Promise<number> {
+  let scratch: Uint8Array | undefined;
   try {
+    const chunkBytes = checkChunkBytes("writeSafetensors", options.chunkBytes ?? DEFAULT_CHUNK_BYTES);
     const layout = safetensorsLayout(entries, options.metadata);
     throwIfAborted(options.signal, "writeSafetensors");
     await sink.write(layout.header);
@@ -557,9 +602,25 @@ export async function writeSafetensors(
       const where = `writeSafetensors: tensor ${truncateForMessage(e.name)}`;
       throwIfAborted(options.signal, where);
       const data = typeof e.data === "function" ? await e.data() : e.data;
-      const bytes = entryBytes(e, data, where);
-      if (bytes.byteLength > 0) await sink.write(bytes);
-      written += bytes.byteLength;
+      const bytes = entryBytes(e, data, where, chunkBytes);
+      if (bytes !== undefined) {
+        if (bytes.byteLength > 0) await sink.write(bytes);
+        written += bytes.byteLength;
+        continue;
+      }
+      // A large float tensor to convert: encode chunk by chunk through one reused scratch buffer,
+      // so conversion never holds a second full-size copy (the sink has consumed a chunk once its
+      // write resolves, per the ByteSink contract).
+      const values = data as Float32Array;
+      const size = dtypeByteSize(e.dtype);
+      const perChunk = chunkBytes / size;
+      scratch ??= new Uint8Array(chunkBytes); // (chunkBytes,)
+      for (let i = 0; i < values.length; i += perChunk) {
+        const k = Math.min(perChunk, values.length - i);
+        const out = f32ToBytesInto(values.subarray(i, i + k), e.dtype, scratch.subarray(0, k * size), where);
+        await sink.write(out);
+        written += out.byteLength;
+      }
     }
     if (written !== layout.totalBytes) {
       throw new PruneError(
