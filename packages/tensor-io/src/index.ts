@@ -1,16 +1,32 @@
 export { blobSource, bytesSource, toByteSource } from "./byte-source.ts";
+export { configJsonBytes, MAX_JSON_FILE_BYTES, parseJsonObject } from "./config.ts";
 export {
   bytesToF32,
-  bytesToF32Into,
   DTYPES,
   dtypeByteSize,
   f16BitsToF32,
   f32BitsToBf16Bits,
   f32BitsToF16Bits,
   f32ToBytes,
-  f32ToBytesInto,
   isDType,
 } from "./dtype.ts";
+export {
+  type CheckpointDir,
+  checkFileName,
+  checkpointEntries,
+  checkpointFromReader,
+  HF_INDEX_FILE,
+  HF_SINGLE_FILE,
+  isBlockLinear,
+  type MemoryCheckpointDir,
+  memoryCheckpointDir,
+  type ReadHfCheckpointOptions,
+  readHfCheckpoint,
+  type WritableCheckpointDir,
+  type WriteHfCheckpointOptions,
+  type WriteHfCheckpointResult,
+  writeHfCheckpoint,
+} from "./hf-folder.ts";
 export {
   LLAMA2C_HEADER_BYTES,
   type Llama2cHeader,
@@ -25,7 +41,6 @@ export {
   writeLlama2c,
 } from "./llama2c.ts";
 export {
-  DEFAULT_CHUNK_BYTES,
   DEFAULT_MAX_HEADER_BYTES,
   type ReadSafetensorsOptions,
   readSafetensors,

@@ -1,5 +1,12 @@
 export { type AtomicFileSink, type AtomicFileSinkOptions, createAtomicFileSink } from "./atomic-file-sink.ts";
+export {
+  type CheckpointDirWriterOptions,
+  createCheckpointDirWriter,
+  openCheckpointDir,
+} from "./dir.ts";
 export { openFileSource } from "./file-source.ts";
+export { openCheckpoint, readHfCheckpointFolder, writeHfCheckpointFolder } from "./hf-folder.ts";
+export { readLlama2cFile, readLlama2cTokenizerFile } from "./llama2c.ts";
 export {
   readSafetensorsFile,
   type WriteSafetensorsFileOptions,
