@@ -264,6 +264,15 @@ describe("perplexity", () => {
     expect(isPruneError(empty, "EVAL_INVALID")).toBe(true);
   });
 
+  it("rejects a seqlen above the model's declared context length", async () => {
+    const model = { ...uniformModel(2), config: { maxPositionEmbeddings: 4 } };
+    const e = await rejection(perplexity(model, charTokenizer(), TEXT_23, { seqlen: 5 }));
+    expect(isPruneError(e, "EVAL_INVALID")).toBe(true);
+    expect(e.message).toMatch(/options\.seqlen .*Expected seqlen ≤ 4, got 5\./);
+    const ok = await perplexity(model, charTokenizer(), TEXT_23, { seqlen: 4 });
+    expect(ok.windows).toBe(6);
+  });
+
   it("rejects bosPerWindow with a tokenizer that has no BOS", async () => {
     const e = await rejection(
       perplexity(uniformModel(2), charTokenizer(false), TEXT_23, { seqlen: 5, bosPerWindow: true }),

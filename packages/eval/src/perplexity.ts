@@ -8,6 +8,8 @@ import { PruneError, sha256Hex, throwIfAborted } from "@mama-prune/core";
  */
 export interface PerplexityModel {
   nll(window: Int32Array): Promise<Float64Array | Float32Array>;
+  /** When present, `seqlen` is checked against the model's context length before any work. */
+  readonly config?: { readonly maxPositionEmbeddings?: number };
 }
 
 /** What perplexity needs from a tokenizer. `bosId` is undefined for tokenizers without a BOS token. */
@@ -183,7 +185,7 @@ export function cutWindows(
  * @param model anything with `nll(window)`, e.g. a loaded @mama-prune/model.
  * @param tokenizer anything with `encode(text, { bos, eos })` and `bosId`.
  * @param text the evaluation text (see {@link loadEvalText}).
- * @throws PruneError EVAL_INVALID for seqlen < 2, maxWindows < 1, a text shorter than one window,
+ * @throws PruneError EVAL_INVALID for seqlen < 2 or above `model.config.maxPositionEmbeddings`, maxWindows < 1, a text shorter than one window,
  *   `bosPerWindow` without a BOS token, or a model returning the wrong number of NLLs, NaN/±Inf
  *   NLLs, or NLLs below −1e-3 (a probability above 1).
  * @throws PruneError ABORTED when `signal` fires (checked before each window).
@@ -200,6 +202,12 @@ export async function perplexity(
 ): Promise<PerplexityResult> {
   checkOptions(options);
   const { seqlen, maxWindows, onProgress, signal } = options;
+  const context = model.config?.maxPositionEmbeddings;
+  if (typeof context === "number" && seqlen > context) {
+    throw invalid(
+      `perplexity: options.seqlen is longer than the model's context (max_position_embeddings). Expected seqlen ≤ ${context}, got ${seqlen}.`,
+    );
+  }
   const bosPerWindow = options.bosPerWindow ?? false;
   const clock = options.clock ?? ((): number => performance.now());
   const datasetName = options.datasetName ?? "unnamed";
