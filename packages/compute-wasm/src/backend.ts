@@ -66,6 +66,8 @@ export interface WasmRuntime {
   readonly exports: KernelExports;
   readonly runner: TaskRunner;
   readonly name: string;
+  /** Tuning: 4-row blocks of x per matmul task (default 32, i.e. 128 rows). */
+  readonly rowBlocksPerTask?: number;
 }
 
 const WHERE = "compute-wasm";
@@ -483,7 +485,7 @@ class WasmBackendImpl implements WasmBackend {
 
   /** Tasks of a matmul: row ranges of ≤ 128 rows × panel groups sized for load balance. */
   private planMatmul(rowBlocks: number, panels: number): number {
-    let rb = Math.min(rowBlocks, ROW_BLOCKS_PER_TASK);
+    let rb = Math.min(rowBlocks, this.rt.rowBlocksPerTask ?? ROW_BLOCKS_PER_TASK);
     let rowTasks = Math.ceil(rowBlocks / rb);
     while (rowTasks > MAX_TASKS) {
       rb *= 2;

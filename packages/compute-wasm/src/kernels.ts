@@ -474,6 +474,8 @@ export interface KernelModuleOptions {
   readonly shared: boolean;
   /** Maximum memory size in 64 KiB pages declared by the import (≤ 65536). */
   readonly maxPages: number;
+  /** Depth of the matmul K block in floats (multiple of 4). Default {@link K_BLOCK}. */
+  readonly kBlock?: number;
 }
 
 /**
@@ -490,9 +492,13 @@ export function buildKernelModule(options: KernelModuleOptions): Uint8Array<Arra
       `buildKernelModule: maxPages must be an integer in [1, 65536], got ${options.maxPages}`,
     );
   }
+  const kBlock = options.kBlock ?? K_BLOCK;
+  if (!Number.isInteger(kBlock) || kBlock < 4 || kBlock % 4 !== 0 || kBlock > 1 << 20) {
+    throw new RangeError(`buildKernelModule: kBlock must be a positive multiple of 4, got ${options.kBlock}`);
+  }
   return encodeModule({
     memory: { minPages: 1, maxPages: options.maxPages, shared: options.shared },
-    functions: [mmKernel(K_BLOCK), acc64Kernel(), colsqKernel()],
+    functions: [mmKernel(kBlock), acc64Kernel(), colsqKernel()],
   });
 }
 
