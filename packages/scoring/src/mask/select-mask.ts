@@ -1,4 +1,5 @@
 import { PruneError } from "@mama-prune/core";
+import { selectKth } from "../select-kth.ts";
 
 /** N:M structure: N **zeros** in every M consecutive input columns of each row (2:4 = 50 %). */
 export interface NmSparsity {
@@ -54,7 +55,7 @@ export function checkScoresOrderable(where: string, scores: Float32Array): void 
 
 /**
  * Mark the `k` smallest of `vals` (ties: lower position first) by writing 0 into
- * `mask[flat(p)]`. `sorted` is scratch of at least vals.length.
+ * `mask[flat(p)]`. `sorted` is scratch of at least vals.length (its contents are reordered).
  */
 export function pruneSmallest(
   vals: Float32Array,
@@ -67,8 +68,7 @@ export function pruneSmallest(
   const g = vals.length;
   const s = sorted.subarray(0, g); // (g,)
   s.set(vals);
-  s.sort();
-  const t = s[k - 1]!;
+  const t = selectKth(s, k - 1); // the k-th smallest score: the threshold
   let below = 0;
   for (let p = 0; p < g; p++) {
     if (vals[p]! < t) {

@@ -1,6 +1,6 @@
 import type { ScoreContext, ScorerInput, ScorerPlugin } from "../contract.ts";
 import { checkAbort, needMatrix, needVector } from "./common.ts";
-import { type Normalization, normalizeGroup } from "./normalize.ts";
+import { createRankScratch, type Normalization, normalizeGroup } from "./normalize.ts";
 
 /**
  * Options of {@link mama}. Every default is a placeholder until it is measured on the real model by
@@ -102,7 +102,7 @@ export function mama(options: MamaOptions = {}): ScorerPlugin {
       const groups: Array<[number, number]> = [];
       if (group === "matrix") groups.push([0, n]);
       else for (let i = 0; i < rows; i++) groups.push([i * cols, cols]);
-      const scratch = { sorted: new Float64Array(group === "matrix" ? n : cols) }; // (group size,)
+      const scratch = createRankScratch(group === "matrix" ? n : cols); // 4 × (group size,)
       const addTerm = (coef: number): void => {
         for (const [off, len] of groups) normalizeGroup(term, off, len, normalize, normed, scratch);
         for (let k = 0; k < n; k++) acc[k] = acc[k]! + coef * normed[k]!;

@@ -1,3 +1,28 @@
+import { floatKey, radixArgsort } from "../select-kth.ts";
+
+/** Reusable buffers for rank normalisation of groups up to `keys.length` elements. */
+export interface RankScratch {
+  readonly keys: Uint32Array;
+  readonly idx: Uint32Array;
+  readonly tmpKeys: Uint32Array;
+  readonly tmpIdx: Uint32Array;
+}
+
+/**
+ * Allocate rank scratch for groups of up to `n` elements (16 bytes per element).
+ *
+ * @example
+ * const scratch = createRankScratch(4096);
+ */
+export function createRankScratch(n: number): RankScratch {
+  return {
+    keys: new Uint32Array(n),
+    idx: new Uint32Array(n),
+    tmpKeys: new Uint32Array(n),
+    tmpIdx: new Uint32Array(n),
+  };
+}
+
 /** How a score term is made comparable within a comparison group. */
 export type Normalization = "rank" | "zscore";
 
@@ -6,7 +31,7 @@ export type Normalization = "rank" | "zscore";
  *
  * - `"rank"`: average (fractional) rank among the group, scaled to [0, 1]: the smallest gets 0, the
  *   largest 1, equal values share their mean rank (so the result does not depend on element order);
- *   a group of one gets 0.5.
+ *   a group of one gets 0.5. Values are compared at float32 precision (-0 equals +0).
  * - `"zscore"`: (x − mean) / std with the population std, computed in float64; a constant group gets 0.
  *
  * @throws RangeError for an unknown method or a range outside the arrays.
@@ -20,7 +45,7 @@ export function normalizeGroup(
   length: number,
   method: Normalization,
   out: Float64Array,
-  scratch?: { sorted: Float64Array },
+  scratch?: RankScratch,
 ): void {
   if (offset < 0 || length < 0 || offset + length > values.length || offset + length > out.length) {
     throw new RangeError(`normalizeGroup: range [${offset}, ${offset + length}) is outside the arrays`);
@@ -45,35 +70,22 @@ export function normalizeGroup(
     out[offset] = Number.isNaN(v) ? Number.NaN : 0.5;
     return;
   }
-  // Sort a copy natively (no comparator), then each value's average rank is the midpoint of its
-  // run of equals [lower bound, upper bound) in the sorted copy: O(n log n), independent of order.
-  const sorted =
-    scratch !== undefined && scratch.sorted.length >= length
-      ? scratch.sorted.subarray(0, length)
-      : new Float64Array(length); // (length,)
-  for (let k = 0; k < length; k++) sorted[k] = values[offset + k]!;
-  sorted.sort();
+  // Radix argsort of float32 keys (V8's TypedArray#sort is too slow here), then each run of equal
+  // keys gets its mean rank. Values are compared at float32 precision.
+  const sc = scratch !== undefined && scratch.keys.length >= length ? scratch : createRankScratch(length);
+  for (let k = 0; k < length; k++) sc.keys[k] = floatKey(values[offset + k]!);
+  radixArgsort(sc.keys, length, sc.idx, sc.tmpKeys, sc.tmpIdx);
   const scale = 1 / (length - 1);
-  for (let k = 0; k < length; k++) {
-    const v = values[offset + k]!;
-    if (Number.isNaN(v)) {
-      out[offset + k] = Number.NaN; // propagate, so output validation reports it
-      continue;
+  let start = 0;
+  while (start < length) {
+    const key = sc.keys[start]!;
+    let end = start + 1;
+    while (end < length && sc.keys[end] === key) end++;
+    const r = ((start + end - 1) / 2) * scale; // mean rank of the tie run [start, end)
+    for (let p = start; p < end; p++) {
+      const at = offset + sc.idx[p]!;
+      out[at] = Number.isNaN(values[at]!) ? Number.NaN : r; // NaN propagates to output validation
     }
-    let lo = 0;
-    let hi = length;
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1;
-      if (sorted[mid]! < v) lo = mid + 1;
-      else hi = mid;
-    }
-    let up = lo;
-    let hi2 = length;
-    while (up < hi2) {
-      const mid = (up + hi2) >>> 1;
-      if (sorted[mid]! <= v) up = mid + 1;
-      else hi2 = mid;
-    }
-    out[offset + k] = ((lo + up - 1) / 2) * scale; // mean rank of the tie run [lo, up)
+    start = end;
   }
 }
