@@ -250,6 +250,19 @@ describe("readSafetensors", () => {
     expect(Array.from(await st.readRaw("__proto__"))).toEqual([7]);
   });
 
+  it("wraps a source that fails while reading the header", async () => {
+    const broken: ByteSource = {
+      name: "broken.safetensors",
+      size: 100,
+      read: () => Promise.reject(new Error("EIO")),
+    };
+    await expectPrune(
+      readSafetensors(broken),
+      "TENSOR_IO_MALFORMED",
+      "broken.safetensors: reading the header length failed (Error: EIO)",
+    );
+  });
+
   it("wraps a source that fails mid-read in a PruneError naming the tensor", async () => {
     const bytes = await safetensorsBytes([
       { name: "w", dtype: "F32", shape: [2], data: new Float32Array(2) },
@@ -267,6 +280,20 @@ describe("readSafetensors", () => {
 });
 
 describe("writeSafetensors", () => {
+  it("wraps a failing custom sink in TENSOR_IO_WRITE_FAILED and aborts it", async () => {
+    let aborted = false;
+    const sink: ByteSink = {
+      write: () => Promise.reject(new Error("ENOSPC")),
+      close: () => Promise.resolve(),
+      abort: () => {
+        aborted = true;
+        return Promise.resolve();
+      },
+    };
+    await expectPrune(writeSafetensors(sink, []), "TENSOR_IO_WRITE_FAILED", "ENOSPC");
+    expect(aborted).toBe(true);
+  });
+
   it("writes the exact bytes of the format: LE length, space-padded JSON, contiguous data", async () => {
     const bytes = await safetensorsBytes(
       [

@@ -282,7 +282,17 @@ export async function readSafetensors(
   if (size < 8) {
     throw malformed(file, `too small to be a safetensors file. Expected at least 8 bytes, got ${size}.`);
   }
-  const lenBytes = await src.read(0, 8);
+  const readHeaderPart = async (offset: number, length: number, what: string): Promise<Uint8Array> => {
+    try {
+      return await src.read(offset, length);
+    } catch (err) {
+      if (err instanceof PruneError) throw err;
+      throw new PruneError("TENSOR_IO_MALFORMED", `${file}: reading the ${what} failed (${String(err)})`, {
+        cause: err,
+      });
+    }
+  };
+  const lenBytes = await readHeaderPart(0, 8, "header length");
   if (lenBytes.byteLength !== 8) {
     throw malformed(file, `short read of the header length. Expected 8 bytes, got ${lenBytes.byteLength}.`);
   }
@@ -303,7 +313,7 @@ export async function readSafetensors(
       `header is too short to hold a JSON object. Expected at least 2 bytes, got ${headerLen}.`,
     );
   }
-  const headerBytes = await src.read(8, headerLen);
+  const headerBytes = await readHeaderPart(8, headerLen, "header");
   if (headerBytes.byteLength !== headerLen) {
     throw malformed(
       file,
@@ -596,7 +606,21 @@ export async function writeSafetensors(
     const chunkBytes = checkChunkBytes("writeSafetensors", options.chunkBytes ?? DEFAULT_CHUNK_BYTES);
     const layout = safetensorsLayout(entries, options.metadata);
     throwIfAborted(options.signal, "writeSafetensors");
-    await sink.write(layout.header);
+    const put = async (chunk: Uint8Array): Promise<void> => {
+      try {
+        await sink.write(chunk);
+      } catch (err) {
+        if (err instanceof PruneError) throw err;
+        throw new PruneError(
+          "TENSOR_IO_WRITE_FAILED",
+          `writeSafetensors: sink write failed (${String(err)})`,
+          {
+            cause: err,
+          },
+        );
+      }
+    };
+    await put(layout.header);
     let written = layout.header.byteLength;
     for (const e of entries) {
       const where = `writeSafetensors: tensor ${truncateForMessage(e.name)}`;
@@ -604,7 +628,7 @@ export async function writeSafetensors(
       const data = typeof e.data === "function" ? await e.data() : e.data;
       const bytes = entryBytes(e, data, where, chunkBytes);
       if (bytes !== undefined) {
-        if (bytes.byteLength > 0) await sink.write(bytes);
+        if (bytes.byteLength > 0) await put(bytes);
         written += bytes.byteLength;
         continue;
       }
@@ -618,7 +642,7 @@ export async function writeSafetensors(
       for (let i = 0; i < values.length; i += perChunk) {
         const k = Math.min(perChunk, values.length - i);
         const out = f32ToBytesInto(values.subarray(i, i + k), e.dtype, scratch.subarray(0, k * size), where);
-        await sink.write(out);
+        await put(out);
         written += out.byteLength;
       }
     }
@@ -628,7 +652,14 @@ export async function writeSafetensors(
         `writeSafetensors: entries changed while writing. Expected ${layout.totalBytes} bytes, got ${written}.`,
       );
     }
-    await sink.close();
+    try {
+      await sink.close();
+    } catch (err) {
+      if (err instanceof PruneError) throw err;
+      throw new PruneError("TENSOR_IO_WRITE_FAILED", `writeSafetensors: sink close failed (${String(err)})`, {
+        cause: err,
+      });
+    }
     return written;
   } catch (e) {
     await sink.abort(e).catch(() => undefined);
