@@ -73,7 +73,15 @@ export function restrictContext(plugin: ScorerPlugin, ctx: ScoreContext): ScoreC
   }
   checkMatrix(where, "weight", w, w.rows, w.cols);
   const out: Mutable<ScoreContext> = { name: ctx.name, weight: w, log: ctx.log };
-  if (ctx.tokens !== undefined) out.tokens = ctx.tokens;
+  if (ctx.tokens !== undefined) {
+    if (!Number.isFinite(ctx.tokens) || ctx.tokens < 0) {
+      throw new PruneError(
+        "CALIBRATION_INVALID",
+        `${where}: tokens is invalid. Expected a finite count >= 0, got ${String(ctx.tokens).slice(0, 40)}.`,
+      );
+    }
+    out.tokens = ctx.tokens;
+  }
   if (ctx.signal !== undefined) out.signal = ctx.signal;
   for (const input of plugin.requires) {
     switch (input) {

@@ -70,8 +70,9 @@ export function floatKey(x: number): number {
 }
 
 /**
- * Indices 0..n−1 of `keys` in ascending key order (stable), by an LSD radix sort on 8-bit digits.
- * `idx` and `tmpIdx`, `tmpKeys` are scratch/output of length ≥ n; `keys` is reordered too.
+ * Indices 0..n−1 of `keys` in ascending key order (stable), by an LSD radix sort on 8-bit digits;
+ * passes whose digit is the same for every key are skipped. On return `keys` holds the sorted keys
+ * and `idx` the permutation; `tmpKeys`, `tmpIdx` are scratch. All arrays have length ≥ n.
  */
 export function radixArgsort(
   keys: Uint32Array,
@@ -82,32 +83,48 @@ export function radixArgsort(
 ): void {
   const count = new Uint32Array(256); // (256,)
   for (let p = 0; p < n; p++) idx[p] = p;
-  let srcK = keys;
-  let srcI = idx;
-  let dstK = tmpKeys;
-  let dstI = tmpIdx;
+  let inTmp = false; // where the current order lives
   for (let shift = 0; shift < 32; shift += 8) {
-    count.fill(0);
-    for (let p = 0; p < n; p++) {
-      const d = (srcK[p]! >>> shift) & 255;
-      count[d] = count[d]! + 1;
-    }
-    let sum = 0;
-    for (let d = 0; d < 256; d++) {
-      const c = count[d]!;
-      count[d] = sum;
-      sum += c;
-    }
-    for (let p = 0; p < n; p++) {
-      const key = srcK[p]!;
-      const d = (key >>> shift) & 255;
-      const at = count[d]!;
-      count[d] = at + 1;
-      dstK[at] = key;
-      dstI[at] = srcI[p]!;
-    }
-    [srcK, dstK] = [dstK, srcK];
-    [srcI, dstI] = [dstI, srcI];
+    const moved = inTmp
+      ? radixPass(tmpKeys, tmpIdx, keys, idx, n, shift, count)
+      : radixPass(keys, idx, tmpKeys, tmpIdx, n, shift, count);
+    if (moved) inTmp = !inTmp;
   }
-  // After 4 passes the result is back in (keys, idx).
+  if (inTmp) {
+    keys.set(tmpKeys.subarray(0, n));
+    idx.set(tmpIdx.subarray(0, n));
+  }
+}
+
+/** One counting-sort pass on the digit at `shift`; returns false (and moves nothing) when every key shares it. */
+function radixPass(
+  srcK: Uint32Array,
+  srcI: Uint32Array,
+  dstK: Uint32Array,
+  dstI: Uint32Array,
+  n: number,
+  shift: number,
+  count: Uint32Array,
+): boolean {
+  count.fill(0);
+  for (let p = 0; p < n; p++) {
+    const d = (srcK[p]! >>> shift) & 255;
+    count[d] = count[d]! + 1;
+  }
+  let sum = 0;
+  for (let d = 0; d < 256; d++) {
+    const c = count[d]!;
+    if (c === n) return false;
+    count[d] = sum;
+    sum += c;
+  }
+  for (let p = 0; p < n; p++) {
+    const key = srcK[p]!;
+    const d = (key >>> shift) & 255;
+    const at = count[d]!;
+    count[d] = at + 1;
+    dstK[at] = key;
+    dstI[at] = srcI[p]!;
+  }
+  return true;
 }
