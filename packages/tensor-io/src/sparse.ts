@@ -51,14 +51,23 @@ export function bitmaskRowBytes(cols: number): number {
 // ---- Raw (any dtype) encode / decode ----
 
 const FLOAT_DTYPES: ReadonlySet<DType> = new Set(["F64", "F32", "F16", "BF16"]);
+const LITTLE_ENDIAN_HOST = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
 /** True when element `i` (of `size` bytes) is zero; floats ignore the sign bit (top bit of the last byte). */
 function zeroTester(bytes: Uint8Array, dtype: DType): (i: number) => boolean {
   const size = dtypeByteSize(dtype);
   const signMask = FLOAT_DTYPES.has(dtype) ? 0x7f : 0xff;
-  if (dtype === "F32" && bytes.byteOffset % 4 === 0) {
+  // Word views are exact on any host: "all bits zero except the sign bit" does not depend on byte order
+  // only when the sign bit is located by byte, so use them on little-endian hosts only.
+  if (LITTLE_ENDIAN_HOST && size === 4 && bytes.byteOffset % 4 === 0) {
     const u = new Uint32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 4);
-    return (i) => (u[i]! & 0x7fffffff) === 0;
+    const m = signMask === 0x7f ? 0x7fffffff : 0xffffffff;
+    return (i) => (u[i]! & m) === 0;
+  }
+  if (LITTLE_ENDIAN_HOST && size === 2 && bytes.byteOffset % 2 === 0) {
+    const u = new Uint16Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 2);
+    const m = signMask === 0x7f ? 0x7fff : 0xffff;
+    return (i) => (u[i]! & m) === 0;
   }
   return (i) => {
     const o = i * size;
@@ -117,25 +126,33 @@ export function encodeSparseRaw(
       `${name}: 2:4 sparsity needs groups of 4 columns. Expected cols divisible by 4, got ${cols}.`,
     );
   }
-  const isZero = zeroTester(bytes, dtype);
   const rb = bitmaskRowBytes(cols);
   const bitmask = new Uint8Array(rows * rb); // (rows, ceil(cols/8))
   const rowCounts = new Float64Array(rows); // (rows,)
+  const isZero = zeroTester(bytes, dtype);
   let nnz = 0;
   for (let r = 0; r < rows; r++) {
     const base = r * cols;
     let count = 0;
     if (structure === "unstructured") {
-      for (let c = 0; c < cols; c++) {
-        if (!isZero(base + c)) {
-          bitmask[r * rb + (c >> 3)]! |= 1 << (c & 7);
-          count++;
+      for (let k = 0; k < rb; k++) {
+        let byte = 0;
+        const end = Math.min(8, cols - 8 * k);
+        for (let j = 0; j < end; j++) {
+          if (!isZero(base + 8 * k + j)) {
+            byte |= 1 << j;
+            count++;
+          }
         }
+        bitmask[r * rb + k] = byte;
       }
     } else {
       for (let g = 0; g < cols; g += 4) {
-        let nonZero = 0;
-        for (let k = 0; k < 4; k++) if (!isZero(base + g + k)) nonZero++;
+        const nz0 = !isZero(base + g);
+        const nz1 = !isZero(base + g + 1);
+        const nz2 = !isZero(base + g + 2);
+        const nz3 = !isZero(base + g + 3);
+        const nonZero = +nz0 + +nz1 + +nz2 + +nz3;
         if (nonZero > 2) {
           throw new PruneError(
             "MASK_INVALID",
@@ -143,32 +160,51 @@ export function encodeSparseRaw(
           );
         }
         let zerosToKeep = 2 - nonZero; // pad with the earliest zeros
+        let nibble = 0;
+        const flags = [nz0, nz1, nz2, nz3];
         for (let k = 0; k < 4; k++) {
-          const c = g + k;
-          let keep = !isZero(base + c);
-          if (!keep && zerosToKeep > 0) {
-            keep = true;
-            zerosToKeep--;
-          }
-          if (keep) bitmask[r * rb + (c >> 3)]! |= 1 << (c & 7);
+          if (flags[k] || zerosToKeep-- > 0) nibble |= 1 << k;
         }
+        bitmask[r * rb + (g >> 3)]! |= nibble << (g & 7);
         count += 2;
       }
     }
     rowCounts[r] = count;
     nnz += count;
   }
-  const values = new Uint8Array(nnz * size); // (nnz * size,)
+  return { values: gather(bytes, size, bitmask, rows, cols, nnz), bitmask, rowCounts };
+}
+
+/** Copy the elements whose bits are set, in row-major order (word-sized copies where aligned). */
+function gather(
+  bytes: Uint8Array,
+  size: number,
+  bitmask: Uint8Array,
+  rows: number,
+  cols: number,
+  nnz: number,
+): Uint8Array {
+  const rb = bitmaskRowBytes(cols);
+  const wordBytes = size === 8 ? 4 : size;
+  const perElem = size / wordBytes;
+  const aligned = bytes.byteOffset % wordBytes === 0 ? bytes : bytes.slice();
+  const Ctor = wordBytes === 4 ? Uint32Array : wordBytes === 2 ? Uint16Array : Uint8Array;
+  const src = new Ctor(aligned.buffer as ArrayBuffer, aligned.byteOffset, aligned.byteLength / wordBytes); // (numel * perElem,)
+  const out = new Ctor(nnz * perElem); // (nnz * perElem,)
   let at = 0;
   for (let r = 0; r < rows; r++) {
-    for (let c = 0; c < cols; c++) {
-      if ((bitmask[r * rb + (c >> 3)]! >> (c & 7)) & 1) {
-        const src = (r * cols + c) * size;
-        for (let b = 0; b < size; b++) values[at++] = bytes[src + b]!;
+    for (let k = 0; k < rb; k++) {
+      let byte = bitmask[r * rb + k]!;
+      while (byte) {
+        const bit = 31 - Math.clz32(byte & -byte);
+        byte &= byte - 1;
+        const from = (r * cols + 8 * k + bit) * perElem;
+        out[at++] = src[from]!;
+        if (perElem === 2) out[at++] = src[from + 1]!;
       }
     }
   }
-  return { values, bitmask, rowCounts };
+  return new Uint8Array(out.buffer, 0, nnz * size);
 }
 
 /**
@@ -245,7 +281,24 @@ export function decodeSparseRaw(
       `bitmask and compressed values disagree. Expected ${total} values (set bits), got ${values.byteLength / size}.`,
     );
   }
-  const out = new Uint8Array(rows * cols * size); // (rows, cols) elements of `size` bytes
+  return scatter(values, size, bitmask, rows, cols);
+}
+
+/** Inverse of `gather`: place the kept elements at their set bits, zeros elsewhere. */
+function scatter(
+  values: Uint8Array,
+  size: number,
+  bitmask: Uint8Array,
+  rows: number,
+  cols: number,
+): Uint8Array {
+  const rb = bitmaskRowBytes(cols);
+  const wordBytes = size === 8 ? 4 : size;
+  const perElem = size / wordBytes;
+  const aligned = values.byteOffset % wordBytes === 0 ? values : values.slice();
+  const Ctor = wordBytes === 4 ? Uint32Array : wordBytes === 2 ? Uint16Array : Uint8Array;
+  const src = new Ctor(aligned.buffer as ArrayBuffer, aligned.byteOffset, aligned.byteLength / wordBytes); // (nnz * perElem,)
+  const out = new Ctor(rows * cols * perElem); // (rows, cols) elements
   let at = 0;
   for (let r = 0; r < rows; r++) {
     for (let k = 0; k < rb; k++) {
@@ -253,13 +306,13 @@ export function decodeSparseRaw(
       while (byte) {
         const bit = 31 - Math.clz32(byte & -byte); // lowest set bit = lowest column first
         byte &= byte - 1;
-        const dst = (r * cols + 8 * k + bit) * size;
-        for (let b = 0; b < size; b++) out[dst + b] = values[at + b]!;
-        at += size;
+        const to = (r * cols + 8 * k + bit) * perElem;
+        out[to] = src[at++]!;
+        if (perElem === 2) out[to + 1] = src[at++]!;
       }
     }
   }
-  return out;
+  return new Uint8Array(out.buffer, 0, rows * cols * size);
 }
 
 // ---- Float32 API ----
