@@ -81,7 +81,7 @@ describe("choleskySolveInPlace", () => {
 
 describe("lowerTriangularInverse", () => {
   it("gives L·L⁻¹ = I", () => {
-    const n = 8;
+    const n = 11;
     const r = cholesky(spd(n, 4), n);
     if (!r.ok) throw new Error("expected SPD");
     const li = lowerTriangularInverse(r.lower, n);
@@ -93,13 +93,14 @@ describe("lowerTriangularInverse", () => {
 
 describe("inverseFromCholesky", () => {
   it("matches a Gauss–Jordan inverse", () => {
-    const n = 12;
-    const a = spd(n, 5);
-    const r = cholesky(a, n);
-    if (!r.ok) throw new Error("expected SPD");
-    const inv = inverseFromCholesky(r.lower, n);
-    const ref = gaussInverse(a, n);
-    expect(maxAbsDiff(inv, ref)).toBeLessThan(1e-9 * Math.max(...ref.map(Math.abs)));
+    for (const n of [1, 3, 12, 13, 18]) {
+      const a = spd(n, 5 + n);
+      const r = cholesky(a, n);
+      if (!r.ok) throw new Error("expected SPD");
+      const inv = inverseFromCholesky(r.lower, n);
+      const ref = gaussInverse(a, n);
+      expect(maxAbsDiff(inv, ref)).toBeLessThan(1e-9 * Math.max(...ref.map(Math.abs)));
+    }
   });
 });
 

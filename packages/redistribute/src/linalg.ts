@@ -31,29 +31,76 @@ function checkSquare(where: string, a: Float64Array, n: number): void {
  * In-place Cholesky (Cholesky–Banachiewicz, row by row) of the symmetric matrix in `a`: on success the
  * lower triangle holds L with A = L·Lᵀ and the strict upper triangle is zeroed. Returns -1 on success,
  * or the index p of the first failing pivot (then `a` is partially overwritten and a[p·n + p] holds the
- * failing pivot value).
- * Cost: n³/6 multiply-adds.
+ * failing pivot value). Cost: n³/6 multiply-adds.
+ *
+ * Rows are processed four at a time so that every load of row j feeds four independent dot products
+ * (register blocking): about 2× faster in V8 than one row at a time, whose single accumulator is a
+ * latency-bound dependency chain.
  */
 export function choleskyInPlace(a: Float64Array, n: number): number {
-  for (let i = 0; i < n; i++) {
-    const ri = i * n;
-    for (let j = 0; j <= i; j++) {
+  let i0 = 0;
+  for (; i0 + 3 < n; i0 += 4) {
+    const r0 = i0 * n;
+    const r1 = r0 + n;
+    const r2 = r1 + n;
+    const r3 = r2 + n;
+    for (let j = 0; j < i0; j++) {
       const rj = j * n;
-      let s = a[ri + j]!;
-      for (let k = 0; k < j; k++) s -= a[ri + k]! * a[rj + k]!;
-      if (i === j) {
-        // a[ri + i] still holds the original diagonal entry here.
-        if (!(s > 0) || !Number.isFinite(s) || s <= PIVOT_REL_TOL * Math.abs(a[ri + i]!)) {
-          a[ri + i] = s; // report the failing pivot value through the diagonal
-          return i;
-        }
-        a[ri + i] = Math.sqrt(s);
-      } else {
-        a[ri + j] = s / a[rj + j]!;
+      let s0 = 0;
+      let s1 = 0;
+      let s2 = 0;
+      let s3 = 0;
+      for (let k = 0; k < j; k++) {
+        const v = a[rj + k]!;
+        s0 += a[r0 + k]! * v;
+        s1 += a[r1 + k]! * v;
+        s2 += a[r2 + k]! * v;
+        s3 += a[r3 + k]! * v;
       }
+      const d = a[rj + j]!;
+      a[r0 + j] = (a[r0 + j]! - s0) / d;
+      a[r1 + j] = (a[r1 + j]! - s1) / d;
+      a[r2 + j] = (a[r2 + j]! - s2) / d;
+      a[r3 + j] = (a[r3 + j]! - s3) / d;
     }
-    for (let j = i + 1; j < n; j++) a[ri + j] = 0;
+    for (let i = i0; i < i0 + 4; i++) {
+      const failed = choleskyRowFrom(a, n, i, i0);
+      if (failed >= 0) return failed;
+    }
   }
+  for (let i = i0; i < n; i++) {
+    const failed = choleskyRowFrom(a, n, i, 0);
+    if (failed >= 0) return failed;
+  }
+  return -1;
+}
+
+/** Entries j = from..i of row i of the factor (entries < from already done); -1 or the failing pivot. */
+function choleskyRowFrom(a: Float64Array, n: number, i: number, from: number): number {
+  const ri = i * n;
+  for (let j = from; j <= i; j++) {
+    const rj = j * n;
+    let s0 = 0;
+    let s1 = 0;
+    let k = 0;
+    for (; k + 1 < j; k += 2) {
+      s0 += a[ri + k]! * a[rj + k]!;
+      s1 += a[ri + k + 1]! * a[rj + k + 1]!;
+    }
+    if (k < j) s0 += a[ri + k]! * a[rj + k]!;
+    const s = a[ri + j]! - (s0 + s1);
+    if (i === j) {
+      // a[ri + i] still holds the original diagonal entry here.
+      if (!(s > 0) || !Number.isFinite(s) || s <= PIVOT_REL_TOL * Math.abs(a[ri + i]!)) {
+        a[ri + i] = s; // report the failing pivot value through the diagonal
+        return i;
+      }
+      a[ri + i] = Math.sqrt(s);
+    } else {
+      a[ri + j] = s / a[rj + j]!;
+    }
+  }
+  for (let j = i + 1; j < n; j++) a[ri + j] = 0;
   return -1;
 }
 
@@ -121,19 +168,46 @@ export function solveWithFactor(lower: Float64Array, n: number, b: Float64Array)
 export function lowerTriangularInverse(lower: Float64Array, n: number): Float64Array {
   checkSquare("lowerTriangularInverse", lower, n);
   const inv = new Float64Array(n * n); // (n, n)
-  for (let i = 0; i < n; i++) {
-    const ri = i * n;
-    for (let k = 0; k < i; k++) {
-      const lik = lower[ri + k]!;
-      if (lik === 0) continue;
+  // Four rows at a time, so each earlier row k of L⁻¹ is loaded once for four axpys (memory-bound otherwise).
+  let i0 = 0;
+  for (; i0 + 3 < n; i0 += 4) {
+    const r0 = i0 * n;
+    const r1 = r0 + n;
+    const r2 = r1 + n;
+    const r3 = r2 + n;
+    for (let k = 0; k < i0; k++) {
+      const l0 = lower[r0 + k]!;
+      const l1 = lower[r1 + k]!;
+      const l2 = lower[r2 + k]!;
+      const l3 = lower[r3 + k]!;
+      if (l0 === 0 && l1 === 0 && l2 === 0 && l3 === 0) continue;
       const rk = k * n;
-      for (let j = 0; j <= k; j++) inv[ri + j]! -= lik * inv[rk + j]!;
+      for (let j = 0; j <= k; j++) {
+        const v = inv[rk + j]!;
+        inv[r0 + j]! -= l0 * v;
+        inv[r1 + j]! -= l1 * v;
+        inv[r2 + j]! -= l2 * v;
+        inv[r3 + j]! -= l3 * v;
+      }
     }
-    const d = 1 / lower[ri + i]!;
-    inv[ri + i] = 1;
-    for (let j = 0; j <= i; j++) inv[ri + j]! *= d;
+    for (let i = i0; i < i0 + 4; i++) inverseRowFrom(lower, inv, n, i, i0);
   }
+  for (let i = i0; i < n; i++) inverseRowFrom(lower, inv, n, i, 0);
   return inv;
+}
+
+/** Finish row i of L⁻¹: subtract rows k = from..i−1, set the diagonal, divide by L_ii. */
+function inverseRowFrom(lower: Float64Array, inv: Float64Array, n: number, i: number, from: number): void {
+  const ri = i * n;
+  for (let k = from; k < i; k++) {
+    const lik = lower[ri + k]!;
+    if (lik === 0) continue;
+    const rk = k * n;
+    for (let j = 0; j <= k; j++) inv[ri + j]! -= lik * inv[rk + j]!;
+  }
+  const d = 1 / lower[ri + i]!;
+  inv[ri + i] = 1;
+  for (let j = 0; j <= i; j++) inv[ri + j]! *= d;
 }
 
 /**
@@ -148,8 +222,27 @@ export function lowerTriangularInverse(lower: Float64Array, n: number): Float64A
 export function inverseFromCholesky(lower: Float64Array, n: number): Float64Array {
   const li = lowerTriangularInverse(lower, n); // (n, n)
   const inv = new Float64Array(n * n); // (n, n)
-  // inv[a][b] = Σ_{k ≥ max(a,b)} li[k][a]·li[k][b]: accumulate the lower triangle row of li by row.
-  for (let k = 0; k < n; k++) {
+  // inv[a][b] = Σ_{k ≥ max(a,b)} li[k][a]·li[k][b]: accumulate the lower triangle, four rows k of li at
+  // a time so that each row of inv is loaded once per four rank-1 updates.
+  let k0 = 0;
+  for (; k0 + 3 < n; k0 += 4) {
+    const q0 = k0 * n;
+    const q1 = q0 + n;
+    const q2 = q1 + n;
+    const q3 = q2 + n;
+    for (let a = 0; a <= k0 + 3; a++) {
+      const l0 = li[q0 + a]!;
+      const l1 = li[q1 + a]!;
+      const l2 = li[q2 + a]!;
+      const l3 = li[q3 + a]!;
+      const ra = a * n;
+      // li[k][b] = 0 for b > k, so running b up to a for every k is exact.
+      for (let b = 0; b <= a; b++) {
+        inv[ra + b]! += l0 * li[q0 + b]! + l1 * li[q1 + b]! + l2 * li[q2 + b]! + l3 * li[q3 + b]!;
+      }
+    }
+  }
+  for (let k = k0; k < n; k++) {
     const rk = k * n;
     for (let a = 0; a <= k; a++) {
       const la = li[rk + a]!;

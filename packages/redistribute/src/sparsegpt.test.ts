@@ -195,8 +195,6 @@ describe("sparsegpt", () => {
   it("escalates damping on an indefinite Hessian with a warning, and succeeds", async () => {
     const n = 6;
     const { h: g } = randomInputs(40, n, 5);
-    let mean = 0;
-    for (let j = 0; j < n; j++) mean += g[j * n + j]! / n;
     // Shift the spectrum down so that the smallest eigenvalue is clearly negative.
     const bad = new Float64Array(g);
     let minDiag = Number.POSITIVE_INFINITY;

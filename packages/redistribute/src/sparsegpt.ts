@@ -209,7 +209,7 @@ export async function sparsegpt(
     const d = u[j * cols + j]!;
     invDiagSq[j] = 1 / (d * d);
   }
-  const err = new Float64Array(blockSize); // (blockSize,) one row's errors in the current block
+  const err = new Float64Array(ROW_TILE * blockSize); // (ROW_TILE, blockSize) errors of a row tile in the block
   let obsError = 0;
   let scores = new Float64Array(0);
   let sorted = new Float64Array(0);
@@ -259,35 +259,31 @@ export async function sparsegpt(
     }
 
     // ---- OBS updates, row by row (rows are independent once the block's mask is known) ----
-    for (let r = 0; r < rows; r++) {
-      const ro = r * cols;
-      let anyErr = false;
-      for (let c = 0; c < bw; c++) {
-        const j = i1 + c;
-        if (nm !== undefined && nm.n > 0 && j % nm.m === 0)
-          selectNM(w, mask, ro + j, j, nm, invDiagSq, nmScores, nmOrder);
-        if (mask[ro + j] === 1) {
-          err[c] = 0;
-          continue;
-        }
-        const uj = j * cols;
-        const e = w[ro + j]! / u[uj + j]!;
-        err[c] = e;
-        obsError += e * e;
-        w[ro + j] = 0;
-        if (e === 0) continue;
-        anyErr = true;
-        for (let k = j + 1; k < i2; k++) w[ro + k]! -= e * u[uj + k]!;
-      }
-      // Lazy batch: W[r, i2:] −= Err[r, :]·U[i1:i2, i2:]
-      if (anyErr && i2 < cols) {
+    for (let r0 = 0; r0 < rows; r0 += ROW_TILE) {
+      const tile = Math.min(ROW_TILE, rows - r0);
+      for (let t = 0; t < tile; t++) {
+        const ro = (r0 + t) * cols;
+        const eo = t * blockSize;
         for (let c = 0; c < bw; c++) {
-          const e = err[c]!;
+          const j = i1 + c;
+          if (nm !== undefined && nm.n > 0 && j % nm.m === 0)
+            selectNM(w, mask, ro + j, j, nm, invDiagSq, nmScores, nmOrder);
+          if (mask[ro + j] === 1) {
+            err[eo + c] = 0;
+            continue;
+          }
+          const uj = j * cols;
+          const e = w[ro + j]! / u[uj + j]!;
+          err[eo + c] = e;
+          obsError += e * e;
+          w[ro + j] = 0;
           if (e === 0) continue;
-          const uj = (i1 + c) * cols;
-          for (let k = i2; k < cols; k++) w[ro + k]! -= e * u[uj + k]!;
+          for (let k = j + 1; k < i2; k++) w[ro + k]! -= e * u[uj + k]!;
         }
       }
+      // Lazy batch: W[r0:r0+tile, i2:] −= Err·U[i1:i2, i2:], four rows per pass over each row of U
+      // (each U load feeds four axpys, so U streams from memory a quarter as often).
+      if (i2 < cols) lazyUpdate(w, u, err, cols, blockSize, r0, tile, i1, bw, i2);
     }
   }
 
@@ -308,6 +304,55 @@ export async function sparsegpt(
       meanDiag: prep.meanDiag,
     },
   };
+}
+
+/** Rows processed together in the lazy batch update. */
+const ROW_TILE = 4;
+
+/** W[r0 + t, i2:] −= Σ_c err[t, c]·U[i1 + c, i2:] for t < tile. */
+function lazyUpdate(
+  w: Float64Array,
+  u: Float64Array,
+  err: Float64Array,
+  cols: number,
+  blockSize: number,
+  r0: number,
+  tile: number,
+  i1: number,
+  bw: number,
+  i2: number,
+): void {
+  if (tile === ROW_TILE) {
+    const w0 = r0 * cols;
+    const w1 = w0 + cols;
+    const w2 = w1 + cols;
+    const w3 = w2 + cols;
+    for (let c = 0; c < bw; c++) {
+      const e0 = err[c]!;
+      const e1 = err[blockSize + c]!;
+      const e2 = err[2 * blockSize + c]!;
+      const e3 = err[3 * blockSize + c]!;
+      if (e0 === 0 && e1 === 0 && e2 === 0 && e3 === 0) continue;
+      const uj = (i1 + c) * cols;
+      for (let k = i2; k < cols; k++) {
+        const v = u[uj + k]!;
+        w[w0 + k]! -= e0 * v;
+        w[w1 + k]! -= e1 * v;
+        w[w2 + k]! -= e2 * v;
+        w[w3 + k]! -= e3 * v;
+      }
+    }
+    return;
+  }
+  for (let t = 0; t < tile; t++) {
+    const ro = (r0 + t) * cols;
+    for (let c = 0; c < bw; c++) {
+      const e = err[t * blockSize + c]!;
+      if (e === 0) continue;
+      const uj = (i1 + c) * cols;
+      for (let k = i2; k < cols; k++) w[ro + k]! -= e * u[uj + k]!;
+    }
+  }
 }
 
 /** In one row, zero the mask of the N smallest w²/U_jj² among columns j..j+M−1 (ties: lower column). */
