@@ -215,7 +215,8 @@ function randomLlama2c(shape: TinyShape, seed: number): Uint8Array {
   const total = chunks.reduce((n, [k]) => n + k, 0);
   const bytes = new Uint8Array(28 + 4 * total);
   const dv = new DataView(bytes.buffer);
-  [dim, hidden, layers, heads, kvHeads, vocab, seqLen].forEach((x, i) => dv.setInt32(4 * i, x, true));
+  for (const [i, x] of [dim, hidden, layers, heads, kvHeads, vocab, seqLen].entries())
+    dv.setInt32(4 * i, x, true);
   let p = 28;
   for (const [n, kind] of chunks) {
     for (let i = 0; i < n; i++, p += 4) {
