@@ -264,3 +264,47 @@ describe("readHfCheckpoint", () => {
     ]);
   });
 });
+
+describe("writeHfCheckpoint options", () => {
+  const entry = (name: string, shape: number[], values: number[]): SafetensorsEntry => ({
+    name,
+    dtype: "BF16",
+    shape,
+    data: Float32Array.from(values),
+  });
+
+  it("accepts an async iterable and compresses BF16 targets in their own dtype", async () => {
+    async function* gen(): AsyncGenerator<SafetensorsEntry> {
+      yield entry("model.layers.0.mlp.up_proj.weight", [2, 4], [0, 1.5, 0, 0, -2, 0, 0, 0.25]);
+      yield entry("model.norm.weight", [4], [1, 0, 0, 1]);
+    }
+    const dir = memoryCheckpointDir();
+    const res = await writeHfCheckpoint(dir, { config: {}, tensors: gen(), format: "sparse-bitmask" });
+    expect(res.globalSparsity).toBe(5 / 8);
+    const st = await readSafetensors(dir.files.get("model.safetensors")!);
+    expect(st.info("model.layers.0.mlp.up_proj.compressed")).toMatchObject({ dtype: "BF16", shape: [3] });
+    expect(st.has("model.norm.weight")).toBe(true); // not a target: stays dense
+    const back = await readHfCheckpoint(dir);
+    expect(back.info("model.layers.0.mlp.up_proj.weight").dtype).toBe("BF16");
+    expect([...(await back.readF32("model.layers.0.mlp.up_proj.weight"))]).toEqual([
+      0, 1.5, 0, 0, -2, 0, 0, 0.25,
+    ]);
+  });
+
+  it("rejects bad options and aborts without committing", async () => {
+    const dir = memoryCheckpointDir();
+    const one = [entry("a", [1], [1])];
+    await expect(writeHfCheckpoint(dir, { config: {}, tensors: one, maxShardSizeBytes: 0 })).rejects.toThrow(
+      RangeError,
+    );
+    await expect(writeHfCheckpoint(dir, { config: {}, tensors: [...one, ...one] })).rejects.toThrow(
+      /duplicate tensor name/,
+    );
+    const ac = new AbortController();
+    ac.abort();
+    expect(await codeOf(writeHfCheckpoint(dir, { config: {}, tensors: one, signal: ac.signal }))).toMatch(
+      /^ABORTED/,
+    );
+    expect(dir.files.size).toBe(0);
+  });
+});
