@@ -6,12 +6,15 @@ import { spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { ensureInstalled, gpuEnv } from "./ensure-install.mjs";
+
+ensureInstalled("test");
 
 const steps = [];
 function run(label, cmd, args, env = {}) {
   const t0 = Date.now();
   console.log(`\n▶ ${label}: ${cmd} ${args.join(" ")}`);
-  const r = spawnSync(cmd, args, { stdio: "inherit", env: { ...process.env, ...env } });
+  const r = spawnSync(cmd, args, { stdio: "inherit", env: { ...process.env, ...gpuEnv(), ...env } });
   const ok = r.status === 0;
   steps.push({ label, ok, seconds: (Date.now() - t0) / 1000 });
   return ok;
