@@ -139,14 +139,14 @@ function relErr(actual: ArrayLike<number>, expected: ArrayLike<number>): number 
 
 const TOKENS = [3, 17, 0, 29, 5, 5, 11, 30, 2];
 
-async function expectMatchesDirect(opts: RandomLlamaOptions): Promise<void> {
+async function expectMatchesDirect(opts: RandomLlamaOptions, tokens: number[] = TOKENS): Promise<void> {
   const ckpt = randomLlamaCheckpoint(opts);
   const model = await loadLlama(ckpt);
-  const logits = await model.forward(Int32Array.from(TOKENS), 1, TOKENS.length);
-  const ref = await directLogits(ckpt, TOKENS);
+  const logits = await model.forward(Int32Array.from(tokens), 1, tokens.length);
+  const ref = await directLogits(ckpt, tokens);
   const V = model.config.vocabSize;
-  expect(logits.length).toBe(TOKENS.length * V);
-  for (let t = 0; t < TOKENS.length; t++) {
+  expect(logits.length).toBe(tokens.length * V);
+  for (let t = 0; t < tokens.length; t++) {
     expect(relErr(logits.subarray(t * V, (t + 1) * V), ref[t]!)).toBeLessThan(1e-5);
   }
 }
@@ -177,6 +177,20 @@ describe("loadLlama", () => {
   });
   it("matches Mistral sliding-window attention", async () => {
     await expectMatchesDirect({ seed: 7, modelType: "mistral", kvHeads: 2, slidingWindow: 3 });
+    // 4-query attention tiles: lengths 1..11 cover every remainder, windows smaller and larger than a tile.
+    for (const [len, win] of [
+      [1, 2],
+      [6, 2],
+      [11, 5],
+      [11, 1],
+    ] as const) {
+      const toks = Array.from({ length: len }, (_, i) => (i * 7 + 3) % 32);
+      await expectMatchesDirect(
+        { seed: 30 + len + win, modelType: "mistral", kvHeads: 2, slidingWindow: win },
+        toks,
+      );
+    }
+    await expectMatchesDirect({ seed: 40 }, [5, 9, 2, 30, 1, 1, 8, 13, 21, 3, 4]);
   });
   it("really applies the sliding window (same weights, no window → different late logits)", async () => {
     const windowed = await loadLlama(

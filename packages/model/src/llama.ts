@@ -249,10 +249,13 @@ function applyRope(
 
 /**
  * Causal (optionally sliding-window) grouped-query attention for `nQ` queries at positions
- * past..past+nQ−1 over keys/values at positions 0..past+nQ−1. Plain JS loops: for the shapes we run
- * (head dim 8–128, ≤ 2k positions) attention is a few percent of the block's flops, and the loop
- * skips the masked half that a full backend matmul per head would compute and throw away.
- * Scores and softmax in float64.
+ * past..past+nQ−1 over keys/values at positions 0..past+nQ−1. Plain JS loops, not backend matmuls:
+ * the loop skips the masked half that a full matmul per head would compute and throw away, and for
+ * the shapes we run (head dim 8–128, ≤ 2k positions) attention is a minority of the block's flops.
+ * Four consecutive queries of a head are processed together (a 4-query register tile: each key and
+ * value element is loaded once for four multiply-adds), which halves the time of the one-query loop.
+ * Scores, softmax and the weighted sum are float64; each query's output is divided by its softmax
+ * normaliser once at the end.
  */
 function attend(
   q: Float32Array, // (nQ, heads·headDim)
@@ -269,38 +272,99 @@ function attend(
   const group = cfg.numHeads / cfg.numKvHeads;
   const scale = 1 / Math.sqrt(hd);
   const win = cfg.slidingWindow;
-  const scores = new Float64Array(past + nQ); // (keys,)
-  const acc = new Float64Array(hd); // (headDim,)
-  for (let i = 0; i < nQ; i++) {
-    const p = past + i;
-    const lo = win === undefined ? 0 : Math.max(0, p - win + 1);
-    for (let h = 0; h < cfg.numHeads; h++) {
-      const qo = i * qDim + h * hd;
-      const ko = Math.floor(h / group) * hd;
-      let max = Number.NEGATIVE_INFINITY;
-      for (let j = lo; j <= p; j++) {
+  const keys = past + nQ;
+  const e0 = new Float64Array(keys); // (keys,) scores, then exp(score − max), of query 0 of the tile
+  const e1 = new Float64Array(keys); // (keys,)
+  const e2 = new Float64Array(keys); // (keys,)
+  const e3 = new Float64Array(keys); // (keys,)
+  const qt = new Float64Array(4 * hd); // (4, headDim) the tile's queries
+  for (let h = 0; h < cfg.numHeads; h++) {
+    const ko = Math.floor(h / group) * hd;
+    for (let i0 = 0; i0 < nQ; i0 += 4) {
+      const nb = Math.min(4, nQ - i0);
+      // Tile rows beyond nQ repeat the last query (computed, never written).
+      const i1 = i0 + Math.min(1, nb - 1);
+      const i2 = i0 + Math.min(2, nb - 1);
+      const i3 = i0 + Math.min(3, nb - 1);
+      for (let d = 0; d < hd; d++) {
+        qt[d] = q[i0 * qDim + h * hd + d]! * scale;
+        qt[hd + d] = q[i1 * qDim + h * hd + d]! * scale;
+        qt[2 * hd + d] = q[i2 * qDim + h * hd + d]! * scale;
+        qt[3 * hd + d] = q[i3 * qDim + h * hd + d]! * scale;
+      }
+      const p0 = past + i0;
+      const p1 = past + i1;
+      const p2 = past + i2;
+      const p3 = past + i3;
+      const lo0 = win === undefined ? 0 : Math.max(0, p0 - win + 1);
+      const lo1 = win === undefined ? 0 : Math.max(0, p1 - win + 1);
+      const lo2 = win === undefined ? 0 : Math.max(0, p2 - win + 1);
+      const lo3 = win === undefined ? 0 : Math.max(0, p3 - win + 1);
+      // Scores over the union of the four key ranges [lo0, p3].
+      for (let j = lo0; j <= p3; j++) {
         const kj = j * kvDim + ko;
-        let s = 0;
-        for (let d = 0; d < hd; d++) s += q[qo + d]! * k[kj + d]!;
-        s *= scale;
-        scores[j] = s;
-        if (s > max) max = s;
+        let s0 = 0;
+        let s1 = 0;
+        let s2 = 0;
+        let s3 = 0;
+        for (let d = 0; d < hd; d++) {
+          const kd = k[kj + d]!;
+          s0 += qt[d]! * kd;
+          s1 += qt[hd + d]! * kd;
+          s2 += qt[2 * hd + d]! * kd;
+          s3 += qt[3 * hd + d]! * kd;
+        }
+        e0[j] = s0;
+        e1[j] = s1;
+        e2[j] = s2;
+        e3[j] = s3;
       }
-      let z = 0;
-      for (let j = lo; j <= p; j++) {
-        const e = Math.exp(scores[j]! - max);
-        scores[j] = e;
-        z += e;
+      // Softmax numerators per query over its own range; masked keys get weight 0.
+      const z0 = expRange(e0, lo0, p0, p3);
+      const z1 = expRange(e1, lo1, p1, p3);
+      const z2 = expRange(e2, lo2, p2, p3);
+      const z3 = expRange(e3, lo3, p3, p3);
+      for (let j = lo0; j < lo3; j++) e3[j] = 0;
+      for (let j = lo0; j < lo2; j++) e2[j] = 0;
+      for (let j = lo0; j < lo1; j++) e1[j] = 0;
+      // Weighted sum of values.
+      const o0 = i0 * qDim + h * hd;
+      const o1 = i1 * qDim + h * hd;
+      const o2 = i2 * qDim + h * hd;
+      const o3 = i3 * qDim + h * hd;
+      for (let d = 0; d < hd; d++) {
+        let a0 = 0;
+        let a1 = 0;
+        let a2 = 0;
+        let a3 = 0;
+        for (let j = lo0, vj = lo0 * kvDim + ko + d; j <= p3; j++, vj += kvDim) {
+          const vd = v[vj]!;
+          a0 += e0[j]! * vd;
+          a1 += e1[j]! * vd;
+          a2 += e2[j]! * vd;
+          a3 += e3[j]! * vd;
+        }
+        out[o3 + d] = a3 / z3;
+        out[o2 + d] = a2 / z2;
+        out[o1 + d] = a1 / z1;
+        out[o0 + d] = a0 / z0;
       }
-      acc.fill(0);
-      for (let j = lo; j <= p; j++) {
-        const pj = scores[j]! / z;
-        const vj = j * kvDim + ko;
-        for (let d = 0; d < hd; d++) acc[d] = acc[d]! + pj * v[vj + d]!;
-      }
-      for (let d = 0; d < hd; d++) out[qo + d] = acc[d]!;
     }
   }
+}
+
+/** In place: e[j] = exp(e[j] − max) for j in [lo, p], 0 for j in (p, end]; returns Σ. */
+function expRange(e: Float64Array, lo: number, p: number, end: number): number {
+  let max = Number.NEGATIVE_INFINITY;
+  for (let j = lo; j <= p; j++) if (e[j]! > max) max = e[j]!;
+  let z = 0;
+  for (let j = lo; j <= p; j++) {
+    const x = Math.exp(e[j]! - max);
+    e[j] = x;
+    z += x;
+  }
+  for (let j = p + 1; j <= end; j++) e[j] = 0;
+  return z;
 }
 
 // ---- Argument checks (programmer errors → RangeError) ----
