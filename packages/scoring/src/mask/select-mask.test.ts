@@ -1,4 +1,5 @@
 import { createRng, isPruneError } from "@mama-prune/core";
+import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { isNmMask, type SelectMaskOptions, selectMask } from "./select-mask.ts";
 
@@ -106,6 +107,28 @@ describe("selectMask", () => {
         }
       }
     }
+  });
+
+  it("equals the brute force for arbitrary shapes, scores and sparsities (property)", () => {
+    const group = fc.constantFrom("matrix", "row", "block") as fc.Arbitrary<"matrix" | "row" | "block">;
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 9 }),
+        fc.integer({ min: 1, max: 40 }),
+        fc.double({ min: 0, max: 0.999, noNaN: true }),
+        group,
+        fc.integer({ min: 1, max: 12 }),
+        fc.integer(),
+        (r, c, s, g, bs, seed) => {
+          const scores = randomScores(r * c, seed, seed % 2 === 0);
+          const opts: SelectMaskOptions = { sparsity: s, group: g, blockSize: bs };
+          const got = selectMask(scores, r, c, opts);
+          const want = bruteForce(scores, r, c, opts);
+          return got.every((v, i) => v === want[i]);
+        },
+      ),
+      { seed: 11, numRuns: 300 },
+    );
   });
 
   it("prunes the lower index first among equal scores", () => {
