@@ -280,10 +280,10 @@ class WasmBackendImpl implements WasmBackend {
       yp = heap.alloc(mPad * nPad * 4);
       if (bias) bp = heap.alloc(nPad * 4);
       const f32 = new Float32Array(this.rt.memory.buffer);
-      packRowBlocks(f32, xp >> 2, x, m, k, mPad, kPad);
+      packRowBlocks(f32, xp >>> 2, x, m, k, mPad, kPad);
       if (bias) {
-        f32.set(bias, bp >> 2);
-        f32.fill(0, (bp >> 2) + n, (bp >> 2) + nPad);
+        f32.set(bias, bp >>> 2);
+        f32.fill(0, (bp >>> 2) + n, (bp >>> 2) + nPad);
       }
       const count = this.planMatmul(mPad / 4, nPad / 8);
       this.rt.runner.run(
@@ -336,8 +336,8 @@ class WasmBackendImpl implements WasmBackend {
         const mc = Math.min(GRAM_ROW_CHUNK, m - i0);
         const mcPad = ceilTo(mc, 4);
         const f32 = new Float32Array(this.rt.memory.buffer);
-        packColumnBlocks(f32, ap >> 2, x, i0, mc, mcPad, k, kp, 4);
-        packColumnBlocks(f32, bp >> 2, x, i0, mc, mcPad, k, kp, 8);
+        packColumnBlocks(f32, ap >>> 2, x, i0, mc, mcPad, k, kp, 4);
+        packColumnBlocks(f32, bp >>> 2, x, i0, mc, mcPad, k, kp, 8);
         this.rt.runner.run(
           OP_GRAM,
           [ap, bp, gp, sp, mcPad, kp],
@@ -382,7 +382,7 @@ class WasmBackendImpl implements WasmBackend {
       const f32 = new Float32Array(buf);
       for (let i0 = 0; i0 < m; i0 += rowsPerChunk) {
         const rows = Math.min(rowsPerChunk, m - i0);
-        const base = xp >> 2;
+        const base = xp >>> 2;
         if (kPad === k) f32.set(x.subarray(i0 * k, (i0 + rows) * k), base);
         else {
           for (let i = 0; i < rows; i++) {
@@ -466,7 +466,7 @@ class WasmBackendImpl implements WasmBackend {
       }
     }
     const ptr = this.heap.alloc(bytes);
-    packPanels(new Float32Array(this.rt.memory.buffer), ptr >> 2, w, n, k, nPad, kPad);
+    packPanels(new Float32Array(this.rt.memory.buffer), ptr >>> 2, w, n, k, nPad, kPad);
     this.packCount++;
     const entry: PackedEntry = { ptr, bytes, n, k, fingerprint: fp, ref: new WeakRef(w) };
     if (cacheable) {
@@ -492,8 +492,9 @@ class WasmBackendImpl implements WasmBackend {
       rowTasks = Math.ceil(rowBlocks / rb);
     }
     const threads = this.rt.runner.threads;
-    // Enough tasks (≥ 4 per thread) for dynamic load balance on a busy machine.
-    const wantSplits = threads === 1 ? 1 : Math.ceil((4 * threads) / rowTasks);
+    // Enough tasks (≥ 8 per thread) for dynamic load balance on a busy machine: a thread that
+    // loses its core to another process for a while just claims fewer tasks.
+    const wantSplits = threads === 1 ? 1 : Math.ceil((8 * threads) / rowTasks);
     const panelSplits = Math.max(1, Math.min(panels, wantSplits, Math.floor(MAX_TASKS / rowTasks)));
     const pg = Math.ceil(panels / panelSplits);
     const t = this.ensureTasks(rowTasks * Math.ceil(panels / pg));
