@@ -43,7 +43,12 @@ export interface Sparse24Tensor {
   readonly bitmask: Uint8Array;
 }
 
-/** Bytes of one row of a packed bitmask. */
+/**
+ * Bytes of one row of a packed bitmask: ceil(cols / 8).
+ *
+ * @example
+ * bitmaskRowBytes(10); // 2
+ */
 export function bitmaskRowBytes(cols: number): number {
   return Math.ceil(cols / 8);
 }
@@ -421,7 +426,14 @@ function exclusivePrefixSum(counts: Float64Array): Float64Array {
 
 // ---- Checkpoint entries ----
 
-/** Little-endian int64 bytes of non-negative safe integers. */
+/**
+ * Little-endian int64 bytes of safe integers (the dtype compressed-tensors uses for `.shape` and
+ * `.row_offsets`).
+ *
+ * @throws RangeError when a value is not an integer.
+ * @example
+ * i64Bytes([1]); // Uint8Array [1, 0, 0, 0, 0, 0, 0, 0]
+ */
 export function i64Bytes(values: ArrayLike<number>): Uint8Array {
   const out = new Uint8Array(values.length * 8); // (n * 8,)
   const dv = new DataView(out.buffer);
