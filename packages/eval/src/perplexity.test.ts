@@ -1,4 +1,5 @@
 import { isPruneError, type PruneErrorCode } from "@mama-prune/core";
+import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import {
   cutWindows,
@@ -310,5 +311,38 @@ describe("cutWindows", () => {
     expect(w.available).toBe(4);
     expect(w.window(0).buffer).toBe(w.stream.buffer);
     expect(() => w.window(4)).toThrow(RangeError);
+  });
+});
+
+describe("cutWindows (property)", () => {
+  it("tiles a prefix of the stream exactly, with floor(n / stride) windows and less than one stride left over", () => {
+    fc.assert(
+      fc.property(
+        fc.string({ minLength: 0, maxLength: 200 }),
+        fc.integer({ min: 2, max: 40 }),
+        fc.boolean(),
+        fc.boolean(),
+        (text, seqlen, bosPerWindow, hasBos) => {
+          fc.pre(hasBos || !bosPerWindow);
+          const tok = charTokenizer(hasBos);
+          const w = cutWindows(tok, text, seqlen, bosPerWindow);
+          const body = Array.from(text, (c) => c.codePointAt(0)! + 10);
+          const stream = !bosPerWindow && hasBos ? [BOS, ...body] : body;
+          expect(Array.from(w.stream)).toEqual(stream);
+          const stride = bosPerWindow ? seqlen - 1 : seqlen;
+          expect(w.available).toBe(Math.floor(stream.length / stride));
+          const covered: number[] = [];
+          for (let k = 0; k < w.available; k++) {
+            const win = Array.from(w.window(k));
+            expect(win.length).toBe(seqlen);
+            if (bosPerWindow) expect(win[0]).toBe(BOS);
+            covered.push(...(bosPerWindow ? win.slice(1) : win));
+          }
+          expect(covered).toEqual(stream.slice(0, w.available * stride));
+          expect(stream.length - covered.length).toBeLessThan(stride);
+        },
+      ),
+      { seed: 42, numRuns: 300 },
+    );
   });
 });
