@@ -2,12 +2,14 @@ export { blobSource, bytesSource, toByteSource } from "./byte-source.ts";
 export { configJsonBytes, MAX_JSON_FILE_BYTES, parseJsonObject } from "./config.ts";
 export {
   bytesToF32,
+  bytesToF32Into,
   DTYPES,
   dtypeByteSize,
   f16BitsToF32,
   f32BitsToBf16Bits,
   f32BitsToF16Bits,
   f32ToBytes,
+  f32ToBytesInto,
   isDType,
 } from "./dtype.ts";
 export {
@@ -41,7 +43,9 @@ export {
   writeLlama2c,
 } from "./llama2c.ts";
 export {
+  DEFAULT_CHUNK_BYTES,
   DEFAULT_MAX_HEADER_BYTES,
+  type ReadIntoByteSource,
   type ReadSafetensorsOptions,
   readSafetensors,
   type SafetensorsEntry,

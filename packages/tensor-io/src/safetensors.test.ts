@@ -4,6 +4,7 @@ import { describe, expect, it } from "vitest";
 import { bytesSource } from "./byte-source.ts";
 import { DTYPES, dtypeByteSize, f32ToBytes } from "./dtype.ts";
 import {
+  type ReadIntoByteSource,
   readSafetensors,
   type SafetensorsEntry,
   safetensorsBytes,
@@ -465,6 +466,52 @@ describe("round trip", () => {
       ]);
     }
     expect(await failure(readSafetensors(whole, { chunkBytes: 12 }))).toBeInstanceOf(RangeError);
+  });
+
+  it("fills caller buffers with readRawInto/readF32Into, with and without a readInto source", async () => {
+    const entries: SafetensorsEntry[] = DTYPES.map((dtype, i) => ({
+      name: `t${i}`,
+      dtype,
+      shape: [3, 11],
+      data: sampleValues(dtype, 33, 10 + i),
+    }));
+    const bytes = await safetensorsBytes(entries);
+    const plain = bytesSource(bytes, "plain");
+    let directReads = 0;
+    const withInto: ReadIntoByteSource = {
+      name: "into",
+      size: plain.size,
+      read: (o, l) => plain.read(o, l),
+      async readInto(o, t) {
+        directReads++;
+        t.set(await plain.read(o, t.byteLength));
+      },
+    };
+    const ref = await readSafetensors(bytes);
+    for (const chunkBytes of [8, 24, 1 << 20]) {
+      for (const src of [plain, withInto]) {
+        const st = await readSafetensors(src, { chunkBytes });
+        for (const t of st.list()) {
+          const expected = Array.from(await ref.readF32(t.name));
+          const target = new Float32Array(t.byteLength / dtypeByteSize(t.dtype));
+          expect([src.name, chunkBytes, t.dtype, Array.from(await st.readF32Into(t.name, target))]).toEqual([
+            src.name,
+            chunkBytes,
+            t.dtype,
+            expected,
+          ]);
+          expect(Array.from(await st.readF32(t.name))).toEqual(expected);
+          const raw = new Uint8Array(t.byteLength);
+          expect(Array.from(await st.readRawInto(t.name, raw))).toEqual(
+            Array.from(await ref.readRaw(t.name)),
+          );
+        }
+      }
+    }
+    expect(directReads).toBeGreaterThan(0);
+    await expect(ref.readF32Into("t0", new Float32Array(2))).rejects.toThrow(RangeError);
+    await expect(ref.readRawInto("t0", new Uint8Array(2))).rejects.toThrow(RangeError);
+    await expectPrune(ref.readF32Into("nope", new Float32Array(2)), "TENSOR_IO_NOT_FOUND");
   });
 
   it("preserves names, shapes, dtypes, metadata, bytes and values for arbitrary files (property)", async () => {

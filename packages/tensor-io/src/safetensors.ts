@@ -43,6 +43,8 @@ function checkChunkBytes(where: string, v: number): number {
   return v;
 }
 
+const IS_LITTLE_ENDIAN_HOST: boolean = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+
 // ---- Reading ----
 
 /** Options of {@link readSafetensors}. */
@@ -75,6 +77,32 @@ export interface SafetensorsReader extends TensorReader {
   readonly diagnostics: readonly string[];
   /** Absolute byte range `[begin, end)` of a tensor's data in the file. */
   byteRange(name: string): readonly [number, number];
+  /**
+   * Read a tensor's stored bytes into `target` (exactly `byteLength` bytes), e.g. a buffer reused
+   * across layers. With a {@link ReadIntoByteSource} (Node files) this is one read with no copy.
+   *
+   * @throws RangeError when `target.byteLength` differs from the tensor's byte length.
+   */
+  readRawInto(name: string, target: Uint8Array): Promise<Uint8Array>;
+  /**
+   * Decode a tensor into `target` (exactly numel floats), e.g. a buffer reused across layers.
+   *
+   * @throws RangeError when `target.length` differs from the tensor's element count.
+   */
+  readF32Into(name: string, target: Float32Array): Promise<Float32Array>;
+}
+
+/**
+ * A ByteSource that can also read straight into caller memory. Readers use `readInto` when present,
+ * saving an allocation and a copy per tensor (`readSafetensorsFile` provides one).
+ */
+export interface ReadIntoByteSource extends ByteSource {
+  /** Fill `target` with the bytes at `offset` (rejects with TENSOR_IO_MALFORMED past the end). */
+  readInto(offset: number, target: Uint8Array): Promise<void>;
+}
+
+function hasReadInto(src: ByteSource): src is ReadIntoByteSource {
+  return typeof (src as Partial<ReadIntoByteSource>).readInto === "function";
 }
 
 interface Entry {
@@ -394,6 +422,49 @@ export async function readSafetensors(
     }
     return readRange(e, 0, e.end - e.begin);
   };
+  const direct = hasReadInto(src);
+  // Fills `target` with the tensor bytes at `offset`: straight from the source when it can, else copied.
+  const fillRange = async (e: Entry, offset: number, target: Uint8Array): Promise<void> => {
+    if (!direct) {
+      target.set(await readRange(e, offset, target.byteLength));
+      return;
+    }
+    const where = `${file}: tensor ${truncateForMessage(e.info.name)}`;
+    if (closed) throw malformed(where, "read after close. Expected an open reader.");
+    try {
+      await src.readInto(e.begin + offset, target);
+    } catch (err) {
+      if (err instanceof PruneError)
+        throw new PruneError(err.code, `${where}: ${err.message}`, { cause: err });
+      throw new PruneError("TENSOR_IO_MALFORMED", `${where}: read failed (${String(err)})`, { cause: err });
+    }
+  };
+  // Decodes tensor `e` into `out` (numel floats). F32 goes straight into out's bytes; other dtypes
+  // are read chunk by chunk, so peak memory is the float32 result plus one chunk.
+  const decodeInto = async (e: Entry, out: Float32Array): Promise<Float32Array> => {
+    const where = `${file}: tensor ${truncateForMessage(e.info.name)}`;
+    const len = e.end - e.begin;
+    if (e.info.dtype === "F32" && direct) {
+      const bytes = new Uint8Array(out.buffer, out.byteOffset, out.byteLength); // (numel * 4,) view of out
+      await fillRange(e, 0, bytes);
+      if (!IS_LITTLE_ENDIAN_HOST) bytesToF32Into(bytes.slice(), "F32", out, where);
+      return out;
+    }
+    const size = dtypeByteSize(e.info.dtype);
+    const scratch = direct ? new Uint8Array(Math.min(chunkBytes, len)) : undefined; // (chunk,)
+    for (let off = 0; off < len; off += chunkBytes) {
+      const k = Math.min(chunkBytes, len - off);
+      let bytes: Uint8Array;
+      if (scratch !== undefined) {
+        bytes = scratch.subarray(0, k);
+        await fillRange(e, off, bytes);
+      } else {
+        bytes = await readRange(e, off, k);
+      }
+      bytesToF32Into(bytes, e.info.dtype, out.subarray(off / size, (off + k) / size), where);
+    }
+    return out;
+  };
   return {
     source: file,
     metadata: Object.freeze(metadata),
@@ -409,19 +480,36 @@ export async function readSafetensors(
     readRaw,
     async readF32(name: string): Promise<Float32Array> {
       const e = get(name);
-      const where = `${file}: tensor ${truncateForMessage(name)}`;
       const len = e.end - e.begin;
-      if (len <= chunkBytes) return bytesToF32(await readRange(e, 0, len), e.info.dtype, where);
-      // Large tensors: decode chunk by chunk into the output, so peak memory is the float32 result
-      // plus one chunk (not result + whole raw tensor), and chunk buffers are recycled warm memory.
-      const size = dtypeByteSize(e.info.dtype);
-      const out = new Float32Array(len / size); // (numel,)
-      for (let off = 0; off < len; off += chunkBytes) {
-        const k = Math.min(chunkBytes, len - off);
-        const bytes = await readRange(e, off, k);
-        bytesToF32Into(bytes, e.info.dtype, out.subarray(off / size, (off + k) / size), where);
+      if (len <= chunkBytes && !(direct && e.info.dtype === "F32")) {
+        return bytesToF32(
+          await readRange(e, 0, len),
+          e.info.dtype,
+          `${file}: tensor ${truncateForMessage(name)}`,
+        );
       }
-      return out;
+      return decodeInto(e, new Float32Array(len / dtypeByteSize(e.info.dtype)));
+    },
+    async readRawInto(name: string, target: Uint8Array): Promise<Uint8Array> {
+      const e = get(name);
+      const len = e.end - e.begin;
+      if (!(target instanceof Uint8Array) || target.byteLength !== len) {
+        throw new RangeError(
+          `${file}: tensor ${truncateForMessage(name)}: readRawInto target must be a Uint8Array of ${len} bytes, got ${target?.byteLength}`,
+        );
+      }
+      await fillRange(e, 0, target);
+      return target;
+    },
+    async readF32Into(name: string, target: Float32Array): Promise<Float32Array> {
+      const e = get(name);
+      const numel = (e.end - e.begin) / dtypeByteSize(e.info.dtype);
+      if (!(target instanceof Float32Array) || target.length !== numel) {
+        throw new RangeError(
+          `${file}: tensor ${truncateForMessage(name)}: readF32Into target must be a Float32Array of ${numel} values, got ${target?.length}`,
+        );
+      }
+      return decodeInto(e, target);
     },
     async close(): Promise<void> {
       if (closed) return;

@@ -57,6 +57,32 @@ describe("writeSafetensorsFile / readSafetensorsFile", () => {
     await again.close();
   });
 
+  it("reads straight into caller memory and in chunks from a file, matching the in-memory reader", async () => {
+    const path = join(dir, "chunks.safetensors");
+    const v = Float32Array.from({ length: 1000 }, (_, i) => Math.sin(i) * 100); // (10, 100)
+    await writeSafetensorsFile(path, [
+      { name: "f32", dtype: "F32", shape: [10, 100], data: v },
+      { name: "f16", dtype: "F16", shape: [10, 100], data: v },
+      { name: "bf16", dtype: "BF16", shape: [10, 100], data: v },
+    ]);
+    const mem = await readSafetensors(new Uint8Array(await readFile(path)));
+    const st = await readSafetensorsFile(path, { chunkBytes: 64 });
+    for (const name of ["f32", "f16", "bf16"]) {
+      const expected = Array.from(await mem.readF32(name));
+      expect(Array.from(await st.readF32(name))).toEqual(expected);
+      const target = new Float32Array(1000);
+      expect(Array.from(await st.readF32Into(name, target))).toEqual(expected);
+      expect(Array.from(await st.readRawInto(name, new Uint8Array(st.info(name).byteLength)))).toEqual(
+        Array.from(await mem.readRaw(name)),
+      );
+    }
+    expect(Array.from(await st.readF32("f32"))).toEqual(Array.from(v));
+    await st.close();
+    const e = await failure(st.readF32Into("f32", new Float32Array(1000)));
+    expect(isPruneError(e, "TENSOR_IO_MALFORMED")).toBe(true);
+    expect((e as Error).message).toContain("tensor f32: read after close");
+  });
+
   it("leaves no file behind when a tensor fails, and refuses to overwrite by default", async () => {
     const path = join(dir, "bad.safetensors");
     const e = await failure(
