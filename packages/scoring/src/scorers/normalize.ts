@@ -1,4 +1,4 @@
-import { floatKey, radixArgsort } from "../select-kth.ts";
+import { radixArgsort } from "../select-kth.ts";
 
 /** Reusable buffers for rank normalisation of groups up to `keys.length` elements. */
 export interface RankScratch {
@@ -73,7 +73,18 @@ export function normalizeGroup(
   // Radix argsort of float32 keys (V8's TypedArray#sort is too slow here), then each run of equal
   // keys gets its mean rank. Values are compared at float32 precision.
   const sc = scratch !== undefined && scratch.keys.length >= length ? scratch : createRankScratch(length);
-  for (let k = 0; k < length; k++) sc.keys[k] = floatKey(values[offset + k]!);
+  // Write the values as float32 into the key buffer, then map their bits to monotone uint32 keys
+  // in place (same mapping as floatKey; -0 becomes +0 so that it ties with +0).
+  const asFloat = new Float32Array(sc.keys.buffer, sc.keys.byteOffset, length); // (length,)
+  for (let k = 0; k < length; k++) {
+    const v = values[offset + k]!;
+    asFloat[k] = v === 0 ? 0 : v;
+  }
+  const keys = sc.keys;
+  for (let k = 0; k < length; k++) {
+    const b = keys[k]!;
+    keys[k] = (b & 0x80000000) !== 0 ? ~b >>> 0 : (b | 0x80000000) >>> 0;
+  }
   radixArgsort(sc.keys, length, sc.idx, sc.tmpKeys, sc.tmpIdx);
   const scale = 1 / (length - 1);
   let start = 0;
