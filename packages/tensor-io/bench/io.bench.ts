@@ -1,0 +1,338 @@
+// I/O benchmark of the safetensors reader and writer against a plain sequential fs read.
+//
+//   npm run bench -w @mama-prune/tensor-io                  # ~1 GiB file
+//   npm run bench -w @mama-prune/tensor-io -- --size-mib 64 # CI-size smoke run (also: --quick, or MAMA_BENCH_SIZE_MIB)
+//
+// Writes bench-results/io.json and io.md next to package.json; deletes its temp files at the end.
+// The file is read right after being written, so all reads come from the page cache: the ratios
+// compare our code paths against the best the OS can do, not disk speed.
+
+import { spawnSync } from "node:child_process";
+import { mkdirSync, writeFileSync } from "node:fs";
+import { mkdtemp, open, rm } from "node:fs/promises";
+import { cpus, tmpdir, totalmem } from "node:os";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { createRng } from "@mama-prune/core";
+import { bytesToF32, f32ToBytes } from "../src/dtype.ts";
+import { readSafetensorsFile, writeSafetensorsFile } from "../src/node/safetensors-file.ts";
+import type { SafetensorsEntry } from "../src/safetensors.ts";
+
+const MiB = 1024 * 1024;
+const here = dirname(fileURLToPath(import.meta.url));
+const now = (): number => performance.now();
+
+function argValue(flag: string): string | undefined {
+  const i = process.argv.indexOf(flag);
+  return i >= 0 ? process.argv[i + 1] : undefined;
+}
+
+// ---- Memory probe (runs in a child process so other phases' garbage does not blur it) ----
+
+async function probe(path: string, name: string, mode: "raw" | "f32"): Promise<void> {
+  const gc = (globalThis as { gc?: () => void }).gc;
+  if (gc === undefined) throw new Error("probe needs --expose-gc");
+  const st = await readSafetensorsFile(path);
+  gc();
+  const before = process.memoryUsage();
+  const t = mode === "raw" ? await st.readRaw(name) : await st.readF32(name);
+  const peak = process.memoryUsage();
+  gc();
+  const after = process.memoryUsage();
+  await st.close();
+  process.stdout.write(
+    JSON.stringify({
+      tensorBytes: st.info(name).byteLength,
+      resultBytes: t.byteLength,
+      rssGrowth: peak.rss - before.rss,
+      arrayBuffersGrowth: peak.arrayBuffers - before.arrayBuffers,
+      rssGrowthAfterGc: after.rss - before.rss,
+      arrayBuffersGrowthAfterGc: after.arrayBuffers - before.arrayBuffers,
+    }),
+  );
+}
+
+// ---- Main benchmark ----
+
+interface Phase {
+  readonly name: string;
+  readonly bytes: number;
+  readonly seconds: number;
+  readonly mbPerS: number;
+  readonly ratioToRawRead?: number;
+  readonly ratioToFreshBufferRead?: number;
+  readonly ratioToRawWrite?: number;
+}
+
+async function best(reps: number, f: () => Promise<number>): Promise<{ seconds: number; bytes: number }> {
+  let bestS = Number.POSITIVE_INFINITY;
+  let bytes = 0;
+  for (let r = 0; r < reps; r++) {
+    const t0 = now();
+    bytes = await f();
+    bestS = Math.min(bestS, (now() - t0) / 1000);
+  }
+  return { seconds: bestS, bytes };
+}
+
+async function main(): Promise<void> {
+  const sizeArg = argValue("--size-mib") ?? process.env["MAMA_BENCH_SIZE_MIB"];
+  const sizeMiB = process.argv.includes("--quick") ? 64 : sizeArg !== undefined ? Number(sizeArg) : 1024;
+  if (!(sizeMiB >= 16)) throw new Error(`--size-mib must be a number >= 16, got ${sizeArg}`);
+  const reps = Number(argValue("--reps") ?? 3);
+
+  // Layout: one large F32 tensor (1/4 of the file, for the memory probe), then alternating 4 MiB
+  // F32 [1024, 1024] and BF16 [2048, 1024] tensors, like the linears of a transformer block.
+  const bigRows = Math.max(1, Math.floor((sizeMiB * MiB) / 4 / 4 / 4096)); // F32 rows of 4096
+  const rng = createRng(1);
+  const f32Pattern = Float32Array.from({ length: 1024 * 1024 }, () => rng.normal() * 0.02); // (1024, 1024)
+  const bf16Pattern = f32ToBytes(
+    Float32Array.from({ length: 2048 * 1024 }, () => rng.normal() * 0.02),
+    "BF16",
+  ); // (2048, 1024) bf16 bytes
+  const bigPattern = new Float32Array(bigRows * 4096).fill(0.5); // (bigRows, 4096)
+  const entries: SafetensorsEntry[] = [
+    { name: "model.embed_tokens.weight", dtype: "F32", shape: [bigRows, 4096], data: () => bigPattern },
+  ];
+  let planned = bigRows * 4096 * 4;
+  for (let i = 0; planned < sizeMiB * MiB; i++) {
+    const isF32 = i % 2 === 0;
+    entries.push(
+      isF32
+        ? {
+            name: `model.layers.${i >> 1}.self_attn.q_proj.weight`,
+            dtype: "F32",
+            shape: [1024, 1024],
+            data: () => f32Pattern,
+          }
+        : {
+            name: `model.layers.${i >> 1}.mlp.up_proj.weight`,
+            dtype: "BF16",
+            shape: [2048, 1024],
+            data: () => bf16Pattern,
+          },
+    );
+    planned += 4 * MiB;
+  }
+
+  const dir = await mkdtemp(join(tmpdir(), "mama-prune-io-bench-"));
+  const path = join(dir, "bench.safetensors");
+  try {
+    // Write through the atomic sink (includes fsync and rename).
+    let fileBytes = 0;
+    const write = await best(reps, async () => {
+      await rm(path, { force: true });
+      fileBytes = await writeSafetensorsFile(path, entries, { metadata: { format: "pt" } });
+      return fileBytes;
+    });
+
+    // Raw sequential write of the same number of bytes: 16 MiB chunks from one buffer, then fsync.
+    const rawPath = join(dir, "raw.bin");
+    const rawWrite = await best(reps, async () => {
+      await rm(rawPath, { force: true });
+      const fh = await open(rawPath, "w");
+      const buf = new Uint8Array(16 * MiB).fill(1); // (16 MiB,)
+      let pos = 0;
+      while (pos < fileBytes) {
+        const k = Math.min(buf.byteLength, fileBytes - pos);
+        const { bytesWritten } = await fh.write(buf, 0, k, pos);
+        pos += bytesWritten;
+      }
+      await fh.sync();
+      await fh.close();
+      return pos;
+    });
+    await rm(rawPath, { force: true });
+
+    // Raw sequential read: 16 MiB chunks into one reused buffer.
+    const rawRead = await best(reps, async () => {
+      const fh = await open(path, "r");
+      const buf = new Uint8Array(16 * MiB); // (16 MiB,)
+      let pos = 0;
+      for (;;) {
+        const { bytesRead } = await fh.read(buf, 0, buf.byteLength, pos);
+        if (bytesRead === 0) break;
+        pos += bytesRead;
+      }
+      await fh.close();
+      return pos;
+    });
+
+    // The same bytes read with plain fs calls into a fresh buffer per tensor (same ranges and sizes
+    // as the reader's): what any reader that hands out new tensors must pay (first touch of new
+    // memory), without our parsing, validation and bookkeeping. Our overhead = the gap to this.
+    const ranges = await (async () => {
+      const st = await readSafetensorsFile(path);
+      const r = st.list().map((t) => st.byteRange(t.name));
+      await st.close();
+      return r;
+    })();
+    const freshRead = await best(reps, async () => {
+      const fh = await open(path, "r");
+      let n = 0;
+      for (const [b, e] of ranges) {
+        const buf = new Uint8Array(e - b); // (tensor bytes,) fresh each time
+        let done = 0;
+        while (done < buf.byteLength) {
+          const { bytesRead } = await fh.read(buf, done, buf.byteLength - done, b + done);
+          done += bytesRead;
+        }
+        n += done;
+      }
+      await fh.close();
+      return n;
+    });
+
+    const throughReader = (mode: "raw" | "f32") => async (): Promise<number> => {
+      const st = await readSafetensorsFile(path);
+      let n = 0;
+      for (const t of st.list()) {
+        const v = mode === "raw" ? await st.readRaw(t.name) : await st.readF32(t.name);
+        n += mode === "raw" ? v.byteLength : t.byteLength;
+      }
+      await st.close();
+      return n;
+    };
+    const readRaw = await best(reps, throughReader("raw"));
+    const readF32 = await best(reps, throughReader("f32"));
+    // Buffers reused across tensors of the same size (as a layer-by-layer pipeline can do).
+    const throughReaderInto = (mode: "raw" | "f32") => async (): Promise<number> => {
+      const st = await readSafetensorsFile(path);
+      const pool = new Map<number, Uint8Array | Float32Array>();
+      let n = 0;
+      for (const t of st.list()) {
+        const len = mode === "raw" ? t.byteLength : t.byteLength / (t.dtype === "BF16" ? 2 : 4);
+        let buf = pool.get(len);
+        if (buf === undefined) {
+          buf = mode === "raw" ? new Uint8Array(len) : new Float32Array(len);
+          pool.set(len, buf);
+        }
+        if (mode === "raw") await st.readRawInto(t.name, buf as Uint8Array);
+        else await st.readF32Into(t.name, buf as Float32Array);
+        n += t.byteLength;
+      }
+      await st.close();
+      return n;
+    };
+    const readRawInto = await best(reps, throughReaderInto("raw"));
+    const readF32Into = await best(reps, throughReaderInto("f32"));
+
+    // Pure conversion speed (no I/O), for context.
+    const conv = await best(reps, async () => {
+      bytesToF32(bf16Pattern, "BF16");
+      return bf16Pattern.byteLength;
+    });
+    const convOut = await best(reps, async () => {
+      f32ToBytes(f32Pattern, "BF16");
+      return f32Pattern.byteLength;
+    });
+
+    const rawMBs = rawRead.bytes / 1e6 / rawRead.seconds;
+    const freshMBs = freshRead.bytes / 1e6 / freshRead.seconds;
+    const phase = (name: string, r: { seconds: number; bytes: number }, ratio: boolean): Phase => {
+      const mbPerS = r.bytes / 1e6 / r.seconds;
+      return {
+        name,
+        bytes: r.bytes,
+        seconds: Number(r.seconds.toFixed(4)),
+        mbPerS: Number(mbPerS.toFixed(1)),
+        ...(ratio
+          ? {
+              ratioToRawRead: Number((mbPerS / rawMBs).toFixed(3)),
+              ratioToFreshBufferRead: Number((mbPerS / freshMBs).toFixed(3)),
+            }
+          : {}),
+      };
+    };
+    const phases: Phase[] = [
+      phase("raw sequential fs read (16 MiB chunks)", rawRead, false),
+      phase("fs read into a fresh buffer per tensor (same ranges)", freshRead, true),
+      phase("reader: readRaw, every tensor", readRaw, true),
+      phase("reader: readF32, every tensor (BF16 widened)", readF32, true),
+      phase("reader: readRawInto, buffers reused per size", readRawInto, true),
+      phase("reader: readF32Into, buffers reused per size", readF32Into, true),
+      phase("raw sequential fs write (16 MiB chunks, fsync)", rawWrite, true),
+      {
+        ...phase("write: writeSafetensorsFile via atomic sink (incl. fsync)", write, true),
+        ratioToRawWrite: Number(
+          (write.bytes / write.seconds / (rawWrite.bytes / rawWrite.seconds)).toFixed(3),
+        ),
+      },
+      phase("convert BF16 → F32 (bytes in, no I/O)", conv, false),
+      phase("convert F32 → BF16 (bytes in, no I/O)", convOut, false),
+    ];
+
+    // Memory of reading ONE large tensor lazily, in fresh child processes.
+    const big = "model.embed_tokens.weight";
+    const runProbe = (mode: "raw" | "f32"): Record<string, number> => {
+      const r = spawnSync(
+        process.execPath,
+        [...process.execArgv, "--expose-gc", fileURLToPath(import.meta.url), "--probe", path, big, mode],
+        { encoding: "utf8" },
+      );
+      if (r.status !== 0) throw new Error(`memory probe failed: ${r.stderr}`);
+      return JSON.parse(r.stdout) as Record<string, number>;
+    };
+    const memRaw = runProbe("raw");
+    const memF32 = runProbe("f32");
+    const tensorBytes = memRaw["tensorBytes"]!;
+    const budget = tensorBytes + 16 * MiB;
+
+    const result = {
+      date: new Date().toISOString(),
+      node: process.version,
+      cpus: `${cpus().length} × ${cpus()[0]?.model ?? "?"}`,
+      totalMemGiB: Number((totalmem() / 1024 ** 3).toFixed(1)),
+      fileBytes,
+      tensors: entries.length,
+      repsBestOf: reps,
+      note: "Reads follow the write, so they come from the page cache; ratios compare code paths, not disks.",
+      phases,
+      goalRatio: 0.8,
+      memory: {
+        tensor: big,
+        tensorBytes,
+        budgetBytes: budget,
+        readRaw: memRaw,
+        readF32: memF32,
+        readRawWithinBudget: memRaw["rssGrowth"]! <= budget && memRaw["arrayBuffersGrowth"]! <= budget,
+      },
+    };
+    const outDir = join(here, "..", "bench-results");
+    mkdirSync(outDir, { recursive: true });
+    writeFileSync(join(outDir, "io.json"), `${JSON.stringify(result, null, 2)}\n`);
+    const mib = (b: number): string => (b / MiB).toFixed(1);
+    const md = [
+      `# tensor-io I/O benchmark`,
+      ``,
+      `${result.date}, Node ${result.node}, ${result.cpus}, file ${mib(fileBytes)} MiB in ${entries.length} tensors (F32/BF16 mix), best of ${reps}.`,
+      `${result.note}`,
+      ``,
+      `| phase | MB/s | ratio to raw read (goal ≥ 0.8) | ratio to fresh-buffer read | ratio to raw write |`,
+      `|---|---:|---:|---:|---:|`,
+      ...phases.map(
+        (p) =>
+          `| ${p.name} | ${p.mbPerS} | ${p.ratioToRawRead ?? ""} | ${p.ratioToFreshBufferRead ?? ""} | ${p.ratioToRawWrite ?? ""} |`,
+      ),
+      ``,
+      `Memory when reading one ${mib(tensorBytes)} MiB tensor lazily (fresh process; budget tensor + 16 MiB = ${mib(budget)} MiB):`,
+      ``,
+      `| call | RSS growth MiB | arrayBuffers growth MiB | after GC: RSS / arrayBuffers MiB |`,
+      `|---|---:|---:|---:|`,
+      `| readRaw | ${mib(memRaw["rssGrowth"]!)} | ${mib(memRaw["arrayBuffersGrowth"]!)} | ${mib(memRaw["rssGrowthAfterGc"]!)} / ${mib(memRaw["arrayBuffersGrowthAfterGc"]!)} |`,
+      `| readF32 (F32 read straight into the result) | ${mib(memF32["rssGrowth"]!)} | ${mib(memF32["arrayBuffersGrowth"]!)} | ${mib(memF32["rssGrowthAfterGc"]!)} / ${mib(memF32["arrayBuffersGrowthAfterGc"]!)} |`,
+      ``,
+    ].join("\n");
+    writeFileSync(join(outDir, "io.md"), md);
+    process.stdout.write(`${md}\n`);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+if (process.argv.includes("--probe")) {
+  const i = process.argv.indexOf("--probe");
+  await probe(process.argv[i + 1]!, process.argv[i + 2]!, process.argv[i + 3] as "raw" | "f32");
+} else {
+  await main();
+}
