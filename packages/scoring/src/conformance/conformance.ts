@@ -175,7 +175,7 @@ export function scorerConformance(
       for (let s = 0; s < CONFORMANCE_SHAPES.length; s++) {
         const x = fixture(s);
         const where = tensorName(s);
-        const out = await callScore(plugin, declaredCtx(x, where), where);
+        const out = await callScore(plugin, declaredCtx(x, where), where); // (rows * cols,)
         if (out.length > 0 && out.buffer === x.weight.data.buffer)
           fail(`${where}: the scores alias the weight's memory`);
         for (let i = 0; i < out.length; i++) {
@@ -200,9 +200,9 @@ export function scorerConformance(
       for (let s = 0; s < CONFORMANCE_SHAPES.length; s++) {
         const x = fixture(s);
         const where = tensorName(s);
-        const a = await callScore(plugin, declaredCtx(cloneInputs(x), where), where);
-        const b = await callScore(plugin, declaredCtx(cloneInputs(x), where), where);
-        const c = await callScore(plugin, declaredCtx(x, where), where);
+        const a = await callScore(plugin, declaredCtx(cloneInputs(x), where), where); // (rows * cols,)
+        const b = await callScore(plugin, declaredCtx(cloneInputs(x), where), where); // (rows * cols,)
+        const c = await callScore(plugin, declaredCtx(x, where), where); // (rows * cols,)
         const i = Math.max(sameBits(a, b), sameBits(a, c));
         if (i >= 0)
           fail(`${where}: two runs on identical inputs differ at score ${i} (${a[i]} vs ${b[i]}, ${c[i]})`);
@@ -231,6 +231,7 @@ export function scorerConformance(
               return Reflect.has(t, key);
             },
           });
+        // (rows * cols,)
         const withAll = await callScore(
           plugin,
           watch(fullContext(where, cloneInputs(x))),
@@ -238,7 +239,7 @@ export function scorerConformance(
         );
         if (touched.size > 0) fail(`${where}: score() read undeclared input(s) ${[...touched].join(", ")}`);
         // 2. With only the declared inputs, it works and gives the same scores.
-        const only = await callScore(plugin, declaredCtx(x, where), `${where} (declared inputs only)`);
+        const only = await callScore(plugin, declaredCtx(x, where), `${where} (declared inputs only)`); // (rows * cols,)
         for (let i = 0; i < only.length; i++) {
           if (!Number.isFinite(only[i]!))
             fail(`${where}: with declared inputs only, score ${i} is ${only[i]}`);
@@ -282,7 +283,8 @@ export function scorerConformance(
           [perm[j], perm[k]] = [perm[k]!, perm[j]!];
         }
         const where = tensorName(s);
-        const base = await callScore(plugin, declaredCtx(cloneInputs(x), where), where);
+        const base = await callScore(plugin, declaredCtx(cloneInputs(x), where), where); // (rows * cols,)
+        // (rows * cols,)
         const permuted = await callScore(
           plugin,
           declaredCtx(permuteColumns(x, perm), where),
