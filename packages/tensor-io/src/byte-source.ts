@@ -19,7 +19,13 @@ function checkRange(name: string, size: number, offset: number, length: number):
  * @example
  * const src = bytesSource(new Uint8Array([1, 2, 3])); (await src.read(1, 2)); // Uint8Array [2, 3]
  */
-export function bytesSource(bytes: Uint8Array, name = "<memory>"): ByteSource {
+export function bytesSource(input: Uint8Array, name = "<memory>"): ByteSource {
+  // A subclass such as Node's Buffer has a non-copying `slice`, which breaks code (ours or a caller's)
+  // that relies on the web-standard Uint8Array semantics of `slice()`: view it as a plain Uint8Array.
+  const bytes =
+    Object.getPrototypeOf(input) === Uint8Array.prototype
+      ? input
+      : new Uint8Array(input.buffer, input.byteOffset, input.byteLength);
   return {
     name,
     size: bytes.byteLength,
