@@ -225,6 +225,20 @@ describe("readHfCheckpoint", () => {
     expect(await codeOf(readHfCheckpoint(d3))).toMatch(/^TENSOR_IO_MALFORMED: .*not valid UTF-8 JSON/);
   });
 
+  it("prefers model.safetensors over an index, as transformers does, and warns", async () => {
+    const d = await sharded();
+    const single = await safetensorsBytes([
+      { name: "only", dtype: "F32", shape: [1], data: new Float32Array([7]) },
+    ]);
+    d.files.set("model.safetensors", single);
+    const log = createMemoryLogger();
+    const ckpt = await readHfCheckpoint(d, { logger: log });
+    expect(ckpt.list().map((t) => t.name)).toEqual(["only"]);
+    expect(log.records.map((r) => r.message)).toEqual([
+      "m: both model.safetensors and model.safetensors.index.json exist; reading model.safetensors",
+    ]);
+  });
+
   it("reports a missing or invalid config.json and missing weights", async () => {
     const d = await sharded();
     d.files.set("config.json", new TextEncoder().encode("[1]"));

@@ -200,7 +200,8 @@ export async function checkpointFromReader(
 
 /**
  * Open a Hugging Face checkpoint folder lazily: config.json plus either model.safetensors or the
- * shards of model.safetensors.index.json. Every shard named by the index must exist and hold each
+ * shards of model.safetensors.index.json (model.safetensors wins when both exist, as in
+ * transformers, with a warning). Every shard named by the index must exist and hold each
  * tensor mapped to it (checked from the shard headers at open; tensor data is read on demand).
  * Weights stored as compressed-tensors `sparse-bitmask` / `sparse-24-bitmask` (recorded in
  * `config.quantization_config.sparsity_config`) are listed and read as dense tensors.
@@ -228,9 +229,15 @@ export async function readHfCheckpoint(
   const opened: SafetensorsReader[] = [];
   try {
     let reader: TensorReader;
-    if (await dir.exists(HF_INDEX_FILE)) {
+    const hasSingle = await dir.exists(HF_SINGLE_FILE);
+    const hasIndex = await dir.exists(HF_INDEX_FILE);
+    if (hasSingle && hasIndex) {
+      // transformers' from_pretrained looks for model.safetensors first; do the same, loudly.
+      log.warn(`${dir.name}: both ${HF_SINGLE_FILE} and ${HF_INDEX_FILE} exist; reading ${HF_SINGLE_FILE}`);
+    }
+    if (!hasSingle && hasIndex) {
       reader = await readSharded(dir, opened, log);
-    } else if (await dir.exists(HF_SINGLE_FILE)) {
+    } else if (hasSingle) {
       const st = await readSafetensors(await dir.open(HF_SINGLE_FILE), {
         name: `${dir.name}/${HF_SINGLE_FILE}`,
         logger: log,

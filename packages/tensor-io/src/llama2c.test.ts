@@ -268,6 +268,40 @@ describe("readLlama2c", () => {
   });
 });
 
+describe("readLlama2c on the fine-tune pair", () => {
+  const dir = "../../../data/stories260K-finetune/";
+  const load = (f: string): Uint8Array =>
+    new Uint8Array(readFileSync(fileURLToPath(new URL(dir + f, import.meta.url))));
+
+  it("reads the base and fine-tuned files with the same inventory, the base within Q8_0 error of stories260K", async () => {
+    const orig = await readLlama2c(bin);
+    const base = await readLlama2c(load("stories260K_base_dequant_f32.bin"));
+    const tuned = await readLlama2c(load("stories260K_qat_finalpolishstrong_seq256_dequant_f32.bin"));
+    expect(base.config).toEqual(orig.config);
+    expect(tuned.list()).toEqual(base.list());
+    // export.py version 2: per group of 32 (row-major, original llama2.c order), scale = max|w| / 127.
+    // The q/k permutation moves whole rows of 64 = 2 groups, so group bounds are unchanged.
+    for (const name of [
+      "model.embed_tokens.weight",
+      "model.layers.3.self_attn.q_proj.weight",
+      "model.layers.1.mlp.down_proj.weight",
+    ]) {
+      const [a, b] = [await orig.readF32(name), await base.readF32(name)];
+      let worst = 0;
+      for (let g = 0; g < a.length; g += 32) {
+        let maxAbs = 0;
+        for (let i = g; i < g + 32; i++) maxAbs = Math.max(maxAbs, Math.abs(a[i]!));
+        for (let i = g; i < g + 32; i++) worst = Math.max(worst, Math.abs(a[i]! - b[i]!) / (maxAbs / 127));
+      }
+      expect(worst, name).toBeLessThanOrEqual(0.5 + 1e-3);
+      expect(worst, name).toBeGreaterThan(0.1); // it really is quantized, not a copy
+    }
+    const moved = await tuned.readF32("model.layers.0.mlp.up_proj.weight");
+    const start = await base.readF32("model.layers.0.mlp.up_proj.weight");
+    expect(moved.some((x, i) => x !== start[i])).toBe(true);
+  });
+});
+
 describe("writeLlama2c", () => {
   it("round-trips the bundled model: weights byte-identical, freq_cis within float32 rounding", async () => {
     const ckpt = await readLlama2c(bin);
