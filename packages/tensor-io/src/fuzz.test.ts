@@ -7,7 +7,7 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { bytesSource } from "./byte-source.ts";
 import { DTYPES } from "./dtype.ts";
-import { readSafetensors, safetensorsBytes } from "./safetensors.ts";
+import { type ReadIntoByteSource, readSafetensors, safetensorsBytes } from "./safetensors.ts";
 import type { ByteSource } from "./types.ts";
 
 interface Outcome {
@@ -16,18 +16,28 @@ interface Outcome {
 }
 
 // Opens the file and reads every tensor both ways; records the largest read request.
-async function exercise(bytes: Uint8Array): Promise<Outcome & { maxRead: number }> {
+async function exercise(
+  bytes: Uint8Array,
+  direct = bytes.byteLength % 2 === 1,
+): Promise<Outcome & { maxRead: number }> {
   const inner = bytesSource(bytes, "fuzz.safetensors");
   let maxRead = 0;
-  const src: ByteSource = {
-    name: inner.name,
-    size: inner.size,
-    read(offset: number, length: number): Promise<Uint8Array> {
-      maxRead = Math.max(maxRead, length);
-      if (offset + length > bytes.byteLength) throw new Error(`read past end requested: ${offset}+${length}`);
-      return inner.read(offset, length);
-    },
+  const read = (offset: number, length: number): Promise<Uint8Array> => {
+    maxRead = Math.max(maxRead, length);
+    if (offset + length > bytes.byteLength) throw new Error(`read past end requested: ${offset}+${length}`);
+    return inner.read(offset, length);
   };
+  // Half the cases go through a source with readInto, the path Node files take.
+  const src: ByteSource | ReadIntoByteSource = direct
+    ? {
+        name: inner.name,
+        size: inner.size,
+        read,
+        async readInto(offset: number, target: Uint8Array): Promise<void> {
+          target.set(await read(offset, target.byteLength));
+        },
+      }
+    : { name: inner.name, size: inner.size, read };
   try {
     const st = await readSafetensors(src);
     let total = 0;
@@ -35,6 +45,8 @@ async function exercise(bytes: Uint8Array): Promise<Outcome & { maxRead: number 
       total += t.byteLength;
       const raw = await st.readRaw(t.name);
       const f = await st.readF32(t.name);
+      const into = await st.readF32Into(t.name, new Float32Array(f.length));
+      if (into.length !== f.length) throw new Error(`readF32Into length mismatch for ${t.name}`);
       if (raw.byteLength !== t.byteLength) throw new Error(`raw length mismatch for ${t.name}`);
       if (f.length * 1 > t.byteLength) throw new Error(`f32 length larger than byte length for ${t.name}`);
     }
