@@ -124,13 +124,13 @@ describe("upperCholeskyOfInverse", () => {
     }
   });
 
-  it("reads only the lower triangle", () => {
+  it("reads only the upper triangle", () => {
     const n = 6;
     const a = spd(n, 2);
-    const lowerOnly = new Float64Array(a);
-    for (let i = 0; i < n; i++) for (let j = i + 1; j < n; j++) lowerOnly[i * n + j] = Number.NaN;
+    const upperOnly = new Float64Array(a);
+    for (let i = 0; i < n; i++) for (let j = 0; j < i; j++) upperOnly[i * n + j] = Number.NaN;
     const r1 = upperCholeskyOfInverse(a, n);
-    const r2 = upperCholeskyOfInverse(lowerOnly, n);
+    const r2 = upperCholeskyOfInverse(upperOnly, n);
     if (!r1.ok || !r2.ok) throw new Error("expected SPD");
     expect(Array.from(r2.upper)).toEqual(Array.from(r1.upper));
   });

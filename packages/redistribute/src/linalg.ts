@@ -261,7 +261,8 @@ export function inverseFromCholesky(lower: Float64Array, n: number): Float64Arra
  * the index-reversal permutation, factor J·A·J = L'·L'ᵀ; then A = V·Vᵀ with V = J·L'·J upper
  * triangular, so U = V⁻¹ = J·L'⁻¹·J. Cost n³/3 multiply-adds instead of the anchor's
  * cholesky → cholesky_inverse → cholesky (about n³), and A⁻¹'s squared condition number is never
- * formed. The upper Cholesky factor is unique, so this is the anchor's U up to round-off.
+ * formed. The upper Cholesky factor is unique, so this is the anchor's U up to round-off. Reads only
+ * the upper triangle of `a` (row-contiguous after the flip), never modifies it.
  *
  * @throws RangeError / TypeError when `a` is not an (n, n) Float64Array.
  * @example
@@ -277,8 +278,9 @@ export function upperCholeskyOfInverse(
   const last = n - 1;
   for (let i = 0; i < n; i++) {
     const dst = i * n;
-    // (J·A·J)[i][j] = A[last-i][last-j], read from A's lower triangle as A[last-j][last-i] (j ≤ i).
-    for (let j = 0; j <= i; j++) flipped[dst + j] = a[(last - j) * n + (last - i)]!;
+    // (J·A·J)[i][j] = A[last-i][last-j] for j ≤ i: A's upper triangle, read along a row (contiguous).
+    const src = (last - i) * n + last;
+    for (let j = 0; j <= i; j++) flipped[dst + j] = a[src - j]!;
   }
   const pivot = choleskyInPlace(flipped, n);
   if (pivot >= 0) return { ok: false, pivot: last - pivot };
