@@ -214,6 +214,8 @@ describe("selectMask", () => {
       code(() => selectMask(new Float32Array([0, Number.NaN]), 1, 2, { sparsity: 0.5, group: "row" })),
     ).toMatch(/^SCORER_OUTPUT_INVALID.*score 1 is NaN/);
     expect(() => selectMask(s, 2.5, 4, { sparsity: 0.5, group: "row" })).toThrow(RangeError);
+    expect(() => selectMask(s, 2, 4, undefined as never)).toThrow(TypeError);
+    expect(() => selectMask([1, 2] as never, 1, 2, { sparsity: 0.5, group: "row" })).toThrow(TypeError);
   });
 });
 

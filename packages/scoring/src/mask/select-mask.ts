@@ -113,6 +113,11 @@ export function selectMask(
   cols: number,
   options: SelectMaskOptions,
 ): Uint8Array {
+  if (typeof options !== "object" || options === null) {
+    throw new TypeError(
+      `selectMask: options must be an object with sparsity and group, got ${String(options)}`,
+    );
+  }
   const where = whereOf(options.name);
   if (!(scores instanceof Float32Array)) throw new TypeError(`${where}: scores must be a Float32Array`);
   if (!Number.isInteger(rows) || rows < 0 || !Number.isInteger(cols) || cols < 0) {
