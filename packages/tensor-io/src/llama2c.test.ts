@@ -1,6 +1,7 @@
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { createRng, isPruneError } from "@mama-prune/core";
+import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import {
   LLAMA2C_HEADER_BYTES,
@@ -332,5 +333,28 @@ describe("writeLlama2c", () => {
     const input = { config: base, has: () => true, readF32: async () => new Float32Array(3) };
     await expectCode(writeLlama2c(input), "SHAPE_MISMATCH");
     await expectCode(writeLlama2c({ ...input, has: () => false }), "TENSOR_IO_NOT_FOUND");
+  });
+});
+
+describe("readLlama2c (fuzz)", () => {
+  it("opens or throws a PruneError for random headers and sizes, never anything else", async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(fc.oneof(fc.integer({ min: -3, max: 70 }), fc.integer()), { minLength: 7, maxLength: 7 }),
+        fc.integer({ min: 0, max: 4096 }),
+        async (vals, extra) => {
+          const b = new Uint8Array(28 + extra);
+          b.set(header(vals));
+          try {
+            const ckpt = await readLlama2c(b);
+            expect(llama2cExpectedBytes(llama2cHeader(b))).toBe(b.length);
+            for (const t of ckpt.list()) expect((await ckpt.readF32(t.name)).length * 4).toBe(t.byteLength);
+          } catch (e) {
+            expect(isPruneError(e), String(e)).toBe(true);
+          }
+        },
+      ),
+      { numRuns: 300 },
+    );
   });
 });

@@ -338,3 +338,37 @@ describe("decompressSparseReader", () => {
     );
   });
 });
+
+describe("decompressSparseReader (fuzz)", () => {
+  it("either decodes or throws a PruneError for corrupted groups, never anything else", async () => {
+    const q = Float32Array.from({ length: 6 * 10 }, (_, i) => (i % 4 === 0 ? i + 1 : 0)); // (6, 10)
+    const base = compressWeight("l.weight", "F32", [6, 10], new Uint8Array(q.buffer), "sparse-bitmask");
+    await fc.assert(
+      fc.asyncProperty(
+        fc.integer({ min: 0, max: 3 }),
+        fc.array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 255 })), { maxLength: 4 }),
+        fc.nat(),
+        async (part, flips, cut) => {
+          const parts = base.map((p, i) => {
+            if (i !== part) return p;
+            const data = p.data.slice();
+            for (const [at, v] of flips) if (data.length > 0) data[at % data.length] = v;
+            const keep = cut % 3 === 0 ? data.length - (cut % 9) : data.length;
+            const size = p.dtype === "U8" ? 1 : p.dtype === "F32" ? 4 : 8;
+            const n = Math.max(0, Math.floor(keep / size));
+            const shape = p.shape.length === 1 ? [n] : p.shape[0]! * p.shape[1]! === n ? p.shape : [n];
+            return { ...p, shape, data: data.subarray(0, n * size) };
+          });
+          try {
+            const r = await decompressSparseReader(memoryReader(parts), "sparse-bitmask");
+            const w = await r.readF32("l.weight");
+            expect(w.length).toBe(r.info("l.weight").shape.reduce((a, b) => a * b, 1));
+          } catch (e) {
+            expect(isPruneError(e), String(e)).toBe(true);
+          }
+        },
+      ),
+      { numRuns: 300 },
+    );
+  });
+});

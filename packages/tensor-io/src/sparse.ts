@@ -678,6 +678,19 @@ export async function decompressSparseReader(
       throw bad(`"${prefix}.shape" must hold a 2-D shape. Expected 2 values, got [${dims.join(", ")}].`);
     }
     const [rows, cols] = dims as [number, number];
+    // Positive and bounded: a (huge, 0) shape would need no bitmask bytes yet loop over every row.
+    if (rows < 1 || cols < 1 || rows > 2 ** 31 || cols > 2 ** 31) {
+      throw bad(`"${prefix}.shape" is out of range. Expected dims in [1, 2^31], got [${rows}, ${cols}].`);
+    }
+    if (format === "sparse-bitmask") {
+      const offs = reader.info(`${prefix}.row_offsets`);
+      const n = offs.shape.reduce((a, b) => a * b, 1);
+      if (n !== rows) {
+        throw bad(
+          `"${prefix}.row_offsets" has the wrong length for ${rows} rows. Expected ${rows} values, got ${n}.`,
+        );
+      }
+    }
     const mask = reader.info(`${prefix}.bitmask`);
     if (mask.dtype !== "U8" && mask.dtype !== "I8") {
       throw bad(`"${prefix}.bitmask" has dtype ${mask.dtype}. Expected U8, got ${mask.dtype}.`);

@@ -1,6 +1,7 @@
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { isPruneError } from "@mama-prune/core";
+import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { readLlama2cTokenizer } from "./tokenizer-bin.ts";
 
@@ -90,5 +91,27 @@ describe("readLlama2cTokenizer", () => {
     new DataView(neg.buffer).setInt32(8, -1, true);
     expect(codeOf(() => readLlama2cTokenizer(neg, 1))).toMatch(/invalid length/);
     expect(() => readLlama2cTokenizer(tok, 0)).toThrow(RangeError);
+  });
+});
+
+describe("readLlama2cTokenizer (fuzz)", () => {
+  it("returns a tokenizer or throws TOKENIZER_INVALID for truncated or bit-flipped files", () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 255 })), { maxLength: 6 }),
+        fc.nat({ max: tok.length }),
+        (flips, len) => {
+          const b = tok.slice(0, len);
+          for (const [at, v] of flips) if (b.length > 0) b[at % b.length] = v;
+          try {
+            const t = readLlama2cTokenizer(b, 512, "f.bin");
+            expect(t.pieces.length).toBe(512);
+          } catch (e) {
+            expect(isPruneError(e, "TOKENIZER_INVALID"), String(e)).toBe(true);
+          }
+        },
+      ),
+      { numRuns: 300 },
+    );
   });
 });
