@@ -223,6 +223,9 @@ class WasmBackendImpl implements WasmBackend {
   private readonly lru = new Set<PackedEntry>(); // insertion order = recency
   private readonly finalizer: FinalizationRegistry<PackedEntry>;
   private cachedBytes = 0;
+  private queue: Promise<void> = Promise.resolve();
+  private busy = false;
+  private readonly pendingFree: number[] = [];
   private packCount = 0;
   private tasks = new Int32Array(4 * 64);
   private disposed = false;
@@ -240,8 +243,39 @@ class WasmBackendImpl implements WasmBackend {
   }
 
   // ---- ComputeBackend ----
+  // Calls are serialized: they share the scratch memory and the workers. With the inline and the
+  // Node runners a call runs to completion synchronously anyway; with an asynchronous runner
+  // (browser main thread) the queue keeps a second call from starting while workers still run.
 
-  async matmulTransB(
+  matmulTransB(
+    x: Float32Array,
+    w: Float32Array,
+    m: number,
+    k: number,
+    n: number,
+    options?: MatmulOptions,
+  ): Promise<Float32Array> {
+    return this.serial(() => this.matmulImpl(x, w, m, k, n, options));
+  }
+
+  gramAccumulate(x: Float32Array, m: number, k: number, acc: Float64Array): Promise<void> {
+    return this.serial(() => this.gramImpl(x, m, k, acc));
+  }
+
+  colSqNormAccumulate(x: Float32Array, m: number, k: number, acc: Float64Array): Promise<void> {
+    return this.serial(() => this.colSqImpl(x, m, k, acc));
+  }
+
+  private serial<T>(f: () => Promise<T>): Promise<T> {
+    const r = this.queue.then(f, f);
+    this.queue = r.then(
+      () => undefined,
+      () => undefined,
+    );
+    return r;
+  }
+
+  private async matmulImpl(
     x: Float32Array,
     w: Float32Array,
     m: number,
@@ -286,7 +320,7 @@ class WasmBackendImpl implements WasmBackend {
         f32.fill(0, (bp >>> 2) + n, (bp >>> 2) + nPad);
       }
       const count = this.planMatmul(mPad / 4, nPad / 8);
-      this.rt.runner.run(
+      await this.runTasks(
         OP_MM,
         [xp, wp.ptr, yp, bp, kPad, nPad],
         this.tasks,
@@ -305,7 +339,7 @@ class WasmBackendImpl implements WasmBackend {
     return y;
   }
 
-  async gramAccumulate(x: Float32Array, m: number, k: number, acc: Float64Array): Promise<void> {
+  private async gramImpl(x: Float32Array, m: number, k: number, acc: Float64Array): Promise<void> {
     const where = `${WHERE} gramAccumulate`;
     this.checkAlive(where);
     checkFloat32(where, "x", x);
@@ -338,7 +372,7 @@ class WasmBackendImpl implements WasmBackend {
         const f32 = new Float32Array(this.rt.memory.buffer);
         packColumnBlocks(f32, ap >>> 2, x, i0, mc, mcPad, k, kp, 4);
         packColumnBlocks(f32, bp >>> 2, x, i0, mc, mcPad, k, kp, 8);
-        this.rt.runner.run(
+        await this.runTasks(
           OP_GRAM,
           [ap, bp, gp, sp, mcPad, kp],
           this.tasks,
@@ -355,7 +389,7 @@ class WasmBackendImpl implements WasmBackend {
     }
   }
 
-  async colSqNormAccumulate(x: Float32Array, m: number, k: number, acc: Float64Array): Promise<void> {
+  private async colSqImpl(x: Float32Array, m: number, k: number, acc: Float64Array): Promise<void> {
     const where = `${WHERE} colSqNormAccumulate`;
     this.checkAlive(where);
     checkFloat32(where, "x", x);
@@ -429,6 +463,23 @@ class WasmBackendImpl implements WasmBackend {
 
   // ---- Internals ----
 
+  /** Run tasks; while an asynchronous runner waits, evicted panels are freed only afterwards. */
+  private async runTasks(
+    op: number,
+    args: readonly number[],
+    tasks: Int32Array,
+    count: number,
+    parallel: boolean,
+  ): Promise<void> {
+    this.busy = true;
+    try {
+      await this.rt.runner.run(op, args, tasks, count, parallel);
+    } finally {
+      this.busy = false;
+      for (const p of this.pendingFree.splice(0)) this.heap.free(p);
+    }
+  }
+
   private checkAlive(where: string): void {
     if (this.disposed) throw new RangeError(`${where}: the backend was disposed`);
   }
@@ -436,7 +487,9 @@ class WasmBackendImpl implements WasmBackend {
   private evict(e: PackedEntry): void {
     this.lru.delete(e);
     this.cachedBytes -= e.bytes;
-    this.heap.free(e.ptr);
+    // Panels may be in use by workers of an in-flight call: free them when it ends.
+    if (this.busy) this.pendingFree.push(e.ptr);
+    else this.heap.free(e.ptr);
     this.finalizer.unregister(e);
     const key = e.ref.deref();
     if (key && this.byWeight.get(key) === e) this.byWeight.delete(key);

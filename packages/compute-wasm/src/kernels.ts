@@ -23,7 +23,8 @@ export const TILE_N = 8;
 
 const cat = (...parts: number[][]): number[] => parts.flat();
 
-function mmKernel(kBlock: number): FunctionDef {
+function mmKernel(kBlock: number, tm: number): FunctionDef {
+  const xs = tm * 4; // bytes of packed x per k step
   // params
   const XP = 0,
     WP = 1,
@@ -48,16 +49,19 @@ function mmKernel(kBlock: number): FunctionDef {
     PWB = 19,
     Q = 20;
   // v128 locals
-  const ACC = 21; // 8 accumulators: ACC + 2·r + h
-  const W0 = 29,
-    W1 = 30,
-    A = 31;
+  const ACC = 21; // 2·tm accumulators: ACC + 2·r + h
+  const W0 = ACC + 2 * tm,
+    W1 = W0 + 1,
+    A = W0 + 2;
   const acc = (r: number, h: number): number => ACC + 2 * r + h;
-  const locals: ValType[] = [...new Array<ValType>(11).fill(I32), ...new Array<ValType>(11).fill(V128)];
+  const locals: ValType[] = [
+    ...new Array<ValType>(11).fill(I32),
+    ...new Array<ValType>(2 * tm + 3).fill(V128),
+  ];
 
   const setAccFrom = (src: (r: number, h: number) => number[]): number[] => {
     const out: number[] = [];
-    for (let r = 0; r < TILE_M; r++)
+    for (let r = 0; r < tm; r++)
       for (let h = 0; h < 2; h++) out.push(...src(r, h), ...op.localSet(acc(r, h)));
     return out;
   };
@@ -79,7 +83,7 @@ function mmKernel(kBlock: number): FunctionDef {
     op.else(),
     op.localGet(PY),
     op.localSet(Q),
-    ...Array.from({ length: TILE_M }, (_, r) =>
+    ...Array.from({ length: tm }, (_, r) =>
       cat(
         op.localGet(Q),
         op.v128Load(0),
@@ -87,7 +91,7 @@ function mmKernel(kBlock: number): FunctionDef {
         op.localGet(Q),
         op.v128Load(16),
         op.localSet(acc(r, 1)),
-        r < TILE_M - 1 ? cat(op.localGet(Q), op.localGet(YS), op.i32Add(), op.localSet(Q)) : [],
+        r < tm - 1 ? cat(op.localGet(Q), op.localGet(YS), op.i32Add(), op.localSet(Q)) : [],
       ),
     ),
     op.end(),
@@ -103,10 +107,10 @@ function mmKernel(kBlock: number): FunctionDef {
       op.v128Load(u * 32 + 16),
       op.localSet(W1),
     );
-    for (let r = 0; r < TILE_M; r++) {
+    for (let r = 0; r < tm; r++) {
       out.push(
         ...op.localGet(PX),
-        ...op.v128Load32Splat(u * 16 + r * 4),
+        ...op.v128Load32Splat(u * xs + r * 4),
         ...op.localSet(A),
         ...op.localGet(acc(r, 0)),
         ...op.localGet(A),
@@ -128,7 +132,7 @@ function mmKernel(kBlock: number): FunctionDef {
   const store = cat(
     op.localGet(PY),
     op.localSet(Q),
-    ...Array.from({ length: TILE_M }, (_, r) =>
+    ...Array.from({ length: tm }, (_, r) =>
       cat(
         op.localGet(Q),
         op.localGet(acc(r, 0)),
@@ -136,7 +140,7 @@ function mmKernel(kBlock: number): FunctionDef {
         op.localGet(Q),
         op.localGet(acc(r, 1)),
         op.v128Store(16),
-        r < TILE_M - 1 ? cat(op.localGet(Q), op.localGet(YS), op.i32Add(), op.localSet(Q)) : [],
+        r < tm - 1 ? cat(op.localGet(Q), op.localGet(YS), op.i32Add(), op.localSet(Q)) : [],
       ),
     ),
   );
@@ -185,24 +189,24 @@ function mmKernel(kBlock: number): FunctionDef {
     op.localGet(IB0),
     op.localSet(IB),
     op.loop(), // $ib
-    // px = xp + (ib·kPad + kb)·16
+    // px = xp + (ib·kPad + kb)·xs
     op.localGet(XP),
     op.localGet(IB),
     op.localGet(KPAD),
     op.i32Mul(),
     op.localGet(KB),
     op.i32Add(),
-    op.i32Const(4),
-    op.i32Shl(),
+    op.i32Const(xs),
+    op.i32Mul(),
     op.i32Add(),
     op.localSet(PX),
-    // py = yp + ib·4·ys + p·32
+    // py = yp + ib·tm·ys + p·32
     op.localGet(YP),
     op.localGet(IB),
     op.localGet(YS),
     op.i32Mul(),
-    op.i32Const(2),
-    op.i32Shl(),
+    op.i32Const(tm),
+    op.i32Mul(),
     op.i32Add(),
     op.localGet(P),
     op.i32Const(5),
@@ -212,11 +216,11 @@ function mmKernel(kBlock: number): FunctionDef {
     op.localGet(PWB),
     op.localSet(PW),
     init,
-    // pend = px + kl·16
+    // pend = px + kl·xs
     op.localGet(PX),
     op.localGet(KL),
-    op.i32Const(4),
-    op.i32Shl(),
+    op.i32Const(xs),
+    op.i32Mul(),
     op.i32Add(),
     op.localSet(PEND),
     op.loop(), // $k
@@ -225,7 +229,7 @@ function mmKernel(kBlock: number): FunctionDef {
     kStep(2),
     kStep(3),
     op.localGet(PX),
-    op.i32Const(64),
+    op.i32Const(4 * xs),
     op.i32Add(),
     op.localSet(PX),
     op.localGet(PW),
@@ -476,6 +480,8 @@ export interface KernelModuleOptions {
   readonly maxPages: number;
   /** Depth of the matmul K block in floats (multiple of 4). Default {@link K_BLOCK}. */
   readonly kBlock?: number;
+  /** Rows of the output tile (experimental; the backend packs x for 4). Default {@link TILE_M}. */
+  readonly tileM?: number;
 }
 
 /**
@@ -498,7 +504,7 @@ export function buildKernelModule(options: KernelModuleOptions): Uint8Array<Arra
   }
   return encodeModule({
     memory: { minPages: 1, maxPages: options.maxPages, shared: options.shared },
-    functions: [mmKernel(kBlock), acc64Kernel(), colsqKernel()],
+    functions: [mmKernel(kBlock, options.tileM ?? TILE_M), acc64Kernel(), colsqKernel()],
   });
 }
 

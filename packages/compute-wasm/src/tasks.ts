@@ -24,15 +24,23 @@ export interface TaskRunner {
   readonly threads: number;
   /**
    * Execute tasks [0, count) (4 ints each in `tasks`) of `op` with `args` (at most 8).
-   * `parallel: false` keeps a small call on the calling thread.
+   * `parallel: false` keeps a small call on the calling thread. Returns a promise only when the
+   * runner waits asynchronously (browser main thread); the caller must not start another call
+   * before it settles.
    */
-  run(op: number, args: readonly number[], tasks: Int32Array, count: number, parallel: boolean): void;
+  run(
+    op: number,
+    args: readonly number[],
+    tasks: Int32Array,
+    count: number,
+    parallel: boolean,
+  ): void | Promise<void>;
   /** Stop the threads; safe to call twice. */
   dispose(): Promise<void>;
 }
 
 /**
- * Run task `i` (the same logic is inlined in the Node worker source; keep them in sync).
+ * Run task `i` (the same logic is in the worker source of shared-pool.ts; keep them in sync).
  *
  * @throws RangeError for an unknown op.
  * @example
