@@ -1,0 +1,42 @@
+export {
+  type CalibrationSplit,
+  type CalibrationWindows,
+  type CalibrationWindowsOptions,
+  calibrationWindows,
+  type SplitCalibrationTextOptions,
+  splitCalibrationText,
+} from "./calibration.ts";
+export {
+  prunedCheckpointEntries,
+  pruneMetadata,
+  type WritePrunedCheckpointOptions,
+  writePrunedCheckpoint,
+} from "./checkpoint.ts";
+export {
+  MAMA_PIPELINE_DEFAULTS,
+  PRUNE_METHODS,
+  type PruneMethod,
+  REDISTRIBUTIONS,
+  type Redistribution,
+  type ResolvedMethod,
+  type ResolveMethodOptions,
+  resolveMethod,
+} from "./methods.ts";
+export {
+  type CalibrationInput,
+  type LinearReport,
+  type PruneOptions,
+  type PruneProgress,
+  type PruneReport,
+  type PruneResult,
+  prune,
+} from "./prune.ts";
+export {
+  columnMeans,
+  columnNorms,
+  createStatsAccumulator,
+  type LinearInputStats,
+  type StatsAccumulator,
+  type StatsNeeds,
+} from "./stats.ts";
+export { levelLabel, type SweepLevel, type SweepOptions, type SweepRow, sweep } from "./sweep.ts";

@@ -1,0 +1,1 @@
+export { writePrunedCheckpointFolder } from "./write-folder.ts";
