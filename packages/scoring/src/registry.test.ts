@@ -1,7 +1,6 @@
 import { isPruneError } from "@mama-prune/core";
 import { describe, expect, it } from "vitest";
 import type { ScorerPlugin } from "./contract.ts";
-import { validateScorerMetadata } from "./contract.ts";
 import { createScorerRegistry } from "./registry.ts";
 import { builtinScorers } from "./scorers/builtins.ts";
 import { magnitude } from "./scorers/magnitude.ts";
@@ -64,17 +63,5 @@ describe("createScorerRegistry", () => {
       `"SCORER_NOT_FOUND: scorer registry: no scorer named "sparsegpt". Expected one of magnitude, wanda, got "sparsegpt"."`,
     );
     expect(messageOf(() => createScorerRegistry().get("x"))).toMatch(/\(none registered\)/);
-  });
-});
-
-describe("validateScorerMetadata", () => {
-  it("accepts kebab-case and scope/name, rejects the rest", () => {
-    const ok = (name: string): boolean => validateScorerMetadata({ ...magnitude(), name }).length === 0;
-    expect(["wanda", "negative-magnitude", "acme/taylor-score", "@acme/taylor", "a2"].every(ok)).toBe(true);
-    expect(["", "Wanda", "a--b", "-a", "a/b/c", "a_b", "a b"].some(ok)).toBe(false);
-    expect(validateScorerMetadata({ ...magnitude(), requires: ["weights", "weights"] })).toEqual([
-      'requires lists "weights" twice.',
-    ]);
-    expect(validateScorerMetadata(null)).toEqual(["plugin must be an object"]);
   });
 });
