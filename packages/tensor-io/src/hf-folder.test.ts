@@ -9,6 +9,7 @@ import {
   type MemoryCheckpointDir,
   memoryCheckpointDir,
   readHfCheckpoint,
+  sideFiles,
   writeHfCheckpoint,
 } from "./hf-folder.ts";
 import { readLlama2c } from "./llama2c.ts";
@@ -320,5 +321,54 @@ describe("writeHfCheckpoint options", () => {
       /^ABORTED/,
     );
     expect(dir.files.size).toBe(0);
+  });
+});
+
+describe("sideFiles", () => {
+  it("carries tokenizer and generation files over to a re-saved folder", async () => {
+    const src = await readLlama2c(bin);
+    const a = memoryCheckpointDir("a");
+    await writeHfCheckpoint(a, {
+      config: src.config,
+      tensors: checkpointEntries(src),
+      maxShardSizeBytes: 500_000,
+      extraFiles: [
+        { file: "tokenizer.json", data: new TextEncoder().encode('{"model":{}}') },
+        { file: "generation_config.json", data: async () => new TextEncoder().encode("{}") },
+      ],
+    });
+    a.files.set("pytorch_model.bin", new Uint8Array(4));
+    const extra = await sideFiles(a);
+    expect(extra.map((f) => f.file)).toEqual(["generation_config.json", "tokenizer.json"]);
+    const b = memoryCheckpointDir("b");
+    const back = await readHfCheckpoint(a);
+    const res = await writeHfCheckpoint(b, {
+      config: back.config,
+      tensors: checkpointEntries(back),
+      extraFiles: extra,
+    });
+    expect(res.files).toEqual([
+      "model.safetensors",
+      "generation_config.json",
+      "tokenizer.json",
+      "config.json",
+    ]);
+    expect(new TextDecoder().decode(b.files.get("tokenizer.json"))).toBe('{"model":{}}');
+    await expect(
+      writeHfCheckpoint(memoryCheckpointDir(), {
+        config: {},
+        tensors: [],
+        extraFiles: [{ file: "config.json", data: new Uint8Array() }],
+      }),
+    ).rejects.toThrow(RangeError);
+    expect(
+      await codeOf(
+        writeHfCheckpoint(memoryCheckpointDir(), {
+          config: {},
+          tensors: [],
+          extraFiles: [{ file: "../x", data: new Uint8Array() }],
+        }),
+      ),
+    ).toMatch(/^TENSOR_IO_MALFORMED: writeHfCheckpoint: extraFiles: unsafe file name/);
   });
 });

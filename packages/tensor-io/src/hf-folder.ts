@@ -373,11 +373,47 @@ export interface WriteHfCheckpointOptions {
   readonly isTarget?: (name: string, shape: readonly number[]) => boolean;
   /** Checked between tensors; an abort discards everything written. */
   readonly signal?: AbortSignal;
+  /**
+   * Other files to write alongside (tokenizer.json, generation_config.json, …), e.g. from
+   * {@link sideFiles}. Names must not be config.json, weights or the index.
+   */
+  readonly extraFiles?: readonly SideFile[];
+}
+
+/** A non-weight file of a checkpoint folder, with lazily read contents. */
+export interface SideFile {
+  readonly file: string;
+  readonly data: Uint8Array | (() => Promise<Uint8Array>);
+}
+
+const WEIGHT_FILE = /^model(-\d{5}-of-\d{5})?\.safetensors$/;
+
+/**
+ * The files of a checkpoint folder that are neither weights (`*.safetensors`, `*.bin`, `*.pt`,
+ * `*.pth`, `*.gguf`), nor the index, nor config.json — tokenizer and generation files to carry over
+ * to a pruned copy with `writeHfCheckpoint({ extraFiles })`. Contents are read when written.
+ *
+ * @example
+ * const extra = await sideFiles(srcDir); extra.map((f) => f.file); // ["tokenizer.json", ...]
+ */
+export async function sideFiles(dir: CheckpointDir): Promise<SideFile[]> {
+  const skip = /\.(safetensors|bin|pt|pth|gguf|ckpt|h5|msgpack)$/;
+  return (await dir.list())
+    .filter(
+      (f) =>
+        f !== "config.json" &&
+        f !== HF_INDEX_FILE &&
+        !skip.test(f) &&
+        !f.endsWith(".index.json") &&
+        SAFE_FILE.test(f),
+    )
+    .sort()
+    .map((file) => ({ file, data: () => readSmallFile(dir, file) }));
 }
 
 /** What {@link writeHfCheckpoint} wrote. */
 export interface WriteHfCheckpointResult {
-  /** Files written, in order (shards, then the index if any, then config.json). */
+  /** Files written, in order (shards, the index if any, extra files, then config.json). */
   readonly files: readonly string[];
   /** Total bytes of stored tensor data (the index's `metadata.total_size`). */
   readonly totalSizeBytes: number;
@@ -489,6 +525,15 @@ export async function writeHfCheckpoint(
     // Plan: entries carry name/dtype/shape up front; data stays lazy.
     const entries: SafetensorsEntry[] = [];
     const seen = new Set<string>();
+    const extras = options.extraFiles ?? [];
+    for (const x of extras) {
+      checkFileName(x.file, `writeHfCheckpoint: extraFiles`);
+      if (x.file === "config.json" || x.file === HF_INDEX_FILE || WEIGHT_FILE.test(x.file)) {
+        throw new RangeError(
+          `writeHfCheckpoint: extraFiles cannot contain ${x.file}: the writer produces it`,
+        );
+      }
+    }
     for await (const e of options.tensors) {
       if (seen.has(e.name))
         throw new RangeError(`writeHfCheckpoint: duplicate tensor name ${truncateForMessage(e.name)}`);
@@ -558,6 +603,13 @@ export async function writeHfCheckpoint(
       files.push(HF_INDEX_FILE);
     }
     const globalSparsity = targetNumel > 0 ? zeros / targetNumel : 0;
+    for (const x of extras) {
+      const bytes = typeof x.data === "function" ? await x.data() : x.data;
+      const extraSink = await dir.create(x.file);
+      await extraSink.write(bytes);
+      await extraSink.close();
+      files.push(x.file);
+    }
     const sink = await dir.create("config.json");
     await sink.write(configJsonBytes(withSparsity(options.config, format, globalSparsity)));
     await sink.close();

@@ -24,6 +24,8 @@ export {
   memoryCheckpointDir,
   type ReadHfCheckpointOptions,
   readHfCheckpoint,
+  type SideFile,
+  sideFiles,
   type WritableCheckpointDir,
   type WriteHfCheckpointOptions,
   type WriteHfCheckpointResult,
