@@ -7,3 +7,8 @@ export {
 } from "./backend.ts";
 export { buildKernelModule, K_BLOCK, type KernelExports, TILE_M, TILE_N } from "./kernels.ts";
 export { isWasmSimdSupported, isWasmThreadsSupported } from "./simd.ts";
+export {
+  createWasmBackendWorkers,
+  type WasmBackendWorkersOptions,
+  type WebWorkerLike,
+} from "./web-workers.ts";
