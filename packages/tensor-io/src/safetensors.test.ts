@@ -466,6 +466,13 @@ describe("round trip", () => {
       ]);
     }
     expect(await failure(readSafetensors(whole, { chunkBytes: 12 }))).toBeInstanceOf(RangeError);
+    // Chunked decoding never asks the source for more than one chunk at a time.
+    const spied = spySource(whole);
+    const c = await readSafetensors(spied, { chunkBytes: 16 });
+    spied.reads.length = 0;
+    await c.readF32("t0"); // F64 (5, 7): 280 bytes → 18 reads of at most 16 bytes
+    expect(spied.reads.length).toBe(18);
+    expect(Math.max(...spied.reads.map((r) => r[1]))).toBe(16);
   });
 
   it("fills caller buffers with readRawInto/readF32Into, with and without a readInto source", async () => {
