@@ -3,9 +3,9 @@
 // Node-only script (fs, os); not part of the library.
 
 import { mkdirSync, writeFileSync } from "node:fs";
-import { cpus } from "node:os";
+import { cpus, loadavg } from "node:os";
 import { createRng, matrix } from "@mama-prune/core";
-import { leastSquaresRefit, sparsegpt } from "../src/index.ts";
+import { leastSquaresRefit, reconstructionError, sparsegpt } from "../src/index.ts";
 
 interface Row {
   readonly op: string;
@@ -104,24 +104,75 @@ for (const [rows, cols] of shapes) {
   }
 }
 
+// ---- Quality on a synthetic correlated layer (256×256): error relative to pruning without update ----
+interface Quality {
+  readonly mask: string;
+  readonly noUpdate: number;
+  readonly sparsegptFixedMask: number;
+  readonly refit: number;
+}
+const quality: Quality[] = [];
+{
+  const [rows, cols] = [256, 256];
+  const rng = createRng(3);
+  const data = new Float32Array(rows * cols);
+  for (let i = 0; i < data.length; i++) data[i] = rng.normal() * 0.02;
+  const w = matrix(rows, cols, data);
+  const h = gramOf(cols, 1024, 11);
+  const magnitude = new Uint8Array(rows * cols).fill(1); // per-row 50 % smallest |w|
+  for (let r = 0; r < rows; r++) {
+    const idx = Array.from({ length: cols }, (_, j) => j).sort(
+      (a, b) => Math.abs(data[r * cols + a]!) - Math.abs(data[r * cols + b]!),
+    );
+    for (let t = 0; t < cols / 2; t++) magnitude[r * cols + idx[t]!] = 0;
+  }
+  const own = (await sparsegpt(w, h, { sparsity: 0.5 })).mask;
+  const nm = (await sparsegpt(w, h, { sparsity: { n: 2, m: 4 } })).mask;
+  for (const [name, mask] of [
+    ["magnitude per row, 50 %", magnitude],
+    ["SparseGPT adaptive, 50 %", own],
+    ["SparseGPT 2:4", nm],
+  ] as const) {
+    const none = reconstructionError(
+      w,
+      data.map((v, i) => (mask[i] === 1 ? v : 0)),
+      h,
+    );
+    const sg = reconstructionError(w, (await sparsegpt(w, h, { mask })).weight, h);
+    const rf = reconstructionError(w, (await leastSquaresRefit(w, h, mask)).weight, h);
+    quality.push({ mask: name, noUpdate: 1, sparsegptFixedMask: sg / none, refit: rf / none });
+    console.log(
+      `quality ${name}: sparsegpt ${(sg / none).toFixed(3)}, refit ${(rf / none).toFixed(3)} (× no update)`,
+    );
+  }
+}
+
 const env = {
   date: new Date().toISOString(),
   node: process.version,
   cpu: cpus()[0]?.model ?? "unknown",
   cores: cpus().length,
+  loadAverage1mAtEnd: Number(loadavg()[0]!.toFixed(2)),
   note: "single-threaded float64 JavaScript; best of up to 5 runs after a warm-up (1 run for shapes > 300k weights); machine shared with other jobs",
 };
 const dir = new URL("../bench-results/", import.meta.url);
 mkdirSync(dir, { recursive: true });
-writeFileSync(new URL("redistribute.json", dir), `${JSON.stringify({ env, results }, null, 2)}\n`);
+writeFileSync(new URL("redistribute.json", dir), `${JSON.stringify({ env, results, quality }, null, 2)}\n`);
 const md = [
   "# @mama-prune/redistribute benchmark",
   "",
-  `${env.date} · Node ${env.node} · ${env.cpu} (${env.cores} cores) · ${env.note}`,
+  `${env.date} · Node ${env.node} · ${env.cpu} (${env.cores} cores, 1-min load average ${env.loadAverage1mAtEnd} at the end) · ${env.note}`,
   "",
   "| op | shape [out×in] | setting | wall ms |",
   "|---|---|---|---:|",
   ...results.map((r) => `| ${r.op} | ${r.shape} | ${r.setting} | ${r.ms.toFixed(0)} |`),
+  "",
+  "Reconstruction error trace(ΔW·H·ΔWᵀ) relative to masking without update, 256×256 synthetic layer with",
+  "correlated inputs (1024 tokens), default damping 0.01 for both methods:",
+  "",
+  "| mask | no update | SparseGPT OBS with this mask | least-squares refit |",
+  "|---|---:|---:|---:|",
+  ...quality.map((q) => `| ${q.mask} | 1 | ${q.sparsegptFixedMask.toFixed(3)} | ${q.refit.toFixed(3)} |`),
   "",
 ];
 writeFileSync(new URL("redistribute.md", dir), md.join("\n"));

@@ -198,7 +198,7 @@ export function createYielder(
   intervalMs = 50,
 ): () => Promise<void> {
   if (signal === undefined) return async () => {};
-  let last = performance.now();
+  let last = Number.NEGATIVE_INFINITY; // the first call always yields, so an abort right after the call lands
   return async () => {
     const now = performance.now();
     if (now - last >= intervalMs) {

@@ -129,7 +129,7 @@ export function cholesky(a: Float64Array, n: number): CholeskyResult {
  * @throws RangeError when the lengths do not match n.
  * @example
  * const { lower } = cholesky(new Float64Array([4, 2, 2, 3]), 2) as { lower: Float64Array };
- * const x = new Float64Array([6, 5]); choleskySolveInPlace(lower, 2, x); // x = [1, 1]
+ * const x = new Float64Array([6, 5]); choleskySolveInPlace(lower, 2, x); // x ≈ [1, 1]
  */
 export function choleskySolveInPlace(lower: Float64Array, n: number, b: Float64Array): void {
   checkSquare("choleskySolveInPlace", lower, n);
@@ -267,7 +267,7 @@ export function inverseFromCholesky(lower: Float64Array, n: number): Float64Arra
  * @throws RangeError / TypeError when `a` is not an (n, n) Float64Array.
  * @example
  * const r = upperCholeskyOfInverse(new Float64Array([4, 2, 2, 3]), 2);
- * // r.ok: U = [0.6123724356957945, -0.408248290463863, 0, 0.7071067811865476]
+ * // r.ok, r.upper ≈ [0.6124, -0.4082, 0, 0.5774]  (UᵀU = [[0.375, -0.25], [-0.25, 0.5]] = A⁻¹)
  */
 export function upperCholeskyOfInverse(
   a: Float64Array,

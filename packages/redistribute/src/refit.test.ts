@@ -183,6 +183,13 @@ describe("leastSquaresRefit", () => {
     );
   });
 
+  it("stops with ABORTED when the signal fires while it runs", async () => {
+    const controller = new AbortController();
+    const running = leastSquaresRefit(w, h, randomMask(rows, cols, 0.5, 2), { signal: controller.signal });
+    controller.abort();
+    await expectCode(running, "ABORTED");
+  });
+
   it("rejects bad input with typed errors", async () => {
     const mask = randomMask(rows, cols, 0.5, 1);
     await expectCode(leastSquaresRefit(w, h, mask.subarray(1)), "SHAPE_MISMATCH");

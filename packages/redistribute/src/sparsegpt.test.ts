@@ -232,6 +232,13 @@ describe("sparsegpt", () => {
     expect(eRefit).toBeLessThanOrEqual(eSg);
   });
 
+  it("stops with ABORTED when the signal fires while it runs", async () => {
+    const controller = new AbortController();
+    const running = sparsegpt(w, h, { sparsity: 0.5, signal: controller.signal });
+    controller.abort();
+    await expectCode(running, "ABORTED");
+  });
+
   it("rejects bad input with typed errors naming the tensor", async () => {
     const name = "model.layers.0.mlp.up_proj.weight";
     await expectCode(sparsegpt(w, h, { sparsity: 1.5, name }), "SPARSITY_INVALID");
