@@ -96,30 +96,33 @@ export function mama(options: MamaOptions = {}): ScorerPlugin {
             )
           : undefined; // (cols,)
       const pre = wMov > 0 ? needMatrix("mama", ctx, "pre-weights").data : undefined; // (rows * cols,)
+      // Work one comparison group at a time so that only the mixed score is held per weight
+      // (8 bytes) plus group-sized buffers; terms are formed in float32, like the scores.
       const acc = new Float64Array(n); // (rows, cols) mixed score
-      const term = new Float64Array(n); // (rows, cols) raw term
-      const normed = new Float64Array(n); // (rows, cols) normalised term
-      const groups: Array<[number, number]> = [];
-      if (group === "matrix") groups.push([0, n]);
-      else for (let i = 0; i < rows; i++) groups.push([i * cols, cols]);
-      const scratch = createRankScratch(group === "matrix" ? n : cols); // 4 × (group size,)
-      const addTerm = (coef: number): void => {
-        for (const [off, len] of groups) normalizeGroup(term, off, len, normalize, normed, scratch);
-        for (let k = 0; k < n; k++) acc[k] = acc[k]! + coef * normed[k]!;
+      const size = group === "matrix" ? n : cols; // group size; a multiple of cols
+      const term = new Float32Array(size); // (group,) raw term
+      const normed = new Float64Array(size); // (group,) normalised term
+      const scratch = createRankScratch(size); // 4 × (group,)
+      const mixIn = (off: number, coef: number): void => {
+        normalizeGroup(term, 0, size, normalize, normed, scratch);
+        for (let k = 0; k < size; k++) acc[off + k] = acc[off + k]! + coef * normed[k]!;
       };
-      if (mix.mag > 0) {
-        for (let k = 0; k < n; k++) term[k] = Math.abs(data[k]!);
-        addTerm(mix.mag);
-      }
-      if (mix.act > 0 && norms !== undefined) {
-        for (let i = 0; i < rows; i++) {
-          for (let j = 0; j < cols; j++) term[i * cols + j] = Math.abs(data[i * cols + j]!) * norms[j]!;
+      for (let off = 0; off < n; off += size) {
+        if (mix.mag > 0) {
+          for (let k = 0; k < size; k++) term[k] = Math.abs(data[off + k]!);
+          mixIn(off, mix.mag);
         }
-        addTerm(mix.act);
-      }
-      if (mix.mov > 0 && pre !== undefined) {
-        for (let k = 0; k < n; k++) term[k] = data[k]! * (data[k]! - pre[k]!);
-        addTerm(mix.mov);
+        if (mix.act > 0 && norms !== undefined) {
+          // off is a multiple of cols, so column j of element off + k is k mod cols.
+          for (let k = 0, j = 0; k < size; k++, j = j + 1 === cols ? 0 : j + 1) {
+            term[k] = Math.abs(data[off + k]!) * norms[j]!;
+          }
+          mixIn(off, mix.act);
+        }
+        if (mix.mov > 0 && pre !== undefined) {
+          for (let k = 0; k < size; k++) term[k] = data[off + k]! * (data[off + k]! - pre[off + k]!);
+          mixIn(off, mix.mov);
+        }
       }
       const out = new Float32Array(n); // (rows, cols)
       for (let k = 0; k < n; k++) out[k] = acc[k]!;
