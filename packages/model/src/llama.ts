@@ -86,7 +86,13 @@ export interface LlamaModel {
   head(hidden: Float32Array, batch: number, seqLen: number): Promise<Float32Array>;
   /** The live weight [out, in] of one linear (not a copy: use {@link LlamaModel.setLinearWeight} to change it). */
   getLinearWeight(layer: number, name: LinearName): Float32Array;
-  /** Copy `w` [out, in] into one linear's weight. @throws RangeError when the length is wrong. */
+  /**
+   * Copy `w` [out, in] into one linear's weight, in place: the array returned by
+   * {@link LlamaModel.getLinearWeight} keeps its identity (a backend that caches weights by array
+   * identity must be told to drop its copy).
+   *
+   * @throws RangeError when the length is wrong; TypeError when `w` is not a Float32Array.
+   */
   setLinearWeight(layer: number, name: LinearName, w: Float32Array): void;
   /** [out, in] of one linear. */
   linearShape(layer: number, name: LinearName): [number, number];
