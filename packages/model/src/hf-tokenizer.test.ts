@@ -72,3 +72,79 @@ describe("loadHfTokenizer", () => {
     );
   });
 });
+
+// A Llama-style SentencePiece BPE tokenizer.json: "▁" for spaces (Prepend + Replace normalizer),
+// byte-fallback pieces <0x00>..<0xFF> at ids 3..258, and the Replace/ByteFallback/Fuse/Strip decoder.
+function llamaStyleTokenizer(): { json: object; vocab: Record<string, number> } {
+  const pieces = [
+    "▁",
+    "H",
+    "e",
+    "l",
+    "o",
+    "w",
+    "r",
+    "d",
+    "▁w",
+    "▁H",
+    "ll",
+    "llo",
+    "▁He",
+    "▁Hello",
+    "or",
+    "▁wor",
+    "▁worl",
+    "▁world",
+  ];
+  const v: Record<string, number> = { "<unk>": 0, "<s>": 1, "</s>": 2 };
+  for (let b = 0; b < 256; b++) v[`<0x${b.toString(16).toUpperCase().padStart(2, "0")}>`] = 3 + b;
+  for (const p of pieces) v[p] = Object.keys(v).length;
+  return {
+    vocab: v,
+    json: {
+      version: "1.0",
+      added_tokens: [special(0, "<unk>"), special(1, "<s>"), special(2, "</s>")],
+      normalizer: {
+        type: "Sequence",
+        normalizers: [
+          { type: "Prepend", prepend: "▁" },
+          { type: "Replace", pattern: { String: " " }, content: "▁" },
+        ],
+      },
+      pre_tokenizer: null,
+      post_processor: null,
+      decoder: {
+        type: "Sequence",
+        decoders: [
+          { type: "Replace", pattern: { String: "▁" }, content: " " },
+          { type: "ByteFallback" },
+          { type: "Fuse" },
+          { type: "Strip", content: " ", start: 1, stop: 0 },
+        ],
+      },
+      model: {
+        type: "BPE",
+        dropout: null,
+        unk_token: "<unk>",
+        continuing_subword_prefix: null,
+        end_of_word_suffix: null,
+        fuse_unk: true,
+        byte_fallback: true,
+        vocab: v,
+        merges: ["▁ w", "▁ H", "l l", "ll o", "▁H e", "▁He llo", "o r", "▁w or", "▁wor l", "▁worl d"],
+      },
+    },
+  };
+}
+
+describe("loadHfTokenizer with a Llama-style SentencePiece BPE", () => {
+  it("merges pieces, falls back to byte tokens for unknown characters, and decodes back", async () => {
+    const { json, vocab: v } = llamaStyleTokenizer();
+    const tok = await loadHfTokenizer(json, { bos_token: { content: "<s>" }, eos_token: "</s>" });
+    const ids = Array.from(tok.encode("Hello world é", { bos: true }));
+    // é = C3 A9 is not a piece: byte tokens 3 + 0xC3, 3 + 0xA9.
+    expect(ids).toEqual([1, v["▁Hello"], v["▁world"], v["▁"], 3 + 0xc3, 3 + 0xa9]);
+    expect(tok.decode(ids)).toBe("Hello world é");
+    expect([tok.bosId, tok.eosId, tok.vocabSize]).toEqual([1, 2, 3 + 256 + 18]);
+  });
+});
