@@ -153,6 +153,33 @@ async function timeIt(runs: number, f: () => unknown): Promise<number[]> {
   }
   return ms;
 }
+/**
+ * Run `f(b)` for every backend b, `runs` rounds, alternating backends so that each sees the same
+ * background load. Also returns the process CPU time / wall time of each backend's runs ("cores
+ * actually obtained"; the calling thread and its workers all count).
+ */
+async function alternate(
+  runs: number,
+  count: number,
+  f: (b: number) => Promise<unknown>,
+): Promise<{ times: number[][]; cores: number[] }> {
+  const times: number[][] = Array.from({ length: count }, () => []);
+  const cpu = new Array<number>(count).fill(0);
+  const wall = new Array<number>(count).fill(0);
+  for (let r = 0; r < runs; r++) {
+    for (let b = 0; b < count; b++) {
+      const c0 = process.cpuUsage();
+      const t0 = performance.now();
+      await f(b);
+      const dt = performance.now() - t0;
+      const c = process.cpuUsage(c0);
+      times[b]?.push(dt);
+      cpu[b] = (cpu[b] as number) + (c.user + c.system) / 1000;
+      wall[b] = (wall[b] as number) + dt;
+    }
+  }
+  return { times, cores: cpu.map((v, b) => Math.round((v / (wall[b] as number)) * 100) / 100) };
+}
 const median = (a: number[]): number => {
   const s = [...a].sort((p, q) => p - q);
   return s[Math.floor(s.length / 2)] as number;
@@ -179,6 +206,8 @@ interface Row {
   firstCallMs?: number;
   maxRelErrVsJs?: number;
   bestGflops?: number;
+  /** Process CPU time / wall time during the timed runs: how many cores the run really got. */
+  coresUsed?: number;
   /** 1-minute load average when the row was measured (2 cores: > 2 means contended). */
   load1: number;
 }
@@ -226,14 +255,9 @@ for (const [m, k, n] of SHAPES) {
     const y = await backend.matmulTransB(x, w, m, k, n);
     firsts.push({ y, firstCallMs: performance.now() - t0 });
   }
-  const times: number[][] = backends.map(() => []);
-  for (let r = 0; r < RUNS; r++) {
-    for (const [b, { backend }] of backends.entries()) {
-      const t0 = performance.now();
-      await backend.matmulTransB(x, w, m, k, n);
-      times[b]?.push(performance.now() - t0);
-    }
-  }
+  const { times, cores } = await alternate(RUNS, backends.length, (b) =>
+    (backends[b] as { backend: WasmBackend }).backend.matmulTransB(x, w, m, k, n),
+  );
   for (const [b, { backend, threads }] of backends.entries()) {
     const ms = times[b] as number[];
     const first = firsts[b] as { y: Float32Array; firstCallMs: number };
@@ -246,6 +270,7 @@ for (const [m, k, n] of SHAPES) {
       gflops: gflops(flops, median(ms)),
       bestGflops: gflops(flops, Math.min(...ms)),
       runsMs: ms,
+      coresUsed: cores[b] as number,
       firstCallMs: first.firstCallMs,
       maxRelErrVsJs: relErr(first.y, jsOut),
     });
@@ -261,9 +286,12 @@ for (const [m, k] of GRAM_SHAPES) {
   const x = uniform(m * k, 3);
   const acc = new Float64Array(k * k); // (k, k)
   const flops = 2 * m * k * k; // dense-equivalent (the kernel computes only the upper half)
-  for (const { backend, threads } of backends) {
-    await backend.gramAccumulate(x, m, k, acc);
-    const ms = await timeIt(RUNS, () => backend.gramAccumulate(x, m, k, acc));
+  for (const { backend } of backends) await backend.gramAccumulate(x, m, k, acc);
+  const { times, cores } = await alternate(RUNS, backends.length, (b) =>
+    (backends[b] as { backend: WasmBackend }).backend.gramAccumulate(x, m, k, acc),
+  );
+  for (const [b, { backend, threads }] of backends.entries()) {
+    const ms = times[b] as number[];
     addRow({
       kernel: "gramAccumulate",
       shape,
@@ -271,7 +299,9 @@ for (const [m, k] of GRAM_SHAPES) {
       threads,
       medianMs: median(ms),
       gflops: gflops(flops, median(ms)),
+      bestGflops: gflops(flops, Math.min(...ms)),
       runsMs: ms,
+      coresUsed: cores[b] as number,
     });
     log(`gram ${shape} ${backend.name} ${gflops(flops, median(ms))} GF/s dense-equivalent`);
   }
@@ -358,20 +388,20 @@ const fmt = (r: Row | undefined): string =>
     ? "–"
     : r.bestGflops === undefined
       ? r.gflops.toFixed(1)
-      : `${r.gflops.toFixed(1)} (${r.bestGflops.toFixed(1)})`;
+      : `${r.gflops.toFixed(1)} (${r.bestGflops.toFixed(1)})${r.coresUsed === undefined ? "" : ` @${r.coresUsed.toFixed(2)}c`}`;
 const wasm1 = backends[0]?.backend.name ?? "";
 const wasmAll = backends[backends.length - 1]?.backend.name ?? "";
 let md = `# compute-wasm benchmark\n\n${result.started} · Node ${result.node} · ${result.cpu} · ${result.cores} cores · load average before ${loadBefore.map((v) => v.toFixed(2)).join(" ")}, after ${loadAfter.map((v) => v.toFixed(2)).join(" ")}\n\n`;
-md += `## matmulTransB (GFLOP/s: median, best in parentheses; ${RUNS} runs per backend, alternated; JS median of ${JS_RUNS})\n\n| shape m×k×n | ${names.join(" | ")} | ${wasm1} / js | ${wasmAll} / ${wasm1} | max load1 |\n|---|${names.map(() => "---|").join("")}---|---|---|\n`;
+md += `## matmulTransB (GFLOP/s: median, (best), @cores obtained = process CPU time / wall time; ${RUNS} runs per backend, alternated; JS median of ${JS_RUNS})\n\n| shape m×k×n | ${names.join(" | ")} | ${wasm1} / js | ${wasmAll} / ${wasm1} | max load1 |\n|---|${names.map(() => "---|").join("")}---|---|---|\n`;
 for (const s of shapes) {
   const js = cell("matmulTransB", s, "js 4x4 tile")?.gflops ?? Number.NaN;
   const one = cell("matmulTransB", s, wasm1)?.gflops ?? Number.NaN;
   const all = cell("matmulTransB", s, wasmAll)?.gflops ?? Number.NaN;
   md += `| ${s} | ${names.map((nm) => fmt(cell("matmulTransB", s, nm))).join(" | ")} | ${(one / js).toFixed(1)}× | ${(all / one).toFixed(2)}× | ${Math.max(...rows.filter((r) => r.shape === s).map((r) => r.load1)).toFixed(1)} |\n`;
 }
-md += `\n## gramAccumulate (dense-equivalent GFLOP/s) and colSqNormAccumulate (ms)\n\n| kernel | shape | backend | median ms | GFLOP/s |\n|---|---|---|---|---|\n`;
+md += `\n## gramAccumulate (dense-equivalent GFLOP/s) and colSqNormAccumulate (ms)\n\n| kernel | shape | backend | median ms | GFLOP/s (best) | cores obtained | load1 |\n|---|---|---|---|---|---|---|\n`;
 for (const r of rows.filter((q) => q.kernel !== "matmulTransB")) {
-  md += `| ${r.kernel} | ${r.shape} | ${r.backend} | ${r.medianMs.toFixed(2)} | ${r.gflops.toFixed(2)} |\n`;
+  md += `| ${r.kernel} | ${r.shape} | ${r.backend} | ${r.medianMs.toFixed(2)} | ${r.gflops.toFixed(2)}${r.bestGflops === undefined ? "" : ` (${r.bestGflops.toFixed(2)})`} | ${r.coresUsed?.toFixed(2) ?? "–"} | ${r.load1.toFixed(1)} |\n`;
 }
 const errs = rows.filter((r) => r.maxRelErrVsJs !== undefined).map((r) => r.maxRelErrVsJs as number);
 md += `\nLargest |wasm − js| / max|js| over all matmuls: ${Math.max(...errs).toExponential(2)}. First calls (packing the weight) are in matmul.json (firstCallMs).\n`;
