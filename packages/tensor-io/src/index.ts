@@ -43,6 +43,7 @@ export {
   permuteRopeRows,
   readLlama2c,
   writeLlama2c,
+  writeLlama2cToSink,
 } from "./llama2c.ts";
 export {
   DEFAULT_CHUNK_BYTES,

@@ -11,7 +11,9 @@ import {
   permuteRopeRows,
   readLlama2c,
   writeLlama2c,
+  writeLlama2cToSink,
 } from "./llama2c.ts";
+import { collectSink } from "./sink.ts";
 
 const BIN = fileURLToPath(new URL("../../../data/stories260K/stories260K.bin", import.meta.url));
 const bin = new Uint8Array(readFileSync(BIN));
@@ -317,6 +319,17 @@ describe("writeLlama2c", () => {
     let maxErr = 0;
     for (let i = 0; i < a.length; i++) maxErr = Math.max(maxErr, Math.abs(a[i]! - b[i]!));
     expect(maxErr).toBeLessThan(2e-7); // measured: 6e-8 (1 ulp) on 199 of 4096 values
+  });
+
+  it("aborts the sink when a tensor is missing", async () => {
+    const sink = collectSink();
+    const input = {
+      config: (await readLlama2c(bin)).config,
+      has: () => false,
+      readF32: async () => new Float32Array(),
+    };
+    await expectCode(writeLlama2cToSink(sink, input), "TENSOR_IO_NOT_FOUND");
+    await expectCode(() => sink.bytes(), "TENSOR_IO_WRITE_FAILED"); // aborted, nothing committed
   });
 
   it("refuses configs llama2.c cannot represent", async () => {

@@ -19,6 +19,7 @@
 
 import { PruneError } from "@mama-prune/core";
 import { toByteSource } from "./byte-source.ts";
+import { type ByteSink, collectSink } from "./sink.ts";
 import type { ByteSource, Checkpoint, TensorInfo } from "./types.ts";
 
 // ---- Header ----
@@ -464,13 +465,102 @@ export function llama2cHeaderFromConfig(
 }
 
 /**
- * Serialise a Llama checkpoint (HF names, HF rotate-half q/k order) to a llama2.c legacy .bin:
- * the inverse of {@link readLlama2c}. q/k rows are permuted back to interleaved order; the
- * freq_cis tables are recomputed in float32 as llama2.c's model.py does
- * (`cos/sin(t · theta^(-2i/head_size))`).
+ * Stream a Llama checkpoint (HF names, HF rotate-half q/k order) into a ByteSink as a llama2.c
+ * legacy .bin, one tensor at a time: the inverse of {@link readLlama2c}. q/k rows are permuted back
+ * to interleaved order; the freq_cis tables are recomputed in float32 as llama2.c's model.py does
+ * (`cos/sin(t · theta^(-2i/head_size))`). Closes the sink on success, aborts it on any failure.
  *
+ * @returns Bytes written.
  * @throws PruneError CONFIG_INVALID / TENSOR_IO_UNSUPPORTED (see {@link llama2cHeaderFromConfig}),
- *   TENSOR_IO_NOT_FOUND for a missing tensor, SHAPE_MISMATCH for a tensor of the wrong size.
+ *   TENSOR_IO_NOT_FOUND for a missing tensor, SHAPE_MISMATCH for a tensor of the wrong size,
+ *   TENSOR_IO_WRITE_FAILED from the sink.
+ * @example
+ * await writeLlama2cToSink(await createAtomicFileSink("out.bin"), ckpt); // sink from /node
+ */
+export async function writeLlama2cToSink(
+  sink: ByteSink,
+  input: Llama2cWriteInput,
+  options: Llama2cWriteOptions = {},
+): Promise<number> {
+  try {
+    const h = llama2cHeaderFromConfig(input.config, options.seqLen);
+    const head = new Uint8Array(LLAMA2C_HEADER_BYTES); // (7 int32,)
+    const dv = new DataView(head.buffer);
+    const vals = [
+      h.dim,
+      h.hiddenDim,
+      h.nLayers,
+      h.nHeads,
+      h.nKvHeads,
+      h.sharedClassifier ? h.vocabSize : -h.vocabSize,
+      h.seqLen,
+    ];
+    for (const [i, v] of vals.entries()) dv.setInt32(4 * i, v, true);
+    await sink.write(head);
+    let written = head.byteLength;
+    for (const r of layoutRegions(h)) {
+      if (!input.has(r.name)) {
+        throw new PruneError(
+          "TENSOR_IO_NOT_FOUND",
+          `writeLlama2c: tensor "${r.name}" is missing from the input.`,
+        );
+      }
+      const values = await input.readF32(r.name);
+      const n = r.shape.reduce((a, b) => a * b, 1);
+      if (values.length !== n) {
+        throw new PruneError(
+          "SHAPE_MISMATCH",
+          `writeLlama2c: tensor "${r.name}" has the wrong size. Expected ${n} values (shape [${r.shape.join(", ")}]), got ${values.length}.`,
+        );
+      }
+      let bytes = f32ToLe(values);
+      if (r.permuteHeads !== undefined) bytes = permuteRopeRows(bytes, r.permuteHeads, 4 * r.shape[1]!, true);
+      await sink.write(bytes);
+      written += bytes.byteLength;
+      if (r.name === "model.norm.weight") {
+        // The legacy freq_cis tables follow model.norm.weight.
+        const freq = freqCisBytes(h);
+        await sink.write(freq);
+        written += freq.byteLength;
+      }
+    }
+    if (written !== llama2cExpectedBytes(h)) {
+      throw new PruneError(
+        "TENSOR_IO_WRITE_FAILED",
+        `writeLlama2c: layout mismatch. Expected ${llama2cExpectedBytes(h)} bytes, got ${written}.`,
+      );
+    }
+    await sink.close();
+    return written;
+  } catch (e) {
+    await sink.abort(e).catch(() => undefined);
+    throw e;
+  }
+}
+
+/** freq_cis_real then freq_cis_imag, each (seq_len, head_size/2) float32, as llama2.c's model.py computes them. */
+function freqCisBytes(h: Llama2cHeader): Uint8Array {
+  const headSize = h.dim / h.nHeads;
+  const half = headSize / 2;
+  const freqs = new Float32Array(half); // (half,)
+  for (let i = 0; i < half; i++) freqs[i] = 1 / 10000 ** Math.fround((2 * i) / headSize);
+  const table = new Float32Array(2 * h.seqLen * half); // (2, seq_len, half): cos then sin
+  const sinAt = h.seqLen * half;
+  for (let t = 0; t < h.seqLen; t++) {
+    for (let i = 0; i < half; i++) {
+      const a = Math.fround(t * freqs[i]!);
+      table[t * half + i] = Math.cos(a);
+      table[sinAt + t * half + i] = Math.sin(a);
+    }
+  }
+  return f32ToLe(table);
+}
+
+/**
+ * Serialise a Llama checkpoint to llama2.c legacy .bin bytes in memory (see
+ * {@link writeLlama2cToSink}; llama2.c models are small enough to hold whole).
+ *
+ * @throws Same as {@link writeLlama2cToSink}.
  * @example
  * const bin = await writeLlama2c(await readLlama2c(bytes)); // byte-identical weights
  */
@@ -478,55 +568,7 @@ export async function writeLlama2c(
   input: Llama2cWriteInput,
   options: Llama2cWriteOptions = {},
 ): Promise<Uint8Array> {
-  const h = llama2cHeaderFromConfig(input.config, options.seqLen);
-  const out = new Uint8Array(llama2cExpectedBytes(h)); // whole file
-  const dv = new DataView(out.buffer);
-  const vals = [
-    h.dim,
-    h.hiddenDim,
-    h.nLayers,
-    h.nHeads,
-    h.nKvHeads,
-    h.sharedClassifier ? h.vocabSize : -h.vocabSize,
-    h.seqLen,
-  ];
-  for (const [i, v] of vals.entries()) dv.setInt32(4 * i, v, true);
-  for (const r of layoutRegions(h)) {
-    if (!input.has(r.name)) {
-      throw new PruneError(
-        "TENSOR_IO_NOT_FOUND",
-        `writeLlama2c: tensor "${r.name}" is missing from the input.`,
-      );
-    }
-    const values = await input.readF32(r.name);
-    const n = r.shape.reduce((a, b) => a * b, 1);
-    if (values.length !== n) {
-      throw new PruneError(
-        "SHAPE_MISMATCH",
-        `writeLlama2c: tensor "${r.name}" has the wrong size. Expected ${n} values (shape [${r.shape.join(", ")}]), got ${values.length}.`,
-      );
-    }
-    let bytes = f32ToLe(values);
-    if (r.permuteHeads !== undefined) bytes = permuteRopeRows(bytes, r.permuteHeads, 4 * r.shape[1]!, true);
-    out.set(bytes, r.offset);
-  }
-  // Legacy freq_cis tables, right after model.norm.weight.
-  const headSize = h.dim / h.nHeads;
-  const half = headSize / 2;
-  const normOffset = layoutRegions(h).find((r) => r.name === "model.norm.weight")!.offset;
-  const cosOffset = normOffset + 4 * h.dim;
-  const freqs = new Float32Array(half); // (half,)
-  for (let i = 0; i < half; i++) freqs[i] = 1 / 10000 ** Math.fround((2 * i) / headSize);
-  const cos = new Float32Array(h.seqLen * half); // (seq_len, half)
-  const sin = new Float32Array(h.seqLen * half); // (seq_len, half)
-  for (let t = 0; t < h.seqLen; t++) {
-    for (let i = 0; i < half; i++) {
-      const a = Math.fround(t * freqs[i]!);
-      cos[t * half + i] = Math.cos(a);
-      sin[t * half + i] = Math.sin(a);
-    }
-  }
-  out.set(f32ToLe(cos), cosOffset);
-  out.set(f32ToLe(sin), cosOffset + 4 * cos.length);
-  return out;
+  const sink = collectSink();
+  await writeLlama2cToSink(sink, input, options);
+  return sink.bytes();
 }

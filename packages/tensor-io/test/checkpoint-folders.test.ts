@@ -16,6 +16,7 @@ import {
   readLlama2cFile,
   readLlama2cTokenizerFile,
   writeHfCheckpointFolder,
+  writeLlama2cFile,
   writeSafetensorsFile,
 } from "../src/node/index.ts";
 import type { Checkpoint } from "../src/types.ts";
@@ -178,5 +179,16 @@ describe("readLlama2cTokenizerFile", () => {
       /^TENSOR_IO_NOT_FOUND/,
     );
     expect((await readFile(TOK)).byteLength).toBe(6227);
+  });
+});
+
+describe("writeLlama2cFile", () => {
+  it("exports an HF folder back to a llama2.c file whose weights equal the original", async () => {
+    const hf = await readHfCheckpointFolder(join(root, "hf"));
+    const out = join(root, "back.bin");
+    expect(await writeLlama2cFile(out, hf, { inputs: [join(root, "hf")] })).toBe(1_056_540);
+    await expectSame(await readLlama2cFile(BIN), await readLlama2cFile(out));
+    expect(await codeOf(writeLlama2cFile(out, hf))).toMatch(/^TENSOR_IO_EXISTS/);
+    await hf.close();
   });
 });

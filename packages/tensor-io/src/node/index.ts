@@ -6,7 +6,7 @@ export {
 } from "./dir.ts";
 export { openFileSource } from "./file-source.ts";
 export { openCheckpoint, readHfCheckpointFolder, writeHfCheckpointFolder } from "./hf-folder.ts";
-export { readLlama2cFile, readLlama2cTokenizerFile } from "./llama2c.ts";
+export { readLlama2cFile, readLlama2cTokenizerFile, writeLlama2cFile } from "./llama2c.ts";
 export {
   readSafetensorsFile,
   type WriteSafetensorsFileOptions,

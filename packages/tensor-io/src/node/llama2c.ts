@@ -2,9 +2,15 @@
 
 import { readFile } from "node:fs/promises";
 import { PruneError } from "@mama-prune/core";
-import { readLlama2c } from "../llama2c.ts";
+import {
+  type Llama2cWriteInput,
+  type Llama2cWriteOptions,
+  readLlama2c,
+  writeLlama2cToSink,
+} from "../llama2c.ts";
 import { type Llama2cTokenizer, readLlama2cTokenizer } from "../tokenizer-bin.ts";
 import type { Checkpoint } from "../types.ts";
+import { type AtomicFileSinkOptions, createAtomicFileSink } from "./atomic-file-sink.ts";
 import { openFileSource } from "./file-source.ts";
 
 /**
@@ -47,4 +53,27 @@ export async function readLlama2cTokenizerFile(path: string, vocabSize: number):
     );
   }
   return readLlama2cTokenizer(bytes, vocabSize, path);
+}
+
+/**
+ * Write a Llama checkpoint as a llama2.c legacy .bin atomically (temporary file, fsync, rename),
+ * streaming one tensor at a time (see {@link writeLlama2cToSink}).
+ *
+ * @returns Bytes written.
+ * @throws PruneError TENSOR_IO_EXISTS (destination exists without `overwrite`, or is one of
+ *   `inputs`), and everything {@link writeLlama2cToSink} throws.
+ * @example
+ * await writeLlama2cFile("pruned.bin", ckpt, { inputs: ["stories260K.bin"] });
+ */
+export async function writeLlama2cFile(
+  path: string,
+  input: Llama2cWriteInput,
+  options: Llama2cWriteOptions & AtomicFileSinkOptions = {},
+): Promise<number> {
+  const sinkOptions: AtomicFileSinkOptions = {
+    ...(options.overwrite !== undefined ? { overwrite: options.overwrite } : {}),
+    ...(options.inputs !== undefined ? { inputs: options.inputs } : {}),
+  };
+  const sink = await createAtomicFileSink(path, sinkOptions);
+  return writeLlama2cToSink(sink, input, options.seqLen !== undefined ? { seqLen: options.seqLen } : {});
 }
