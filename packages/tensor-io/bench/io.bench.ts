@@ -64,22 +64,39 @@ interface Phase {
   readonly ratioToRawWrite?: number;
 }
 
-async function best(reps: number, f: () => Promise<number>): Promise<{ seconds: number; bytes: number }> {
-  let bestS = Number.POSITIVE_INFINITY;
-  let bytes = 0;
-  for (let r = 0; r < reps; r++) {
-    const t0 = now();
-    bytes = await f();
-    bestS = Math.min(bestS, (now() - t0) / 1000);
-  }
-  return { seconds: bestS, bytes };
+interface Timed {
+  seconds: number;
+  bytes: number;
+  readonly run: () => Promise<number>;
+}
+
+// Phases run interleaved, one of each per round, and keep their best round: load from other
+// processes then hits every phase alike instead of whichever phase ran during a busy stretch.
+function scheduler(): { timed(run: () => Promise<number>): Timed; rounds(n: number): Promise<void> } {
+  const all: Timed[] = [];
+  return {
+    timed(run: () => Promise<number>): Timed {
+      const t: Timed = { seconds: Number.POSITIVE_INFINITY, bytes: 0, run };
+      all.push(t);
+      return t;
+    },
+    async rounds(n: number): Promise<void> {
+      for (let r = 0; r < n; r++) {
+        for (const t of all) {
+          const t0 = now();
+          t.bytes = await t.run();
+          t.seconds = Math.min(t.seconds, (now() - t0) / 1000);
+        }
+      }
+    },
+  };
 }
 
 async function main(): Promise<void> {
   const sizeArg = argValue("--size-mib") ?? process.env["MAMA_BENCH_SIZE_MIB"];
   const sizeMiB = process.argv.includes("--quick") ? 64 : sizeArg !== undefined ? Number(sizeArg) : 1024;
   if (!(sizeMiB >= 16)) throw new Error(`--size-mib must be a number >= 16, got ${sizeArg}`);
-  const reps = Number(argValue("--reps") ?? 3);
+  const reps = Number(argValue("--reps") ?? 4);
 
   // Layout: one large F32 tensor (1/4 of the file, for the memory probe), then alternating 4 MiB
   // F32 [1024, 1024] and BF16 [2048, 1024] tensors, like the linears of a transformer block.
@@ -118,9 +135,11 @@ async function main(): Promise<void> {
   const dir = await mkdtemp(join(tmpdir(), "mama-prune-io-bench-"));
   const path = join(dir, "bench.safetensors");
   try {
+    const sched = scheduler();
+    // An untimed first write, so the file exists while the phases below are set up.
+    let fileBytes = await writeSafetensorsFile(path, entries, { metadata: { format: "pt" } });
     // Write through the atomic sink (includes fsync and rename).
-    let fileBytes = 0;
-    const write = await best(reps, async () => {
+    const write = sched.timed(async () => {
       await rm(path, { force: true });
       fileBytes = await writeSafetensorsFile(path, entries, { metadata: { format: "pt" } });
       return fileBytes;
@@ -128,7 +147,7 @@ async function main(): Promise<void> {
 
     // Raw sequential write of the same number of bytes: 16 MiB chunks from one buffer, then fsync.
     const rawPath = join(dir, "raw.bin");
-    const rawWrite = await best(reps, async () => {
+    const rawWrite = sched.timed(async () => {
       await rm(rawPath, { force: true });
       const fh = await open(rawPath, "w");
       const buf = new Uint8Array(16 * MiB).fill(1); // (16 MiB,)
@@ -145,7 +164,7 @@ async function main(): Promise<void> {
     await rm(rawPath, { force: true });
 
     // Raw sequential read: 16 MiB chunks into one reused buffer.
-    const rawRead = await best(reps, async () => {
+    const rawRead = sched.timed(async () => {
       const fh = await open(path, "r");
       const buf = new Uint8Array(16 * MiB); // (16 MiB,)
       let pos = 0;
@@ -167,7 +186,7 @@ async function main(): Promise<void> {
       await st.close();
       return r;
     })();
-    const freshRead = await best(reps, async () => {
+    const freshRead = sched.timed(async () => {
       const fh = await open(path, "r");
       let n = 0;
       for (const [b, e] of ranges) {
@@ -193,8 +212,8 @@ async function main(): Promise<void> {
       await st.close();
       return n;
     };
-    const readRaw = await best(reps, throughReader("raw"));
-    const readF32 = await best(reps, throughReader("f32"));
+    const readRaw = sched.timed(throughReader("raw"));
+    const readF32 = sched.timed(throughReader("f32"));
     // Buffers reused across tensors of the same size and across repetitions (as a layer-by-layer
     // pipeline can do); best-of-N therefore reports the warm steady state.
     const pools = {
@@ -219,19 +238,20 @@ async function main(): Promise<void> {
       await st.close();
       return n;
     };
-    const readRawInto = await best(reps, throughReaderInto("raw"));
-    const readF32Into = await best(reps, throughReaderInto("f32"));
+    const readRawInto = sched.timed(throughReaderInto("raw"));
+    const readF32Into = sched.timed(throughReaderInto("f32"));
 
     // Pure conversion speed (no I/O), for context.
-    const conv = await best(reps, async () => {
+    const conv = sched.timed(async () => {
       bytesToF32(bf16Pattern, "BF16");
       return bf16Pattern.byteLength;
     });
-    const convOut = await best(reps, async () => {
+    const convOut = sched.timed(async () => {
       f32ToBytes(f32Pattern, "BF16");
       return f32Pattern.byteLength;
     });
 
+    await sched.rounds(reps);
     const rawMBs = rawRead.bytes / 1e6 / rawRead.seconds;
     const freshMBs = freshRead.bytes / 1e6 / freshRead.seconds;
     const phase = (name: string, r: { seconds: number; bytes: number }, ratio: boolean): Phase => {
@@ -310,7 +330,7 @@ async function main(): Promise<void> {
     const md = [
       `# tensor-io I/O benchmark`,
       ``,
-      `${result.date}, Node ${result.node}, ${result.cpus}, file ${mib(fileBytes)} MiB in ${entries.length} tensors (F32/BF16 mix), best of ${reps}.`,
+      `${result.date}, Node ${result.node}, ${result.cpus}, file ${mib(fileBytes)} MiB in ${entries.length} tensors (F32/BF16 mix), best of ${reps} interleaved rounds.`,
       `${result.note}`,
       ``,
       `| phase | MB/s | ratio to raw read (goal ≥ 0.8) | ratio to fresh-buffer read | ratio to raw write |`,
