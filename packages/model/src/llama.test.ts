@@ -244,6 +244,24 @@ describe("loadLlama", () => {
     );
   });
 
+  it("refuses a tensor holding NaN or Infinity, naming it", async () => {
+    const ckpt = randomLlamaCheckpoint({ seed: 1 });
+    const tensors = new Map<string, { shape: number[]; data: Float32Array }>();
+    for (const t of ckpt.list())
+      tensors.set(t.name, { shape: [...t.shape], data: await ckpt.readF32(t.name) });
+    for (const bad of [Number.NaN, Number.POSITIVE_INFINITY]) {
+      tensors.get("model.layers.1.self_attn.v_proj.weight")!.data[37] = bad;
+      const broken = memoryCheckpoint(ckpt.config as Record<string, unknown>, tensors, "nan.safetensors");
+      await expect(loadLlama(broken)).rejects.toSatisfy(
+        (e: unknown) =>
+          isPruneError(e, "TENSOR_IO_MALFORMED") &&
+          (e as Error).message.includes(
+            '"model.layers.1.self_attn.v_proj.weight" holds a non-finite value at index 37',
+          ),
+      );
+    }
+  });
+
   it("requires lm_head.weight when embeddings are untied", async () => {
     const ckpt = randomLlamaCheckpoint({ seed: 1, tie: true });
     const cfg = { ...(ckpt.config as Record<string, unknown>), tie_word_embeddings: false };

@@ -176,6 +176,16 @@ async function readTensor(
       `${ckpt.source}: tensor "${name}" read ${data.length} values. Expected ${expected}, got ${data.length}.`,
     );
   }
+  // A NaN/Inf weight would silently poison every logit: refuse it at load time (one cheap pass).
+  for (let i = 0; i < data.length; i++) {
+    const x = data[i]!;
+    if (x - x !== 0) {
+      throw new PruneError(
+        "TENSOR_IO_MALFORMED",
+        `${ckpt.source}: tensor "${name}" holds a non-finite value at index ${i}. Expected finite weights, got ${x}.`,
+      );
+    }
+  }
   return data;
 }
 
@@ -751,8 +761,9 @@ class Llama implements LlamaModel {
  * @param checkpoint A tensor-io Checkpoint (HF folder, safetensors file or llama2.c file).
  * @param options Backend (default plain JS) and abort signal.
  * @throws PruneError CONFIG_INVALID / ARCH_UNSUPPORTED from {@link parseLlamaConfig};
- *   TENSOR_IO_NOT_FOUND for a missing tensor and SHAPE_MISMATCH for a wrong shape (both name the
- *   tensor and the checkpoint); ABORTED when the signal fires.
+ *   TENSOR_IO_NOT_FOUND for a missing tensor, SHAPE_MISMATCH for a wrong shape and
+ *   TENSOR_IO_MALFORMED for a NaN/Inf value (all name the tensor and the checkpoint); ABORTED when
+ *   the signal fires.
  * @example
  * const model = await loadLlama(await readLlama2c(bytesSource(bytes)));
  * const logits = await model.forward(new Int32Array([1, 403, 407]), 1, 3); // (3, 512)
