@@ -250,6 +250,10 @@ describe("readHfCheckpoint", () => {
     expect(await codeOf(readHfCheckpoint(d))).toMatch(/^TENSOR_IO_NOT_FOUND: m: config\.json is missing/);
     const empty = memoryCheckpointDir("e", new Map([["config.json", enc({})]]));
     expect(await codeOf(readHfCheckpoint(empty))).toMatch(/^TENSOR_IO_NOT_FOUND: e: no weights/);
+    empty.files.set("pytorch_model.bin", new Uint8Array(8));
+    expect(await codeOf(readHfCheckpoint(empty))).toMatch(
+      /^TENSOR_IO_UNSUPPORTED: e: only PyTorch pickle weights/,
+    );
   });
 
   it("warns about tensors a shard holds but the index does not map, and about a wrong total_size", async () => {

@@ -245,6 +245,13 @@ export async function readHfCheckpoint(
       opened.push(st);
       reader = st;
     } else {
+      const pickles = (await dir.list()).filter((f) => /^pytorch_model.*\.bin$/.test(f));
+      if (pickles.length > 0) {
+        throw new PruneError(
+          "TENSOR_IO_UNSUPPORTED",
+          `${dir.name}: only PyTorch pickle weights (${pickles[0]}). Expected ${HF_SINGLE_FILE} or ${HF_INDEX_FILE}, got pickle files (convert them to safetensors).`,
+        );
+      }
       throw new PruneError(
         "TENSOR_IO_NOT_FOUND",
         `${dir.name}: no weights. Expected ${HF_SINGLE_FILE} or ${HF_INDEX_FILE}, got neither.`,
