@@ -91,7 +91,8 @@ export interface LlamaModel {
    * {@link LlamaModel.getLinearWeight} keeps its identity (a backend that caches weights by array
    * identity must be told to drop its copy).
    *
-   * @throws RangeError when the length is wrong; TypeError when `w` is not a Float32Array.
+   * @throws RangeError when the length is wrong; TypeError when `w` is not a Float32Array;
+   *   PruneError NUMERIC_FAILURE when `w` holds NaN or Infinity (the weight is left unchanged).
    */
   setLinearWeight(layer: number, name: LinearName, w: Float32Array): void;
   /** [out, in] of one linear. */
@@ -672,6 +673,15 @@ class Llama implements LlamaModel {
       throw new RangeError(
         `${where}: ${linearParamName(layer, name)} needs ${o}·${i} = ${o * i} elements, got ${w.length}`,
       );
+    }
+    for (let i = 0; i < w.length; i++) {
+      const x = w[i]!;
+      if (x - x !== 0) {
+        throw new PruneError(
+          "NUMERIC_FAILURE",
+          `${where}: ${linearParamName(layer, name)} has a non-finite value at index ${i}. Expected finite weights, got ${x}.`,
+        );
+      }
     }
     L.linears[name].set(w);
   }
