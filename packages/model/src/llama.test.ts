@@ -369,6 +369,13 @@ describe("LlamaModel", () => {
     expect(() => model.setLinearWeight(0, "k_proj", new Float32Array(10))).toThrow(
       /k_proj\.weight needs 8·16 = 128/,
     );
+    const before = model.getLinearWeight(0, "k_proj").slice();
+    const nan = before.slice();
+    nan[5] = Number.NaN;
+    expect(() => model.setLinearWeight(0, "k_proj", nan)).toThrow(
+      /k_proj\.weight has a non-finite value at index 5/,
+    );
+    expect(model.getLinearWeight(0, "k_proj")).toEqual(before);
   });
 
   it("rejects bad token ids, shapes and window lengths", async () => {
