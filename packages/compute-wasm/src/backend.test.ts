@@ -328,6 +328,24 @@ describe("dispose", () => {
   });
 });
 
+describe("dispose while calls are queued", () => {
+  it("lets calls issued before dispose() finish and refuses later ones", async () => {
+    const b = await createWasmBackend();
+    const [m, k, n] = [9, 21, 13];
+    const x = uniform(m * k, 1);
+    const w = uniform(n * k, 2);
+    const pending = [b.matmulTransB(x, w, m, k, n), b.matmulTransB(x, w, m, k, n)];
+    const disposed = b.dispose();
+    const late = b.matmulTransB(x, w, m, k, n);
+    const ref = refMatmul(x, w, m, k, n);
+    for (const y of await Promise.all(pending)) {
+      expect(maxRelError(y, ref.y, ref.scale)).toBeLessThan(tol(k));
+    }
+    await expect(late).rejects.toThrow(/matmulTransB: the backend was disposed/);
+    await disposed;
+  });
+});
+
 describe("memory limit", () => {
   it("throws a RangeError naming maxMemoryBytes when a call does not fit", async () => {
     const b = await createWasmBackend({ maxMemoryBytes: 2 * 65536 * 16 });

@@ -255,18 +255,21 @@ class WasmBackendImpl implements WasmBackend {
     n: number,
     options?: MatmulOptions,
   ): Promise<Float32Array> {
-    return this.serial(() => this.matmulImpl(x, w, m, k, n, options));
+    return this.serial(`${WHERE} matmulTransB`, () => this.matmulImpl(x, w, m, k, n, options));
   }
 
   gramAccumulate(x: Float32Array, m: number, k: number, acc: Float64Array): Promise<void> {
-    return this.serial(() => this.gramImpl(x, m, k, acc));
+    return this.serial(`${WHERE} gramAccumulate`, () => this.gramImpl(x, m, k, acc));
   }
 
   colSqNormAccumulate(x: Float32Array, m: number, k: number, acc: Float64Array): Promise<void> {
-    return this.serial(() => this.colSqImpl(x, m, k, acc));
+    return this.serial(`${WHERE} colSqNormAccumulate`, () => this.colSqImpl(x, m, k, acc));
   }
 
-  private serial<T>(f: () => Promise<T>): Promise<T> {
+  private serial<T>(where: string, f: () => Promise<T>): Promise<T> {
+    if (this.disposed) {
+      return Promise.reject(new RangeError(`${where}: the backend was disposed`));
+    }
     const r = this.queue.then(f, f);
     this.queue = r.then(
       () => undefined,
@@ -284,7 +287,6 @@ class WasmBackendImpl implements WasmBackend {
     options?: MatmulOptions,
   ): Promise<Float32Array> {
     const where = `${WHERE} matmulTransB`;
-    this.checkAlive(where);
     checkFloat32(where, "x", x);
     checkFloat32(where, "w", w);
     if (options?.bias !== undefined) checkFloat32(where, "bias", options.bias);
@@ -341,7 +343,6 @@ class WasmBackendImpl implements WasmBackend {
 
   private async gramImpl(x: Float32Array, m: number, k: number, acc: Float64Array): Promise<void> {
     const where = `${WHERE} gramAccumulate`;
-    this.checkAlive(where);
     checkFloat32(where, "x", x);
     if (!(acc instanceof Float64Array)) {
       throw new TypeError(`${where}: acc must be a Float64Array, got ${describe(acc)}`);
@@ -391,7 +392,6 @@ class WasmBackendImpl implements WasmBackend {
 
   private async colSqImpl(x: Float32Array, m: number, k: number, acc: Float64Array): Promise<void> {
     const where = `${WHERE} colSqNormAccumulate`;
-    this.checkAlive(where);
     checkFloat32(where, "x", x);
     if (!(acc instanceof Float64Array)) {
       throw new TypeError(`${where}: acc must be a Float64Array, got ${describe(acc)}`);
@@ -456,7 +456,8 @@ class WasmBackendImpl implements WasmBackend {
 
   async dispose(): Promise<void> {
     if (this.disposed) return;
-    this.disposed = true;
+    this.disposed = true; // new calls are refused from now on
+    await this.queue; // let queued and in-flight calls finish first
     this.clearCache();
     await this.rt.runner.dispose();
   }
@@ -478,10 +479,6 @@ class WasmBackendImpl implements WasmBackend {
       this.busy = false;
       for (const p of this.pendingFree.splice(0)) this.heap.free(p);
     }
-  }
-
-  private checkAlive(where: string): void {
-    if (this.disposed) throw new RangeError(`${where}: the backend was disposed`);
   }
 
   private evict(e: PackedEntry): void {

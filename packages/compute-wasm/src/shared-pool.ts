@@ -27,7 +27,7 @@ const TASKS = 16; // 4 ints per task
 /** Bytes of the control block (room for {@link MAX_TASKS} tasks). */
 export const CONTROL_BYTES: number = 4 * (TASKS + 4 * MAX_TASKS);
 
-/** How long the caller waits for a silent worker before declaring the pool failed. */
+/** How long the caller waits without any progress before declaring the pool failed. */
 const WORKER_TIMEOUT_MS = 120_000;
 
 /**
@@ -140,8 +140,8 @@ export function createSharedRunner(options: SharedRunnerOptions): TaskRunner {
     void terminate();
     throw new PruneError(
       "BACKEND_WORKER_FAILED",
-      `compute-wasm: worker threads stopped responding. Expected ${nWorkers} to finish within ` +
-        `${WORKER_TIMEOUT_MS} ms, got ${done}`,
+      `compute-wasm: worker threads stopped responding. Expected ${nWorkers} to finish, got ` +
+        `${done} and no progress for ${WORKER_TIMEOUT_MS} ms`,
     );
   };
   const finish = (callerError: unknown): void => {
@@ -165,13 +165,24 @@ export function createSharedRunner(options: SharedRunnerOptions): TaskRunner {
       }
       if (count > MAX_TASKS) throw new RangeError(`compute-wasm: ${count} tasks > ${MAX_TASKS}`);
       const callerError = start(op, args, tasks, count);
-      const t0 = Date.now();
+      // A worker is declared failed only after WORKER_TIMEOUT_MS without any progress (no task
+      // claimed, no worker finished), so long calls on a busy machine never trip it.
+      let lastProgress = -1;
+      let since = Date.now();
+      const checkStall = (d: number): void => {
+        const progress = Atomics.load(ctl, NEXT) * (nWorkers + 1) + d;
+        const now = Date.now();
+        if (progress !== lastProgress) {
+          lastProgress = progress;
+          since = now;
+        } else if (now - since > WORKER_TIMEOUT_MS) fail(d);
+      };
       if (options.wait === "block") {
         for (;;) {
           const d = Atomics.load(ctl, DONE);
           if (d >= nWorkers) break;
           Atomics.wait(ctl, DONE, d, 1000);
-          if (Date.now() - t0 > WORKER_TIMEOUT_MS) fail(d);
+          checkStall(d);
         }
         finish(callerError);
         return;
@@ -186,7 +197,7 @@ export function createSharedRunner(options: SharedRunnerOptions): TaskRunner {
           } else {
             await new Promise((resolve) => setTimeout(resolve, 0));
           }
-          if (Date.now() - t0 > WORKER_TIMEOUT_MS) fail(d);
+          checkStall(d);
         }
         finish(callerError);
       })();
