@@ -6,7 +6,12 @@ import { createCpuBackend } from "./cpu-backend.ts";
 /** The seven prunable linears of a decoder block, by their Hugging Face module names. */
 export type LinearName = "q_proj" | "k_proj" | "v_proj" | "o_proj" | "gate_proj" | "up_proj" | "down_proj";
 
-/** All {@link LinearName}s in execution order. */
+/**
+ * All {@link LinearName}s in execution order.
+ *
+ * @example
+ * for (const name of LINEAR_NAMES) model.linearShape(0, name); // [out, in] of each linear of block 0
+ */
 export const LINEAR_NAMES: readonly LinearName[] = [
   "q_proj",
   "k_proj",
