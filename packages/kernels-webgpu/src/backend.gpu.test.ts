@@ -1,0 +1,232 @@
+import { createRng, isPruneError } from "@mama-prune/core";
+import { encodeSparse24, encodeSparseBitmask } from "@mama-prune/tensor-io";
+import { afterAll, describe, expect, it } from "vitest";
+import { tryNodeGpu } from "../test/gpu.ts";
+import { createWebGpuBackend } from "./backend.ts";
+import { colSqNormRef, denseMatmulRef, gramRef, sparseMatmulRef } from "./reference.ts";
+import { type SparseWeight, type SparseWeightFormat, sparseFromDense } from "./sparse-weight.ts";
+
+const gpu = await tryNodeGpu();
+
+function randn(len: number, seed: number): Float32Array {
+  const rng = createRng(seed);
+  const a = new Float32Array(len); // (len,)
+  for (let i = 0; i < len; i++) a[i] = rng.normal();
+  return a;
+}
+
+/** Zero a fraction of w (unstructured), or 2 of every 4 along rows (2:4); plus one all-zero row. */
+function prune(w: Float32Array, n: number, k: number, how: number | "2:4", seed: number): Float32Array {
+  const rng = createRng(seed);
+  const out = w.slice(); // (n, k)
+  if (how === "2:4") {
+    for (let r = 0; r < n; r++) {
+      for (let g = 0; g < k; g += 4) {
+        const a = rng.int(4);
+        const b = (a + 1 + rng.int(3)) % 4;
+        out[r * k + g + a] = 0;
+        out[r * k + g + b] = 0;
+      }
+    }
+  } else {
+    for (let i = 0; i < out.length; i++) if (rng.next() < how) out[i] = 0;
+  }
+  if (n > 2) out.fill(0, k, 2 * k); // row 1 empty
+  return out;
+}
+
+/** Elementwise |y − ref| ≤ tol · Σ|x||w| (float32 rounding bound), with the worst ratio for messages. */
+function expectClose(y: Float32Array, ref: Float32Array, absRef: Float32Array, tol = 1e-5): void {
+  expect(y.length).toBe(ref.length);
+  let worst = 0;
+  for (let i = 0; i < y.length; i++) {
+    const bound = tol * absRef[i]! + 1e-30;
+    worst = Math.max(worst, Math.abs(y[i]! - ref[i]!) / bound);
+    if (!Number.isFinite(y[i]!)) worst = Number.POSITIVE_INFINITY;
+  }
+  expect(worst).toBeLessThanOrEqual(1);
+}
+
+const abs = (a: Float32Array): Float32Array => a.map(Math.abs);
+
+afterAll(async () => {
+  await gpu?.dispose();
+});
+
+describe.skipIf(!gpu)("createWebGpuBackend", () => {
+  const backend = gpu ? createWebGpuBackend(gpu.device) : undefined;
+  const be = (): NonNullable<typeof backend> => backend!;
+
+  it("names the adapter", () => {
+    expect(be().name).toMatch(/^webgpu/);
+  });
+
+  it.each([
+    [67, 45, 70, true],
+    [64, 64, 64, false],
+    [5, 129, 3, true],
+    [1, 33, 17, true],
+    [3, 8, 130, false],
+  ])("matmulTransB matches the reference for dense %i×%i·(%i)ᵀ (bias %s)", async (m, k, n, hasBias) => {
+    const x = randn(m * k, 1); // (m, k)
+    const w = randn(n * k, 2); // (n, k)
+    const bias = hasBias ? randn(n, 3) : undefined;
+    const y = await be().matmulTransB(x, w, m, k, n, bias ? { bias } : undefined);
+    const ref = denseMatmulRef(x, w, m, k, n, bias);
+    expectClose(y, ref, denseMatmulRef(abs(x), abs(w), m, k, n, bias ? abs(bias) : undefined));
+  });
+
+  it("writes into out and reuses the cached weight", async () => {
+    const x = randn(8 * 16, 4);
+    const w = randn(16 * 16, 5);
+    const out = new Float32Array(8 * 16);
+    const before = be().stats().uploadedBytes;
+    const r1 = await be().matmulTransB(x, w, 8, 16, 16, { out });
+    const mid = be().stats().uploadedBytes;
+    await be().matmulTransB(x, w, 8, 16, 16);
+    expect(r1).toBe(out);
+    expect(mid - before).toBe(4 * (8 * 16 + 16 * 16));
+    expect(be().stats().uploadedBytes - mid).toBe(4 * 8 * 16); // only x the second time
+    w[0] = w[0]! + 1;
+    be().invalidateWeight(w);
+    const r3 = await be().matmulTransB(x, w, 8, 16, 16);
+    expectClose(r3, denseMatmulRef(x, w, 8, 16, 16), denseMatmulRef(abs(x), abs(w), 8, 16, 16));
+  });
+
+  const sparseCases: [SparseWeightFormat, number | "2:4", number, number, number][] = [
+    ["csr", 0.5, 7, 45, 37],
+    ["csr", 0.9, 1, 45, 37],
+    ["sparse-bitmask", 0.5, 33, 45, 37],
+    ["sparse-bitmask", 0.7, 2, 100, 9],
+    ["sparse-bitmask", 0.9, 1, 64, 65],
+    ["sparse-24-bitmask", "2:4", 6, 44, 21],
+    ["sparse-24-bitmask", "2:4", 1, 64, 70],
+  ];
+  it.each(sparseCases)(
+    "runs registered %s weights (%s zeros, m=%i, k=%i, n=%i) like the references",
+    async (format, how, m, k, n) => {
+      const x = randn(m * k, 10); // (m, k)
+      const w = prune(randn(n * k, 11), n, k, how, 12); // (n, k)
+      const bias = randn(n, 13);
+      const sw = sparseFromDense(w, n, k, format);
+      be().registerSparseWeight(w, sw, "test");
+      const y = await be().matmulTransB(x, w, m, k, n, { bias });
+      const absRef = denseMatmulRef(abs(x), abs(w), m, k, n, abs(bias));
+      expectClose(y, sparseMatmulRef(x, sw, m, bias), absRef);
+      expectClose(y, denseMatmulRef(x, w, m, k, n, bias), absRef);
+      be().unregisterSparseWeight(w);
+    },
+  );
+
+  it("runs tensor-io's sparse-bitmask and sparse-24-bitmask tensors as stored", async () => {
+    const m = 5;
+    const k = 36; // ceil(36/8) = 5 bytes per row: rows start at unaligned bytes
+    const n = 11;
+    const x = randn(m * k, 20);
+    for (const how of [0.6, "2:4"] as const) {
+      const w = prune(randn(n * k, 21), n, k, how, 22);
+      const sw: SparseWeight =
+        how === "2:4"
+          ? { format: "sparse-24-bitmask", ...encodeSparse24(w, n, k) }
+          : { format: "sparse-bitmask", ...encodeSparseBitmask(w, n, k) };
+      be().registerSparseWeight(w, sw);
+      const y = await be().matmulTransB(x, w, m, k, n);
+      expectClose(y, denseMatmulRef(x, w, m, k, n), denseMatmulRef(abs(x), abs(w), m, k, n));
+      be().unregisterSparseWeight(w);
+    }
+  });
+
+  it("accumulates XᵀX and column square-norms like the float64 reference", async () => {
+    const m = 70;
+    const k = 67;
+    const x = randn(m * k, 30);
+    const acc = new Float64Array(k * k).fill(1);
+    const ref = new Float64Array(k * k).fill(1);
+    await be().gramAccumulate(x, m, k, acc);
+    await be().gramAccumulate(x, m, k, acc);
+    gramRef(x, m, k, ref);
+    gramRef(x, m, k, ref);
+    const absRef = new Float64Array(k * k);
+    gramRef(abs(x), m, k, absRef);
+    for (let i = 0; i < k * k; i++)
+      expect(Math.abs(acc[i]! - ref[i]!)).toBeLessThanOrEqual(2e-5 * absRef[i]! + 1e-12);
+    const s = new Float64Array(k);
+    const sRef = new Float64Array(k);
+    await be().colSqNormAccumulate(x, m, k, s);
+    colSqNormRef(x, m, k, sRef);
+    for (let j = 0; j < k; j++) expect(Math.abs(s[j]! - sRef[j]!)).toBeLessThanOrEqual(1e-5 * sRef[j]!);
+  });
+
+  it("rejects a malformed or mis-shaped sparse layout with a typed error", () => {
+    const w = prune(randn(4 * 16, 40), 4, 16, 0.5, 41);
+    const sw = sparseFromDense(w, 4, 16, "sparse-bitmask");
+    if (sw.format !== "sparse-bitmask") throw new Error("unreachable");
+    const broken = { ...sw, compressed: sw.compressed.subarray(1) };
+    let err: unknown;
+    try {
+      be().registerSparseWeight(w, broken, "layers.0.q_proj");
+    } catch (e) {
+      err = e;
+    }
+    expect(isPruneError(err, "TENSOR_IO_MALFORMED")).toBe(true);
+    expect(String(err)).toContain("layers.0.q_proj");
+    expect(() => be().registerSparseWeight(new Float32Array(60), sw, "q")).toThrow(/Expected 60 elements/);
+  });
+});
+
+describe.skipIf(!gpu)("createWebGpuBackend with artificially small limits", () => {
+  const backend = gpu
+    ? createWebGpuBackend(gpu.device, {
+        limits: {
+          maxStorageBufferBindingSize: 1024,
+          maxComputeInvocationsPerWorkgroup: 64,
+          maxComputeWorkgroupStorageSize: 4096,
+        },
+      })
+    : undefined;
+  const be = (): NonNullable<typeof backend> => backend!;
+
+  it("tiles dense, sparse and statistics work that exceeds the binding limit and still matches", async () => {
+    expect(be().limits.maxStorageBufferBindingSize).toBe(1024);
+    const m = 21;
+    const k = 30; // 120-byte rows: 8 rows per 1 KiB binding
+    const n = 50;
+    const x = randn(m * k, 50);
+    const w = randn(n * k, 51);
+    const d0 = be().stats().dispatches;
+    const y = await be().matmulTransB(x, w, m, k, n);
+    expect(be().stats().dispatches - d0).toBeGreaterThan(4);
+    expectClose(y, denseMatmulRef(x, w, m, k, n), denseMatmulRef(abs(x), abs(w), m, k, n));
+    const wp = prune(w, n, k, 0.5, 52);
+    be().registerSparseWeight(wp, sparseFromDense(wp, n, k, "sparse-bitmask"));
+    const ys = await be().matmulTransB(x, wp, m, k, n);
+    expectClose(ys, denseMatmulRef(x, wp, m, k, n), denseMatmulRef(abs(x), abs(wp), m, k, n));
+    const acc = new Float64Array(k * k);
+    const ref = new Float64Array(k * k);
+    await be().gramAccumulate(x, m, k, acc);
+    gramRef(x, m, k, ref);
+    for (let i = 0; i < k * k; i++)
+      expect(Math.abs(acc[i]! - ref[i]!)).toBeLessThanOrEqual(1e-4 * (1 + Math.abs(ref[i]!)));
+  });
+
+  it("refuses a single row larger than the binding limit with GPU_LIMIT_EXCEEDED", async () => {
+    const k = 300; // 1200 bytes > 1024
+    await expect(be().matmulTransB(new Float32Array(k), new Float32Array(k), 1, k, 1)).rejects.toMatchObject({
+      code: "GPU_LIMIT_EXCEEDED",
+    });
+  });
+});
+
+describe.skipIf(!gpu)("createWebGpuBackend after device loss", () => {
+  it("fails the next call with GPU_DEVICE_LOST", async () => {
+    const own = await tryNodeGpu();
+    const backend = createWebGpuBackend(own!.device);
+    const x = randn(4, 60);
+    await backend.matmulTransB(x, x, 1, 4, 1);
+    own!.device.destroy();
+    await own!.device.lost;
+    await new Promise((r) => setTimeout(r, 0));
+    await expect(backend.matmulTransB(x, x, 1, 4, 1)).rejects.toMatchObject({ code: "GPU_DEVICE_LOST" });
+    await own!.dispose();
+  });
+});
