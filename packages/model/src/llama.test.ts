@@ -342,6 +342,7 @@ describe("LlamaModel", () => {
     const [dOut, dIn] = model.linearShape(0, "down_proj");
     const h0 = model.embed(toks);
     const h1 = await model.runBlock(0, h0, 2, 3);
+    expect(h0).toEqual(model.embed(toks)); // runBlock leaves its input untouched
     // h1 = h0 + attn + down(x): zeroing down_proj removes exactly down(x).
     const saved = wDown.slice();
     model.setLinearWeight(0, "down_proj", new Float32Array(dOut * dIn));
