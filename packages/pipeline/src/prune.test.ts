@@ -187,6 +187,21 @@ describe("prune", () => {
     },
   );
 
+  it.each(["magnitude", "neg-magnitude", "wanda", "sparsegpt", "ria", "mama"] as const)(
+    "leaves every weight unchanged at sparsity 0 (%s)",
+    async (method) => {
+      const { checkpoint } = await randomModel(SHAPE);
+      const cal = randomWindows(2, 8, SHAPE.vocab);
+      const { model } = await prune({ checkpoint, method, sparsity: 0, calibration: cal });
+      for (let l = 0; l < SHAPE.layers; l++) {
+        for (const name of LINEAR_NAMES) {
+          const w = await checkpoint.readF32(model.parameterName(l, name));
+          expect(Array.from(model.getLinearWeight(l, name))).toEqual(Array.from(w));
+        }
+      }
+    },
+  );
+
   it("spreads OWL sparsity over blocks with the requested mean", async () => {
     const { checkpoint } = await randomModel(SHAPE);
     const cal = randomWindows(2, 8, SHAPE.vocab);

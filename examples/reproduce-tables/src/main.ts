@@ -1,0 +1,44 @@
+// Reproduce the paper's Table 1 and Table 2 on the bundled stories260K model and TinyStories text:
+// `npm start -w @mama-prune-examples/reproduce-tables` writes results/table1-weights.{md,json} and
+// results/table2-methods.{md,json} at the repository root.
+import { readFile } from "node:fs/promises";
+import { fileURLToPath } from "node:url";
+import { createLlama2cTokenizer } from "@mama-prune/model";
+import { readLlama2c, readLlama2cTokenizer } from "@mama-prune/tensor-io";
+import { reproduceTables, type TablesResult, writeTables } from "./tables.ts";
+
+const root = fileURLToPath(new URL("../../../", import.meta.url));
+
+/** The protocol of the committed tables (sized so the whole sweep takes a few minutes on 2 cores). */
+export const BUNDLED_PROTOCOL = {
+  calibration: { nsamples: 16, seqlen: 256, seed: 0 },
+  evaluation: { seqlen: 256, maxWindows: 16 },
+  levels: [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99, { n: 2, m: 4 }],
+} as const;
+
+export async function runBundled(log: (l: string) => void): Promise<TablesResult> {
+  const bytes = async (p: string): Promise<Uint8Array> => new Uint8Array(await readFile(`${root}${p}`));
+  const checkpoint = await readLlama2c(await bytes("data/stories260K/stories260K.bin"), "stories260K.bin");
+  const tokenizer = createLlama2cTokenizer(
+    readLlama2cTokenizer(await bytes("data/stories260K/tok512.bin"), 512),
+  );
+  const text = await readFile(`${root}data/tinystories/tinystories_val.txt`, "utf8");
+  return reproduceTables({
+    checkpoint,
+    tokenizer,
+    text,
+    datasetName: "tinystories_val.txt",
+    calibration: BUNDLED_PROTOCOL.calibration,
+    evaluation: BUNDLED_PROTOCOL.evaluation,
+    levels: BUNDLED_PROTOCOL.levels,
+    log,
+  });
+}
+
+if (process.argv[1] !== undefined && fileURLToPath(import.meta.url) === process.argv[1]) {
+  const r = await runBundled((l) => console.log(l));
+  const files = await writeTables(`${root}results`, r);
+  console.log(r.protocol);
+  console.log(r.checks);
+  console.log(`wrote ${files.join(", ")}`);
+}
