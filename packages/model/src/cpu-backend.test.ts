@@ -89,6 +89,9 @@ describe("createCpuBackend", () => {
       [7, 5],
       [9, 13],
       [4, 3],
+      [16, 5], // from 16 rows on: upper triangle + mirror
+      [21, 13],
+      [66, 37],
     ] as const) {
       const x = randomNormal(m * k, 100 + m * k); // (m, k)
       const acc64 = Float64Array.from(randomNormal(k * k, 7)); // (k, k), non-symmetric start
@@ -100,8 +103,16 @@ describe("createCpuBackend", () => {
           ref[a * k + b] = ref[a * k + b]! + s;
         }
       await be.gramAccumulate(x, m, k, acc64);
-      for (let i = 0; i < k * k; i++) expect(acc64[i]).toBeCloseTo(ref[i]!, 12);
+      for (let i = 0; i < k * k; i++) expect(acc64[i]).toBeCloseTo(ref[i]!, 11);
     }
+  });
+
+  it("keeps a symmetric accumulator exactly symmetric", async () => {
+    const [m, k] = [40, 19];
+    const acc = new Float64Array(k * k);
+    await be.gramAccumulate(randomNormal(m * k, 5), m, k, acc);
+    await be.gramAccumulate(randomNormal(m * k, 6), m, k, acc);
+    for (let a = 0; a < k; a++) for (let b = 0; b < k; b++) expect(acc[a * k + b]).toBe(acc[b * k + a]);
   });
 
   it("accumulates squared column norms", async () => {

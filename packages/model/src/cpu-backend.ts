@@ -163,15 +163,19 @@ function matmulTransBInto(
 }
 
 /**
- * acc[k, k] += xᵀx in float64. Rows are taken four at a time so each accumulator element is loaded
- * and stored once per four rows; the full square is computed (not just a triangle), so an `acc`
- * that was not symmetric stays exactly `acc + xᵀx`.
+ * acc[k, k] += xᵀx in float64. xᵀx is symmetric, so only its upper triangle (a ≤ b) is computed,
+ * into a scratch buffer, and then added to both acc[a, b] and acc[b, a]: half the multiply-adds, and
+ * an `acc` that was not symmetric still becomes exactly `acc + xᵀx` (the same sum goes to both
+ * halves). Rows are taken four at a time so each scratch element is loaded and stored once per four
+ * rows. Fewer than 16 rows skip the scratch buffer (its k² cost would dominate).
  */
 function gramInto(x: Float32Array, m: number, k: number, acc: Float64Array): void {
   const r0 = new Float64Array(k); // (k,)
   const r1 = new Float64Array(k); // (k,)
   const r2 = new Float64Array(k); // (k,)
   const r3 = new Float64Array(k); // (k,)
+  const symmetric = m >= 16;
+  const tri = symmetric ? new Float64Array(k * k) : acc; // (k, k), upper triangle used when symmetric
   let i = 0;
   for (; i + 4 <= m; i += 4) {
     for (let p = 0; p < k; p++) {
@@ -187,8 +191,8 @@ function gramInto(x: Float32Array, m: number, k: number, acc: Float64Array): voi
       const a3 = r3[a]!;
       if (a0 === 0 && a1 === 0 && a2 === 0 && a3 === 0) continue;
       const row = a * k;
-      for (let b = 0; b < k; b++) {
-        acc[row + b] = acc[row + b]! + (a0 * r0[b]! + a1 * r1[b]! + a2 * r2[b]! + a3 * r3[b]!);
+      for (let b = symmetric ? a : 0; b < k; b++) {
+        tri[row + b] = tri[row + b]! + (a0 * r0[b]! + a1 * r1[b]! + a2 * r2[b]! + a3 * r3[b]!);
       }
     }
   }
@@ -198,7 +202,16 @@ function gramInto(x: Float32Array, m: number, k: number, acc: Float64Array): voi
       const a0 = r0[a]!;
       if (a0 === 0) continue;
       const row = a * k;
-      for (let b = 0; b < k; b++) acc[row + b] = acc[row + b]! + a0 * r0[b]!;
+      for (let b = symmetric ? a : 0; b < k; b++) tri[row + b] = tri[row + b]! + a0 * r0[b]!;
+    }
+  }
+  if (!symmetric) return;
+  for (let a = 0; a < k; a++) {
+    acc[a * k + a] = acc[a * k + a]! + tri[a * k + a]!;
+    for (let b = a + 1; b < k; b++) {
+      const v = tri[a * k + b]!;
+      acc[a * k + b] = acc[a * k + b]! + v;
+      acc[b * k + a] = acc[b * k + a]! + v;
     }
   }
 }
@@ -224,7 +237,7 @@ function checkAccumulate(
 
 /**
  * The plain JavaScript {@link ComputeBackend} ("js"): single-threaded, register-tiled matmul
- * (4×4 output tile, K blocked by 256, N by 64), float64 Gram and column-norm accumulation. It is the
+ * (4×4 output tile, K blocked by 256, N by 64), float64 Gram (upper triangle, mirrored) and column-norm accumulation. It is the
  * reference every faster backend is tested against, and it runs anywhere (Node, Deno, browsers).
  *
  * @throws RangeError (from each method) when an operand's length does not match the given shape.
