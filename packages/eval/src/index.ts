@@ -8,3 +8,17 @@ export {
   type PerplexityWindows,
   perplexity,
 } from "./perplexity.ts";
+export { formatTick, logTicks, type PerplexityPlotOptions, perplexityPlotSvg } from "./plot.ts";
+export {
+  type ReportCsvOptions,
+  type ReportJson,
+  type ReportMarkdownOptions,
+  type ReportPoint,
+  type ReportTable,
+  type ReportTableFromPointsOptions,
+  reportCsv,
+  reportJson,
+  reportJsonObject,
+  reportMarkdown,
+  reportTableFromPoints,
+} from "./report.ts";
