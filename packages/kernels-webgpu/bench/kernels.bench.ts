@@ -1,0 +1,183 @@
+// Kernel benchmark: dense vs sparse (CSR, sparse-bitmask at 50/70/90 %, 2:4) per shape, on one
+// adapter in one run. Writes bench-results/kernels.json and kernels.md.
+//
+//   npm run bench                 # default shapes (about 2 minutes on SwiftShader)
+//   npm run bench -- --quick      # tiny shapes, a smoke run
+//   npm run bench -- --full       # tokens 1/128/512 × 1024–4096 features (for a real GPU)
+//
+// Times are wall-clock per matmulTransB call as a backend user sees them (x upload, dispatch,
+// readback; the weight is cached on the GPU after a warm-up call), the best of `reps` calls.
+
+import { existsSync, mkdirSync, writeFileSync } from "node:fs";
+import { cpus, loadavg } from "node:os";
+import { createRng } from "@mama-prune/core";
+import { createWebGpuBackend } from "../src/backend.ts";
+import { createNodeGpu } from "../src/node/index.ts";
+import { type SparseWeight, sparseFromDense } from "../src/sparse-weight.ts";
+
+const args = new Set(process.argv.slice(2));
+const SWIFTSHADER = "/usr/lib/chromium/vk_swiftshader_icd.json";
+const icd = process.env["VK_ICD_FILENAMES"] ?? (existsSync(SWIFTSHADER) ? SWIFTSHADER : undefined);
+
+type Shape = readonly [m: number, k: number, n: number];
+const SHAPES: readonly Shape[] = args.has("--quick")
+  ? [
+      [1, 256, 256],
+      [64, 256, 256],
+    ]
+  : args.has("--full")
+    ? [1, 128, 512].flatMap((m) =>
+        [
+          [1024, 1024],
+          [1024, 4096],
+          [4096, 1024],
+          [4096, 4096],
+        ].map(([k, n]) => [m, k!, n!] as const),
+      )
+    : [
+        [1, 1024, 1024],
+        [1, 1024, 4096],
+        [1, 4096, 4096],
+        [128, 1024, 1024],
+        [512, 1024, 1024],
+      ];
+const REPS = args.has("--quick") ? 2 : 3;
+
+type Variant = { label: string; sparsity: number; format: "dense" | SparseWeight["format"] };
+const VARIANTS: readonly Variant[] = [
+  { label: "dense", sparsity: 0, format: "dense" },
+  { label: "csr 50%", sparsity: 0.5, format: "csr" },
+  { label: "csr 70%", sparsity: 0.7, format: "csr" },
+  { label: "csr 90%", sparsity: 0.9, format: "csr" },
+  { label: "bitmask 50%", sparsity: 0.5, format: "sparse-bitmask" },
+  { label: "bitmask 70%", sparsity: 0.7, format: "sparse-bitmask" },
+  { label: "bitmask 90%", sparsity: 0.9, format: "sparse-bitmask" },
+  { label: "2:4", sparsity: 0.5, format: "sparse-24-bitmask" },
+];
+
+function weight(k: number, n: number, v: Variant, seed: number): Float32Array {
+  const rng = createRng(seed);
+  const w = new Float32Array(n * k); // (n, k)
+  for (let i = 0; i < w.length; i++) w[i] = rng.normal();
+  if (v.format === "sparse-24-bitmask") {
+    for (let g = 0; g < w.length; g += 4) {
+      const a = rng.int(4);
+      w[g + a] = 0;
+      w[g + ((a + 1 + rng.int(3)) % 4)] = 0;
+    }
+  } else if (v.sparsity > 0) {
+    for (let i = 0; i < w.length; i++) if (rng.next() < v.sparsity) w[i] = 0;
+  }
+  return w;
+}
+
+function weightBytes(sw: SparseWeight | undefined, k: number, n: number): number {
+  if (sw === undefined) return 4 * n * k;
+  if (sw.format === "csr") return 4 * (n + 1) + 8 * sw.values.length;
+  const mask = n * Math.ceil(k / 8);
+  return sw.format === "sparse-bitmask"
+    ? 4 * sw.compressed.length + mask + 4 * n
+    : 4 * sw.compressed.length + mask;
+}
+
+const gpu = await createNodeGpu(icd === undefined ? {} : { vkIcdFilenames: icd });
+const adapter = gpu.adapterInfo;
+const adapterName =
+  adapter.description || `${adapter.vendor} ${adapter.architecture}`.trim() || "unknown adapter";
+const backend = createWebGpuBackend(gpu.device, { name: `webgpu (${adapterName})` });
+process.stderr.write(`adapter: ${adapterName}; features: ${adapter.features.join(", ")}\n`);
+
+interface Row {
+  adapter: string;
+  kernel: string;
+  m: number;
+  k: number;
+  n: number;
+  sparsity: number;
+  nnz: number;
+  ms: number;
+  gflops: number;
+  usefulGflops: number;
+  gbps: number;
+  speedupVsDense: number;
+}
+const rows: Row[] = [];
+const started = Date.now();
+for (const [m, k, n] of SHAPES) {
+  const x = new Float32Array(m * k).map((_, i) => Math.sin(i)); // (m, k)
+  let denseMs = Number.NaN;
+  for (const v of VARIANTS) {
+    const w = weight(k, n, v, k * 7 + n);
+    const sw = v.format === "dense" ? undefined : sparseFromDense(w, n, k, v.format);
+    if (sw !== undefined) backend.registerSparseWeight(w, sw, v.label);
+    await backend.matmulTransB(x, w, m, k, n); // warm-up: pipeline + weight upload
+    let best = Number.POSITIVE_INFINITY;
+    for (let r = 0; r < REPS; r++) {
+      const t0 = performance.now();
+      await backend.matmulTransB(x, w, m, k, n);
+      best = Math.min(best, performance.now() - t0);
+    }
+    backend.invalidateWeight(w);
+    if (v.format === "dense") denseMs = best;
+    const nnz =
+      sw === undefined
+        ? n * k
+        : v.format === "csr"
+          ? (sw as { values: Float32Array }).values.length
+          : (sw as { compressed: Float32Array }).compressed.length;
+    const bytes = weightBytes(sw, k, n) + 4 * m * k + 4 * m * n;
+    const row: Row = {
+      adapter: adapterName,
+      kernel: v.label,
+      m,
+      k,
+      n,
+      sparsity: v.sparsity,
+      nnz,
+      ms: +best.toFixed(3),
+      gflops: +((2 * m * k * n) / best / 1e6).toFixed(3),
+      usefulGflops: +((2 * m * nnz) / best / 1e6).toFixed(3),
+      gbps: +(bytes / best / 1e6).toFixed(3),
+      speedupVsDense: +(denseMs / best).toFixed(3),
+    };
+    rows.push(row);
+    process.stderr.write(
+      `${m}×${k}×${n} ${v.label.padEnd(12)} ${row.ms} ms  ${row.gflops} GF/s(dense-eq)  ${row.gbps} GB/s  ×${row.speedupVsDense}\n`,
+    );
+  }
+}
+const totalS = (Date.now() - started) / 1000;
+await backend.dispose();
+await gpu.dispose();
+
+const meta = {
+  adapter: adapterName,
+  adapterInfo: adapter,
+  date: new Date().toISOString(),
+  node: process.version,
+  cpus: cpus().length,
+  loadAverageAtEnd: loadavg().map((v) => +v.toFixed(2)),
+  reps: REPS,
+  timing: "wall-clock per matmulTransB call (x upload + dispatch + readback), best of reps, weight cached",
+  totalSeconds: +totalS.toFixed(1),
+};
+const outDir = new URL("../bench-results/", import.meta.url);
+mkdirSync(outDir, { recursive: true });
+writeFileSync(new URL("kernels.json", outDir), `${JSON.stringify({ ...meta, results: rows }, null, 2)}\n`);
+const md = [
+  `# kernels-webgpu benchmark`,
+  "",
+  `Adapter: **${adapterName}** · ${meta.date} · Node ${meta.node} · ${meta.cpus} CPUs, load average at end ${meta.loadAverageAtEnd.join(" / ")} · best of ${REPS} · ${meta.timing}.`,
+  "",
+  "speedup = dense ms / kernel ms on the same adapter, same shape, same run. GF/s are dense-equivalent (2·m·k·n / t); useful GF/s count only stored values (2·m·nnz / t); GB/s = (weight bytes in its format + x + y) / t.",
+  "",
+  "| adapter | m×k×n | kernel | ms | GF/s (dense-eq) | useful GF/s | GB/s | speedup vs dense |",
+  "|---|---|---|---|---|---|---|---|",
+  ...rows.map(
+    (r) =>
+      `| ${r.adapter} | ${r.m}×${r.k}×${r.n} | ${r.kernel} | ${r.ms} | ${r.gflops} | ${r.usefulGflops} | ${r.gbps} | ${r.speedupVsDense}× |`,
+  ),
+  "",
+].join("\n");
+writeFileSync(new URL("kernels.md", outDir), md);
+process.stderr.write(`wrote bench-results/kernels.json and kernels.md in ${totalS.toFixed(1)} s\n`);
