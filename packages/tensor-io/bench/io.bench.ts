@@ -29,14 +29,38 @@ function argValue(flag: string): string | undefined {
 
 // ---- Memory probe (runs in a child process so other phases' garbage does not blur it) ----
 
+// Highest RSS and arrayBuffers seen: sampled every millisecond while I/O is awaited, and on demand.
+function peakSampler(): { sample(): void; stop(): number; peakArrayBuffers(): number } {
+  let peak = 0;
+  let peakAb = 0;
+  const sample = (): void => {
+    const m = process.memoryUsage();
+    peak = Math.max(peak, m.rss);
+    peakAb = Math.max(peakAb, m.arrayBuffers);
+  };
+  sample();
+  const timer = setInterval(sample, 1);
+  return {
+    sample,
+    stop(): number {
+      clearInterval(timer);
+      sample();
+      return peak;
+    },
+    peakArrayBuffers: (): number => peakAb,
+  };
+}
+
 async function probe(path: string, name: string, mode: "raw" | "f32"): Promise<void> {
   const gc = (globalThis as { gc?: () => void }).gc;
   if (gc === undefined) throw new Error("probe needs --expose-gc");
   const st = await readSafetensorsFile(path);
   gc();
   const before = process.memoryUsage();
+  const sampler = peakSampler();
   const t = mode === "raw" ? await st.readRaw(name) : await st.readF32(name);
   const peak = process.memoryUsage();
+  const peakRss = sampler.stop();
   gc();
   const after = process.memoryUsage();
   await st.close();
@@ -45,9 +69,44 @@ async function probe(path: string, name: string, mode: "raw" | "f32"): Promise<v
       tensorBytes: st.info(name).byteLength,
       resultBytes: t.byteLength,
       rssGrowth: peak.rss - before.rss,
+      peakRssGrowth: peakRss - before.rss,
       arrayBuffersGrowth: peak.arrayBuffers - before.arrayBuffers,
       rssGrowthAfterGc: after.rss - before.rss,
       arrayBuffersGrowthAfterGc: after.arrayBuffers - before.arrayBuffers,
+    }),
+  );
+}
+
+// Peak memory of writing `count` lazily generated tensors of `tensorBytes` each (alternately stored
+// as F32 and converted to BF16): the writer should hold about one tensor at a time.
+async function writeProbe(path: string, count: number, tensorBytes: number, forceGc: boolean): Promise<void> {
+  const gc = (globalThis as { gc?: () => void }).gc;
+  if (gc === undefined) throw new Error("probe needs --expose-gc");
+  gc();
+  const beforeMem = process.memoryUsage();
+  const before = beforeMem.rss;
+  const sampler = peakSampler();
+  const numel = tensorBytes / 4;
+  const entries: SafetensorsEntry[] = Array.from({ length: count }, (_, i) => ({
+    name: `layer.${i}.weight`,
+    dtype: i % 2 === 0 ? "F32" : "BF16",
+    shape: [numel],
+    data: () => {
+      if (forceGc) gc(); // shows what the writer itself retains, without V8's collection lag
+      const v = new Float32Array(numel).fill(i); // (numel,) fresh each call, like a pipeline's output
+      sampler.sample();
+      return v;
+    },
+  }));
+  const written = await writeSafetensorsFile(path, entries);
+  const peakRss = sampler.stop();
+  process.stdout.write(
+    JSON.stringify({
+      written,
+      tensorBytes,
+      count,
+      peakRssGrowth: peakRss - before,
+      peakArrayBuffersGrowth: sampler.peakArrayBuffers() - beforeMem.arrayBuffers,
     }),
   );
 }
@@ -300,6 +359,28 @@ async function main(): Promise<void> {
     };
     const memRaw = runProbe("raw");
     const memF32 = runProbe("f32");
+    const writeCount = 8;
+    const writeTensorBytes = Math.floor((sizeMiB * MiB) / writeCount / 4) * 4;
+    const writeProbeRun = (gcMode: "gc" | "nogc"): Record<string, number> => {
+      const w = spawnSync(
+        process.execPath,
+        [
+          ...process.execArgv,
+          "--expose-gc",
+          fileURLToPath(import.meta.url),
+          "--write-probe",
+          join(dir, `write-probe-${gcMode}.safetensors`),
+          String(writeCount),
+          String(writeTensorBytes),
+          gcMode,
+        ],
+        { encoding: "utf8" },
+      );
+      if (w.status !== 0) throw new Error(`write probe failed: ${w.stderr}`);
+      return JSON.parse(w.stdout) as Record<string, number>;
+    };
+    const memWrite = writeProbeRun("nogc");
+    const memWriteGc = writeProbeRun("gc");
     const tensorBytes = memRaw["tensorBytes"]!;
     const budget = tensorBytes + 16 * MiB;
 
@@ -321,6 +402,8 @@ async function main(): Promise<void> {
         readRaw: memRaw,
         readF32: memF32,
         readRawWithinBudget: memRaw["rssGrowth"]! <= budget && memRaw["arrayBuffersGrowth"]! <= budget,
+        write: memWrite,
+        writeWithGcBetweenTensors: memWriteGc,
       },
     };
     const outDir = join(here, "..", "bench-results");
@@ -342,10 +425,12 @@ async function main(): Promise<void> {
       ``,
       `Memory when reading one ${mib(tensorBytes)} MiB tensor lazily (fresh process; budget tensor + 16 MiB = ${mib(budget)} MiB):`,
       ``,
-      `| call | RSS growth MiB | arrayBuffers growth MiB | after GC: RSS / arrayBuffers MiB |`,
-      `|---|---:|---:|---:|`,
-      `| readRaw | ${mib(memRaw["rssGrowth"]!)} | ${mib(memRaw["arrayBuffersGrowth"]!)} | ${mib(memRaw["rssGrowthAfterGc"]!)} / ${mib(memRaw["arrayBuffersGrowthAfterGc"]!)} |`,
-      `| readF32 (F32 read straight into the result) | ${mib(memF32["rssGrowth"]!)} | ${mib(memF32["arrayBuffersGrowth"]!)} | ${mib(memF32["rssGrowthAfterGc"]!)} / ${mib(memF32["arrayBuffersGrowthAfterGc"]!)} |`,
+      `| call | RSS growth MiB | peak RSS growth (sampled) MiB | arrayBuffers growth MiB | after GC: RSS / arrayBuffers MiB |`,
+      `|---|---:|---:|---:|---:|`,
+      `| readRaw | ${mib(memRaw["rssGrowth"]!)} | ${mib(memRaw["peakRssGrowth"]!)} | ${mib(memRaw["arrayBuffersGrowth"]!)} | ${mib(memRaw["rssGrowthAfterGc"]!)} / ${mib(memRaw["arrayBuffersGrowthAfterGc"]!)} |`,
+      `| readF32 (F32 read straight into the result) | ${mib(memF32["rssGrowth"]!)} | ${mib(memF32["peakRssGrowth"]!)} | ${mib(memF32["arrayBuffersGrowth"]!)} | ${mib(memF32["rssGrowthAfterGc"]!)} / ${mib(memF32["arrayBuffersGrowthAfterGc"]!)} |`,
+      ``,
+      `Writing ${memWrite["count"]} lazily generated tensors of ${mib(memWrite["tensorBytes"]!)} MiB each (F32 and BF16-converted alternately; ${mib(memWrite["written"]!)} MiB file): peak growth RSS / arrayBuffers ${mib(memWrite["peakRssGrowth"]!)} / ${mib(memWrite["peakArrayBuffersGrowth"]!)} MiB as is (V8 frees the caller's finished tensors lazily), ${mib(memWriteGc["peakRssGrowth"]!)} / ${mib(memWriteGc["peakArrayBuffersGrowth"]!)} MiB with a forced GC before each tensor (what the writer itself retains).`,
       ``,
     ].join("\n");
     writeFileSync(join(outDir, "io.md"), md);
@@ -355,7 +440,15 @@ async function main(): Promise<void> {
   }
 }
 
-if (process.argv.includes("--probe")) {
+if (process.argv.includes("--write-probe")) {
+  const i = process.argv.indexOf("--write-probe");
+  await writeProbe(
+    process.argv[i + 1]!,
+    Number(process.argv[i + 2]),
+    Number(process.argv[i + 3]),
+    process.argv[i + 4] === "gc",
+  );
+} else if (process.argv.includes("--probe")) {
   const i = process.argv.indexOf("--probe");
   await probe(process.argv[i + 1]!, process.argv[i + 2]!, process.argv[i + 3] as "raw" | "f32");
 } else {

@@ -710,15 +710,17 @@ export async function writeSafetensors(
     };
     await put(layout.header);
     let written = layout.header.byteLength;
-    for (const e of entries) {
+    // One tensor per call: when writeOne returns, its frame (and the tensor it pulled) is gone. Kept
+    // inline in the loop, a suspended async frame can hold the previous tensor until the next one is
+    // assigned, doubling peak memory.
+    const writeOne = async (e: SafetensorsEntry): Promise<number> => {
       const where = `writeSafetensors: tensor ${truncateForMessage(e.name)}`;
       throwIfAborted(options.signal, where);
       const data = typeof e.data === "function" ? await e.data() : e.data;
       const bytes = entryBytes(e, data, where, chunkBytes);
       if (bytes !== undefined) {
         if (bytes.byteLength > 0) await put(bytes);
-        written += bytes.byteLength;
-        continue;
+        return bytes.byteLength;
       }
       // A large float tensor to convert: encode chunk by chunk through one reused scratch buffer,
       // so conversion never holds a second full-size copy (the sink has consumed a chunk once its
@@ -727,13 +729,16 @@ export async function writeSafetensors(
       const size = dtypeByteSize(e.dtype);
       const perChunk = chunkBytes / size;
       scratch ??= new Uint8Array(chunkBytes); // (chunkBytes,)
+      let n = 0;
       for (let i = 0; i < values.length; i += perChunk) {
         const k = Math.min(perChunk, values.length - i);
         const out = f32ToBytesInto(values.subarray(i, i + k), e.dtype, scratch.subarray(0, k * size), where);
         await put(out);
-        written += out.byteLength;
+        n += out.byteLength;
       }
-    }
+      return n;
+    };
+    for (const e of entries) written += await writeOne(e);
     if (written !== layout.totalBytes) {
       throw new PruneError(
         "TENSOR_IO_WRITE_FAILED",
