@@ -232,6 +232,27 @@ describe("sparsegpt", () => {
     expect(eRefit).toBeLessThanOrEqual(eSg);
   });
 
+  it("never modifies its inputs and accepts a float32 Hessian", async () => {
+    const mask = randomMask(rows, cols, 0.5, 12);
+    const wCopy = Array.from(w.data);
+    const hCopy = Array.from(h);
+    const mCopy = Array.from(mask);
+    const r64 = await sparsegpt(w, h, { mask });
+    await sparsegpt(w, h, { sparsity: { n: 2, m: 4 } });
+    expect(Array.from(w.data)).toEqual(wCopy);
+    expect(Array.from(h)).toEqual(hCopy);
+    expect(Array.from(mask)).toEqual(mCopy);
+    const r32 = await sparsegpt(w, new Float32Array(h), { mask });
+    expect(maxAbsDiff(r32.weight, r64.weight)).toBeLessThan(1e-4 * Math.max(...r64.weight.map(Math.abs)));
+  });
+
+  it("handles the N:M edge patterns 0:M (nothing pruned) and M:M (everything pruned)", async () => {
+    const none = await sparsegpt(w, h, { sparsity: { n: 0, m: 4 } });
+    expect(Array.from(none.weight)).toEqual(Array.from(w.data));
+    const all = await sparsegpt(w, h, { sparsity: { n: 4, m: 4 } });
+    expect(all.weight.every((v) => v === 0)).toBe(true);
+  });
+
   it("stops with ABORTED when the signal fires while it runs", async () => {
     const controller = new AbortController();
     const running = sparsegpt(w, h, { sparsity: 0.5, signal: controller.signal });
