@@ -207,6 +207,19 @@ async function kernel(
   };
 }
 
+async function gram(m: number, k: number): Promise<{ shape: string; gflopsPerCpuSec: number }> {
+  const be = createCpuBackend();
+  const rng = createRng(4);
+  const x = Float32Array.from({ length: m * k }, () => rng.next() - 0.5); // (m, k)
+  const acc = new Float64Array(k * k); // (k, k)
+  await be.gramAccumulate(x, m, k, acc); // warm-up
+  const c0 = process.cpuUsage();
+  await be.gramAccumulate(x, m, k, acc);
+  const cpuMs = process.cpuUsage(c0).user / 1000;
+  // Counted as the full 2·m·k² of xᵀx (the backend computes half of it and mirrors).
+  return { shape: `${m}×${k}`, gflopsPerCpuSec: (2 * m * k * k) / 1e9 / (cpuMs / 1000) };
+}
+
 const started = new Date().toISOString();
 const load0 = loadavg()[0]!;
 const rows: Row[] = [];
@@ -249,6 +262,7 @@ const rows: Row[] = [];
 }
 
 const kernels = [await kernel(512, 1024, 1024), await kernel(512, 1024, 2816), await kernel(256, 64, 172)];
+const grams = [await gram(512, 1024), await gram(2048, 172)];
 const peakRssMiB = process.resourceUsage().maxRSS / 1024;
 const result = {
   started,
@@ -258,6 +272,7 @@ const result = {
   loadavg1mAtEnd: loadavg()[0],
   rows,
   kernels,
+  grams,
   peakRssMiB,
 };
 await mkdir(outDir, { recursive: true });
@@ -279,6 +294,12 @@ const md = [
   "| M×K×N | GFLOP/s (wall) | GFLOP per CPU-s |",
   "|---|---|---|",
   ...kernels.map((k) => `| ${k.shape} | ${k.gflops.toFixed(2)} | ${k.gflopsPerCpuSec.toFixed(2)} |`),
+  "",
+  "gramAccumulate (xᵀx, float64; counted as 2·m·k² although only the upper triangle is computed):",
+  "",
+  "| m×k | effective GFLOP per CPU-s |",
+  "|---|---|",
+  ...grams.map((g) => `| ${g.shape} | ${g.gflopsPerCpuSec.toFixed(2)} |`),
   "",
 ].join("\n");
 await writeFile(new URL("forward.md", outDir), md);
