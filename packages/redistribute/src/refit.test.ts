@@ -115,6 +115,18 @@ describe("leastSquaresRefit", () => {
     }
   });
 
+  it("with equal damping beats SparseGPT under the damped Hessian both use", async () => {
+    const mask = randomMask(rows, cols, 0.5, 14);
+    const rf = await leastSquaresRefit(w, h, mask, { damping: 0.05 });
+    const sg = await sparsegpt(w, h, { mask, percdamp: 0.05 });
+    expect(rf.dampingUsed).toBeCloseTo(sg.dampingUsed, 9);
+    const hd = new Float64Array(h);
+    for (let j = 0; j < cols; j++) hd[j * cols + j]! += rf.dampingUsed;
+    expect(reconstructionError(w, rf.weight, hd)).toBeLessThanOrEqual(
+      reconstructionError(w, sg.weight, hd) * (1 + 1e-9),
+    );
+  });
+
   it("leaves the kept weights unchanged when H = I (and any diagonal H): no correlations, no redistribution", async () => {
     const mask = randomMask(rows, cols, 0.5, 8);
     for (const diag of [1, 3.5]) {

@@ -215,6 +215,16 @@ describe("sparsegpt", () => {
     await expectCode(sparsegpt(bw, bad, { sparsity: 0.5, maxDampingAttempts: 1 }), "NUMERIC_FAILURE");
   });
 
+  it("escalates from no damping on a singular Hessian (fewer tokens than inputs) and succeeds", async () => {
+    const { h: singular } = randomInputs(cols - 10, cols, 40);
+    const log = createMemoryLogger();
+    const r = await sparsegpt(w, singular, { sparsity: 0.5, percdamp: 0, log });
+    expect(r.diagnostics.dampingAttempts).toBeGreaterThan(1);
+    expect(r.diagnostics.percdampUsed).toBeGreaterThanOrEqual(1e-6);
+    expect(log.records.some((x) => x.level === "warn")).toBe(true);
+    expect(r.weight.every(Number.isFinite)).toBe(true);
+  });
+
   it("shows that sequential OBS with a fixed mask can be worse than no update, while the refit never is", async () => {
     // Not a guarantee, so not a property: OBS pushes error onto later columns that are pruned later.
     const n = 6;
