@@ -168,6 +168,16 @@ describe("sparsegpt", () => {
     }
   });
 
+  it("breaks score ties by the lower row-major index (unstructured) and the lower column (N:M)", async () => {
+    const ones = matrix(2, 4, new Float32Array(8).fill(1));
+    const eye = new Float64Array(16);
+    for (let j = 0; j < 4; j++) eye[j * 4 + j] = 1;
+    const u = await sparsegpt(ones, eye, { sparsity: 0.5 });
+    expect(Array.from(u.mask)).toEqual([0, 0, 0, 0, 1, 1, 1, 1]);
+    const nm = await sparsegpt(ones, eye, { sparsity: { n: 2, m: 4 } });
+    expect(Array.from(nm.mask)).toEqual([0, 0, 1, 1, 0, 0, 1, 1]);
+  });
+
   it("keeps the weights at sparsity 0 and zeroes everything at sparsity 1", async () => {
     const r0 = await sparsegpt(w, h, { sparsity: 0 });
     expect(Array.from(r0.weight)).toEqual(Array.from(w.data));
