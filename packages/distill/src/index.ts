@@ -1,3 +1,4 @@
+export { type BatchSampler, createBatchSampler } from "./data.ts";
 export {
   type Grads,
   type Tape,
@@ -18,6 +19,7 @@ export {
   type LossResult,
   tokenLogProbs,
 } from "./losses.ts";
+export { applyMasks, masksFromZeros, type ParamMasks, sparsityOf } from "./masks.ts";
 export {
   type AttentionShape,
   applyRopeRows,
@@ -37,6 +39,14 @@ export {
   zerosLike,
 } from "./ops.ts";
 export {
+  type AdamW,
+  type AdamWOptions,
+  clipGradNorm,
+  createAdamW,
+  type LrSchedule,
+  learningRateAt,
+} from "./optim.ts";
+export {
   cloneParams,
   getParam,
   type InitLlamaParamsOptions,
@@ -47,6 +57,15 @@ export {
   paramEntries,
   paramShapes,
   paramsCheckpoint,
+  paramsFromCheckpoint,
   paramsToModel,
   type Tensor,
 } from "./params.ts";
+export {
+  type DistillOptions,
+  distill,
+  sft,
+  type TrainCommonOptions,
+  type TrainProgress,
+  type TrainReport,
+} from "./train.ts";

@@ -1,1 +1,1 @@
-export {};
+export { type WriteParamsFolderOptions, writeParamsFolder } from "./checkpoint.ts";
