@@ -167,47 +167,62 @@ export function solveWithFactor(lower: Float64Array, n: number, b: Float64Array)
  */
 export function lowerTriangularInverse(lower: Float64Array, n: number): Float64Array {
   checkSquare("lowerTriangularInverse", lower, n);
-  const inv = new Float64Array(n * n); // (n, n)
-  // Four rows at a time, so each earlier row k of L⁻¹ is loaded once for four axpys (memory-bound otherwise).
-  let i0 = 0;
-  for (; i0 + 3 < n; i0 += 4) {
-    const r0 = i0 * n;
-    const r1 = r0 + n;
-    const r2 = r1 + n;
-    const r3 = r2 + n;
-    for (let k = 0; k < i0; k++) {
-      const l0 = lower[r0 + k]!;
-      const l1 = lower[r1 + k]!;
-      const l2 = lower[r2 + k]!;
-      const l3 = lower[r3 + k]!;
-      if (l0 === 0 && l1 === 0 && l2 === 0 && l3 === 0) continue;
-      const rk = k * n;
-      for (let j = 0; j <= k; j++) {
-        const v = inv[rk + j]!;
-        inv[r0 + j]! -= l0 * v;
-        inv[r1 + j]! -= l1 * v;
-        inv[r2 + j]! -= l2 * v;
-        inv[r3 + j]! -= l3 * v;
-      }
-    }
-    for (let i = i0; i < i0 + 4; i++) inverseRowFrom(lower, inv, n, i, i0);
-  }
-  for (let i = i0; i < n; i++) inverseRowFrom(lower, inv, n, i, 0);
+  const inv = new Float64Array(lower); // (n, n)
+  lowerTriangularInverseInPlace(inv, n);
   return inv;
 }
 
-/** Finish row i of L⁻¹: subtract rows k = from..i−1, set the diagonal, divide by L_ii. */
-function inverseRowFrom(lower: Float64Array, inv: Float64Array, n: number, i: number, from: number): void {
-  const ri = i * n;
-  for (let k = from; k < i; k++) {
-    const lik = lower[ri + k]!;
-    if (lik === 0) continue;
-    const rk = k * n;
-    for (let j = 0; j <= k; j++) inv[ri + j]! -= lik * inv[rk + j]!;
+/**
+ * Overwrite the lower-triangular factor in `a` with its inverse (upper triangle must be zero and stays
+ * zero). Extra memory: 4·n floats. Four rows at a time, so each earlier row k of L⁻¹ is loaded once for
+ * four axpys (the loop is memory-bound otherwise).
+ */
+export function lowerTriangularInverseInPlace(a: Float64Array, n: number): void {
+  const lt = new Float64Array(4 * n); // (4, n) the rows of L being replaced by rows of L⁻¹
+  for (let i0 = 0; i0 < n; i0 += 4) {
+    const b = Math.min(4, n - i0);
+    for (let t = 0; t < b; t++) {
+      const ri = (i0 + t) * n;
+      const len = i0 + t + 1;
+      lt.set(a.subarray(ri, ri + len), t * n);
+      a.fill(0, ri, ri + len);
+    }
+    if (b === 4) {
+      const r0 = i0 * n;
+      const r1 = r0 + n;
+      const r2 = r1 + n;
+      const r3 = r2 + n;
+      for (let k = 0; k < i0; k++) {
+        const l0 = lt[k]!;
+        const l1 = lt[n + k]!;
+        const l2 = lt[2 * n + k]!;
+        const l3 = lt[3 * n + k]!;
+        if (l0 === 0 && l1 === 0 && l2 === 0 && l3 === 0) continue;
+        const rk = k * n;
+        for (let j = 0; j <= k; j++) {
+          const v = a[rk + j]!;
+          a[r0 + j]! -= l0 * v;
+          a[r1 + j]! -= l1 * v;
+          a[r2 + j]! -= l2 * v;
+          a[r3 + j]! -= l3 * v;
+        }
+      }
+    }
+    for (let t = 0; t < b; t++) {
+      const i = i0 + t;
+      const ri = i * n;
+      const lo = t * n;
+      for (let k = b === 4 ? i0 : 0; k < i; k++) {
+        const lik = lt[lo + k]!;
+        if (lik === 0) continue;
+        const rk = k * n;
+        for (let j = 0; j <= k; j++) a[ri + j]! -= lik * a[rk + j]!;
+      }
+      const d = 1 / lt[lo + i]!;
+      a[ri + i] = 1;
+      for (let j = 0; j <= i; j++) a[ri + j]! *= d;
+    }
   }
-  const d = 1 / lower[ri + i]!;
-  inv[ri + i] = 1;
-  for (let j = 0; j <= i; j++) inv[ri + j]! *= d;
 }
 
 /**
@@ -220,7 +235,11 @@ function inverseRowFrom(lower: Float64Array, inv: Float64Array, n: number, i: nu
  * inverseFromCholesky(lower, 2); // [0.375, -0.25, -0.25, 0.5]
  */
 export function inverseFromCholesky(lower: Float64Array, n: number): Float64Array {
-  const li = lowerTriangularInverse(lower, n); // (n, n)
+  return inverseFromLowerInverse(lowerTriangularInverse(lower, n), n);
+}
+
+/** A⁻¹ = L⁻ᵀ·L⁻¹ given li = L⁻¹ (lower triangular, zero above the diagonal). */
+export function inverseFromLowerInverse(li: Float64Array, n: number): Float64Array {
   const inv = new Float64Array(n * n); // (n, n)
   // inv[a][b] = Σ_{k ≥ max(a,b)} li[k][a]·li[k][b]: accumulate the lower triangle, four rows k of li at
   // a time so that each row of inv is loaded once per four rank-1 updates.
@@ -274,22 +293,22 @@ export function upperCholeskyOfInverse(
   n: number,
 ): { readonly ok: true; readonly upper: Float64Array } | { readonly ok: false; readonly pivot: number } {
   checkSquare("upperCholeskyOfInverse", a, n);
-  const flipped = new Float64Array(n * n); // (n, n) = J·A·J
-  const last = n - 1;
-  for (let i = 0; i < n; i++) {
-    const dst = i * n;
-    // (J·A·J)[i][j] = A[last-i][last-j] for j ≤ i: A's upper triangle, read along a row (contiguous).
-    const src = (last - i) * n + last;
-    for (let j = 0; j <= i; j++) flipped[dst + j] = a[src - j]!;
-  }
-  const pivot = choleskyInPlace(flipped, n);
-  if (pivot >= 0) return { ok: false, pivot: last - pivot };
-  const li = lowerTriangularInverse(flipped, n); // (n, n) = L'⁻¹
-  const upper = new Float64Array(n * n); // (n, n)
-  for (let i = 0; i < n; i++) {
-    const dst = i * n;
-    const src = (last - i) * n + last;
-    for (let j = i; j < n; j++) upper[dst + j] = li[src - j]!;
-  }
-  return { ok: true, upper };
+  const work = new Float64Array(a); // (n, n)
+  const pivot = upperCholeskyOfInverseInPlace(work, n);
+  return pivot < 0 ? { ok: true, upper: work } : { ok: false, pivot };
+}
+
+/**
+ * In-place {@link upperCholeskyOfInverse}: `a` (symmetric, upper triangle read) is overwritten with U.
+ * Returns -1 on success or the index (in A's order) of the failing pivot, leaving `a` garbage. Extra
+ * memory 4·n floats. J·A·J is the 180° rotation of the matrix, i.e. the reversed flat array, and the
+ * final J·L'⁻¹·J is another reversal.
+ */
+export function upperCholeskyOfInverseInPlace(a: Float64Array, n: number): number {
+  a.reverse(); // J·A·J
+  const pivot = choleskyInPlace(a, n);
+  if (pivot >= 0) return n - 1 - pivot;
+  lowerTriangularInverseInPlace(a, n); // L'⁻¹
+  a.reverse(); // U = J·L'⁻¹·J
+  return -1;
 }

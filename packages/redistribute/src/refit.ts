@@ -14,7 +14,12 @@ import {
   MIN_RETRY_DAMPING,
   prepareHessian,
 } from "./common.ts";
-import { choleskyInPlace, inverseFromCholesky, solveWithFactor } from "./linalg.ts";
+import {
+  choleskyInPlace,
+  inverseFromLowerInverse,
+  lowerTriangularInverseInPlace,
+  solveWithFactor,
+} from "./linalg.ts";
 
 /** Options of {@link leastSquaresRefit}. */
 export interface LeastSquaresRefitOptions {
@@ -157,7 +162,11 @@ export async function leastSquaresRefit(
       let ok: boolean;
       if (p < k && rel === global.relDamping) {
         // Pruned-set form, needs G = H'⁻¹ (same λ as the global factor).
-        ginv ??= inverseFromCholesky(global.value, n);
+        if (ginv === undefined) {
+          // The global factor is not needed after this point: invert it in place to save an n² buffer.
+          lowerTriangularInverseInPlace(global.value, n);
+          ginv = inverseFromLowerInverse(global.value, n);
+        }
         ok = solvePrunedForm(ginv, n, prunedIdx, p, groupRows, src, out, sys, rhs);
         if (ok) prunedSolves++;
       } else ok = false;

@@ -11,7 +11,7 @@ import {
   factorWithDamping,
   prepareHessian,
 } from "./common.ts";
-import { upperCholeskyOfInverse } from "./linalg.ts";
+import { upperCholeskyOfInverseInPlace } from "./linalg.ts";
 
 /** N:M pattern: N zeros in every M consecutive input columns of each row (2:4 = 50 %). */
 export interface NMPattern {
@@ -191,8 +191,9 @@ export async function sparsegpt(
     options.log,
     warnings,
     (damped) => {
-      const r = upperCholeskyOfInverse(damped, cols);
-      return r.ok ? { ok: true, value: r.upper } : { ok: false, pivot: r.pivot };
+      // The damped copy is ours: factor it in place, so U needs no second n² buffer.
+      const pivot = upperCholeskyOfInverseInPlace(damped, cols);
+      return pivot < 0 ? { ok: true, value: damped } : { ok: false, pivot };
     },
   );
   const u = factor.value; // (cols, cols), upper triangular, H_d⁻¹ = UᵀU
