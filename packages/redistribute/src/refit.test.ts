@@ -1,6 +1,14 @@
 import { createMemoryLogger, createRng, isPruneError, type Matrix, matrix } from "@mama-prune/core";
+import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { errorThroughInputs, gaussSolve, randomInputs, randomMask, randomWeight } from "../test/helpers.ts";
+import {
+  errorThroughInputs,
+  gaussSolve,
+  randomInputs,
+  randomMask,
+  randomWeight,
+  referenceSparseGpt,
+} from "../test/helpers.ts";
 import { reconstructionError } from "./reconstruction-error.ts";
 import { leastSquaresRefit } from "./refit.ts";
 import { sparsegpt } from "./sparsegpt.ts";
@@ -74,6 +82,35 @@ describe("leastSquaresRefit", () => {
       if (s >= 0.8) expect(r.keptSolves).toBeGreaterThan(0);
       for (let i = 0; i < mask.length; i++) if (mask[i] === 0) expect(r.weight[i]).toBe(0);
     }
+  });
+
+  it("is never worse than no update or SparseGPT, and SparseGPT matches the direct reference (property)", async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.integer({ min: 1, max: 6 }),
+        fc.integer({ min: 1, max: 12 }),
+        fc.double({ min: 0, max: 1, noNaN: true }),
+        fc.integer({ min: 1, max: 13 }),
+        fc.integer({ min: 0, max: 1_000_000 }),
+        async (r, c, s, blockSize, seed) => {
+          const pw = randomWeight(r, c, seed);
+          const { h: ph } = randomInputs(2 * c + 1, c, seed + 1, 0.8);
+          const mask = randomMask(r, c, s, seed + 2);
+          const rf = await leastSquaresRefit(pw, ph, mask, { damping: 0.01 });
+          const sg = await sparsegpt(pw, ph, { mask, percdamp: 0.01, blockSize });
+          const ref = referenceSparseGpt(pw, ph, { mask, percdamp: 0.01, blockSize });
+          expect(relDiff(sg.weight, ref.weight)).toBeLessThan(1e-5);
+          const hd = new Float64Array(ph);
+          for (let j = 0; j < c; j++) hd[j * c + j]! += rf.dampingUsed;
+          const masked = pw.data.map((v, i) => (mask[i] === 1 ? v : 0));
+          const eRefit = reconstructionError(pw, rf.weight, hd);
+          const tol = 1e-6 * reconstructionError(pw, new Float32Array(r * c), hd) + 1e-12;
+          expect(eRefit).toBeLessThanOrEqual(reconstructionError(pw, masked, hd) + tol);
+          expect(eRefit).toBeLessThanOrEqual(reconstructionError(pw, sg.weight, hd) + tol);
+        },
+      ),
+      { numRuns: 60, seed: 42 },
+    );
   });
 
   it("has zero Hessian-weighted gradient on the kept set (damping 0)", async () => {
