@@ -13,7 +13,7 @@ import { cpus, loadavg } from "node:os";
 import { createRng } from "@mama-prune/core";
 import { createWebGpuBackend } from "../src/backend.ts";
 import { createNodeGpu } from "../src/node/index.ts";
-import { type SparseWeight, sparseFromDense } from "../src/sparse-weight.ts";
+import { type SparseWeight, sparseFromDense, sparseNnz } from "../src/sparse-weight.ts";
 
 const args = new Set(process.argv.slice(2));
 const SWIFTSHADER = "/usr/lib/chromium/vk_swiftshader_icd.json";
@@ -105,26 +105,27 @@ const rows: Row[] = [];
 const started = Date.now();
 for (const [m, k, n] of SHAPES) {
   const x = new Float32Array(m * k).map((_, i) => Math.sin(i)); // (m, k)
-  let denseMs = Number.NaN;
+  // All variants of a shape are timed round-robin (rep 1 of each, rep 2 of each, …) so that a
+  // change in machine load hits them alike and the ratios stay comparable.
+  const prepared = [];
   for (const v of VARIANTS) {
-    const w = weight(k, n, v, k * 7 + n);
+    const w = weight(k, n, v, k * 7 + n); // (n, k)
     const sw = v.format === "dense" ? undefined : sparseFromDense(w, n, k, v.format);
     if (sw !== undefined) backend.registerSparseWeight(w, sw, v.label);
     await backend.matmulTransB(x, w, m, k, n); // warm-up: pipeline + weight upload
-    let best = Number.POSITIVE_INFINITY;
-    for (let r = 0; r < REPS; r++) {
+    prepared.push({ v, w, sw, best: Number.POSITIVE_INFINITY });
+  }
+  for (let r = 0; r < REPS; r++) {
+    for (const p of prepared) {
       const t0 = performance.now();
-      await backend.matmulTransB(x, w, m, k, n);
-      best = Math.min(best, performance.now() - t0);
+      await backend.matmulTransB(x, p.w, m, k, n);
+      p.best = Math.min(p.best, performance.now() - t0);
     }
+  }
+  const denseMs = prepared[0]!.best;
+  for (const { v, w, sw, best } of prepared) {
     backend.invalidateWeight(w);
-    if (v.format === "dense") denseMs = best;
-    const nnz =
-      sw === undefined
-        ? n * k
-        : v.format === "csr"
-          ? (sw as { values: Float32Array }).values.length
-          : (sw as { compressed: Float32Array }).compressed.length;
+    const nnz = sw === undefined ? n * k : sparseNnz(sw);
     const bytes = weightBytes(sw, k, n) + 4 * m * k + 4 * m * n;
     const row: Row = {
       adapter: adapterName,
