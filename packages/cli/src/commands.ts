@@ -1,0 +1,696 @@
+// ---- The four commands: inspect, prune, eval, sweep. No algorithms here: everything is composed
+// from @mama-prune/pipeline, eval, model, scoring and tensor-io. ----
+
+import { mkdir, rename, rm, stat, writeFile } from "node:fs/promises";
+import { basename, join, resolve } from "node:path";
+import { PruneError, sha256Hex } from "@mama-prune/core";
+import {
+  type PerplexityResult,
+  type PerplexityTokenizer,
+  perplexity,
+  perplexityPlotSvg,
+  type ReportTable,
+  reportCsv,
+  reportJsonObject,
+  reportMarkdown,
+  reportTableFromPoints,
+} from "@mama-prune/eval";
+import { LINEAR_NAMES, type LlamaModel, loadLlama, parseLlamaConfig } from "@mama-prune/model";
+import {
+  type CalibrationWindows,
+  calibrationWindows,
+  levelLabel,
+  type PruneMethod,
+  type PruneOptions,
+  type PruneProgress,
+  type PruneReport,
+  prune,
+  prunedCheckpointEntries,
+  pruneMetadata,
+  type SweepLevel,
+  splitCalibrationText,
+  sweep,
+} from "@mama-prune/pipeline";
+import type { NmSparsity, ScorerRegistry } from "@mama-prune/scoring";
+import type { Checkpoint, SideFile, SparseFormat } from "@mama-prune/tensor-io";
+import { writeHfCheckpointFolder } from "@mama-prune/tensor-io/node";
+import { type LoadedTokenizer, openModel, readText, tokenizerFor } from "./inputs.ts";
+import type { CliIo } from "./io.ts";
+import { pluginRegistry } from "./plugins.ts";
+import { createProgress } from "./progress.ts";
+import type { AllocationSpec, MethodSpec, OutputFormat, PluginSpec, Recipe } from "./recipe.ts";
+
+/** How a command reports: where, and whether stdout gets JSON. */
+export interface CommandContext {
+  readonly io: CliIo;
+  /** Print one JSON object on stdout instead of human-readable text. */
+  readonly json?: boolean;
+  /** No progress output on stderr. */
+  readonly quiet?: boolean;
+}
+
+/** Display names of the built-in methods (the paper's column names). */
+export const METHOD_LABELS: Readonly<Record<PruneMethod, string>> = {
+  magnitude: "Magnitude",
+  "neg-magnitude": "by -Weights",
+  wanda: "Wanda",
+  sparsegpt: "SparseGPT",
+  movement: "Movement",
+  ria: "RIA",
+  mama: "MAMA",
+};
+
+function say(ctx: CommandContext, line: string): void {
+  if (ctx.quiet !== true) ctx.io.stderr(`${line}\n`);
+}
+
+function abs(ctx: CommandContext, base: string | undefined, p: string): string {
+  return resolve(base ?? ctx.io.cwd, p);
+}
+
+async function fileChecksum(path: string): Promise<string | undefined> {
+  const st = await stat(path).catch(() => null);
+  if (st === null || !st.isFile() || st.size > 256 * 1024 * 1024) return undefined;
+  const { readFile } = await import("node:fs/promises");
+  return sha256Hex(new Uint8Array(await readFile(path)));
+}
+
+/** Write a text file atomically (temporary file renamed into place). */
+async function writeTextAtomic(path: string, text: string): Promise<void> {
+  const tmp = `${path}.partial-${process.pid}`;
+  try {
+    await writeFile(tmp, text);
+    await rename(tmp, path);
+  } catch (e) {
+    await rm(tmp, { force: true });
+    throw new PruneError(
+      "TENSOR_IO_WRITE_FAILED",
+      `${path}: cannot write the report (${String(e).slice(0, 120)}).`,
+      {
+        cause: e,
+      },
+    );
+  }
+}
+
+/** Tokenize each distinct text once (perplexity re-encodes its text on every call). */
+function cachingTokenizer(t: PerplexityTokenizer): PerplexityTokenizer {
+  const cache = new Map<string, ArrayLike<number>>();
+  return {
+    bosId: t.bosId,
+    encode(text, options) {
+      const key = `${options?.bos ?? ""}|${options?.eos ?? ""}|${text}`;
+      let ids = cache.get(key);
+      if (ids === undefined) {
+        ids = t.encode(text, options);
+        cache.set(key, ids);
+      }
+      return ids;
+    },
+  };
+}
+
+// ---- inspect ----
+
+/** What `inspect` reports. */
+export interface InspectResult {
+  readonly path: string;
+  readonly format: Checkpoint["format"];
+  /** Storage of the block linears: "dense", "sparse-bitmask", "sparse-24-bitmask". */
+  readonly storage: string;
+  readonly architecture: Readonly<Record<string, unknown>>;
+  readonly parameters: number;
+  readonly prunableParameters: number;
+  readonly dtypes: Readonly<Record<string, number>>;
+  readonly tensors: readonly {
+    readonly name: string;
+    readonly dtype: string;
+    readonly shape: readonly number[];
+    readonly parameters: number;
+    readonly zeros: number;
+  }[];
+  /** Per decoder block: zeros / weights over its 7 linears. */
+  readonly blockSparsity: readonly number[];
+  /** Zeros / weights over all block linears. */
+  readonly overallSparsity: number;
+}
+
+const LINEAR_RE = /^model\.layers\.(\d+)\.(?:self_attn|mlp)\.([a-z_]+)\.weight$/;
+
+/**
+ * `mama-prune inspect <checkpoint>`: architecture, tensors with dtypes and shapes, parameter counts,
+ * and the sparsity of every block and overall (dense or sparse storage; sparse tensors are read
+ * back as dense).
+ *
+ * @throws PruneError TENSOR_IO_NOT_FOUND, TENSOR_IO_MALFORMED, CONFIG_INVALID, ARCH_UNSUPPORTED, ABORTED.
+ * @example
+ * const r = await runInspect("data/stories260K/stories260K.bin", { io });
+ */
+export async function runInspect(path: string, ctx: CommandContext): Promise<InspectResult> {
+  const full = abs(ctx, undefined, path);
+  const ckpt = await openModel(full);
+  try {
+    const cfg = parseLlamaConfig(ckpt.config, `${path} config`);
+    const q = ckpt.config["quantization_config"] as Record<string, unknown> | undefined;
+    const sc = q?.["sparsity_config"] as Record<string, unknown> | undefined;
+    const storage = typeof sc?.["format"] === "string" ? sc["format"] : "dense";
+    const tensors: InspectResult["tensors"][number][] = [];
+    const dtypes: Record<string, number> = {};
+    const blockZeros = new Array<number>(cfg.numLayers).fill(0);
+    const blockTotal = new Array<number>(cfg.numLayers).fill(0);
+    let parameters = 0;
+    let prunable = 0;
+    const list = ckpt.list();
+    const progress = createProgress(ctx.io, "tensors read", ctx.quiet === true);
+    for (const [i, t] of list.entries()) {
+      if (ctx.io.signal?.aborted === true) throw new PruneError("ABORTED", "inspect: interrupted.");
+      const n = t.shape.reduce((a, b) => a * b, 1);
+      const data = await ckpt.readF32(t.name);
+      let zeros = 0;
+      for (let k = 0; k < data.length; k++) if (data[k] === 0) zeros++;
+      parameters += n;
+      dtypes[t.dtype] = (dtypes[t.dtype] ?? 0) + 1;
+      const m = LINEAR_RE.exec(t.name);
+      if (
+        m !== null &&
+        LINEAR_NAMES.includes(m[2] as (typeof LINEAR_NAMES)[number]) &&
+        t.shape.length === 2
+      ) {
+        const layer = Number(m[1]);
+        if (layer < cfg.numLayers) {
+          prunable += n;
+          blockZeros[layer] = (blockZeros[layer] ?? 0) + zeros;
+          blockTotal[layer] = (blockTotal[layer] ?? 0) + n;
+        }
+      }
+      tensors.push({ name: t.name, dtype: t.dtype, shape: t.shape, parameters: n, zeros });
+      progress.update(i + 1, list.length);
+    }
+    progress.finish();
+    const z = blockZeros.reduce((a, b) => a + b, 0);
+    return {
+      path,
+      format: ckpt.format,
+      storage,
+      architecture: {
+        family: cfg.family,
+        layers: cfg.numLayers,
+        hiddenSize: cfg.hiddenSize,
+        intermediateSize: cfg.intermediateSize,
+        heads: cfg.numHeads,
+        kvHeads: cfg.numKvHeads,
+        headDim: cfg.headDim,
+        vocabSize: cfg.vocabSize,
+        contextLength: cfg.maxPositionEmbeddings,
+        tiedEmbeddings: cfg.tieWordEmbeddings,
+      },
+      parameters,
+      prunableParameters: prunable,
+      dtypes,
+      tensors,
+      blockSparsity: blockTotal.map((t, l) => (t > 0 ? (blockZeros[l] ?? 0) / t : 0)),
+      overallSparsity: prunable > 0 ? z / prunable : 0,
+    };
+  } finally {
+    await ckpt.close();
+  }
+}
+
+const pct = (x: number): string => `${(100 * x).toFixed(2)} %`;
+
+/**
+ * Human-readable text of an {@link InspectResult}.
+ *
+ * @example
+ * io.stdout(formatInspect(await runInspect(path, { io })));
+ */
+export function formatInspect(r: InspectResult): string {
+  const a = r.architecture;
+  const lines = [
+    `${r.path}: ${r.format} checkpoint, block linears stored ${r.storage}`,
+    `architecture: ${String(a["family"])}, ${String(a["layers"])} layers, hidden ${String(a["hiddenSize"])}, intermediate ${String(a["intermediateSize"])}, heads ${String(a["heads"])} (kv ${String(a["kvHeads"])}), vocab ${String(a["vocabSize"])}, context ${String(a["contextLength"])}${a["tiedEmbeddings"] === true ? ", tied embeddings" : ""}`,
+    `parameters: ${r.parameters.toLocaleString("en")} (block linears ${r.prunableParameters.toLocaleString("en")} = ${pct(r.prunableParameters / Math.max(1, r.parameters))})`,
+    `dtypes: ${Object.entries(r.dtypes)
+      .map(([d, c]) => `${d} ×${c}`)
+      .join(", ")}`,
+    "sparsity of the block linears:",
+    ...r.blockSparsity.map((s, l) => `  layer ${String(l).padStart(3)}  ${pct(s).padStart(8)}`),
+    `  overall    ${pct(r.overallSparsity).padStart(8)}`,
+    `tensors (${r.tensors.length}):`,
+    ...r.tensors.map(
+      (t) =>
+        `  ${t.name.padEnd(48)} ${t.dtype.padEnd(5)} [${t.shape.join(", ")}]${t.zeros > 0 ? `  zeros ${pct(t.zeros / Math.max(1, t.parameters))}` : ""}`,
+    ),
+  ];
+  return `${lines.join("\n")}\n`;
+}
+
+// ---- shared: calibration, method options ----
+
+const DATA_FREE: readonly PruneMethod[] = ["magnitude", "neg-magnitude", "movement"];
+
+function needsCalibration(spec: MethodSpec, registry: ScorerRegistry, allocation?: AllocationSpec): boolean {
+  if (allocation?.kind === "owl") return true;
+  const redis = spec.redistribution ?? "none";
+  if (spec.scorer !== undefined) {
+    const req = registry.get(spec.scorer).requires;
+    return req.some((r) => r !== "weights" && r !== "pre-weights" && r !== "gradients") || redis !== "none";
+  }
+  return !DATA_FREE.includes(spec.name) || redis !== "none";
+}
+
+function methodOptions(
+  spec: MethodSpec,
+  registry: ScorerRegistry,
+): Partial<Omit<PruneOptions, "method" | "sparsity" | "model">> {
+  return {
+    ...(spec.scorer !== undefined ? { scorer: registry.get(spec.scorer) } : {}),
+    ...(spec.group !== undefined ? { group: spec.group } : {}),
+    ...(spec.redistribution !== undefined ? { redistribution: spec.redistribution } : {}),
+    ...(spec.mama !== undefined ? { mama: spec.mama } : {}),
+    ...(spec.damping !== undefined ? { damping: spec.damping } : {}),
+    ...(spec.blockSize !== undefined ? { blockSize: spec.blockSize } : {}),
+  };
+}
+
+function methodLabel(spec: MethodSpec): string {
+  return (
+    spec.label ??
+    (spec.scorer !== undefined ? `${METHOD_LABELS[spec.name]} (${spec.scorer})` : METHOD_LABELS[spec.name])
+  );
+}
+
+function toSparseFormat(f: OutputFormat): SparseFormat {
+  return f === "sparse-24" ? "sparse-24-bitmask" : f;
+}
+
+function blockProgress(ctx: CommandContext, label: string): (e: PruneProgress) => void {
+  const p = createProgress(ctx.io, label, ctx.quiet === true);
+  const owl = createProgress(ctx.io, `${label} (OWL pre-pass)`, ctx.quiet === true);
+  return (e) => {
+    if (e.stage === "owl") {
+      owl.update(e.done, e.total);
+      if (e.done === e.total) owl.finish();
+    } else if (e.stage === "block") p.update(e.done, e.total);
+    else if (e.stage === "done") p.finish();
+  };
+}
+
+function drawCalibration(
+  ctx: CommandContext,
+  tokenizer: PerplexityTokenizer,
+  text: string,
+  c: { nsamples: number; seqlen: number; seed: number },
+): CalibrationWindows {
+  const p = createProgress(ctx.io, "calibration windows", ctx.quiet === true);
+  p.update(0, c.nsamples);
+  const tokens = tokenizer.encode(text, { bos: false, eos: false });
+  const w = calibrationWindows(tokens, { nsamples: c.nsamples, seqlen: c.seqlen, seed: c.seed });
+  p.update(c.nsamples, c.nsamples);
+  p.finish(`(${tokens.length.toLocaleString("en")}-token stream)`);
+  return w;
+}
+
+async function evaluateModel(
+  ctx: CommandContext,
+  model: LlamaModel,
+  tokenizer: PerplexityTokenizer,
+  text: string,
+  o: { seqlen: number; windows?: number; datasetName: string; label: string; modelChecksum?: string },
+): Promise<PerplexityResult> {
+  const p = createProgress(ctx.io, `${o.label}: eval windows`, ctx.quiet === true);
+  const r = await perplexity(model, tokenizer, text, {
+    seqlen: o.seqlen,
+    ...(o.windows !== undefined ? { maxWindows: o.windows } : {}),
+    datasetName: o.datasetName,
+    backendName: model.backend.name,
+    ...(o.modelChecksum !== undefined ? { modelChecksum: o.modelChecksum } : {}),
+    onProgress: (d, t) => p.update(d, t),
+    ...(ctx.io.signal !== undefined ? { signal: ctx.io.signal } : {}),
+  });
+  p.finish(`ppl ${r.ppl.toFixed(4)}`);
+  return r;
+}
+
+// ---- prune ----
+
+/** Everything `prune` needs (from flags or a recipe, paths already resolved). */
+export interface PruneJob {
+  readonly model: string;
+  readonly tokenizer?: string;
+  readonly pre?: string;
+  readonly method: MethodSpec;
+  readonly sparsity: number | NmSparsity;
+  readonly allocation?: AllocationSpec;
+  readonly calibration?: {
+    readonly text: string;
+    readonly nsamples: number;
+    readonly seqlen: number;
+    readonly seed: number;
+  };
+  readonly out: string;
+  readonly format: OutputFormat;
+  readonly overwrite: boolean;
+  readonly plugins: readonly PluginSpec[];
+  /** Directory plugin packages are resolved from. */
+  readonly pluginBase: string;
+}
+
+/** What `prune` did. */
+export interface PruneCommandResult {
+  readonly out: string;
+  readonly files: readonly string[];
+  readonly report: PruneReport;
+}
+
+/**
+ * `mama-prune prune`: prune a checkpoint with one method at one sparsity and write the result as a
+ * Hugging Face folder (dense, sparse-bitmask or sparse-24), atomically, with the tokenizer copied
+ * beside it and the prune report in config.json `mama_prune`.
+ *
+ * @throws PruneError every input error (TENSOR_IO_*, TOKENIZER_*, SCORER_*, SPARSITY_INVALID,
+ *   CALIBRATION_INVALID, RECIPE_INVALID), TENSOR_IO_EXISTS for a non-empty output folder, ABORTED.
+ * @example
+ * await runPrune({ model: "m.bin", method: { name: "wanda" }, sparsity: 0.5, … }, { io });
+ */
+export async function runPrune(job: PruneJob, ctx: CommandContext): Promise<PruneCommandResult> {
+  const registry = await pluginRegistry(job.plugins, job.pluginBase);
+  const ckpt = await openModel(job.model);
+  let pre: Checkpoint | undefined;
+  try {
+    const needCal = needsCalibration(job.method, registry, job.allocation);
+    let tok: LoadedTokenizer | undefined;
+    try {
+      tok = await tokenizerFor(ckpt, job.model, job.tokenizer);
+    } catch (e) {
+      if (needCal || job.tokenizer !== undefined) throw e;
+    }
+    let cal: CalibrationWindows | undefined;
+    if (needCal) {
+      if (job.calibration === undefined) {
+        throw new PruneError(
+          "CALIBRATION_INVALID",
+          `prune: method ${job.method.name}${job.allocation?.kind === "owl" ? " with OWL allocation" : ""} needs calibration text. Expected --calibration <text file> (or recipe.calibration.text), got none.`,
+        );
+      }
+      const text = await readText(job.calibration.text, "calibration", "CALIBRATION_INVALID");
+      cal = drawCalibration(ctx, tok!.tokenizer, text, job.calibration);
+    }
+    if (job.pre !== undefined) pre = await openModel(job.pre);
+    const label = `${methodLabel(job.method)} @ ${levelLabel(job.sparsity)}`;
+    const { model, report } = await prune({
+      checkpoint: ckpt,
+      method: job.method.name,
+      sparsity: job.sparsity,
+      ...methodOptions(job.method, registry),
+      ...(job.allocation !== undefined ? { allocation: job.allocation } : {}),
+      ...(cal !== undefined ? { calibration: cal } : {}),
+      ...(pre !== undefined ? { preCheckpoint: pre } : {}),
+      onProgress: blockProgress(ctx, `${label}: blocks pruned`),
+      ...(ctx.io.signal !== undefined ? { signal: ctx.io.signal } : {}),
+    });
+    const extraFiles: SideFile[] = tok !== undefined ? [...tok.sideFiles] : [];
+    const written = await writeHfCheckpointFolder(job.out, {
+      config: {
+        ...ckpt.config,
+        mama_prune: pruneMetadata(report, {
+          source: basename(job.model),
+          ...(cal !== undefined ? { calibration_text: basename(job.calibration!.text) } : {}),
+        }),
+      },
+      tensors: prunedCheckpointEntries(model, ckpt),
+      format: toSparseFormat(job.format),
+      extraFiles,
+      overwrite: job.overwrite,
+      inputs: [job.model, ...(job.pre !== undefined ? [job.pre] : [])],
+      ...(ctx.io.signal !== undefined ? { signal: ctx.io.signal } : {}),
+    });
+    return { out: job.out, files: written.files, report };
+  } finally {
+    await ckpt.close();
+    await pre?.close();
+  }
+}
+
+/**
+ * Human-readable summary of a prune.
+ *
+ * @example
+ * io.stdout(formatPrune(await runPrune(job, { io })));
+ */
+export function formatPrune(r: PruneCommandResult): string {
+  const rep = r.report;
+  return `${[
+    `pruned with ${rep.method} (scorer ${rep.scorer}, group ${rep.group}, redistribution ${rep.redistribution}) to ${typeof rep.sparsity === "number" ? pct(rep.sparsity) : rep.sparsity}`,
+    `overall sparsity of the block linears: ${pct(rep.overallSparsity)} (${rep.zeros.toLocaleString("en")} of ${rep.total.toLocaleString("en")})`,
+    `per block: ${rep.perBlockSparsity.map((s) => s.toFixed(3)).join(" ")}`,
+    ...(rep.calibration !== undefined ? [`calibration: ${rep.calibration.protocol}`] : []),
+    ...rep.warnings.map((w) => `warning: ${w}`),
+    `wrote ${r.out} (${r.files.join(", ")}) in ${(rep.wallTimeMs / 1000).toFixed(1)} s of pruning`,
+  ].join("\n")}\n`;
+}
+
+// ---- eval ----
+
+/** Everything `eval` needs. */
+export interface EvalJob {
+  readonly model: string;
+  readonly tokenizer?: string;
+  readonly text: string;
+  readonly seqlen: number;
+  readonly windows?: number;
+  /** Evaluate only the evaluation split (the first paragraphs; prune/sweep calibrate on the rest). */
+  readonly split?: number;
+}
+
+/**
+ * `mama-prune eval`: perplexity of a checkpoint on a text, with its full protocol line.
+ *
+ * @throws PruneError TENSOR_IO_*, TOKENIZER_MISMATCH, EVAL_INVALID (empty text, bad seqlen), ABORTED.
+ * @example
+ * const r = await runEval({ model: "m.bin", text: "val.txt", seqlen: 256 }, { io });
+ */
+export async function runEval(job: EvalJob, ctx: CommandContext): Promise<PerplexityResult> {
+  const ckpt = await openModel(job.model);
+  try {
+    const tok = await tokenizerFor(ckpt, job.model, job.tokenizer);
+    let text = await readText(job.text, "evaluation", "EVAL_INVALID");
+    let name = basename(job.text);
+    if (job.split !== undefined) {
+      text = splitCalibrationText(text, { calibrationFraction: job.split }).evaluation;
+      name = `${name} (evaluation split)`;
+    }
+    const model = await loadLlama(ckpt);
+    const checksum = await fileChecksum(job.model);
+    return await evaluateModel(ctx, model, tok.tokenizer, text, {
+      seqlen: job.seqlen,
+      ...(job.windows !== undefined ? { windows: job.windows } : {}),
+      datasetName: name,
+      label: basename(job.model),
+      ...(checksum !== undefined ? { modelChecksum: checksum } : {}),
+    });
+  } finally {
+    await ckpt.close();
+  }
+}
+
+// ---- sweep ----
+
+/** One measured (method, level) of a sweep. */
+export interface SweepRun {
+  readonly method: PruneMethod;
+  readonly label: string;
+  readonly level: string;
+  readonly ppl: number;
+  readonly overallSparsity: number;
+  readonly pruneWallTimeMs: number;
+}
+
+/** What `sweep` produced. */
+export interface SweepCommandResult {
+  readonly table: ReportTable;
+  readonly dense: number;
+  readonly runs: readonly SweepRun[];
+  /** Report files written (Markdown, CSV, JSON, SVG). */
+  readonly files: readonly string[];
+  readonly wallTimeMs: number;
+}
+
+/** Options of {@link runSweep}. */
+export interface RunSweepOptions extends CommandContext {
+  /** Directory the recipe's relative paths are resolved against (the recipe file's folder). */
+  readonly baseDir: string;
+  /** Override `recipe.output.dir` (resolved against the working directory). */
+  readonly outDir?: string;
+}
+
+function requireKey<T>(v: T | undefined, key: string, what: string): T {
+  if (v === undefined) {
+    throw new PruneError("RECIPE_INVALID", `recipe.${key}: missing. Expected ${what}, got nothing.`);
+  }
+  return v;
+}
+
+/**
+ * `mama-prune sweep --recipe <file>`: the dense model plus every method × level of the recipe,
+ * each pruned from a fresh copy of the checkpoint (pipeline `sweep`) and evaluated on the
+ * evaluation text; then the paper-format table (Markdown, CSV, JSON) and an SVG plot written to
+ * `output.dir`. When calibration and evaluation use the same file, it is split into disjoint
+ * paragraphs (the last `calibration.split` for calibration, the rest for evaluation).
+ *
+ * @throws PruneError RECIPE_INVALID (missing model/methods/levels/eval), every input error, ABORTED.
+ * @example
+ * const r = await runSweep(parseRecipe(text, "r.yaml"), { io, baseDir: "." });
+ */
+export async function runSweep(recipe: Recipe, options: RunSweepOptions): Promise<SweepCommandResult> {
+  const t0 = performance.now();
+  const ctx: CommandContext = options;
+  const base = options.baseDir;
+  const modelPath = resolve(base, requireKey(recipe.model, "model", "a checkpoint path"));
+  const methods = requireKey(recipe.methods, "methods", "a list of methods");
+  const levels: readonly SweepLevel[] = requireKey(recipe.levels, "levels", "a list of sparsity levels");
+  const evalSpec = requireKey(recipe.eval, "eval", "eval settings (text, seqlen)");
+  const evalTextPath = recipe.eval?.text ?? recipe.calibration?.text;
+  if (evalTextPath === undefined) {
+    throw new PruneError(
+      "RECIPE_INVALID",
+      "recipe.eval.text: missing. Expected an evaluation text file, got nothing.",
+    );
+  }
+  const registry = await pluginRegistry(recipe.plugins ?? [], base);
+  for (const m of methods) if (m.scorer !== undefined) registry.get(m.scorer);
+  const ckpt = await openModel(modelPath);
+  let pre: Checkpoint | undefined;
+  try {
+    const tok = await tokenizerFor(
+      ckpt,
+      modelPath,
+      recipe.tokenizer !== undefined ? resolve(base, recipe.tokenizer) : undefined,
+    );
+    const tokenizer = cachingTokenizer(tok.tokenizer);
+    const evalPath = resolve(base, evalTextPath);
+    let evalText = await readText(evalPath, "evaluation", "EVAL_INVALID");
+    let evalName = basename(evalPath);
+    let cal: CalibrationWindows | undefined;
+    let splitProtocol = "";
+    const needCal = methods.some((m) => needsCalibration(m, registry, recipe.allocation));
+    if (recipe.calibration !== undefined && needCal) {
+      const c = recipe.calibration;
+      const calPath = resolve(base, c.text);
+      let calText: string;
+      if (calPath === evalPath) {
+        const split = splitCalibrationText(evalText, { calibrationFraction: c.split });
+        evalText = split.evaluation;
+        calText = split.calibration;
+        evalName = `${evalName} (evaluation split)`;
+        splitProtocol = ` from the calibration split (${split.protocol})`;
+      } else {
+        calText = await readText(calPath, "calibration", "CALIBRATION_INVALID");
+      }
+      cal = drawCalibration(ctx, tokenizer, calText, c);
+    } else if (needCal) {
+      const m = methods.find((x) => needsCalibration(x, registry, recipe.allocation))!;
+      throw new PruneError(
+        "RECIPE_INVALID",
+        `recipe.calibration: missing. Expected calibration settings (text, nsamples, seqlen, seed) for method ${m.name}, got nothing.`,
+      );
+    }
+    if (recipe.pre !== undefined) pre = await openModel(resolve(base, recipe.pre));
+    const checksum = await fileChecksum(modelPath);
+    const evalOpts = {
+      seqlen: evalSpec.seqlen,
+      ...(evalSpec.windows !== undefined ? { windows: evalSpec.windows } : {}),
+      datasetName: evalName,
+      ...(checksum !== undefined ? { modelChecksum: checksum } : {}),
+    };
+    const dense = await evaluateModel(ctx, await loadLlama(ckpt), tokenizer, evalText, {
+      ...evalOpts,
+      label: "dense",
+    });
+    say(ctx, `dense: ppl ${dense.ppl.toFixed(4)}`);
+    const runs: SweepRun[] = [];
+    for (const spec of methods) {
+      const label = methodLabel(spec);
+      for (const level of levels) {
+        // One pipeline sweep per point, so each run gets its own labelled progress bar.
+        const at = `${label} @ ${levelLabel(level)}`;
+        await sweep({
+          methods: [spec.name],
+          levels: [level],
+          prune: {
+            checkpoint: ckpt,
+            ...methodOptions(spec, registry),
+            ...(recipe.allocation !== undefined ? { allocation: recipe.allocation } : {}),
+            ...(cal !== undefined ? { calibration: cal } : {}),
+            ...(pre !== undefined ? { preCheckpoint: pre } : {}),
+            ...(ctx.io.signal !== undefined ? { signal: ctx.io.signal } : {}),
+            onProgress: blockProgress(ctx, `${at}: blocks pruned`),
+          },
+          evaluate: async (model) =>
+            (await evaluateModel(ctx, model, tokenizer, evalText, { ...evalOpts, label: at })).ppl,
+          onRow: (row) => {
+            runs.push({
+              method: spec.name,
+              label,
+              level: row.level,
+              ppl: row.value,
+              overallSparsity: row.overallSparsity,
+              pruneWallTimeMs: row.pruneWallTimeMs,
+            });
+            say(
+              ctx,
+              `${at}: ppl ${row.value.toFixed(4)}, sparsity ${pct(row.overallSparsity)}, pruned in ${(row.pruneWallTimeMs / 1000).toFixed(1)} s`,
+            );
+          },
+        });
+      }
+    }
+    const protocol = [
+      `model ${basename(modelPath)} (${ckpt.format}${checksum !== undefined ? `, sha256 ${checksum.slice(0, 16)}` : ""})`,
+      `evaluation: ${evalName} (sha256 ${dense.dataset.sha256.slice(0, 16)}), ${dense.windows} of ${dense.windowsAvailable} non-overlapping windows of seqlen ${dense.seqlen}, ${dense.tokensScored} tokens scored, ppl = exp(mean NLL)`,
+      cal !== undefined
+        ? `calibration: ${cal.protocol}${splitProtocol}, sequential`
+        : "calibration: none (data-free methods)",
+      `allocation ${recipe.allocation?.kind ?? "uniform"}`,
+      "level 0 = the dense model",
+    ].join(" | ");
+    const table = reportTableFromPoints(
+      runs.map((r) => ({ method: r.label, level: r.level, value: r.ppl })),
+      {
+        title: recipe.output?.title ?? "Perplexity of the pruned model",
+        protocol,
+        methods: methods.map(methodLabel),
+        levels: ["0", ...levels.map(levelLabel)],
+        baseline: { level: "0", value: dense.ppl },
+      },
+    );
+    const wallTimeMs = performance.now() - t0;
+    const outDir =
+      options.outDir !== undefined
+        ? resolve(ctx.io.cwd, options.outDir)
+        : resolve(base, recipe.output?.dir ?? "results");
+    const stem = recipe.output?.name ?? "sweep";
+    await mkdir(outDir, { recursive: true });
+    const files: [string, string][] = [
+      [`${stem}.md`, reportMarkdown(table)],
+      [`${stem}.csv`, reportCsv(table)],
+      [
+        `${stem}.json`,
+        `${JSON.stringify({ ...reportJsonObject(table), dense: dense.ppl, runs, wallTimeMs: Math.round(wallTimeMs) }, null, 2)}\n`,
+      ],
+      [
+        `${stem}.svg`,
+        perplexityPlotSvg(table, {
+          subtitle: `${basename(modelPath)} on ${evalName}, seqlen ${dense.seqlen} × ${dense.windows} windows`,
+        }),
+      ],
+    ];
+    if (ctx.io.signal?.aborted === true)
+      throw new PruneError("ABORTED", "sweep: interrupted before writing reports.");
+    for (const [name, text] of files) await writeTextAtomic(join(outDir, name), text);
+    return { table, dense: dense.ppl, runs, files: files.map(([n]) => join(outDir, n)), wallTimeMs };
+  } finally {
+    await ckpt.close();
+    await pre?.close();
+  }
+}

@@ -1,0 +1,405 @@
+// ---- `mama-prune <command>`: argument parsing, dispatch, output and exit codes ----
+
+import { readFile } from "node:fs/promises";
+import { basename, dirname, resolve } from "node:path";
+import { parseArgs } from "node:util";
+import { PruneError } from "@mama-prune/core";
+import { levelLabel, PRUNE_METHODS, type PruneMethod } from "@mama-prune/pipeline";
+import {
+  formatInspect,
+  formatPrune,
+  type PruneJob,
+  runEval,
+  runInspect,
+  runPrune,
+  runSweep,
+} from "./commands.ts";
+import { EXIT_CODES, errorLine, exitCodeOf, UsageError } from "./exit-codes.ts";
+import type { CliIo } from "./io.ts";
+import {
+  type AllocationSpec,
+  type MethodSpec,
+  OUTPUT_FORMATS,
+  type OutputFormat,
+  type PluginSpec,
+  parseRecipe,
+  parseSparsity,
+  RECIPE_DEFAULTS,
+  type Recipe,
+} from "./recipe.ts";
+
+/** The CLI's version (kept equal to package.json by the release tooling). */
+export const CLI_VERSION = "0.1.0";
+
+/** `mama-prune --help`. */
+export const HELP: string = `mama-prune — prune Llama-family checkpoints and measure what it costs
+
+Usage:
+  mama-prune inspect <checkpoint> [--json]
+  mama-prune prune <checkpoint> --method <name> --sparsity <s|N:M> [--calibration <text>]
+                   [--nsamples n] [--seqlen n] [--seed n] [--allocation uniform|owl]
+                   [--pre <checkpoint>] [--out <dir>] [--format dense|sparse-bitmask|sparse-24]
+                   [--plugin <package>]... [--scorer <name>] [--tokenizer <file>] [--overwrite]
+  mama-prune prune --recipe <file> [<checkpoint>] [--out <dir>] [flags above override the recipe]
+  mama-prune eval <checkpoint> --text <file> --seqlen <n> [--windows n] [--tokenizer <file>] [--split]
+  mama-prune sweep --recipe <file> [--out <dir>]
+
+Checkpoints: a llama2.c .bin, a .safetensors file or a Hugging Face folder. The tokenizer is
+--tokenizer, else tokenizer.json / tokenizer.bin / tok*.bin next to the checkpoint.
+Methods: ${PRUNE_METHODS.join(", ")}.
+Sparsity: a fraction of weights set to zero in [0, 1) (0.5, 50%) or N:M (N zeros in every M, e.g. 2:4).
+
+Global flags: --json (machine-readable stdout), --quiet (no progress), --debug (stack traces),
+--help, --version.
+Exit codes: 0 ok, 1 runtime failure, 2 usage or input error, 130 interrupted (Ctrl-C).
+`;
+
+const GLOBAL = {
+  json: { type: "boolean" },
+  quiet: { type: "boolean" },
+  debug: { type: "boolean" },
+  help: { type: "boolean", short: "h" },
+} as const;
+
+function parse<T extends Record<string, { type: "string" | "boolean"; multiple?: boolean; short?: string }>>(
+  command: string,
+  args: readonly string[],
+  options: T,
+  maxPositionals: number,
+): { values: Record<string, string | boolean | string[] | undefined>; positionals: string[] } {
+  let r: ReturnType<typeof parseArgs>;
+  try {
+    r = parseArgs({
+      args: [...args],
+      options: { ...GLOBAL, ...options },
+      allowPositionals: true,
+      strict: true,
+    });
+  } catch (e) {
+    const msg = (e instanceof Error ? e.message : String(e)).split("\n")[0] ?? "";
+    throw new UsageError(
+      `${command}: ${msg.replace(/\. To specify a positional.*$/, "").replace(/\.$/, "")}`,
+    );
+  }
+  if (r.positionals.length > maxPositionals) {
+    throw new UsageError(
+      `${command}: unexpected argument ${JSON.stringify(r.positionals[maxPositionals])}. Expected at most ${maxPositionals} positional argument${maxPositionals === 1 ? "" : "s"}`,
+    );
+  }
+  return {
+    values: r.values as Record<string, string | boolean | string[] | undefined>,
+    positionals: r.positionals,
+  };
+}
+
+function str(v: unknown): string | undefined {
+  return typeof v === "string" ? v : undefined;
+}
+
+function intFlag(v: unknown, flag: string, min: number): number | undefined {
+  if (v === undefined) return undefined;
+  const s = String(v).trim();
+  const n = /^-?\d+$/.test(s) ? Number(s) : Number.NaN;
+  if (!Number.isSafeInteger(n) || n < min) {
+    throw new UsageError(
+      `${flag}: expected an integer ≥ ${min}, got ${JSON.stringify(String(v).slice(0, 40))}`,
+    );
+  }
+  return n;
+}
+
+function methodFlag(v: unknown): PruneMethod {
+  const s = String(v);
+  if (!(PRUNE_METHODS as readonly string[]).includes(s)) {
+    throw new PruneError(
+      "SCORER_NOT_FOUND",
+      `--method: unknown method. Expected one of ${PRUNE_METHODS.join(", ")}, got ${JSON.stringify(s.slice(0, 40))}.`,
+    );
+  }
+  return s as PruneMethod;
+}
+
+function formatFlag(v: unknown): OutputFormat {
+  const s = v === "sparse-24-bitmask" ? "sparse-24" : String(v);
+  if (!(OUTPUT_FORMATS as readonly string[]).includes(s)) {
+    throw new UsageError(
+      `--format: expected one of ${OUTPUT_FORMATS.join(", ")}, got ${JSON.stringify(s.slice(0, 40))}`,
+    );
+  }
+  return s as OutputFormat;
+}
+
+async function loadRecipeFile(path: string, cwd: string): Promise<{ recipe: Recipe; baseDir: string }> {
+  const full = resolve(cwd, path);
+  let text: string;
+  try {
+    text = await readFile(full, "utf8");
+  } catch (e) {
+    throw new PruneError(
+      "TENSOR_IO_NOT_FOUND",
+      `${path}: cannot read the recipe (${(e as { code?: string }).code ?? "error"}).`,
+      {
+        cause: e,
+      },
+    );
+  }
+  return { recipe: parseRecipe(text, path), baseDir: dirname(full) };
+}
+
+function jsonOut(io: CliIo, value: unknown): void {
+  io.stdout(`${JSON.stringify(value, null, 2)}\n`);
+}
+
+function defaultOut(cwd: string, model: string, method: string, sparsity: PruneJob["sparsity"]): string {
+  const stem = basename(model).replace(/\.(bin|safetensors)$/, "");
+  return resolve(cwd, `${stem}-${method}-${levelLabel(sparsity).replace(":", "of")}`);
+}
+
+// ---- commands ----
+
+async function cmdInspect(args: readonly string[], io: CliIo, flags: Flags): Promise<number> {
+  const { positionals } = parse("inspect", args, {}, 1);
+  const path = positionals[0];
+  if (path === undefined) throw new UsageError("inspect: missing <checkpoint>");
+  const r = await runInspect(path, { io, quiet: flags.quiet });
+  if (flags.json) jsonOut(io, r);
+  else io.stdout(formatInspect(r));
+  return EXIT_CODES.ok;
+}
+
+async function cmdPrune(args: readonly string[], io: CliIo, flags: Flags): Promise<number> {
+  const { values: v, positionals } = parse(
+    "prune",
+    args,
+    {
+      recipe: { type: "string" },
+      method: { type: "string" },
+      sparsity: { type: "string" },
+      calibration: { type: "string" },
+      nsamples: { type: "string" },
+      seqlen: { type: "string" },
+      seed: { type: "string" },
+      allocation: { type: "string" },
+      pre: { type: "string" },
+      out: { type: "string" },
+      format: { type: "string" },
+      plugin: { type: "string", multiple: true },
+      scorer: { type: "string" },
+      tokenizer: { type: "string" },
+      overwrite: { type: "boolean" },
+    },
+    1,
+  );
+  const cwd = io.cwd;
+  const recipeFile = str(v["recipe"]);
+  const { recipe, baseDir } =
+    recipeFile !== undefined ? await loadRecipeFile(recipeFile, cwd) : { recipe: {} as Recipe, baseDir: cwd };
+  const fromRecipe = (p: string | undefined): string | undefined =>
+    p === undefined ? undefined : resolve(baseDir, p);
+  const fromFlag = (p: unknown): string | undefined => (typeof p === "string" ? resolve(cwd, p) : undefined);
+
+  const model = fromFlag(positionals[0]) ?? fromRecipe(recipe.model);
+  if (model === undefined) throw new UsageError("prune: missing <checkpoint> (or recipe.model)");
+  let method: MethodSpec | undefined = recipe.method;
+  if (v["method"] !== undefined) method = { name: methodFlag(v["method"]) };
+  if (method === undefined) throw new UsageError("prune: missing --method <name> (or recipe.method)");
+  const plugins: PluginSpec[] = [
+    ...(recipe.plugins ?? []),
+    ...((v["plugin"] as string[] | undefined) ?? []).map((p) => ({ package: p })),
+  ];
+  const scorer = str(v["scorer"]);
+  if (scorer !== undefined) method = { ...method, scorer };
+  const sparsity =
+    v["sparsity"] !== undefined ? parseSparsity(String(v["sparsity"]), "--sparsity") : recipe.sparsity;
+  if (sparsity === undefined) throw new UsageError("prune: missing --sparsity <s|N:M> (or recipe.sparsity)");
+  const calText = fromFlag(v["calibration"]) ?? fromRecipe(recipe.calibration?.text);
+  const allocationFlag = str(v["allocation"]);
+  if (allocationFlag !== undefined && allocationFlag !== "uniform" && allocationFlag !== "owl") {
+    throw new UsageError(
+      `--allocation: expected uniform or owl, got ${JSON.stringify(allocationFlag.slice(0, 40))}`,
+    );
+  }
+  const allocation: AllocationSpec | undefined =
+    allocationFlag === "uniform" || allocationFlag === "owl" ? { kind: allocationFlag } : recipe.allocation;
+  const out =
+    fromFlag(v["out"]) ?? fromRecipe(recipe.output?.dir) ?? defaultOut(cwd, model, method.name, sparsity);
+  const pre = fromFlag(v["pre"]) ?? fromRecipe(recipe.pre);
+  const tokenizer = fromFlag(v["tokenizer"]) ?? fromRecipe(recipe.tokenizer);
+  const job: PruneJob = {
+    model,
+    method,
+    sparsity,
+    out,
+    format: v["format"] !== undefined ? formatFlag(v["format"]) : (recipe.output?.format ?? "dense"),
+    overwrite: v["overwrite"] === true || recipe.output?.overwrite === true,
+    plugins,
+    pluginBase: recipeFile !== undefined && v["plugin"] === undefined ? baseDir : cwd,
+    ...(tokenizer !== undefined ? { tokenizer } : {}),
+    ...(pre !== undefined ? { pre } : {}),
+    ...(allocation !== undefined ? { allocation } : {}),
+    ...(calText !== undefined
+      ? {
+          calibration: {
+            text: calText,
+            nsamples:
+              intFlag(v["nsamples"], "--nsamples", 1) ??
+              recipe.calibration?.nsamples ??
+              RECIPE_DEFAULTS.nsamples,
+            seqlen:
+              intFlag(v["seqlen"], "--seqlen", 2) ?? recipe.calibration?.seqlen ?? RECIPE_DEFAULTS.seqlen,
+            seed: intFlag(v["seed"], "--seed", 0) ?? recipe.calibration?.seed ?? RECIPE_DEFAULTS.seed,
+          },
+        }
+      : {}),
+  };
+  // A lone --plugin without --scorer: use that plugin's scorer for the method.
+  if (job.method.scorer === undefined && v["plugin"] !== undefined && plugins.length > 0) {
+    const { pluginRegistry } = await import("./plugins.ts");
+    const reg = await pluginRegistry(plugins, job.pluginBase);
+    const last = reg.list().at(-1);
+    if (last !== undefined) (job as { method: MethodSpec }).method = { ...job.method, scorer: last.name };
+  }
+  const r = await runPrune(job, { io, quiet: flags.quiet });
+  if (flags.json) jsonOut(io, { out: r.out, files: r.files, report: r.report });
+  else io.stdout(formatPrune(r));
+  return EXIT_CODES.ok;
+}
+
+async function cmdEval(args: readonly string[], io: CliIo, flags: Flags): Promise<number> {
+  const { values: v, positionals } = parse(
+    "eval",
+    args,
+    {
+      text: { type: "string" },
+      seqlen: { type: "string" },
+      windows: { type: "string" },
+      tokenizer: { type: "string" },
+      split: { type: "boolean" },
+    },
+    1,
+  );
+  const model = positionals[0];
+  if (model === undefined) throw new UsageError("eval: missing <checkpoint>");
+  const text = str(v["text"]);
+  if (text === undefined) throw new UsageError("eval: missing --text <file>");
+  const seqlen = intFlag(v["seqlen"], "--seqlen", 2);
+  if (seqlen === undefined)
+    throw new UsageError("eval: missing --seqlen <n> (it is never guessed from the model)");
+  const windows = intFlag(v["windows"], "--windows", 1);
+  const tokenizer = str(v["tokenizer"]);
+  const r = await runEval(
+    {
+      model: resolve(io.cwd, model),
+      text: resolve(io.cwd, text),
+      seqlen,
+      ...(windows !== undefined ? { windows } : {}),
+      ...(tokenizer !== undefined ? { tokenizer: resolve(io.cwd, tokenizer) } : {}),
+      ...(v["split"] === true ? { split: RECIPE_DEFAULTS.split } : {}),
+    },
+    { io, quiet: flags.quiet },
+  );
+  if (flags.json) jsonOut(io, r);
+  else io.stdout(`ppl ${r.ppl.toFixed(4)}\n${r.protocol}\n`);
+  return EXIT_CODES.ok;
+}
+
+async function cmdSweep(args: readonly string[], io: CliIo, flags: Flags): Promise<number> {
+  const { values: v } = parse("sweep", args, { recipe: { type: "string" }, out: { type: "string" } }, 0);
+  const recipeFile = str(v["recipe"]);
+  if (recipeFile === undefined) throw new UsageError("sweep: missing --recipe <file>");
+  const { recipe, baseDir } = await loadRecipeFile(recipeFile, io.cwd);
+  const out = str(v["out"]);
+  const r = await runSweep(recipe, {
+    io,
+    quiet: flags.quiet,
+    baseDir,
+    ...(out !== undefined ? { outDir: out } : {}),
+  });
+  if (flags.json) {
+    jsonOut(io, {
+      table: r.table,
+      dense: r.dense,
+      runs: r.runs,
+      files: r.files,
+      wallTimeMs: Math.round(r.wallTimeMs),
+    });
+  } else {
+    const { reportMarkdown } = await import("@mama-prune/eval");
+    io.stdout(reportMarkdown(r.table));
+    io.stdout(`\nwrote ${r.files.join(", ")}\n`);
+  }
+  return EXIT_CODES.ok;
+}
+
+interface Flags {
+  readonly json: boolean;
+  readonly quiet: boolean;
+  readonly debug: boolean;
+}
+
+const COMMANDS: Readonly<
+  Record<string, (args: readonly string[], io: CliIo, flags: Flags) => Promise<number>>
+> = {
+  inspect: cmdInspect,
+  prune: cmdPrune,
+  eval: cmdEval,
+  sweep: cmdSweep,
+};
+
+/**
+ * Run `mama-prune` with `argv` (without the node and script paths) against injected streams.
+ * Never throws: errors become one line on stderr (`mama-prune: CODE: message`; the stack only
+ * with `--debug`) and an exit code — 0 ok, 1 runtime failure, 2 usage or input error, 130
+ * interrupted. With `--json` a failure also prints `{ "error": { code, message } }` on stdout.
+ *
+ * @example
+ * const code = await main(["inspect", "model.bin", "--json"], {
+ *   stdout: (s) => process.stdout.write(s), stderr: (s) => process.stderr.write(s), cwd: process.cwd(),
+ * });
+ */
+export async function main(argv: readonly string[], io: CliIo): Promise<number> {
+  const flags: Flags = {
+    json: argv.includes("--json"),
+    quiet: argv.includes("--quiet"),
+    debug: argv.includes("--debug"),
+  };
+  try {
+    const [command, ...rest] = argv;
+    if (command === "--version" || command === "-v") {
+      io.stdout(`${CLI_VERSION}\n`);
+      return EXIT_CODES.ok;
+    }
+    if (command === undefined || command === "--help" || command === "-h" || command === "help") {
+      io.stdout(HELP);
+      return command === undefined ? EXIT_CODES.usage : EXIT_CODES.ok;
+    }
+    const run = COMMANDS[command];
+    if (run === undefined) {
+      throw new UsageError(
+        `unknown command ${JSON.stringify(command.slice(0, 40))}. Expected one of ${Object.keys(COMMANDS).join(", ")}`,
+      );
+    }
+    if (rest.includes("--help") || rest.includes("-h")) {
+      io.stdout(HELP);
+      return EXIT_CODES.ok;
+    }
+    return await run(rest, io, flags);
+  } catch (e) {
+    const code = exitCodeOf(e);
+    io.stderr(
+      `${code === EXIT_CODES.interrupted ? "mama-prune: interrupted; nothing was written." : errorLine(e)}\n`,
+    );
+    if (flags.debug && e instanceof Error && e.stack !== undefined) io.stderr(`${e.stack}\n`);
+    if (flags.json) {
+      const c = (e as { code?: unknown }).code;
+      jsonOut(io, {
+        error: {
+          code: typeof c === "string" ? c : e instanceof UsageError ? "USAGE" : "INTERNAL",
+          message: e instanceof Error ? e.message : String(e),
+          exitCode: code,
+        },
+      });
+    }
+    return code;
+  }
+}

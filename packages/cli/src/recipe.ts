@@ -1,0 +1,401 @@
+// ---- Recipes: JSON or YAML files describing a prune or a sweep, validated by a hand-written schema ----
+//
+// A hand-written validator instead of a schema library: the recipe has ~30 keys, every error must
+// name the exact key path ("recipe.calibration.nsamples: …"), and a dependency for that is not
+// worth its weight. Unknown keys are errors, so a typo never silently falls back to a default.
+
+import { PruneError } from "@mama-prune/core";
+import { PRUNE_METHODS, type PruneMethod, REDISTRIBUTIONS, type Redistribution } from "@mama-prune/pipeline";
+import type { MamaOptions, NmSparsity } from "@mama-prune/scoring";
+import { parse as parseYaml } from "yaml";
+
+/** Storage formats of `output.format` / `--format` ("sparse-24" is tensor-io's "sparse-24-bitmask"). */
+export type OutputFormat = "dense" | "sparse-bitmask" | "sparse-24";
+
+/** Every {@link OutputFormat}. */
+export const OUTPUT_FORMATS: readonly OutputFormat[] = ["dense", "sparse-bitmask", "sparse-24"];
+
+/** A third-party scorer plugin loaded by package name (or file path). */
+export interface PluginSpec {
+  /** npm package name (resolved from the working directory) or a path to a module. */
+  readonly package: string;
+  /** Named export of the factory. Default: `scorer`, else the module's only exported function. */
+  readonly export?: string;
+  /** Argument passed to the factory. */
+  readonly options?: Readonly<Record<string, unknown>>;
+}
+
+/** One method of a recipe: a built-in method, optionally with a plugin scorer and option overrides. */
+export interface MethodSpec {
+  /** Built-in method whose group and redistribution are used. */
+  readonly name: PruneMethod;
+  /** Column label in tables and plots. Default: the method's display name (or the scorer name). */
+  readonly label?: string;
+  /** Replace the method's scorer with a registered plugin scorer (by its `name`). */
+  readonly scorer?: string;
+  readonly group?: "matrix" | "row" | "block";
+  readonly redistribution?: Redistribution;
+  readonly mama?: MamaOptions;
+  readonly damping?: number;
+  readonly blockSize?: number;
+}
+
+/** Sparsity allocation over blocks. */
+export type AllocationSpec =
+  | { readonly kind: "uniform" }
+  | { readonly kind: "owl"; readonly M?: number; readonly lambda?: number };
+
+/** A validated recipe (paths are resolved by the command, relative to the recipe file). */
+export interface Recipe {
+  readonly model?: string;
+  readonly tokenizer?: string;
+  /** Pre-trained checkpoint (W⁰) for movement terms. */
+  readonly pre?: string;
+  readonly calibration?: {
+    readonly text: string;
+    readonly nsamples: number;
+    readonly seqlen: number;
+    readonly seed: number;
+    /** Fraction of paragraphs kept for calibration when the evaluation text is the same file. */
+    readonly split: number;
+  };
+  /** prune: the method. */
+  readonly method?: MethodSpec;
+  /** prune: the sparsity. */
+  readonly sparsity?: number | NmSparsity;
+  /** sweep: the methods (columns). */
+  readonly methods?: readonly MethodSpec[];
+  /** sweep: the levels (rows; the dense model is always row "0"). */
+  readonly levels?: readonly (number | NmSparsity)[];
+  readonly allocation?: AllocationSpec;
+  readonly eval?: { readonly text?: string; readonly seqlen: number; readonly windows?: number };
+  readonly output?: {
+    readonly dir?: string;
+    readonly format: OutputFormat;
+    readonly overwrite: boolean;
+    /** Base name of the report files (sweep). Default "sweep". */
+    readonly name: string;
+    readonly title?: string;
+  };
+  readonly plugins?: readonly PluginSpec[];
+}
+
+/** Calibration defaults (the bundled model's context is 512; anchors use 128 × 2048). */
+export const RECIPE_DEFAULTS: Readonly<{
+  nsamples: number;
+  seqlen: number;
+  seed: number;
+  split: number;
+  evalSeqlen: number;
+}> = { nsamples: 16, seqlen: 256, seed: 0, split: 0.15, evalSeqlen: 256 };
+
+// ---- small validation helpers ----
+
+type Obj = Record<string, unknown>;
+
+function show(v: unknown): string {
+  let s: string;
+  if (typeof v === "string") s = JSON.stringify(v);
+  else if (v === undefined) s = "nothing";
+  else if (typeof v === "number" || typeof v === "boolean" || v === null) s = String(v);
+  else if (Array.isArray(v)) s = "a list";
+  else s = "an object";
+  return s.length > 60 ? `${s.slice(0, 57)}...` : s;
+}
+
+function fail(path: string, expected: string, got: unknown): never {
+  throw new PruneError("RECIPE_INVALID", `${path}: expected ${expected}, got ${show(got)}.`);
+}
+
+function isObj(v: unknown): v is Obj {
+  return typeof v === "object" && v !== null && !Array.isArray(v);
+}
+
+function obj(v: unknown, path: string, keys: readonly string[]): Obj {
+  if (!isObj(v)) fail(path, "a mapping", v);
+  for (const k of Object.keys(v)) {
+    if (!keys.includes(k)) {
+      throw new PruneError(
+        "RECIPE_INVALID",
+        `${path}.${k}: unknown key. Expected one of ${keys.join(", ")}, got ${JSON.stringify(k.slice(0, 40))}.`,
+      );
+    }
+  }
+  return v;
+}
+
+function str(v: unknown, path: string): string {
+  if (typeof v !== "string" || v.trim() === "") fail(path, "a non-empty string", v);
+  return v;
+}
+
+function int(v: unknown, path: string, min: number): number {
+  if (typeof v !== "number" || !Number.isInteger(v) || v < min) fail(path, `an integer ≥ ${min}`, v);
+  return v;
+}
+
+function num(v: unknown, path: string, ok: (x: number) => boolean, expected: string): number {
+  if (typeof v !== "number" || !Number.isFinite(v) || !ok(v)) fail(path, expected, v);
+  return v;
+}
+
+function bool(v: unknown, path: string): boolean {
+  if (typeof v !== "boolean") fail(path, "true or false", v);
+  return v;
+}
+
+function oneOf<T extends string>(v: unknown, path: string, options: readonly T[]): T {
+  if (typeof v !== "string" || !(options as readonly string[]).includes(v)) {
+    fail(path, `one of ${options.join(", ")}`, v);
+  }
+  return v as T;
+}
+
+/**
+ * Parse a sparsity level: a number in [0, 1) or "N:M" with integers 0 ≤ N < M (N zeros in every M
+ * consecutive weights of a row, so "2:4" is 50 %).
+ *
+ * @throws PruneError SPARSITY_INVALID naming `where` for anything else.
+ * @example
+ * parseSparsity("2:4", "--sparsity"); // { n: 2, m: 4 }
+ * parseSparsity("0.5", "--sparsity"); // 0.5
+ */
+export function parseSparsity(v: unknown, where: string): number | NmSparsity {
+  if (typeof v === "string") {
+    const m = /^\s*(\d+)\s*:\s*(\d+)\s*$/.exec(v);
+    if (m !== null) {
+      const n = Number(m[1]);
+      const mm = Number(m[2]);
+      if (mm < 1 || n >= mm) {
+        throw new PruneError(
+          "SPARSITY_INVALID",
+          `${where}: N:M needs N < M (N zeros in every M weights). Expected e.g. 2:4, got ${JSON.stringify(v)}.`,
+        );
+      }
+      return { n, m: mm };
+    }
+    const x = v.trim() === "" ? Number.NaN : Number(v.trim().endsWith("%") ? v.trim().slice(0, -1) : v);
+    if (Number.isFinite(x) && v.trim().endsWith("%")) return parseSparsity(x / 100, where);
+    if (Number.isFinite(x)) return parseSparsity(x, where);
+  }
+  if (typeof v === "number" && Number.isFinite(v) && v >= 0 && v < 1) return v;
+  throw new PruneError(
+    "SPARSITY_INVALID",
+    `${where}: sparsity out of range. Expected a number in [0, 1) (fraction of weights set to zero) or N:M, got ${show(v)}.`,
+  );
+}
+
+const GROUPS = ["matrix", "row", "block"] as const;
+
+function mamaOptions(v: unknown, path: string): MamaOptions {
+  const o = obj(v, path, [
+    "magnitudeWeight",
+    "activationWeight",
+    "movementWeight",
+    "normalize",
+    "group",
+    "useActivations",
+    "useSampleWeights",
+    "useMovement",
+  ]);
+  const out: Record<string, unknown> = {};
+  for (const k of ["magnitudeWeight", "activationWeight", "movementWeight"]) {
+    if (o[k] !== undefined) out[k] = num(o[k], `${path}.${k}`, (x) => x >= 0, "a number ≥ 0");
+  }
+  if (o["normalize"] !== undefined)
+    out["normalize"] = oneOf(o["normalize"], `${path}.normalize`, ["rank", "zscore"]);
+  if (o["group"] !== undefined) out["group"] = oneOf(o["group"], `${path}.group`, ["row", "matrix"]);
+  for (const k of ["useActivations", "useSampleWeights", "useMovement"]) {
+    if (o[k] !== undefined) out[k] = bool(o[k], `${path}.${k}`);
+  }
+  return out as MamaOptions;
+}
+
+function methodSpec(v: unknown, path: string): MethodSpec {
+  if (typeof v === "string") return { name: oneOf(v, path, PRUNE_METHODS) };
+  const o = obj(v, path, [
+    "name",
+    "label",
+    "scorer",
+    "group",
+    "redistribution",
+    "mama",
+    "damping",
+    "blockSize",
+  ]);
+  const out: { -readonly [K in keyof MethodSpec]: MethodSpec[K] } = {
+    name: oneOf(o["name"], `${path}.name`, PRUNE_METHODS),
+  };
+  if (o["label"] !== undefined) out.label = str(o["label"], `${path}.label`);
+  if (o["scorer"] !== undefined) out.scorer = str(o["scorer"], `${path}.scorer`);
+  if (o["group"] !== undefined) out.group = oneOf(o["group"], `${path}.group`, GROUPS);
+  if (o["redistribution"] !== undefined) {
+    out.redistribution = oneOf(o["redistribution"], `${path}.redistribution`, REDISTRIBUTIONS);
+  }
+  if (o["mama"] !== undefined) out.mama = mamaOptions(o["mama"], `${path}.mama`);
+  if (o["damping"] !== undefined)
+    out.damping = num(o["damping"], `${path}.damping`, (x) => x > 0, "a number > 0");
+  if (o["blockSize"] !== undefined) out.blockSize = int(o["blockSize"], `${path}.blockSize`, 1);
+  return out;
+}
+
+function pluginSpec(v: unknown, path: string): PluginSpec {
+  if (typeof v === "string") return { package: str(v, path) };
+  const o = obj(v, path, ["package", "export", "options"]);
+  const out: { -readonly [K in keyof PluginSpec]: PluginSpec[K] } = {
+    package: str(o["package"], `${path}.package`),
+  };
+  if (o["export"] !== undefined) out.export = str(o["export"], `${path}.export`);
+  if (o["options"] !== undefined) {
+    if (!isObj(o["options"])) fail(`${path}.options`, "a mapping", o["options"]);
+    out.options = o["options"];
+  }
+  return out;
+}
+
+/**
+ * Validate a parsed recipe object. Unknown keys, wrong types and out-of-range values are
+ * `PruneError("RECIPE_INVALID")` (or `SPARSITY_INVALID` for levels) whose message starts with the
+ * key path, e.g. `recipe.calibration.nsamples: expected an integer ≥ 1, got 0.`
+ *
+ * @throws PruneError RECIPE_INVALID, SPARSITY_INVALID.
+ * @example
+ * validateRecipe({ model: "m.bin", method: "wanda", sparsity: 0.5 }).method; // { name: "wanda" }
+ */
+export function validateRecipe(input: unknown, name = "recipe"): Recipe {
+  const r = obj(input, name, [
+    "model",
+    "tokenizer",
+    "pre",
+    "calibration",
+    "method",
+    "sparsity",
+    "methods",
+    "levels",
+    "allocation",
+    "eval",
+    "output",
+    "plugins",
+  ]);
+  const out: { -readonly [K in keyof Recipe]: Recipe[K] } = {};
+  for (const k of ["model", "tokenizer", "pre"] as const) {
+    if (r[k] !== undefined) out[k] = str(r[k], `${name}.${k}`);
+  }
+  if (r["calibration"] !== undefined) {
+    const p = `${name}.calibration`;
+    const c = obj(r["calibration"], p, ["text", "nsamples", "seqlen", "seed", "split"]);
+    out.calibration = {
+      text: str(c["text"], `${p}.text`),
+      nsamples:
+        c["nsamples"] === undefined ? RECIPE_DEFAULTS.nsamples : int(c["nsamples"], `${p}.nsamples`, 1),
+      seqlen: c["seqlen"] === undefined ? RECIPE_DEFAULTS.seqlen : int(c["seqlen"], `${p}.seqlen`, 2),
+      seed: c["seed"] === undefined ? RECIPE_DEFAULTS.seed : int(c["seed"], `${p}.seed`, 0),
+      split:
+        c["split"] === undefined
+          ? RECIPE_DEFAULTS.split
+          : num(c["split"], `${p}.split`, (x) => x > 0 && x < 1, "a fraction in (0, 1)"),
+    };
+  }
+  if (r["method"] !== undefined) out.method = methodSpec(r["method"], `${name}.method`);
+  if (r["sparsity"] !== undefined) out.sparsity = parseSparsity(r["sparsity"], `${name}.sparsity`);
+  if (r["methods"] !== undefined) {
+    const ms = r["methods"];
+    if (!Array.isArray(ms) || ms.length === 0) fail(`${name}.methods`, "a non-empty list of methods", ms);
+    out.methods = ms.map((m, i) => methodSpec(m, `${name}.methods[${i}]`));
+  }
+  if (r["levels"] !== undefined) {
+    const ls = r["levels"];
+    if (!Array.isArray(ls) || ls.length === 0)
+      fail(`${name}.levels`, "a non-empty list of sparsity levels", ls);
+    out.levels = ls.map((l, i) => parseSparsity(l, `${name}.levels[${i}]`));
+  }
+  if (r["allocation"] !== undefined) {
+    const p = `${name}.allocation`;
+    const a = r["allocation"];
+    if (typeof a === "string") {
+      const kind = oneOf(a, p, ["uniform", "owl"] as const);
+      out.allocation = { kind };
+    } else {
+      const o = obj(a, p, ["kind", "M", "lambda"]);
+      const kind = oneOf(o["kind"], `${p}.kind`, ["uniform", "owl"] as const);
+      if (kind === "uniform") {
+        if (o["M"] !== undefined || o["lambda"] !== undefined)
+          fail(`${p}.kind`, '"owl" when M or lambda is given', kind);
+        out.allocation = { kind };
+      } else {
+        out.allocation = {
+          kind,
+          ...(o["M"] !== undefined ? { M: num(o["M"], `${p}.M`, (x) => x > 0, "a number > 0") } : {}),
+          ...(o["lambda"] !== undefined
+            ? { lambda: num(o["lambda"], `${p}.lambda`, (x) => x >= 0 && x < 0.5, "a number in [0, 0.5)") }
+            : {}),
+        };
+      }
+    }
+  }
+  if (r["eval"] !== undefined) {
+    const p = `${name}.eval`;
+    const e = obj(r["eval"], p, ["text", "seqlen", "windows"]);
+    out.eval = {
+      ...(e["text"] !== undefined ? { text: str(e["text"], `${p}.text`) } : {}),
+      seqlen: e["seqlen"] === undefined ? RECIPE_DEFAULTS.evalSeqlen : int(e["seqlen"], `${p}.seqlen`, 2),
+      ...(e["windows"] !== undefined ? { windows: int(e["windows"], `${p}.windows`, 1) } : {}),
+    };
+  }
+  if (r["output"] !== undefined) {
+    const p = `${name}.output`;
+    const o = obj(r["output"], p, ["dir", "format", "overwrite", "name", "title"]);
+    out.output = {
+      ...(o["dir"] !== undefined ? { dir: str(o["dir"], `${p}.dir`) } : {}),
+      format: o["format"] === undefined ? "dense" : oneOf(o["format"], `${p}.format`, OUTPUT_FORMATS),
+      overwrite: o["overwrite"] === undefined ? false : bool(o["overwrite"], `${p}.overwrite`),
+      name: o["name"] === undefined ? "sweep" : fileStem(str(o["name"], `${p}.name`), `${p}.name`),
+      ...(o["title"] !== undefined ? { title: str(o["title"], `${p}.title`) } : {}),
+    };
+  }
+  if (r["plugins"] !== undefined) {
+    const ps = r["plugins"];
+    if (!Array.isArray(ps)) fail(`${name}.plugins`, "a list of plugin packages", ps);
+    out.plugins = ps.map((p, i) => pluginSpec(p, `${name}.plugins[${i}]`));
+  }
+  return out;
+}
+
+function fileStem(s: string, path: string): string {
+  if (!/^[A-Za-z0-9._-]+$/.test(s) || s.startsWith(".")) {
+    fail(path, "a file name of letters, digits, '.', '_' or '-'", s);
+  }
+  return s;
+}
+
+/**
+ * Parse recipe text (YAML, which includes JSON; a `.json` file is parsed as strict JSON) and
+ * validate it with {@link validateRecipe}.
+ *
+ * @throws PruneError RECIPE_INVALID for a syntax error (with line and column), an empty file, or
+ *   anything {@link validateRecipe} refuses.
+ * @example
+ * parseRecipe("model: m.bin\nmethod: wanda\nsparsity: 0.5\n", "r.yaml").sparsity; // 0.5
+ */
+export function parseRecipe(text: string, fileName: string): Recipe {
+  let data: unknown;
+  try {
+    data = fileName.endsWith(".json")
+      ? JSON.parse(text)
+      : parseYaml(text, { prettyErrors: false, uniqueKeys: true });
+  } catch (e) {
+    const msg = (e instanceof Error ? e.message : String(e)).split("\n")[0] ?? "";
+    throw new PruneError(
+      "RECIPE_INVALID",
+      `${fileName}: not valid ${fileName.endsWith(".json") ? "JSON" : "YAML"}. Expected a recipe mapping, got a syntax error (${msg.slice(0, 120)}).`,
+      { cause: e },
+    );
+  }
+  if (data === null || data === undefined) {
+    throw new PruneError(
+      "RECIPE_INVALID",
+      `${fileName}: the recipe is empty. Expected a mapping of recipe keys, got nothing.`,
+    );
+  }
+  return validateRecipe(data, "recipe");
+}
