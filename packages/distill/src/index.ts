@@ -9,6 +9,19 @@ export {
   zeroGrads,
 } from "./engine.ts";
 export {
+  checkVerifier,
+  containsWordVerifier,
+  type GrpoOptions,
+  type GrpoProgress,
+  type GrpoReport,
+  groupAdvantages,
+  grpo,
+  type RewardCalibration,
+  type RewardCalibrationOptions,
+  rewardWeightedCalibration,
+  type VerifierPlugin,
+} from "./grpo.ts";
+export {
   crossEntropyLoss,
   type DistillLossOptions,
   type DistillLossResult,
