@@ -479,7 +479,7 @@ export async function rewardWeightedCalibration(
     );
   }
   const tokens = new Int32Array(windows.length * seqlen); // (nsamples, seqlen)
-  windows.forEach((w, i) => tokens.set(w, i * seqlen));
+  for (const [i, w] of windows.entries()) tokens.set(w, i * seqlen);
   const meanReward = rewardsKept.reduce((a, b) => a + b, 0) / rewardsKept.length;
   return {
     tokens,
