@@ -8,6 +8,7 @@ import { describe, expect, it } from "vitest";
 import { bytesSource } from "./byte-source.ts";
 import { DTYPES } from "./dtype.ts";
 import { type ReadIntoByteSource, readSafetensors, safetensorsBytes } from "./safetensors.ts";
+import { readSafetensorsStream } from "./safetensors-stream.ts";
 import type { ByteSource } from "./types.ts";
 
 interface Outcome {
@@ -55,6 +56,34 @@ async function exercise(
     return { ok: true, maxRead };
   } catch (error) {
     return { ok: false, error, maxRead };
+  }
+}
+
+// The same bytes through the one-pass stream reader, delivered in small chunks.
+async function exerciseStream(bytes: Uint8Array, withTotal: boolean): Promise<Outcome & { maxRead: number }> {
+  let at = 0;
+  const stream = new ReadableStream<Uint8Array>({
+    pull(c) {
+      if (at >= bytes.byteLength) c.close();
+      else {
+        c.enqueue(bytes.slice(at, at + 13));
+        at += 13;
+      }
+    },
+  });
+  try {
+    const st = await readSafetensorsStream(stream, {
+      name: "fuzz.safetensors",
+      ...(withTotal ? { totalBytes: bytes.byteLength } : {}),
+    });
+    for await (const t of st.tensors()) {
+      if (t.bytes.byteLength !== t.info.byteLength)
+        throw new Error(`stream length mismatch for ${t.info.name}`);
+      t.f32();
+    }
+    return { ok: true, maxRead: 0 };
+  } catch (error) {
+    return { ok: false, error, maxRead: 0 };
   }
 }
 
@@ -117,6 +146,8 @@ describe("readSafetensors under corruption", () => {
       const o = await exercise(bad);
       expectCleanFailureOrSuccess(o, bad.byteLength, `flip case ${i}`);
       if (!o.ok) failures++;
+      const so = await exerciseStream(bad, i % 2 === 0);
+      expectCleanFailureOrSuccess(so, bad.byteLength, `stream flip case ${i}`);
     }
     expect(failures).toBeGreaterThan(500);
   });
@@ -131,6 +162,11 @@ describe("readSafetensors under corruption", () => {
       new DataView(bytes.buffer).setBigUint64(0, BigInt(rng.next() < 0.8 ? n : rng.int(2 ** 30)), true);
       const o = await exercise(bytes);
       expectCleanFailureOrSuccess(o, bytes.byteLength, `random case ${i}`);
+      expectCleanFailureOrSuccess(
+        await exerciseStream(bytes, i % 2 === 1),
+        bytes.byteLength,
+        `stream random case ${i}`,
+      );
     }
   });
 

@@ -60,6 +60,12 @@ export {
   type WriteSafetensorsOptions,
   writeSafetensors,
 } from "./safetensors.ts";
+export {
+  type ReadSafetensorsStreamOptions,
+  readSafetensorsStream,
+  type SafetensorsStream,
+  type StreamedTensor,
+} from "./safetensors-stream.ts";
 export { type ByteSink, type CollectSink, collectSink, writableStreamSink } from "./sink.ts";
 export {
   bitmaskRowBytes,

@@ -105,7 +105,8 @@ function hasReadInto(src: ByteSource): src is ReadIntoByteSource {
   return typeof (src as Partial<ReadIntoByteSource>).readInto === "function";
 }
 
-interface Entry {
+/** A validated header entry with absolute byte offsets. Internal (shared with the stream reader). */
+export interface Entry {
   readonly info: TensorInfo;
   readonly begin: number; // absolute file offset
   readonly end: number;
@@ -127,15 +128,17 @@ function shapeNumel(shape: readonly number[]): number {
 
 /**
  * Parse and validate a safetensors header (the JSON object) against a data region of `dataSize`
- * bytes starting at absolute offset `dataOffset`. Exported for the sharded-folder reader.
+ * bytes starting at absolute offset `dataOffset`. Internal: shared with the stream reader (which
+ * passes `dataSizeKnown = false` when the stream length is unknown); not exported from the index.
  */
-function parseHeader(
+export function parseHeader(
   json: unknown,
   src: string,
   dataOffset: number,
   dataSize: number,
   strict: boolean,
   diagnostics: string[],
+  dataSizeKnown = true,
 ): { entries: Entry[]; metadata: Record<string, string> } {
   if (!isPlainObject(json)) {
     throw malformed(
@@ -265,7 +268,7 @@ function parseHeader(
     }
     covered = e.end;
   }
-  if (covered < dataOffset + dataSize) {
+  if (dataSizeKnown && covered < dataOffset + dataSize) {
     const msg = `${src}: ${dataOffset + dataSize - covered} trailing bytes after the last tensor`;
     if (strict)
       throw malformed(
@@ -275,6 +278,43 @@ function parseHeader(
     diagnostics.push(msg);
   }
   return { entries, metadata: Object.fromEntries(metaPairs) };
+}
+
+/**
+ * Decode the JSON header bytes (must start with '{', valid UTF-8, valid JSON). Internal: shared by
+ * the random-access and the streaming reader.
+ */
+export function decodeHeaderJson(headerBytes: Uint8Array, file: string): unknown {
+  if (headerBytes[0] !== 0x7b) {
+    throw malformed(
+      file,
+      `header does not start with '{'. Expected a JSON object, got byte 0x${headerBytes[0]!.toString(16)}.`,
+    );
+  }
+  let text: string;
+  try {
+    text = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true }).decode(headerBytes);
+  } catch (e) {
+    throw new PruneError(
+      "TENSOR_IO_MALFORMED",
+      `${file}: header is not valid UTF-8. Expected UTF-8 JSON, got invalid bytes.`,
+      {
+        cause: e,
+      },
+    );
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (e) {
+    // RangeError (too deep nesting) lands here too: still a malformed file.
+    throw new PruneError(
+      "TENSOR_IO_MALFORMED",
+      `${file}: header is not valid JSON (${truncateForMessage(e instanceof Error ? e.message : String(e), 120)}). Expected a JSON object, got ${truncateForMessage(text, 60)}.`,
+      { cause: e },
+    );
+  }
+  return json;
 }
 
 /**
@@ -348,35 +388,7 @@ export async function readSafetensors(
       `short read of the header. Expected ${headerLen} bytes, got ${headerBytes.byteLength}.`,
     );
   }
-  if (headerBytes[0] !== 0x7b) {
-    throw malformed(
-      file,
-      `header does not start with '{'. Expected a JSON object, got byte 0x${headerBytes[0]!.toString(16)}.`,
-    );
-  }
-  let text: string;
-  try {
-    text = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true }).decode(headerBytes);
-  } catch (e) {
-    throw new PruneError(
-      "TENSOR_IO_MALFORMED",
-      `${file}: header is not valid UTF-8. Expected UTF-8 JSON, got invalid bytes.`,
-      {
-        cause: e,
-      },
-    );
-  }
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch (e) {
-    // RangeError (too deep nesting) lands here too: still a malformed file.
-    throw new PruneError(
-      "TENSOR_IO_MALFORMED",
-      `${file}: header is not valid JSON (${truncateForMessage(e instanceof Error ? e.message : String(e), 120)}). Expected a JSON object, got ${truncateForMessage(text, 60)}.`,
-      { cause: e },
-    );
-  }
+  const json = decodeHeaderJson(headerBytes, file);
   const dataOffset = 8 + headerLen;
   const diagnostics: string[] = [];
   const { entries, metadata } = parseHeader(json, file, dataOffset, size - dataOffset, strict, diagnostics);
