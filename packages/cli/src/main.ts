@@ -387,7 +387,7 @@ export async function main(argv: readonly string[], io: CliIo): Promise<number> 
   } catch (e) {
     const code = exitCodeOf(e);
     io.stderr(
-      `${code === EXIT_CODES.interrupted ? "mama-prune: interrupted; nothing was written." : errorLine(e)}\n`,
+      `${code === EXIT_CODES.interrupted ? "mama-prune: interrupted; no partial output was left." : errorLine(e)}\n`,
     );
     if (flags.debug && e instanceof Error && e.stack !== undefined) io.stderr(`${e.stack}\n`);
     if (flags.json) {
