@@ -14,7 +14,7 @@ import { cpus, tmpdir, totalmem } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { createRng } from "@mama-prune/core";
-import { bytesToF32, f32ToBytes } from "../src/dtype.ts";
+import { bytesToF32, bytesToF32Into, f32ToBytes, f32ToBytesInto } from "../src/dtype.ts";
 import { readSafetensorsFile, writeSafetensorsFile } from "../src/node/safetensors-file.ts";
 import type { SafetensorsEntry } from "../src/safetensors.ts";
 
@@ -309,6 +309,17 @@ async function main(): Promise<void> {
       f32ToBytes(f32Pattern, "BF16");
       return f32Pattern.byteLength;
     });
+    // F16 both ways, into warm buffers (no allocation), to show the conversion cost alone.
+    const f16Bytes = new Uint8Array(f32Pattern.length * 2); // (1024 * 1024 * 2,)
+    const f16Back = new Float32Array(f32Pattern.length); // (1024 * 1024,)
+    const encF16 = sched.timed(async () => {
+      f32ToBytesInto(f32Pattern, "F16", f16Bytes);
+      return f32Pattern.byteLength;
+    });
+    const decF16 = sched.timed(async () => {
+      bytesToF32Into(f16Bytes, "F16", f16Back);
+      return f16Bytes.byteLength;
+    });
 
     await sched.rounds(reps);
     const rawMBs = rawRead.bytes / 1e6 / rawRead.seconds;
@@ -344,6 +355,8 @@ async function main(): Promise<void> {
       },
       phase("convert BF16 → F32 (bytes in, no I/O)", conv, false),
       phase("convert F32 → BF16 (bytes in, no I/O)", convOut, false),
+      phase("convert F32 → F16 into a warm buffer (bytes in)", encF16, false),
+      phase("convert F16 → F32 into a warm buffer (bytes in)", decF16, false),
     ];
 
     // Memory of reading ONE large tensor lazily, in fresh child processes.
