@@ -1,0 +1,188 @@
+import { isPruneError } from "@mama-prune/core";
+import { describe, expect, it } from "vitest";
+import { parseRecipe, parseSparsity, validateRecipe } from "./recipe.ts";
+
+function message(f: () => unknown): string {
+  try {
+    f();
+  } catch (e) {
+    return `${(e as { code?: string }).code}: ${(e as Error).message}`;
+  }
+  throw new Error("expected a throw");
+}
+
+const FULL = `
+model: data/stories260K/stories260K.bin
+tokenizer: data/stories260K/tok512.bin
+calibration:
+  text: data/tinystories/tinystories_val.txt
+  nsamples: 32
+  seqlen: 128
+  seed: 7
+  split: 0.2
+methods:
+  - magnitude
+  - { name: wanda, label: "Wanda (rows)" }
+  - name: mama
+    redistribution: refit
+    mama: { magnitudeWeight: 0.5, activationWeight: 1, normalize: zscore }
+levels: [0.5, 0.7, "2:4", "60%"]
+allocation: { kind: owl, lambda: 0.08, M: 5 }
+eval: { seqlen: 256, windows: 16 }
+output: { dir: results, name: table2, format: sparse-bitmask, title: "Table 2" }
+plugins:
+  - "@acme/prune-scorer-sqrt"
+  - { package: ./plugin.ts, export: sqrtActivation, options: { power: 0.5 } }
+`;
+
+describe("parseRecipe", () => {
+  it("reads a full YAML recipe with defaults filled in", () => {
+    const r = parseRecipe(FULL, "r.yaml");
+    expect(r.calibration).toEqual({
+      text: "data/tinystories/tinystories_val.txt",
+      nsamples: 32,
+      seqlen: 128,
+      seed: 7,
+      split: 0.2,
+    });
+    expect(r.methods).toEqual([
+      { name: "magnitude" },
+      { name: "wanda", label: "Wanda (rows)" },
+      {
+        name: "mama",
+        redistribution: "refit",
+        mama: { magnitudeWeight: 0.5, activationWeight: 1, normalize: "zscore" },
+      },
+    ]);
+    expect(r.levels).toEqual([0.5, 0.7, { n: 2, m: 4 }, 0.6]);
+    expect(r.allocation).toEqual({ kind: "owl", lambda: 0.08, M: 5 });
+    expect(r.eval).toEqual({ seqlen: 256, windows: 16 });
+    expect(r.output).toEqual({
+      dir: "results",
+      name: "table2",
+      format: "sparse-bitmask",
+      overwrite: false,
+      title: "Table 2",
+    });
+    expect(r.plugins).toEqual([
+      { package: "@acme/prune-scorer-sqrt" },
+      { package: "./plugin.ts", export: "sqrtActivation", options: { power: 0.5 } },
+    ]);
+  });
+
+  it("reads JSON strictly and fills calibration defaults", () => {
+    const r = parseRecipe(
+      '{"model": "m.bin", "method": "wanda", "sparsity": "2:4", "calibration": {"text": "t.txt"}}',
+      "r.json",
+    );
+    expect(r.method).toEqual({ name: "wanda" });
+    expect(r.sparsity).toEqual({ n: 2, m: 4 });
+    expect(r.calibration).toEqual({ text: "t.txt", nsamples: 16, seqlen: 256, seed: 0, split: 0.15 });
+  });
+
+  it("names syntax errors and empty files", () => {
+    expect(message(() => parseRecipe("model: [unclosed", "r.yaml"))).toMatch(
+      /^RECIPE_INVALID: r\.yaml: not valid YAML/,
+    );
+    expect(message(() => parseRecipe("{", "r.json"))).toMatch(/^RECIPE_INVALID: r\.json: not valid JSON/);
+    expect(message(() => parseRecipe("", "r.yaml"))).toMatch(/r\.yaml: the recipe is empty/);
+    expect(message(() => parseRecipe("a: 1\na: 2\n", "r.yaml"))).toMatch(/not valid YAML/);
+  });
+});
+
+describe("validateRecipe", () => {
+  const cases: [string, unknown, string][] = [
+    [
+      "nsamples 0",
+      { calibration: { text: "t", nsamples: 0 } },
+      "RECIPE_INVALID: recipe.calibration.nsamples: expected an integer ≥ 1, got 0.",
+    ],
+    [
+      "a fractional seqlen",
+      { calibration: { text: "t", seqlen: 2.5 } },
+      "RECIPE_INVALID: recipe.calibration.seqlen: expected an integer ≥ 2, got 2.5.",
+    ],
+    ["an unknown top-level key", { modle: "m.bin" }, "RECIPE_INVALID: recipe.modle: unknown key."],
+    [
+      "an unknown nested key",
+      { eval: { seqlen: 8, windowz: 2 } },
+      "RECIPE_INVALID: recipe.eval.windowz: unknown key.",
+    ],
+    [
+      "an unknown method",
+      { methods: ["wanda", "magic"] },
+      'RECIPE_INVALID: recipe.methods[1]: expected one of magnitude, neg-magnitude, wanda, sparsegpt, movement, ria, mama, got "magic".',
+    ],
+    [
+      "an unknown method option",
+      { method: { name: "mama", mama: { magnitudeWeigth: 1 } } },
+      "RECIPE_INVALID: recipe.method.mama.magnitudeWeigth: unknown key.",
+    ],
+    [
+      "a negative mama weight",
+      { method: { name: "mama", mama: { activationWeight: -1 } } },
+      "RECIPE_INVALID: recipe.method.mama.activationWeight: expected a number ≥ 0, got -1.",
+    ],
+    ["a level of 1", { levels: [0.5, 1] }, "SPARSITY_INVALID: recipe.levels[1]: sparsity out of range."],
+    ["an N:M level with N ≥ M", { levels: ["4:2"] }, "SPARSITY_INVALID: recipe.levels[0]: N:M needs N < M"],
+    [
+      "an empty method list",
+      { methods: [] },
+      "RECIPE_INVALID: recipe.methods: expected a non-empty list of methods, got a list.",
+    ],
+    [
+      "a bad output format",
+      { output: { format: "zip" } },
+      'RECIPE_INVALID: recipe.output.format: expected one of dense, sparse-bitmask, sparse-24, got "zip".',
+    ],
+    [
+      "a path-like output name",
+      { output: { name: "../x" } },
+      "RECIPE_INVALID: recipe.output.name: expected a file name",
+    ],
+    [
+      "a bad OWL lambda",
+      { allocation: { kind: "owl", lambda: 0.7 } },
+      "RECIPE_INVALID: recipe.allocation.lambda: expected a number in [0, 0.5), got 0.7.",
+    ],
+    [
+      "a plugin without package",
+      { plugins: [{ export: "x" }] },
+      "RECIPE_INVALID: recipe.plugins[0].package: expected a non-empty string, got nothing.",
+    ],
+    [
+      "a split of 1",
+      { calibration: { text: "t", split: 1 } },
+      "RECIPE_INVALID: recipe.calibration.split: expected a fraction in (0, 1), got 1.",
+    ],
+    ["a list at the top", [1, 2], "RECIPE_INVALID: recipe: expected a mapping, got a list."],
+  ];
+  for (const [what, input, expected] of cases) {
+    it(`names the key for ${what}`, () => {
+      expect(message(() => validateRecipe(input))).toContain(expected);
+    });
+  }
+
+  it("throws PruneErrors that isPruneError recognises", () => {
+    let err: unknown;
+    try {
+      validateRecipe({ calibration: { text: "t", nsamples: 0 } });
+    } catch (e) {
+      err = e;
+    }
+    expect(isPruneError(err, "RECIPE_INVALID")).toBe(true);
+  });
+});
+
+describe("parseSparsity", () => {
+  it("accepts fractions, percentages and N:M, refusing the rest", () => {
+    expect(parseSparsity("0.5", "x")).toBe(0.5);
+    expect(parseSparsity("0", "x")).toBe(0);
+    expect(parseSparsity("70%", "x")).toBeCloseTo(0.7, 12);
+    expect(parseSparsity(" 2 : 4 ", "x")).toEqual({ n: 2, m: 4 });
+    expect(parseSparsity("0:4", "x")).toEqual({ n: 0, m: 4 });
+    for (const bad of ["1", "1.0", "-0.1", "abc", "", "4:4", "3:0", "100%", Number.NaN, null, true]) {
+      expect(() => parseSparsity(bad, "--sparsity")).toThrow(/--sparsity/);
+    }
+  });
+});
