@@ -5,7 +5,8 @@
 
 import { PruneError, truncateForMessage } from "@mama-prune/core";
 import { bytesToF32 } from "./dtype.ts";
-import { DEFAULT_MAX_HEADER_BYTES, decodeHeaderJson, type Entry, parseHeader } from "./safetensors.ts";
+import { DEFAULT_MAX_HEADER_BYTES } from "./safetensors.ts";
+import { decodeHeaderJson, type Entry, parseHeader } from "./safetensors-header.ts";
 import type { TensorInfo } from "./types.ts";
 
 /** Options of {@link readSafetensorsStream}. */
