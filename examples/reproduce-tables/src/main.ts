@@ -1,11 +1,18 @@
 // Reproduce the paper's Table 1 and Table 2 on the bundled stories260K model and TinyStories text:
 // `npm start -w @mama-prune-examples/reproduce-tables` writes results/table1-weights.{md,json} and
 // results/table2-methods.{md,json} at the repository root.
-import { readFile } from "node:fs/promises";
+import { readFile, writeFile } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
 import { createLlama2cTokenizer } from "@mama-prune/model";
 import { readLlama2c, readLlama2cTokenizer } from "@mama-prune/tensor-io";
-import { reproduceTables, type TablesResult, writeTables } from "./tables.ts";
+import {
+  reproduceMovementTable,
+  reproduceTables,
+  type TableData,
+  type TablesResult,
+  tableMarkdown,
+  writeTables,
+} from "./tables.ts";
 
 const root = fileURLToPath(new URL("../../../", import.meta.url));
 
@@ -35,10 +42,42 @@ export async function runBundled(log: (l: string) => void): Promise<TablesResult
   });
 }
 
+/** Table 3: prune the fine-tuned variant, W⁰ = the dequantized base (see data/stories260K-finetune/PROVENANCE.md). */
+export async function runMovementTable(log: (l: string) => void): Promise<TableData & { dense: number }> {
+  const bytes = async (p: string): Promise<Uint8Array> => new Uint8Array(await readFile(`${root}${p}`));
+  const dir = "data/stories260K-finetune/";
+  const checkpoint = await readLlama2c(
+    await bytes(`${dir}stories260K_qat_finalpolishstrong_seq256_dequant_f32.bin`),
+    "stories260K_qat_finalpolishstrong_seq256_dequant_f32.bin",
+  );
+  const preCheckpoint = await readLlama2c(
+    await bytes(`${dir}stories260K_base_dequant_f32.bin`),
+    "stories260K_base_dequant_f32.bin",
+  );
+  const tokenizer = createLlama2cTokenizer(
+    readLlama2cTokenizer(await bytes("data/stories260K/tok512.bin"), 512),
+  );
+  const text = await readFile(`${root}data/tinystories/tinystories_val.txt`, "utf8");
+  return reproduceMovementTable({
+    checkpoint,
+    preCheckpoint,
+    tokenizer,
+    text,
+    datasetName: "tinystories_val.txt",
+    calibration: BUNDLED_PROTOCOL.calibration,
+    evaluation: BUNDLED_PROTOCOL.evaluation,
+    levels: [0.5, 0.6, 0.7, 0.8, { n: 2, m: 4 }],
+    log,
+  });
+}
+
 if (process.argv[1] !== undefined && fileURLToPath(import.meta.url) === process.argv[1]) {
   const r = await runBundled((l) => console.log(l));
   const files = await writeTables(`${root}results`, r);
   console.log(r.protocol);
   console.log(r.checks);
-  console.log(`wrote ${files.join(", ")}`);
+  const t3 = await runMovementTable((l) => console.log(l));
+  await writeFile(`${root}results/table3-movement.md`, tableMarkdown(t3));
+  await writeFile(`${root}results/table3-movement.json`, `${JSON.stringify(t3, null, 2)}\n`);
+  console.log(`wrote ${files.join(", ")}, results/table3-movement.{md,json}`);
 }

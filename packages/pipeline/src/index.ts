@@ -17,6 +17,7 @@ export {
   PRUNE_METHODS,
   type PruneMethod,
   REDISTRIBUTIONS,
+  REFIT_AUTO_MAX_FLOPS,
   type Redistribution,
   type ResolvedMethod,
   type ResolveMethodOptions,

@@ -34,16 +34,32 @@ export const PRUNE_METHODS: readonly PruneMethod[] = [
  *   fixed mask otherwise);
  * - `"refit"`: exact least-squares refit of each row's kept weights for the fixed mask;
  * - `"mean"`: mean compensation through E[x] — only a bias can carry it and Llama linears have none,
- *   so on Llama it changes nothing and the report says so (the shift it would add is reported).
+ *   so on Llama it changes nothing and the report says so (the shift it would add is reported);
+ * - `"auto"`: `"refit"` when its cost rows·min(kept, pruned)³/6 per linear is at most
+ *   {@link REFIT_AUTO_MAX_FLOPS}, else `"sparsegpt"` with the fixed mask (O(cols³ + rows·cols²)). The exact
+ *   refit solves one system per row and is out of reach for 4k-wide layers; the report says which one ran.
  */
-export type Redistribution = "none" | "sparsegpt" | "refit" | "mean";
+export type Redistribution = "none" | "sparsegpt" | "refit" | "mean" | "auto";
 
 /** Every {@link Redistribution}. */
-export const REDISTRIBUTIONS: readonly Redistribution[] = ["none", "sparsegpt", "refit", "mean"];
+export const REDISTRIBUTIONS: readonly Redistribution[] = ["none", "sparsegpt", "refit", "mean", "auto"];
 
 /**
- * The measured MAMA defaults used by the pipeline when `mama` options are not given (see
- * results/mama-tuning.md: tuned on a held-out slice of the calibration split at 50 % and 70 %).
+ * Largest estimated refit cost (multiply-adds, rows·min(kept, pruned)³/6) for which `"auto"` picks the
+ * exact refit: about 10–20 s of plain JS per linear. stories260K's linears are far below it; a
+ * 1024-wide linear at 50 % (1024·512³/6 ≈ 2.3e10) is above it.
+ */
+export const REFIT_AUTO_MAX_FLOPS = 1e10;
+
+/**
+ * The measured MAMA defaults used by the pipeline when `mama` options are not given (results/mama-tuning.md:
+ * tuned on a held-out slice of the CALIBRATION split at 50 % and 70 %, never on the evaluation split).
+ * On stories260K the activation term alone (= Wanda's |W|·‖X_j‖₂, per row) with the exact least-squares
+ * refit was best (mean log-ppl 3.563; adding |W| with weight 1 or mixing by z-scores was 0.01–0.02 worse;
+ * SparseGPT-style OBS with the same mask 0.17 worse; no redistribution 0.46 worse). On the fine-tuned pair
+ * (data/stories260K-finetune) a movement term with weight 0.25 helped (2.925 vs 2.970 without; 0.5 and 1
+ * were worse), so the movement term is mixed in with weight 0.25 whenever a `preCheckpoint` is given.
+ * Redistribution "auto" = that refit where affordable, OBS with the fixed mask on wide layers.
  */
 export const MAMA_PIPELINE_DEFAULTS: Readonly<{
   scorer: MamaOptions;
@@ -52,12 +68,12 @@ export const MAMA_PIPELINE_DEFAULTS: Readonly<{
   scorer: {
     magnitudeWeight: 0,
     activationWeight: 1,
-    movementWeight: 0,
+    movementWeight: 0.25,
     normalize: "rank",
     group: "row",
     useActivations: true,
   },
-  redistribution: "sparsegpt",
+  redistribution: "auto",
 };
 
 /** A method resolved to its parts (see {@link resolveMethod}). */
@@ -78,8 +94,10 @@ export interface ResolveMethodOptions {
   readonly group?: MaskGroup;
   /** Replace the method's redistribution. */
   readonly redistribution?: Redistribution;
-  /** Options of the MAMA scorer (method mama only). */
+  /** Options of the MAMA scorer (method mama only). Default {@link MAMA_PIPELINE_DEFAULTS}. */
   readonly mama?: MamaOptions;
+  /** A pre-trained checkpoint is available: the default MAMA options then add the movement term. */
+  readonly hasPreCheckpoint?: boolean;
 }
 
 /**
@@ -93,7 +111,7 @@ export interface ResolveMethodOptions {
  * | sparsegpt | adaptive w²/U_jj² per 128-column block | block | sparsegpt |
  * | movement | W¹(W¹ − W⁰) | matrix | none |
  * | ria | RIA (a = 0.5, with ‖X_j‖) | matrix | none |
- * | mama | mama (measured defaults) | row | measured default |
+ * | mama | mama (measured defaults; + movement with a pre-trained checkpoint) | row | auto |
  *
  * @throws PruneError SCORER_NOT_FOUND for an unknown method (naming option `method`);
  *   RECIPE_INVALID for a scorer override with sparsegpt, or an unknown redistribution/group.
@@ -146,7 +164,10 @@ export function resolveMethod(method: PruneMethod, options: ResolveMethodOptions
       base = { scorer: ria(), group: "matrix", redistribution: "none" };
       break;
     case "mama": {
-      const opts = options.mama ?? MAMA_PIPELINE_DEFAULTS.scorer;
+      const opts = options.mama ?? {
+        ...MAMA_PIPELINE_DEFAULTS.scorer,
+        useMovement: options.hasPreCheckpoint === true,
+      };
       base = {
         scorer: mama(opts),
         group: opts.group ?? "row",

@@ -278,6 +278,20 @@ describe("prune", () => {
       mama: { useMovement: true, movementWeight: 1 },
     });
     expect(mm.report.overallSparsity).toBeCloseTo(0.5, 2);
+    // Default MAMA options: the movement term joins exactly when a pre-trained checkpoint is given.
+    const withPre = await prune({
+      checkpoint,
+      method: "mama",
+      sparsity: 0.5,
+      calibration: cal,
+      preCheckpoint: pre,
+    });
+    const without = await prune({ checkpoint, method: "mama", sparsity: 0.5, calibration: cal });
+    expect(withPre.report.usedPreCheckpoint).toBe(true);
+    expect(without.report.usedPreCheckpoint).toBe(false);
+    expect(Array.from(withPre.model.getLinearWeight(0, "gate_proj"))).not.toEqual(
+      Array.from(without.model.getLinearWeight(0, "gate_proj")),
+    );
   });
 
   it("reports redistribution by refit with a lower reconstruction error than masking alone", async () => {
@@ -292,6 +306,12 @@ describe("prune", () => {
       const b = refit.report.linears.find((r) => r.layer === 0 && r.linear === name)!;
       expect(b.reconstructionError!).toBeLessThanOrEqual(a.reconstructionError! * (1 + 1e-9));
     }
+    // "auto" picks the exact refit for small linears (cost far below REFIT_AUTO_MAX_FLOPS).
+    const auto = await prune({ ...base, redistribution: "auto" });
+    expect(auto.report.linears.every((r) => r.redistribution === "refit")).toBe(true);
+    expect(Array.from(auto.model.getLinearWeight(2, "down_proj"))).toEqual(
+      Array.from(refit.model.getLinearWeight(2, "down_proj")),
+    );
     const mean = await prune({ ...base, redistribution: "mean" });
     expect(mean.report.warnings.some((m) => m.includes("mean compensation cannot be applied"))).toBe(true);
     expect(mean.report.linears.every((r) => r.meanShiftNorm !== undefined)).toBe(true);

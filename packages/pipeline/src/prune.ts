@@ -28,7 +28,13 @@ import {
   selectMask,
 } from "@mama-prune/scoring";
 import type { Checkpoint } from "@mama-prune/tensor-io";
-import { type PruneMethod, type Redistribution, type ResolvedMethod, resolveMethod } from "./methods.ts";
+import {
+  type PruneMethod,
+  REFIT_AUTO_MAX_FLOPS,
+  type Redistribution,
+  type ResolvedMethod,
+  resolveMethod,
+} from "./methods.ts";
 import {
   columnMeans,
   columnNorms,
@@ -122,6 +128,8 @@ export interface LinearReport {
   readonly targetSparsity: number;
   /** trace((W − W')·H·(W − W')ᵀ) with H = Σ w·xxᵀ of the dense block's input; only when H was collected. */
   readonly reconstructionError?: number;
+  /** The redistribution that ran on this linear ("auto" resolved to "refit" or "sparsegpt"). */
+  readonly redistribution: Exclude<Redistribution, "auto">;
   /** Absolute damping added by SparseGPT / refit, when used. */
   readonly dampingUsed?: number;
   /** ‖shift‖₂ that mean compensation would fold into a bias (redistribution "mean" only). */
@@ -285,6 +293,7 @@ function statsNeeds(resolved: ResolvedMethod, o: PruneOptions, weighted: boolean
   const needGram =
     resolved.redistribution === "sparsegpt" ||
     resolved.redistribution === "refit" ||
+    resolved.redistribution === "auto" ||
     o.reconstructionError === true;
   return {
     sqNorm: req.includes("activation-norms") || o.allocation?.kind === "owl",
@@ -337,6 +346,18 @@ async function runBlockBatched(
   return out;
 }
 
+/** "auto": the exact refit when rows·min(kept, pruned)³/6 stays under REFIT_AUTO_MAX_FLOPS. */
+function autoRedistribution(mask: Uint8Array, rows: number, cols: number): "refit" | "sparsegpt" {
+  let cost = 0;
+  for (let i = 0; i < rows; i++) {
+    let k = 0;
+    for (let j = 0; j < cols; j++) k += mask[i * cols + j]!;
+    const m = Math.min(k, cols - k);
+    cost += (m * m * m) / 6;
+  }
+  return cost <= REFIT_AUTO_MAX_FLOPS ? "refit" : "sparsegpt";
+}
+
 function countZeros(w: Float32Array): number {
   let z = 0;
   for (let i = 0; i < w.length; i++) if (w[i] === 0) z++;
@@ -381,6 +402,7 @@ export async function prune(options: PruneOptions): Promise<PruneResult> {
     ...(options.group !== undefined ? { group: options.group } : {}),
     ...(options.redistribution !== undefined ? { redistribution: options.redistribution } : {}),
     ...(options.mama !== undefined ? { mama: options.mama } : {}),
+    hasPreCheckpoint: options.preCheckpoint !== undefined,
   });
   const req = resolved.scorer?.requires ?? [];
   const needsPre = req.includes("pre-weights");
@@ -521,6 +543,7 @@ export async function prune(options: PruneOptions): Promise<PruneResult> {
       let newW: Float32Array; // (rows, cols)
       let dampingUsed: number | undefined;
       let meanShiftNorm: number | undefined;
+      let used: Exclude<Redistribution, "auto"> = "sparsegpt";
       const target = nm !== undefined ? nm.n / nm.m : sBlock;
 
       if (resolved.scorer === undefined) {
@@ -573,7 +596,9 @@ export async function prune(options: PruneOptions): Promise<PruneResult> {
                 ...(options.blockSize !== undefined ? { blockSize: options.blockSize } : {}),
                 name: pname,
               });
-        switch (resolved.redistribution) {
+        used =
+          resolved.redistribution === "auto" ? autoRedistribution(mask, rows, cols) : resolved.redistribution;
+        switch (used) {
           case "none":
           case "mean": {
             newW = new Float32Array(W.data);
@@ -638,6 +663,7 @@ export async function prune(options: PruneOptions): Promise<PruneResult> {
         zeros,
         sparsity: newW.length === 0 ? 0 : zeros / newW.length,
         targetSparsity: target,
+        redistribution: used,
         ...(recon !== undefined ? { reconstructionError: recon } : {}),
         ...(dampingUsed !== undefined ? { dampingUsed } : {}),
         ...(meanShiftNorm !== undefined ? { meanShiftNorm } : {}),
