@@ -179,6 +179,22 @@ const md = [
       `| ${r.adapter} | ${r.m}×${r.k}×${r.n} | ${r.kernel} | ${r.ms} | ${r.gflops} | ${r.usefulGflops} | ${r.gbps} | ${r.speedupVsDense}× |`,
   ),
   "",
+  "Speedup of each sparse kernel over dense (same adapter, same run):",
+  "",
+  `| m×k×n | dense ms | ${VARIANTS.slice(1)
+    .map((v) => v.label)
+    .join(" | ")} |`,
+  `|---|---|${VARIANTS.slice(1)
+    .map(() => "---")
+    .join("|")}|`,
+  ...SHAPES.map(([m, k, n]) => {
+    const of = rows.filter((r) => r.m === m && r.k === k && r.n === n);
+    return `| ${m}×${k}×${n} | ${of[0]?.ms} | ${of
+      .slice(1)
+      .map((r) => `${r.speedupVsDense}×`)
+      .join(" | ")} |`;
+  }),
+  "",
 ].join("\n");
 writeFileSync(new URL("kernels.md", outDir), md);
 process.stderr.write(`wrote bench-results/kernels.json and kernels.md in ${totalS.toFixed(1)} s\n`);

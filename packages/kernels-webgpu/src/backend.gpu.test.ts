@@ -3,6 +3,7 @@ import { encodeSparse24, encodeSparseBitmask } from "@mama-prune/tensor-io";
 import { afterAll, describe, expect, it } from "vitest";
 import { tryNodeGpu } from "../test/gpu.ts";
 import { createWebGpuBackend } from "./backend.ts";
+import { f16BitsToF32, f32ToF16Bits } from "./f16.ts";
 import { colSqNormRef, denseMatmulRef, gramRef, sparseMatmulRef } from "./reference.ts";
 import { type SparseWeight, type SparseWeightFormat, sparseFromDense } from "./sparse-weight.ts";
 
@@ -171,6 +172,36 @@ describe.skipIf(!gpu)("createWebGpuBackend", () => {
     expect(isPruneError(err, "TENSOR_IO_MALFORMED")).toBe(true);
     expect(String(err)).toContain("layers.0.q_proj");
     expect(() => be().registerSparseWeight(new Float32Array(60), sw, "q")).toThrow(/Expected 60 elements/);
+  });
+});
+
+describe.skipIf(!gpu)("createWebGpuBackend with weightStorage f16", () => {
+  const hasF16 = gpu?.device.features.has("shader-f16") ?? false;
+
+  it.skipIf(hasF16)("refuses f16 weights on a device without shader-f16 (GPU_UNAVAILABLE)", () => {
+    let err: unknown;
+    try {
+      createWebGpuBackend(gpu!.device, { weightStorage: "f16" });
+    } catch (e) {
+      err = e;
+    }
+    expect(isPruneError(err, "GPU_UNAVAILABLE")).toBe(true);
+    expect(String(err)).toContain("shader-f16");
+  });
+
+  it.skipIf(!hasF16)("runs f16-stored weights like the reference on the f16-rounded weights", async () => {
+    const backend = createWebGpuBackend(gpu!.device, { weightStorage: "f16" });
+    for (const [m, k, n] of [
+      [1, 33, 17],
+      [67, 45, 70],
+    ] as const) {
+      const x = randn(m * k, 70);
+      const w = randn(n * k, 71);
+      const wh = f16BitsToF32(f32ToF16Bits(w)); // (n, k) what the GPU stores
+      const y = await backend.matmulTransB(x, w, m, k, n);
+      expectClose(y, denseMatmulRef(x, wh, m, k, n), denseMatmulRef(abs(x), abs(wh), m, k, n));
+    }
+    await backend.dispose();
   });
 });
 

@@ -9,6 +9,7 @@ import {
   PruneError,
   SILENT_LOGGER,
 } from "@mama-prune/core";
+import { f32ToF16Bits } from "./f16.ts";
 import { GpuContext, type GpuLimits, type PassSpec } from "./gpu/context.ts";
 import type { WaitMode } from "./gpu/settle.ts";
 import { denseMatmulWgsl, denseMatmulWorkgroupBytes } from "./gpu/shaders/dense-matmul.wgsl.ts";
@@ -53,6 +54,11 @@ export interface WebGpuBackendOptions {
   readonly denseKernel?: DenseKernelChoice;
   /** Register weights with at least `minSparsity` zeros as sparse automatically on first use. */
   readonly autoSparse?: AutoSparseOptions;
+  /**
+   * Storage of dense weights on the GPU: "f32" (default) or "f16" (half the bytes; f32 arithmetic;
+   * needs the device feature "shader-f16"). Sparse weights stay f32.
+   */
+  readonly weightStorage?: "f32" | "f16";
   /** Debug messages (kernel choices, tiling). */
   readonly logger?: Logger;
 }
@@ -155,6 +161,24 @@ export function createWebGpuBackend(device: GPUDevice, options: WebGpuBackendOpt
           ctx.limits.maxComputeWorkgroupStorageSize >= denseMatmulWorkgroupBytes(8)
         ? 8
         : undefined;
+  const f16 = options.weightStorage === "f16";
+  if (options.weightStorage !== undefined && options.weightStorage !== "f32" && !f16) {
+    throw new RangeError(
+      `createWebGpuBackend: weightStorage must be "f32" or "f16", got ${String(options.weightStorage)}`,
+    );
+  }
+  if (f16 && !device.features.has("shader-f16")) {
+    throw new PruneError(
+      "GPU_UNAVAILABLE",
+      `createWebGpuBackend: weightStorage "f16" needs the device feature "shader-f16". Expected a device created with it, got features [${[...device.features].sort().join(", ")}].`,
+    );
+  }
+  if (f16 && wg === undefined) {
+    throw new PruneError(
+      "GPU_LIMIT_EXCEEDED",
+      `createWebGpuBackend: weightStorage "f16" uses the tiled kernel, which needs 64 invocations and ${denseMatmulWorkgroupBytes(8)} bytes of workgroup memory. Expected at least that, got ${ctx.limits.maxComputeInvocationsPerWorkgroup} and ${ctx.limits.maxComputeWorkgroupStorageSize}.`,
+    );
+  }
   const info = (device as { adapterInfo?: GPUAdapterInfo }).adapterInfo;
   const adapterText = info
     ? info.description || [info.vendor, info.architecture].filter(Boolean).join(" ")
@@ -179,12 +203,14 @@ export function createWebGpuBackend(device: GPUDevice, options: WebGpuBackendOpt
   // ---- Uploading weights ----
 
   function uploadDense(w: Float32Array, n: number, k: number, where: string): GpuWeight {
-    if (4 * k > L) throw limitError(where, "one weight row", 4 * k);
-    const rowsPerChunk = Math.min(n, Math.max(1, Math.floor(L / (4 * k))));
+    const elem = f16 ? 2 : 4;
+    if (elem * k > L) throw limitError(where, "one weight row", elem * k);
+    const rowsPerChunk = Math.min(n, Math.max(1, Math.floor(L / (elem * k))));
     const chunks: WeightChunk[] = [];
     for (let r0 = 0; r0 < n; r0 += rowsPerChunk) {
       const r1 = Math.min(n, r0 + rowsPerChunk);
-      chunks.push({ r0, r1, buffers: [ctx.upload(w.subarray(r0 * k, r1 * k), "w")] });
+      const part = w.subarray(r0 * k, r1 * k); // (r1 − r0, k)
+      chunks.push({ r0, r1, buffers: [ctx.upload(f16 ? f32ToF16Bits(part) : part, "w")] });
     }
     return { kind: "dense", n, k, chunks };
   }
@@ -286,11 +312,13 @@ export function createWebGpuBackend(device: GPUDevice, options: WebGpuBackendOpt
   // ---- Kernels ----
 
   function denseTiled(m: number): boolean {
+    if (f16) return true; // the f16 path has only the tiled kernel
     return !(denseChoice === "matvec" || wg === undefined || (denseChoice === "auto" && m < TM_THRESHOLD));
   }
 
   function densePipeline(m: number): Promise<GPUComputePipeline> {
     if (!denseTiled(m) || wg === undefined) return ctx.pipeline("dense-matvec", DENSE_MATVEC_WGSL);
+    if (f16) return ctx.pipeline(`dense-tiled-${wg}-f16`, denseMatmulWgsl({ wg, weightType: "f16" }));
     return ctx.pipeline(`dense-tiled-${wg}`, denseMatmulWgsl({ wg }));
   }
 

@@ -15,6 +15,7 @@ export {
   requestGpuDevice,
   summarizeAdapter,
 } from "./device.ts";
+export { f16BitsToF32, f32ToF16Bits } from "./f16.ts";
 export { createSettler, type Settler, type WaitMode } from "./gpu/settle.ts";
 export {
   DENSE_MATMUL_WGSL,
