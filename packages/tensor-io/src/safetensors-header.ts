@@ -229,5 +229,48 @@ export function decodeHeaderJson(headerBytes: Uint8Array, file: string): unknown
       { cause: e },
     );
   }
+  const dup = duplicateTopLevelKey(text);
+  if (dup !== undefined) {
+    throw malformed(
+      file,
+      `${dup === "__metadata__" ? "__metadata__" : `tensor ${truncateForMessage(dup)}`} appears twice in the header. Expected unique names, got a duplicate (JSON.parse would silently keep the last).`,
+    );
+  }
   return json;
+}
+
+// The first key that occurs twice at the top level of `text`, which must be valid JSON (JSON.parse
+// accepted it), so strings and brackets are well formed.
+function duplicateTopLevelKey(text: string): string | undefined {
+  const seen = new Set<string>();
+  const n = text.length;
+  let depth = 0;
+  let i = 0;
+  while (i < n) {
+    const c = text.charCodeAt(i);
+    if (c === 0x22) {
+      const start = i++;
+      while (i < n) {
+        const d = text.charCodeAt(i);
+        if (d === 0x5c) i += 2;
+        else if (d === 0x22) break;
+        else i++;
+      }
+      const end = ++i; // just past the closing quote
+      if (depth === 1) {
+        let j = i;
+        while (j < n && (text[j] === " " || text[j] === "\n" || text[j] === "\r" || text[j] === "\t")) j++;
+        if (text.charCodeAt(j) === 0x3a) {
+          const key = JSON.parse(text.slice(start, end)) as string;
+          if (seen.has(key)) return key;
+          seen.add(key);
+        }
+      }
+      continue;
+    }
+    if (c === 0x7b || c === 0x5b) depth++;
+    else if (c === 0x7d || c === 0x5d) depth--;
+    i++;
+  }
+  return undefined;
 }

@@ -240,6 +240,18 @@ describe("readSafetensors", () => {
     );
   });
 
+  it("rejects a tensor name that appears twice (JSON.parse would keep only the last)", async () => {
+    const entry = '{"dtype":"U8","shape":[1],"data_offsets":[0,1]}';
+    const file = rawFile(`{"w\\u0061": ${entry}, "x": {"a": {"wa": 1}}, "wa" : ${entry}}`, 1);
+    await expectPrune(
+      readSafetensors(file, { name: "d" }),
+      "TENSOR_IO_MALFORMED",
+      "d: tensor wa appears twice",
+    );
+    const nested = rawFile(`{"w": ${entry}, "__metadata__": {"w": "x", "k": "w"}}`, 1);
+    expect((await readSafetensors(nested)).list().map((t) => t.name)).toEqual(["w"]);
+  });
+
   it("keeps a tensor or metadata key named __proto__ as a plain key", async () => {
     const bytes = await safetensorsBytes(
       [{ name: "__proto__", dtype: "U8", shape: [1], data: new Uint8Array([7]) }],
