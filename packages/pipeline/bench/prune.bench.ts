@@ -60,6 +60,29 @@ async function measure(
 }
 
 const rows: Row[] = [];
+const machine = `${cpus()[0]?.model ?? "cpu"}, ${availableParallelism()} cores (shared), Node ${process.version}, backend js (createCpuBackend)`;
+
+/** Rewrite bench-results/prune.{json,md} with the rows so far (a long run leaves partial results). */
+async function flush(): Promise<void> {
+  await mkdir(out, { recursive: true });
+  await writeFile(
+    join(out, "prune.json"),
+    `${JSON.stringify({ machine, date: new Date().toISOString(), rows }, null, 2)}\n`,
+  );
+  const md = [
+    "# Pruning benchmark",
+    "",
+    `Machine: ${machine}. Peak RSS is the whole process (sampled every 20 ms), including the loaded model.`,
+    "",
+    "| model | method | sparsity | calibration | wall time (s) | peak RSS (MiB) | RSS before (MiB) | overall sparsity |",
+    "|---|---|---|---|---:|---:|---:|---:|",
+    ...rows.map(
+      (r) =>
+        `| ${r.model} | ${r.method} | ${r.sparsity} | ${r.calibration} | ${r.wallTimeS.toFixed(2)} | ${r.peakRssMiB.toFixed(0)} | ${r.rssBeforeMiB.toFixed(0)} | ${r.overallSparsity.toFixed(4)} |`,
+    ),
+  ];
+  await writeFile(join(out, "prune.md"), `${md.join("\n")}\n`);
+}
 
 // ---- Bundled stories260K ----
 {
@@ -73,7 +96,7 @@ const rows: Row[] = [];
   const text = await readFile(`${root}data/tinystories/tinystories_val.txt`, "utf8");
   const split = splitCalibrationText(text);
   const cal = calibrationWindows(tok.encode(split.calibration, { bos: false, eos: false }), {
-    nsamples: 32,
+    nsamples: 16,
     seqlen: 256,
     seed: 0,
   });
@@ -97,7 +120,8 @@ const rows: Row[] = [];
       };
       const s = typeof sparsity === "number" ? String(sparsity) : "2:4";
       const m = await measure(`stories260K ${method} ${s}`, async () => (await prune(opts)).report);
-      rows.push({ model: "stories260K", method, sparsity: s, calibration: "32 × 256", ...m });
+      rows.push({ model: "stories260K", method, sparsity: s, calibration: "16 × 256", ...m });
+      await flush();
     }
   }
 }
@@ -181,6 +205,7 @@ if (!quick) {
         calibration: `${nsamples} × ${seqlen}`,
         ...m,
       });
+      await flush();
     }
     await checkpoint.close();
   } finally {
@@ -188,23 +213,4 @@ if (!quick) {
   }
 }
 
-const machine = `${cpus()[0]?.model ?? "cpu"}, ${availableParallelism()} cores, Node ${process.version}, backend js (createCpuBackend)`;
-await mkdir(out, { recursive: true });
-await writeFile(
-  join(out, "prune.json"),
-  `${JSON.stringify({ machine, date: new Date().toISOString(), rows }, null, 2)}\n`,
-);
-const md = [
-  "# Pruning benchmark",
-  "",
-  `Machine: ${machine}. Peak RSS is the whole process (sampled every 20 ms), including the loaded model.`,
-  "",
-  "| model | method | sparsity | calibration | wall time (s) | peak RSS (MiB) | RSS before (MiB) | overall sparsity |",
-  "|---|---|---|---|---:|---:|---:|---:|",
-  ...rows.map(
-    (r) =>
-      `| ${r.model} | ${r.method} | ${r.sparsity} | ${r.calibration} | ${r.wallTimeS.toFixed(2)} | ${r.peakRssMiB.toFixed(0)} | ${r.rssBeforeMiB.toFixed(0)} | ${r.overallSparsity.toFixed(4)} |`,
-  ),
-];
-await writeFile(join(out, "prune.md"), `${md.join("\n")}\n`);
 console.log(`wrote ${join(out, "prune.md")}`);
