@@ -1,0 +1,30 @@
+import { matrix, SILENT_LOGGER } from "@mama-prune/core";
+import { runScorer, wanda } from "@mama-prune/scoring";
+import { scorerConformance } from "@mama-prune/scoring/conformance";
+import { describe, expect, it } from "vitest";
+import { activationPower } from "./plugin.ts";
+
+describe("acme/activation-power conformance", () => {
+  for (const c of scorerConformance(activationPower())) it(c.name, c.run);
+});
+
+describe("activationPower", () => {
+  const weight = matrix(2, 3, new Float32Array([1, -2, 3, -4, 5, -6]));
+  const activationNorms = new Float32Array([4, 1, 9]);
+  const ctx = { name: "w", weight, activationNorms, log: SILENT_LOGGER };
+
+  it("scores |W_ij| · ‖X_j‖^p (hand-computed for p = 0.5)", async () => {
+    expect(Array.from(await runScorer(activationPower(), ctx))).toEqual([2, 2, 9, 8, 5, 18]);
+  });
+
+  it("equals Wanda at p = 1 and magnitude at p = 0", async () => {
+    expect(Array.from(await runScorer(activationPower({ power: 1 }), ctx))).toEqual(
+      Array.from(await runScorer(wanda(), ctx)),
+    );
+    expect(Array.from(await runScorer(activationPower({ power: 0 }), ctx))).toEqual([1, 2, 3, 4, 5, 6]);
+  });
+
+  it("refuses a negative power", () => {
+    expect(() => activationPower({ power: -1 })).toThrow(RangeError);
+  });
+});
