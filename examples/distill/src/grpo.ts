@@ -1,15 +1,15 @@
 // GRPO on the bundled model: reward 1 when the story uses a given word (verifier plugin
 // containsWordVerifier), group-normalised advantages, k3 KL to the frozen start model. Logs the
 // reward per step, measures the reward on held-out seeds before/after, writes the post-trained
-// checkpoint and results/distill-grpo-<word>.json.
+// checkpoint and results/distill-grpo-<word>-lr<lr>.json.
 //   npm run grpo -w @mama-prune-examples/distill [-- word steps lr]
 import { mkdir, writeFile } from "node:fs/promises";
-import { join } from "node:path";
+import { join, relative } from "node:path";
 import { cloneParams, containsWordVerifier, grpo, paramsToModel } from "@mama-prune/distill";
 import { writeParamsFolder } from "@mama-prune/distill/node";
 import { perplexity } from "@mama-prune/eval";
 import { generate, type LlamaModel } from "@mama-prune/model";
-import { loadBundled, OUT, RESULTS } from "./common.ts";
+import { loadBundled, OUT, RESULTS, ROOT } from "./common.ts";
 
 const word = process.argv[2] ?? "park";
 const steps = Number(process.argv[3] ?? 40);
@@ -71,7 +71,7 @@ const after = {
   evalPpl: (await perplexity(endModel, tokenizer, split.evaluation, evalOpts)).ppl,
 };
 console.log("after", after);
-const dir = join(OUT, `stories260K-grpo-${word}`);
+const dir = join(OUT, `stories260K-grpo-${word}-lr${lr}`);
 await writeParamsFolder(dir, params, {
   overwrite: true,
   configExtra: { mama_prune_training: { kind: "grpo", verifier: verifier.name, protocol: report.protocol } },
@@ -90,8 +90,8 @@ const result = {
   rewardPerStep: report.rewards.map((r) => Number(r.toFixed(4))),
   klPerStep: report.kls.map((k) => Number(k.toExponential(3))),
   wallTimeS: Number((report.elapsedMs / 1000).toFixed(1)),
-  checkpoint: dir,
+  checkpoint: relative(ROOT, dir),
 };
 await mkdir(RESULTS, { recursive: true });
-await writeFile(join(RESULTS, `distill-grpo-${word}.json`), `${JSON.stringify(result, null, 2)}\n`);
+await writeFile(join(RESULTS, `distill-grpo-${word}-lr${lr}.json`), `${JSON.stringify(result, null, 2)}\n`);
 console.log(JSON.stringify({ ...result, rewardPerStep: undefined, klPerStep: undefined }, null, 2));

@@ -3,12 +3,12 @@
 // movement term) and a small results file.
 //   npm run sft -w @mama-prune-examples/distill [-- word steps lr]
 import { mkdir, writeFile } from "node:fs/promises";
-import { join } from "node:path";
+import { join, relative } from "node:path";
 import { cloneParams, paramsToModel, sft } from "@mama-prune/distill";
 import { writeParamsFolder } from "@mama-prune/distill/node";
 import { perplexity } from "@mama-prune/eval";
 import { generate, type LlamaModel } from "@mama-prune/model";
-import { encodeStories, loadBundled, OUT, paragraphsWith, RESULTS } from "./common.ts";
+import { encodeStories, loadBundled, OUT, paragraphsWith, RESULTS, ROOT } from "./common.ts";
 
 const word = process.argv[2] ?? "park";
 const steps = Number(process.argv[3] ?? 20);
@@ -77,7 +77,7 @@ const result = {
   lossFirst10: report.losses.slice(0, 10).reduce((a, b) => a + b, 0) / 10,
   lossLast10: report.losses.slice(-10).reduce((a, b) => a + b, 0) / 10,
   tokensPerSecond: report.tokensPerSecond,
-  checkpoint: dir,
+  checkpoint: relative(ROOT, dir),
 };
 await writeFile(join(RESULTS, `distill-sft-${word}.json`), `${JSON.stringify(result, null, 2)}\n`);
 console.log(JSON.stringify(result, null, 2));
