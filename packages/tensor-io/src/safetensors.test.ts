@@ -528,6 +528,12 @@ describe("round trip", () => {
       }
     }
     expect(directReads).toBeGreaterThan(0);
+    // Concurrent reads through a readInto source (reader-owned scratch buffer) stay independent.
+    const conc = await readSafetensors(withInto, { chunkBytes: 16 });
+    const all = await Promise.all(conc.list().map((t) => conc.readF32(t.name)));
+    for (const [i, t] of conc.list().entries()) {
+      expect([t.name, Array.from(all[i]!)]).toEqual([t.name, Array.from(await ref.readF32(t.name))]);
+    }
     await expect(ref.readF32Into("t0", new Float32Array(2))).rejects.toThrow(RangeError);
     await expect(ref.readRawInto("t0", new Uint8Array(2))).rejects.toThrow(RangeError);
     await expectPrune(ref.readF32Into("nope", new Float32Array(2)), "TENSOR_IO_NOT_FOUND");

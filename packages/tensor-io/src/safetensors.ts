@@ -219,6 +219,15 @@ export async function readSafetensors(
     return readRange(e, 0, e.end - e.begin);
   };
   const direct = hasReadInto(src);
+  // One chunk buffer kept by this reader for decoding from a readInto source: reused memory is
+  // already mapped, so converting tensors does not pay page faults for a raw copy each time.
+  // Concurrent reads each take their own (the spare is handed to one caller at a time).
+  let spareScratch: Uint8Array | undefined;
+  const takeScratch = (): Uint8Array => {
+    const b = spareScratch ?? new Uint8Array(chunkBytes); // (chunkBytes,)
+    spareScratch = undefined;
+    return b;
+  };
   // Fills `target` with the tensor bytes at `offset`: straight from the source when it can, else copied.
   const fillRange = async (e: Entry, offset: number, target: Uint8Array): Promise<void> => {
     if (!direct) {
@@ -247,17 +256,21 @@ export async function readSafetensors(
       return out;
     }
     const size = dtypeByteSize(e.info.dtype);
-    const scratch = direct ? new Uint8Array(Math.min(chunkBytes, len)) : undefined; // (chunk,)
-    for (let off = 0; off < len; off += chunkBytes) {
-      const k = Math.min(chunkBytes, len - off);
-      let bytes: Uint8Array;
-      if (scratch !== undefined) {
-        bytes = scratch.subarray(0, k);
-        await fillRange(e, off, bytes);
-      } else {
-        bytes = await readRange(e, off, k);
+    const scratch = direct ? takeScratch() : undefined; // (chunkBytes,) warm after the first use
+    try {
+      for (let off = 0; off < len; off += chunkBytes) {
+        const k = Math.min(chunkBytes, len - off);
+        let bytes: Uint8Array;
+        if (scratch !== undefined) {
+          bytes = scratch.subarray(0, k);
+          await fillRange(e, off, bytes);
+        } else {
+          bytes = await readRange(e, off, k);
+        }
+        bytesToF32Into(bytes, e.info.dtype, out.subarray(off / size, (off + k) / size), where);
       }
-      bytesToF32Into(bytes, e.info.dtype, out.subarray(off / size, (off + k) / size), where);
+    } finally {
+      if (scratch !== undefined) spareScratch = scratch;
     }
     return out;
   };
@@ -277,7 +290,7 @@ export async function readSafetensors(
     async readF32(name: string): Promise<Float32Array> {
       const e = get(name);
       const len = e.end - e.begin;
-      if (len <= chunkBytes && !(direct && e.info.dtype === "F32")) {
+      if (!direct && len <= chunkBytes) {
         return bytesToF32(
           await readRange(e, 0, len),
           e.info.dtype,
@@ -310,6 +323,7 @@ export async function readSafetensors(
     async close(): Promise<void> {
       if (closed) return;
       closed = true;
+      spareScratch = undefined;
       await src.close?.();
     },
   };
