@@ -388,7 +388,7 @@ function validateMetadata(metadata: Readonly<Record<string, string>> | undefined
  * @throws TypeError / RangeError for invalid entries (non-string name, `__metadata__` as a name, duplicate names, bad shapes).
  * @throws PruneError DTYPE_UNSUPPORTED for an unknown dtype.
  * @example
- * safetensorsLayout([{ name: "w", dtype: "F32", shape: [2], data: new Float32Array(2) }]).totalBytes; // 8 + 64 + 8 = 80
+ * safetensorsLayout([{ name: "w", dtype: "F32", shape: [2], data: new Float32Array(2) }]).totalBytes; // 8 + 56 + 8 = 72
  */
 export function safetensorsLayout(
   entries: readonly Pick<SafetensorsEntry, "name" | "dtype" | "shape">[],
