@@ -381,7 +381,7 @@ class WasmBackendImpl implements WasmBackend {
           mc * k * k >= PARALLEL_MIN_FLOPS,
         );
       }
-      foldSymmetric(new Float64Array(this.rt.memory.buffer, sp, kp * kp), kp, acc, k);
+      foldInto(new Float64Array(this.rt.memory.buffer, sp, kp * kp), kp, acc, k);
     } finally {
       heap.free(ap);
       heap.free(bp);
@@ -715,21 +715,15 @@ function packColumnBlocks(
   }
 }
 
-/** acc[a, b] += s[min(a, b), max(a, b)] (s holds the upper triangle), in 64×64 blocks. */
-function foldSymmetric(s: Float64Array, kp: number, acc: Float64Array, k: number): void {
-  const B = 64;
-  for (let a0 = 0; a0 < k; a0 += B) {
-    const a1 = Math.min(k, a0 + B);
-    for (let b0 = a0; b0 < k; b0 += B) {
-      const b1 = Math.min(k, b0 + B);
-      for (let a = a0; a < a1; a++) {
-        const sRow = a * kp;
-        for (let b = Math.max(b0, a); b < b1; b++) {
-          const v = s[sRow + b] as number;
-          acc[a * k + b] = (acc[a * k + b] as number) + v;
-          if (b !== a) acc[b * k + a] = (acc[b * k + a] as number) + v;
-        }
-      }
-    }
+/** acc[a, b] += s[a, b] (s is complete: the kernels mirrored the upper triangle into the lower). */
+function foldInto(s: Float64Array, kp: number, acc: Float64Array, k: number): void {
+  if (kp === k) {
+    for (let i = 0; i < k * k; i++) acc[i] = (acc[i] as number) + (s[i] as number);
+    return;
+  }
+  for (let a = 0; a < k; a++) {
+    const sRow = a * kp;
+    const aRow = a * k;
+    for (let b = 0; b < k; b++) acc[aRow + b] = (acc[aRow + b] as number) + (s[sRow + b] as number);
   }
 }

@@ -11,6 +11,8 @@
  *   matrices with leading dimension `ld` (f32 source, f64 destination; c0, c1 multiples of 4).
  * - `colsq(x, acc, kPad, m)`: acc[j] += Σ_i x[i, j]² with the squares and the sums in float64
  *   (x rows padded to kPad floats, kPad a multiple of 4).
+ * - `mirror64(s, ld, r0, r1, c0, c1)`: s[c, r] = s[r, c] on a rectangle of a row-major f64 matrix
+ *   (writes the lower-triangle copy of an upper-triangle Gram block).
  */
 import { encodeModule, type FunctionDef, I32, op, V128, type ValType } from "./wasm-encoder.ts";
 
@@ -385,6 +387,99 @@ function acc64Kernel(): FunctionDef {
   };
 }
 
+function mirrorKernel(): FunctionDef {
+  // s[c, r] = s[r, c] for r in [r0, r1), c in [c0, c1) of a row-major f64 matrix (leading dim ld).
+  const S = 0,
+    LD = 1,
+    R0 = 2,
+    R1 = 3,
+    C0 = 4,
+    C1 = 5;
+  const R = 6,
+    C = 7,
+    SRC = 8,
+    DST = 9,
+    LDB = 10;
+  const body = cat(
+    op.localGet(LD),
+    op.i32Const(3),
+    op.i32Shl(),
+    op.localSet(LDB),
+    op.localGet(R0),
+    op.localSet(R),
+    op.block(),
+    op.localGet(C0),
+    op.localGet(C1),
+    op.i32LtU(),
+    op.i32Eqz(),
+    op.brIf(0),
+    op.loop(), // $r
+    op.localGet(R),
+    op.localGet(R1),
+    op.i32LtU(),
+    op.i32Eqz(),
+    op.brIf(1),
+    // src = s + (r·ld + c0)·8; dst = s + (c0·ld + r)·8
+    op.localGet(R),
+    op.localGet(LD),
+    op.i32Mul(),
+    op.localGet(C0),
+    op.i32Add(),
+    op.i32Const(3),
+    op.i32Shl(),
+    op.localGet(S),
+    op.i32Add(),
+    op.localSet(SRC),
+    op.localGet(C0),
+    op.localGet(LD),
+    op.i32Mul(),
+    op.localGet(R),
+    op.i32Add(),
+    op.i32Const(3),
+    op.i32Shl(),
+    op.localGet(S),
+    op.i32Add(),
+    op.localSet(DST),
+    op.localGet(C0),
+    op.localSet(C),
+    op.loop(), // $c
+    op.localGet(DST),
+    op.localGet(SRC),
+    op.f64Load(0),
+    op.f64Store(0),
+    op.localGet(SRC),
+    op.i32Const(8),
+    op.i32Add(),
+    op.localSet(SRC),
+    op.localGet(DST),
+    op.localGet(LDB),
+    op.i32Add(),
+    op.localSet(DST),
+    op.localGet(C),
+    op.i32Const(1),
+    op.i32Add(),
+    op.localTee(C),
+    op.localGet(C1),
+    op.i32Ne(),
+    op.brIf(0),
+    op.end(), // $c
+    op.localGet(R),
+    op.i32Const(1),
+    op.i32Add(),
+    op.localSet(R),
+    op.br(0),
+    op.end(), // $r
+    op.end(),
+  );
+  return {
+    name: "mirror64",
+    params: new Array<ValType>(6).fill(I32),
+    results: [],
+    locals: [I32, I32, I32, I32, I32],
+    body,
+  };
+}
+
 function colsqKernel(): FunctionDef {
   const X = 0,
     ACCP = 1,
@@ -504,7 +599,7 @@ export function buildKernelModule(options: KernelModuleOptions): Uint8Array<Arra
   }
   return encodeModule({
     memory: { minPages: 1, maxPages: options.maxPages, shared: options.shared },
-    functions: [mmKernel(kBlock, options.tileM ?? TILE_M), acc64Kernel(), colsqKernel()],
+    functions: [mmKernel(kBlock, options.tileM ?? TILE_M), acc64Kernel(), colsqKernel(), mirrorKernel()],
   });
 }
 
@@ -527,4 +622,6 @@ export interface KernelExports {
   acc64(g: number, s: number, ld: number, r0: number, r1: number, c0: number, c1: number): void;
   /** acc[j] += Σ_i x[i, j]² (float64). */
   colsq(x: number, acc: number, kPad: number, m: number): void;
+  /** s[c, r] = s[r, c] for r in [r0, r1), c in [c0, c1) (f64, leading dimension ld). */
+  mirror64(s: number, ld: number, r0: number, r1: number, c0: number, c1: number): void;
 }

@@ -10,7 +10,8 @@ import type { KernelExports } from "./kernels.ts";
 /** y tile rectangle of `mm`: args [xp, wp, yp, bp, kPad, nPad], task [ib0, ib1, p0, p1]. */
 export const OP_MM = 1;
 /**
- * Gram block: `mm` without bias into g32 followed by `acc64` of the same rectangle into s64.
+ * Gram block: `mm` without bias into g32, `acc64` of the same rectangle into s64, and for blocks
+ * strictly above the diagonal `mirror64` of it into the lower triangle.
  * args [ap, bp, gp, sp, innerPad, ld], task [ib0, ib1, p0, p1].
  */
 export const OP_GRAM = 2;
@@ -63,6 +64,8 @@ export function runTask(
   } else if (op === OP_GRAM) {
     ex.mm(a0, a1, a2, 0, a4, a5, ib0, ib1, p0, p1);
     ex.acc64(a2, a3, a5, 4 * ib0, 4 * ib1, 8 * p0, 8 * p1);
+    // Blocks strictly above the diagonal also write their transpose (the accumulated values).
+    if (8 * p0 >= 4 * ib1) ex.mirror64(a3, a5, 4 * ib0, 4 * ib1, 8 * p0, 8 * p1);
   } else {
     throw new RangeError(`runTask: unknown op ${op}`);
   }
