@@ -15,7 +15,7 @@ const report = await sft(params, tokenizer.encode(text, { bos: true }), {
   batch: 4,
 });
 console.log(
-  report.losses[0].toFixed(3),
+  report.losses[0]!.toFixed(3),
   report.losses.at(-1)!.toFixed(3),
   masksFromZeros(params).size,
   sparsityOf(params) === report.sparsityBefore,

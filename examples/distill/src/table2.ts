@@ -5,18 +5,11 @@
 //   npm run table2 -w @mama-prune-examples/distill [-- steps levels]   e.g. -- 100 0.5,0.7
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import {
-  cloneParams,
-  distill,
-  type LlamaParams,
-  layerParamNames,
-  paramsToModel,
-  sparsityOf,
-} from "@mama-prune/distill";
+import { distill, paramsToModel, sparsityOf } from "@mama-prune/distill";
 import { perplexity } from "@mama-prune/eval";
-import { LINEAR_NAMES, type LlamaModel } from "@mama-prune/model";
+import type { LlamaModel } from "@mama-prune/model";
 import { calibrationWindows, type PruneMethod, prune } from "@mama-prune/pipeline";
-import { loadBundled, RESULTS } from "./common.ts";
+import { loadBundled, RESULTS, studentFrom } from "./common.ts";
 
 const steps = Number(process.argv[2] ?? 100);
 const levels = (process.argv[3] ?? "0.5,0.7").split(",").map(Number);
@@ -39,25 +32,6 @@ const evaluate = async (m: LlamaModel) => perplexity(m, tokenizer, split.evaluat
 const denseEval = await evaluate(await paramsToModel(dense));
 console.log(`dense ppl ${denseEval.ppl.toFixed(4)}`);
 
-/** The dense params with the pruned model's block linears (embeddings and norms are never pruned). */
-function studentFrom(model: LlamaModel): LlamaParams {
-  const p = cloneParams(dense);
-  for (let l = 0; l < dense.config.numLayers; l++) {
-    const n = layerParamNames(dense.config, l);
-    const byLinear = {
-      q_proj: n.q,
-      k_proj: n.k,
-      v_proj: n.v,
-      o_proj: n.o,
-      gate_proj: n.gate,
-      up_proj: n.up,
-      down_proj: n.down,
-    };
-    for (const name of LINEAR_NAMES) p.tensors.get(byLinear[name])!.set(model.getLinearWeight(l, name));
-  }
-  return p;
-}
-
 interface Run {
   method: PruneMethod;
   level: number;
@@ -75,7 +49,7 @@ for (const level of levels) {
   for (const method of methods) {
     const { model } = await prune({ checkpoint, method, sparsity: level, calibration: cal });
     const pplPruned = (await evaluate(model)).ppl;
-    const student = studentFrom(model);
+    const student = studentFrom(dense, model);
     const sparsity = sparsityOf(student);
     const rep = await distill({ student, teacher: dense, tokens: distillTokens, steps, ...DISTILL });
     distillProtocol = rep.protocol;
