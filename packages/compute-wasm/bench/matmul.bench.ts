@@ -389,15 +389,22 @@ const fmt = (r: Row | undefined): string =>
     : r.bestGflops === undefined
       ? r.gflops.toFixed(1)
       : `${r.gflops.toFixed(1)} (${r.bestGflops.toFixed(1)})${r.coresUsed === undefined ? "" : ` @${r.coresUsed.toFixed(2)}c`}`;
+/** Parallel efficiency on the CPU actually obtained: (GF/s per core of xN) / (GF/s per core of x1). */
+const perCore = (s: string): number => {
+  const one = cell("matmulTransB", s, wasm1);
+  const all = cell("matmulTransB", s, wasmAll);
+  if (!one?.coresUsed || !all?.coresUsed) return Number.NaN;
+  return all.gflops / all.coresUsed / (one.gflops / one.coresUsed);
+};
 const wasm1 = backends[0]?.backend.name ?? "";
 const wasmAll = backends[backends.length - 1]?.backend.name ?? "";
 let md = `# compute-wasm benchmark\n\n${result.started} · Node ${result.node} · ${result.cpu} · ${result.cores} cores · load average before ${loadBefore.map((v) => v.toFixed(2)).join(" ")}, after ${loadAfter.map((v) => v.toFixed(2)).join(" ")}\n\n`;
-md += `## matmulTransB (GFLOP/s: median, (best), @cores obtained = process CPU time / wall time; ${RUNS} runs per backend, alternated; JS median of ${JS_RUNS})\n\n| shape m×k×n | ${names.join(" | ")} | ${wasm1} / js | ${wasmAll} / ${wasm1} | max load1 |\n|---|${names.map(() => "---|").join("")}---|---|---|\n`;
+md += `## matmulTransB (GFLOP/s: median, (best), @cores obtained = process CPU time / wall time; ${RUNS} runs per backend, alternated; JS median of ${JS_RUNS})\n\n| shape m×k×n | ${names.join(" | ")} | ${wasm1} / js | ${wasmAll} / ${wasm1} | per core obtained: ${wasmAll} / ${wasm1} | max load1 |\n|---|${names.map(() => "---|").join("")}---|---|---|---|\n`;
 for (const s of shapes) {
   const js = cell("matmulTransB", s, "js 4x4 tile")?.gflops ?? Number.NaN;
   const one = cell("matmulTransB", s, wasm1)?.gflops ?? Number.NaN;
   const all = cell("matmulTransB", s, wasmAll)?.gflops ?? Number.NaN;
-  md += `| ${s} | ${names.map((nm) => fmt(cell("matmulTransB", s, nm))).join(" | ")} | ${(one / js).toFixed(1)}× | ${(all / one).toFixed(2)}× | ${Math.max(...rows.filter((r) => r.shape === s).map((r) => r.load1)).toFixed(1)} |\n`;
+  md += `| ${s} | ${names.map((nm) => fmt(cell("matmulTransB", s, nm))).join(" | ")} | ${(one / js).toFixed(1)}× | ${(all / one).toFixed(2)}× | ${perCore(s).toFixed(2)} | ${Math.max(...rows.filter((r) => r.shape === s).map((r) => r.load1)).toFixed(1)} |\n`;
 }
 md += `\n## gramAccumulate (dense-equivalent GFLOP/s) and colSqNormAccumulate (ms)\n\n| kernel | shape | backend | median ms | GFLOP/s (best) | cores obtained | load1 |\n|---|---|---|---|---|---|---|\n`;
 for (const r of rows.filter((q) => q.kernel !== "matmulTransB")) {
