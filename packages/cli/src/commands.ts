@@ -347,6 +347,11 @@ export interface PruneJob {
     readonly nsamples: number;
     readonly seqlen: number;
     readonly seed: number;
+    /**
+     * Draw windows only from the calibration split (the last `split` fraction of paragraphs), the
+     * part that `eval --split` and sweeps leave out of evaluation. Default: the whole text.
+     */
+    readonly split?: number;
   };
   readonly out: string;
   readonly format: OutputFormat;
@@ -393,7 +398,10 @@ export async function runPrune(job: PruneJob, ctx: CommandContext): Promise<Prun
           `prune: method ${job.method.name}${job.allocation?.kind === "owl" ? " with OWL allocation" : ""} needs calibration text. Expected --calibration <text file> (or recipe.calibration.text), got none.`,
         );
       }
-      const text = await readText(job.calibration.text, "calibration", "CALIBRATION_INVALID");
+      let text = await readText(job.calibration.text, "calibration", "CALIBRATION_INVALID");
+      if (job.calibration.split !== undefined) {
+        text = splitCalibrationText(text, { calibrationFraction: job.calibration.split }).calibration;
+      }
       cal = drawCalibration(ctx, tok!.tokenizer, text, job.calibration);
     }
     if (job.pre !== undefined) pre = await openModel(job.pre);

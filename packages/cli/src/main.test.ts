@@ -124,6 +124,42 @@ describe("main: prune, inspect and eval round trip", () => {
   });
 });
 
+describe("main: prune --split", () => {
+  it("draws calibration windows from the calibration split only (the part eval --split leaves out)", async () => {
+    const stream = async (extra: string[], out: string): Promise<number> => {
+      const r = await runCli(
+        [
+          "prune",
+          "model",
+          "--method",
+          "wanda",
+          "--sparsity",
+          "0.5",
+          "--calibration",
+          "text.txt",
+          "--nsamples",
+          "2",
+          "--seqlen",
+          "8",
+          "--out",
+          out,
+          "--json",
+          "--quiet",
+          ...extra,
+        ],
+        ws.dir,
+      );
+      expect(r.code).toBe(0);
+      return Number(/from a (\d+)-token stream/.exec(JSON.parse(r.stdout).report.calibration.protocol)![1]);
+    };
+    const whole = await stream([], "w-whole");
+    const split = await stream(["--split"], "w-split");
+    // 40 paragraphs: the calibration split is the last round(0.15 · 40) = 6 of them.
+    expect(split).toBeGreaterThan(0);
+    expect(split).toBeLessThan(whole / 3);
+  });
+});
+
 describe("main: error paths", () => {
   const cases: [string, string[], number, RegExp][] = [
     ["a missing checkpoint", ["inspect", "nope.bin"], 2, /TENSOR_IO_NOT_FOUND: .*nope\.bin: no such file/],

@@ -40,6 +40,7 @@ Usage:
                    [--nsamples n] [--seqlen n] [--seed n] [--allocation uniform|owl]
                    [--pre <checkpoint>] [--out <dir>] [--format dense|sparse-bitmask|sparse-24]
                    [--plugin <package>]... [--scorer <name>] [--tokenizer <file>] [--overwrite]
+                   [--split: calibrate on the last 15 % of paragraphs only, which eval --split leaves out]
   mama-prune prune --recipe <file> [<checkpoint>] [--out <dir>] [flags above override the recipe]
   mama-prune eval <checkpoint> --text <file> --seqlen <n> [--windows n] [--tokenizer <file>] [--split]
   mama-prune sweep --recipe <file> [--out <dir>]
@@ -187,6 +188,7 @@ async function cmdPrune(args: readonly string[], io: CliIo, flags: Flags): Promi
       scorer: { type: "string" },
       tokenizer: { type: "string" },
       overwrite: { type: "boolean" },
+      split: { type: "boolean" },
     },
     1,
   );
@@ -248,6 +250,7 @@ async function cmdPrune(args: readonly string[], io: CliIo, flags: Flags): Promi
             seqlen:
               intFlag(v["seqlen"], "--seqlen", 2) ?? recipe.calibration?.seqlen ?? RECIPE_DEFAULTS.seqlen,
             seed: intFlag(v["seed"], "--seed", 0) ?? recipe.calibration?.seed ?? RECIPE_DEFAULTS.seed,
+            ...(v["split"] === true ? { split: recipe.calibration?.split ?? RECIPE_DEFAULTS.split } : {}),
           },
         }
       : {}),
