@@ -124,7 +124,7 @@ for (const [m, k, n] of SHAPES) {
   }
   const denseMs = prepared[0]!.best;
   for (const { v, w, sw, best } of prepared) {
-    backend.invalidateWeight(w);
+    backend.invalidate(w);
     const nnz = sw === undefined ? n * k : sparseNnz(sw);
     const bytes = weightBytes(sw, k, n) + 4 * m * k + 4 * m * n;
     const row: Row = {

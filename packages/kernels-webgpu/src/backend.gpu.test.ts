@@ -89,7 +89,7 @@ describe.skipIf(!gpu)("createWebGpuBackend", () => {
     expect(mid - before).toBe(4 * (8 * 16 + 16 * 16));
     expect(be().stats().uploadedBytes - mid).toBe(4 * 8 * 16); // only x the second time
     w[0] = w[0]! + 1;
-    be().invalidateWeight(w);
+    be().invalidate(w);
     const r3 = await be().matmulTransB(x, w, 8, 16, 16);
     expectClose(r3, denseMatmulRef(x, w, 8, 16, 16), denseMatmulRef(abs(x), abs(w), 8, 16, 16));
   });

@@ -44,7 +44,7 @@ export interface WebGpuBackendOptions {
   readonly name?: string;
   /** Lower the device's limits (never raises them): forces the tiling paths, e.g. in tests. */
   readonly limits?: Partial<GpuLimits>;
-  /** Keep weight buffers on the GPU, keyed by the Float32Array (default true). See {@link WebGpuBackend.invalidateWeight}. */
+  /** Keep weight buffers on the GPU, keyed by the Float32Array (default true). See {@link WebGpuBackend.invalidate}. */
   readonly cacheWeights?: boolean;
   /** "sleep" (default where allowed): low-spin wait for GPU results; "await": plain await. */
   readonly wait?: WaitMode;
@@ -89,7 +89,7 @@ export interface WebGpuBackend extends ComputeBackend {
   /** Run `w` dense again. */
   unregisterSparseWeight(w: Float32Array): void;
   /** Drop the GPU copy of `w` (call after changing `w` in place, e.g. after pruning it). */
-  invalidateWeight(w: Float32Array): void;
+  invalidate(w: Float32Array): void;
   /** Work counters. */
   stats(): WebGpuBackendStats;
   /** Destroy cached buffers (the device stays usable; its owner destroys it). Safe to call twice. */
@@ -565,7 +565,7 @@ export function createWebGpuBackend(device: GPUDevice, options: WebGpuBackendOpt
       if (sparseOf.delete(w)) dropCached(w);
     },
 
-    invalidateWeight(w: Float32Array): void {
+    invalidate(w: Float32Array): void {
       dropCached(w);
     },
 
