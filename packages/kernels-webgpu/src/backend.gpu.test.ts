@@ -175,6 +175,69 @@ describe.skipIf(!gpu)("createWebGpuBackend", () => {
   });
 });
 
+describe.skipIf(!gpu)("createWebGpuBackend options", () => {
+  it("autoSparse runs mostly-zero weights sparse (fewer bytes uploaded) and falls back to dense for non-2:4 weights", async () => {
+    const m = 6;
+    const k = 40;
+    const n = 24;
+    const x = randn(m * k, 80);
+    const w = prune(randn(n * k, 81), n, k, 0.6, 82); // (n, k)
+    const absRef = denseMatmulRef(abs(x), abs(w), m, k, n);
+    const bm = createWebGpuBackend(gpu!.device, {
+      autoSparse: { format: "sparse-bitmask", minSparsity: 0.5 },
+    });
+    const b0 = bm.stats().uploadedBytes;
+    expectClose(await bm.matmulTransB(x, w, m, k, n), denseMatmulRef(x, w, m, k, n), absRef);
+    expect(bm.stats().uploadedBytes - b0 - 4 * m * k).toBeLessThan(4 * n * k * 0.6);
+    const b24 = createWebGpuBackend(gpu!.device, {
+      autoSparse: { format: "sparse-24-bitmask", minSparsity: 0.5 },
+    });
+    const c0 = b24.stats().uploadedBytes;
+    expectClose(await b24.matmulTransB(x, w, m, k, n), denseMatmulRef(x, w, m, k, n), absRef);
+    expect(b24.stats().uploadedBytes - c0 - 4 * m * k).toBe(4 * n * k);
+    await bm.dispose();
+    await b24.dispose();
+  });
+
+  it("cacheWeights false sees in-place weight changes without invalidate", async () => {
+    const be = createWebGpuBackend(gpu!.device, { cacheWeights: false });
+    const x = randn(3 * 8, 83);
+    const w = randn(5 * 8, 84);
+    await be.matmulTransB(x, w, 3, 8, 5);
+    w[3] = 10;
+    expectClose(
+      await be.matmulTransB(x, w, 3, 8, 5),
+      denseMatmulRef(x, w, 3, 8, 5),
+      denseMatmulRef(abs(x), abs(w), 3, 8, 5),
+    );
+    expect(be.stats().cachedWeights).toBe(0);
+    await be.dispose();
+  });
+
+  it("forcing the tiled or matvec dense kernel gives the same results for any token count", async () => {
+    const tiled = createWebGpuBackend(gpu!.device, { denseKernel: "tiled" });
+    const matvec = createWebGpuBackend(gpu!.device, { denseKernel: "matvec" });
+    for (const m of [1, 9]) {
+      const x = randn(m * 19, 85 + m);
+      const w = randn(23 * 19, 86);
+      const ref = denseMatmulRef(x, w, m, 19, 23);
+      const absRef = denseMatmulRef(abs(x), abs(w), m, 19, 23);
+      expectClose(await tiled.matmulTransB(x, w, m, 19, 23), ref, absRef);
+      expectClose(await matvec.matmulTransB(x, w, m, 19, 23), ref, absRef);
+    }
+    await tiled.dispose();
+    await matvec.dispose();
+    await expect(tiled.matmulTransB(new Float32Array(1), new Float32Array(1), 1, 1, 1)).rejects.toMatchObject(
+      {
+        code: "GPU_DEVICE_LOST",
+      },
+    );
+    expect(() => createWebGpuBackend(gpu!.device, { autoSparse: { format: "csr", minSparsity: 2 } })).toThrow(
+      RangeError,
+    );
+  });
+});
+
 describe.skipIf(!gpu)("createWebGpuBackend with weightStorage f16", () => {
   const hasF16 = gpu?.device.features.has("shader-f16") ?? false;
 
