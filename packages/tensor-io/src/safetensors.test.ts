@@ -417,6 +417,55 @@ describe("writeSafetensors", () => {
   });
 });
 
+describe("writeSafetensors with arbitrary bad input", () => {
+  it("answers junk entries and metadata with a typed error and an aborted sink, or a readable file", async () => {
+    const junk = fc.oneof(
+      fc.anything(),
+      fc.constantFrom(new Float32Array(2), new Uint8Array(3), () => new Float32Array(1)),
+    );
+    const entryArb = fc.record(
+      {
+        name: fc.oneof(fc.string({ maxLength: 4 }), junk),
+        dtype: fc.oneof(fc.constantFrom(...DTYPES), junk),
+        shape: fc.oneof(fc.array(fc.integer({ min: -1, max: 3 }), { maxLength: 2 }), junk),
+        data: junk,
+      },
+      { requiredKeys: [] },
+    );
+    await fc.assert(
+      fc.asyncProperty(
+        fc.oneof(fc.array(fc.oneof(entryArb, fc.anything()), { maxLength: 3 }), fc.anything()),
+        fc.oneof(fc.constant(undefined), fc.dictionary(fc.string(), fc.oneof(fc.string(), fc.anything()))),
+        async (entries, metadata) => {
+          const sink = collectSink();
+          let aborted = false;
+          const spy: ByteSink = {
+            write: (c) => sink.write(c),
+            close: () => sink.close(),
+            abort: (r) => {
+              aborted = true;
+              return sink.abort(r);
+            },
+          };
+          try {
+            await writeSafetensors(spy, entries as SafetensorsEntry[], {
+              metadata: metadata as Record<string, string>,
+            });
+          } catch (e) {
+            if (!(e instanceof TypeError || e instanceof RangeError || isPruneError(e))) throw e;
+            expect(aborted).toBe(true);
+            return;
+          }
+          // Accepted: the file must read back with the same names.
+          const st = await readSafetensors(sink.bytes(), { strict: true });
+          expect(st.list().map((t) => t.name)).toEqual((entries as SafetensorsEntry[]).map((e) => e.name));
+        },
+      ),
+      { seed: 5, numRuns: 500 },
+    );
+  });
+});
+
 // ---- Round trips ----
 
 function sampleValues(dtype: DType, n: number, seed: number): Float32Array {
