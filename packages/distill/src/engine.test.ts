@@ -153,3 +153,10 @@ describe("trainBackward", () => {
     expect(() => getParam(p, "nope")).toThrow(/missing tensor "nope"/);
   });
 });
+
+describe("initLlamaParams", () => {
+  it("refuses a Qwen2 bias with a Mistral window, and impossible head counts", () => {
+    expect(() => initLlamaParams({ ...SMALL, attentionBias: true, slidingWindow: 4 })).toThrow(RangeError);
+    expect(() => initLlamaParams({ ...SMALL, numHeads: 3 })).toThrow(/num_attention_heads/);
+  });
+});

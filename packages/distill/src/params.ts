@@ -172,12 +172,18 @@ export interface InitLlamaParamsOptions {
  * for tests, benchmarks and training from scratch. Norm weights are drawn around 1 (not exactly 1)
  * so that gradient checks exercise them.
  *
- * @throws PruneError CONFIG_INVALID for impossible shapes (e.g. heads not dividing hidden size).
+ * @throws PruneError CONFIG_INVALID for impossible shapes (e.g. heads not dividing hidden size);
+ *   RangeError when attentionBias and slidingWindow are both set.
  * @example
  * const p = initLlamaParams({ hiddenSize: 16, intermediateSize: 24, numLayers: 1, numHeads: 4,
  *   numKvHeads: 2, vocabSize: 32, seed: 0 });
  */
 export function initLlamaParams(options: InitLlamaParamsOptions): LlamaParams {
+  if (options.attentionBias && options.slidingWindow !== undefined) {
+    throw new RangeError(
+      "initLlamaParams: attentionBias (Qwen2) and slidingWindow (Mistral) cannot be combined",
+    );
+  }
   const family = options.attentionBias ? "qwen2" : options.slidingWindow ? "mistral" : "llama";
   const arch = { llama: "LlamaForCausalLM", qwen2: "Qwen2ForCausalLM", mistral: "MistralForCausalLM" }[
     family
