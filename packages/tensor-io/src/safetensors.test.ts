@@ -263,6 +263,12 @@ describe("readSafetensors", () => {
     expect(Array.from(await st.readRaw("__proto__"))).toEqual([7]);
   });
 
+  it("rejects a source that is not bytes, a Blob or a ByteSource with a TypeError", async () => {
+    for (const bad of [null, undefined, 42, "x.safetensors", {}, new ArrayBuffer(8)]) {
+      await expect(readSafetensors(bad as unknown as Uint8Array)).rejects.toThrow(TypeError);
+    }
+  });
+
   it("wraps a source that fails while reading the header", async () => {
     const broken: ByteSource = {
       name: "broken.safetensors",

@@ -118,6 +118,17 @@ export async function readSafetensors(
   source: ByteSource | Uint8Array | Blob,
   options: ReadSafetensorsOptions = {},
 ): Promise<SafetensorsReader> {
+  if (
+    typeof source !== "object" ||
+    source === null ||
+    (!(source instanceof Uint8Array) &&
+      !(typeof Blob !== "undefined" && source instanceof Blob) &&
+      typeof (source as Partial<ByteSource>).read !== "function")
+  ) {
+    throw new TypeError(
+      `readSafetensors: source must be a ByteSource, Uint8Array or Blob, got ${Object.prototype.toString.call(source)}`,
+    );
+  }
   const src = toByteSource(source, options.name);
   const file = src.name;
   const maxHeader = options.maxHeaderBytes ?? DEFAULT_MAX_HEADER_BYTES;
