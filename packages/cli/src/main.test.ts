@@ -160,6 +160,27 @@ describe("main: prune --split", () => {
   });
 });
 
+describe("main: prune --recipe", () => {
+  it("takes model, method, sparsity, calibration and output from a recipe, flags overriding it", async () => {
+    await writeFile(
+      join(ws.dir, "prune.yaml"),
+      "model: model\nmethod: { name: mama }\nsparsity: 0.25\ncalibration: { text: text.txt, nsamples: 2, seqlen: 8 }\noutput: { dir: from-recipe, format: sparse-bitmask }\n",
+    );
+    const r = await runCli(
+      ["prune", "--recipe", "prune.yaml", "--sparsity", "0.5", "--json", "--quiet"],
+      ws.dir,
+    );
+    expect(r.code).toBe(0);
+    const j = JSON.parse(r.stdout);
+    expect(j.report.method).toBe("mama");
+    expect(j.report.sparsity).toBe(0.5);
+    expect(j.report.calibration.nsamples).toBe(2);
+    expect(j.out).toBe(join(ws.dir, "from-recipe"));
+    const cfg = JSON.parse(await readFile(join(ws.dir, "from-recipe", "config.json"), "utf8"));
+    expect(cfg.quantization_config.sparsity_config.format).toBe("sparse-bitmask");
+  });
+});
+
 describe("main: error paths", () => {
   const cases: [string, string[], number, RegExp][] = [
     ["a missing checkpoint", ["inspect", "nope.bin"], 2, /TENSOR_IO_NOT_FOUND: .*nope\.bin: no such file/],
@@ -318,6 +339,61 @@ describe("main: error paths", () => {
     expect(r.stderr).toMatch(/mama-prune: interrupted; no partial output was left\.\n$/);
     expect(await exists(join(ws.dir, "aborted"))).toBe(false);
     expect((await readdir(ws.dir)).some((f) => f.includes("aborted"))).toBe(false);
+  });
+
+  it("exits 130 when interrupted in the middle of pruning, leaving no folder and no staging files", async () => {
+    const ac = new AbortController();
+    const before = (await readdir(ws.dir)).sort();
+    const r = await runCli(
+      [
+        "prune",
+        "model",
+        "--method",
+        "wanda",
+        "--sparsity",
+        "0.5",
+        "--calibration",
+        "text.txt",
+        "--nsamples",
+        "2",
+        "--seqlen",
+        "8",
+        "--out",
+        "midway",
+      ],
+      ws.dir,
+      {
+        signal: ac.signal,
+        stderr: (s) => {
+          if (s.includes("blocks pruned: 1/2")) ac.abort();
+        },
+      },
+    );
+    expect(ac.signal.aborted).toBe(true);
+    expect(r.code).toBe(130);
+    expect((await readdir(ws.dir)).sort()).toEqual(before);
+  });
+
+  it("names 2:4 storage of weights that are not 2:4", async () => {
+    const r = await runCli(
+      [
+        "prune",
+        "model",
+        "--method",
+        "magnitude",
+        "--sparsity",
+        "0.5",
+        "--format",
+        "sparse-24",
+        "--out",
+        "not24",
+        "--quiet",
+      ],
+      ws.dir,
+    );
+    expect(r.code).toBe(2);
+    expectOneLineError(r.stderr, /MASK_INVALID/);
+    expect(await exists(join(ws.dir, "not24"))).toBe(false);
   });
 
   it("shows the stack only with --debug and prints a JSON error with --json", async () => {
