@@ -184,8 +184,16 @@ export async function runSparseInference(options: SparseInferenceOptions): Promi
     log(`dense kernels:  ${pd.protocol}`);
     log(`sparse kernels: ${ps.protocol}`);
     const prompt = tokenizer.encode(text.slice(0, 4000), { bos: true }).subarray(0, options.seqlen);
-    const [dPre, dDec] = await tokensPerSecond(denseModel, prompt, options.decodeTokens);
-    const [sPre, sDec] = await tokensPerSecond(sparseModel, prompt, options.decodeTokens);
+    // Warm up both (every kernel compiled, every weight on the GPU), then time them alternately,
+    // twice, and keep each one's best: a change in machine load then hits both alike.
+    await tokensPerSecond(denseModel, prompt.subarray(0, 8), 2);
+    await tokensPerSecond(sparseModel, prompt.subarray(0, 8), 2);
+    let [dPre, dDec, sPre, sDec] = [0, 0, 0, 0];
+    for (let rep = 0; rep < 2; rep++) {
+      const [a, b] = await tokensPerSecond(denseModel, prompt, options.decodeTokens);
+      const [c, d] = await tokensPerSecond(sparseModel, prompt, options.decodeTokens);
+      [dPre, dDec, sPre, sDec] = [Math.max(dPre, a), Math.max(dDec, b), Math.max(sPre, c), Math.max(sDec, d)];
+    }
     log(
       `prefill (${prompt.length} tokens): dense ${dPre.toFixed(1)} tok/s, sparse ${sPre.toFixed(1)} tok/s (×${(sPre / dPre).toFixed(2)})`,
     );
