@@ -73,6 +73,22 @@ describe("perplexityPlotSvg", () => {
     expect(svg).not.toMatch(/NaN|Infinity|undefined/);
   });
 
+  it("labels every other decade over a huge range and draws faint lines for the skipped ones", () => {
+    const huge = perplexityPlotSvg({
+      ...table,
+      values: [
+        [4, 4, 4],
+        [1e3, 1e6, 1e9],
+        [1e10, 1e10, 1e11],
+        [5, 6, 7],
+      ],
+    });
+    const labels = [...yTicks(huge).keys()];
+    expect(labels).toEqual(["100", "10000", "1e6", "1e8", "1e10"]);
+    const minor = huge.slice(huge.indexOf('<g class="y-grid-minor">'), huge.indexOf('<g class="y-ticks">'));
+    expect(count(minor, /<line /g)).toBe(6); // 1e1, 1e3, 1e5, 1e7, 1e9, 1e11
+  });
+
   it("handles a flat table and a table with nothing to plot", () => {
     const flat = perplexityPlotSvg({ ...table, values: table.values.map((r) => r.map(() => 5)) });
     expect(yTicks(flat).has("5")).toBe(true);

@@ -205,8 +205,17 @@ export function perplexityPlotSvg(table: ReportTable, options: PerplexityPlotOpt
   }
 
   // ---- grid and y ticks ----
+  const ticks = logTicks(10 ** a, 10 ** b);
+  // When labels skip decades (spans over 10 decades), the skipped decades still get a faint line.
+  out.push('<g class="y-grid-minor">');
+  for (let d = Math.ceil(a); d <= Math.floor(b); d++) {
+    if (ticks.some((t) => Math.abs(Math.log10(t) - d) < 1e-9)) continue;
+    const y = yOf(10 ** d);
+    out.push(`<line x1="${n(left)}" y1="${n(y)}" x2="${n(right)}" y2="${n(y)}" stroke="#ececec"/>`);
+  }
+  out.push("</g>");
   out.push('<g class="y-ticks">');
-  for (const t of logTicks(10 ** a, 10 ** b)) {
+  for (const t of ticks) {
     const y = yOf(t);
     const major = Math.abs(Math.log10(t) - Math.round(Math.log10(t))) < 1e-9;
     out.push(
