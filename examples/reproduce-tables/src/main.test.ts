@@ -102,6 +102,7 @@ describe("reproduceTables", () => {
       expect(files).toHaveLength(4);
       const md = await readFile(join(dir, "table2-methods.md"), "utf8");
       expect(md).toContain("| Pruning level | Wanda | SparseGPT | Magnitude | MAMA |");
+      expect(md).toContain("| 2:4 | 0.5000 | 0.5000 | 0.5000 | 0.5000 |");
       const json = JSON.parse(await readFile(join(dir, "table1-weights.json"), "utf8"));
       expect(json.columns).toEqual(["by Weights", "by -Weights"]);
     } finally {
