@@ -14,7 +14,10 @@ const steps = [];
 function run(label, cmd, args, env = {}) {
   const t0 = Date.now();
   console.log(`\n▶ ${label}: ${cmd} ${args.join(" ")}`);
-  const r = spawnSync(cmd, args, { stdio: "inherit", env: { TURBO_TELEMETRY_DISABLED: "1", DO_NOT_TRACK: "1", ...process.env, ...gpuEnv(), ...env } });
+  const r = spawnSync(cmd, args, {
+    stdio: "inherit",
+    env: { TURBO_TELEMETRY_DISABLED: "1", DO_NOT_TRACK: "1", ...process.env, ...gpuEnv(), ...env },
+  });
   const ok = r.status === 0;
   steps.push({ label, ok, seconds: (Date.now() - t0) / 1000 });
   return ok;
