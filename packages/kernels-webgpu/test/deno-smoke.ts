@@ -3,7 +3,7 @@
 import { createWebGpuBackend, denseMatmulRef, requestGpuDevice, sparseFromDense } from "../src/index.ts";
 
 const { device, adapterInfo } = await requestGpuDevice(navigator.gpu);
-const backend = createWebGpuBackend(device, { wait: "await" });
+const backend = createWebGpuBackend(device);
 const m = 9;
 const k = 36;
 const n = 13;

@@ -27,7 +27,19 @@ function canSleep(): Int32Array | undefined {
   }
 }
 
-const macrotask = (): Promise<void> => new Promise((resolve) => setTimeout(resolve, 0));
+// One macrotask. MessageChannel has no minimum delay (setTimeout(0) is clamped to 1 ms or more) and
+// is web-standard; fall back to setTimeout where it is missing.
+const macrotask = (): Promise<void> => {
+  if (typeof MessageChannel !== "function") return new Promise((resolve) => setTimeout(resolve, 0));
+  return new Promise((resolve) => {
+    const ch = new MessageChannel();
+    ch.port1.onmessage = (): void => {
+      ch.port1.close();
+      resolve();
+    };
+    ch.port2.postMessage(null);
+  });
+};
 
 /**
  * Create a waiter. `sleepMs` is the length of each Atomics.wait nap (default 2 ms): longer naps
