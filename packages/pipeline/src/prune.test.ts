@@ -222,6 +222,30 @@ describe("prune", () => {
     expect(events.at(-1)?.stage).toBe("done");
   });
 
+  it("applies an explicit per-block sparsity list exactly and rejects a list of the wrong length", async () => {
+    const { checkpoint } = await randomModel(SHAPE);
+    const { report } = await prune({
+      checkpoint,
+      method: "magnitude",
+      sparsity: 0.5,
+      allocation: { kind: "explicit", perLayer: [0.2, 0.5, 0.75] },
+    });
+    expect(report.perBlockSparsity).toEqual([0.2, 0.5, 0.75]);
+    for (const r of report.linears) {
+      expect(r.zeros).toBe(Math.floor([0.2, 0.5, 0.75][r.layer]! * r.shape[0] * r.shape[1]));
+    }
+    await expectPruneError(
+      prune({
+        checkpoint,
+        method: "magnitude",
+        sparsity: 0.5,
+        allocation: { kind: "explicit", perLayer: [0.5] },
+      }),
+      "SPARSITY_INVALID",
+      "perLayer",
+    );
+  });
+
   it("weights statistics by per-window sample weights like repeating the windows", async () => {
     const { checkpoint } = await randomModel(SHAPE);
     const two = randomWindows(2, 8, SHAPE.vocab, 5);
