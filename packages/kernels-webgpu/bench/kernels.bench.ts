@@ -4,6 +4,7 @@
 //   npm run bench                 # default shapes (about 2 minutes on SwiftShader)
 //   npm run bench -- --quick      # tiny shapes, a smoke run
 //   npm run bench -- --full       # tokens 1/128/512 × 1024–4096 features (for a real GPU)
+//   add --decode-workgroup        # one-token shapes with the workgroup-per-output decode kernels
 //
 // Times are wall-clock per matmulTransB call as a backend user sees them (x upload, dispatch,
 // readback; the weight is cached on the GPU after a warm-up call), the best of `reps` calls.
@@ -84,7 +85,8 @@ const gpu = await createNodeGpu(icd === undefined ? {} : { vkIcdFilenames: icd }
 const adapter = gpu.adapterInfo;
 const adapterName =
   adapter.description || `${adapter.vendor} ${adapter.architecture}`.trim() || "unknown adapter";
-const backend = createWebGpuBackend(gpu.device, { name: `webgpu (${adapterName})` });
+const decodeKernel = args.has("--decode-workgroup") ? "workgroup" : "row";
+const backend = createWebGpuBackend(gpu.device, { name: `webgpu (${adapterName})`, decodeKernel });
 process.stderr.write(`adapter: ${adapterName}; features: ${adapter.features.join(", ")}\n`);
 
 interface Row {
@@ -103,7 +105,9 @@ interface Row {
 }
 const rows: Row[] = [];
 const started = Date.now();
-for (const [m, k, n] of SHAPES) {
+const decodeOnly = args.has("--decode-workgroup"); // the option only changes one-token kernels
+const outName = decodeOnly ? "kernels-decode-workgroup" : "kernels";
+for (const [m, k, n] of SHAPES.filter(([m]) => !decodeOnly || m < 4)) {
   const x = new Float32Array(m * k).map((_, i) => Math.sin(i)); // (m, k)
   // All variants of a shape are timed round-robin (rep 1 of each, rep 2 of each, …) so that a
   // change in machine load hits them alike and the ratios stay comparable.
@@ -159,16 +163,17 @@ const meta = {
   cpus: cpus().length,
   loadAverageAtEnd: loadavg().map((v) => +v.toFixed(2)),
   reps: REPS,
+  decodeKernel,
   timing: "wall-clock per matmulTransB call (x upload + dispatch + readback), best of reps, weight cached",
   totalSeconds: +totalS.toFixed(1),
 };
 const outDir = new URL("../bench-results/", import.meta.url);
 mkdirSync(outDir, { recursive: true });
-writeFileSync(new URL("kernels.json", outDir), `${JSON.stringify({ ...meta, results: rows }, null, 2)}\n`);
+writeFileSync(new URL(`${outName}.json`, outDir), `${JSON.stringify({ ...meta, results: rows }, null, 2)}\n`);
 const md = [
   `# kernels-webgpu benchmark`,
   "",
-  `Adapter: **${adapterName}** · ${meta.date} · Node ${meta.node} · ${meta.cpus} CPUs, load average at end ${meta.loadAverageAtEnd.join(" / ")} · best of ${REPS} · ${meta.timing}.`,
+  `Adapter: **${adapterName}** · ${meta.date} · Node ${meta.node} · ${meta.cpus} CPUs, load average at end ${meta.loadAverageAtEnd.join(" / ")} · best of ${REPS} · decode kernels "${decodeKernel}" · ${meta.timing}.`,
   "",
   "speedup = dense ms / kernel ms on the same adapter, same shape, same run. GF/s are dense-equivalent (2·m·k·n / t); useful GF/s count only stored values (2·m·nnz / t); GB/s = (weight bytes in its format + x + y) / t.",
   "",
@@ -187,7 +192,7 @@ const md = [
   `|---|---|${VARIANTS.slice(1)
     .map(() => "---")
     .join("|")}|`,
-  ...SHAPES.map(([m, k, n]) => {
+  ...SHAPES.filter(([m]) => !decodeOnly || m < 4).map(([m, k, n]) => {
     const of = rows.filter((r) => r.m === m && r.k === k && r.n === n);
     return `| ${m}×${k}×${n} | ${of[0]?.ms} | ${of
       .slice(1)
@@ -196,5 +201,5 @@ const md = [
   }),
   "",
 ].join("\n");
-writeFileSync(new URL("kernels.md", outDir), md);
-process.stderr.write(`wrote bench-results/kernels.json and kernels.md in ${totalS.toFixed(1)} s\n`);
+writeFileSync(new URL(`${outName}.md`, outDir), md);
+process.stderr.write(`wrote bench-results/${outName}.json and ${outName}.md in ${totalS.toFixed(1)} s\n`);

@@ -238,6 +238,28 @@ describe.skipIf(!gpu)("createWebGpuBackend options", () => {
   });
 });
 
+describe.skipIf(!gpu)("createWebGpuBackend with decodeKernel workgroup", () => {
+  const backend = gpu ? createWebGpuBackend(gpu.device, { decodeKernel: "workgroup" }) : undefined;
+
+  it.each([
+    ["dense", 0, 1, 200, 9],
+    ["csr", 0.5, 1, 300, 7],
+    ["sparse-bitmask", 0.5, 2, 2100, 5], // 263-byte rows: unaligned starts, more than 64 windows (two scan rounds)
+    ["sparse-bitmask", 0.9, 3, 45, 37],
+    ["sparse-24-bitmask", "2:4", 1, 300, 6],
+  ] as const)(
+    "runs %s weights (%s zeros, m=%i, k=%i, n=%i) like the reference",
+    async (format, how, m, k, n) => {
+      const x = randn(m * k, 90); // (m, k)
+      const w = how === 0 ? randn(n * k, 91) : prune(randn(n * k, 91), n, k, how, 92); // (n, k)
+      const bias = randn(n, 93);
+      if (format !== "dense") backend!.registerSparseWeight(w, sparseFromDense(w, n, k, format));
+      const y = await backend!.matmulTransB(x, w, m, k, n, { bias });
+      expectClose(y, denseMatmulRef(x, w, m, k, n, bias), denseMatmulRef(abs(x), abs(w), m, k, n, abs(bias)));
+    },
+  );
+});
+
 describe.skipIf(!gpu)("createWebGpuBackend with weightStorage f16", () => {
   const hasF16 = gpu?.device.features.has("shader-f16") ?? false;
 

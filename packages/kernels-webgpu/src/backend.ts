@@ -12,6 +12,7 @@ import {
 import { f32ToF16Bits } from "./f16.ts";
 import { GpuContext, type GpuLimits, type PassSpec } from "./gpu/context.ts";
 import type { WaitMode } from "./gpu/settle.ts";
+import { decodeWorkgroupWgsl } from "./gpu/shaders/decode-workgroup.wgsl.ts";
 import { denseMatmulWgsl, denseMatmulWorkgroupBytes } from "./gpu/shaders/dense-matmul.wgsl.ts";
 import { DENSE_MATVEC_WGSL } from "./gpu/shaders/dense-matvec.wgsl.ts";
 import { sparseMatmulWgsl } from "./gpu/shaders/sparse-matmul.wgsl.ts";
@@ -52,6 +53,12 @@ export interface WebGpuBackendOptions {
   readonly sleepMs?: number;
   /** Dense kernel selection (default "auto"). */
   readonly denseKernel?: DenseKernelChoice;
+  /**
+   * Kernels for fewer than 4 tokens (decode): "row" (default; one invocation per output, fastest on
+   * CPU devices) or "workgroup" (64 invocations per output with coalesced loads and a reduction —
+   * the usual layout for memory-bound decode on real GPUs; not measured on one here).
+   */
+  readonly decodeKernel?: "row" | "workgroup";
   /** Register weights with at least `minSparsity` zeros as sparse automatically on first use. */
   readonly autoSparse?: AutoSparseOptions;
   /**
@@ -144,6 +151,12 @@ export function createWebGpuBackend(device: GPUDevice, options: WebGpuBackendOpt
   if (!["auto", "tiled", "matvec"].includes(denseChoice)) {
     throw new RangeError(
       `createWebGpuBackend: denseKernel must be "auto", "tiled" or "matvec", got ${String(denseChoice)}`,
+    );
+  }
+  const decodeWg = (options.decodeKernel ?? "row") === "workgroup";
+  if (options.decodeKernel !== undefined && options.decodeKernel !== "row" && !decodeWg) {
+    throw new RangeError(
+      `createWebGpuBackend: decodeKernel must be "row" or "workgroup", got ${String(options.decodeKernel)}`,
     );
   }
   const auto = options.autoSparse;
@@ -354,7 +367,21 @@ export function createWebGpuBackend(device: GPUDevice, options: WebGpuBackendOpt
     const params = ctx.params(mc, k, nc, bias ? 1 : 0);
     try {
       let pass: PassSpec;
-      if (g.kind === "dense") {
+      if (g.kind === "dense" && decodeWg && !denseTiled(mc)) {
+        const pipeline = await ctx.pipeline("decode-wg-dense", decodeWorkgroupWgsl("dense"));
+        pass = {
+          pipeline,
+          buffers: [xBuf, chunk.buffers[0]!, biasBuf, yBuf, params],
+          workgroups: ctx.grid(mc * nc),
+        };
+      } else if (g.kind !== "dense" && decodeWg && mc < TM_THRESHOLD) {
+        const pipeline = await ctx.pipeline(`decode-wg-${g.kind}`, decodeWorkgroupWgsl(g.kind));
+        pass = {
+          pipeline,
+          buffers: [xBuf, biasBuf, yBuf, params, ...chunk.buffers],
+          workgroups: ctx.grid(mc * nc),
+        };
+      } else if (g.kind === "dense") {
         const pipeline = await densePipeline(mc);
         pass = {
           pipeline,

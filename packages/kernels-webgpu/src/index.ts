@@ -17,6 +17,7 @@ export {
 } from "./device.ts";
 export { f16BitsToF32, f32ToF16Bits } from "./f16.ts";
 export { createSettler, type Settler, type WaitMode } from "./gpu/settle.ts";
+export { decodeWorkgroupWgsl } from "./gpu/shaders/decode-workgroup.wgsl.ts";
 export {
   DENSE_MATMUL_WGSL,
   DENSE_TK,

@@ -44,6 +44,17 @@ fn maskWord(byteIdx: u32) -> u32 {
 }
 `;
 
+/**
+ * The shared header (x, bias, y, params at bindings 0–3) and a format's buffers (from binding 4)
+ * of the sparse kernels, for kernels that share their binding layout.
+ *
+ * @example
+ * sparseBindingsWgsl("csr"); // "struct Params … var<storage, read> rowPtr …"
+ */
+export function sparseBindingsWgsl(format: SparseKernelFormat): string {
+  return HEADER + bindings(format);
+}
+
 function bindings(format: SparseKernelFormat): string {
   switch (format) {
     case "csr":
