@@ -1,8 +1,10 @@
 // End to end: the real executable in a child process (tsx from source), as a user runs it.
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
+import { mkdtemp, readdir, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { BUNDLED_MODEL, REPO_ROOT } from "../test/fixtures/workspace.ts";
+import { BUNDLED_MODEL, BUNDLED_TEXT, REPO_ROOT } from "../test/fixtures/workspace.ts";
 
 const TSX = join(REPO_ROOT, "node_modules/.bin/tsx");
 const BIN = join(REPO_ROOT, "packages/cli/src/bin.ts");
@@ -37,4 +39,53 @@ describe("mama-prune (spawned)", () => {
     expect(b.status).toBe(2);
     expect(b.stderr).toMatch(/^mama-prune: SPARSITY_INVALID: --sparsity: .*got 1\.5\.\n$/);
   });
+
+  it("exits 130 on Ctrl-C (SIGINT) during pruning and leaves no output folder", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "mama-sigint-"));
+    try {
+      // node with tsx's loader, not the tsx launcher: the launcher relays signals itself and SIGKILLs
+      // a child that is too busy to acknowledge within 60 ms, which is not what a user's node does.
+      const child = spawn(
+        process.execPath,
+        [
+          "--import",
+          "tsx",
+          "--conditions",
+          "@mama-prune/source",
+          BIN,
+          "prune",
+          BUNDLED_MODEL,
+          "--method",
+          "sparsegpt",
+          "--sparsity",
+          "0.5",
+          "--calibration",
+          BUNDLED_TEXT,
+          "--nsamples",
+          "4",
+          "--seqlen",
+          "128",
+          "--out",
+          join(dir, "out"),
+        ],
+        { cwd: REPO_ROOT, stdio: ["ignore", "pipe", "pipe"] },
+      );
+      let stderr = "";
+      let sent = false;
+      child.stderr.on("data", (d: Buffer) => {
+        stderr += d.toString();
+        if (!sent && stderr.includes("blocks pruned: 1/5")) {
+          sent = true;
+          child.kill("SIGINT");
+        }
+      });
+      const code = await new Promise<number | null>((res) => child.on("close", (c) => res(c)));
+      expect(sent).toBe(true);
+      expect(code).toBe(130);
+      expect(stderr).toMatch(/mama-prune: interrupted; no partial output was left\.\n$/);
+      expect(await readdir(dir)).toEqual([]);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  }, 60_000);
 });

@@ -3,12 +3,18 @@ import process from "node:process";
 import { main } from "./main.ts";
 
 const controller = new AbortController();
-let interrupts = 0;
+let firstInterruptMs: number | undefined;
 process.on("SIGINT", () => {
-  interrupts++;
-  // First Ctrl-C: abort the running step; writers discard their staging files. Second: leave now.
-  if (interrupts > 1) process.exit(130);
-  controller.abort();
+  // First Ctrl-C: abort the running step; writers discard their staging files and main() exits 130.
+  // A terminal delivers Ctrl-C to the whole process group, and launchers such as tsx relay it once
+  // more, so repeats within a second count as the same Ctrl-C. A later one leaves at once.
+  const now = performance.now();
+  if (firstInterruptMs === undefined) {
+    firstInterruptMs = now;
+    controller.abort();
+  } else if (now - firstInterruptMs > 1000) {
+    process.exit(130);
+  }
 });
 
 const code = await main(process.argv.slice(2), {
