@@ -84,7 +84,7 @@ describe("perplexityPlotSvg", () => {
       ],
     });
     const labels = [...yTicks(huge).keys()];
-    expect(labels).toEqual(["100", "10000", "1e6", "1e8", "1e10"]);
+    expect(labels).toEqual(["100", "1e4", "1e6", "1e8", "1e10"]);
     const minor = huge.slice(huge.indexOf('<g class="y-grid-minor">'), huge.indexOf('<g class="y-ticks">'));
     expect(count(minor, /<line /g)).toBe(6); // 1e1, 1e3, 1e5, 1e7, 1e9, 1e11
   });
@@ -121,5 +121,8 @@ describe("formatTick", () => {
     expect(formatTick(1e6)).toBe("1e6");
     expect(formatTick(2e5)).toBe("2e5");
     expect(formatTick(0.0001)).toBe("1e-4");
+    expect(formatTick(10000)).toBe("10000");
+    expect(formatTick(10000, 1e4)).toBe("1e4");
+    expect(formatTick(25000, 1e4)).toBe("2.5e4");
   });
 });

@@ -36,14 +36,17 @@ function n(v: number): string {
 }
 
 /**
- * Tick label of the log axis: up to 3 significant digits, exponent form outside [0.001, 1e5).
+ * Tick label of the log axis: up to 3 significant digits, exponent form outside [0.001, expFrom)
+ * (`expFrom` default 1e5; the plot lowers it to 1e4 when an axis reaches 1e5, so "10000" and "1e5"
+ * never sit on the same axis).
  *
  * @example
  * formatTick(200); // "200"
  * formatTick(1e6); // "1e6"
+ * formatTick(1e4, 1e4); // "1e4"
  */
-export function formatTick(v: number): string {
-  if (v >= 1e5 || v < 1e-3) {
+export function formatTick(v: number, expFrom = 1e5): string {
+  if (v >= expFrom || v < 1e-3) {
     const e = Math.floor(Math.log10(v) + 1e-9);
     const m = Number((v / 10 ** e).toPrecision(3));
     return m === 1 ? `1e${e}` : `${m}e${e}`;
@@ -214,6 +217,7 @@ export function perplexityPlotSvg(table: ReportTable, options: PerplexityPlotOpt
     out.push(`<line x1="${n(left)}" y1="${n(y)}" x2="${n(right)}" y2="${n(y)}" stroke="#ececec"/>`);
   }
   out.push("</g>");
+  const expFrom = ticks.some((t) => t >= 1e5) ? 1e4 : 1e5;
   out.push('<g class="y-ticks">');
   for (const t of ticks) {
     const y = yOf(t);
@@ -222,7 +226,7 @@ export function perplexityPlotSvg(table: ReportTable, options: PerplexityPlotOpt
       `<line x1="${n(left)}" y1="${n(y)}" x2="${n(right)}" y2="${n(y)}" stroke="${major ? "#c8c8c8" : "#ececec"}"/>`,
     );
     out.push(
-      `<text x="${n(left - 6)}" y="${n(y + 4)}" text-anchor="end" fill="#333333">${esc(formatTick(t))}</text>`,
+      `<text x="${n(left - 6)}" y="${n(y + 4)}" text-anchor="end" fill="#333333">${esc(formatTick(t, expFrom))}</text>`,
     );
   }
   out.push("</g>");
