@@ -512,14 +512,17 @@ export function createWebGpuBackend(device: GPUDevice, options: WebGpuBackendOpt
           return b;
         };
         try {
+          // G is symmetric: only block pairs b0 ≥ a0 are computed, and within a diagonal block only
+          // the tiles on or above the diagonal; the rest is mirrored here.
           for (let a0 = 0; a0 < k; a0 += cb) {
             const a1 = Math.min(k, a0 + cb);
-            for (let b0 = 0; b0 < k; b0 += cb) {
+            for (let b0 = a0; b0 < k; b0 += cb) {
               const b1 = Math.min(k, b0 + cb);
               const ka = a1 - a0;
               const kb = b1 - b0;
+              const diagonal = a0 === b0;
               const gBuf = ctx.output(4 * ka * kb, "gram");
-              const params = ctx.params(mc, ka, kb, 0);
+              const params = ctx.params(mc, ka, kb, diagonal ? 1 : 0);
               try {
                 const gx = Math.ceil(kb / tile);
                 const gy = Math.ceil(ka / tile);
@@ -529,9 +532,25 @@ export function createWebGpuBackend(device: GPUDevice, options: WebGpuBackendOpt
                   gBuf,
                   4 * ka * kb,
                 ); // (ka, kb)
-                for (let a = 0; a < ka; a++) {
-                  const row = (a0 + a) * k + b0;
-                  for (let b = 0; b < kb; b++) acc[row + b] = acc[row + b]! + gpart[a * kb + b]!;
+                if (diagonal) {
+                  for (let a = 0; a < ka; a++) {
+                    const row = (a0 + a) * k + b0;
+                    const ta = Math.floor(a / tile);
+                    for (let b = 0; b < kb; b++) {
+                      const v = Math.floor(b / tile) < ta ? gpart[b * kb + a]! : gpart[a * kb + b]!;
+                      acc[row + b] = acc[row + b]! + v;
+                    }
+                  }
+                } else {
+                  for (let a = 0; a < ka; a++) {
+                    const row = (a0 + a) * k + b0;
+                    for (let b = 0; b < kb; b++) {
+                      const v = gpart[a * kb + b]!;
+                      acc[row + b] = acc[row + b]! + v;
+                      const mirror = (b0 + b) * k + a0 + a;
+                      acc[mirror] = acc[mirror]! + v;
+                    }
+                  }
                 }
               } finally {
                 gBuf.destroy();

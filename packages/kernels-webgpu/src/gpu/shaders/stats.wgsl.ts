@@ -11,7 +11,8 @@ export const GRAM_TK: number = 16;
 
 /**
  * WGSL source of the Gram kernel G = aᵀ·b. Bindings: 0 a (m, ka), 1 b (m, kb), 2 G (ka, kb),
- * 3 params {m, ka, kb, _}. Dispatch (ceil(kb / 4wg), ceil(ka / 4wg)).
+ * 3 params {m, ka, kb, upper}. Dispatch (ceil(kb / 4wg), ceil(ka / 4wg)). With upper ≠ 0 (for a = b)
+ * only tiles on or above the diagonal are written (half the work); the others are left unwritten.
  *
  * @example
  * device.createShaderModule({ code: gramWgsl(16) });
@@ -19,7 +20,7 @@ export const GRAM_TK: number = 16;
 export function gramWgsl(wg: 8 | 16): string {
   const bm = 4 * wg;
   return /* wgsl */ `
-struct Params { m: u32, ka: u32, kb: u32, pad: u32 }
+struct Params { m: u32, ka: u32, kb: u32, upper: u32 }
 @group(0) @binding(0) var<storage, read> a: array<f32>;       // (m, ka)
 @group(0) @binding(1) var<storage, read> b: array<f32>;       // (m, kb)
 @group(0) @binding(2) var<storage, read_write> g: array<f32>; // (ka, kb)
@@ -33,6 +34,9 @@ var<workgroup> sb: array<f32, ${bm * GRAM_TK}>;  // (TK, BM)
 
 @compute @workgroup_size(${wg}, ${wg})
 fn main(@builtin(local_invocation_id) lid: vec3u, @builtin(workgroup_id) wid: vec3u) {
+  // upper != 0 (a = b, G symmetric): tiles strictly below the diagonal are skipped; the caller
+  // mirrors them. Uniform per workgroup, so the barriers below stay in uniform control flow.
+  if (p.upper != 0u && wid.x < wid.y) { return; }
   let row0 = wid.y * BM;
   let col0 = wid.x * BM;
   let tid = lid.y * WG + lid.x;
