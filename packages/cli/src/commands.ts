@@ -1,7 +1,7 @@
 // ---- The four commands: inspect, prune, eval, sweep. No algorithms here: everything is composed
 // from @mama-prune/pipeline, eval, model, scoring and tensor-io. ----
 
-import { mkdir, rename, rm, stat, writeFile } from "node:fs/promises";
+import { mkdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
 import { basename, join, resolve } from "node:path";
 import { PruneError, sha256Hex } from "@mama-prune/core";
 import {
@@ -71,7 +71,6 @@ function abs(ctx: CommandContext, base: string | undefined, p: string): string {
 async function fileChecksum(path: string): Promise<string | undefined> {
   const st = await stat(path).catch(() => null);
   if (st === null || !st.isFile() || st.size > 256 * 1024 * 1024) return undefined;
-  const { readFile } = await import("node:fs/promises");
   return sha256Hex(new Uint8Array(await readFile(path)));
 }
 
@@ -617,9 +616,11 @@ export async function runSweep(recipe: Recipe, options: RunSweepOptions): Promis
     });
     say(ctx, `dense: ppl ${dense.ppl.toFixed(4)}`);
     const runs: SweepRun[] = [];
+    // Level 0 is the dense model (row "0"), measured once above; it is not pruned again.
+    const runLevels = levels.filter((l) => l !== 0);
     for (const spec of methods) {
       const label = methodLabel(spec);
-      for (const level of levels) {
+      for (const level of runLevels) {
         // One pipeline sweep per point, so each run gets its own labelled progress bar.
         const at = `${label} @ ${levelLabel(level)}`;
         await sweep({
@@ -668,7 +669,7 @@ export async function runSweep(recipe: Recipe, options: RunSweepOptions): Promis
         title: recipe.output?.title ?? "Perplexity of the pruned model",
         protocol,
         methods: methods.map(methodLabel),
-        levels: ["0", ...levels.map(levelLabel)],
+        levels: ["0", ...runLevels.map(levelLabel)],
         baseline: { level: "0", value: dense.ppl },
       },
     );

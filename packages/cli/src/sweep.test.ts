@@ -86,6 +86,21 @@ output: { dir: out, name: t, title: "Table X" }
     expect(j.files.every((f: string) => dirname(f) === join(ws.dir, "out2"))).toBe(true);
   });
 
+  it("treats level 0 in the recipe as the dense row, measured once", async () => {
+    await writeFile(
+      join(ws.dir, "zero.yaml"),
+      recipe("methods: [magnitude]\noutput: { dir: out3 }\n").replace(
+        'levels: [0.5, "2:4"]',
+        "levels: [0, 0.5]",
+      ),
+    );
+    const r = await runCli(["sweep", "--recipe", "zero.yaml", "--json", "--quiet"], ws.dir);
+    expect(r.code).toBe(0);
+    const j = JSON.parse(r.stdout);
+    expect(j.table.levels).toEqual(["0", "0.5"]);
+    expect(j.runs.map((x: { level: string }) => x.level)).toEqual(["0.5"]);
+  });
+
   const bad: [string, string, RegExp][] = [
     [
       "an unknown recipe key",
