@@ -146,6 +146,16 @@ describe("validateRecipe", () => {
       "RECIPE_INVALID: recipe.allocation.lambda: expected a number in [0, 0.5), got 0.7.",
     ],
     [
+      "perLayer without explicit",
+      { allocation: { kind: "owl", perLayer: [0.5] } },
+      'RECIPE_INVALID: recipe.allocation.kind: expected "explicit" when perLayer is given, got "owl".',
+    ],
+    [
+      "a per-layer sparsity of 1",
+      { allocation: { kind: "explicit", perLayer: [0.5, 1] } },
+      "RECIPE_INVALID: recipe.allocation.perLayer[1]: expected a number in [0, 1), got 1.",
+    ],
+    [
       "a plugin without package",
       { plugins: [{ export: "x" }] },
       "RECIPE_INVALID: recipe.plugins[0].package: expected a non-empty string, got nothing.",
@@ -162,6 +172,13 @@ describe("validateRecipe", () => {
       expect(message(() => validateRecipe(input))).toContain(expected);
     });
   }
+
+  it("accepts an explicit per-block allocation", () => {
+    expect(validateRecipe({ allocation: { kind: "explicit", perLayer: [0.4, 0.6] } }).allocation).toEqual({
+      kind: "explicit",
+      perLayer: [0.4, 0.6],
+    });
+  });
 
   it("throws PruneErrors that isPruneError recognises", () => {
     let err: unknown;

@@ -43,7 +43,8 @@ export interface MethodSpec {
 /** Sparsity allocation over blocks. */
 export type AllocationSpec =
   | { readonly kind: "uniform" }
-  | { readonly kind: "owl"; readonly M?: number; readonly lambda?: number };
+  | { readonly kind: "owl"; readonly M?: number; readonly lambda?: number }
+  | { readonly kind: "explicit"; readonly perLayer: readonly number[] };
 
 /** A validated recipe (paths are resolved by the command, relative to the recipe file). */
 export interface Recipe {
@@ -316,12 +317,28 @@ export function validateRecipe(input: unknown, name = "recipe"): Recipe {
       const kind = oneOf(a, p, ["uniform", "owl"] as const);
       out.allocation = { kind };
     } else {
-      const o = obj(a, p, ["kind", "M", "lambda"]);
-      const kind = oneOf(o["kind"], `${p}.kind`, ["uniform", "owl"] as const);
+      const o = obj(a, p, ["kind", "M", "lambda", "perLayer"]);
+      const kind = oneOf(o["kind"], `${p}.kind`, ["uniform", "owl", "explicit"] as const);
+      for (const [key, owner] of [
+        ["M", "owl"],
+        ["lambda", "owl"],
+        ["perLayer", "explicit"],
+      ] as const) {
+        if (o[key] !== undefined && kind !== owner)
+          fail(`${p}.kind`, `"${owner}" when ${key} is given`, kind);
+      }
       if (kind === "uniform") {
-        if (o["M"] !== undefined || o["lambda"] !== undefined)
-          fail(`${p}.kind`, '"owl" when M or lambda is given', kind);
         out.allocation = { kind };
+      } else if (kind === "explicit") {
+        const pl = o["perLayer"];
+        if (!Array.isArray(pl) || pl.length === 0)
+          fail(`${p}.perLayer`, "a non-empty list of sparsities, one per block", pl);
+        out.allocation = {
+          kind,
+          perLayer: pl.map((x, i) =>
+            num(x, `${p}.perLayer[${i}]`, (v) => v >= 0 && v < 1, "a number in [0, 1)"),
+          ),
+        };
       } else {
         out.allocation = {
           kind,
