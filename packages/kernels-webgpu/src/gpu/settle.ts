@@ -71,8 +71,12 @@ export function createSettler(options: { mode?: WaitMode; sleepMs?: number } = {
         },
       );
       await macrotask();
+      // Naps grow from 50 µs to sleepMs: a short GPU job (decode) is picked up almost at once, a
+      // long one costs only one wake-up per sleepMs.
+      let nap = Math.min(0.05, sleepMs);
       while (!done) {
-        Atomics.wait(cell, 0, 0, sleepMs);
+        Atomics.wait(cell, 0, 0, nap);
+        nap = Math.min(sleepMs, nap * 2);
         await macrotask();
       }
       return promise;
