@@ -32,7 +32,12 @@ export interface GpuDeviceHandle {
 export const GPU_UNAVAILABLE_HINT: string =
   "On Linux without a GPU, install SwiftShader's CPU Vulkan driver (apt-get install -y chromium libvulkan1) and run with VK_ICD_FILENAMES=/usr/lib/chromium/vk_swiftshader_icd.json; in a browser, enable WebGPU";
 
-/** Summarise an adapter (tolerates runtimes that lack `info` or `isFallbackAdapter`). */
+/**
+ * Summarise an adapter (tolerates runtimes that lack `info` or `isFallbackAdapter`).
+ *
+ * @example
+ * summarizeAdapter(await navigator.gpu.requestAdapter()).description; // "SwiftShader driver 5.0.0"
+ */
 export function summarizeAdapter(adapter: GPUAdapter): GpuAdapterSummary {
   const info = (adapter as { info?: Partial<GPUAdapterInfo> }).info ?? {};
   const fallback = (adapter as { isFallbackAdapter?: boolean }).isFallbackAdapter;

@@ -59,7 +59,12 @@ function popcount8(b: number): number {
   return (v + (v >> 4)) & 0x0f;
 }
 
-/** Number of stored values of a sparse weight. */
+/**
+ * Number of stored values of a sparse weight (2:4 counts its padding zeros).
+ *
+ * @example
+ * sparseNnz(sparseFromDense(new Float32Array([0, 2, 3, 0]), 1, 4, "csr")); // 2
+ */
 export function sparseNnz(sw: SparseWeight): number {
   return sw.format === "csr" ? sw.values.length : sw.compressed.length;
 }
@@ -365,7 +370,12 @@ export function sliceSparseRows(sw: SparseWeight, r0: number, r1: number): Spars
   };
 }
 
-/** Bytes a sparse weight's largest single buffer needs on the GPU (for binding-limit checks). */
+/**
+ * Bytes a sparse weight's largest single buffer needs on the GPU (for binding-limit checks).
+ *
+ * @example
+ * sparseMaxBufferBytes(sparseFromDense(w, 4096, 4096, "sparse-bitmask")); // ≈ 4 · nnz
+ */
 export function sparseMaxBufferBytes(sw: SparseWeight): number {
   const [rows, cols] = sw.shape;
   if (sw.format === "csr") return 4 * Math.max(rows + 1, sw.values.length);

@@ -6,11 +6,11 @@ import { createSettler, type Settler, type WaitMode } from "./settle.ts";
 
 // GPUBufferUsage / GPUMapMode values (fixed by the WebGPU spec). Spelled out because Node has no
 // WebGPU globals unless the caller installs them.
-export const USAGE_MAP_READ = 0x0001;
-export const USAGE_COPY_SRC = 0x0004;
-export const USAGE_COPY_DST = 0x0008;
-export const USAGE_UNIFORM = 0x0040;
-export const USAGE_STORAGE = 0x0080;
+const USAGE_MAP_READ = 0x0001;
+const USAGE_COPY_SRC = 0x0004;
+const USAGE_COPY_DST = 0x0008;
+const USAGE_UNIFORM = 0x0040;
+const USAGE_STORAGE = 0x0080;
 const MAP_MODE_READ = 0x0001;
 
 /** The device limits the kernels respect (the smaller of the device's and any override). */

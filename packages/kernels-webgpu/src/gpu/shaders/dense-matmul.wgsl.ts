@@ -15,7 +15,12 @@ export interface DenseMatmulShaderOptions {
   readonly weightType?: "f32" | "f16";
 }
 
-/** Workgroup storage bytes the dense matmul uses for a given workgroup side (two slabs of 4·wg × 16 floats). */
+/**
+ * Workgroup storage bytes the dense matmul uses for a given workgroup side (two slabs of 4·wg × 16 floats).
+ *
+ * @example
+ * denseMatmulWorkgroupBytes(16); // 8192
+ */
 export function denseMatmulWorkgroupBytes(wg: 8 | 16): number {
   return 2 * 4 * wg * DENSE_TK * 4;
 }
