@@ -14,7 +14,12 @@ export const EXIT_CODES: Readonly<{ ok: 0; failure: 1; usage: 2; interrupted: 13
   interrupted: 130,
 };
 
-/** Error for bad command-line usage (unknown command or flag, missing argument): exit code 2. */
+/**
+ * Error for bad command-line usage (unknown command or flag, missing argument): exit code 2.
+ *
+ * @example
+ * throw new UsageError("eval: missing --seqlen <n>");
+ */
 export class UsageError extends Error {
   constructor(message: string) {
     super(message);
