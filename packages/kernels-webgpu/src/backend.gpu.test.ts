@@ -325,6 +325,35 @@ describe.skipIf(!gpu)("createWebGpuBackend with artificially small limits", () =
       expect(Math.abs(acc[i]! - ref[i]!)).toBeLessThanOrEqual(1e-4 * (1 + Math.abs(ref[i]!)));
   });
 
+  it("splits grids that exceed the per-dimension workgroup limit (16 here) and still matches", async () => {
+    const small = createWebGpuBackend(gpu!.device, { limits: { maxComputeWorkgroupsPerDimension: 16 } });
+    const m = 5;
+    const k = 8;
+    const n = 1100; // 18 tiles of 64 rows > 16: two weight chunks; matvec/sparse grids go 2-D
+    const x = randn(m * k, 54);
+    const w = randn(n * k, 55);
+    const absRef = denseMatmulRef(abs(x), abs(w), m, k, n);
+    expectClose(await small.matmulTransB(x, w, m, k, n), denseMatmulRef(x, w, m, k, n), absRef);
+    expectClose(
+      await small.matmulTransB(x.subarray(0, k), w, 1, k, n),
+      denseMatmulRef(x.subarray(0, k), w, 1, k, n),
+      absRef.subarray(0, n),
+    );
+    const wp = prune(w, n, k, 0.5, 56);
+    small.registerSparseWeight(wp, sparseFromDense(wp, n, k, "csr"));
+    expectClose(await small.matmulTransB(x, wp, m, k, n), denseMatmulRef(x, wp, m, k, n), absRef);
+    const xt = randn(3 * 1100, 57); // (3, 1100): Gram 1100² in column blocks of 1024
+    const acc = new Float64Array(1100 * 1100);
+    const ref = new Float64Array(1100 * 1100);
+    await small.gramAccumulate(xt, 3, 1100, acc);
+    gramRef(xt, 3, 1100, ref);
+    let worst = 0;
+    for (let i = 0; i < acc.length; i++)
+      worst = Math.max(worst, Math.abs(acc[i]! - ref[i]!) / (1 + Math.abs(ref[i]!)));
+    expect(worst).toBeLessThan(1e-5);
+    await small.dispose();
+  });
+
   it("refuses a single row larger than the binding limit with GPU_LIMIT_EXCEEDED", async () => {
     const k = 300; // 1200 bytes > 1024
     await expect(be().matmulTransB(new Float32Array(k), new Float32Array(k), 1, k, 1)).rejects.toMatchObject({

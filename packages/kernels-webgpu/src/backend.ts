@@ -192,6 +192,9 @@ export function createWebGpuBackend(device: GPUDevice, options: WebGpuBackendOpt
       `createWebGpuBackend: weightStorage "f16" uses the tiled kernel, which needs 64 invocations and ${denseMatmulWorkgroupBytes(8)} bytes of workgroup memory. Expected at least that, got ${ctx.limits.maxComputeInvocationsPerWorkgroup} and ${ctx.limits.maxComputeWorkgroupStorageSize}.`,
     );
   }
+  // Rows (of x, of w, of a Gram block) one tiled dispatch covers within the per-dimension grid limit.
+  const maxTileRows =
+    wg === undefined ? Number.POSITIVE_INFINITY : 4 * wg * ctx.limits.maxComputeWorkgroupsPerDimension;
   const info = (device as { adapterInfo?: GPUAdapterInfo }).adapterInfo;
   const adapterText = info
     ? info.description || [info.vendor, info.architecture].filter(Boolean).join(" ")
@@ -218,7 +221,7 @@ export function createWebGpuBackend(device: GPUDevice, options: WebGpuBackendOpt
   function uploadDense(w: Float32Array, n: number, k: number, where: string): GpuWeight {
     const elem = f16 ? 2 : 4;
     if (elem * k > L) throw limitError(where, "one weight row", elem * k);
-    const rowsPerChunk = Math.min(n, Math.max(1, Math.floor(L / (elem * k))));
+    const rowsPerChunk = Math.min(n, maxTileRows, Math.max(1, Math.floor(L / (elem * k))));
     const chunks: WeightChunk[] = [];
     for (let r0 = 0; r0 < n; r0 += rowsPerChunk) {
       const r1 = Math.min(n, r0 + rowsPerChunk);
@@ -448,7 +451,7 @@ export function createWebGpuBackend(device: GPUDevice, options: WebGpuBackendOpt
         const maxChunkRows = Math.max(...g.chunks.map((c) => c.r1 - c.r0));
         const rowsX = Math.max(
           1,
-          Math.min(m, Math.floor(L / (4 * k)), Math.floor(L / (4 * Math.max(1, maxChunkRows)))),
+          Math.min(m, maxTileRows, Math.floor(L / (4 * k)), Math.floor(L / (4 * Math.max(1, maxChunkRows)))),
         );
         if (g.chunks.length > 1 || rowsX < m) {
           log.debug(
@@ -490,7 +493,7 @@ export function createWebGpuBackend(device: GPUDevice, options: WebGpuBackendOpt
         );
       }
       // Column blocks of cb features so a (cb, cb) block of G and (rows, cb) slices of x fit the limit.
-      const cb = Math.max(1, Math.min(k, Math.floor(Math.sqrt(L / 4))));
+      const cb = Math.max(1, Math.min(k, maxTileRows, Math.floor(Math.sqrt(L / 4))));
       const rows = Math.max(1, Math.min(m, Math.floor(L / (4 * cb))));
       const pipeline = await ctx.pipeline(`gram-${wg}`, gramWgsl(wg));
       const tile = 4 * wg;
