@@ -97,6 +97,8 @@ describe.skipIf(!gpu)("createWebGpuBackend", () => {
   const sparseCases: [SparseWeightFormat, number | "2:4", number, number, number][] = [
     ["csr", 0.5, 7, 45, 37],
     ["csr", 0.9, 1, 45, 37],
+    ["csr", 0.7, 12, 45, 37], // 8 tokens per invocation
+    ["sparse-24-bitmask", "2:4", 40, 44, 21], // 16 tokens per invocation, ragged last block
     ["sparse-bitmask", 0.5, 33, 45, 37],
     ["sparse-bitmask", 0.7, 2, 100, 9],
     ["sparse-bitmask", 0.9, 1, 64, 65],

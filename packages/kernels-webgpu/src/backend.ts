@@ -59,6 +59,11 @@ export interface WebGpuBackendOptions {
    * the usual layout for memory-bound decode on real GPUs; not measured on one here).
    */
   readonly decodeKernel?: "row" | "workgroup";
+  /**
+   * Tokens each invocation of the sparse kernels handles when there are 8 or more (prefill,
+   * calibration): 4 or 8. Each non-zero's index and value are loaded once and used that many times.
+   */
+  readonly sparseTokensPerInvocation?: 4 | 8 | 16;
   /** Register weights with at least `minSparsity` zeros as sparse automatically on first use. */
   readonly autoSparse?: AutoSparseOptions;
   /**
@@ -157,6 +162,12 @@ export function createWebGpuBackend(device: GPUDevice, options: WebGpuBackendOpt
   if (options.decodeKernel !== undefined && options.decodeKernel !== "row" && !decodeWg) {
     throw new RangeError(
       `createWebGpuBackend: decodeKernel must be "row" or "workgroup", got ${String(options.decodeKernel)}`,
+    );
+  }
+  const prefillTokens: 4 | 8 | 16 = options.sparseTokensPerInvocation ?? 8;
+  if (prefillTokens !== 4 && prefillTokens !== 8 && prefillTokens !== 16) {
+    throw new RangeError(
+      `createWebGpuBackend: sparseTokensPerInvocation must be 4, 8 or 16, got ${String(prefillTokens)}`,
     );
   }
   const auto = options.autoSparse;
@@ -392,7 +403,14 @@ export function createWebGpuBackend(device: GPUDevice, options: WebGpuBackendOpt
           workgroups: denseGrid(mc, nc),
         };
       } else {
-        const tm: 1 | 4 = mc < TM_THRESHOLD ? 1 : 4;
+        const tm: 1 | 4 | 8 | 16 =
+          mc < TM_THRESHOLD
+            ? 1
+            : mc < 8
+              ? 4
+              : mc < 16
+                ? (Math.min(8, prefillTokens) as 4 | 8)
+                : prefillTokens;
         const pipeline = await ctx.pipeline(
           `sparse-${g.kind}-tm${tm}`,
           sparseMatmulWgsl({ format: g.kind, tm }),

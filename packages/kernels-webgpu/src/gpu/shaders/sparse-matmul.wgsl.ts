@@ -1,8 +1,8 @@
 // Sparse W × dense x for pruned weights: y = x · Wᵀ (+ bias), x (m, k) f32, W (n, k) sparse, y (m, n).
 //
 // One invocation per (output row j, block of TM tokens): it walks row j's non-zeros once and
-// multiplies each by TM rows of x (TM = 4 for prefill/calibration, a vec4 of tokens; TM = 1 for
-// decode, a matrix × vector), so every index/mask load is reused TM times. Consecutive invocations
+// multiplies each by TM rows of x (TM = 4, 8 or 16 for prefill/calibration, in vec4s of tokens;
+// TM = 1 for decode, a matrix × vector), so every index/mask load is reused TM times. Consecutive invocations
 // take consecutive rows j for the same tokens, so the x rows they gather from stay in cache.
 // Token rows past m are clamped to m − 1 (valid memory) and never stored.
 //
@@ -22,8 +22,8 @@ export type SparseKernelFormat = "csr" | "sparse-bitmask" | "sparse-24-bitmask";
 /** Parameters of {@link sparseMatmulWgsl}. */
 export interface SparseMatmulShaderOptions {
   readonly format: SparseKernelFormat;
-  /** Tokens per invocation: 4 (prefill) or 1 (decode). */
-  readonly tm: 1 | 4;
+  /** Tokens per invocation: 1 (decode), 4, 8 or 16 (prefill / calibration). */
+  readonly tm: 1 | 4 | 8 | 16;
 }
 
 const HEADER = /* wgsl */ `
@@ -77,17 +77,13 @@ ${MASK_WORD}`;
   }
 }
 
-function body(
-  format: SparseKernelFormat,
-  gather: (col: string) => string,
-  splat: (v: string) => string,
-): string {
+function body(format: SparseKernelFormat, update: (col: string, val: string) => string): string {
   switch (format) {
     case "csr":
       return /* wgsl */ `
   let pe = rowPtr[j + 1u];
   for (var q = rowPtr[j]; q < pe; q = q + 1u) {
-    acc = fma(${gather("colIdx[q]")}, ${splat("vals[q]")}, acc);
+    ${update("colIdx[q]", "vals[q]")}
   }`;
     case "sparse-bitmask":
       return /* wgsl */ `
@@ -100,7 +96,7 @@ function body(
     if (left < 4u) { bits = bits & ((1u << (left * 8u)) - 1u); }
     while (bits != 0u) {
       let col = b * 8u + firstTrailingBit(bits);
-      acc = fma(${gather("col")}, ${splat("vals[q]")}, acc);
+      ${update("col", "vals[q]")}
       q = q + 1u;
       bits = bits & (bits - 1u);
     }
@@ -119,8 +115,8 @@ function body(
       let base = (g0 + g) * 4u;
       let c0 = base + firstTrailingBit(nib);
       let c1 = base + firstTrailingBit(nib & (nib - 1u));
-      acc = fma(${gather("c0")}, ${splat("vals[q]")}, acc);
-      acc = fma(${gather("c1")}, ${splat("vals[q + 1u]")}, acc);
+      ${update("c0", "vals[q]")}
+      ${update("c1", "vals[q + 1u]")}
       q = q + 2u;
     }
   }`;
@@ -137,51 +133,49 @@ function body(
  */
 export function sparseMatmulWgsl(options: SparseMatmulShaderOptions): string {
   const { format, tm } = options;
-  const splat = (v: string): string => (tm === 4 ? `vec4f(${v})` : v);
-  const gather =
-    tm === 4
-      ? (c: string): string => `vec4f(x[r0 + ${c}], x[r1 + ${c}], x[r2 + ${c}], x[r3 + ${c}])`
-      : (c: string): string => `x[r0 + ${c}]`;
-  const rows =
-    tm === 4
-      ? /* wgsl */ `
-  let last = p.m - 1u;
-  let r0 = i0 * p.k;
-  let r1 = min(i0 + 1u, last) * p.k;
-  let r2 = min(i0 + 2u, last) * p.k;
-  let r3 = min(i0 + 3u, last) * p.k;
-  var acc = vec4f(0.0);`
-      : /* wgsl */ `
-  let r0 = i0 * p.k;
-  var acc = 0.0;`;
+  const quads = tm === 1 ? 0 : tm / 4; // vec4 accumulators acc0 … (4 tokens each)
+  const quad = (from: number, c: string): string =>
+    `vec4f(x[r${from} + ${c}], x[r${from + 1} + ${c}], x[r${from + 2} + ${c}], x[r${from + 3} + ${c}])`;
+  const update = (c: string, v: string): string =>
+    tm === 1
+      ? `acc = fma(x[r0 + ${c}], ${v}, acc);`
+      : `{ let cc = ${c}; let vv = vec4f(${v}); ${Array.from({ length: quads }, (_, a) => `acc${a} = fma(${quad(4 * a, "cc")}, vv, acc${a});`).join(" ")} }`;
+  const rowLets = Array.from({ length: tm }, (_, t) =>
+    t === 0 ? "  let r0 = i0 * p.k;" : `  let r${t} = min(i0 + ${t}u, last) * p.k;`,
+  ).join("\n");
+  const accs =
+    tm === 1
+      ? "  var acc = 0.0;"
+      : Array.from({ length: quads }, (_, a) => `  var acc${a} = vec4f(0.0);`).join("\n");
   const store =
-    tm === 4
-      ? /* wgsl */ `
-  for (var t = 0u; t < 4u; t = t + 1u) {
-    if (i0 + t < p.m) { y[(i0 + t) * p.n + j] = acc[t] + bv; }
-  }`
-      : /* wgsl */ `
-  y[i0 * p.n + j] = acc + bv;`;
-  const src = /* wgsl */ `${HEADER}${bindings(format)}
+    tm === 1
+      ? "  y[i0 * p.n + j] = acc + bv;"
+      : `  for (var t = 0u; t < 4u; t = t + 1u) {\n${Array.from(
+          { length: quads },
+          (_, a) =>
+            `    if (i0 + ${4 * a}u + t < p.m) { y[(i0 + ${4 * a}u + t) * p.n + j] = acc${a}[t] + bv; }`,
+        ).join("\n")}\n  }`;
+  return /* wgsl */ `${HEADER}${bindings(format)}
 @compute @workgroup_size(64)
 fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nw: vec3u) {
   let idx = gid.x + gid.y * nw.x * 64u;
   let j = idx % p.n;
   let i0 = (idx / p.n) * ${tm}u;
   if (i0 >= p.m) { return; }
-${rows}
-${body(format, gather, splat)}
+  let last = p.m - 1u;
+${rowLets}
+${accs}
+${body(format, update)}
   var bv = 0.0;
   if (p.hasBias != 0u) { bv = bias[j]; }
 ${store}
 }
 `;
-  return src;
 }
 
-/** CSR kernel, 4 tokens per invocation (prefill / calibration). */
+/** CSR kernel, 4 tokens per invocation. */
 export const SPARSE_CSR_WGSL: string = sparseMatmulWgsl({ format: "csr", tm: 4 });
-/** sparse-bitmask kernel, 4 tokens per invocation (prefill / calibration). */
+/** sparse-bitmask kernel, 4 tokens per invocation. */
 export const SPARSE_BITMASK_WGSL: string = sparseMatmulWgsl({ format: "sparse-bitmask", tm: 4 });
-/** sparse-24-bitmask kernel, 4 tokens per invocation (prefill / calibration). */
+/** sparse-24-bitmask kernel, 4 tokens per invocation. */
 export const SPARSE_24_WGSL: string = sparseMatmulWgsl({ format: "sparse-24-bitmask", tm: 4 });
