@@ -4,12 +4,12 @@
 // measure perplexity on the EVALUATION split before and after. Writes results/table2-distill.{md,json}.
 //   npm run table2 -w @mama-prune-examples/distill [-- steps levels]   e.g. -- 100 0.5,0.7
 import { mkdir, writeFile } from "node:fs/promises";
-import { join } from "node:path";
+import { join, relative } from "node:path";
 import { distill, paramsToModel, sparsityOf } from "@mama-prune/distill";
 import { perplexity } from "@mama-prune/eval";
 import type { LlamaModel } from "@mama-prune/model";
 import { calibrationWindows, type PruneMethod, prune } from "@mama-prune/pipeline";
-import { loadBundled, RESULTS, studentFrom } from "./common.ts";
+import { loadBundled, RESULTS, ROOT, studentFrom } from "./common.ts";
 
 const steps = Number(process.argv[2] ?? 100);
 const levels = (process.argv[3] ?? "0.5,0.7").split(",").map(Number);
@@ -74,7 +74,7 @@ for (const level of levels) {
 }
 const wallS = (performance.now() - t0) / 1000;
 const protocol = [
-  `model ${checkpoint.source}`,
+  `model ${relative(ROOT, checkpoint.source)}`,
   `evaluation: ${denseEval.protocol.replace(/; \d+(\.\d+)? ms$/, "")}`,
   `split: ${split.protocol}`,
   `calibration (pruning): ${cal.protocol}, sequential`,

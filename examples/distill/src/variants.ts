@@ -113,6 +113,17 @@ const variants: Variant[] = [
     },
   },
   {
+    name: "SFT model, activations only (control for the next row)",
+    model: "SFT (park)",
+    options: {
+      checkpoint: sftCkpt,
+      method: "mama",
+      calibration: cal,
+      mama: activations,
+      redistribution: "none",
+    },
+  },
+  {
     name: "+ movement from SFT (prunes the SFT model)",
     model: "SFT (park)",
     options: {
@@ -121,6 +132,17 @@ const variants: Variant[] = [
       method: "mama",
       calibration: cal,
       mama: withMovement,
+      redistribution: "none",
+    },
+  },
+  {
+    name: "GRPO model, activations only (control for the next row)",
+    model: "GRPO (park, lr 1e-4)",
+    options: {
+      checkpoint: grpoCkpt,
+      method: "mama",
+      calibration: cal,
+      mama: activations,
       redistribution: "none",
     },
   },
