@@ -8,7 +8,7 @@ import {
   SILENT_LOGGER,
   throwIfAborted,
 } from "@mama-prune/core";
-import { LINEAR_NAMES, type LinearName, type LlamaModel, loadLlama } from "@mama-prune/model";
+import { LINEAR_NAMES, type LinearName, type LlamaConfig, type LlamaModel, loadLlama } from "@mama-prune/model";
 import {
   leastSquaresRefit,
   meanCompensation,
@@ -215,12 +215,6 @@ function checkOptions(o: PruneOptions): void {
       `prune: option sparsity is out of range. Expected a number in [0, 1) or { n, m }, got ${String(s).slice(0, 40)}.`,
     );
   }
-  if ((o.checkpoint === undefined) === (o.model === undefined)) {
-    throw new PruneError(
-      "RECIPE_INVALID",
-      `prune: options checkpoint and model are exclusive. Expected exactly one, got ${o.checkpoint === undefined ? "neither" : "both"}.`,
-    );
-  }
   if (o.batchSize !== undefined && (!Number.isInteger(o.batchSize) || o.batchSize < 1)) {
     throw new RangeError(`prune: option batchSize must be a positive integer, got ${o.batchSize}`);
   }
@@ -228,7 +222,7 @@ function checkOptions(o: PruneOptions): void {
 
 function checkCalibration(
   cal: CalibrationInput,
-  model: LlamaModel,
+  config: LlamaConfig,
   sampleWeights: Float32Array | undefined,
 ): void {
   const { nsamples, seqlen, tokens } = cal;
@@ -244,13 +238,13 @@ function checkCalibration(
       `prune: option calibration.tokens has the wrong length. Expected nsamples·seqlen = ${nsamples * seqlen} (Int32Array), got ${tokens?.length}.`,
     );
   }
-  if (seqlen > model.config.maxPositionEmbeddings) {
+  if (seqlen > config.maxPositionEmbeddings) {
     throw new PruneError(
       "CALIBRATION_INVALID",
-      `prune: option calibration.seqlen exceeds the model's context. Expected <= ${model.config.maxPositionEmbeddings}, got ${seqlen}.`,
+      `prune: option calibration.seqlen exceeds the model's context. Expected <= ${config.maxPositionEmbeddings}, got ${seqlen}.`,
     );
   }
-  const V = model.config.vocabSize;
+  const V = config.vocabSize;
   for (let i = 0; i < tokens.length; i++) {
     const t = tokens[i]!;
     if (t < 0 || t >= V) {
@@ -346,6 +340,13 @@ async function runBlockBatched(
   return out;
 }
 
+/** Input width of one shared linear input of block `local`. */
+function inputCols(model: LlamaModel, local: number, k: InputKey): number {
+  if (k === "o") return model.linearShape(local, "o_proj")[1];
+  if (k === "down") return model.linearShape(local, "down_proj")[1];
+  return model.linearShape(local, "q_proj")[1];
+}
+
 /** "auto": the exact refit when rows·min(kept, pruned)³/6 stays under REFIT_AUTO_MAX_FLOPS. */
 function autoRedistribution(mask: Uint8Array, rows: number, cols: number): "refit" | "sparsegpt" {
   let cost = 0;
@@ -393,6 +394,66 @@ function countZeros(w: Float32Array): number {
  */
 export async function prune(options: PruneOptions): Promise<PruneResult> {
   checkOptions(options);
+  if ((options.checkpoint === undefined) === (options.model === undefined)) {
+    throw new PruneError(
+      "RECIPE_INVALID",
+      `prune: options checkpoint and model are exclusive. Expected exactly one, got ${options.checkpoint === undefined ? "neither" : "both"}.`,
+    );
+  }
+  const run = await startPrune(options, async (setup) => {
+    const model =
+      options.model ??
+      (await loadLlama(options.checkpoint as Checkpoint, {
+        ...(options.backend !== undefined ? { backend: options.backend } : {}),
+        ...(options.signal !== undefined ? { signal: options.signal } : {}),
+      }));
+    setup.model = model;
+    return {
+      config: model.config,
+      backend: model.backend,
+      embed: async (tokens) => model.embed(tokens),
+      open: async (l) => ({ model, local: l }),
+    };
+  });
+  for (let l = 0; l < run.numLayers; l++) await run.pruneBlock(l);
+  return { model: run.setup.model!, report: run.report() };
+}
+
+/** Where the decoder blocks come from: one resident model, or one block at a time. */
+export interface BlockAccess {
+  readonly config: LlamaConfig;
+  readonly backend: ComputeBackend;
+  /** Embedding rows of the calibration tokens (nsamples·seqlen, hidden). */
+  embed(tokens: Int32Array): Promise<Float32Array>;
+  /** A model that can run layer `l`, and the index of `l` inside that model. */
+  open(l: number): Promise<{ readonly model: LlamaModel; readonly local: number }>;
+}
+
+/** A pruning run started by {@link startPrune}: prune blocks in order, then read the report. */
+export interface PruneRun {
+  readonly numLayers: number;
+  /** Filled by the access factory: the resident model, when there is one. */
+  readonly setup: { model?: LlamaModel };
+  /** Prune block `l` (blocks must be pruned in order 0, 1, …). */
+  pruneBlock(l: number): Promise<void>;
+  report(): PruneReport;
+}
+
+/**
+ * Validate the options, build the block access, embed the calibration windows and allocate sparsity;
+ * the returned run prunes one block per call. {@link prune} runs it on a resident model;
+ * `pruneToCheckpoint` runs it one block at a time from disk.
+ *
+ * @throws PruneError as {@link prune}; RangeError when blocks are pruned out of order.
+ * @example
+ * const run = await startPrune(options, makeAccess);
+ * for (let l = 0; l < run.numLayers; l++) await run.pruneBlock(l);
+ */
+export async function startPrune(
+  options: PruneOptions,
+  makeAccess: (setup: { model?: LlamaModel }) => Promise<BlockAccess>,
+): Promise<PruneRun> {
+  checkOptions(options);
   const clock = options.clock ?? ((): number => performance.now());
   const t0 = clock();
   const log = options.logger ?? SILENT_LOGGER;
@@ -432,29 +493,27 @@ export async function prune(options: PruneOptions): Promise<PruneResult> {
     );
   }
 
-  const model =
-    options.model ??
-    (await loadLlama(options.checkpoint as Checkpoint, {
-      ...(options.backend !== undefined ? { backend: options.backend } : {}),
-      ...(signal !== undefined ? { signal } : {}),
-    }));
-  const L = model.config.numLayers;
+  const setup: { model?: LlamaModel } = {};
+  const access = await makeAccess(setup);
+  const config = access.config;
+  const L = config.numLayers;
   options.onProgress?.({ stage: "load", done: 1, total: 1 });
   const cal = options.calibration;
-  if (cal !== undefined) checkCalibration(cal, model, options.sampleWeights);
+  if (cal !== undefined) checkCalibration(cal, config, options.sampleWeights);
   const batchSize = options.batchSize ?? 8;
   const warnings: string[] = [];
   const warn = (m: string): void => {
     warnings.push(m);
     log.warn(m);
   };
-  const invalidate = (model.backend as { invalidate?: (w: Float32Array) => void }).invalidate;
+  const backend = access.backend;
+  const invalidate = (backend as { invalidate?: (w: Float32Array) => void }).invalidate;
 
   // ---- Calibration hidden states ----
   let hidden: Float32Array | undefined; // (nsamples·seqlen, H)
   let rowWeights: Float32Array | undefined; // (nsamples·seqlen,)
   if (dataDriven && cal !== undefined) {
-    hidden = model.embed(cal.tokens);
+    hidden = await access.embed(cal.tokens);
     if (options.sampleWeights !== undefined) {
       rowWeights = new Float32Array(cal.nsamples * cal.seqlen);
       for (let k = 0; k < cal.nsamples; k++) {
@@ -476,22 +535,17 @@ export async function prune(options: PruneOptions): Promise<PruneResult> {
       outlierRatios = [];
       let h = hidden;
       for (let l = 0; l < L; l++) {
+        const { model, local } = await access.open(l);
         const accs: Partial<Record<InputKey, StatsAccumulator>> = {};
         for (const k of ["attn", "o", "mlp", "down"] as const) {
-          const cols =
-            k === "o"
-              ? model.linearShape(l, "o_proj")[1]
-              : k === "down"
-                ? model.config.intermediateSize
-                : model.config.hiddenSize;
-          accs[k] = createStatsAccumulator(cols, { sqNorm: true }, model.backend);
+          accs[k] = createStatsAccumulator(inputCols(model, local, k), { sqNorm: true }, backend);
         }
-        h = (await runBlockBatched(model, l, h, cal, batchSize, undefined, accs, true, signal))!;
+        h = (await runBlockBatched(model, local, h, cal, batchSize, undefined, accs, true, signal))!;
         const scores: Float32Array[] = [];
         for (const name of LINEAR_NAMES) {
-          const [rows, cols] = model.linearShape(l, name);
+          const [rows, cols] = model.linearShape(local, name);
           const norms = columnNorms(accs[INPUT_OF[name]]!.result().sqNorm!);
-          const w = model.getLinearWeight(l, name);
+          const w = model.getLinearWeight(local, name);
           const s = new Float32Array(rows * cols); // (rows, cols) Wanda scores
           for (let i = 0; i < rows; i++)
             for (let j = 0; j < cols; j++) s[i * cols + j] = Math.abs(w[i * cols + j]!) * norms[j]!;
@@ -509,34 +563,34 @@ export async function prune(options: PruneOptions): Promise<PruneResult> {
     });
   }
 
-  // ---- Sequential pruning ----
+  // ---- Sequential pruning, one block per call ----
   const reports: LinearReport[] = [];
   let zerosAll = 0;
   let totalAll = 0;
-  for (let l = 0; l < L; l++) {
+  let nextBlock = 0;
+  const pruneBlock = async (l: number): Promise<void> => {
+    if (l !== nextBlock) {
+      throw new RangeError(`prune: blocks must be pruned in order. Expected block ${nextBlock}, got ${l}`);
+    }
+    nextBlock++;
     throwIfAborted(signal, `prune: block ${l}`);
+    const { model, local } = await access.open(l);
     const sBlock = perBlock[l]!;
     const stats: Partial<Record<InputKey, LinearInputStats>> = {};
     if (dataDriven && hidden !== undefined && cal !== undefined) {
       const accs: Partial<Record<InputKey, StatsAccumulator>> = {};
       for (const k of ["attn", "o", "mlp", "down"] as const) {
-        const cols =
-          k === "o"
-            ? model.linearShape(l, "o_proj")[1]
-            : k === "down"
-              ? model.config.intermediateSize
-              : model.config.hiddenSize;
-        accs[k] = createStatsAccumulator(cols, needs, model.backend);
+        accs[k] = createStatsAccumulator(inputCols(model, local, k), needs, backend);
       }
-      await runBlockBatched(model, l, hidden, cal, batchSize, rowWeights, accs, false, signal);
+      await runBlockBatched(model, local, hidden, cal, batchSize, rowWeights, accs, false, signal);
       for (const k of ["attn", "o", "mlp", "down"] as const) stats[k] = accs[k]!.result();
     }
 
     for (const name of LINEAR_NAMES) {
       const tl = clock();
-      const [rows, cols] = model.linearShape(l, name);
-      const pname = model.parameterName(l, name);
-      const live = model.getLinearWeight(l, name);
+      const [rows, cols] = model.linearShape(local, name);
+      const pname = model.parameterName(local, name).replace(`model.layers.${local}.`, `model.layers.${l}.`);
+      const live = model.getLinearWeight(local, name);
       const W = matrix(rows, cols, new Float32Array(live)); // (rows, cols) dense copy
       const st = stats[INPUT_OF[name]];
       const gram = st?.gram; // (cols, cols)
@@ -646,8 +700,8 @@ export async function prune(options: PruneOptions): Promise<PruneResult> {
           }
         }
       }
-      model.setLinearWeight(l, name, newW);
-      invalidate?.call(model.backend, live);
+      model.setLinearWeight(local, name, newW);
+      invalidate?.call(backend, live);
       const zeros = countZeros(newW);
       zerosAll += zeros;
       totalAll += newW.length;
@@ -673,13 +727,13 @@ export async function prune(options: PruneOptions): Promise<PruneResult> {
 
     // Re-run the pruned block: its outputs are the next block's inputs.
     if (dataDriven && hidden !== undefined && cal !== undefined && l + 1 < L) {
-      hidden = await runBlockBatched(model, l, hidden, cal, batchSize, undefined, undefined, true, signal);
+      hidden = await runBlockBatched(model, local, hidden, cal, batchSize, undefined, undefined, true, signal);
     }
     options.onProgress?.({ stage: "block", done: l + 1, total: L });
-  }
-  options.onProgress?.({ stage: "done", done: 1, total: 1 });
+    if (l === L - 1) options.onProgress?.({ stage: "done", done: 1, total: 1 });
+  };
 
-  const report: PruneReport = {
+  const report = (): PruneReport => ({
     method: options.method,
     scorer: resolved.scorer?.name ?? "sparsegpt-adaptive",
     group: nm !== undefined ? "n:m" : resolved.group,
@@ -703,9 +757,9 @@ export async function prune(options: PruneOptions): Promise<PruneResult> {
         }
       : {}),
     usedPreCheckpoint: needsPre,
-    backend: model.backend.name,
+    backend: backend.name,
     wallTimeMs: clock() - t0,
     warnings,
-  };
-  return { model, report };
+  });
+  return { numLayers: L, setup, pruneBlock, report };
 }
