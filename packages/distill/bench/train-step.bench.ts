@@ -4,7 +4,8 @@
 // CPU). Writes bench-results/train-step.json and train-step.md. Run: npm run bench (in packages/distill).
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { cpus, loadavg } from "node:os";
-import { createRng } from "@mama-prune/core";
+import { createRng, randomNormal } from "@mama-prune/core";
+import { createCpuBackend } from "@mama-prune/model";
 import { bytesSource, readLlama2c } from "@mama-prune/tensor-io";
 import {
   clipGradNorm,
@@ -15,6 +16,7 @@ import {
   paramsFromCheckpoint,
   trainBackward,
   trainForward,
+  transposeF32,
 } from "../src/index.ts";
 
 const root = new URL("../../../", import.meta.url);
@@ -124,6 +126,51 @@ rows.push(
     1,
   ),
 );
+// ---- Backward products: transposed copies vs the matmul itself ----
+interface TransposeRow {
+  shape: string;
+  transposeMs: number;
+  matmulMs: number;
+  share: number;
+}
+const transposeRows: TransposeRow[] = [];
+{
+  const be = createCpuBackend();
+  for (const [m, k, n] of [
+    [512, 64, 172],
+    [512, 172, 64],
+    [512, 64, 512],
+    [128, 1024, 2816],
+    [128, 1024, 32000],
+  ] as const) {
+    const x = randomNormal(m * k, 1);
+    const w = randomNormal(n * k, 2);
+    const dy = randomNormal(m * n, 3);
+    const tT: number[] = [];
+    const tM: number[] = [];
+    for (let r = 0; r < 3; r++) {
+      const a = performance.now();
+      const wT = transposeF32(w, n, k);
+      const dyT = transposeF32(dy, m, n);
+      const xT = transposeF32(x, m, k);
+      const b = performance.now();
+      await be.matmulTransB(dy, wT, m, n, k); // dx = dy·w
+      await be.matmulTransB(dyT, xT, n, m, k); // dw = dyᵀ·x
+      const c = performance.now();
+      tT.push(b - a);
+      tM.push(c - b);
+    }
+    const transposeMs = median(tT);
+    const matmulMs = median(tM);
+    transposeRows.push({
+      shape: `${m}×${k}×${n}`,
+      transposeMs,
+      matmulMs,
+      share: transposeMs / (transposeMs + matmulMs),
+    });
+    console.log(JSON.stringify(transposeRows.at(-1)));
+  }
+}
 const load1 = loadavg()[0]!;
 await mkdir(outDir, { recursive: true });
 const meta = {
@@ -136,7 +183,10 @@ const meta = {
   backend:
     "model package CPU backend (plain JS, single thread); backward matmuls via matmulTransB on transposed copies",
 };
-await writeFile(new URL("train-step.json", outDir), `${JSON.stringify({ meta, rows }, null, 2)}\n`);
+await writeFile(
+  new URL("train-step.json", outDir),
+  `${JSON.stringify({ meta, rows, transposeRows }, null, 2)}\n`,
+);
 const md = [
   "# Training-step benchmark (@mama-prune/distill, plain-JS backend)",
   "",
@@ -147,6 +197,15 @@ const md = [
   ...rows.map(
     (r) =>
       `| ${r.model} | ${r.batch} × ${r.seqLen} | ${r.steps} | ${r.forwardMs.toFixed(0)} | ${r.lossMs.toFixed(0)} | ${r.backwardMs.toFixed(0)} | ${r.optimizerMs.toFixed(0)} | ${r.stepMs.toFixed(0)} | ${r.tokensPerSecond.toFixed(1)} | ${r.tokensPerCpuSecond.toFixed(1)} |`,
+  ),
+  "",
+  "Backward products of one linear (x [m, k], w [n, k], dy [m, n]): the three transposed copies (wᵀ, dyᵀ, xᵀ) against the two matmulTransB calls dx = dy·w and dw = dyᵀ·x (medians of 3):",
+  "",
+  "| m×k×n | transposes ms | matmuls ms | transpose share |",
+  "|---|---|---|---|",
+  ...transposeRows.map(
+    (r) =>
+      `| ${r.shape} | ${r.transposeMs.toFixed(2)} | ${r.matmulMs.toFixed(1)} | ${(100 * r.share).toFixed(1)} % |`,
   ),
   "",
 ];
