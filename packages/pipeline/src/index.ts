@@ -24,13 +24,16 @@ export {
   resolveMethod,
 } from "./methods.ts";
 export {
+  type BlockAccess,
   type CalibrationInput,
   type LinearReport,
   type PruneOptions,
   type PruneProgress,
   type PruneReport,
   type PruneResult,
+  type PruneRun,
   prune,
+  startPrune,
 } from "./prune.ts";
 export {
   columnMeans,
@@ -40,4 +43,9 @@ export {
   type StatsAccumulator,
   type StatsNeeds,
 } from "./stats.ts";
+export {
+  type PruneToCheckpointOptions,
+  type PruneToCheckpointResult,
+  pruneToCheckpoint,
+} from "./stream.ts";
 export { levelLabel, type SweepLevel, type SweepOptions, type SweepRow, sweep } from "./sweep.ts";

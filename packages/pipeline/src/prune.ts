@@ -8,7 +8,13 @@ import {
   SILENT_LOGGER,
   throwIfAborted,
 } from "@mama-prune/core";
-import { LINEAR_NAMES, type LinearName, type LlamaConfig, type LlamaModel, loadLlama } from "@mama-prune/model";
+import {
+  LINEAR_NAMES,
+  type LinearName,
+  type LlamaConfig,
+  type LlamaModel,
+  loadLlama,
+} from "@mama-prune/model";
 import {
   leastSquaresRefit,
   meanCompensation,
@@ -727,7 +733,17 @@ export async function startPrune(
 
     // Re-run the pruned block: its outputs are the next block's inputs.
     if (dataDriven && hidden !== undefined && cal !== undefined && l + 1 < L) {
-      hidden = await runBlockBatched(model, local, hidden, cal, batchSize, undefined, undefined, true, signal);
+      hidden = await runBlockBatched(
+        model,
+        local,
+        hidden,
+        cal,
+        batchSize,
+        undefined,
+        undefined,
+        true,
+        signal,
+      );
     }
     options.onProgress?.({ stage: "block", done: l + 1, total: L });
     if (l === L - 1) options.onProgress?.({ stage: "done", done: 1, total: 1 });

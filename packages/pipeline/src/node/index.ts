@@ -1,1 +1,1 @@
-export { writePrunedCheckpointFolder } from "./write-folder.ts";
+export { pruneToCheckpointFolder, writePrunedCheckpointFolder } from "./write-folder.ts";

@@ -8,7 +8,7 @@ import { openCheckpoint, writeHfCheckpointFolder } from "@mama-prune/tensor-io/n
 import { afterAll, describe, expect, it } from "vitest";
 import { randomModel } from "../../test/fixtures/random-model.ts";
 import { prune } from "../prune.ts";
-import { writePrunedCheckpointFolder } from "./write-folder.ts";
+import { pruneToCheckpointFolder, writePrunedCheckpointFolder } from "./write-folder.ts";
 
 const tmp = await mkdtemp(join(tmpdir(), "pipeline-"));
 afterAll(async () => {
@@ -52,6 +52,33 @@ describe("writePrunedCheckpointFolder", () => {
       err = e;
     }
     expect(isPruneError(err, "TENSOR_IO_EXISTS")).toBe(true);
+    await source.close();
+    expect(await folderDigest(input)).toEqual(before);
+  });
+
+  it("prunes block by block straight into a folder (pruneToCheckpointFolder) without touching the input", async () => {
+    const { checkpoint: mem } = await randomModel({ layers: 3 });
+    const input = join(tmp, "input2");
+    await writeHfCheckpointFolder(input, { config: mem.config, tensors: checkpointEntries(mem) });
+    const before = await folderDigest(input);
+    const source = await openCheckpoint(input);
+    const ref = await prune({ checkpoint: source, method: "magnitude", sparsity: 0.4 });
+    const out = join(tmp, "streamed");
+    const { report } = await pruneToCheckpointFolder(out, {
+      checkpoint: source,
+      method: "magnitude",
+      sparsity: 0.4,
+      format: "sparse-bitmask",
+      inputs: [input],
+    });
+    expect(report.overallSparsity).toBe(ref.report.overallSparsity);
+    const back = await openCheckpoint(out);
+    for (const name of LINEAR_NAMES) {
+      expect(Array.from(await back.readF32(ref.model.parameterName(2, name)))).toEqual(
+        Array.from(ref.model.getLinearWeight(2, name)),
+      );
+    }
+    await back.close();
     await source.close();
     expect(await folderDigest(input)).toEqual(before);
   });

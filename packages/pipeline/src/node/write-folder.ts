@@ -3,6 +3,7 @@
 import type { WriteHfCheckpointResult } from "@mama-prune/tensor-io";
 import { type CheckpointDirWriterOptions, createCheckpointDirWriter } from "@mama-prune/tensor-io/node";
 import { type WritePrunedCheckpointOptions, writePrunedCheckpoint } from "../checkpoint.ts";
+import { type PruneToCheckpointOptions, type PruneToCheckpointResult, pruneToCheckpoint } from "../stream.ts";
 
 /**
  * Write the pruned model to folder `path` atomically (staging folder renamed into place; see
@@ -23,4 +24,25 @@ export async function writePrunedCheckpointFolder(
     ...(options.inputs !== undefined ? { inputs: options.inputs } : {}),
   });
   return writePrunedCheckpoint(dir, options);
+}
+
+/**
+ * Prune `options.checkpoint` one block at a time straight into folder `path` (see
+ * {@link pruneToCheckpoint}), staged and renamed into place; `inputs` guards the source paths.
+ *
+ * @throws PruneError TENSOR_IO_EXISTS (non-empty destination without `overwrite`, or overlap with
+ *   `inputs`), and everything {@link pruneToCheckpoint} throws.
+ * @example
+ * const { report } = await pruneToCheckpointFolder("out/pruned", { checkpoint, method: "wanda", sparsity: 0.5, calibration, inputs: ["model"] });
+ */
+export async function pruneToCheckpointFolder(
+  path: string,
+  options: PruneToCheckpointOptions & CheckpointDirWriterOptions,
+): Promise<PruneToCheckpointResult> {
+  const dir = await createCheckpointDirWriter(path, {
+    ...(options.overwrite !== undefined ? { overwrite: options.overwrite } : {}),
+    ...(options.inputs !== undefined ? { inputs: options.inputs } : {}),
+  });
+  const { overwrite: _o, inputs: _i, ...rest } = options;
+  return pruneToCheckpoint(dir, rest);
 }

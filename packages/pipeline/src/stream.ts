@@ -1,0 +1,231 @@
+// ---- Streaming: prune block by block from the checkpoint straight into the output folder ----
+
+import { PruneError } from "@mama-prune/core";
+import { createCpuBackend, type LlamaModel, loadLlama, parseLlamaConfig } from "@mama-prune/model";
+import {
+  type Checkpoint,
+  type SafetensorsEntry,
+  type SparseFormat,
+  type TensorInfo,
+  type WritableCheckpointDir,
+  type WriteHfCheckpointResult,
+  writeHfCheckpoint,
+} from "@mama-prune/tensor-io";
+import { pruneMetadata } from "./checkpoint.ts";
+import { type PruneOptions, type PruneReport, startPrune } from "./prune.ts";
+
+/** Options of {@link pruneToCheckpoint}: {@link PruneOptions} with a checkpoint, plus the output format. */
+export interface PruneToCheckpointOptions extends Omit<PruneOptions, "model" | "checkpoint"> {
+  /** The checkpoint to prune; read one block at a time, never modified. */
+  readonly checkpoint: Checkpoint;
+  /** Storage format of the block linears (default "dense"). */
+  readonly format?: SparseFormat;
+  /** Extra fields of the `mama_prune` config object. */
+  readonly metadata?: Readonly<Record<string, unknown>>;
+  /** Shard size limit in bytes (tensor-io default when absent). */
+  readonly maxShardSizeBytes?: number;
+}
+
+/** Result of {@link pruneToCheckpoint}. */
+export interface PruneToCheckpointResult {
+  readonly report: PruneReport;
+  readonly written: WriteHfCheckpointResult;
+}
+
+const LAYER_RE = /^model\.layers\.(\d+)\./;
+
+/**
+ * A one-block view of `source`: config with one layer and a 1-token vocabulary, block `l`'s tensors
+ * under `model.layers.0.*`, and stand-ins for the embedding and final norm (never used: the pipeline
+ * only runs the block). Loading it with `loadLlama` allocates one block's weights.
+ */
+function blockCheckpoint(source: Checkpoint, l: number, hidden: number): Checkpoint {
+  const prefix = "model.layers.0.";
+  const map = (n: string): string =>
+    n.startsWith(prefix) ? `model.layers.${l}.${n.slice(prefix.length)}` : n;
+  const fake = new Map<string, number[]>([
+    ["model.embed_tokens.weight", [1, hidden]],
+    ["model.norm.weight", [hidden]],
+  ]);
+  const fakeInfo = (n: string, shape: number[]): TensorInfo => ({
+    name: n,
+    dtype: "F32",
+    shape,
+    byteLength: 4 * shape.reduce((a, b) => a * b, 1),
+  });
+  return {
+    source: `${source.source} (block ${l})`,
+    format: source.format,
+    config: { ...source.config, num_hidden_layers: 1, vocab_size: 1, tie_word_embeddings: true },
+    list: () => [],
+    has: (n) => fake.has(n) || (n.startsWith(prefix) && source.has(map(n))),
+    info: (n) => {
+      const shape = fake.get(n);
+      return shape !== undefined ? fakeInfo(n, shape) : { ...source.info(map(n)), name: n };
+    },
+    readRaw: async (n) => {
+      const shape = fake.get(n);
+      if (shape === undefined) return source.readRaw(map(n));
+      return new Uint8Array(new Float32Array(shape.reduce((a, b) => a * b, 1)).buffer);
+    },
+    readF32: async (n) => {
+      const shape = fake.get(n);
+      return shape !== undefined
+        ? new Float32Array(shape.reduce((a, b) => a * b, 1))
+        : source.readF32(map(n));
+    },
+    close: async () => {},
+  };
+}
+
+/**
+ * Prune a checkpoint with the sequential protocol of {@link prune}, one block resident at a time, and
+ * write the result as a Hugging Face folder through tensor-io's staged writer (committed atomically).
+ *
+ * Memory: block l's weights are loaded right before it is pruned (through a one-block view of the
+ * checkpoint) and released when block l+1 is loaded; the calibration hidden states, one block's
+ * statistics and the tensor being written are the rest. The embedding matrix is read once to embed the
+ * calibration windows and dropped. The writer asks for tensors in layer order, and asking for block l's
+ * linears is what prunes block l (after blocks 0..l−1), so pruned weights go to disk as soon as their
+ * block is done. Everything except the block linears is copied as raw bytes. With a sparse `format`
+ * tensor-io compresses one shard in memory before writing it. The perplexity of the result needs the
+ * whole model: load the written folder.
+ *
+ * config.json = the source config + `mama_prune` ({@link pruneMetadata}), written after the tensors.
+ *
+ * @throws PruneError everything {@link prune} and `writeHfCheckpoint` throw; SHAPE_MISMATCH when a
+ *   source linear does not match the config.
+ * @example
+ * const { report } = await pruneToCheckpoint(memoryCheckpointDir("out"), { checkpoint, method: "wanda", sparsity: 0.5, calibration });
+ */
+export async function pruneToCheckpoint(
+  dir: WritableCheckpointDir,
+  options: PruneToCheckpointOptions,
+): Promise<PruneToCheckpointResult> {
+  const source = options.checkpoint;
+  if (source === undefined) {
+    throw new PruneError(
+      "RECIPE_INVALID",
+      "pruneToCheckpoint: option checkpoint is required. Expected a Checkpoint, got undefined.",
+    );
+  }
+  const { format, metadata, maxShardSizeBytes, ...rest } = options;
+  const pruneOptions: PruneOptions = rest;
+  const config = parseLlamaConfig(source.config, `${source.source} config`);
+  const H = config.hiddenSize;
+  let current: { l: number; model: LlamaModel } | undefined;
+  const run = await startPrune(pruneOptions, async () => {
+    const backend = options.backend ?? createCpuBackend();
+    return {
+      config,
+      backend,
+      embed: async (tokens) => {
+        const emb = await source.readF32("model.embed_tokens.weight"); // (vocab, H), dropped after this call
+        const out = new Float32Array(tokens.length * H); // (tokens, H)
+        for (let i = 0; i < tokens.length; i++)
+          out.set(emb.subarray(tokens[i]! * H, (tokens[i]! + 1) * H), i * H);
+        return out;
+      },
+      open: async (l) => {
+        if (current?.l !== l) {
+          current = undefined; // release the previous block before loading the next
+          current = {
+            l,
+            model: await loadLlama(blockCheckpoint(source, l, H), {
+              backend,
+              ...(options.signal !== undefined ? { signal: options.signal } : {}),
+            }),
+          };
+        }
+        return { model: current.model, local: 0 };
+      },
+    };
+  });
+
+  let pruned = 0;
+  const ensure = async (l: number): Promise<LlamaModel> => {
+    while (pruned <= l) await run.pruneBlock(pruned++);
+    if (current?.l !== l) {
+      throw new PruneError(
+        "TENSOR_IO_WRITE_FAILED",
+        `pruneToCheckpoint: block ${l} was requested after block ${current?.l} was loaded. Expected tensors in layer order, got an out-of-order request.`,
+      );
+    }
+    return current.model;
+  };
+  const layerOf = (name: string): number => {
+    const m = LAYER_RE.exec(name);
+    return m === null ? Number.POSITIVE_INFINITY : Number(m[1]);
+  };
+  const infos = [...source.list()].sort((a, b) => layerOf(a.name) - layerOf(b.name));
+  const linearRe = /^model\.layers\.(\d+)\.(?:self_attn|mlp)\.((?:q|k|v|o|gate|up|down)_proj)\.weight$/;
+  const entries: SafetensorsEntry[] = infos.map((t) => {
+    const m = linearRe.exec(t.name);
+    if (m === null || Number(m[1]) >= config.numLayers) {
+      return { name: t.name, dtype: t.dtype, shape: t.shape, data: () => source.readRaw(t.name) };
+    }
+    const l = Number(m[1]);
+    const linear = m[2] as Parameters<LlamaModel["getLinearWeight"]>[1];
+    return {
+      name: t.name,
+      dtype: t.dtype,
+      shape: t.shape,
+      data: async () => (await ensure(l)).getLinearWeight(0, linear),
+    };
+  });
+  // A source without one block's linears (unusual) still gets every block pruned before config.json.
+  const finish = async (): Promise<PruneReport> => {
+    while (pruned < run.numLayers) await run.pruneBlock(pruned++);
+    current = undefined;
+    return run.report();
+  };
+  let report: PruneReport | undefined;
+  const outConfig: Record<string, unknown> = { ...source.config };
+  // tensor-io serialises config.json after the tensors: the getter reads the finished report then.
+  Object.defineProperty(outConfig, "mama_prune", {
+    enumerable: true,
+    get: () => pruneMetadata(report, metadata),
+  });
+  async function* tensors(): AsyncGenerator<SafetensorsEntry> {
+    for (const e of entries) yield e;
+  }
+  const written = await writeHfCheckpoint(dir, {
+    config: outConfig,
+    tensors: wrapLast(tensors(), async () => {
+      report = await finish();
+    }),
+    format: format ?? "dense",
+    ...(maxShardSizeBytes !== undefined ? { maxShardSizeBytes } : {}),
+    ...(options.signal !== undefined ? { signal: options.signal } : {}),
+  });
+  report ??= await finish();
+  return { report, written };
+}
+
+/**
+ * Wrap the entries so that the last entry's data() also runs `after` (the writer consumes data() in
+ * order, so this runs once every tensor has been produced and before config.json is serialised).
+ */
+function wrapLast(
+  it: AsyncGenerator<SafetensorsEntry>,
+  after: () => Promise<void>,
+): AsyncGenerator<SafetensorsEntry> {
+  return (async function* () {
+    let prev: SafetensorsEntry | undefined;
+    for await (const e of it) {
+      if (prev !== undefined) yield prev;
+      prev = e;
+    }
+    if (prev !== undefined) {
+      const last = prev;
+      yield {
+        ...last,
+        data: async () => {
+          const d = typeof last.data === "function" ? await last.data() : last.data;
+          await after();
+          return d;
+        },
+      };
+    }
+  })();
+}
