@@ -1,4 +1,5 @@
-import { createRng } from "@mama-prune/core";
+import { type ComputeBackend, createRng } from "@mama-prune/core";
+import { createCpuBackend } from "@mama-prune/model";
 import { describe, expect, it } from "vitest";
 import { trainBackward, trainForward } from "./engine.ts";
 import { crossEntropyLoss } from "./losses.ts";
@@ -158,5 +159,31 @@ describe("initLlamaParams", () => {
   it("refuses a Qwen2 bias with a Mistral window, and impossible head counts", () => {
     expect(() => initLlamaParams({ ...SMALL, attentionBias: true, slidingWindow: 4 })).toThrow(RangeError);
     expect(() => initLlamaParams({ ...SMALL, numHeads: 3 })).toThrow(/num_attention_heads/);
+  });
+});
+
+describe("trainForward with a backend", () => {
+  it("runs every forward and backward matmul through the given ComputeBackend", async () => {
+    const inner = createCpuBackend();
+    let calls = 0;
+    const backend: ComputeBackend = {
+      name: "counting",
+      matmulTransB: (...args) => {
+        calls++;
+        return inner.matmulTransB(...args);
+      },
+      gramAccumulate: (...args) => inner.gramAccumulate(...args),
+      colSqNormAccumulate: (...args) => inner.colSqNormAccumulate(...args),
+    };
+    const params = initLlamaParams(SMALL);
+    const tokens = seededTokens(8, SMALL.vocabSize, 1);
+    const { logits, tape } = await trainForward(params, tokens, 1, 8, { backend });
+    expect(calls).toBe(7 * SMALL.numLayers + 1); // 7 linears per block + lm head
+    calls = 0;
+    await trainBackward(
+      tape,
+      crossEntropyLoss(logits, nextTokenTargets(tokens, 1, 8), 8, SMALL.vocabSize).dLogits,
+    );
+    expect(calls).toBe(2 * (7 * SMALL.numLayers + 1)); // dx and dw per linear
   });
 });
