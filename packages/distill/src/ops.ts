@@ -4,7 +4,12 @@
 import type { ComputeBackend } from "@mama-prune/core";
 import type { Tensor } from "./params.ts";
 
-/** Allocate a zeroed array of the same element type as `like`. */
+/**
+ * Allocate a zeroed array of the same element type as `like`.
+ *
+ * @example
+ * zerosLike(new Float64Array(2), 3); // Float64Array [0, 0, 0]
+ */
 export function zerosLike(like: Tensor, n: number): Tensor {
   return like instanceof Float64Array ? new Float64Array(n) : new Float32Array(n);
 }
@@ -26,7 +31,12 @@ export interface Linalg {
   linearGradWeight(dy: Tensor, x: Tensor, m: number, k: number, n: number, dw: Tensor): Promise<void>;
 }
 
-/** Transpose a row-major [rows, cols] matrix into a new float32 [cols, rows] one. */
+/**
+ * Transpose a row-major [rows, cols] matrix into a new float32 [cols, rows] one.
+ *
+ * @example
+ * transposeF32(Float32Array.of(1, 2, 3, 4, 5, 6), 2, 3); // Float32Array [1, 4, 2, 5, 3, 6]
+ */
 export function transposeF32(a: Tensor, rows: number, cols: number): Float32Array {
   const t = new Float32Array(rows * cols); // (cols, rows)
   // 8-row tiles keep both the reads and the writes in cache lines.
@@ -110,7 +120,12 @@ export function float64Linalg(): Linalg {
   };
 }
 
-/** db [n] += Σ_rows dy [m, n] (gradient of a bias added to every row). */
+/**
+ * db [n] += Σ_rows dy [m, n] (gradient of a bias added to every row).
+ *
+ * @example
+ * const db = new Float32Array(2); biasGrad(Float32Array.of(1, 2, 3, 4), 2, 2, db); // db = [4, 6]
+ */
 export function biasGrad(dy: Tensor, m: number, n: number, db: Tensor): void {
   for (let i = 0; i < m; i++) for (let j = 0; j < n; j++) db[j] = db[j]! + dy[i * n + j]!;
 }
