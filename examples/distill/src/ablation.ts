@@ -4,10 +4,10 @@
 //   npm run ablation -w @mama-prune-examples/distill [-- steps]
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { distill, paramsToModel } from "@mama-prune/distill";
+import { distill, paramsToModel, withLinearsFrom } from "@mama-prune/distill";
 import { perplexity } from "@mama-prune/eval";
 import { calibrationWindows, prune } from "@mama-prune/pipeline";
-import { loadBundled, RESULTS, studentFrom } from "./common.ts";
+import { loadBundled, RESULTS } from "./common.ts";
 
 const steps = Number(process.argv[2] ?? 100);
 const { checkpoint, params: dense, tokenizer, split } = await loadBundled();
@@ -29,7 +29,7 @@ for (const level of [0.5, 0.7]) {
   const { model } = await prune({ checkpoint, method: "mama", sparsity: level, calibration: cal });
   const pruned = (await perplexity(model, tokenizer, split.evaluation, evalOpts)).ppl;
   for (const s of settings) {
-    const student = studentFrom(dense, model);
+    const student = withLinearsFrom(dense, model);
     const rep = await distill({
       student,
       teacher: dense,

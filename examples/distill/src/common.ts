@@ -3,8 +3,8 @@
 import { readFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { cloneParams, type LlamaParams, layerParamNames, paramsFromCheckpoint } from "@mama-prune/distill";
-import { createLlama2cTokenizer, LINEAR_NAMES, type LlamaModel, type Tokenizer } from "@mama-prune/model";
+import { type LlamaParams, paramsFromCheckpoint } from "@mama-prune/distill";
+import { createLlama2cTokenizer, type Tokenizer } from "@mama-prune/model";
 import { type CalibrationSplit, splitCalibrationText } from "@mama-prune/pipeline";
 import type { Checkpoint } from "@mama-prune/tensor-io";
 import { readLlama2cFile, readLlama2cTokenizerFile } from "@mama-prune/tensor-io/node";
@@ -43,26 +43,4 @@ export function encodeStories(tokenizer: Tokenizer, paragraphs: readonly string[
   const out: number[] = [];
   for (const p of paragraphs) out.push(...tokenizer.encode(p, { bos: true }));
   return Int32Array.from(out);
-}
-
-/**
- * A student for distillation: the dense params with the pruned model's block linears (the pipeline
- * prunes only q, k, v, o, gate, up, down; embeddings, norms and the head are the dense ones).
- */
-export function studentFrom(dense: LlamaParams, pruned: LlamaModel): LlamaParams {
-  const p = cloneParams(dense);
-  for (let l = 0; l < dense.config.numLayers; l++) {
-    const n = layerParamNames(dense.config, l);
-    const byLinear = {
-      q_proj: n.q,
-      k_proj: n.k,
-      v_proj: n.v,
-      o_proj: n.o,
-      gate_proj: n.gate,
-      up_proj: n.up,
-      down_proj: n.down,
-    };
-    for (const name of LINEAR_NAMES) p.tensors.get(byLinear[name])!.set(pruned.getLinearWeight(l, name));
-  }
-  return p;
 }

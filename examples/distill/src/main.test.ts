@@ -1,7 +1,7 @@
-import { distill, initLlamaParams, paramsCheckpoint, sparsityOf } from "@mama-prune/distill";
+import { distill, initLlamaParams, paramsCheckpoint, sparsityOf, withLinearsFrom } from "@mama-prune/distill";
 import { prune } from "@mama-prune/pipeline";
 import { describe, expect, it } from "vitest";
-import { paragraphsWith, studentFrom } from "./common.ts";
+import { paragraphsWith } from "./common.ts";
 
 describe("examples/distill", () => {
   it("prunes a tiny generated model with the pipeline, then distills it without losing sparsity", async () => {
@@ -21,7 +21,7 @@ describe("examples/distill", () => {
       method: "magnitude",
       sparsity: 0.5,
     });
-    const student = studentFrom(dense, model);
+    const student = withLinearsFrom(dense, model);
     const s0 = sparsityOf(student);
     expect(s0).toBeCloseTo(0.5, 2);
     const tokens = Int32Array.from({ length: 2000 }, (_, i) => (i * 7) % 32);

@@ -5,11 +5,11 @@
 //   npm run table2 -w @mama-prune-examples/distill [-- steps levels]   e.g. -- 100 0.5,0.7
 import { mkdir, writeFile } from "node:fs/promises";
 import { join, relative } from "node:path";
-import { distill, paramsToModel, sparsityOf } from "@mama-prune/distill";
+import { distill, paramsToModel, sparsityOf, withLinearsFrom } from "@mama-prune/distill";
 import { perplexity } from "@mama-prune/eval";
 import type { LlamaModel } from "@mama-prune/model";
 import { calibrationWindows, type PruneMethod, prune } from "@mama-prune/pipeline";
-import { loadBundled, RESULTS, ROOT, studentFrom } from "./common.ts";
+import { loadBundled, RESULTS, ROOT } from "./common.ts";
 
 const steps = Number(process.argv[2] ?? 100);
 const levels = (process.argv[3] ?? "0.5,0.7").split(",").map(Number);
@@ -49,7 +49,7 @@ for (const level of levels) {
   for (const method of methods) {
     const { model } = await prune({ checkpoint, method, sparsity: level, calibration: cal });
     const pplPruned = (await evaluate(model)).ppl;
-    const student = studentFrom(dense, model);
+    const student = withLinearsFrom(dense, model);
     const sparsity = sparsityOf(student);
     const rep = await distill({ student, teacher: dense, tokens: distillTokens, steps, ...DISTILL });
     distillProtocol = rep.protocol;

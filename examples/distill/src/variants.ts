@@ -12,6 +12,7 @@ import {
   paramsToModel,
   rewardWeightedCalibration,
   sparsityOf,
+  withLinearsFrom,
 } from "@mama-prune/distill";
 import { perplexity } from "@mama-prune/eval";
 import { type LlamaModel, loadLlama } from "@mama-prune/model";
@@ -24,7 +25,7 @@ import {
 } from "@mama-prune/pipeline";
 import type { Checkpoint } from "@mama-prune/tensor-io";
 import { readHfCheckpointFolder } from "@mama-prune/tensor-io/node";
-import { loadBundled, OUT, RESULTS, studentFrom } from "./common.ts";
+import { loadBundled, OUT, RESULTS } from "./common.ts";
 
 const distillSteps = Number(process.argv[2] ?? 100);
 const levels = [0.5, 0.7];
@@ -223,7 +224,7 @@ for (const v of variants) {
     const { model, report } = await prune({ ...v.options, sparsity: level });
     let m = model;
     if (v.distill) {
-      const student = studentFrom(dense, model);
+      const student = withLinearsFrom(dense, model);
       const rep = await distill({
         student,
         teacher: dense,

@@ -9,6 +9,7 @@ import {
   type InitLlamaParamsOptions,
   initLlamaParams,
   paramsToModel,
+  withLinearsFrom,
 } from "./params.ts";
 
 const SMALL: InitLlamaParamsOptions = {
@@ -185,5 +186,22 @@ describe("trainForward with a backend", () => {
       crossEntropyLoss(logits, nextTokenTargets(tokens, 1, 8), 8, SMALL.vocabSize).dLogits,
     );
     expect(calls).toBe(2 * (7 * SMALL.numLayers + 1)); // dx and dw per linear
+  });
+});
+
+describe("withLinearsFrom", () => {
+  it("takes exactly the seven block linears from a model and nothing else", async () => {
+    const a = initLlamaParams(SMALL);
+    const b = initLlamaParams({ ...SMALL, seed: 9 });
+    const mixed = withLinearsFrom(a, await paramsToModel(b));
+    for (const [name, t] of mixed.tensors) {
+      const src = name.endsWith("_proj.weight") ? b : a;
+      expect(t, name).toEqual(src.tensors.get(name));
+    }
+    expect(a.tensors.get("model.layers.0.self_attn.q_proj.weight")).not.toEqual(
+      mixed.tensors.get("model.layers.0.self_attn.q_proj.weight"),
+    );
+    const other = await paramsToModel(initLlamaParams({ ...SMALL, intermediateSize: 8 }));
+    expect(() => withLinearsFrom(a, other)).toThrow(/intermediateSize differs/);
   });
 });

@@ -73,6 +73,7 @@ export {
   paramsFromCheckpoint,
   paramsToModel,
   type Tensor,
+  withLinearsFrom,
 } from "./params.ts";
 export {
   type DistillOptions,

@@ -1,5 +1,7 @@
 import { createRng, PruneError, throwIfAborted } from "@mama-prune/core";
 import {
+  LINEAR_NAMES,
+  type LinearName,
   type LlamaConfig,
   type LlamaModel,
   type LoadLlamaOptions,
@@ -320,4 +322,50 @@ export function paramsCheckpoint(params: LlamaParams, source = "<trained params>
  */
 export function paramsToModel(params: LlamaParams, options: LoadLlamaOptions = {}): Promise<LlamaModel> {
   return loadLlama(paramsCheckpoint(params), options);
+}
+
+/**
+ * A copy of `params` whose seven block linears (q, k, v, o, gate, up, down) are taken from a
+ * `LlamaModel` — typically the model `@mama-prune/pipeline`'s `prune()` returns, whose embeddings,
+ * norms and head are never pruned — so the pruned model can be distilled or fine-tuned.
+ *
+ * @throws PruneError SHAPE_MISMATCH when the model's config differs from the params' in shape.
+ * @example
+ * const { model } = await prune({ checkpoint, method: "mama", sparsity: 0.5, calibration });
+ * const student = withLinearsFrom(dense, model);
+ */
+export function withLinearsFrom(params: LlamaParams, model: LlamaModel): LlamaParams {
+  const a = params.config;
+  const b = model.config;
+  for (const key of [
+    "hiddenSize",
+    "intermediateSize",
+    "numLayers",
+    "numHeads",
+    "numKvHeads",
+    "headDim",
+    "vocabSize",
+  ] as const) {
+    if (a[key] !== b[key]) {
+      throw new PruneError(
+        "SHAPE_MISMATCH",
+        `withLinearsFrom: the model's ${key} differs from the params'. Expected ${a[key]}, got ${b[key]}.`,
+      );
+    }
+  }
+  const out = cloneParams(params);
+  for (let l = 0; l < a.numLayers; l++) {
+    const n = layerParamNames(a, l);
+    const names: Record<LinearName, string> = {
+      q_proj: n.q,
+      k_proj: n.k,
+      v_proj: n.v,
+      o_proj: n.o,
+      gate_proj: n.gate,
+      up_proj: n.up,
+      down_proj: n.down,
+    };
+    for (const name of LINEAR_NAMES) getParam(out, names[name]).set(model.getLinearWeight(l, name));
+  }
+  return out;
 }
