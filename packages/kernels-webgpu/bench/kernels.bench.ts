@@ -106,7 +106,13 @@ interface Row {
 const rows: Row[] = [];
 const started = Date.now();
 const decodeOnly = args.has("--decode-workgroup"); // the option only changes one-token kernels
-const outName = decodeOnly ? "kernels-decode-workgroup" : "kernels";
+const outName = decodeOnly
+  ? "kernels-decode-workgroup"
+  : args.has("--full")
+    ? "kernels-full"
+    : args.has("--quick")
+      ? "kernels-quick"
+      : "kernels";
 for (const [m, k, n] of SHAPES.filter(([m]) => !decodeOnly || m < 4)) {
   const x = new Float32Array(m * k).map((_, i) => Math.sin(i)); // (m, k)
   // All variants of a shape are timed round-robin (rep 1 of each, rep 2 of each, …) so that a
