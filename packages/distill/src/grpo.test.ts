@@ -133,6 +133,19 @@ describe("grpo", () => {
 });
 
 describe("rewardWeightedCalibration", () => {
+  it("refuses a prompt that leaves no room in the window", async () => {
+    const model = await paramsToModel(tiny(4));
+    await expect(
+      rewardWeightedCalibration({
+        model,
+        tokenizer: letterTokenizer,
+        prompts: ["abcdef"],
+        verifier: countA,
+        seqlen: 6,
+      }),
+    ).rejects.toThrow(/not fewer than seqlen 6/);
+  });
+
   it("returns full windows whose weights follow the group-normalised rewards, mean 1", async () => {
     const model = await paramsToModel(cloneParams(tiny(4)));
     const cal = await rewardWeightedCalibration({

@@ -213,7 +213,8 @@ export interface GrpoReport {
  * token is not part of o_i (the generator drops it), so the policy is not trained on where to stop.
  *
  * @throws RangeError for invalid options (including prompt + maxNewTokens beyond the context);
- *   PruneError SCORER_API_UNSUPPORTED / SCORER_OUTPUT_INVALID (verifier), NUMERIC_FAILURE, ABORTED.
+ *   PruneError SCORER_API_UNSUPPORTED / SCORER_OUTPUT_INVALID (verifier), TOKENIZER_MISMATCH,
+ *   SHAPE_MISMATCH (reference vocabulary), NUMERIC_FAILURE, ABORTED.
  * @example
  * const report = await grpo({ policy, tokenizer, prompts: ["Once upon a time"],
  *   verifier: containsWordVerifier("dog"), steps: 50, groupSize: 8 });
@@ -260,6 +261,12 @@ export async function grpo(options: GrpoOptions): Promise<GrpoReport> {
         `${where}: prompt "${truncateForMessage(p, 40)}" (${n} tokens) + maxNewTokens ${maxNewTokens} exceeds the context ${policy.config.maxPositionEmbeddings}`,
       );
     }
+  }
+  if (options.reference && options.reference.config.vocabSize !== policy.config.vocabSize) {
+    throw new PruneError(
+      "SHAPE_MISMATCH",
+      `${where}: reference and policy vocabularies differ. Expected ${policy.config.vocabSize}, got ${options.reference.config.vocabSize}.`,
+    );
   }
   const backendOpt = options.backend ? { backend: options.backend } : {};
   const refModel = await paramsToModel(options.reference ?? cloneParams(policy), backendOpt);
