@@ -3,7 +3,8 @@
 
 import { mkdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
 import { basename, join, resolve } from "node:path";
-import { PruneError, sha256Hex } from "@mama-prune/core";
+import { type CpuBackendChoice, createDefaultCpuBackend } from "@mama-prune/compute-wasm/node";
+import { type ComputeBackend, PruneError, sha256Hex } from "@mama-prune/core";
 import {
   type PerplexityResult,
   type PerplexityTokenizer,
@@ -15,7 +16,13 @@ import {
   reportMarkdown,
   reportTableFromPoints,
 } from "@mama-prune/eval";
-import { LINEAR_NAMES, type LlamaModel, loadLlama, parseLlamaConfig } from "@mama-prune/model";
+import {
+  createCpuBackend,
+  LINEAR_NAMES,
+  type LlamaModel,
+  loadLlama,
+  parseLlamaConfig,
+} from "@mama-prune/model";
 import {
   type CalibrationWindows,
   calibrationWindows,
@@ -47,6 +54,32 @@ export interface CommandContext {
   readonly json?: boolean;
   /** No progress output on stderr. */
   readonly quiet?: boolean;
+  /**
+   * The compute backend of every forward pass and matmul. A `ComputeBackend` is used as given (the
+   * caller disposes it); a choice creates one per command and disposes it at the end: `"auto"`
+   * (default) is the threaded WebAssembly SIMD backend when available, else the plain JS one.
+   */
+  readonly backend?: ComputeBackend | CpuBackendChoice;
+  /** Threads of a wasm backend created from a choice (default: all cores, at most 8). */
+  readonly threads?: number;
+}
+
+/**
+ * Run `fn` with the backend of `ctx` (see {@link CommandContext.backend}); a backend created here
+ * is disposed afterwards, so its worker threads never outlive the command.
+ */
+async function withBackend<T>(ctx: CommandContext, fn: (backend: ComputeBackend) => Promise<T>): Promise<T> {
+  if (typeof ctx.backend === "object") return await fn(ctx.backend);
+  const backend = await createDefaultCpuBackend({
+    fallback: createCpuBackend,
+    prefer: ctx.backend ?? "auto",
+    ...(ctx.threads !== undefined ? { threads: ctx.threads } : {}),
+  });
+  try {
+    return await fn(backend);
+  } finally {
+    await backend.dispose();
+  }
 }
 
 /** Display names of the built-in methods (the paper's column names). */
@@ -405,17 +438,20 @@ export async function runPrune(job: PruneJob, ctx: CommandContext): Promise<Prun
     }
     if (job.pre !== undefined) pre = await openModel(job.pre);
     const label = `${methodLabel(job.method)} @ ${levelLabel(job.sparsity)}`;
-    const { model, report } = await prune({
-      checkpoint: ckpt,
-      method: job.method.name,
-      sparsity: job.sparsity,
-      ...methodOptions(job.method, registry),
-      ...(job.allocation !== undefined ? { allocation: job.allocation } : {}),
-      ...(cal !== undefined ? { calibration: cal } : {}),
-      ...(pre !== undefined ? { preCheckpoint: pre } : {}),
-      onProgress: blockProgress(ctx, `${label}: blocks pruned`),
-      ...(ctx.io.signal !== undefined ? { signal: ctx.io.signal } : {}),
-    });
+    const { model, report } = await withBackend(ctx, (backend) =>
+      prune({
+        checkpoint: ckpt,
+        backend,
+        method: job.method.name,
+        sparsity: job.sparsity,
+        ...methodOptions(job.method, registry),
+        ...(job.allocation !== undefined ? { allocation: job.allocation } : {}),
+        ...(cal !== undefined ? { calibration: cal } : {}),
+        ...(pre !== undefined ? { preCheckpoint: pre } : {}),
+        onProgress: blockProgress(ctx, `${label}: blocks pruned`),
+        ...(ctx.io.signal !== undefined ? { signal: ctx.io.signal } : {}),
+      }),
+    );
     const extraFiles: SideFile[] = tok !== undefined ? [...tok.sideFiles] : [];
     const written = await writeHfCheckpointFolder(job.out, {
       config: {
@@ -453,7 +489,7 @@ export function formatPrune(r: PruneCommandResult): string {
     `per block: ${rep.perBlockSparsity.map((s) => s.toFixed(3)).join(" ")}`,
     ...(rep.calibration !== undefined ? [`calibration: ${rep.calibration.protocol}`] : []),
     ...rep.warnings.map((w) => `warning: ${w}`),
-    `wrote ${r.out} (${r.files.join(", ")}) in ${(rep.wallTimeMs / 1000).toFixed(1)} s of pruning`,
+    `wrote ${r.out} (${r.files.join(", ")}) in ${(rep.wallTimeMs / 1000).toFixed(1)} s of pruning on backend ${rep.backend}`,
   ].join("\n")}\n`;
 }
 
@@ -487,15 +523,16 @@ export async function runEval(job: EvalJob, ctx: CommandContext): Promise<Perple
       text = splitCalibrationText(text, { calibrationFraction: job.split }).evaluation;
       name = `${name} (evaluation split)`;
     }
-    const model = await loadLlama(ckpt);
     const checksum = await fileChecksum(job.model);
-    return await evaluateModel(ctx, model, tok.tokenizer, text, {
-      seqlen: job.seqlen,
-      ...(job.windows !== undefined ? { windows: job.windows } : {}),
-      datasetName: name,
-      label: basename(job.model),
-      ...(checksum !== undefined ? { modelChecksum: checksum } : {}),
-    });
+    return await withBackend(ctx, async (backend) =>
+      evaluateModel(ctx, await loadLlama(ckpt, { backend }), tok.tokenizer, text, {
+        seqlen: job.seqlen,
+        ...(job.windows !== undefined ? { windows: job.windows } : {}),
+        datasetName: name,
+        label: basename(job.model),
+        ...(checksum !== undefined ? { modelChecksum: checksum } : {}),
+      }),
+    );
   } finally {
     await ckpt.close();
   }
@@ -550,6 +587,14 @@ function requireKey<T>(v: T | undefined, key: string, what: string): T {
  * const r = await runSweep(parseRecipe(text, "r.yaml"), { io, baseDir: "." });
  */
 export async function runSweep(recipe: Recipe, options: RunSweepOptions): Promise<SweepCommandResult> {
+  return await withBackend(options, (backend) => sweepWith(recipe, options, backend));
+}
+
+async function sweepWith(
+  recipe: Recipe,
+  options: RunSweepOptions,
+  backend: ComputeBackend,
+): Promise<SweepCommandResult> {
   const t0 = performance.now();
   const ctx: CommandContext = options;
   const base = options.baseDir;
@@ -610,7 +655,7 @@ export async function runSweep(recipe: Recipe, options: RunSweepOptions): Promis
       datasetName: evalName,
       ...(checksum !== undefined ? { modelChecksum: checksum } : {}),
     };
-    const dense = await evaluateModel(ctx, await loadLlama(ckpt), tokenizer, evalText, {
+    const dense = await evaluateModel(ctx, await loadLlama(ckpt, { backend }), tokenizer, evalText, {
       ...evalOpts,
       label: "dense",
     });
@@ -628,6 +673,7 @@ export async function runSweep(recipe: Recipe, options: RunSweepOptions): Promis
           levels: [level],
           prune: {
             checkpoint: ckpt,
+            backend,
             ...methodOptions(spec, registry),
             ...(recipe.allocation !== undefined ? { allocation: recipe.allocation } : {}),
             ...(cal !== undefined ? { calibration: cal } : {}),
@@ -661,6 +707,7 @@ export async function runSweep(recipe: Recipe, options: RunSweepOptions): Promis
         ? `calibration: ${cal.protocol}${splitProtocol}, sequential`
         : "calibration: none (data-free methods)",
       `allocation ${recipe.allocation?.kind ?? "uniform"}`,
+      `backend ${backend.name}`,
       "level 0 = the dense model",
     ].join(" | ");
     const table = reportTableFromPoints(

@@ -3,6 +3,7 @@
 import { readFile } from "node:fs/promises";
 import { basename, dirname, resolve } from "node:path";
 import { parseArgs } from "node:util";
+import { CPU_BACKEND_CHOICES, type CpuBackendChoice } from "@mama-prune/compute-wasm/node";
 import { PruneError } from "@mama-prune/core";
 import { levelLabel, PRUNE_METHODS, type PruneMethod } from "@mama-prune/pipeline";
 import {
@@ -44,6 +45,9 @@ Usage:
   mama-prune prune --recipe <file> [<checkpoint>] [--out <dir>] [flags above override the recipe]
   mama-prune eval <checkpoint> --text <file> --seqlen <n> [--windows n] [--tokenizer <file>] [--split]
   mama-prune sweep --recipe <file> [--out <dir>]
+
+prune, eval and sweep take --backend auto|wasm|js (default auto: WebAssembly SIMD on all cores,
+at most 8, when available, else plain JavaScript) and --threads <n> for the wasm backend.
 
 Checkpoints: a llama2.c .bin, a .safetensors file or a Hugging Face folder. The tokenizer is
 --tokenizer, else tokenizer.json / tokenizer.bin / tok*.bin next to the checkpoint.
@@ -107,6 +111,32 @@ function intFlag(v: unknown, flag: string, min: number): number | undefined {
     );
   }
   return n;
+}
+
+/** `--backend` and `--threads`, taken by every command that runs the model. */
+const BACKEND_FLAGS = {
+  backend: { type: "string" },
+  threads: { type: "string" },
+} as const;
+
+function backendFlags(v: Record<string, unknown>): { backend?: CpuBackendChoice; threads?: number } {
+  const b = str(v["backend"]);
+  if (b !== undefined && !(CPU_BACKEND_CHOICES as readonly string[]).includes(b)) {
+    throw new UsageError(
+      `--backend: expected one of ${CPU_BACKEND_CHOICES.join(", ")}, got ${JSON.stringify(b.slice(0, 40))}`,
+    );
+  }
+  const threads = intFlag(v["threads"], "--threads", 1);
+  if (threads !== undefined && threads > 256) {
+    throw new UsageError(`--threads: expected an integer in [1, 256], got ${threads}`);
+  }
+  if (threads !== undefined && b === "js") {
+    throw new UsageError("--threads: only the wasm backend has threads, got --backend js");
+  }
+  return {
+    ...(b !== undefined ? { backend: b as CpuBackendChoice } : {}),
+    ...(threads !== undefined ? { threads } : {}),
+  };
 }
 
 function methodFlag(v: unknown): PruneMethod {
@@ -189,6 +219,7 @@ async function cmdPrune(args: readonly string[], io: CliIo, flags: Flags): Promi
       tokenizer: { type: "string" },
       overwrite: { type: "boolean" },
       split: { type: "boolean" },
+      ...BACKEND_FLAGS,
     },
     1,
   );
@@ -262,7 +293,7 @@ async function cmdPrune(args: readonly string[], io: CliIo, flags: Flags): Promi
     const last = reg.list().at(-1);
     if (last !== undefined) (job as { method: MethodSpec }).method = { ...job.method, scorer: last.name };
   }
-  const r = await runPrune(job, { io, quiet: flags.quiet });
+  const r = await runPrune(job, { io, quiet: flags.quiet, ...backendFlags(v) });
   if (flags.json) jsonOut(io, { out: r.out, files: r.files, report: r.report });
   else io.stdout(formatPrune(r));
   return EXIT_CODES.ok;
@@ -278,6 +309,7 @@ async function cmdEval(args: readonly string[], io: CliIo, flags: Flags): Promis
       windows: { type: "string" },
       tokenizer: { type: "string" },
       split: { type: "boolean" },
+      ...BACKEND_FLAGS,
     },
     1,
   );
@@ -299,7 +331,7 @@ async function cmdEval(args: readonly string[], io: CliIo, flags: Flags): Promis
       ...(tokenizer !== undefined ? { tokenizer: resolve(io.cwd, tokenizer) } : {}),
       ...(v["split"] === true ? { split: RECIPE_DEFAULTS.split } : {}),
     },
-    { io, quiet: flags.quiet },
+    { io, quiet: flags.quiet, ...backendFlags(v) },
   );
   if (flags.json) jsonOut(io, r);
   else io.stdout(`ppl ${r.ppl.toFixed(4)}\n${r.protocol}\n`);
@@ -307,7 +339,12 @@ async function cmdEval(args: readonly string[], io: CliIo, flags: Flags): Promis
 }
 
 async function cmdSweep(args: readonly string[], io: CliIo, flags: Flags): Promise<number> {
-  const { values: v } = parse("sweep", args, { recipe: { type: "string" }, out: { type: "string" } }, 0);
+  const { values: v } = parse(
+    "sweep",
+    args,
+    { recipe: { type: "string" }, out: { type: "string" }, ...BACKEND_FLAGS },
+    0,
+  );
   const recipeFile = str(v["recipe"]);
   if (recipeFile === undefined) throw new UsageError("sweep: missing --recipe <file>");
   const { recipe, baseDir } = await loadRecipeFile(recipeFile, io.cwd);
@@ -315,6 +352,7 @@ async function cmdSweep(args: readonly string[], io: CliIo, flags: Flags): Promi
   const r = await runSweep(recipe, {
     io,
     quiet: flags.quiet,
+    ...backendFlags(v),
     baseDir,
     ...(out !== undefined ? { outDir: out } : {}),
   });

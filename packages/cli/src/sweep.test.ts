@@ -68,6 +68,8 @@ output: { dir: out, name: t, title: "Table X" }
     expect(await readFile(join(ws.dir, "out/t.md"), "utf8")).toMatch(
       /^## Table X\n\nProtocol: model model \(hf-folder\)/,
     );
+    // The default backend is the WebAssembly SIMD one, named in the protocol line.
+    expect(j.protocol).toMatch(/ \| backend wasm-simd x\d+ \| /);
   });
 
   it("prints the table as JSON with --json", async () => {

@@ -1,0 +1,121 @@
+// The CLI's compute backend: WebAssembly SIMD on all cores by default, plain JS as reference and
+// fallback, and both agree on the bundled stories260K model.
+import { cp, mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { openCheckpoint } from "@mama-prune/tensor-io/node";
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";
+import { BUNDLED_MODEL, BUNDLED_TEXT, BUNDLED_TOKENIZER, runCli } from "../test/fixtures/workspace.ts";
+
+let dir: string;
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), "mama-cli-backend-"));
+  await cp(BUNDLED_MODEL, join(dir, "stories260K.bin"));
+  await cp(BUNDLED_TOKENIZER, join(dir, "tok512.bin"));
+});
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+afterEach(() => vi.restoreAllMocks());
+
+const evalArgs = ["eval", "stories260K.bin", "--text", BUNDLED_TEXT, "--seqlen", "256", "--windows", "6"];
+
+async function evalJson(extra: string[]): Promise<{ ppl: number; backend: string; protocol: string }> {
+  const r = await runCli([...evalArgs, ...extra, "--json", "--quiet"], dir);
+  expect(r.stderr).toBe("");
+  expect(r.code).toBe(0);
+  return JSON.parse(r.stdout);
+}
+
+describe("cli compute backend", () => {
+  it("evaluates on wasm by default, on js with --backend js, and the perplexities agree to 1e-5", async () => {
+    const wasm = await evalJson([]);
+    expect(wasm.backend).toMatch(/^wasm-simd x\d+$/);
+    expect(wasm.protocol).toMatch(/backend wasm-simd x\d+/);
+    const one = await evalJson(["--threads", "1"]);
+    expect(one.backend).toBe("wasm-simd x1");
+    const js = await evalJson(["--backend", "js"]);
+    expect(js.backend).toBe("js");
+    expect(js.protocol).toMatch(/backend js/);
+    expect(Number.isFinite(js.ppl) && js.ppl > 1).toBe(true);
+    expect(Math.abs(wasm.ppl - js.ppl) / js.ppl).toBeLessThan(1e-5);
+    expect(Math.abs(one.ppl - js.ppl) / js.ppl).toBeLessThan(1e-5);
+  });
+
+  it("falls back to js when WebAssembly SIMD is missing; --backend wasm then fails with one line", async () => {
+    vi.spyOn(WebAssembly, "validate").mockReturnValue(false);
+    const r = await evalJson([]);
+    expect(r.backend).toBe("js");
+    const bad = await runCli([...evalArgs, "--backend", "wasm", "--quiet"], dir);
+    expect(bad.code).not.toBe(0);
+    expect(bad.stderr.trim().split("\n")).toHaveLength(1);
+    expect(bad.stderr).toMatch(/^mama-prune: BACKEND_UNAVAILABLE: .*WebAssembly SIMD/);
+  });
+
+  it("rejects bad --backend and --threads values as usage errors", async () => {
+    for (const [flags, pattern] of [
+      [["--backend", "gpu"], /--backend: expected one of auto, wasm, js, got "gpu"/],
+      [["--threads", "0"], /--threads: expected an integer ≥ 1, got "0"/],
+      [["--threads", "999"], /--threads: expected an integer in \[1, 256\], got 999/],
+      [["--backend", "js", "--threads", "2"], /--threads: only the wasm backend has threads/],
+    ] as const) {
+      const r = await runCli([...evalArgs, ...flags, "--quiet"], dir);
+      expect(r.code, flags.join(" ")).toBe(2);
+      expect(r.stderr).toMatch(pattern);
+    }
+  });
+
+  it("prunes Wanda 50 % with the same mask on wasm and on js", async () => {
+    const masks: Uint8Array[][] = [];
+    const names: string[] = [];
+    for (const backend of ["wasm", "js"]) {
+      const out = join(dir, `wanda-${backend}`);
+      const r = await runCli(
+        [
+          "prune",
+          "stories260K.bin",
+          "--method",
+          "wanda",
+          "--sparsity",
+          "0.5",
+          "--calibration",
+          BUNDLED_TEXT,
+          "--nsamples",
+          "8",
+          "--seqlen",
+          "128",
+          "--out",
+          out,
+          "--backend",
+          backend,
+          "--json",
+          "--quiet",
+        ],
+        dir,
+      );
+      expect(r.code, r.stderr).toBe(0);
+      expect(JSON.parse(r.stdout).report.backend).toMatch(backend === "js" ? /^js$/ : /^wasm-simd x\d+$/);
+      const ck = await openCheckpoint(out);
+      try {
+        const ms: Uint8Array[] = [];
+        for (const t of ck.list()) {
+          if (!/\.(q|k|v|o|gate|up|down)_proj\.weight$/.test(t.name)) continue;
+          if (backend === "wasm") names.push(t.name);
+          const w = await ck.readF32(t.name);
+          ms.push(Uint8Array.from(w, (v) => (v === 0 ? 1 : 0)));
+        }
+        masks.push(ms);
+      } finally {
+        await ck.close();
+      }
+    }
+    const [a, b] = masks as [Uint8Array[], Uint8Array[]];
+    expect(names.length).toBe(5 * 7);
+    expect(b.length).toBe(a.length);
+    for (const [i, m] of a.entries()) {
+      const zeros = m.reduce((s, v) => s + v, 0);
+      expect(zeros / m.length, names[i]).toBeCloseTo(0.5, 2);
+      expect(Buffer.from(m).equals(Buffer.from(b[i] as Uint8Array)), names[i]).toBe(true);
+    }
+  });
+});
