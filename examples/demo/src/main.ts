@@ -5,8 +5,10 @@
 import { readFile } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
 import { type CliIo, type Recipe, runSweep } from "@mama-prune/cli";
+import { type CpuBackendChoice, createDefaultCpuBackend } from "@mama-prune/compute-wasm/node";
+import type { ComputeBackend } from "@mama-prune/core";
 import { reportMarkdown } from "@mama-prune/eval";
-import { createLlama2cTokenizer, generate, loadLlama } from "@mama-prune/model";
+import { createCpuBackend, createLlama2cTokenizer, generate, loadLlama } from "@mama-prune/model";
 import { isBlockLinear, readLlama2c, readLlama2cTokenizer } from "@mama-prune/tensor-io";
 
 const dataDir = fileURLToPath(new URL("../../../data/", import.meta.url));
@@ -25,6 +27,13 @@ export interface DemoOptions {
   readonly outDir?: string;
   /** Progress bars and per-run lines (default: nothing). */
   readonly progress?: Pick<CliIo, "stderr" | "isTTY" | "columns">;
+  /**
+   * Compute backend: "auto" (default: WebAssembly SIMD on all cores when available, else plain
+   * JavaScript), "wasm" or "js" (the reference).
+   */
+  readonly backend?: CpuBackendChoice;
+  /** Threads of the wasm backend (default: all cores, at most 8). */
+  readonly threads?: number;
 }
 
 export interface DemoResult {
@@ -37,6 +46,8 @@ export interface DemoResult {
   readonly pruned: readonly number[];
   /** Markdown, CSV, JSON and SVG files written. */
   readonly files: readonly string[];
+  /** Name of the compute backend that ran everything ("wasm-simd x2", "js"). */
+  readonly backend: string;
 }
 
 /** The demo's recipe: the same keys a `mama-prune sweep` recipe file has. */
@@ -65,6 +76,21 @@ export function demoRecipe(
 }
 
 export async function runDemo(options: DemoOptions): Promise<DemoResult> {
+  // One backend for generation, every prune and every evaluation; disposed at the end so that its
+  // worker threads never outlive the demo.
+  const backend = await createDefaultCpuBackend({
+    fallback: createCpuBackend,
+    prefer: options.backend ?? "auto",
+    ...(options.threads !== undefined ? { threads: options.threads } : {}),
+  });
+  try {
+    return await demoWith(options, backend);
+  } finally {
+    await backend.dispose();
+  }
+}
+
+async function demoWith(options: DemoOptions, backend: ComputeBackend): Promise<DemoResult> {
   const { log } = options;
   const modelBytes = new Uint8Array(await readFile(`${dataDir}stories260K/stories260K.bin`));
   const checkpoint = await readLlama2c(modelBytes);
@@ -84,7 +110,9 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
     `  ${checkpoint.list().length} tensors, ${parameters.toLocaleString("en")} parameters, ${prunable.toLocaleString("en")} in the prunable block linears`,
   );
 
-  const model = await loadLlama(checkpoint);
+  log(`  compute backend: ${backend.name}`);
+
+  const model = await loadLlama(checkpoint, { backend });
   const { text: sample } = await generate(model, tokenizer, "Once upon a time", {
     maxNewTokens: options.maxNewTokens,
   });
@@ -102,6 +130,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
       ...(p?.columns !== undefined ? { columns: p.columns } : {}),
     },
     quiet: p === undefined,
+    backend,
     baseDir: dataDir,
     outDir: options.outDir ?? resultsDir,
   });
@@ -118,11 +147,23 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
     methods: r.table.columns,
     pruned: r.table.values[1] ?? [],
     files: r.files,
+    backend: backend.name,
   };
 }
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
+  const arg = (flag: string): string | undefined => {
+    const i = process.argv.indexOf(flag);
+    return i >= 0 ? process.argv[i + 1] : undefined;
+  };
+  const backend = arg("--backend");
+  if (backend !== undefined && backend !== "auto" && backend !== "wasm" && backend !== "js") {
+    throw new RangeError(`demo --backend: expected auto, wasm or js, got ${JSON.stringify(backend)}`);
+  }
+  const threads = arg("--threads");
   await runDemo({
+    ...(backend !== undefined ? { backend } : {}),
+    ...(threads !== undefined ? { threads: Number(threads) } : {}),
     maxWindows: 16,
     seqlen: 256,
     maxNewTokens: 60,
