@@ -1,7 +1,9 @@
 import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { createDefaultCpuBackend } from "@mama-prune/compute-wasm/node";
 import { createRng } from "@mama-prune/core";
+import { createCpuBackend } from "@mama-prune/model";
 import { prune } from "@mama-prune/pipeline";
 import {
   type Checkpoint,
@@ -107,6 +109,36 @@ describe("reproduceTables", () => {
       expect(json.columns).toEqual(["by Weights", "by -Weights"]);
     } finally {
       await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("names the backend and the model checksum in the protocol; wasm and js agree", async () => {
+    const setup = {
+      tokenizer,
+      text: text(),
+      datasetName: "tiny",
+      calibration: { nsamples: 2, seqlen: 16, seed: 0 },
+      evaluation: { seqlen: 16, maxWindows: 2 },
+      levels: [0.5],
+      methods: ["wanda", "magnitude"],
+      modelChecksum: "ab".repeat(32),
+    } as const;
+    const js = await reproduceTables({ ...setup, checkpoint: await tinyModel() });
+    expect(js.protocol).toContain("; backend js | ");
+    const backend = await createDefaultCpuBackend({ fallback: createCpuBackend, threads: 2 });
+    try {
+      const wasm = await reproduceTables({ ...setup, checkpoint: await tinyModel(), backend });
+      expect(wasm.protocol).toContain(`model ${"ab".repeat(32)}; backend wasm-simd x2 | `);
+      expect(wasm.protocol).toContain(`(sha256 ${"ab".repeat(8)})`);
+      expect(wasm.protocol).not.toContain("checksum unknown");
+      expect(Math.abs(wasm.dense - js.dense) / js.dense).toBeLessThan(1e-5);
+      for (const [i, r] of js.runs.entries()) {
+        expect(Math.abs((wasm.runs[i]?.ppl ?? 0) - r.ppl) / r.ppl, `${r.method} ${r.level}`).toBeLessThan(
+          1e-4,
+        );
+      }
+    } finally {
+      await backend.dispose();
     }
   });
 

@@ -2,6 +2,7 @@
 // measured with @mama-prune/pipeline on any Llama checkpoint, text and tokenizer.
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
+import type { ComputeBackend } from "@mama-prune/core";
 import { type PerplexityTokenizer, perplexity } from "@mama-prune/eval";
 import { type LlamaModel, loadLlama } from "@mama-prune/model";
 import {
@@ -29,7 +30,11 @@ export interface TablesSetup {
   /** Levels other than 0 (level 0 is the dense model, measured once). */
   readonly levels: readonly SweepLevel[];
   readonly methods?: readonly PruneMethod[];
-  /** Extra prune options for every run (e.g. a backend). */
+  /** Compute backend of every forward pass and prune (default: the model package's JS backend). */
+  readonly backend?: ComputeBackend;
+  /** sha256 of the checkpoint bytes, for the protocol line (default: "checksum unknown"). */
+  readonly modelChecksum?: string;
+  /** Extra prune options for every run. */
   readonly prune?: Partial<
     Omit<PruneOptions, "method" | "sparsity" | "model" | "checkpoint" | "calibration">
   >;
@@ -88,6 +93,15 @@ export function cachingTokenizer(t: PerplexityTokenizer): PerplexityTokenizer {
   };
 }
 
+function withBackend(setup: { readonly backend?: ComputeBackend }): { backend?: ComputeBackend } {
+  return setup.backend !== undefined ? { backend: setup.backend } : {};
+}
+
+/** The model checksum that the perplexity protocol line reports. */
+function backendProtocol(setup: { readonly modelChecksum?: string }): { modelChecksum?: string } {
+  return setup.modelChecksum !== undefined ? { modelChecksum: setup.modelChecksum } : {};
+}
+
 export async function reproduceTables(setup: TablesSetup): Promise<TablesResult> {
   const t0 = performance.now();
   const log = setup.log ?? (() => {});
@@ -101,19 +115,23 @@ export async function reproduceTables(setup: TablesSetup): Promise<TablesResult>
     seqlen: setup.evaluation.seqlen,
     maxWindows: setup.evaluation.maxWindows,
     datasetName: `${setup.datasetName} (evaluation split)`,
+    ...backendProtocol(setup),
   };
   const evaluate = async (model: LlamaModel): Promise<{ ppl: number; protocol: string }> => {
-    const r = await perplexity(model, tok, split.evaluation, evalOpts);
+    const r = await perplexity(model, tok, split.evaluation, {
+      ...evalOpts,
+      backendName: model.backend.name,
+    });
     return { ppl: r.ppl, protocol: r.protocol };
   };
-  const denseModel = await loadLlama(setup.checkpoint);
+  const denseModel = await loadLlama(setup.checkpoint, withBackend(setup));
   const dense = await evaluate(denseModel);
   log(`dense ppl ${dense.ppl.toFixed(4)}`);
   const methods = setup.methods ?? ["magnitude", "neg-magnitude", "wanda", "sparsegpt", "mama"];
   const rows: SweepRow[] = await sweep({
     methods,
     levels: setup.levels,
-    prune: { ...(setup.prune ?? {}), checkpoint: setup.checkpoint, calibration: cal },
+    prune: { ...(setup.prune ?? {}), ...withBackend(setup), checkpoint: setup.checkpoint, calibration: cal },
     evaluate: async (model) => (await evaluate(model)).ppl,
     onRow: (r) =>
       log(
@@ -125,7 +143,7 @@ export async function reproduceTables(setup: TablesSetup): Promise<TablesResult>
     level === "0" ? dense.ppl : (rows.find((r) => r.method === m && r.level === level)?.value ?? Number.NaN);
   const levels = ["0", ...setup.levels.map(levelLabel)];
   const protocol = [
-    `model ${setup.checkpoint.source}`,
+    `model ${setup.checkpoint.source}${setup.modelChecksum !== undefined ? ` (sha256 ${setup.modelChecksum.slice(0, 16)})` : ""}`,
     `evaluation: ${dense.protocol.replace(/; \d+(\.\d+)? ms$/, "")}`,
     `split: ${split.protocol}`,
     `calibration: ${cal.protocol}, sequential (block i's statistics from pruned blocks 0..i-1, dense inside a block)`,
@@ -279,6 +297,10 @@ export interface MovementTableSetup {
   readonly evaluation: { readonly seqlen: number; readonly maxWindows: number };
   readonly levels: readonly SweepLevel[];
   readonly log?: (line: string) => void;
+  /** Compute backend of every forward pass and prune (default: the model package's JS backend). */
+  readonly backend?: ComputeBackend;
+  /** sha256 of the pruned (post-trained) checkpoint's bytes, for the protocol line. */
+  readonly modelChecksum?: string;
 }
 
 /**
@@ -300,8 +322,13 @@ export async function reproduceMovementTable(
     seqlen: setup.evaluation.seqlen,
     maxWindows: setup.evaluation.maxWindows,
     datasetName: `${setup.datasetName} (evaluation split)`,
+    ...backendProtocol(setup),
   };
-  const dense = await perplexity(await loadLlama(setup.checkpoint), tok, split.evaluation, evalOpts);
+  const denseModel = await loadLlama(setup.checkpoint, withBackend(setup));
+  const dense = await perplexity(denseModel, tok, split.evaluation, {
+    ...evalOpts,
+    backendName: denseModel.backend.name,
+  });
   log(`post-trained dense ppl ${dense.ppl.toFixed(4)}`);
   const variants: { label: string; method: PruneMethod; pre: boolean }[] = [
     { label: "Wanda", method: "wanda", pre: false },
@@ -318,9 +345,13 @@ export async function reproduceMovementTable(
         method: v.method,
         sparsity: level,
         calibration: cal,
+        ...withBackend(setup),
         ...(v.pre ? { preCheckpoint: setup.preCheckpoint } : {}),
       });
-      const r = await perplexity(model, tok, split.evaluation, evalOpts);
+      const r = await perplexity(model, tok, split.evaluation, {
+        ...evalOpts,
+        backendName: model.backend.name,
+      });
       values.push(r.ppl);
       log(`${v.label.padEnd(28)} ${levelLabel(level).padEnd(5)} ppl ${r.ppl.toFixed(3)}`);
     }
