@@ -4,8 +4,10 @@
 // Writes results/mama-tuning.{md,json}. Run: npm run tune -w @mama-prune-examples/reproduce-tables
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
+import { createDefaultCpuBackend } from "@mama-prune/compute-wasm/node";
+import type { ComputeBackend } from "@mama-prune/core";
 import { perplexity } from "@mama-prune/eval";
-import { createLlama2cTokenizer, type LlamaModel } from "@mama-prune/model";
+import { createCpuBackend, createLlama2cTokenizer, type LlamaModel } from "@mama-prune/model";
 import {
   calibrationWindows,
   type PruneMethod,
@@ -37,7 +39,7 @@ interface Measured {
   readonly meanLogPpl: number;
 }
 
-async function main(): Promise<void> {
+async function main(backend: ComputeBackend): Promise<void> {
   const bytes = async (p: string): Promise<Uint8Array> => new Uint8Array(await readFile(`${root}${p}`));
   const tok = cachingTokenizer(
     createLlama2cTokenizer(readLlama2cTokenizer(await bytes("data/stories260K/tok512.bin"), 512)),
@@ -48,7 +50,11 @@ async function main(): Promise<void> {
   const cal = calibrationWindows(tok.encode(inner.evaluation, { bos: false, eos: false }), CAL);
   const heldOut = inner.calibration;
   const score = async (model: LlamaModel): Promise<{ ppl: number; protocol: string }> => {
-    const r = await perplexity(model, tok, heldOut, { ...HELD_OUT, datasetName: "held-out tuning slice" });
+    const r = await perplexity(model, tok, heldOut, {
+      ...HELD_OUT,
+      datasetName: "held-out tuning slice",
+      backendName: model.backend.name,
+    });
     return { ppl: r.ppl, protocol: r.protocol };
   };
   const base = await readLlama2c(await bytes("data/stories260K/stories260K.bin"), "stories260K.bin");
@@ -76,6 +82,7 @@ async function main(): Promise<void> {
         method: c.method,
         sparsity: s,
         calibration: cal,
+        backend,
         ...(c.mama !== undefined ? { mama: c.mama } : {}),
         ...(c.redistribution !== undefined ? { redistribution: c.redistribution } : {}),
         ...extra,
@@ -166,4 +173,15 @@ async function main(): Promise<void> {
   console.log(`best: ${best.label}`);
 }
 
-await main();
+// WebAssembly SIMD on all cores when available, else the plain JS reference (`-- --backend js`).
+const bi = process.argv.indexOf("--backend");
+const prefer = bi >= 0 ? process.argv[bi + 1] : "auto";
+if (prefer !== "auto" && prefer !== "wasm" && prefer !== "js") {
+  throw new RangeError(`tune-mama --backend: expected auto, wasm or js, got ${JSON.stringify(prefer)}`);
+}
+const backend = await createDefaultCpuBackend({ fallback: createCpuBackend, prefer });
+try {
+  await main(backend);
+} finally {
+  await backend.dispose();
+}
