@@ -1,6 +1,7 @@
 // The CLI's compute backend: WebAssembly SIMD on all cores by default, plain JS as reference and
 // fallback, and both agree on the bundled stories260K model.
-import { cp, mkdtemp, rm } from "node:fs/promises";
+import { existsSync } from "node:fs";
+import { cp, mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { openCheckpoint } from "@mama-prune/tensor-io/node";
@@ -50,6 +51,19 @@ describe("cli compute backend", () => {
     expect(bad.code).not.toBe(0);
     expect(bad.stderr.trim().split("\n")).toHaveLength(1);
     expect(bad.stderr).toMatch(/^mama-prune: BACKEND_UNAVAILABLE: .*WebAssembly SIMD/);
+  });
+
+  // Worker threads are OS threads: a command that forgot to dispose its backend would leave them
+  // running (they are unref'ed, so the process would still exit, but they would pile up).
+  it.runIf(existsSync("/proc/self/status"))("ends its worker threads when the command ends", async () => {
+    const threads = async (): Promise<number> =>
+      Number(/^Threads:\s+(\d+)/m.exec(await readFile("/proc/self/status", "utf8"))?.[1]);
+    await evalJson(["--threads", "3"]); // warm-up: libuv and V8 helper threads start lazily
+    await new Promise((r) => setTimeout(r, 100));
+    const before = await threads();
+    for (let i = 0; i < 3; i++) await evalJson(["--threads", "3"]);
+    await new Promise((r) => setTimeout(r, 100));
+    expect(await threads()).toBeLessThanOrEqual(before);
   });
 
   it("rejects bad --backend and --threads values as usage errors", async () => {
