@@ -4,7 +4,9 @@
 // (seqlen 256) and on a synthetic Llama of realistic shape (hidden 1024, 8 layers, MLP 2816, vocab
 // 32000, seqlen 512, one window), and pruning wall time of Wanda and SparseGPT on the bundled model.
 // Writes bench-results/backends.json and backends.md.   npm run bench -w @mama-prune-examples/demo
-// (--quick: fewer runs, no synthetic model).
+// (--quick: fewer runs, no synthetic model). --prune-synthetic instead times Wanda and SparseGPT on
+// the synthetic model (2 × 512 calibration tokens, one run per backend) and writes
+// bench-results/prune-synthetic.json and .md.
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { availableParallelism, loadavg } from "node:os";
 import { createWasmBackendNode, DEFAULT_MAX_THREADS } from "@mama-prune/compute-wasm/node";
@@ -157,6 +159,66 @@ async function forward(
 
 const started = new Date().toISOString();
 const load0 = loadavg();
+
+if (process.argv.includes("--prune-synthetic")) {
+  const rng = createRng(6);
+  const tokens = Int32Array.from({ length: 4096 }, () => rng.int(32000));
+  const cal = calibrationWindows(tokens, { nsamples: 2, seqlen: 512, seed: 0 });
+  const rows: {
+    method: string;
+    backend: string;
+    wallMs: number;
+    cpuMs: number;
+    zerosIdenticalToJs: boolean;
+  }[] = [];
+  for (const method of ["wanda", "sparsegpt"] as const) {
+    let ref: Uint8Array | undefined;
+    for (const nb of backends) {
+      const c0 = process.cpuUsage();
+      const { model, report } = await prune({
+        checkpoint: syntheticLlama(),
+        method,
+        sparsity: 0.5,
+        calibration: cal,
+        backend: nb.backend,
+      });
+      const cpu = cpuMs(process.cpuUsage(c0));
+      const w = model.getLinearWeight(7, "down_proj"); // (1024, 2816): the last block
+      const zeros = Uint8Array.from(w, (v) => (v === 0 ? 1 : 0));
+      ref ??= zeros;
+      rows.push({
+        method,
+        backend: nb.backend.name,
+        wallMs: report.wallTimeMs,
+        cpuMs: cpu,
+        zerosIdenticalToJs: zeros.every((v, i) => v === ref![i]),
+      });
+      console.log(`${method} ${nb.backend.name}: ${(report.wallTimeMs / 1000).toFixed(1)} s`);
+    }
+  }
+  for (const b of backends) await b.backend.dispose?.();
+  const load1 = loadavg();
+  await mkdir(outDir, { recursive: true });
+  const out = { started, node: process.version, loadavgAtStart: load0, loadavgAtEnd: load1, rows };
+  await writeFile(new URL("prune-synthetic.json", outDir), `${JSON.stringify(out, null, 2)}\n`);
+  const js = (m: string): number => rows.find((r) => r.method === m && r.backend === "js")!.wallMs;
+  const md = [
+    "# Pruning wall time on the synthetic Llama (hidden 1024, 8 layers, MLP 2816, vocab 32000) at 50 %",
+    "",
+    `Run ${started}, Node ${process.version}, ${availableParallelism()} cores; 2 × 512 calibration tokens (random ids), one run per backend. Load average (1, 5, 15 min) ${load0.map((x) => x.toFixed(2)).join(", ")} at start, ${load1.map((x) => x.toFixed(2)).join(", ")} at the end.`,
+    "",
+    "| method | backend | wall s | × js | CPU s | zeros of layer 7 down_proj identical to js |",
+    "|---|---|---:|---:|---:|---|",
+    ...rows.map(
+      (r) =>
+        `| ${r.method} | ${r.backend} | ${(r.wallMs / 1000).toFixed(1)} | ${(js(r.method) / r.wallMs).toFixed(2)} | ${(r.cpuMs / 1000).toFixed(1)} | ${String(r.zerosIdenticalToJs)} |`,
+    ),
+    "",
+  ];
+  await writeFile(new URL("prune-synthetic.md", outDir), md.join("\n"));
+  console.log(md.join("\n"));
+  process.exit(0);
+}
 const forwardRows: ForwardRow[] = [];
 
 // ---- Bundled stories260K, seqlen 256 ----
