@@ -3,11 +3,12 @@
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { ComputeBackend } from "@mama-prune/core";
-import { type PerplexityTokenizer, perplexity } from "@mama-prune/eval";
+import { cachingTokenizer, type PerplexityTokenizer, perplexity } from "@mama-prune/eval";
 import { type LlamaModel, loadLlama } from "@mama-prune/model";
 import {
   calibrationWindows,
   levelLabel,
+  METHOD_LABELS,
   type PruneMethod,
   type PruneOptions,
   prune,
@@ -64,33 +65,6 @@ export interface TablesResult {
   }[];
   readonly checks: Readonly<Record<string, boolean | string>>;
   readonly wallTimeMs: number;
-}
-
-const LABEL: Record<PruneMethod, string> = {
-  magnitude: "Magnitude",
-  "neg-magnitude": "by -Weights",
-  wanda: "Wanda",
-  sparsegpt: "SparseGPT",
-  movement: "Movement",
-  ria: "RIA",
-  mama: "MAMA",
-};
-
-/** Tokenize each distinct text once (perplexity re-encodes its text on every call). */
-export function cachingTokenizer(t: PerplexityTokenizer): PerplexityTokenizer {
-  const cache = new Map<string, ArrayLike<number>>();
-  return {
-    bosId: t.bosId,
-    encode(text, options) {
-      const key = `${options?.bos ?? ""}|${options?.eos ?? ""}|${text}`;
-      let ids = cache.get(key);
-      if (ids === undefined) {
-        ids = t.encode(text, options);
-        cache.set(key, ids);
-      }
-      return ids;
-    },
-  };
 }
 
 function withBackend(setup: { readonly backend?: ComputeBackend }): { backend?: ComputeBackend } {
@@ -166,7 +140,7 @@ export async function reproduceTables(setup: TablesSetup): Promise<TablesResult>
   const table2 = table(
     "Table 2: Perplexity of the pruned model",
     t2methods,
-    t2methods.map((m) => LABEL[m]),
+    t2methods.map((m) => METHOD_LABELS[m]),
   );
   // The expected shape from the anchors, checked rather than assumed.
   const checks: Record<string, boolean | string> = {};

@@ -6,7 +6,7 @@ import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
 import { createDefaultCpuBackend } from "@mama-prune/compute-wasm/node";
 import type { ComputeBackend } from "@mama-prune/core";
-import { perplexity } from "@mama-prune/eval";
+import { cachingTokenizer, perplexity } from "@mama-prune/eval";
 import { createCpuBackend, createLlama2cTokenizer, type LlamaModel } from "@mama-prune/model";
 import {
   calibrationWindows,
@@ -18,7 +18,6 @@ import {
 } from "@mama-prune/pipeline";
 import type { MamaOptions } from "@mama-prune/scoring";
 import { type Checkpoint, readLlama2c, readLlama2cTokenizer } from "@mama-prune/tensor-io";
-import { cachingTokenizer } from "./tables.ts";
 
 const root = fileURLToPath(new URL("../../../", import.meta.url));
 const LEVELS = [0.5, 0.7] as const;

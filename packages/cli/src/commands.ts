@@ -6,6 +6,7 @@ import { basename, join, resolve } from "node:path";
 import { type CpuBackendChoice, createDefaultCpuBackend } from "@mama-prune/compute-wasm/node";
 import { type ComputeBackend, PruneError, sha256Hex } from "@mama-prune/core";
 import {
+  cachingTokenizer,
   type PerplexityResult,
   type PerplexityTokenizer,
   perplexity,
@@ -27,6 +28,7 @@ import {
   type CalibrationWindows,
   calibrationWindows,
   levelLabel,
+  METHOD_LABELS,
   type PruneMethod,
   type PruneOptions,
   type PruneProgress,
@@ -82,17 +84,6 @@ async function withBackend<T>(ctx: CommandContext, fn: (backend: ComputeBackend)
   }
 }
 
-/** Display names of the built-in methods (the paper's column names). */
-export const METHOD_LABELS: Readonly<Record<PruneMethod, string>> = {
-  magnitude: "Magnitude",
-  "neg-magnitude": "by -Weights",
-  wanda: "Wanda",
-  sparsegpt: "SparseGPT",
-  movement: "Movement",
-  ria: "RIA",
-  mama: "MAMA",
-};
-
 function say(ctx: CommandContext, line: string): void {
   if (ctx.quiet !== true) ctx.io.stderr(`${line}\n`);
 }
@@ -123,23 +114,6 @@ async function writeTextAtomic(path: string, text: string): Promise<void> {
       },
     );
   }
-}
-
-/** Tokenize each distinct text once (perplexity re-encodes its text on every call). */
-function cachingTokenizer(t: PerplexityTokenizer): PerplexityTokenizer {
-  const cache = new Map<string, ArrayLike<number>>();
-  return {
-    bosId: t.bosId,
-    encode(text, options) {
-      const key = `${options?.bos ?? ""}|${options?.eos ?? ""}|${text}`;
-      let ids = cache.get(key);
-      if (ids === undefined) {
-        ids = t.encode(text, options);
-        cache.set(key, ids);
-      }
-      return ids;
-    },
-  };
 }
 
 // ---- inspect ----

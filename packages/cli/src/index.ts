@@ -1,10 +1,11 @@
+/** Display names of the built-in methods; defined in @mama-prune/pipeline, re-exported for compatibility. */
+export { METHOD_LABELS } from "@mama-prune/pipeline";
 export {
   type CommandContext,
   type EvalJob,
   formatInspect,
   formatPrune,
   type InspectResult,
-  METHOD_LABELS,
   type PruneCommandResult,
   type PruneJob,
   type RunSweepOptions,

@@ -1,5 +1,6 @@
 export { type EvalTextFormat, type LoadEvalTextOptions, loadEvalText } from "./eval-text.ts";
 export {
+  cachingTokenizer,
   cutWindows,
   type PerplexityModel,
   type PerplexityOptions,

@@ -2,6 +2,7 @@ import { isPruneError, type PruneErrorCode } from "@mama-prune/core";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import {
+  cachingTokenizer,
   cutWindows,
   type PerplexityModel,
   type PerplexityOptions,
@@ -344,5 +345,26 @@ describe("cutWindows (property)", () => {
       ),
       { seed: 42, numRuns: 300 },
     );
+  });
+});
+
+describe("cachingTokenizer", () => {
+  it("encodes each distinct (text, options) once and returns the same ids", () => {
+    let calls = 0;
+    const inner = {
+      bosId: 1,
+      encode: (t: string) => {
+        calls++;
+        return Int32Array.from(t, (c) => c.charCodeAt(0));
+      },
+    };
+    const tok = cachingTokenizer(inner);
+    const a = tok.encode("abc", { bos: false });
+    const b = tok.encode("abc", { bos: false });
+    tok.encode("abc", { bos: true });
+    expect(b).toBe(a);
+    expect(Array.from(a)).toEqual([97, 98, 99]);
+    expect(calls).toBe(2);
+    expect(tok.bosId).toBe(1);
   });
 });

@@ -18,6 +18,29 @@ export interface PerplexityTokenizer {
   readonly bosId: number | undefined;
 }
 
+/**
+ * Wrap a tokenizer so that each distinct (text, options) is encoded once: {@link perplexity} encodes its
+ * whole text on every call, so sweeps that evaluate many pruned models on one text reuse the tokens.
+ *
+ * @example
+ * const tok = cachingTokenizer(tokenizer); await perplexity(a, tok, text, o); await perplexity(b, tok, text, o);
+ */
+export function cachingTokenizer(t: PerplexityTokenizer): PerplexityTokenizer {
+  const cache = new Map<string, ArrayLike<number>>();
+  return {
+    bosId: t.bosId,
+    encode(text, options) {
+      const key = `${options?.bos ?? ""}|${options?.eos ?? ""}|${text}`;
+      let ids = cache.get(key);
+      if (ids === undefined) {
+        ids = t.encode(text, options);
+        cache.set(key, ids);
+      }
+      return ids;
+    },
+  };
+}
+
 /** Options of {@link perplexity}. */
 export interface PerplexityOptions {
   /** Tokens per window (including the BOS of `bosPerWindow`). Required: never derived from a config. ≥ 2. */

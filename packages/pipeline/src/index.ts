@@ -14,6 +14,7 @@ export {
 } from "./checkpoint.ts";
 export {
   MAMA_PIPELINE_DEFAULTS,
+  METHOD_LABELS,
   PRUNE_METHODS,
   type PruneMethod,
   REDISTRIBUTIONS,

@@ -27,6 +27,17 @@ export const PRUNE_METHODS: readonly PruneMethod[] = [
   "mama",
 ];
 
+/** Display names of the built-in methods (the paper's column names). */
+export const METHOD_LABELS: Readonly<Record<PruneMethod, string>> = {
+  magnitude: "Magnitude",
+  "neg-magnitude": "by -Weights",
+  wanda: "Wanda",
+  sparsegpt: "SparseGPT",
+  movement: "Movement",
+  ria: "RIA",
+  mama: "MAMA",
+};
+
 /**
  * How the kept weights are updated once a mask is chosen:
  * - `"none"`: W' = W ⊙ mask;
