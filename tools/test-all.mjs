@@ -56,7 +56,10 @@ if (want("build"))
     "check:publish",
     "--output-logs=errors-only",
   ]);
-if (want("deno")) run("deno smoke", "npm", ["run", "--silent", "test:deno"]);
+if (want("deno")) {
+  run("deno smoke", "npm", ["run", "--silent", "test:deno"]);
+  run("jsr publish dry run", "npm", ["run", "--silent", "check:jsr"]);
+}
 rmSync(tmp, { recursive: true, force: true });
 
 console.log("\nsummary:");
