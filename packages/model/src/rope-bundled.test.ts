@@ -16,7 +16,9 @@ const { model, tokenizer } = await loadBundled();
 describe("RoPE wiring on the bundled stories260K model", () => {
   it("keeps the full-window logits bit-identical (2 windows × 200 tokens)", async () => {
     const ids = tokenizer.encode(
-      "Once upon a time, there was a little girl named Lily. She loved to play outside in the sun. ".repeat(20),
+      "Once upon a time, there was a little girl named Lily. She loved to play outside in the sun. ".repeat(
+        20,
+      ),
       { bos: true },
     );
     const toks = ids.subarray(0, 400);
@@ -37,6 +39,8 @@ describe("RoPE wiring on the bundled stories260K model", () => {
       logits = await seq.append(Int32Array.from({ length: n }, (_, i) => (i * 37 + seq.length) % 512));
       out.push(...logits);
     }
-    expect(await sha256Hex(Float32Array.from(out))).toBe("43d411b04bd28de783047cd222a84ed9cbb9355cb52b3e45e006fcbd6ec97f63");
+    expect(await sha256Hex(Float32Array.from(out))).toBe(
+      "43d411b04bd28de783047cd222a84ed9cbb9355cb52b3e45e006fcbd6ec97f63",
+    );
   });
 });
