@@ -98,11 +98,11 @@ describe("parseLlamaConfig", () => {
     expectError(() => parseLlamaConfig({ ...LLAMA, model_type: "qwen2" }), "CONFIG_INVALID", /model_type/);
   });
 
-  it("rejects rope_scaling, non-SiLU activations, mlp_bias and Qwen2 sliding windows instead of ignoring them", () => {
+  it("rejects unknown rope_scaling types, non-SiLU activations, mlp_bias and Qwen2 sliding windows instead of ignoring them", () => {
     expectError(
-      () => parseLlamaConfig({ ...LLAMA, rope_scaling: { type: "linear", factor: 2 } }),
+      () => parseLlamaConfig({ ...LLAMA, rope_scaling: { type: "yarn", factor: 2 } }),
       "ARCH_UNSUPPORTED",
-      /rope_scaling/,
+      /rope_scaling\.type" "yarn"/,
     );
     expectError(() => parseLlamaConfig({ ...LLAMA, hidden_act: "gelu" }), "ARCH_UNSUPPORTED", /hidden_act/);
     expectError(() => parseLlamaConfig({ ...LLAMA, mlp_bias: true }), "ARCH_UNSUPPORTED", /mlp_bias/);

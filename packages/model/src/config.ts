@@ -1,4 +1,5 @@
 import { PruneError, truncateForMessage } from "@mama-prune/core";
+import { parseRopeScaling, type RopeScaling } from "./rope-scaling.ts";
 
 /** Model families understood by {@link parseLlamaConfig} (Hugging Face `model_type`). */
 export type LlamaFamily = "llama" | "mistral" | "qwen2";
@@ -28,13 +29,21 @@ export interface LlamaConfig {
   readonly rmsNormEps: number;
   /** RoPE base θ. */
   readonly ropeTheta: number;
+  /**
+   * `rope_scaling` (Llama 3.x `llama3`, `linear`, `dynamic`); absent for plain RoPE. The model's
+   * rotary tables use `ropeInverseFrequencies(config)` (rope-scaling.ts).
+   */
+  readonly ropeScaling?: RopeScaling;
   /** True when lm_head shares the embedding matrix. */
   readonly tieWordEmbeddings: boolean;
   /** True when q_proj, k_proj and v_proj carry biases (Qwen2; Llama with `attention_bias`). */
   readonly attentionBias: boolean;
   /** True when o_proj carries a bias (Llama with `attention_bias: true`; never Qwen2). */
   readonly oProjBias: boolean;
-  /** Longest context the model was trained for. */
+  /**
+   * Longest sequence the model runs: `max_position_embeddings` (for `dynamic` RoPE scaling, capped
+   * at the length up to which dynamic RoPE equals plain RoPE, see {@link RopeScaling}).
+   */
   readonly maxPositionEmbeddings: number;
   /** Mistral sliding-window attention width (a query attends to the last `slidingWindow` keys), if any. */
   readonly slidingWindow: number | undefined;
@@ -158,8 +167,12 @@ function detectFamily(cfg: Readonly<Record<string, unknown>>, source: string): L
  *
  * @param config The parsed `config.json` object.
  * @param source Where it came from (file path), used in error messages.
- * @throws PruneError ARCH_UNSUPPORTED for another architecture, `rope_scaling`, a non-SiLU activation,
- *   `mlp_bias`, or Qwen2 sliding-window layers; CONFIG_INVALID for a missing or invalid key (named).
+ * `rope_scaling` may be absent/null/`default`, `linear`, `dynamic` or `llama3` (see
+ * {@link parseRopeScaling}).
+ *
+ * @throws PruneError ARCH_UNSUPPORTED for another architecture, another `rope_scaling` type (named),
+ *   a non-SiLU activation, `mlp_bias`, or Qwen2 sliding-window layers; CONFIG_INVALID for a missing
+ *   or invalid key (named).
  * @example
  * const cfg = parseLlamaConfig({ model_type: "llama", hidden_size: 64, intermediate_size: 172,
  *   num_hidden_layers: 5, num_attention_heads: 8, num_key_value_heads: 4, vocab_size: 512 });
@@ -175,13 +188,6 @@ export function parseLlamaConfig(
   const family = detectFamily(config, source);
   const defaults = HF_DEFAULTS[family];
 
-  const ropeScaling = config["rope_scaling"];
-  if (ropeScaling !== undefined && ropeScaling !== null) {
-    throw new PruneError(
-      "ARCH_UNSUPPORTED",
-      `${source}: "rope_scaling" is not supported (only plain RoPE is implemented). Expected null or absent, got ${truncateForMessage(ropeScaling)}.`,
-    );
-  }
   const act = config["hidden_act"];
   if (act !== undefined && act !== null && act !== "silu") {
     throw new PruneError(
@@ -238,8 +244,10 @@ export function parseLlamaConfig(
   const rmsNormEps = positiveNumber(config, "rms_norm_eps", source, defaults.rmsNormEps);
   const ropeTheta = positiveNumber(config, "rope_theta", source, defaults.ropeTheta);
   const tieWordEmbeddings = bool(config, "tie_word_embeddings", source, defaults.tie);
+  const maxPos = optionalPositiveInt(config, "max_position_embeddings", source) ?? defaults.maxPos;
+  const ropeScaling = parseRopeScaling(config["rope_scaling"], source, maxPos);
   const maxPositionEmbeddings =
-    optionalPositiveInt(config, "max_position_embeddings", source) ?? defaults.maxPos;
+    ropeScaling?.type === "dynamic" ? ropeScaling.originalMaxPositionEmbeddings : maxPos;
 
   let attentionBias: boolean;
   let oProjBias: boolean;
@@ -272,6 +280,7 @@ export function parseLlamaConfig(
     vocabSize,
     rmsNormEps,
     ropeTheta,
+    ...(ropeScaling !== undefined ? { ropeScaling } : {}),
     tieWordEmbeddings,
     attentionBias,
     oProjBias,

@@ -12,6 +12,13 @@ export {
   loadLlama,
 } from "./llama.ts";
 export {
+  parseRopeScaling,
+  ROPE_TYPES,
+  type RopeParameters,
+  type RopeScaling,
+  ropeInverseFrequencies,
+} from "./rope-scaling.ts";
+export {
   createLlama2cTokenizer,
   type EncodeOptions,
   type Llama2cTokenizerData,

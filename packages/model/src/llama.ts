@@ -2,6 +2,7 @@ import { type ComputeBackend, PruneError, throwIfAborted } from "@mama-prune/cor
 import type { Checkpoint } from "@mama-prune/tensor-io";
 import { type LlamaConfig, parseLlamaConfig } from "./config.ts";
 import { createCpuBackend } from "./cpu-backend.ts";
+import { ropeInverseFrequencies } from "./rope-scaling.ts";
 
 /** The seven prunable linears of a decoder block, by their Hugging Face module names. */
 export type LinearName = "q_proj" | "k_proj" | "v_proj" | "o_proj" | "gate_proj" | "up_proj" | "down_proj";
@@ -224,12 +225,9 @@ interface RopeTable {
   sin: Float32Array; // (positions, half)
 }
 
-function buildRope(positions: number, headDim: number, theta: number): RopeTable {
-  const half = headDim / 2;
-  const invFreq = new Float32Array(half); // (half,)
-  for (let i = 0; i < half; i++) {
-    invFreq[i] = Math.fround(1 / Math.fround(theta ** Math.fround((2 * i) / headDim)));
-  }
+function buildRope(positions: number, cfg: LlamaConfig): RopeTable {
+  const invFreq = ropeInverseFrequencies(cfg); // (half,) plain or per cfg.ropeScaling
+  const half = invFreq.length;
   const cos = new Float32Array(positions * half); // (positions, half)
   const sin = new Float32Array(positions * half); // (positions, half)
   for (let p = 0; p < positions; p++) {
@@ -431,13 +429,13 @@ class Llama implements LlamaModel {
     this.finalNorm = finalNorm;
     this.lmHead = lmHead;
     this.layers = layers;
-    this.rope = buildRope(0, config.headDim, config.ropeTheta);
+    this.rope = buildRope(0, config);
   }
 
   private ropeFor(positions: number): RopeTable {
     if (this.rope.positions < positions) {
       const n = Math.min(this.config.maxPositionEmbeddings, Math.max(positions, 2 * this.rope.positions));
-      this.rope = buildRope(n, this.config.headDim, this.config.ropeTheta);
+      this.rope = buildRope(n, this.config);
     }
     return this.rope;
   }
