@@ -46,9 +46,9 @@ export interface WasmBackend extends ComputeBackend {
   /** Threads that execute kernels (the calling thread included). */
   readonly threads: number;
   /**
-   * Drop the cached panels of `w`. Call it after editing a weight array in place (pruning masks,
-   * weight updates); replacing the array (a new Float32Array) needs no call, the cache is keyed by
-   * array identity.
+   * Drop the cached panels of `w` ({@link ComputeBackend.invalidate}): call it after editing a weight
+   * array in place (`LlamaModel.setLinearWeight` of `@mama-prune/model` does). A new array needs no
+   * call: the cache is keyed by array identity.
    */
   invalidate(w: Float32Array): void;
   /** Drop every cached panel. */

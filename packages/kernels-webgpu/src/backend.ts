@@ -100,7 +100,12 @@ export interface WebGpuBackend extends ComputeBackend {
   registerSparseWeight(w: Float32Array, sparse: SparseWeight, name?: string): void;
   /** Run `w` dense again. */
   unregisterSparseWeight(w: Float32Array): void;
-  /** Drop the GPU copy of `w` (call after changing `w` in place, e.g. after pruning it). */
+  /**
+   * Drop the GPU copy of `w`, dense or an automatic sparse layout ({@link ComputeBackend.invalidate}):
+   * call it after changing `w` in place (`LlamaModel.setLinearWeight` of `@mama-prune/model` does).
+   * A layout given to {@link WebGpuBackend.registerSparseWeight} stays registered: it is re-uploaded,
+   * not rebuilt from `w`; register the new layout (or unregister) when the values change.
+   */
   invalidate(w: Float32Array): void;
   /** Work counters. */
   stats(): WebGpuBackendStats;
