@@ -7,7 +7,7 @@
 import { type ComputeBackend, PruneError } from "@mama-prune/core";
 import { WasmBackendImpl } from "./backend-impl.ts";
 import { buildKernelModule, type KernelExports } from "./kernels.ts";
-import { isRelaxedSimdSupported, isWasmSimdSupported } from "./simd.ts";
+import { isWasmSimdSupported } from "./simd.ts";
 import { createInlineRunner, type TaskRunner } from "./tasks.ts";
 
 /** Options shared by every factory of the wasm backend. */
@@ -19,13 +19,6 @@ export interface WasmBackendBaseOptions {
   readonly packCacheBytes?: number;
   /** Upper bound of the kernel memory in bytes (≤ 4 GiB, the wasm32 limit). Default 4 GiB. */
   readonly maxMemoryBytes?: number;
-  /**
-   * Multiply-add in the matmul kernel with relaxed SIMD's `f32x4.relaxed_madd` (FMA) where the
-   * runtime validates it ({@link isRelaxedSimdSupported}), the plain mul + add kernel elsewhere; the
-   * backend's name then ends in " fma". Results differ from mul + add in the last bits (within
-   * float32 rounding), so the default is false: the plain kernel, whose results the tables were made with.
-   */
-  readonly relaxedFma?: boolean;
 }
 
 /** Options of {@link createWasmBackend}. */
@@ -107,27 +100,8 @@ export function resolveMaxPages(maxMemoryBytes: number | undefined): number {
  * @example
  * const module = await compileKernels(false, 65536);
  */
-export function compileKernels(
-  shared: boolean,
-  maxPages: number,
-  relaxedFma = false,
-): Promise<WebAssembly.Module> {
-  return WebAssembly.compile(buildKernelModule({ shared, maxPages, relaxedFma }));
-}
-
-/**
- * Whether a factory builds the FMA kernel: asked for with `relaxedFma` and validated by the runtime.
- *
- * @throws TypeError when `relaxedFma` is given and not a boolean.
- * @example
- * const fma = useRelaxedFma({ relaxedFma: true }); // false on Node 20 without the V8 flag
- */
-export function useRelaxedFma(options: WasmBackendBaseOptions): boolean {
-  const v = options.relaxedFma;
-  if (v !== undefined && typeof v !== "boolean") {
-    throw new TypeError(`${WHERE}: relaxedFma must be a boolean, got ${typeof v}`);
-  }
-  return v === true && isRelaxedSimdSupported();
+export function compileKernels(shared: boolean, maxPages: number): Promise<WebAssembly.Module> {
+  return WebAssembly.compile(buildKernelModule({ shared, maxPages }));
 }
 
 /**
@@ -150,18 +124,11 @@ export async function createWasmBackend(options: WasmBackendOptions = {}): Promi
   const maxPages = resolveMaxPages(options.maxMemoryBytes);
   requireSimd(`${WHERE} createWasmBackend`);
   const memory = new WebAssembly.Memory({ initial: 16, maximum: maxPages });
-  const fma = useRelaxedFma(options);
-  const module = await compileKernels(false, maxPages, fma);
+  const module = await compileKernels(false, maxPages);
   const instance = await WebAssembly.instantiate(module, { env: { memory } });
   const exports = instance.exports as unknown as KernelExports;
   return createBackendFromRuntime(
-    {
-      memory,
-      maxPages,
-      exports,
-      runner: createInlineRunner(exports),
-      name: `wasm-simd x1${fma ? " fma" : ""}`,
-    },
+    { memory, maxPages, exports, runner: createInlineRunner(exports), name: "wasm-simd x1" },
     options,
   );
 }

@@ -7,7 +7,7 @@ export {
 } from "./backend.ts";
 export { buildKernelModule, K_BLOCK, type KernelExports, TILE_M, TILE_N } from "./kernels.ts";
 export { type SelectComputeBackendOptions, selectComputeBackend } from "./select.ts";
-export { isRelaxedSimdSupported, isWasmSimdSupported, isWasmThreadsSupported } from "./simd.ts";
+export { isWasmSimdSupported, isWasmThreadsSupported } from "./simd.ts";
 export {
   createWasmBackendWorkers,
   type WasmBackendWorkersOptions,

@@ -36,12 +36,6 @@ export interface KernelModuleOptions {
   readonly kBlock?: number;
   /** Rows of the output tile (experimental; the backend packs x for 4). Default {@link TILE_M}. */
   readonly tileM?: number;
-  /**
-   * Multiply-add in `mm` with relaxed SIMD's `f32x4.relaxed_madd` (FMA where the hardware has it)
-   * instead of mul + add. The module then validates only where relaxed SIMD does
-   * ({@link isRelaxedSimdSupported}). Default false.
-   */
-  readonly relaxedFma?: boolean;
 }
 
 /**
@@ -64,12 +58,7 @@ export function buildKernelModule(options: KernelModuleOptions): Uint8Array<Arra
   }
   return encodeModule({
     memory: { minPages: 1, maxPages: options.maxPages, shared: options.shared },
-    functions: [
-      mmKernel(kBlock, options.tileM ?? TILE_M, options.relaxedFma === true),
-      acc64Kernel(),
-      colsqKernel(),
-      mirrorKernel(),
-    ],
+    functions: [mmKernel(kBlock, options.tileM ?? TILE_M), acc64Kernel(), colsqKernel(), mirrorKernel()],
   });
 }
 

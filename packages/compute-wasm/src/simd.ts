@@ -56,38 +56,3 @@ export function isWasmThreadsSupported(): boolean {
     return false;
   }
 }
-
-/**
- * True when this runtime compiles relaxed SIMD (checked by validating a tiny module with
- * `f32x4.relaxed_madd`): current browsers, Deno and Node ≥ 22; Node 20 only with
- * `--experimental-wasm-relaxed-simd`.
- *
- * @example
- * const backend = await createWasmBackend({ relaxedFma: isRelaxedSimdSupported() });
- */
-export function isRelaxedSimdSupported(): boolean {
-  if (typeof WebAssembly !== "object" || typeof WebAssembly.validate !== "function") return false;
-  try {
-    const bytes = encodeModule({
-      memory: { minPages: 1, maxPages: 1, shared: false },
-      functions: [
-        {
-          name: "f",
-          params: [],
-          results: [],
-          locals: [V128],
-          body: [
-            ...op.v128Const0(),
-            ...op.v128Const0(),
-            ...op.v128Const0(),
-            ...op.f32x4RelaxedMadd(),
-            ...op.localSet(0),
-          ],
-        },
-      ],
-    });
-    return WebAssembly.validate(bytes);
-  } catch {
-    return false;
-  }
-}

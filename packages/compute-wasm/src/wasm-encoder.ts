@@ -119,8 +119,6 @@ export const op: {
   readonly i8x16Shuffle: (lanes: readonly number[]) => number[];
   readonly f32x4Add: () => number[];
   readonly f32x4Mul: () => number[];
-  /** Relaxed SIMD `f32x4.relaxed_madd` (a·b + c, fused or not as the hardware does it). */
-  readonly f32x4RelaxedMadd: () => number[];
   readonly f64x2Add: () => number[];
   readonly f64x2Mul: () => number[];
   readonly f64x2PromoteLowF32x4: () => number[];
@@ -163,7 +161,6 @@ export const op: {
   },
   f32x4Add: () => simd(0xe4),
   f32x4Mul: () => simd(0xe6),
-  f32x4RelaxedMadd: () => simd(0x105),
   f64x2Add: () => simd(0xf0),
   f64x2Mul: () => simd(0xf2),
   f64x2PromoteLowF32x4: () => simd(0x5f),

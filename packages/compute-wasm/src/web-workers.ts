@@ -8,7 +8,6 @@ import {
   createBackendFromRuntime,
   requireSimd,
   resolveMaxPages,
-  useRelaxedFma,
   type WasmBackend,
   type WasmBackendBaseOptions,
 } from "./backend.ts";
@@ -94,8 +93,7 @@ export async function createWasmBackendWorkers(
   }
   const maxPages = resolveMaxPages(options.maxMemoryBytes);
   const memory = new WebAssembly.Memory({ initial: 16, maximum: maxPages, shared: true });
-  const fma = useRelaxedFma(options);
-  const module = await compileKernels(true, maxPages, fma);
+  const module = await compileKernels(true, maxPages);
   const instance = await WebAssembly.instantiate(module, { env: { memory } });
   const exports = instance.exports as unknown as KernelExports;
   const control = new SharedArrayBuffer(CONTROL_BYTES);
@@ -135,7 +133,7 @@ export async function createWasmBackendWorkers(
     terminate,
   });
   return createBackendFromRuntime(
-    { memory, maxPages, exports, runner, name: `wasm-simd x${threads}${fma ? " fma" : ""}` },
+    { memory, maxPages, exports, runner, name: `wasm-simd x${threads}` },
     options,
   );
 }

@@ -1,14 +1,10 @@
-// The matmul kernel `mm` (see ../kernels.ts for its contract): a 4×8 output tile in f32x4 accumulators,
-// each multiply-add a mul then an add, or one relaxed-SIMD `f32x4.relaxed_madd` (FMA) when asked.
+// The matmul kernel `mm` (see ../kernels.ts for its contract): a 4×8 output tile in f32x4 accumulators.
 
 import { type FunctionDef, I32, op, V128, type ValType } from "../wasm-encoder.ts";
 import { cat } from "./common.ts";
 
-/**
- * The `mm` function: y tiles = x · wᵀ (+ bias) over packed operands, K walked in blocks of `kBlock`.
- * `relaxedFma` emits `f32x4.relaxed_madd` instead of `f32x4.mul` + `f32x4.add` (needs relaxed SIMD).
- */
-export function mmKernel(kBlock: number, tm: number, relaxedFma = false): FunctionDef {
+/** The `mm` function: y tiles = x · wᵀ (+ bias) over packed operands, K walked in blocks of `kBlock`. */
+export function mmKernel(kBlock: number, tm: number): FunctionDef {
   const xs = tm * 4; // bytes of packed x per k step
   // params
   const XP = 0,
@@ -82,25 +78,6 @@ export function mmKernel(kBlock: number, tm: number, relaxedFma = false): Functi
     op.end(),
   );
 
-  // acc += a · w: mul + add, or one relaxed_madd (a · w + acc).
-  const madd = (accLocal: number, w: number): number[] =>
-    relaxedFma
-      ? cat(
-          op.localGet(A),
-          op.localGet(w),
-          op.localGet(accLocal),
-          op.f32x4RelaxedMadd(),
-          op.localSet(accLocal),
-        )
-      : cat(
-          op.localGet(accLocal),
-          op.localGet(A),
-          op.localGet(w),
-          op.f32x4Mul(),
-          op.f32x4Add(),
-          op.localSet(accLocal),
-        );
-
   // One k step (u-th of the ×4 unroll): two f32x4 of the panel, four splats of x.
   const kStep = (u: number): number[] => {
     const out = cat(
@@ -116,8 +93,18 @@ export function mmKernel(kBlock: number, tm: number, relaxedFma = false): Functi
         ...op.localGet(PX),
         ...op.v128Load32Splat(u * xs + r * 4),
         ...op.localSet(A),
-        ...madd(acc(r, 0), W0),
-        ...madd(acc(r, 1), W1),
+        ...op.localGet(acc(r, 0)),
+        ...op.localGet(A),
+        ...op.localGet(W0),
+        ...op.f32x4Mul(),
+        ...op.f32x4Add(),
+        ...op.localSet(acc(r, 0)),
+        ...op.localGet(acc(r, 1)),
+        ...op.localGet(A),
+        ...op.localGet(W1),
+        ...op.f32x4Mul(),
+        ...op.f32x4Add(),
+        ...op.localSet(acc(r, 1)),
       );
     }
     return out;

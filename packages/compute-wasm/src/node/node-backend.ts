@@ -8,7 +8,6 @@ import {
   createBackendFromRuntime,
   requireSimd,
   resolveMaxPages,
-  useRelaxedFma,
   type WasmBackend,
   type WasmBackendBaseOptions,
 } from "../backend.ts";
@@ -59,14 +58,13 @@ export async function createWasmBackendNode(options: WasmBackendNodeOptions = {}
   const maxPages = resolveMaxPages(options.maxMemoryBytes);
   const shared = threads > 1;
   const memory = new WebAssembly.Memory({ initial: 16, maximum: maxPages, shared });
-  const fma = useRelaxedFma(options);
-  const module = await compileKernels(shared, maxPages, fma);
+  const module = await compileKernels(shared, maxPages);
   const instance = await WebAssembly.instantiate(module, { env: { memory } });
   const exports = instance.exports as unknown as KernelExports;
   const runner =
     threads > 1 ? await createWorkerPool({ module, memory, exports, threads }) : createInlineRunner(exports);
   return createBackendFromRuntime(
-    { memory, maxPages, exports, runner, name: `wasm-simd x${threads}${fma ? " fma" : ""}` },
+    { memory, maxPages, exports, runner, name: `wasm-simd x${threads}` },
     options,
   );
 }
