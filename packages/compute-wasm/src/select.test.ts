@@ -11,6 +11,7 @@ const fake = (name: string): ComputeBackend => ({
   matmulTransB: async () => new Float32Array(0),
   gramAccumulate: async () => {},
   colSqNormAccumulate: async () => {},
+  invalidate: () => {},
 });
 
 describe("selectComputeBackend", () => {

@@ -24,6 +24,20 @@ export interface ComputeBackend {
   gramAccumulate(x: Float32Array, m: number, k: number, acc: Float64Array): Promise<void>;
   /** acc[j] += Σ_i x[i, j]² for x [m, k] (squared column norms, e.g. Wanda's ‖X_j‖²). */
   colSqNormAccumulate(x: Float32Array, m: number, k: number, acc: Float64Array): Promise<void>;
+  /**
+   * The contents of `weight` changed in place: drop any copy derived from it (packed panels, GPU
+   * buffers, a sparse layout built from its zeros), so the next {@link ComputeBackend.matmulTransB}
+   * with this array reads its current values. Backends may cache whatever they derive from a weight
+   * keyed by the array's identity; whoever edits a weight array in place (e.g.
+   * `LlamaModel.setLinearWeight` of `@mama-prune/model`, which copies into the live array) calls
+   * this right after the edit. A new array needs no call. Unknown arrays are ignored; a backend
+   * without caches implements it as a no-op. Synchronous and cheap: it never waits for the device.
+   *
+   * @example
+   * w.fill(0, 0, 16); // prune the first 16 weights in place
+   * backend.invalidate(w);
+   */
+  invalidate(weight: Float32Array): void;
   /** Release workers, GPU buffers, etc. Safe to call twice. */
   dispose?(): Promise<void>;
 }

@@ -175,6 +175,7 @@ describe("trainForward with a backend", () => {
       },
       gramAccumulate: (...args) => inner.gramAccumulate(...args),
       colSqNormAccumulate: (...args) => inner.colSqNormAccumulate(...args),
+      invalidate: (w) => inner.invalidate(w),
     };
     const params = initLlamaParams(SMALL);
     const tokens = seededTokens(8, SMALL.vocabSize, 1);

@@ -43,6 +43,7 @@ function instrument(
     },
     gramAccumulate: be.gramAccumulate.bind(be),
     colSqNormAccumulate: be.colSqNormAccumulate.bind(be),
+    invalidate: be.invalidate.bind(be),
   };
   return w;
 }

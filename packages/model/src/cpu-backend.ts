@@ -276,6 +276,9 @@ export function createCpuBackend(): ComputeBackend {
         }
       }
     },
+    invalidate(_weight: Float32Array): void {
+      // Nothing cached: every call reads the weight array as it is.
+    },
     async dispose(): Promise<void> {},
   };
 }

@@ -94,8 +94,8 @@ export interface LlamaModel {
   getLinearWeight(layer: number, name: LinearName): Float32Array;
   /**
    * Copy `w` [out, in] into one linear's weight, in place: the array returned by
-   * {@link LlamaModel.getLinearWeight} keeps its identity (a backend that caches weights by array
-   * identity must be told to drop its copy).
+   * {@link LlamaModel.getLinearWeight} keeps its identity, and the model's backend is told
+   * (`ComputeBackend.invalidate`) so the next forward pass uses the new values.
    *
    * @throws RangeError when the length is wrong; TypeError when `w` is not a Float32Array;
    *   PruneError NUMERIC_FAILURE when `w` holds NaN or Infinity (the weight is left unchanged).
@@ -687,6 +687,7 @@ class Llama implements LlamaModel {
       }
     }
     L.linears[name].set(w);
+    this.backend.invalidate(L.linears[name]);
   }
 
   linearShape(layer: number, name: LinearName): [number, number] {

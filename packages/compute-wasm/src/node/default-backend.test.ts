@@ -19,6 +19,7 @@ function fakeJs(): ComputeBackend {
     },
     async gramAccumulate() {},
     async colSqNormAccumulate() {},
+    invalidate() {},
   } as unknown as ComputeBackend;
 }
 
