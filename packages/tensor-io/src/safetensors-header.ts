@@ -5,6 +5,20 @@ import { PruneError, truncateForMessage } from "@mama-prune/core";
 import { DTYPES, dtypeByteSize, isDType } from "./dtype.ts";
 import type { TensorInfo } from "./types.ts";
 
+/** Default cap on the JSON header size (the Rust reference implementation uses 100 MB). */
+export const DEFAULT_MAX_HEADER_BYTES: number = 100 * 1024 * 1024;
+
+/** Default chunk size for chunked decoding (readF32) and encoding (writer conversions): 8 MiB. */
+export const DEFAULT_CHUNK_BYTES: number = 8 * 1024 * 1024;
+
+/** Validate a `chunkBytes` option (a positive multiple of 8). Internal. */
+export function checkChunkBytes(where: string, v: number): number {
+  if (!Number.isSafeInteger(v) || v < 8 || v % 8 !== 0) {
+    throw new RangeError(`${where}: chunkBytes must be a positive multiple of 8, got ${v}`);
+  }
+  return v;
+}
+
 /** safetensors dtypes that exist in the format but that this package does not convert. */
 const KNOWN_UNSUPPORTED = new Set([
   "F8_E4M3",
