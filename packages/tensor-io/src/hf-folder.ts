@@ -38,8 +38,13 @@ export {
 
 /** Options of {@link readHfCheckpoint}. */
 export interface ReadHfCheckpointOptions {
-  /** Receives warnings (tensors in a shard but not in the index, total_size mismatches). */
+  /** Receives warnings (tensors in a shard but not in the index, total_size mismatches, lenient findings). */
   readonly logger?: Logger;
+  /**
+   * Read every safetensors file of the folder leniently (see `readSafetensors`): unused bytes and
+   * unknown entry fields become warnings instead of errors. Default false (strict).
+   */
+  readonly lenient?: boolean;
 }
 
 /**
@@ -108,12 +113,9 @@ export async function readHfCheckpoint(
       log.warn(`${dir.name}: both ${HF_SINGLE_FILE} and ${HF_INDEX_FILE} exist; reading ${HF_SINGLE_FILE}`);
     }
     if (!hasSingle && hasIndex) {
-      reader = await readSharded(dir, opened, log);
+      reader = await readSharded(dir, opened, log, options.lenient ?? false);
     } else if (hasSingle) {
-      const st = await readSafetensors(await dir.open(HF_SINGLE_FILE), {
-        name: `${dir.name}/${HF_SINGLE_FILE}`,
-        logger: log,
-      });
+      const st = await openSafetensors(dir, HF_SINGLE_FILE, log, options.lenient ?? false);
       opened.push(st);
       reader = st;
     } else {
@@ -136,10 +138,27 @@ export async function readHfCheckpoint(
   }
 }
 
+// One safetensors file of the folder; the file is closed again when it does not validate.
+async function openSafetensors(
+  dir: CheckpointDir,
+  file: string,
+  logger: Logger,
+  lenient: boolean,
+): Promise<SafetensorsReader> {
+  const src = await dir.open(file);
+  try {
+    return await readSafetensors(src, { name: `${dir.name}/${file}`, logger, lenient });
+  } catch (e) {
+    await src.close?.();
+    throw e;
+  }
+}
+
 async function readSharded(
   dir: CheckpointDir,
   opened: SafetensorsReader[],
   log: Logger,
+  lenient: boolean,
 ): Promise<TensorReader> {
   const where = `${dir.name}/${HF_INDEX_FILE}`;
   const index = parseJsonObject(await readSmallFile(dir, HF_INDEX_FILE), where, "TENSOR_IO_MALFORMED");
@@ -172,7 +191,7 @@ async function readSharded(
   }
   const shards = new Map<string, SafetensorsReader>();
   for (const file of shardFiles) {
-    const st = await readSafetensors(await dir.open(file), { name: `${dir.name}/${file}`, logger: log });
+    const st = await openSafetensors(dir, file, log, lenient);
     opened.push(st);
     shards.set(file, st);
   }

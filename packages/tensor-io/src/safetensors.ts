@@ -3,21 +3,30 @@
 // is allocated from untrusted sizes, and each tensor read pulls exactly its own byte range.
 // The streaming writer lives in safetensors-write.ts (re-exported here).
 
-import { type Logger, PruneError, SILENT_LOGGER, truncateForMessage } from "@mama-prune/core";
+import { PruneError, quoteUntrusted, truncateForMessage } from "@mama-prune/core";
 import { toByteSource } from "./byte-source.ts";
 import { bytesToF32, bytesToF32Into, DTYPES, dtypeByteSize } from "./dtype.ts";
 import {
   checkChunkBytes,
   DEFAULT_CHUNK_BYTES,
-  DEFAULT_MAX_HEADER_BYTES,
-  decodeHeaderJson,
   type Entry,
   malformed,
-  parseHeader,
+  type SafetensorsWarning,
 } from "./safetensors-header.ts";
+import { checkSource, openHeader, type SafetensorsLayoutOptions } from "./safetensors-inspect.ts";
 import type { ByteSource, TensorInfo, TensorReader } from "./types.ts";
 
-export { DEFAULT_CHUNK_BYTES, DEFAULT_MAX_HEADER_BYTES } from "./safetensors-header.ts";
+export {
+  DEFAULT_CHUNK_BYTES,
+  DEFAULT_MAX_HEADER_BYTES,
+  type SafetensorsWarning,
+} from "./safetensors-header.ts";
+export {
+  inspectSafetensors,
+  type SafetensorsInspection,
+  type SafetensorsLayoutOptions,
+  type SafetensorsTensorLayout,
+} from "./safetensors-inspect.ts";
 export {
   type SafetensorsEntry,
   type SafetensorsLayout,
@@ -32,24 +41,16 @@ const IS_LITTLE_ENDIAN_HOST: boolean = new Uint8Array(new Uint16Array([1]).buffe
 
 // ---- Reading ----
 
-/** Options of {@link readSafetensors}. */
-export interface ReadSafetensorsOptions {
-  /** Name used in messages when the input is a Uint8Array or Blob (a ByteSource has its own). */
-  readonly name?: string;
-  /** Largest accepted JSON header in bytes (default {@link DEFAULT_MAX_HEADER_BYTES}). */
-  readonly maxHeaderBytes?: number;
+/**
+ * Options of {@link readSafetensors}: `name`, `maxHeaderBytes`, `lenient` (default false: strict),
+ * `logger` (see {@link SafetensorsLayoutOptions}) and `chunkBytes`.
+ */
+export interface ReadSafetensorsOptions extends SafetensorsLayoutOptions {
   /**
    * Tensors larger than this are decoded by `readF32` in chunks of this many bytes (a multiple of 8;
    * default {@link DEFAULT_CHUNK_BYTES}), so converting never holds the raw and float copies at once.
    */
   readonly chunkBytes?: number;
-  /**
-   * Reject files whose data region has gaps or trailing bytes not covered by any tensor, and tensor
-   * entries with unknown fields (default false: accepted, reported in `diagnostics` and to `logger`).
-   */
-  readonly strict?: boolean;
-  /** Receives warnings about gaps and unknown fields. */
-  readonly logger?: Logger;
 }
 
 /** A lazily-read safetensors file. */
@@ -58,7 +59,9 @@ export interface SafetensorsReader extends TensorReader {
   readonly metadata: Readonly<Record<string, string>>;
   /** Byte offset of the data region in the file (8 + header length). */
   readonly dataOffset: number;
-  /** Non-fatal findings (gaps in the data region, unknown header fields). */
+  /** Findings accepted in lenient mode (unused bytes, unknown entry fields); empty when strict. */
+  readonly warnings: readonly SafetensorsWarning[];
+  /** The messages of {@link SafetensorsReader.warnings}, one line each (kept for compatibility). */
   readonly diagnostics: readonly string[];
   /** Absolute byte range `[begin, end)` of a tensor's data in the file. */
   byteRange(name: string): readonly [number, number];
@@ -92,11 +95,14 @@ function hasReadInto(src: ByteSource): src is ReadIntoByteSource {
 
 /**
  * Open a safetensors file lazily: reads the 8-byte length and the header, validates every entry
- * (JSON shape, known dtype, non-negative integer shape, numel × dtype size = byte length, offsets
- * inside the data region, no overlaps), then reads each tensor's bytes only when asked.
+ * (JSON shape with no key twice at any depth, known dtype, non-negative integer shape, numel ×
+ * dtype size = byte length, offsets inside the data region) and the layout (strict by default:
+ * tensors tile the data region exactly, see {@link inspectSafetensors}; `lenient: true` accepts
+ * unused bytes and unknown fields as `warnings`), then reads each tensor's bytes only when asked.
  *
  * @param source A ByteSource (e.g. `openFileSource(path)` from `@mama-prune/tensor-io/node`), bytes, or a Blob.
- * @throws PruneError TENSOR_IO_MALFORMED for any structural problem (message names the file and tensor).
+ * @throws PruneError TENSOR_IO_MALFORMED for any structural problem (message names the file, the
+ *   tensor and the byte offsets).
  * @throws PruneError DTYPE_UNSUPPORTED for a dtype outside {@link DTYPES}.
  * @example
  * const st = await readSafetensors(bytes);
@@ -107,76 +113,11 @@ export async function readSafetensors(
   source: ByteSource | Uint8Array | Blob,
   options: ReadSafetensorsOptions = {},
 ): Promise<SafetensorsReader> {
-  if (
-    typeof source !== "object" ||
-    source === null ||
-    (!(source instanceof Uint8Array) &&
-      !(typeof Blob !== "undefined" && source instanceof Blob) &&
-      typeof (source as Partial<ByteSource>).read !== "function")
-  ) {
-    throw new TypeError(
-      `readSafetensors: source must be a ByteSource, Uint8Array or Blob, got ${Object.prototype.toString.call(source)}`,
-    );
-  }
+  checkSource("readSafetensors", source);
   const src = toByteSource(source, options.name);
-  const file = src.name;
-  const maxHeader = options.maxHeaderBytes ?? DEFAULT_MAX_HEADER_BYTES;
-  if (!Number.isSafeInteger(maxHeader) || maxHeader < 2) {
-    throw new RangeError(`readSafetensors: maxHeaderBytes must be an integer >= 2, got ${maxHeader}`);
-  }
-  const strict = options.strict ?? false;
   const chunkBytes = checkChunkBytes("readSafetensors", options.chunkBytes ?? DEFAULT_CHUNK_BYTES);
-  const log = options.logger ?? SILENT_LOGGER;
-  const size = src.size;
-  if (!Number.isSafeInteger(size) || size < 0) {
-    throw new RangeError(`readSafetensors: ${file}: source size must be a non-negative integer, got ${size}`);
-  }
-  if (size < 8) {
-    throw malformed(file, `too small to be a safetensors file. Expected at least 8 bytes, got ${size}.`);
-  }
-  const readHeaderPart = async (offset: number, length: number, what: string): Promise<Uint8Array> => {
-    try {
-      return await src.read(offset, length);
-    } catch (err) {
-      if (err instanceof PruneError) throw err;
-      throw new PruneError("TENSOR_IO_MALFORMED", `${file}: reading the ${what} failed (${String(err)})`, {
-        cause: err,
-      });
-    }
-  };
-  const lenBytes = await readHeaderPart(0, 8, "header length");
-  if (lenBytes.byteLength !== 8) {
-    throw malformed(file, `short read of the header length. Expected 8 bytes, got ${lenBytes.byteLength}.`);
-  }
-  const headerLen64 = new DataView(lenBytes.buffer, lenBytes.byteOffset, 8).getBigUint64(0, true);
-  if (headerLen64 > BigInt(size - 8)) {
-    throw malformed(
-      file,
-      `header length exceeds the file size. Expected at most ${size - 8} bytes, got ${headerLen64}.`,
-    );
-  }
-  const headerLen = Number(headerLen64);
-  if (headerLen > maxHeader) {
-    throw malformed(file, `header is too large. Expected at most ${maxHeader} bytes, got ${headerLen}.`);
-  }
-  if (headerLen < 2) {
-    throw malformed(
-      file,
-      `header is too short to hold a JSON object. Expected at least 2 bytes, got ${headerLen}.`,
-    );
-  }
-  const headerBytes = await readHeaderPart(8, headerLen, "header");
-  if (headerBytes.byteLength !== headerLen) {
-    throw malformed(
-      file,
-      `short read of the header. Expected ${headerLen} bytes, got ${headerBytes.byteLength}.`,
-    );
-  }
-  const json = decodeHeaderJson(headerBytes, file);
-  const dataOffset = 8 + headerLen;
-  const diagnostics: string[] = [];
-  const { entries, metadata } = parseHeader(json, file, dataOffset, size - dataOffset, strict, diagnostics);
-  for (const d of diagnostics) log.warn(d);
+  const { file, dataOffset, entries, metadata, warnings } = await openHeader(src, options, "readSafetensors");
+  const diagnostics = warnings.map((w) => w.message);
   const byName = new Map<string, Entry>();
   for (const e of entries) byName.set(e.info.name, e);
   const infos: readonly TensorInfo[] = Object.freeze(entries.map((e) => e.info));
@@ -194,7 +135,7 @@ export async function readSafetensors(
   };
   // Reads `length` bytes at `offset` inside tensor `e`; every failure names the file and tensor.
   const readRange = async (e: Entry, offset: number, length: number): Promise<Uint8Array> => {
-    const where = `${file}: tensor ${truncateForMessage(e.info.name)}`;
+    const where = `${file}: tensor ${quoteUntrusted(e.info.name)}`;
     if (closed) throw malformed(where, "read after close. Expected an open reader.");
     let bytes: Uint8Array;
     try {
@@ -234,7 +175,7 @@ export async function readSafetensors(
       target.set(await readRange(e, offset, target.byteLength));
       return;
     }
-    const where = `${file}: tensor ${truncateForMessage(e.info.name)}`;
+    const where = `${file}: tensor ${quoteUntrusted(e.info.name)}`;
     if (closed) throw malformed(where, "read after close. Expected an open reader.");
     try {
       await src.readInto(e.begin + offset, target);
@@ -247,7 +188,7 @@ export async function readSafetensors(
   // Decodes tensor `e` into `out` (numel floats). F32 goes straight into out's bytes; other dtypes
   // are read chunk by chunk, so peak memory is the float32 result plus one chunk.
   const decodeInto = async (e: Entry, out: Float32Array): Promise<Float32Array> => {
-    const where = `${file}: tensor ${truncateForMessage(e.info.name)}`;
+    const where = `${file}: tensor ${quoteUntrusted(e.info.name)}`;
     const len = e.end - e.begin;
     if (e.info.dtype === "F32" && direct) {
       const bytes = new Uint8Array(out.buffer, out.byteOffset, out.byteLength); // (numel * 4,) view of out
@@ -278,6 +219,7 @@ export async function readSafetensors(
     source: file,
     metadata: Object.freeze(metadata),
     dataOffset,
+    warnings: Object.freeze(warnings),
     diagnostics: Object.freeze(diagnostics),
     list: (): readonly TensorInfo[] => infos,
     has: (name: string): boolean => byName.has(name),
@@ -294,7 +236,7 @@ export async function readSafetensors(
         return bytesToF32(
           await readRange(e, 0, len),
           e.info.dtype,
-          `${file}: tensor ${truncateForMessage(name)}`,
+          `${file}: tensor ${quoteUntrusted(name)}`,
         );
       }
       return decodeInto(e, new Float32Array(len / dtypeByteSize(e.info.dtype)));
@@ -304,7 +246,7 @@ export async function readSafetensors(
       const len = e.end - e.begin;
       if (!(target instanceof Uint8Array) || target.byteLength !== len) {
         throw new RangeError(
-          `${file}: tensor ${truncateForMessage(name)}: readRawInto target must be a Uint8Array of ${len} bytes, got ${target?.byteLength}`,
+          `${file}: tensor ${quoteUntrusted(name)}: readRawInto target must be a Uint8Array of ${len} bytes, got ${target?.byteLength}`,
         );
       }
       await fillRange(e, 0, target);
@@ -315,7 +257,7 @@ export async function readSafetensors(
       const numel = (e.end - e.begin) / dtypeByteSize(e.info.dtype);
       if (!(target instanceof Float32Array) || target.length !== numel) {
         throw new RangeError(
-          `${file}: tensor ${truncateForMessage(name)}: readF32Into target must be a Float32Array of ${numel} values, got ${target?.length}`,
+          `${file}: tensor ${quoteUntrusted(name)}: readF32Into target must be a Float32Array of ${numel} values, got ${target?.length}`,
         );
       }
       return decodeInto(e, target);

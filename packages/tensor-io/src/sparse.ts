@@ -3,7 +3,7 @@
 // decompression of a stored checkpoint (decompressSparseReader). The per-tensor codecs and the layout
 // description live in sparse-codec.ts.
 
-import { PruneError } from "@mama-prune/core";
+import { PruneError, quoteUntrusted } from "@mama-prune/core";
 import { bytesToF32, dtypeByteSize } from "./dtype.ts";
 import {
   bitmaskRowBytes,
@@ -268,7 +268,7 @@ export async function decompressSparseReader(
     for (const p of parts) {
       if (!reader.has(prefix + p)) {
         throw bad(
-          `sparse weight "${prefix}" is incomplete. Expected tensor "${prefix}${p}" (${format}), got none.`,
+          `sparse weight ${quoteUntrusted(prefix)} is incomplete. Expected tensor ${quoteUntrusted(`${prefix}${p}`)} (${format}), got none.`,
         );
       }
     }
@@ -276,49 +276,57 @@ export async function decompressSparseReader(
     const dims = readInts(
       await reader.readRaw(`${prefix}.shape`),
       shapeInfo.dtype,
-      `${src}: ${prefix}.shape`,
+      `${src}: ${quoteUntrusted(`${prefix}.shape`)}`,
     );
     if (dims.length !== 2) {
-      throw bad(`"${prefix}.shape" must hold a 2-D shape. Expected 2 values, got [${dims.join(", ")}].`);
+      throw bad(
+        `${quoteUntrusted(`${prefix}.shape`)} must hold a 2-D shape. Expected 2 values, got [${dims.join(", ")}].`,
+      );
     }
     const [rows, cols] = dims as [number, number];
     // Positive and bounded: a (huge, 0) shape would need no bitmask bytes yet loop over every row.
     if (rows < 1 || cols < 1 || rows > 2 ** 31 || cols > 2 ** 31) {
-      throw bad(`"${prefix}.shape" is out of range. Expected dims in [1, 2^31], got [${rows}, ${cols}].`);
+      throw bad(
+        `${quoteUntrusted(`${prefix}.shape`)} is out of range. Expected dims in [1, 2^31], got [${rows}, ${cols}].`,
+      );
     }
     if (format === "sparse-bitmask") {
       const offs = reader.info(`${prefix}.row_offsets`);
       const n = offs.shape.reduce((a, b) => a * b, 1);
       if (n !== rows) {
         throw bad(
-          `"${prefix}.row_offsets" has the wrong length for ${rows} rows. Expected ${rows} values, got ${n}.`,
+          `${quoteUntrusted(`${prefix}.row_offsets`)} has the wrong length for ${rows} rows. Expected ${rows} values, got ${n}.`,
         );
       }
     }
     const mask = reader.info(`${prefix}.bitmask`);
     if (mask.dtype !== "U8" && mask.dtype !== "I8") {
-      throw bad(`"${prefix}.bitmask" has dtype ${mask.dtype}. Expected U8, got ${mask.dtype}.`);
+      throw bad(
+        `${quoteUntrusted(`${prefix}.bitmask`)} has dtype ${mask.dtype}. Expected U8, got ${mask.dtype}.`,
+      );
     }
     if (mask.byteLength !== rows * bitmaskRowBytes(cols)) {
       throw bad(
-        `"${prefix}.bitmask" does not fit shape [${rows}, ${cols}]. Expected ${rows * bitmaskRowBytes(cols)} bytes, got ${mask.byteLength}.`,
+        `${quoteUntrusted(`${prefix}.bitmask`)} does not fit shape [${rows}, ${cols}]. Expected ${rows * bitmaskRowBytes(cols)} bytes, got ${mask.byteLength}.`,
       );
     }
     const values = reader.info(`${prefix}.compressed`);
     const size = dtypeByteSize(values.dtype);
     if (structure === "2:4" && (cols % 4 !== 0 || values.byteLength !== (rows * cols * size) / 2)) {
       throw bad(
-        `"${prefix}.compressed" does not fit 2:4 shape [${rows}, ${cols}]. Expected ${rows * (cols / 2)} values and cols divisible by 4, got ${values.byteLength / size} values.`,
+        `${quoteUntrusted(`${prefix}.compressed`)} does not fit 2:4 shape [${rows}, ${cols}]. Expected ${rows * (cols / 2)} values and cols divisible by 4, got ${values.byteLength / size} values.`,
       );
     }
     if (values.byteLength > rows * cols * size) {
       throw bad(
-        `"${prefix}.compressed" holds more values than [${rows}, ${cols}]. Expected at most ${rows * cols}, got ${values.byteLength / size}.`,
+        `${quoteUntrusted(`${prefix}.compressed`)} holds more values than [${rows}, ${cols}]. Expected at most ${rows * cols}, got ${values.byteLength / size}.`,
       );
     }
     const denseName = `${prefix}.weight`;
     if (reader.has(denseName)) {
-      throw bad(`"${denseName}" is stored both dense and as ${format}. Expected one of them, got both.`);
+      throw bad(
+        `${quoteUntrusted(denseName)} is stored both dense and as ${format}. Expected one of them, got both.`,
+      );
     }
     groups.set(denseName, {
       prefix,
@@ -348,7 +356,7 @@ export async function decompressSparseReader(
     if (t === undefined) {
       throw new PruneError(
         "TENSOR_IO_NOT_FOUND",
-        `${src}: no tensor named "${name}" (after ${format} decompression).`,
+        `${src}: no tensor named ${quoteUntrusted(name)} (after ${format} decompression).`,
       );
     }
     return t;
@@ -368,10 +376,19 @@ export async function decompressSparseReader(
       offsets = readInts(
         await reader.readRaw(`${g.prefix}.row_offsets`),
         oi.dtype,
-        `${src}: ${g.prefix}.row_offsets`,
+        `${src}: ${quoteUntrusted(`${g.prefix}.row_offsets`)}`,
       );
     }
-    return decodeSparseRaw(values, mask, g.info.dtype, rows, cols, g.structure, `${src}: ${name}`, offsets);
+    return decodeSparseRaw(
+      values,
+      mask,
+      g.info.dtype,
+      rows,
+      cols,
+      g.structure,
+      `${src}: ${quoteUntrusted(name)}`,
+      offsets,
+    );
   };
   return {
     source: src,
@@ -385,7 +402,7 @@ export async function decompressSparseReader(
         info(name);
         return reader.readF32(name);
       }
-      return bytesToF32(await readRaw(name), g.info.dtype, `${src}: ${name}`);
+      return bytesToF32(await readRaw(name), g.info.dtype, `${src}: ${quoteUntrusted(name)}`);
     },
     close: (): Promise<void> => reader.close(),
   };
