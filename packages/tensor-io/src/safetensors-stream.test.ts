@@ -70,10 +70,10 @@ async function drainAll(
   return names;
 }
 
-async function expectPrune(p: Promise<unknown>, code: PruneErrorCode, part: string): Promise<void> {
+async function expectPrune(p: Promise<unknown>, code: PruneErrorCode, ...parts: string[]): Promise<void> {
   const e = await failure(p);
   if (!isPruneError(e, code)) throw new Error(`expected PruneError ${code}, got ${String(e)}`);
-  expect(e.message).toContain(part);
+  for (const part of parts) expect(e.message).toContain(part);
 }
 
 describe("readSafetensorsStream", () => {
