@@ -1,3 +1,5 @@
+import { escapeUntrusted } from "./untrusted.ts";
+
 /**
  * Stable error codes of MAMA Prune. Codes never change within a major version; message wording may.
  */
@@ -96,7 +98,11 @@ export function isPruneError(e: unknown, code?: PruneErrorCode): e is PruneError
   return code === undefined || c === code;
 }
 
-/** Truncate echoed (possibly hostile) input for error messages. */
+/**
+ * Echo (possibly hostile) input in an error message: strings as they are, other values as JSON,
+ * with control characters and bidi overrides escaped and the length bounded (see
+ * `escapeUntrusted` in untrusted.ts; `quoteUntrusted` also quotes).
+ */
 export function truncateForMessage(value: unknown, maxChars = 80): string {
   let s: string;
   try {
@@ -104,7 +110,7 @@ export function truncateForMessage(value: unknown, maxChars = 80): string {
   } catch {
     s = String(value);
   }
-  return s.length > maxChars ? `${s.slice(0, maxChars)}…(${s.length} chars)` : s;
+  return escapeUntrusted(s, maxChars);
 }
 
 /** Throw `ABORTED` if the signal has fired. */

@@ -11,3 +11,4 @@ export { sha256Hex } from "./hash.ts";
 export { createMemoryLogger, type Logger, type LogRecord, SILENT_LOGGER } from "./logger.ts";
 export { type Matrix, matrix, numel } from "./matrix.ts";
 export { createRng, type Rng, randomNormal } from "./rng.ts";
+export { escapeUntrusted, quoteUntrusted, UNTRUSTED_MAX_CHARS } from "./untrusted.ts";

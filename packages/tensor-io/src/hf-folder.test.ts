@@ -213,7 +213,7 @@ describe("readHfCheckpoint", () => {
     map["model.norm.weight"] = "model-00001-of-00003.safetensors";
     d2.files.set("model.safetensors.index.json", enc(index));
     expect(await codeOf(readHfCheckpoint(d2))).toMatch(
-      /^TENSOR_IO_MALFORMED: .*tensor model\.norm\.weight is mapped to model-00001-of-00003.safetensors, but that shard does not contain it/,
+      /^TENSOR_IO_MALFORMED: .*tensor "model\.norm\.weight" is mapped to model-00001-of-00003.safetensors, but that shard does not contain it/,
     );
     const d3 = await sharded();
     d3.files.set("model.safetensors.index.json", enc({ metadata: {} }));
@@ -278,7 +278,7 @@ describe("readHfCheckpoint", () => {
     expect(await ckpt.readF32("a")).toEqual(new Float32Array([1]));
     expect(await codeOf(ckpt.readF32("b"))).toMatch(/^TENSOR_IO_NOT_FOUND/);
     expect(log.records.map((r) => r.message)).toEqual([
-      "w/s.safetensors: tensor b is not in model.safetensors.index.json; ignored",
+      'w/s.safetensors: tensor "b" is not in model.safetensors.index.json; ignored',
       "w/model.safetensors.index.json: metadata.total_size is 99 but the mapped tensors hold 4 bytes",
     ]);
   });

@@ -70,10 +70,10 @@ async function drainAll(
   return names;
 }
 
-async function expectPrune(p: Promise<unknown>, code: PruneErrorCode, part: string): Promise<void> {
+async function expectPrune(p: Promise<unknown>, code: PruneErrorCode, ...parts: string[]): Promise<void> {
   const e = await failure(p);
   if (!isPruneError(e, code)) throw new Error(`expected PruneError ${code}, got ${String(e)}`);
-  expect(e.message).toContain(part);
+  for (const part of parts) expect(e.message).toContain(part);
 }
 
 describe("readSafetensorsStream", () => {
@@ -116,9 +116,16 @@ describe("readSafetensorsStream", () => {
       },
       Uint8Array.from([7, 0, 0, 0, 8, 9]),
     );
-    const st = await readSafetensorsStream(chunked(file, 3, 3), { name: "g" });
+    await expectPrune(
+      readSafetensorsStream(chunked(file, 3), { name: "g" }),
+      "TENSOR_IO_MALFORMED",
+      'g: tensor "b" (data_offsets [4, 6], file bytes [',
+      'gap after tensor "a"',
+    );
+    const st = await readSafetensorsStream(chunked(file, 3, 3), { name: "g", lenient: true });
+    expect(st.warnings.map((w) => [w.kind, w.tensor])).toEqual([["gap", "b"]]);
     expect(st.diagnostics).toEqual([
-      "g: gap of 3 unused bytes in the data region before tensor b (data offset 1)",
+      expect.stringContaining('gap after tensor "a": 3 unused bytes at file bytes ['),
     ]);
     const got: [string, number[]][] = [];
     for await (const t of st.tensors()) got.push([t.info.name, Array.from(t.bytes)]);
@@ -126,11 +133,22 @@ describe("readSafetensorsStream", () => {
       ["a", [7]],
       ["b", [8, 9]],
     ]);
+  });
+
+  it("strict without totalBytes: a byte after the last tensor fails the iteration; lenient ignores it", async () => {
+    const bytes = await safetensorsBytes(entries.slice(0, 2));
+    const longer = new Uint8Array(bytes.byteLength + 1);
+    longer.set(bytes);
     await expectPrune(
-      readSafetensorsStream(chunked(file, 3), { name: "g", strict: true }),
+      drainAll(longer),
       "TENSOR_IO_MALFORMED",
-      "gap of 3",
+      'trailing bytes after the last tensor "layer.1"',
     );
+    const st = await readSafetensorsStream(chunked(longer, 7), { lenient: true });
+    let n = 0;
+    for await (const _ of st.tensors()) n++;
+    expect(n).toBe(2);
+    await drainAll(bytes); // the exact file passes
   });
 
   it("fails cleanly at every truncation, naming what was cut", async () => {
@@ -143,7 +161,7 @@ describe("readSafetensorsStream", () => {
     await expectPrune(
       drainAll(bytes.subarray(0, bytes.byteLength - 1)),
       "TENSOR_IO_MALFORMED",
-      "stream ended inside tensor layer.2",
+      'stream ended inside tensor "layer.2"',
     );
   });
 
@@ -155,7 +173,7 @@ describe("readSafetensorsStream", () => {
     await expectPrune(
       drainAll(file),
       "TENSOR_IO_MALFORMED",
-      "stream ended inside tensor huge. Expected 4398046511104 more bytes, got 16.",
+      'stream ended inside tensor "huge". Expected 4398046511104 more bytes, got 16.',
     );
     await expectPrune(
       drainAll(file, file.byteLength),
@@ -166,8 +184,21 @@ describe("readSafetensorsStream", () => {
 
   it("checks the declared total length, without hanging on an endless stream", async () => {
     const bytes = await safetensorsBytes(entries.slice(0, 2));
+    // Strict: 5 declared bytes no tensor covers are refused up front.
     await expectPrune(
       drainAll(bytes, bytes.byteLength + 5),
+      "TENSOR_IO_MALFORMED",
+      "trailing bytes after the last tensor",
+    );
+    const lenient = await readSafetensorsStream(chunked(bytes, 9), {
+      totalBytes: bytes.byteLength + 5,
+      lenient: true,
+    });
+    const it = lenient.tensors();
+    await expectPrune(
+      (async () => {
+        for await (const _ of it);
+      })(),
       "TENSOR_IO_MALFORMED",
       "does not match totalBytes",
     );

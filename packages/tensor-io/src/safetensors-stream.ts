@@ -3,10 +3,11 @@
 // is sized from the header alone: tensor bytes are gathered as they actually arrive, so a header
 // that lies about sizes can never make us allocate more than the stream delivered.
 
-import { PruneError, truncateForMessage } from "@mama-prune/core";
+import { type Logger, PruneError, quoteUntrusted, SILENT_LOGGER } from "@mama-prune/core";
 import { bytesToF32 } from "./dtype.ts";
 import { DEFAULT_MAX_HEADER_BYTES } from "./safetensors.ts";
-import { decodeHeaderJson, type Entry, parseHeader } from "./safetensors-header.ts";
+import { decodeHeaderJson, type Entry, parseHeader, type SafetensorsWarning } from "./safetensors-header.ts";
+import { isLenient } from "./safetensors-inspect.ts";
 import type { TensorInfo } from "./types.ts";
 
 /** Options of {@link readSafetensorsStream}. */
@@ -20,8 +21,16 @@ export interface ReadSafetensorsStreamOptions {
    * front, and trailing bytes are reported. Without it, a short stream is detected when it ends.
    */
   readonly totalBytes?: number;
-  /** Reject gaps (and, with `totalBytes`, trailing bytes) instead of reporting them in `diagnostics`. */
+  /**
+   * Accept unused bytes (before, between or, with `totalBytes`, after the tensors) and unknown entry
+   * fields, reported in `warnings`. Default false: strict, each is an error, and without `totalBytes`
+   * a byte after the last tensor fails the iteration when it gets there.
+   */
+  readonly lenient?: boolean;
+  /** @deprecated Strict is the default; `strict: false` is the same as `lenient: true`. */
   readonly strict?: boolean;
+  /** Receives one `warn` per warning. */
+  readonly logger?: Logger;
 }
 
 /** One tensor as it arrives from the stream. */
@@ -40,7 +49,9 @@ export interface SafetensorsStream {
   readonly source: string;
   /** The `__metadata__` map of the header (empty when absent). */
   readonly metadata: Readonly<Record<string, string>>;
-  /** Non-fatal findings (gaps, unknown fields, trailing bytes when `totalBytes` is known). */
+  /** Findings accepted in lenient mode (gaps, unknown fields, trailing bytes when `totalBytes` is known). */
+  readonly warnings: readonly SafetensorsWarning[];
+  /** The messages of `warnings` (kept for compatibility). */
   readonly diagnostics: readonly string[];
   /** All tensors, in storage (arrival) order. */
   list(): readonly TensorInfo[];
@@ -199,7 +210,7 @@ export async function readSafetensorsStream(
   if (total !== undefined && (!Number.isSafeInteger(total) || total < 0)) {
     throw new RangeError(`readSafetensorsStream: totalBytes must be a non-negative integer, got ${total}`);
   }
-  const strict = options.strict ?? false;
+  const lenient = isLenient(options);
   const r = chunkReader(stream, name);
   try {
     if (total !== undefined && total < 8) {
@@ -227,24 +238,26 @@ export async function readSafetensorsStream(
     }
     const json = decodeHeaderJson(await r.exactly(headerLen, "the header"), name);
     const dataOffset = 8 + headerLen;
-    const diagnostics: string[] = [];
+    const warnings: SafetensorsWarning[] = [];
     const known = total !== undefined;
     const { entries, metadata } = parseHeader(
       json,
       name,
       dataOffset,
       known ? total - dataOffset : Number.MAX_SAFE_INTEGER - dataOffset,
-      strict,
-      diagnostics,
+      lenient,
+      warnings,
       known,
     );
+    const log = options.logger ?? SILENT_LOGGER;
+    for (const w of warnings) log.warn(w.message, { kind: w.kind });
     const infos: readonly TensorInfo[] = Object.freeze(entries.map((e) => e.info));
     let started = false;
     async function* iterate(): AsyncGenerator<StreamedTensor> {
       let completed = false;
       try {
         for (const e of entries as Entry[]) {
-          const what = `tensor ${truncateForMessage(e.info.name)}`;
+          const what = `tensor ${quoteUntrusted(e.info.name)}`;
           if (e.begin > r.consumed) await r.skip(e.begin - r.consumed, `the gap before ${what}`);
           const bytes = await r.exactly(e.end - e.begin, what);
           const info = e.info;
@@ -258,8 +271,15 @@ export async function readSafetensorsStream(
               `${name}: stream length does not match totalBytes. Expected ${total} bytes, got ${r.consumed + rest}.`,
             );
           }
+        } else if (!lenient && (await r.drain(0)) > 0) {
+          // One more chunk at most (an endless stream cannot hang us): the file must end here.
+          const last = entries[entries.length - 1];
+          throw new PruneError(
+            "TENSOR_IO_MALFORMED",
+            `${name}: ${last !== undefined ? `trailing bytes after the last tensor ${quoteUntrusted(last.info.name)}` : "data bytes but no tensors"}. Expected the stream to end at byte ${r.consumed} (lenient mode accepts this), got more bytes.`,
+          );
         } else {
-          await r.cancel(); // whatever follows the last tensor is not ours to read
+          await r.cancel(); // lenient: whatever follows the last tensor is not ours to read
         }
         completed = true;
       } finally {
@@ -269,7 +289,8 @@ export async function readSafetensorsStream(
     return {
       source: name,
       metadata: Object.freeze(metadata),
-      diagnostics: Object.freeze(diagnostics),
+      warnings: Object.freeze(warnings),
+      diagnostics: Object.freeze(warnings.map((w) => w.message)),
       list: (): readonly TensorInfo[] => infos,
       tensors(): AsyncIterableIterator<StreamedTensor> {
         if (started)

@@ -137,23 +137,23 @@ describe("readSafetensors", () => {
   });
 
   const U = { dtype: "U8", shape: [4], data_offsets: [0, 4] };
-  const bad: [string, unknown, number, PruneErrorCode, string][] = [
+  const bad: [string, unknown, number, PruneErrorCode, ...string[]][] = [
     ["a JSON array header", "[1,2]", 0, "TENSOR_IO_MALFORMED", "does not start with '{'"],
     ["invalid JSON", '{"w": {', 0, "TENSOR_IO_MALFORMED", "not valid JSON"],
-    ["a non-object entry", { w: 5 }, 0, "TENSOR_IO_MALFORMED", "tensor w: entry is not an object"],
+    ["a non-object entry", { w: 5 }, 0, "TENSOR_IO_MALFORMED", 'tensor "w": entry is not an object'],
     [
       "a non-string dtype",
       { w: { ...U, dtype: 1 } },
       4,
       "TENSOR_IO_MALFORMED",
-      "tensor w: dtype is not a string",
+      'tensor "w": dtype is not a string',
     ],
     [
       "an unknown dtype",
       { w: { ...U, dtype: "Q4" } },
       4,
       "DTYPE_UNSUPPORTED",
-      "tensor w: dtype Q4 is unknown",
+      'tensor "w": dtype "Q4" is unknown',
     ],
     [
       "an F8 dtype",
@@ -162,9 +162,9 @@ describe("readSafetensors", () => {
       "DTYPE_UNSUPPORTED",
       "not supported by this reader",
     ],
-    ["a negative dim", { w: { ...U, shape: [-4] } }, 4, "TENSOR_IO_MALFORMED", "tensor w: shape"],
-    ["a fractional dim", { w: { ...U, shape: [2.5] } }, 4, "TENSOR_IO_MALFORMED", "tensor w: shape"],
-    ["a string dim", { w: { ...U, shape: ["4"] } }, 4, "TENSOR_IO_MALFORMED", "tensor w: shape"],
+    ["a negative dim", { w: { ...U, shape: [-4] } }, 4, "TENSOR_IO_MALFORMED", 'tensor "w": shape'],
+    ["a fractional dim", { w: { ...U, shape: [2.5] } }, 4, "TENSOR_IO_MALFORMED", 'tensor "w": shape'],
+    ["a string dim", { w: { ...U, shape: ["4"] } }, 4, "TENSOR_IO_MALFORMED", 'tensor "w": shape'],
     ["a huge shape", { w: { ...U, shape: [2 ** 40, 2 ** 40] } }, 4, "TENSOR_IO_MALFORMED", "too large"],
     ["three offsets", { w: { ...U, data_offsets: [0, 2, 4] } }, 4, "TENSOR_IO_MALFORMED", "data_offsets"],
     [
@@ -181,19 +181,26 @@ describe("readSafetensors", () => {
       { a: U, b: { ...U, data_offsets: [2, 6] }, c: { dtype: "U8", shape: [2], data_offsets: [6, 8] } },
       8,
       "TENSOR_IO_MALFORMED",
-      "tensor b: data overlaps tensor a",
+      'tensor "b" (data_offsets [2, 6], file bytes [',
+      'data overlaps tensor "a" (data_offsets [0, 4])',
     ],
-    ["non-string metadata", { __metadata__: { a: 1 } }, 0, "TENSOR_IO_MALFORMED", "__metadata__ value of a"],
+    [
+      "non-string metadata",
+      { __metadata__: { a: 1 } },
+      0,
+      "TENSOR_IO_MALFORMED",
+      '__metadata__ value of "a"',
+    ],
     ["array metadata", { __metadata__: [] }, 0, "TENSOR_IO_MALFORMED", "__metadata__ is not an object"],
   ];
   it.each(bad)(
     "rejects %s with a typed error naming the file",
-    async (_label, header, dataLen, code, part) => {
+    async (_label, header, dataLen, code, ...parts) => {
       await expectPrune(
         readSafetensors(rawFile(header, dataLen), { name: "bad.safetensors" }),
         code,
         "bad.safetensors",
-        part,
+        ...parts,
       );
     },
   );
@@ -218,36 +225,154 @@ describe("readSafetensors", () => {
     await expectPrune(readSafetensors(invalidUtf8), "TENSOR_IO_MALFORMED", "not valid UTF-8");
   });
 
-  it("reports gaps and trailing bytes as diagnostics, or rejects them when strict", async () => {
-    const f = rawFile(
-      {
-        a: { dtype: "U8", shape: [2], data_offsets: [0, 2] },
-        b: { dtype: "U8", shape: [2], data_offsets: [4, 6] },
-      },
-      8,
+  it("rejects unused bytes before, between and after tensors by default; lenient reports them", async () => {
+    const ab = (a: [number, number], b: [number, number]) => ({
+      a: { dtype: "U8", shape: [a[1] - a[0]], data_offsets: a },
+      b: { dtype: "U8", shape: [b[1] - b[0]], data_offsets: b },
+    });
+    const hdr = (f: Uint8Array) => 8 + Number(new DataView(f.buffer).getBigUint64(0, true));
+    // A gap and trailing bytes.
+    const f = rawFile(ab([0, 2], [4, 6]), 8);
+    const d = hdr(f);
+    await expectPrune(
+      readSafetensors(f, { name: "g" }),
+      "TENSOR_IO_MALFORMED",
+      `g: tensor "b" (data_offsets [4, 6], file bytes [${d + 4}, ${d + 6})): gap after tensor "a". Expected the tensor to begin where the previous one ends (data offset 2)`,
+      `got 2 unused bytes at file bytes [${d + 2}, ${d + 4})`,
     );
     const log = createMemoryLogger();
-    const st = await readSafetensors(f, { name: "g", logger: log });
-    expect(st.diagnostics).toEqual([
-      "g: gap of 2 unused bytes in the data region before tensor b (data offset 2)",
-      "g: 2 trailing bytes after the last tensor",
+    const st = await readSafetensors(f, { name: "g", logger: log, lenient: true });
+    expect(st.warnings).toEqual([
+      {
+        kind: "gap",
+        message: `g: tensor "b" (data_offsets [4, 6], file bytes [${d + 4}, ${d + 6})): gap after tensor "a": 2 unused bytes at file bytes [${d + 2}, ${d + 4})`,
+        tensor: "b",
+        bytes: [d + 2, d + 4],
+      },
+      {
+        kind: "trailing-bytes",
+        message: `g: tensor "b" (data_offsets [4, 6], file bytes [${d + 4}, ${d + 6})): trailing bytes after the last tensor: 2 unused bytes at file bytes [${d + 6}, ${d + 8})`,
+        tensor: "b",
+        bytes: [d + 6, d + 8],
+      },
     ]);
-    expect(log.records.map((r) => r.level)).toEqual(["warn", "warn"]);
+    expect(st.diagnostics).toEqual(st.warnings.map((w) => w.message));
+    expect(log.records.map((r) => [r.level, r.message])).toEqual(st.warnings.map((w) => ["warn", w.message]));
+    expect(Array.from(await st.readRaw("b"))).toEqual([0, 0]);
+    // The deprecated strict: false still means lenient.
+    expect((await readSafetensors(f, { strict: false })).warnings).toHaveLength(2);
+    // Only trailing bytes.
+    const t = rawFile(ab([0, 2], [2, 4]), 5);
     await expectPrune(
-      readSafetensors(f, { name: "g", strict: true }),
+      readSafetensors(t, { name: "t" }),
       "TENSOR_IO_MALFORMED",
-      "gap of 2 unused bytes",
+      "trailing bytes after the last tensor",
     );
+    // Leading bytes: the first tensor does not start at data offset 0.
+    const l = rawFile(ab([1, 2], [2, 4]), 4);
+    await expectPrune(
+      readSafetensors(l, { name: "l" }),
+      "TENSOR_IO_MALFORMED",
+      'l: tensor "a" (data_offsets [1, 2]',
+      "the data region does not start with the first tensor. Expected the first tensor at data offset 0",
+    );
+    expect((await readSafetensors(l, { lenient: true })).warnings.map((w) => w.kind)).toEqual([
+      "leading-bytes",
+    ]);
+    // No tensors but data bytes.
+    const e = rawFile({ __metadata__: { a: "b" } }, 3);
+    await expectPrune(
+      readSafetensors(e, { name: "e" }),
+      "TENSOR_IO_MALFORMED",
+      "e: data bytes but no tensors",
+    );
+    // Contiguous files with empty tensors anywhere in the order are fine in strict mode.
+    const ok = rawFile(
+      {
+        z0: { dtype: "F32", shape: [0], data_offsets: [0, 0] },
+        a: { dtype: "U8", shape: [2], data_offsets: [0, 2] },
+        z1: { dtype: "I64", shape: [3, 0], data_offsets: [2, 2] },
+        b: { dtype: "U8", shape: [1], data_offsets: [2, 3] },
+        z2: { dtype: "U8", shape: [0], data_offsets: [3, 3] },
+      },
+      3,
+    );
+    const okr = await readSafetensors(ok);
+    expect(okr.list().map((x) => x.name)).toEqual(["z0", "a", "z1", "b", "z2"]);
+    expect(okr.warnings).toEqual([]);
+    // An empty tensor inside another one, or past the end, is an error in both modes.
+    for (const lenient of [false, true]) {
+      const inside = rawFile(
+        {
+          a: { dtype: "U8", shape: [2], data_offsets: [0, 2] },
+          z: { dtype: "U8", shape: [0], data_offsets: [1, 1] },
+        },
+        2,
+      );
+      await expectPrune(
+        readSafetensors(inside, { name: "i", lenient }),
+        "TENSOR_IO_MALFORMED",
+        'i: tensor "z" (data_offsets [1, 1]',
+        'data sits inside tensor "a"',
+      );
+      const past = rawFile({ z: { dtype: "U8", shape: [0], data_offsets: [3, 3] } }, 2);
+      await expectPrune(readSafetensors(past, { lenient }), "TENSOR_IO_MALFORMED", "past the end");
+      const over = rawFile(ab([0, 2], [1, 3]), 3);
+      await expectPrune(
+        readSafetensors(over, { lenient }),
+        "TENSOR_IO_MALFORMED",
+        'data overlaps tensor "a"',
+      );
+    }
   });
 
-  it("rejects a tensor name that appears twice (JSON.parse would keep only the last)", async () => {
+  it("rejects unknown entry fields by default; lenient warns", async () => {
+    const f = rawFile({ w: { dtype: "U8", shape: [1], data_offsets: [0, 1], extra: 1 } }, 1);
+    await expectPrune(
+      readSafetensors(f, { name: "u" }),
+      "TENSOR_IO_MALFORMED",
+      'u: tensor "w": unknown field "extra"',
+    );
+    const st = await readSafetensors(f, { name: "u", lenient: true });
+    expect(st.warnings).toEqual([
+      { kind: "unknown-field", message: 'u: tensor "w": unknown field "extra" ignored', tensor: "w" },
+    ]);
+  });
+
+  it("rejects a key that appears twice at any level of the header, even when lenient", async () => {
     const entry = '{"dtype":"U8","shape":[1],"data_offsets":[0,1]}';
     const file = rawFile(`{"w\\u0061": ${entry}, "x": {"a": {"wa": 1}}, "wa" : ${entry}}`, 1);
     await expectPrune(
-      readSafetensors(file, { name: "d" }),
+      readSafetensors(file, { name: "d", lenient: true }),
       "TENSOR_IO_MALFORMED",
-      "d: tensor wa appears twice",
+      'd: tensor "wa" appears twice in the header (second at file byte ',
     );
+    const cases: [string, string][] = [
+      [
+        `{"w": {"dtype":"U8","shape":[1],"data_offsets":[0,1],"dtype":"U8"}}`,
+        'tensor "w": field "dtype" appears twice',
+      ],
+      [
+        `{"w": {"dtype":"U8","shape":[1],"data_offsets":[0,1],"data_offsets":[0,1]}}`,
+        'tensor "w": field "data_offsets" appears twice',
+      ],
+      [`{"__metadata__": {"k": "a", "\\u006b": "b"}, "w": ${entry}}`, '__metadata__ key "k" appears twice'],
+      [`{"__metadata__": {}, "w": ${entry}, "__metadata__": {}}`, "__metadata__ appears twice"],
+      [
+        `{"w": {"dtype":"U8","shape":[1],"data_offsets":[0,1],"x":[{"a":1,"a":2}]}}`,
+        'key "a" inside "w.x.[]"',
+      ],
+    ];
+    for (const [text, part] of cases) {
+      for (const lenient of [false, true]) {
+        await expectPrune(
+          readSafetensors(rawFile(text, 1), { name: "d", lenient }),
+          "TENSOR_IO_MALFORMED",
+          part,
+        );
+      }
+    }
+    // The same key in different objects is not a duplicate.
     const nested = rawFile(`{"w": ${entry}, "__metadata__": {"w": "x", "k": "w"}}`, 1);
     expect((await readSafetensors(nested)).list().map((t) => t.name)).toEqual(["w"]);
   });
@@ -294,7 +419,7 @@ describe("readSafetensors", () => {
       read: (o, l) => (++n > 2 ? Promise.reject(new Error("EIO")) : inner.read(o, l)),
     };
     const st = await readSafetensors(flaky);
-    await expectPrune(st.readF32("w"), "TENSOR_IO_MALFORMED", "flaky.safetensors: tensor w", "EIO");
+    await expectPrune(st.readF32("w"), "TENSOR_IO_MALFORMED", 'flaky.safetensors: tensor "w"', "EIO");
   });
 });
 

@@ -334,7 +334,7 @@ describe("decompressSparseReader", () => {
     });
     const r = await decompressSparseReader(memoryReader(flipped), "sparse-bitmask");
     expect(await codeOfAsync(r.readF32("l.q_proj.weight"))).toMatch(
-      /^TENSOR_IO_MALFORMED: mem: l.q_proj.weight:/,
+      /^TENSOR_IO_MALFORMED: mem: "l.q_proj.weight":/,
     );
   });
 });

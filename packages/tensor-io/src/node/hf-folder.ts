@@ -89,6 +89,7 @@ export async function openCheckpoint(
       const reader = await readSafetensors(src, {
         name: path,
         ...(options.logger ? { logger: options.logger } : {}),
+        lenient: options.lenient ?? false,
       });
       let config: Record<string, unknown> = {};
       const sibling = join(dirname(path), "config.json");

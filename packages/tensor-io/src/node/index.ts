@@ -8,6 +8,7 @@ export { openFileSource } from "./file-source.ts";
 export { openCheckpoint, readHfCheckpointFolder, writeHfCheckpointFolder } from "./hf-folder.ts";
 export { readLlama2cFile, readLlama2cTokenizerFile, writeLlama2cFile } from "./llama2c.ts";
 export {
+  inspectSafetensorsFile,
   readSafetensorsFile,
   type WriteSafetensorsFileOptions,
   writeSafetensorsFile,

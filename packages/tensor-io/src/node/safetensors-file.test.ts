@@ -80,7 +80,7 @@ describe("writeSafetensorsFile / readSafetensorsFile", () => {
     await st.close();
     const e = await failure(st.readF32Into("f32", new Float32Array(1000)));
     expect(isPruneError(e, "TENSOR_IO_MALFORMED")).toBe(true);
-    expect((e as Error).message).toContain("tensor f32: read after close");
+    expect((e as Error).message).toContain('tensor "f32": read after close');
   });
 
   it("leaves no file behind when a tensor fails, and refuses to overwrite by default", async () => {

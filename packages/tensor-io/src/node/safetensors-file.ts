@@ -1,9 +1,12 @@
 // Node conveniences: open a safetensors file lazily, write one atomically.
 
 import {
+  inspectSafetensors,
   type ReadSafetensorsOptions,
   readSafetensors,
   type SafetensorsEntry,
+  type SafetensorsInspection,
+  type SafetensorsLayoutOptions,
   type SafetensorsReader,
   writeSafetensors,
 } from "../safetensors.ts";
@@ -29,6 +32,28 @@ export async function readSafetensorsFile(
   } catch (e) {
     await src.close();
     throw e;
+  }
+}
+
+/**
+ * Validate a safetensors file on disk without reading tensor data (see `inspectSafetensors`): only
+ * the first 8 bytes and the header are read; the file is closed before returning.
+ *
+ * @throws PruneError TENSOR_IO_NOT_FOUND when the file does not exist; TENSOR_IO_MALFORMED /
+ *   DTYPE_UNSUPPORTED naming the file, the tensor and the byte offsets.
+ * @example
+ * const info = await inspectSafetensorsFile("model.safetensors", { lenient: true });
+ * console.log(info.tensors.length, info.warnings.map((w) => w.message));
+ */
+export async function inspectSafetensorsFile(
+  path: string,
+  options: Omit<SafetensorsLayoutOptions, "name"> = {},
+): Promise<SafetensorsInspection> {
+  const src = await openFileSource(path);
+  try {
+    return await inspectSafetensors(src, options);
+  } finally {
+    await src.close();
   }
 }
 
