@@ -1,22 +1,28 @@
 // The training forward (records what the backward needs) and the reverse-mode backward of a
-// Llama-family decoder, mirroring @mama-prune/model's forward pass operation by operation.
+// Llama-family decoder. The forward IS @mama-prune/model's: its decoderBlock, embedding lookup,
+// RMSNorm and attention, asked to keep the activations; only the backward lives here.
 import type { ComputeBackend } from "@mama-prune/core";
-import { createCpuBackend } from "@mama-prune/model";
+import {
+  type BlockActivations,
+  buildRope,
+  causalAttentionWindows,
+  createCpuBackend,
+  type DecoderBlockWeights,
+  decoderBlock,
+  embedRows,
+  type RopeTable,
+  rmsNorm,
+} from "@mama-prune/model";
 import {
   type AttentionShape,
   applyRopeRows,
   attentionBackward,
-  attentionForward,
   backendLinalg,
   biasGrad,
-  buildRopeTables,
   float64Linalg,
   type Linalg,
-  type RopeTables,
   rmsNormBackward,
-  rmsNormForward,
   swigluBackward,
-  swigluForward,
   zerosLike,
 } from "./ops.ts";
 import { getParam, type LayerParamNames, type LlamaParams, layerParamNames, type Tensor } from "./params.ts";
@@ -24,22 +30,9 @@ import { getParam, type LayerParamNames, type LlamaParams, layerParamNames, type
 /** Gradients by parameter name, same shapes and element type as the params. */
 export type Grads = Map<string, Tensor>;
 
-interface LayerTape {
+interface LayerTape extends BlockActivations {
   readonly names: LayerParamNames;
-  readonly x: Tensor; // (rows, H) block input
-  readonly r1: Float64Array; // (rows,)
-  readonly xn1: Tensor; // (rows, H)
-  readonly q: Tensor; // (rows, qDim) after RoPE
-  readonly k: Tensor; // (rows, kvDim) after RoPE
-  readonly v: Tensor; // (rows, kvDim)
-  readonly probs: Tensor; // (batch, heads, T, T)
-  readonly att: Tensor; // (rows, qDim)
-  readonly h1: Tensor; // (rows, H)
-  readonly r2: Float64Array; // (rows,)
-  readonly xn2: Tensor; // (rows, H)
-  readonly g: Tensor; // (rows, I) gate pre-activation
-  readonly u: Tensor; // (rows, I)
-  readonly a: Tensor; // (rows, I) silu(g)·u
+  readonly probs: Tensor; // (batch, heads, T, T) attention probabilities
 }
 
 /** What {@link trainForward} records for {@link trainBackward}. Opaque to callers. */
@@ -56,7 +49,7 @@ export interface Tape {
 
 interface TapeState {
   readonly linalg: Linalg;
-  readonly rope: RopeTables;
+  readonly rope: RopeTable;
   readonly hF: Tensor; // (rows, H) final hidden before the norm
   readonly rF: Float64Array; // (rows,)
   readonly xnF: Tensor; // (rows, H)
@@ -110,11 +103,12 @@ function checkTokens(
 }
 
 /**
- * The training forward pass: the same numerics as `@mama-prune/model`'s `LlamaModel.forward`
- * (RMSNorm, rotate-half RoPE, causal GQA attention, SwiGLU, tied or untied lm head) on `batch`
- * windows of `seqLen` tokens, recording the activations the backward needs. Float32 params run
- * their matmuls through the ComputeBackend; float64 params (from `cloneParams(p, "f64")`) run the
- * whole pass in float64 loops — the reference for gradient checks.
+ * The training forward pass: `@mama-prune/model`'s forward itself (its `embedRows`, `decoderBlock`
+ * with `causalAttentionWindows`, final `rmsNorm` and lm head) on `batch` windows of `seqLen`
+ * tokens, asked to keep the activations the backward needs. With float32 params and the same
+ * backend the logits are bit-identical to `LlamaModel.forward`'s. Float32 params run their matmuls
+ * through the ComputeBackend; float64 params (from `cloneParams(p, "f64")`) run the whole pass in
+ * float64 (no float32 rounding) — the reference for gradient checks.
  *
  * Memory: per layer ~ rows·(6·H + 3·I + 2·qDim + 2·kvDim) values plus batch·heads·seqLen² attention
  * probabilities.
@@ -136,54 +130,59 @@ export async function trainForward(
   const linalg =
     emb instanceof Float64Array ? float64Linalg() : backendLinalg(options.backend ?? createCpuBackend());
   const H = cfg.hiddenSize;
-  const hd = cfg.headDim;
-  const qDim = cfg.numHeads * hd;
-  const kvDim = cfg.numKvHeads * hd;
-  const I = cfg.intermediateSize;
   const rows = batch * seqLen;
-  const eps = cfg.rmsNormEps;
-  const rope = buildRopeTables(seqLen, hd, cfg.ropeTheta);
-  const shape: AttentionShape = {
-    batch,
-    seqLen,
-    numHeads: cfg.numHeads,
-    numKvHeads: cfg.numKvHeads,
-    headDim: hd,
-    slidingWindow: cfg.slidingWindow,
-  };
+  const rope = buildRope(seqLen, cfg);
 
-  let x = zerosLike(emb, rows * H); // (rows, H)
-  for (let i = 0; i < rows; i++) x.set(emb.subarray(tokens[i]! * H, (tokens[i]! + 1) * H), i * H);
-
+  let x = embedRows(emb, tokens, H, zerosLike(emb, rows * H)); // (rows, H)
   const layers: LayerTape[] = [];
   for (let l = 0; l < cfg.numLayers; l++) {
-    const n = layerParamNames(cfg, l);
-    const p = (name: string | undefined): Tensor | undefined => (name ? getParam(params, name) : undefined);
-    const { y: xn1, r: r1 } = rmsNormForward(x, getParam(params, n.inputNorm), rows, H, eps);
-    const q = await linalg.linear(xn1, getParam(params, n.q), rows, H, qDim, p(n.qBias)); // (rows, qDim)
-    const k = await linalg.linear(xn1, getParam(params, n.k), rows, H, kvDim, p(n.kBias)); // (rows, kvDim)
-    const v = await linalg.linear(xn1, getParam(params, n.v), rows, H, kvDim, p(n.vBias)); // (rows, kvDim)
-    applyRopeRows(q, rows, cfg.numHeads, hd, seqLen, rope, false);
-    applyRopeRows(k, rows, cfg.numKvHeads, hd, seqLen, rope, false);
-    const { out: att, probs } = attentionForward(q, k, v, shape);
-    const o = await linalg.linear(att, getParam(params, n.o), rows, qDim, H, p(n.oBias)); // (rows, H)
-    const h1 = zerosLike(emb, rows * H); // (rows, H)
-    for (let i = 0; i < h1.length; i++) h1[i] = x[i]! + o[i]!;
-    const { y: xn2, r: r2 } = rmsNormForward(h1, getParam(params, n.postNorm), rows, H, eps);
-    const g = await linalg.linear(xn2, getParam(params, n.gate), rows, H, I); // (rows, I)
-    const u = await linalg.linear(xn2, getParam(params, n.up), rows, H, I); // (rows, I)
-    const a = swigluForward(g, u); // (rows, I)
-    const d = await linalg.linear(a, getParam(params, n.down), rows, I, H); // (rows, H)
-    const h2 = zerosLike(emb, rows * H); // (rows, H)
-    for (let i = 0; i < h2.length; i++) h2[i] = h1[i]! + d[i]!;
-    layers.push({ names: n, x, r1, xn1, q, k, v, probs, att, h1, r2, xn2, g, u, a });
-    x = h2;
+    const names = layerParamNames(cfg, l);
+    const probs = zerosLike(emb, batch * cfg.numHeads * seqLen * seqLen); // (batch, heads, T, T)
+    const { out, activations } = await decoderBlock(cfg, blockWeights(params, names), x, rows, {
+      linear: linalg.linear,
+      rope,
+      position: (r) => r % seqLen,
+      attention: (q, k, v, att) => causalAttentionWindows(q, k, v, att, batch, seqLen, cfg, probs),
+      saveActivations: true,
+    });
+    layers.push({ ...(activations as BlockActivations), names, probs });
+    x = out;
   }
-  const { y: xnF, r: rF } = rmsNormForward(x, getParam(params, "model.norm.weight"), rows, H, eps);
+  const rF = new Float64Array(rows); // (rows,)
+  const xnF = rmsNorm(
+    x,
+    getParam(params, "model.norm.weight"),
+    rows,
+    H,
+    cfg.rmsNormEps,
+    zerosLike(x, rows * H),
+    rF,
+  );
   const head = getParam(params, cfg.tieWordEmbeddings ? "model.embed_tokens.weight" : "lm_head.weight");
   const logits = await linalg.linear(xnF, head, rows, H, cfg.vocabSize); // (rows, vocab)
   const state: TapeState = { linalg, rope, hF: x, rF, xnF };
   return { logits, tape: { params, tokens, batch, seqLen, layers, state } };
+}
+
+function blockWeights(params: LlamaParams, n: LayerParamNames): DecoderBlockWeights {
+  const opt = (name: string | undefined): Tensor | undefined => (name ? getParam(params, name) : undefined);
+  return {
+    inputNorm: getParam(params, n.inputNorm),
+    postNorm: getParam(params, n.postNorm),
+    linears: {
+      q_proj: getParam(params, n.q),
+      k_proj: getParam(params, n.k),
+      v_proj: getParam(params, n.v),
+      o_proj: getParam(params, n.o),
+      gate_proj: getParam(params, n.gate),
+      up_proj: getParam(params, n.up),
+      down_proj: getParam(params, n.down),
+    },
+    qBias: opt(n.qBias),
+    kBias: opt(n.kBias),
+    vBias: opt(n.vBias),
+    oBias: opt(n.oBias),
+  };
 }
 
 /**
@@ -277,7 +276,7 @@ export async function trainBackward(tape: Tape, dLogits: Tensor, grads?: Grads):
       dxn2,
       t.h1,
       getParam(params, n.postNorm),
-      t.r2,
+      t.scales2,
       rows,
       H,
       gradOf(G, n.postNorm),
@@ -304,7 +303,7 @@ export async function trainBackward(tape: Tape, dLogits: Tensor, grads?: Grads):
       dxn1,
       t.x,
       getParam(params, n.inputNorm),
-      t.r1,
+      t.scales1,
       rows,
       H,
       gradOf(G, n.inputNorm),

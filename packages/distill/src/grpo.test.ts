@@ -1,16 +1,11 @@
 import { isPruneError } from "@mama-prune/core";
 import type { Tokenizer } from "@mama-prune/model";
 import { describe, expect, it } from "vitest";
-import {
-  checkVerifier,
-  containsWordVerifier,
-  groupAdvantages,
-  grpo,
-  rewardWeightedCalibration,
-  type VerifierPlugin,
-} from "./grpo.ts";
+import { grpo } from "./grpo.ts";
 import { sparsityOf } from "./masks.ts";
 import { cloneParams, initLlamaParams, type LlamaParams, paramsToModel } from "./params.ts";
+import { rewardWeightedCalibration } from "./reward-calibration.ts";
+import { checkVerifier, containsWordVerifier, groupAdvantages, type VerifierPlugin } from "./verifier.ts";
 
 const LETTERS = "abcdefghijklmnopqrstuvwx";
 

@@ -8,19 +8,7 @@ export {
   trainForward,
   zeroGrads,
 } from "./engine.ts";
-export {
-  checkVerifier,
-  containsWordVerifier,
-  type GrpoOptions,
-  type GrpoProgress,
-  type GrpoReport,
-  groupAdvantages,
-  grpo,
-  type RewardCalibration,
-  type RewardCalibrationOptions,
-  rewardWeightedCalibration,
-  type VerifierPlugin,
-} from "./grpo.ts";
+export { type GrpoOptions, type GrpoProgress, type GrpoReport, grpo } from "./grpo.ts";
 export {
   crossEntropyLoss,
   type DistillLossOptions,
@@ -76,6 +64,11 @@ export {
   withLinearsFrom,
 } from "./params.ts";
 export {
+  type RewardCalibration,
+  type RewardCalibrationOptions,
+  rewardWeightedCalibration,
+} from "./reward-calibration.ts";
+export {
   type DistillOptions,
   distill,
   sft,
@@ -83,3 +76,4 @@ export {
   type TrainProgress,
   type TrainReport,
 } from "./train.ts";
+export { checkVerifier, containsWordVerifier, groupAdvantages, type VerifierPlugin } from "./verifier.ts";

@@ -1,7 +1,17 @@
-// Forward and reverse-mode (backward) kernels of each operation of the Llama decoder, in plain
-// loops over Float32Array or Float64Array. The float64 instantiation is the reference for the
-// finite-difference checks; the float32 one is what training runs. Matmuls live in linalg.ts.
+// Reverse-mode (backward) kernels of each operation of the Llama decoder, in plain loops over
+// Float32Array or Float64Array, plus the linear algebra of training. The forward of every operation
+// is @mama-prune/model's (the one forward implementation); the `…Forward` functions here are thin
+// adapters that also return what the backward needs. The float64 instantiation is the reference
+// for the finite-difference checks; the float32 one is what training runs.
 import type { ComputeBackend } from "@mama-prune/core";
+import {
+  applyRope,
+  buildRope,
+  causalAttentionWindows,
+  type RopeTable,
+  rmsNorm,
+  swiglu,
+} from "@mama-prune/model";
 import type { Tensor } from "./params.ts";
 
 /**
@@ -133,7 +143,8 @@ export function biasGrad(dy: Tensor, m: number, n: number, db: Tensor): void {
 // ---- RMSNorm ----
 
 /**
- * RMSNorm forward y = w ⊙ x·r with r = 1/√(mean(x²) + eps) per row; returns y and r [rows].
+ * RMSNorm forward y = w ⊙ x·r with r = 1/√(mean(x²) + eps) per row (`@mama-prune/model`'s
+ * `rmsNorm`: float32 rounding of r and x·r for float32 arrays); returns y and r [rows].
  *
  * @example
  * const { y, r } = rmsNormForward(x, w, rows, dim, 1e-5);
@@ -145,16 +156,8 @@ export function rmsNormForward(
   dim: number,
   eps: number,
 ): { y: Tensor; r: Float64Array } {
-  const y = zerosLike(x, rows * dim); // (rows, dim)
   const r = new Float64Array(rows); // (rows,)
-  for (let i = 0; i < rows; i++) {
-    const o = i * dim;
-    let ss = 0;
-    for (let j = 0; j < dim; j++) ss += x[o + j]! * x[o + j]!;
-    const ri = 1 / Math.sqrt(ss / dim + eps);
-    r[i] = ri;
-    for (let j = 0; j < dim; j++) y[o + j] = w[j]! * x[o + j]! * ri;
-  }
+  const y = rmsNorm(x, w, rows, dim, eps, zerosLike(x, rows * dim), r); // (rows, dim)
   return { y, r };
 }
 
@@ -193,39 +196,25 @@ export function rmsNormBackward(
 
 // ---- RoPE (Hugging Face rotate-half) ----
 
-/** cos/sin tables [positions, headDim/2] of rotate-half RoPE (float64; rounded by the caller's arrays). */
-export interface RopeTables {
-  readonly positions: number;
-  readonly half: number;
-  readonly cos: Float64Array; // (positions, half)
-  readonly sin: Float64Array; // (positions, half)
-}
+/** cos/sin tables [positions, headDim/2] of rotate-half RoPE: `@mama-prune/model`'s `RopeTable`. */
+export type RopeTables = RopeTable;
 
 /**
- * Build RoPE tables with the inverse frequencies rounded to float32 as `@mama-prune/model` (and HF) do.
+ * RoPE tables with the inverse frequencies, angles and cos/sin rounded to float32 as
+ * `@mama-prune/model` (and HF) compute them: `@mama-prune/model`'s `buildRope`.
  *
  * @example
  * const rope = buildRopeTables(128, 8, 10000);
  */
 export function buildRopeTables(positions: number, headDim: number, theta: number): RopeTables {
-  const half = headDim / 2;
-  const cos = new Float64Array(positions * half); // (positions, half)
-  const sin = new Float64Array(positions * half); // (positions, half)
-  for (let i = 0; i < half; i++) {
-    const invFreq = Math.fround(1 / Math.fround(theta ** Math.fround((2 * i) / headDim)));
-    for (let p = 0; p < positions; p++) {
-      const a = Math.fround(p * invFreq);
-      cos[p * half + i] = Math.fround(Math.cos(a));
-      sin[p * half + i] = Math.fround(Math.sin(a));
-    }
-  }
-  return { positions, half, cos, sin };
+  return buildRope(positions, { headDim, ropeTheta: theta });
 }
 
 /**
  * Rotate-half RoPE in place on x [rows, heads·headDim], row r at position r mod seqLen (windows of
- * seqLen rows). `inverse` applies the transpose rotation, which is the backward of the forward
- * (the rotation is orthogonal): dx1 = dy1·c + dy2·s, dx2 = dy2·c − dy1·s.
+ * seqLen rows). The forward is `@mama-prune/model`'s `applyRope`; `inverse` applies the transpose
+ * rotation, which is the backward of the forward (the rotation is orthogonal):
+ * dx1 = dy1·c + dy2·s, dx2 = dy2·c − dy1·s.
  *
  * @example
  * applyRopeRows(q, rows, heads, headDim, seqLen, rope, false);
@@ -239,20 +228,23 @@ export function applyRopeRows(
   rope: RopeTables,
   inverse: boolean,
 ): void {
+  if (!inverse) {
+    applyRope(x, rows, heads, headDim, rope, (r) => r % seqLen);
+    return;
+  }
   const half = headDim / 2;
   const stride = heads * headDim;
-  const sign = inverse ? -1 : 1;
   for (let r = 0; r < rows; r++) {
     const t = (r % seqLen) * half;
     for (let h = 0; h < heads; h++) {
       const base = r * stride + h * headDim;
       for (let i = 0; i < half; i++) {
         const c = rope.cos[t + i]!;
-        const s = sign * rope.sin[t + i]!;
-        const x1 = x[base + i]!;
-        const x2 = x[base + i + half]!;
-        x[base + i] = x1 * c - x2 * s;
-        x[base + i + half] = x2 * c + x1 * s;
+        const s = rope.sin[t + i]!;
+        const y1 = x[base + i]!;
+        const y2 = x[base + i + half]!;
+        x[base + i] = y1 * c + y2 * s;
+        x[base + i + half] = y2 * c - y1 * s;
       }
     }
   }
@@ -272,9 +264,9 @@ export interface AttentionShape {
 }
 
 /**
- * Causal GQA attention forward: out [rows, heads·hd] and the softmax probabilities
- * P [batch, heads, seqLen, seqLen] (zeros above the diagonal and outside the window) that the
- * backward needs. Scores and softmax in float64.
+ * Causal GQA attention forward (`@mama-prune/model`'s `causalAttentionWindows`): out [rows, heads·hd]
+ * and the softmax probabilities P [batch, heads, seqLen, seqLen] (zeros above the diagonal and
+ * outside the window) that the backward needs. Scores and softmax in float64.
  *
  * @example
  * const { out, probs } = attentionForward(q, k, v, shape);
@@ -285,44 +277,10 @@ export function attentionForward(
   v: Tensor, // (rows, kvHeads·hd)
   s: AttentionShape,
 ): { out: Tensor; probs: Tensor } {
-  const { batch, seqLen: T, numHeads, numKvHeads, headDim: hd } = s;
-  const qDim = numHeads * hd;
-  const kvDim = numKvHeads * hd;
-  const group = numHeads / numKvHeads;
-  const scale = 1 / Math.sqrt(hd);
-  const out = zerosLike(q, batch * T * qDim); // (rows, qDim)
+  const { batch, seqLen: T, numHeads, headDim: hd } = s;
+  const out = zerosLike(q, batch * T * numHeads * hd); // (rows, qDim)
   const probs = zerosLike(q, batch * numHeads * T * T); // (batch, heads, T, T)
-  const e = new Float64Array(T); // (T,)
-  for (let b = 0; b < batch; b++) {
-    for (let h = 0; h < numHeads; h++) {
-      const ko = Math.floor(h / group) * hd;
-      const pBase = (b * numHeads + h) * T * T;
-      for (let i = 0; i < T; i++) {
-        const qi = (b * T + i) * qDim + h * hd;
-        const lo = s.slidingWindow === undefined ? 0 : Math.max(0, i - s.slidingWindow + 1);
-        let max = Number.NEGATIVE_INFINITY;
-        for (let j = lo; j <= i; j++) {
-          const kj = (b * T + j) * kvDim + ko;
-          let dot = 0;
-          for (let d = 0; d < hd; d++) dot += q[qi + d]! * k[kj + d]!;
-          e[j] = dot * scale;
-          if (e[j]! > max) max = e[j]!;
-        }
-        let z = 0;
-        for (let j = lo; j <= i; j++) {
-          e[j] = Math.exp(e[j]! - max);
-          z += e[j]!;
-        }
-        const pRow = pBase + i * T;
-        for (let j = lo; j <= i; j++) probs[pRow + j] = e[j]! / z;
-        for (let d = 0; d < hd; d++) {
-          let acc = 0;
-          for (let j = lo; j <= i; j++) acc += e[j]! * v[(b * T + j) * kvDim + ko + d]!;
-          out[qi + d] = acc / z;
-        }
-      }
-    }
-  }
+  causalAttentionWindows(q, k, v, out, batch, T, s, probs);
   return { out, probs };
 }
 
@@ -390,18 +348,13 @@ export function attentionBackward(
 // ---- SwiGLU ----
 
 /**
- * a = silu(g) ⊙ u elementwise (the MLP's activation).
+ * a = silu(g) ⊙ u elementwise (the MLP's activation; `@mama-prune/model`'s `swiglu`).
  *
  * @example
  * const a = swigluForward(g, u);
  */
 export function swigluForward(g: Tensor, u: Tensor): Tensor {
-  const a = zerosLike(g, g.length); // (rows, I)
-  for (let i = 0; i < g.length; i++) {
-    const x = g[i]!;
-    a[i] = (x / (1 + Math.exp(-x))) * u[i]!;
-  }
-  return a;
+  return swiglu(g, u, zerosLike(g, g.length)); // (rows, I)
 }
 
 /**

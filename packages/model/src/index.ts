@@ -1,16 +1,30 @@
+export {
+  type AttentionHeads,
+  causalAttention,
+  causalAttentionWindows,
+} from "./attention.ts";
+export {
+  type BlockActivations,
+  type BlockHooks,
+  type DecoderBlockOptions,
+  type DecoderBlockResult,
+  type DecoderBlockWeights,
+  decoderBlock,
+  type LinearFn,
+} from "./block.ts";
 export { type LlamaConfig, type LlamaFamily, parseLlamaConfig } from "./config.ts";
 export { createCpuBackend } from "./cpu-backend.ts";
 export { type GenerateOptions, type GenerateResult, generate } from "./generate.ts";
 export { loadHfTokenizer } from "./hf-tokenizer.ts";
+export { embedRows, type FloatArray, rmsNorm, swiglu, zerosOf } from "./layers.ts";
+export { LINEAR_NAMES, type LinearName } from "./linears.ts";
 export {
-  type BlockHooks,
-  LINEAR_NAMES,
-  type LinearName,
   type LlamaModel,
   type LlamaSequence,
   type LoadLlamaOptions,
   loadLlama,
 } from "./llama.ts";
+export { applyRope, buildRope, type RopeTable } from "./rotary.ts";
 export {
   parseRopeScaling,
   ROPE_TYPES,

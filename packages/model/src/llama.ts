@@ -1,38 +1,19 @@
-import { type ComputeBackend, PruneError, throwIfAborted } from "@mama-prune/core";
+// The model object: a loaded Llama-family decoder running the shared block forward (block.ts) for
+// windows and for KV-cached incremental decoding.
+import type { ComputeBackend } from "@mama-prune/core";
+import { PruneError } from "@mama-prune/core";
 import type { Checkpoint } from "@mama-prune/tensor-io";
+import { causalAttention, causalAttentionWindows } from "./attention.ts";
+import { type BlockHooks, decoderBlock, type LinearFn } from "./block.ts";
 import { type LlamaConfig, parseLlamaConfig } from "./config.ts";
 import { createCpuBackend } from "./cpu-backend.ts";
-import { ropeInverseFrequencies } from "./rope-scaling.ts";
+import { embedRows, type FloatArray, rmsNorm } from "./layers.ts";
+import { LINEAR_NAMES, type LinearName, linearParamName, linearShapeOf } from "./linears.ts";
+import { buildRope, type RopeTable } from "./rotary.ts";
+import { type LayerWeights, readLlamaWeights } from "./weights.ts";
 
-/** The seven prunable linears of a decoder block, by their Hugging Face module names. */
-export type LinearName = "q_proj" | "k_proj" | "v_proj" | "o_proj" | "gate_proj" | "up_proj" | "down_proj";
-
-/**
- * All {@link LinearName}s in execution order.
- *
- * @example
- * for (const name of LINEAR_NAMES) model.linearShape(0, name); // [out, in] of each linear of block 0
- */
-export const LINEAR_NAMES: readonly LinearName[] = [
-  "q_proj",
-  "k_proj",
-  "v_proj",
-  "o_proj",
-  "gate_proj",
-  "up_proj",
-  "down_proj",
-];
-
-/** Capture hooks of {@link LlamaModel.runBlock}. */
-export interface BlockHooks {
-  /**
-   * Called with the input X [rows, cols] of each linear, before the linear runs. q/k/v share one
-   * input and gate/up share one input: the hook is called once per linear name with the same array.
-   * The array is only valid during the call (copy it to keep it) and must not be modified.
-   * A returned promise is awaited before the block continues.
-   */
-  onLinearInput?(name: LinearName, x: Float32Array, rows: number, cols: number): void | Promise<void>;
-}
+export type { BlockHooks } from "./block.ts";
+export { LINEAR_NAMES, type LinearName } from "./linears.ts";
 
 /** Options of {@link loadLlama}. */
 export interface LoadLlamaOptions {
@@ -107,284 +88,6 @@ export interface LlamaModel {
   parameterName(layer: number, name: LinearName): string;
   /** Start an incremental decoding session (key/value cache), used by generation. */
   createSequence(): LlamaSequence;
-}
-
-// ---- Weights ----
-
-interface LayerWeights {
-  inputNorm: Float32Array; // (hidden,)
-  postNorm: Float32Array; // (hidden,)
-  linears: Record<LinearName, Float32Array>; // each (out, in)
-  qBias: Float32Array | undefined; // (heads·headDim,)
-  kBias: Float32Array | undefined; // (kvHeads·headDim,)
-  vBias: Float32Array | undefined; // (kvHeads·headDim,)
-  oBias: Float32Array | undefined; // (hidden,)
-}
-
-const MODULE_OF: Readonly<Record<LinearName, "self_attn" | "mlp">> = {
-  q_proj: "self_attn",
-  k_proj: "self_attn",
-  v_proj: "self_attn",
-  o_proj: "self_attn",
-  gate_proj: "mlp",
-  up_proj: "mlp",
-  down_proj: "mlp",
-};
-
-function linearShapeOf(cfg: LlamaConfig, name: LinearName): [number, number] {
-  const h = cfg.hiddenSize;
-  const qDim = cfg.numHeads * cfg.headDim;
-  const kvDim = cfg.numKvHeads * cfg.headDim;
-  switch (name) {
-    case "q_proj":
-      return [qDim, h];
-    case "k_proj":
-    case "v_proj":
-      return [kvDim, h];
-    case "o_proj":
-      return [h, qDim];
-    case "gate_proj":
-    case "up_proj":
-      return [cfg.intermediateSize, h];
-    case "down_proj":
-      return [h, cfg.intermediateSize];
-  }
-}
-
-function linearParamName(layer: number, name: LinearName): string {
-  return `model.layers.${layer}.${MODULE_OF[name]}.${name}.weight`;
-}
-
-async function readTensor(
-  ckpt: Checkpoint,
-  name: string,
-  shape: readonly number[],
-  signal: AbortSignal | undefined,
-): Promise<Float32Array> {
-  throwIfAborted(signal, `loadLlama(${ckpt.source})`);
-  if (!ckpt.has(name)) {
-    throw new PruneError(
-      "TENSOR_IO_NOT_FOUND",
-      `${ckpt.source}: missing tensor "${name}". Expected shape [${shape.join(", ")}], got no such tensor.`,
-    );
-  }
-  const info = ckpt.info(name);
-  if (info.shape.length !== shape.length || info.shape.some((d, i) => d !== shape[i])) {
-    throw new PruneError(
-      "SHAPE_MISMATCH",
-      `${ckpt.source}: tensor "${name}" has the wrong shape. Expected [${shape.join(", ")}], got [${info.shape.join(", ")}].`,
-    );
-  }
-  const data = await ckpt.readF32(name);
-  const expected = shape.reduce((a, b) => a * b, 1);
-  if (data.length !== expected) {
-    throw new PruneError(
-      "SHAPE_MISMATCH",
-      `${ckpt.source}: tensor "${name}" read ${data.length} values. Expected ${expected}, got ${data.length}.`,
-    );
-  }
-  // A NaN/Inf weight would silently poison every logit: refuse it at load time (one cheap pass).
-  for (let i = 0; i < data.length; i++) {
-    const x = data[i]!;
-    if (x - x !== 0) {
-      throw new PruneError(
-        "TENSOR_IO_MALFORMED",
-        `${ckpt.source}: tensor "${name}" holds a non-finite value at index ${i}. Expected finite weights, got ${x}.`,
-      );
-    }
-  }
-  return data;
-}
-
-// ---- Elementwise helpers (plain JS; cheap next to the matmuls) ----
-
-/**
- * RMSNorm as in HF LlamaRMSNorm and llama2.c: out = w · (x · 1/√(mean(x²) + eps)). The sum of
- * squares is accumulated in float64 (more accurate than float32, same result to ~1 ulp); the scale
- * is rounded to float32 and x·scale is rounded to float32 before multiplying by w, as the references do.
- */
-function rmsNorm(x: Float32Array, w: Float32Array, rows: number, dim: number, eps: number): Float32Array {
-  const out = new Float32Array(rows * dim); // (rows, dim)
-  for (let r = 0; r < rows; r++) {
-    const o = r * dim;
-    let ss = 0;
-    for (let j = 0; j < dim; j++) {
-      const v = x[o + j]!;
-      ss += v * v;
-    }
-    const scale = Math.fround(1 / Math.sqrt(Math.fround(Math.fround(ss / dim) + eps)));
-    for (let j = 0; j < dim; j++) out[o + j] = w[j]! * Math.fround(x[o + j]! * scale);
-  }
-  return out;
-}
-
-/** Rotary tables cos/sin [positions, headDim/2], float32 like HF (inv_freq, angle, cos/sin in f32). */
-interface RopeTable {
-  positions: number;
-  cos: Float32Array; // (positions, half)
-  sin: Float32Array; // (positions, half)
-}
-
-function buildRope(positions: number, cfg: LlamaConfig): RopeTable {
-  const invFreq = ropeInverseFrequencies(cfg); // (half,) plain or per cfg.ropeScaling
-  const half = invFreq.length;
-  const cos = new Float32Array(positions * half); // (positions, half)
-  const sin = new Float32Array(positions * half); // (positions, half)
-  for (let p = 0; p < positions; p++) {
-    for (let i = 0; i < half; i++) {
-      const a = Math.fround(p * invFreq[i]!);
-      cos[p * half + i] = Math.cos(a);
-      sin[p * half + i] = Math.sin(a);
-    }
-  }
-  return { positions, cos, sin };
-}
-
-/** HF rotate-half RoPE in place on rows [rows, heads·headDim]; row r is at position pos(r). */
-function applyRope(
-  x: Float32Array,
-  rows: number,
-  heads: number,
-  headDim: number,
-  rope: RopeTable,
-  pos: (r: number) => number,
-): void {
-  const half = headDim / 2;
-  const stride = heads * headDim;
-  for (let r = 0; r < rows; r++) {
-    const t = pos(r) * half;
-    for (let h = 0; h < heads; h++) {
-      const base = r * stride + h * headDim;
-      for (let i = 0; i < half; i++) {
-        const c = rope.cos[t + i]!;
-        const s = rope.sin[t + i]!;
-        const x1 = x[base + i]!;
-        const x2 = x[base + i + half]!;
-        x[base + i] = x1 * c - x2 * s;
-        x[base + i + half] = x2 * c + x1 * s;
-      }
-    }
-  }
-}
-
-/**
- * Causal (optionally sliding-window) grouped-query attention for `nQ` queries at positions
- * past..past+nQ−1 over keys/values at positions 0..past+nQ−1. Plain JS loops, not backend matmuls:
- * the loop skips the masked half that a full matmul per head would compute and throw away, and for
- * the shapes we run (head dim 8–128, ≤ 2k positions) attention is a minority of the block's flops.
- * Four consecutive queries of a head are processed together (a 4-query register tile: each key and
- * value element is loaded once for four multiply-adds), which halves the time of the one-query loop.
- * Scores, softmax and the weighted sum are float64; each query's output is divided by its softmax
- * normaliser once at the end.
- */
-function attend(
-  q: Float32Array, // (nQ, heads·headDim)
-  k: Float32Array, // (past + nQ, kvHeads·headDim)
-  v: Float32Array, // (past + nQ, kvHeads·headDim)
-  out: Float32Array, // (nQ, heads·headDim)
-  nQ: number,
-  past: number,
-  cfg: LlamaConfig,
-): void {
-  const hd = cfg.headDim;
-  const qDim = cfg.numHeads * hd;
-  const kvDim = cfg.numKvHeads * hd;
-  const group = cfg.numHeads / cfg.numKvHeads;
-  const scale = 1 / Math.sqrt(hd);
-  const win = cfg.slidingWindow;
-  const keys = past + nQ;
-  const e0 = new Float64Array(keys); // (keys,) scores, then exp(score − max), of query 0 of the tile
-  const e1 = new Float64Array(keys); // (keys,)
-  const e2 = new Float64Array(keys); // (keys,)
-  const e3 = new Float64Array(keys); // (keys,)
-  const qt = new Float64Array(4 * hd); // (4, headDim) the tile's queries
-  for (let h = 0; h < cfg.numHeads; h++) {
-    const ko = Math.floor(h / group) * hd;
-    for (let i0 = 0; i0 < nQ; i0 += 4) {
-      const nb = Math.min(4, nQ - i0);
-      // Tile rows beyond nQ repeat the last query (computed, never written).
-      const i1 = i0 + Math.min(1, nb - 1);
-      const i2 = i0 + Math.min(2, nb - 1);
-      const i3 = i0 + Math.min(3, nb - 1);
-      for (let d = 0; d < hd; d++) {
-        qt[d] = q[i0 * qDim + h * hd + d]! * scale;
-        qt[hd + d] = q[i1 * qDim + h * hd + d]! * scale;
-        qt[2 * hd + d] = q[i2 * qDim + h * hd + d]! * scale;
-        qt[3 * hd + d] = q[i3 * qDim + h * hd + d]! * scale;
-      }
-      const p0 = past + i0;
-      const p1 = past + i1;
-      const p2 = past + i2;
-      const p3 = past + i3;
-      const lo0 = win === undefined ? 0 : Math.max(0, p0 - win + 1);
-      const lo1 = win === undefined ? 0 : Math.max(0, p1 - win + 1);
-      const lo2 = win === undefined ? 0 : Math.max(0, p2 - win + 1);
-      const lo3 = win === undefined ? 0 : Math.max(0, p3 - win + 1);
-      // Scores over the union of the four key ranges [lo0, p3].
-      for (let j = lo0; j <= p3; j++) {
-        const kj = j * kvDim + ko;
-        let s0 = 0;
-        let s1 = 0;
-        let s2 = 0;
-        let s3 = 0;
-        for (let d = 0; d < hd; d++) {
-          const kd = k[kj + d]!;
-          s0 += qt[d]! * kd;
-          s1 += qt[hd + d]! * kd;
-          s2 += qt[2 * hd + d]! * kd;
-          s3 += qt[3 * hd + d]! * kd;
-        }
-        e0[j] = s0;
-        e1[j] = s1;
-        e2[j] = s2;
-        e3[j] = s3;
-      }
-      // Softmax numerators per query over its own range; masked keys get weight 0.
-      const z0 = expRange(e0, lo0, p0, p3);
-      const z1 = expRange(e1, lo1, p1, p3);
-      const z2 = expRange(e2, lo2, p2, p3);
-      const z3 = expRange(e3, lo3, p3, p3);
-      for (let j = lo0; j < lo3; j++) e3[j] = 0;
-      for (let j = lo0; j < lo2; j++) e2[j] = 0;
-      for (let j = lo0; j < lo1; j++) e1[j] = 0;
-      // Weighted sum of values.
-      const o0 = i0 * qDim + h * hd;
-      const o1 = i1 * qDim + h * hd;
-      const o2 = i2 * qDim + h * hd;
-      const o3 = i3 * qDim + h * hd;
-      for (let d = 0; d < hd; d++) {
-        let a0 = 0;
-        let a1 = 0;
-        let a2 = 0;
-        let a3 = 0;
-        for (let j = lo0, vj = lo0 * kvDim + ko + d; j <= p3; j++, vj += kvDim) {
-          const vd = v[vj]!;
-          a0 += e0[j]! * vd;
-          a1 += e1[j]! * vd;
-          a2 += e2[j]! * vd;
-          a3 += e3[j]! * vd;
-        }
-        out[o3 + d] = a3 / z3;
-        out[o2 + d] = a2 / z2;
-        out[o1 + d] = a1 / z1;
-        out[o0 + d] = a0 / z0;
-      }
-    }
-  }
-}
-
-/** In place: e[j] = exp(e[j] − max) for j in [lo, p], 0 for j in (p, end]; returns Σ. */
-function expRange(e: Float64Array, lo: number, p: number, end: number): number {
-  let max = Number.NEGATIVE_INFINITY;
-  for (let j = lo; j <= p; j++) if (e[j]! > max) max = e[j]!;
-  let z = 0;
-  for (let j = lo; j <= p; j++) {
-    const x = Math.exp(e[j]! - max);
-    e[j] = x;
-    z += x;
-  }
-  for (let j = p + 1; j <= end; j++) e[j] = 0;
-  return z;
 }
 
 // ---- Argument checks (programmer errors → RangeError) ----
@@ -480,13 +183,19 @@ class Llama implements LlamaModel {
   embed(tokens: Int32Array): Float32Array {
     checkTokens("LlamaModel.embed", tokens, this.config.vocabSize);
     const h = this.config.hiddenSize;
-    const out = new Float32Array(tokens.length * h); // (tokens, hidden)
-    for (let i = 0; i < tokens.length; i++) {
-      const t = tokens[i]!;
-      out.set(this.embedding.subarray(t * h, (t + 1) * h), i * h);
-    }
-    return out;
+    return embedRows(this.embedding, tokens, h, new Float32Array(tokens.length * h)); // (tokens, hidden)
   }
+
+  /** Every matmul of the model, through the backend (float32 arrays only). */
+  private readonly linear: LinearFn = (x, w, rows, inDim, outDim, bias) =>
+    this.backend.matmulTransB(
+      x as Float32Array,
+      w as Float32Array,
+      rows,
+      inDim,
+      outDim,
+      bias ? { bias: bias as Float32Array } : undefined,
+    );
 
   /**
    * One decoder block over `rows` rows. `pos(r)` gives row r's position; `attention` fills the
@@ -501,78 +210,14 @@ class Llama implements LlamaModel {
     attention: (q: Float32Array, k: Float32Array, v: Float32Array, out: Float32Array) => void,
     hooks: BlockHooks | undefined,
   ): Promise<Float32Array> {
-    const cfg = this.config;
-    const be = this.backend;
-    const H = cfg.hiddenSize;
-    const qDim = cfg.numHeads * cfg.headDim;
-    const kvDim = cfg.numKvHeads * cfg.headDim;
-    const I = cfg.intermediateSize;
-    const hook = hooks?.onLinearInput?.bind(hooks);
-
-    // Attention sub-block.
-    const xn = rmsNorm(hidden, L.inputNorm, rows, H, cfg.rmsNormEps); // (rows, H)
-    if (hook) {
-      await hook("q_proj", xn, rows, H);
-      await hook("k_proj", xn, rows, H);
-      await hook("v_proj", xn, rows, H);
-    }
-    const q = await be.matmulTransB(
-      xn,
-      L.linears.q_proj,
-      rows,
-      H,
-      qDim,
-      L.qBias ? { bias: L.qBias } : undefined,
-    ); // (rows, qDim)
-    const k = await be.matmulTransB(
-      xn,
-      L.linears.k_proj,
-      rows,
-      H,
-      kvDim,
-      L.kBias ? { bias: L.kBias } : undefined,
-    ); // (rows, kvDim)
-    const v = await be.matmulTransB(
-      xn,
-      L.linears.v_proj,
-      rows,
-      H,
-      kvDim,
-      L.vBias ? { bias: L.vBias } : undefined,
-    ); // (rows, kvDim)
-    const rope = this.ropeFor(maxPos);
-    applyRope(q, rows, cfg.numHeads, cfg.headDim, rope, pos);
-    applyRope(k, rows, cfg.numKvHeads, cfg.headDim, rope, pos);
-    const att = new Float32Array(rows * qDim); // (rows, qDim)
-    attention(q, k, v, att);
-    if (hook) await hook("o_proj", att, rows, qDim);
-    const o = await be.matmulTransB(
-      att,
-      L.linears.o_proj,
-      rows,
-      qDim,
-      H,
-      L.oBias ? { bias: L.oBias } : undefined,
-    ); // (rows, H)
-    const h1 = new Float32Array(rows * H); // (rows, H)
-    for (let i = 0; i < h1.length; i++) h1[i] = hidden[i]! + o[i]!;
-
-    // MLP sub-block: down(silu(gate(x)) · up(x)).
-    const xn2 = rmsNorm(h1, L.postNorm, rows, H, cfg.rmsNormEps); // (rows, H)
-    if (hook) {
-      await hook("gate_proj", xn2, rows, H);
-      await hook("up_proj", xn2, rows, H);
-    }
-    const g = await be.matmulTransB(xn2, L.linears.gate_proj, rows, H, I); // (rows, I)
-    const u = await be.matmulTransB(xn2, L.linears.up_proj, rows, H, I); // (rows, I)
-    for (let i = 0; i < g.length; i++) {
-      const a = g[i]!;
-      g[i] = (a / (1 + Math.exp(-a))) * u[i]!;
-    }
-    if (hook) await hook("down_proj", g, rows, I);
-    const d = await be.matmulTransB(g, L.linears.down_proj, rows, I, H); // (rows, H)
-    for (let i = 0; i < h1.length; i++) h1[i] = h1[i]! + d[i]!;
-    return h1;
+    const { out } = await decoderBlock(this.config, L, hidden, rows, {
+      linear: this.linear,
+      rope: this.ropeFor(maxPos),
+      position: pos,
+      attention: attention as (q: FloatArray, k: FloatArray, v: FloatArray, out: FloatArray) => void,
+      hooks,
+    });
+    return out as Float32Array;
   }
 
   async runBlock(
@@ -588,29 +233,13 @@ class Llama implements LlamaModel {
     const rows = batch * seqLen;
     this.checkHidden(where, hidden, rows);
     const cfg = this.config;
-    const qDim = cfg.numHeads * cfg.headDim;
-    const kvDim = cfg.numKvHeads * cfg.headDim;
     return this.block(
       L,
       hidden,
       rows,
       seqLen,
       (r) => r % seqLen,
-      (q, k, v, out) => {
-        for (let b = 0; b < batch; b++) {
-          const r0 = b * seqLen;
-          const r1 = r0 + seqLen;
-          attend(
-            q.subarray(r0 * qDim, r1 * qDim),
-            k.subarray(r0 * kvDim, r1 * kvDim),
-            v.subarray(r0 * kvDim, r1 * kvDim),
-            out.subarray(r0 * qDim, r1 * qDim),
-            seqLen,
-            0,
-            cfg,
-          );
-        }
-      },
+      (q, k, v, out) => causalAttentionWindows(q, k, v, out, batch, seqLen, cfg),
       hooks,
     );
   }
@@ -626,7 +255,14 @@ class Llama implements LlamaModel {
 
   private headRows(hidden: Float32Array, rows: number): Promise<Float32Array> {
     const cfg = this.config;
-    const xn = rmsNorm(hidden, this.finalNorm, rows, cfg.hiddenSize, cfg.rmsNormEps); // (rows, H)
+    const xn = rmsNorm(
+      hidden,
+      this.finalNorm,
+      rows,
+      cfg.hiddenSize,
+      cfg.rmsNormEps,
+      new Float32Array(rows * cfg.hiddenSize),
+    ); // (rows, H)
     return this.backend.matmulTransB(xn, this.lmHead, rows, cfg.hiddenSize, cfg.vocabSize); // (rows, vocab)
   }
 
@@ -755,7 +391,7 @@ class Llama implements LlamaModel {
             (q, k, v, out) => {
               kc.set(k, past * kvDim);
               vc.set(v, past * kvDim);
-              attend(q, kc, vc, out, n, past, cfg);
+              causalAttention(q, kc, vc, out, n, past, cfg);
             },
             undefined,
           );
@@ -784,38 +420,6 @@ class Llama implements LlamaModel {
  */
 export async function loadLlama(checkpoint: Checkpoint, options: LoadLlamaOptions = {}): Promise<LlamaModel> {
   const cfg = parseLlamaConfig(checkpoint.config, `${checkpoint.source} config`);
-  const signal = options.signal;
-  const H = cfg.hiddenSize;
-  const qDim = cfg.numHeads * cfg.headDim;
-  const kvDim = cfg.numKvHeads * cfg.headDim;
-  const embedding = await readTensor(checkpoint, "model.embed_tokens.weight", [cfg.vocabSize, H], signal);
-  const layers: LayerWeights[] = [];
-  for (let l = 0; l < cfg.numLayers; l++) {
-    const p = `model.layers.${l}`;
-    const linears = {} as Record<LinearName, Float32Array>;
-    for (const name of LINEAR_NAMES) {
-      linears[name] = await readTensor(
-        checkpoint,
-        linearParamName(l, name),
-        linearShapeOf(cfg, name),
-        signal,
-      );
-    }
-    const bias = async (name: string, n: number): Promise<Float32Array> =>
-      readTensor(checkpoint, `${p}.self_attn.${name}.bias`, [n], signal);
-    layers.push({
-      inputNorm: await readTensor(checkpoint, `${p}.input_layernorm.weight`, [H], signal),
-      postNorm: await readTensor(checkpoint, `${p}.post_attention_layernorm.weight`, [H], signal),
-      linears,
-      qBias: cfg.attentionBias ? await bias("q_proj", qDim) : undefined,
-      kBias: cfg.attentionBias ? await bias("k_proj", kvDim) : undefined,
-      vBias: cfg.attentionBias ? await bias("v_proj", kvDim) : undefined,
-      oBias: cfg.oProjBias ? await bias("o_proj", H) : undefined,
-    });
-  }
-  const finalNorm = await readTensor(checkpoint, "model.norm.weight", [H], signal);
-  const lmHead = cfg.tieWordEmbeddings
-    ? embedding
-    : await readTensor(checkpoint, "lm_head.weight", [cfg.vocabSize, H], signal);
-  return new Llama(cfg, options.backend ?? createCpuBackend(), embedding, finalNorm, lmHead, layers);
+  const w = await readLlamaWeights(checkpoint, cfg, options.signal);
+  return new Llama(cfg, options.backend ?? createCpuBackend(), w.embedding, w.finalNorm, w.lmHead, w.layers);
 }
