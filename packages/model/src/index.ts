@@ -24,7 +24,6 @@ export {
   type LoadLlamaOptions,
   loadLlama,
 } from "./llama.ts";
-export { applyRope, buildRope, type RopeTable } from "./rotary.ts";
 export {
   parseRopeScaling,
   ROPE_TYPES,
@@ -32,6 +31,7 @@ export {
   type RopeScaling,
   ropeInverseFrequencies,
 } from "./rope-scaling.ts";
+export { applyRope, buildRope, type RopeTable } from "./rotary.ts";
 export {
   createLlama2cTokenizer,
   type EncodeOptions,
