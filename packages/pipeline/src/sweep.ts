@@ -1,32 +1,35 @@
 // ---- Sweeps: prune at many levels with many methods and evaluate each result ----
 
+import { type Sparsity, sparsityLabel } from "@mama-prune/core";
 import type { LlamaModel } from "@mama-prune/model";
-import type { NmSparsity } from "@mama-prune/scoring";
 import type { PruneMethod } from "./methods.ts";
 import { type PruneOptions, type PruneReport, prune } from "./prune.ts";
 
-/** One sweep level: a fraction of zeros, or an N:M pattern. */
-export type SweepLevel = number | NmSparsity;
+/** One sweep level: a fraction of zeros, or an N:M pattern (core's `Sparsity`). */
+export type SweepLevel = Sparsity;
+
+/** A method of a sweep: a built-in name or a name registered in `prune.registry`. */
+type SweepMethod = PruneMethod | (string & Record<never, never>);
 
 /** Options of {@link sweep}. */
 export interface SweepOptions {
-  readonly methods: readonly PruneMethod[];
+  readonly methods: readonly SweepMethod[];
   readonly levels: readonly SweepLevel[];
   /** Everything {@link prune} takes except method, sparsity and model (a checkpoint is required). */
   readonly prune: Omit<PruneOptions, "method" | "sparsity" | "model">;
   /** Per-method extra prune options (e.g. a preCheckpoint or mama options for one method only). */
   readonly perMethod?: Partial<
-    Record<PruneMethod, Partial<Omit<PruneOptions, "method" | "sparsity" | "model">>>
+    Record<SweepMethod, Partial<Omit<PruneOptions, "method" | "sparsity" | "model">>>
   >;
   /** Score a pruned model (e.g. perplexity on the evaluation split). */
-  evaluate(model: LlamaModel, method: PruneMethod, level: SweepLevel): Promise<number>;
+  evaluate(model: LlamaModel, method: SweepMethod, level: SweepLevel): Promise<number>;
   /** Called after each (method, level) with the row just measured. */
   readonly onRow?: (row: SweepRow) => void;
 }
 
 /** One measured point of a {@link sweep}. */
 export interface SweepRow {
-  readonly method: PruneMethod;
+  readonly method: SweepMethod;
   /** The level as written in tables: "0.5" or "2:4". */
   readonly level: string;
   readonly value: number;
@@ -42,7 +45,7 @@ export interface SweepRow {
  * levelLabel({ n: 2, m: 4 }); // "2:4"
  */
 export function levelLabel(level: SweepLevel): string {
-  return typeof level === "number" ? String(level) : `${level.n}:${level.m}`;
+  return sparsityLabel(level);
 }
 
 /**
