@@ -6,6 +6,7 @@ import {
   PruneError,
   SILENT_LOGGER,
   type Sparsity,
+  throwIfAborted,
   validateSparsity,
 } from "@mama-prune/core";
 import {
@@ -111,6 +112,7 @@ export async function pruneLinear(options: PruneLinearOptions): Promise<PruneLin
   const where = `pruneLinear(${name.slice(0, 120)})`;
   const log = options.log ?? SILENT_LOGGER;
   const sparsity = validateSparsity(options.sparsity, where, { option: "sparsity" });
+  throwIfAborted(signal, where);
   const nm = typeof sparsity === "number" ? undefined : sparsity;
   const resolved = isResolved(options.method)
     ? options.method
