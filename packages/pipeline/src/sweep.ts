@@ -8,28 +8,26 @@ import { type PruneOptions, type PruneReport, prune } from "./prune.ts";
 /** One sweep level: a fraction of zeros, or an N:M pattern (core's `Sparsity`). */
 export type SweepLevel = Sparsity;
 
-/** A method of a sweep: a built-in name or a name registered in `prune.registry`. */
-type SweepMethod = PruneMethod | (string & Record<never, never>);
-
-/** Options of {@link sweep}. */
-export interface SweepOptions {
-  readonly methods: readonly SweepMethod[];
+/**
+ * Options of {@link sweep}. `M`: the method names (built-ins by default; any name registered in
+ * `prune.registry` with plugin methods).
+ */
+export interface SweepOptions<M extends string = PruneMethod> {
+  readonly methods: readonly M[];
   readonly levels: readonly SweepLevel[];
   /** Everything {@link prune} takes except method, sparsity and model (a checkpoint is required). */
   readonly prune: Omit<PruneOptions, "method" | "sparsity" | "model">;
   /** Per-method extra prune options (e.g. a preCheckpoint or mama options for one method only). */
-  readonly perMethod?: Partial<
-    Record<SweepMethod, Partial<Omit<PruneOptions, "method" | "sparsity" | "model">>>
-  >;
+  readonly perMethod?: Partial<Record<M, Partial<Omit<PruneOptions, "method" | "sparsity" | "model">>>>;
   /** Score a pruned model (e.g. perplexity on the evaluation split). */
-  evaluate(model: LlamaModel, method: SweepMethod, level: SweepLevel): Promise<number>;
+  evaluate(model: LlamaModel, method: M, level: SweepLevel): Promise<number>;
   /** Called after each (method, level) with the row just measured. */
-  readonly onRow?: (row: SweepRow) => void;
+  readonly onRow?: (row: SweepRow<M>) => void;
 }
 
 /** One measured point of a {@link sweep}. */
-export interface SweepRow {
-  readonly method: SweepMethod;
+export interface SweepRow<M extends string = PruneMethod> {
+  readonly method: M;
   /** The level as written in tables: "0.5" or "2:4". */
   readonly level: string;
   readonly value: number;
@@ -57,8 +55,10 @@ export function levelLabel(level: SweepLevel): string {
  * @example
  * const rows = await sweep({ methods: ["magnitude"], levels: [0.5], prune: { checkpoint }, evaluate: async () => 0 });
  */
-export async function sweep(options: SweepOptions): Promise<SweepRow[]> {
-  const rows: SweepRow[] = [];
+export async function sweep<M extends string = PruneMethod>(
+  options: SweepOptions<M>,
+): Promise<SweepRow<M>[]> {
+  const rows: SweepRow<M>[] = [];
   for (const method of options.methods) {
     for (const level of options.levels) {
       const { model, report } = await prune({
@@ -68,7 +68,7 @@ export async function sweep(options: SweepOptions): Promise<SweepRow[]> {
         sparsity: level,
       });
       const value = await options.evaluate(model, method, level);
-      const row: SweepRow = {
+      const row: SweepRow<M> = {
         method,
         level: levelLabel(level),
         value,
