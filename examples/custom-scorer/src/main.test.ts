@@ -13,9 +13,14 @@ afterAll(async () => {
 });
 
 describe("custom-scorer example", () => {
-  it("loads the plugin by package name from the recipe and sweeps with it (tiny settings)", async () => {
-    // The example's recipe, shrunk: absolute data paths, 2 calibration windows, 2 eval windows, one level.
+  it("loads the plugin by package name from the recipe and sweeps with its scorer and its method (tiny settings)", async () => {
+    // The example's recipe, shrunk: absolute data paths, 2 calibration windows, 2 eval windows, one
+    // level; plus a reference column: Wanda with the least-squares refit.
     const recipe = (await readFile(RECIPE, "utf8"))
+      .replace(
+        "  - acme/power-refit\n",
+        '  - acme/power-refit\n  - { name: wanda, redistribution: refit, label: "Wanda + refit" }\n',
+      )
       .replaceAll("../../data/", data)
       .replace("nsamples: 16", "nsamples: 2")
       .replace("seqlen: 256\n  seed", "seqlen: 64\n  seed")
@@ -37,11 +42,28 @@ describe("custom-scorer example", () => {
     expect(err).toBe("");
     expect(code).toBe(0);
     const r = JSON.parse(out);
-    expect(r.table.columns).toEqual(["Magnitude", "Wanda", "acme p=0.5"]);
+    expect(r.table.columns).toEqual([
+      "Magnitude",
+      "Wanda",
+      "acme p=0.5",
+      "acme p=1 + refit",
+      "Wanda + refit",
+    ]);
     const [dense, half] = r.table.values as number[][];
     expect(new Set(dense).size).toBe(1);
     // With power 1 the plugin is Wanda's score in Wanda's group: the same pruned model, the same perplexity.
     expect(half![2]).toBe(half![1]);
+    // The plugin's method with power 1 is Wanda + refit, run through the method registry: identical.
+    expect(half![3]).toBe(half![4]);
+    // The refit changes the kept weights: not the plain Wanda result.
+    expect(half![3]).not.toBe(half![1]);
+    expect(r.runs.map((x: { method: string }) => x.method)).toEqual([
+      "magnitude",
+      "wanda",
+      "wanda",
+      "acme/power-refit",
+      "wanda",
+    ]);
     // Wanda beats magnitude at 50 % on the real model.
     expect(half![1]).toBeLessThan(half![0]!);
     expect(r.files.map((f: string) => f.split("/").pop())).toEqual([

@@ -1,11 +1,30 @@
 import { matrix, SILENT_LOGGER } from "@mama-prune/core";
+import { methodConformance } from "@mama-prune/pipeline/conformance";
 import { runScorer, wanda } from "@mama-prune/scoring";
 import { scorerConformance } from "@mama-prune/scoring/conformance";
 import { describe, expect, it } from "vitest";
-import { activationPower } from "./plugin.ts";
+import { activationPower, method } from "./plugin.ts";
 
 describe("acme/activation-power conformance", () => {
   for (const c of scorerConformance(activationPower())) it(c.name, c.run);
+});
+
+describe("acme/power-refit method conformance", () => {
+  for (const c of methodConformance(method())) it(c.name, c.run);
+});
+
+describe("method", () => {
+  it("is the plugin's scorer in the row group with the refit, labelled with its power", () => {
+    const m = method({ power: 1 });
+    expect([m.name, m.label, m.group, m.redistribution, m.apiVersion]).toEqual([
+      "acme/power-refit",
+      "acme p=1 + refit",
+      "row",
+      "refit",
+      1,
+    ]);
+    expect(() => method({ power: -1 })).toThrow(RangeError);
+  });
 });
 
 describe("activationPower", () => {

@@ -1,9 +1,13 @@
-// A scorer plugin as a third party would publish it (e.g. as "@acme/prune-scorer-activation-power"):
-// written only against the public @mama-prune/scoring contract, exported as a factory taking options.
+// A plugin as a third party would publish it (e.g. as "@acme/prune-scorer-activation-power"):
+// written only against the public contracts, it exports
+// - a scorer factory (@mama-prune/scoring's ScorerPlugin), usable as a method's `scorer:` override;
+// - a whole method (@mama-prune/pipeline's defineMethod): that scorer, Wanda's per-row comparison
+//   group and the exact least-squares refit of the kept weights, usable as `method: acme/power-refit`.
 //
 // score_ij = |W_ij| · ‖X_j‖₂^p — p = 1 is Wanda, p = 0 is plain magnitude, values in between soften
 // the activation term.
 import { PruneError, throwIfAborted } from "@mama-prune/core";
+import { defineMethod, type PruneMethodDefinition } from "@mama-prune/pipeline";
 import type { ScoreContext, ScorerPlugin } from "@mama-prune/scoring";
 
 export interface ActivationPowerOptions {
@@ -11,7 +15,10 @@ export interface ActivationPowerOptions {
   readonly power?: number;
 }
 
-/** The scorer factory (the plugin's one exported function: recipes find it without an `export` key). */
+/**
+ * The scorer factory (the plugin's one exported function besides `method`: recipes find it without
+ * an `export` key).
+ */
 export function activationPower(options: ActivationPowerOptions = {}): ScorerPlugin {
   const p = options.power ?? 0.5;
   if (typeof p !== "number" || !Number.isFinite(p) || p < 0) {
@@ -44,4 +51,22 @@ export function activationPower(options: ActivationPowerOptions = {}): ScorerPlu
       return out;
     },
   };
+}
+
+/**
+ * The plugin's method `acme/power-refit`: activation-power scores compared per output row, then the
+ * kept weights refitted by least squares on the calibration Gram matrix (so it needs calibration; the
+ * pipeline derives that from the scorer's `requires` and the redistribution). The CLI calls this
+ * factory with the recipe's plugin `options`, the same ones the scorer factory gets.
+ */
+export function method(options: ActivationPowerOptions = {}): PruneMethodDefinition {
+  activationPower(options); // validate the options now, not at the first linear
+  return defineMethod({
+    name: "acme/power-refit",
+    label: `acme p=${options.power ?? 0.5} + refit`,
+    description: "|W|·‖X_j‖^p per row, then the exact least-squares refit",
+    scorer: () => activationPower(options),
+    group: "row",
+    redistribution: "refit",
+  });
 }

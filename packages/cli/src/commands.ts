@@ -4,7 +4,7 @@
 import { mkdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
 import { basename, join, resolve } from "node:path";
 import { type CpuBackendChoice, createDefaultCpuBackend } from "@mama-prune/compute-wasm/node";
-import { type ComputeBackend, PruneError, sha256Hex } from "@mama-prune/core";
+import { type ComputeBackend, PruneError, type Sparsity, sha256Hex } from "@mama-prune/core";
 import {
   cachingTokenizer,
   type PerplexityResult,
@@ -28,9 +28,6 @@ import {
   type CalibrationWindows,
   calibrationWindows,
   levelLabel,
-  METHOD_LABELS,
-  type PruneMethod,
-  type PruneOptions,
   type PruneProgress,
   type PruneReport,
   prune,
@@ -40,12 +37,12 @@ import {
   splitCalibrationText,
   sweep,
 } from "@mama-prune/pipeline";
-import type { NmSparsity, ScorerRegistry } from "@mama-prune/scoring";
 import type { Checkpoint, SideFile, SparseFormat } from "@mama-prune/tensor-io";
 import { writeHfCheckpointFolder } from "@mama-prune/tensor-io/node";
 import { type LoadedTokenizer, openModel, readText, tokenizerFor } from "./inputs.ts";
 import type { CliIo } from "./io.ts";
-import { pluginRegistry } from "./plugins.ts";
+import { methodLabel, methodOptions, needsCalibration, resolveSpec } from "./method-spec.ts";
+import { loadPlugins } from "./plugins.ts";
 import { createProgress } from "./progress.ts";
 import type { AllocationSpec, MethodSpec, OutputFormat, PluginSpec, Recipe } from "./recipe.ts";
 
@@ -253,39 +250,6 @@ export function formatInspect(r: InspectResult): string {
 
 // ---- shared: calibration, method options ----
 
-const DATA_FREE: readonly PruneMethod[] = ["magnitude", "neg-magnitude", "movement"];
-
-function needsCalibration(spec: MethodSpec, registry: ScorerRegistry, allocation?: AllocationSpec): boolean {
-  if (allocation?.kind === "owl") return true;
-  const redis = spec.redistribution ?? "none";
-  if (spec.scorer !== undefined) {
-    const req = registry.get(spec.scorer).requires;
-    return req.some((r) => r !== "weights" && r !== "pre-weights" && r !== "gradients") || redis !== "none";
-  }
-  return !DATA_FREE.includes(spec.name) || redis !== "none";
-}
-
-function methodOptions(
-  spec: MethodSpec,
-  registry: ScorerRegistry,
-): Partial<Omit<PruneOptions, "method" | "sparsity" | "model">> {
-  return {
-    ...(spec.scorer !== undefined ? { scorer: registry.get(spec.scorer) } : {}),
-    ...(spec.group !== undefined ? { group: spec.group } : {}),
-    ...(spec.redistribution !== undefined ? { redistribution: spec.redistribution } : {}),
-    ...(spec.mama !== undefined ? { mama: spec.mama } : {}),
-    ...(spec.damping !== undefined ? { damping: spec.damping } : {}),
-    ...(spec.blockSize !== undefined ? { blockSize: spec.blockSize } : {}),
-  };
-}
-
-function methodLabel(spec: MethodSpec): string {
-  return (
-    spec.label ??
-    (spec.scorer !== undefined ? `${METHOD_LABELS[spec.name]} (${spec.scorer})` : METHOD_LABELS[spec.name])
-  );
-}
-
 function toSparseFormat(f: OutputFormat): SparseFormat {
   return f === "sparse-24" ? "sparse-24-bitmask" : f;
 }
@@ -346,7 +310,7 @@ export interface PruneJob {
   readonly tokenizer?: string;
   readonly pre?: string;
   readonly method: MethodSpec;
-  readonly sparsity: number | NmSparsity;
+  readonly sparsity: Sparsity;
   readonly allocation?: AllocationSpec;
   readonly calibration?: {
     readonly text: string;
@@ -385,7 +349,7 @@ export interface PruneCommandResult {
  * await runPrune({ model: "m.bin", method: { name: "wanda" }, sparsity: 0.5, … }, { io });
  */
 export async function runPrune(job: PruneJob, ctx: CommandContext): Promise<PruneCommandResult> {
-  const registry = await pluginRegistry(job.plugins, job.pluginBase);
+  const registry = await loadPlugins(job.plugins, job.pluginBase);
   const ckpt = await openModel(job.model);
   let pre: Checkpoint | undefined;
   try {
@@ -411,7 +375,7 @@ export async function runPrune(job: PruneJob, ctx: CommandContext): Promise<Prun
       cal = drawCalibration(ctx, tok!.tokenizer, text, job.calibration);
     }
     if (job.pre !== undefined) pre = await openModel(job.pre);
-    const label = `${methodLabel(job.method)} @ ${levelLabel(job.sparsity)}`;
+    const label = `${methodLabel(job.method, registry)} @ ${levelLabel(job.sparsity)}`;
     const { model, report } = await withBackend(ctx, (backend) =>
       prune({
         checkpoint: ckpt,
@@ -516,7 +480,8 @@ export async function runEval(job: EvalJob, ctx: CommandContext): Promise<Perple
 
 /** One measured (method, level) of a sweep. */
 export interface SweepRun {
-  readonly method: PruneMethod;
+  /** The method's name (a built-in or a plugin's). */
+  readonly method: string;
   readonly label: string;
   readonly level: string;
   readonly ppl: number;
@@ -583,8 +548,8 @@ async function sweepWith(
       "recipe.eval.text: missing. Expected an evaluation text file, got nothing.",
     );
   }
-  const registry = await pluginRegistry(recipe.plugins ?? [], base);
-  for (const m of methods) if (m.scorer !== undefined) registry.get(m.scorer);
+  const registry = await loadPlugins(recipe.plugins ?? [], base);
+  for (const m of methods) resolveSpec(m, registry);
   const ckpt = await openModel(modelPath);
   let pre: Checkpoint | undefined;
   try {
@@ -638,7 +603,7 @@ async function sweepWith(
     // Level 0 is the dense model (row "0"), measured once above; it is not pruned again.
     const runLevels = levels.filter((l) => l !== 0);
     for (const spec of methods) {
-      const label = methodLabel(spec);
+      const label = methodLabel(spec, registry);
       for (const level of runLevels) {
         // One pipeline sweep per point, so each run gets its own labelled progress bar.
         const at = `${label} @ ${levelLabel(level)}`;
@@ -689,7 +654,7 @@ async function sweepWith(
       {
         title: recipe.output?.title ?? "Perplexity of the pruned model",
         protocol,
-        methods: methods.map(methodLabel),
+        methods: methods.map((m) => methodLabel(m, registry)),
         levels: ["0", ...runLevels.map(levelLabel)],
         baseline: { level: "0", value: dense.ppl },
       },

@@ -1,6 +1,6 @@
 // ---- Exit codes and one-line error messages ----
 
-import { isPruneError, type PruneErrorCode } from "@mama-prune/core";
+import { isPruneError, pruneErrorKind } from "@mama-prune/core";
 
 /** The documented exit codes of `mama-prune`. */
 export const EXIT_CODES: Readonly<{ ok: 0; failure: 1; usage: 2; interrupted: 130 }> = {
@@ -27,32 +27,10 @@ export class UsageError extends Error {
   }
 }
 
-/** PruneError codes that mean "your input is wrong" (exit 2) rather than "the run failed" (exit 1). */
-const INPUT_CODES: readonly PruneErrorCode[] = [
-  "TENSOR_IO_MALFORMED",
-  "TENSOR_IO_UNSUPPORTED",
-  "TENSOR_IO_NOT_FOUND",
-  "TENSOR_IO_EXISTS",
-  "SHAPE_MISMATCH",
-  "DTYPE_UNSUPPORTED",
-  "CONFIG_INVALID",
-  "ARCH_UNSUPPORTED",
-  "TOKENIZER_INVALID",
-  "TOKENIZER_MISMATCH",
-  "SCORER_DUPLICATE",
-  "SCORER_API_UNSUPPORTED",
-  "SCORER_NOT_FOUND",
-  "SCORER_INPUT_MISSING",
-  "MASK_INVALID",
-  "SPARSITY_INVALID",
-  "CALIBRATION_INVALID",
-  "EVAL_INVALID",
-  "RECIPE_INVALID",
-];
-
 /**
  * The exit code for an error thrown by a command: 130 for an abort, 2 for usage and input errors
- * (see {@link EXIT_CODES}), 1 otherwise.
+ * (see {@link EXIT_CODES}), 1 otherwise. Which PruneError codes are input errors comes from
+ * `@mama-prune/core`'s one code table (`PRUNE_ERROR_KINDS`: kind `"input"` → 2, `"failure"` → 1).
  *
  * @example
  * exitCodeOf(new PruneError("RECIPE_INVALID", "…")); // 2
@@ -62,7 +40,9 @@ export function exitCodeOf(error: unknown): number {
     return EXIT_CODES.interrupted;
   }
   if (error instanceof UsageError) return EXIT_CODES.usage;
-  if (isPruneError(error)) return INPUT_CODES.includes(error.code) ? EXIT_CODES.usage : EXIT_CODES.failure;
+  if (isPruneError(error)) {
+    return pruneErrorKind(error.code) === "input" ? EXIT_CODES.usage : EXIT_CODES.failure;
+  }
   return EXIT_CODES.failure;
 }
 

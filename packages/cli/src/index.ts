@@ -27,7 +27,14 @@ export {
 } from "./inputs.ts";
 export type { CliIo } from "./io.ts";
 export { CLI_VERSION, HELP, main } from "./main.ts";
-export { loadPlugin, pluginRegistry } from "./plugins.ts";
+export {
+  type LoadedPlugin,
+  loadPlugin,
+  loadPluginModule,
+  loadPlugins,
+  type PluginRegistries,
+  pluginRegistry,
+} from "./plugins.ts";
 export { createProgress, type Progress } from "./progress.ts";
 export {
   type AllocationSpec,

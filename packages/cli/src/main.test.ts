@@ -206,7 +206,7 @@ describe("main: error paths", () => {
       "N:M with N = M",
       ["prune", "model", "--method", "magnitude", "--sparsity", "4:4"],
       2,
-      /SPARSITY_INVALID: --sparsity: N:M needs N < M.*"4:4"/,
+      /SPARSITY_INVALID: --sparsity: sparsity is an invalid N:M pattern\. Expected integers 1 <= n < m .*got n=4, m=4\./,
     ],
     [
       "N:M with N > M",

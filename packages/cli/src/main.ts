@@ -5,7 +5,7 @@ import { basename, dirname, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { CPU_BACKEND_CHOICES, type CpuBackendChoice } from "@mama-prune/compute-wasm/node";
 import { PruneError } from "@mama-prune/core";
-import { levelLabel, PRUNE_METHODS, type PruneMethod } from "@mama-prune/pipeline";
+import { levelLabel, PRUNE_METHODS } from "@mama-prune/pipeline";
 import {
   formatInspect,
   formatPrune,
@@ -51,8 +51,8 @@ at most 8, when available, else plain JavaScript) and --threads <n> for the wasm
 
 Checkpoints: a llama2.c .bin, a .safetensors file or a Hugging Face folder. The tokenizer is
 --tokenizer, else tokenizer.json / tokenizer.bin / tok*.bin next to the checkpoint.
-Methods: ${PRUNE_METHODS.join(", ")}.
-Sparsity: a fraction of weights set to zero in [0, 1) (0.5, 50%) or N:M (N zeros in every M, e.g. 2:4).
+Methods: ${PRUNE_METHODS.join(", ")}, or a plugin's method "scope/name" (--plugin / recipe plugins).
+Sparsity: a fraction of weights set to zero in [0, 1) (0.5, 50%) or N:M (1 <= N < M zeros in every M, e.g. 2:4).
 
 Global flags: --json (machine-readable stdout), --quiet (no progress), --debug (stack traces),
 --help, --version.
@@ -139,15 +139,18 @@ function backendFlags(v: Record<string, unknown>): { backend?: CpuBackendChoice;
   };
 }
 
-function methodFlag(v: unknown): PruneMethod {
+/** A plugin method's name is always `scope/name`; it is looked up once the plugins are loaded. */
+const PLUGIN_METHOD_RE = /^@?[a-z0-9]+(?:-[a-z0-9]+)*\/[a-z0-9]+(?:-[a-z0-9]+)*$/;
+
+function methodFlag(v: unknown): string {
   const s = String(v);
-  if (!(PRUNE_METHODS as readonly string[]).includes(s)) {
+  if (!(PRUNE_METHODS as readonly string[]).includes(s) && !PLUGIN_METHOD_RE.test(s)) {
     throw new PruneError(
       "SCORER_NOT_FOUND",
-      `--method: unknown method. Expected one of ${PRUNE_METHODS.join(", ")}, got ${JSON.stringify(s.slice(0, 40))}.`,
+      `--method: unknown method. Expected one of ${PRUNE_METHODS.join(", ")} or a plugin method "scope/name", got ${JSON.stringify(s.slice(0, 40))}.`,
     );
   }
-  return s as PruneMethod;
+  return s;
 }
 
 function formatFlag(v: unknown): OutputFormat {
@@ -286,12 +289,15 @@ async function cmdPrune(args: readonly string[], io: CliIo, flags: Flags): Promi
         }
       : {}),
   };
-  // A lone --plugin without --scorer: use that plugin's scorer for the method.
+  // A lone --plugin without --scorer: use that plugin's scorer for a method the plugins do not define.
   if (job.method.scorer === undefined && v["plugin"] !== undefined && plugins.length > 0) {
-    const { pluginRegistry } = await import("./plugins.ts");
-    const reg = await pluginRegistry(plugins, job.pluginBase);
-    const last = reg.list().at(-1);
-    if (last !== undefined) (job as { method: MethodSpec }).method = { ...job.method, scorer: last.name };
+    const { loadPlugins } = await import("./plugins.ts");
+    const { fromPlugins } = await loadPlugins(plugins, job.pluginBase);
+    const last = fromPlugins.scorers.at(-1);
+    const ownMethod = fromPlugins.methods.some((m) => m.name === job.method.name);
+    if (last !== undefined && !ownMethod) {
+      (job as { method: MethodSpec }).method = { ...job.method, scorer: last.name };
+    }
   }
   const r = await runPrune(job, { io, quiet: flags.quiet, ...backendFlags(v) });
   if (flags.json) jsonOut(io, { out: r.out, files: r.files, report: r.report });

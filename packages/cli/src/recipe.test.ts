@@ -111,7 +111,7 @@ describe("validateRecipe", () => {
     [
       "an unknown method",
       { methods: ["wanda", "magic"] },
-      'RECIPE_INVALID: recipe.methods[1]: expected one of magnitude, neg-magnitude, wanda, sparsegpt, movement, ria, mama, got "magic".',
+      'RECIPE_INVALID: recipe.methods[1]: expected one of magnitude, neg-magnitude, wanda, sparsegpt, movement, ria, mama or a plugin method "scope/name", got "magic".',
     ],
     [
       "an unknown method option",
@@ -123,8 +123,16 @@ describe("validateRecipe", () => {
       { method: { name: "mama", mama: { activationWeight: -1 } } },
       "RECIPE_INVALID: recipe.method.mama.activationWeight: expected a number ≥ 0, got -1.",
     ],
-    ["a level of 1", { levels: [0.5, 1] }, "SPARSITY_INVALID: recipe.levels[1]: sparsity out of range."],
-    ["an N:M level with N ≥ M", { levels: ["4:2"] }, "SPARSITY_INVALID: recipe.levels[0]: N:M needs N < M"],
+    [
+      "a level of 1",
+      { levels: [0.5, 1] },
+      "SPARSITY_INVALID: recipe.levels[1]: sparsity is out of range. Expected a number in [0, 1), got 1.",
+    ],
+    [
+      "an N:M level with N ≥ M",
+      { levels: ["4:2"] },
+      "SPARSITY_INVALID: recipe.levels[0]: sparsity is an invalid N:M pattern. Expected integers 1 <= n < m",
+    ],
     [
       "an empty method list",
       { methods: [] },
@@ -197,7 +205,11 @@ describe("parseSparsity", () => {
     expect(parseSparsity("0", "x")).toBe(0);
     expect(parseSparsity("70%", "x")).toBeCloseTo(0.7, 12);
     expect(parseSparsity(" 2 : 4 ", "x")).toEqual({ n: 2, m: 4 });
-    expect(parseSparsity("0:4", "x")).toEqual({ n: 0, m: 4 });
+    expect(parseSparsity({ n: 2, m: 4 }, "x")).toEqual({ n: 2, m: 4 });
+    // 0:4 prunes nothing: refused by core's one validation (it used to be accepted here only).
+    expect(() => parseSparsity("0:4", "--sparsity")).toThrow(
+      "--sparsity: sparsity is an invalid N:M pattern. Expected integers 1 <= n < m (n zeros in every m consecutive weights), got n=0, m=4.",
+    );
     for (const bad of ["1", "1.0", "-0.1", "abc", "", "4:4", "3:0", "100%", Number.NaN, null, true]) {
       expect(() => parseSparsity(bad, "--sparsity")).toThrow(/--sparsity/);
     }

@@ -4,9 +4,14 @@
 // name the exact key path ("recipe.calibration.nsamples: …"), and a dependency for that is not
 // worth its weight. Unknown keys are errors, so a typo never silently falls back to a default.
 
-import { PruneError } from "@mama-prune/core";
-import { PRUNE_METHODS, type PruneMethod, REDISTRIBUTIONS, type Redistribution } from "@mama-prune/pipeline";
-import type { MamaOptions, NmSparsity } from "@mama-prune/scoring";
+import {
+  PruneError,
+  parseSparsity as parseSparsityText,
+  type Sparsity,
+  validateSparsity,
+} from "@mama-prune/core";
+import { PRUNE_METHODS, REDISTRIBUTIONS, type Redistribution } from "@mama-prune/pipeline";
+import type { MamaOptions } from "@mama-prune/scoring";
 import { parse as parseYaml } from "yaml";
 
 /** Storage formats of `output.format` / `--format` ("sparse-24" is tensor-io's "sparse-24-bitmask"). */
@@ -15,20 +20,26 @@ export type OutputFormat = "dense" | "sparse-bitmask" | "sparse-24";
 /** Every {@link OutputFormat}. */
 export const OUTPUT_FORMATS: readonly OutputFormat[] = ["dense", "sparse-bitmask", "sparse-24"];
 
-/** A third-party scorer plugin loaded by package name (or file path). */
+/** A third-party plugin (scorers and/or whole methods) loaded by package name (or file path). */
 export interface PluginSpec {
   /** npm package name (resolved from the working directory) or a path to a module. */
   readonly package: string;
-  /** Named export of the factory. Default: `scorer`, else the module's only exported function. */
+  /**
+   * Named export of the factory (or of a method definition). Default: the `method` / `methods`
+   * exports, and the `scorer` export, else the module's only other exported function.
+   */
   readonly export?: string;
   /** Argument passed to the factory. */
   readonly options?: Readonly<Record<string, unknown>>;
 }
 
-/** One method of a recipe: a built-in method, optionally with a plugin scorer and option overrides. */
+/** One method of a recipe: a built-in or plugin method, optionally with a plugin scorer and option overrides. */
 export interface MethodSpec {
-  /** Built-in method whose group and redistribution are used. */
-  readonly name: PruneMethod;
+  /**
+   * A built-in method (`wanda`) or a plugin's method (`acme/power-refit`, always `scope/name`),
+   * resolved through the method registry once the plugins are loaded.
+   */
+  readonly name: string;
   /** Column label in tables and plots. Default: the method's display name (or the scorer name). */
   readonly label?: string;
   /** Replace the method's scorer with a registered plugin scorer (by its `name`). */
@@ -63,11 +74,11 @@ export interface Recipe {
   /** prune: the method. */
   readonly method?: MethodSpec;
   /** prune: the sparsity. */
-  readonly sparsity?: number | NmSparsity;
+  readonly sparsity?: Sparsity;
   /** sweep: the methods (columns). */
   readonly methods?: readonly MethodSpec[];
   /** sweep: the levels (rows; the dense model is always row "0"). */
-  readonly levels?: readonly (number | NmSparsity)[];
+  readonly levels?: readonly Sparsity[];
   readonly allocation?: AllocationSpec;
   readonly eval?: { readonly text?: string; readonly seqlen: number; readonly windows?: number };
   readonly output?: {
@@ -153,37 +164,31 @@ function oneOf<T extends string>(v: unknown, path: string, options: readonly T[]
 }
 
 /**
- * Parse a sparsity level: a number in [0, 1) or "N:M" with integers 0 ≤ N < M (N zeros in every M
- * consecutive weights of a row, so "2:4" is 50 %).
+ * Parse a sparsity level: a number in [0, 1), a string "0.5" / "50%", or "N:M" with integers
+ * 1 ≤ N < M (N zeros in every M consecutive weights of a row, so "2:4" is 50 %); `{ n, m }` is
+ * accepted too. The rules are `@mama-prune/core`'s `validateSparsity` (so "0:4" is refused).
  *
  * @throws PruneError SPARSITY_INVALID naming `where` for anything else.
  * @example
  * parseSparsity("2:4", "--sparsity"); // { n: 2, m: 4 }
  * parseSparsity("0.5", "--sparsity"); // 0.5
  */
-export function parseSparsity(v: unknown, where: string): number | NmSparsity {
-  if (typeof v === "string") {
-    const m = /^\s*(\d+)\s*:\s*(\d+)\s*$/.exec(v);
-    if (m !== null) {
-      const n = Number(m[1]);
-      const mm = Number(m[2]);
-      if (mm < 1 || n >= mm) {
-        throw new PruneError(
-          "SPARSITY_INVALID",
-          `${where}: N:M needs N < M (N zeros in every M weights). Expected e.g. 2:4, got ${JSON.stringify(v)}.`,
-        );
-      }
-      return { n, m: mm };
-    }
-    const x = v.trim() === "" ? Number.NaN : Number(v.trim().endsWith("%") ? v.trim().slice(0, -1) : v);
-    if (Number.isFinite(x) && v.trim().endsWith("%")) return parseSparsity(x / 100, where);
-    if (Number.isFinite(x)) return parseSparsity(x, where);
+export function parseSparsity(v: unknown, where: string): Sparsity {
+  if (typeof v === "string") return parseSparsityText(v, where);
+  return validateSparsity(v, where);
+}
+
+/** A plugin method's name: `scope/name` (kebab-case parts), so it can never shadow a built-in. */
+const PLUGIN_METHOD_RE = /^@?[a-z0-9]+(?:-[a-z0-9]+)*\/[a-z0-9]+(?:-[a-z0-9]+)*$/;
+
+function methodName(v: unknown, path: string): string {
+  if (
+    typeof v === "string" &&
+    ((PRUNE_METHODS as readonly string[]).includes(v) || PLUGIN_METHOD_RE.test(v))
+  ) {
+    return v;
   }
-  if (typeof v === "number" && Number.isFinite(v) && v >= 0 && v < 1) return v;
-  throw new PruneError(
-    "SPARSITY_INVALID",
-    `${where}: sparsity out of range. Expected a number in [0, 1) (fraction of weights set to zero) or N:M, got ${show(v)}.`,
-  );
+  return fail(path, `one of ${PRUNE_METHODS.join(", ")} or a plugin method "scope/name"`, v);
 }
 
 const GROUPS = ["matrix", "row", "block"] as const;
@@ -213,7 +218,7 @@ function mamaOptions(v: unknown, path: string): MamaOptions {
 }
 
 function methodSpec(v: unknown, path: string): MethodSpec {
-  if (typeof v === "string") return { name: oneOf(v, path, PRUNE_METHODS) };
+  if (typeof v === "string") return { name: methodName(v, path) };
   const o = obj(v, path, [
     "name",
     "label",
@@ -225,7 +230,7 @@ function methodSpec(v: unknown, path: string): MethodSpec {
     "blockSize",
   ]);
   const out: { -readonly [K in keyof MethodSpec]: MethodSpec[K] } = {
-    name: oneOf(o["name"], `${path}.name`, PRUNE_METHODS),
+    name: methodName(o["name"], `${path}.name`),
   };
   if (o["label"] !== undefined) out.label = str(o["label"], `${path}.label`);
   if (o["scorer"] !== undefined) out.scorer = str(o["scorer"], `${path}.scorer`);

@@ -1,71 +1,66 @@
 import { escapeUntrusted } from "./untrusted.ts";
 
 /**
- * Stable error codes of MAMA Prune. Codes never change within a major version; message wording may.
+ * What an error code means for the caller: `"input"` = the input is wrong (a bad file, option, recipe,
+ * plugin: fix it and retry; the CLI exits 2), `"failure"` = the run failed (numerics, I/O, device,
+ * worker; the CLI exits 1), `"aborted"` = stopped through an AbortSignal (the CLI exits 130).
  */
-export type PruneErrorCode =
-  | "TENSOR_IO_MALFORMED"
-  | "TENSOR_IO_UNSUPPORTED"
-  | "TENSOR_IO_NOT_FOUND"
-  | "TENSOR_IO_EXISTS"
-  | "TENSOR_IO_WRITE_FAILED"
-  | "SHAPE_MISMATCH"
-  | "DTYPE_UNSUPPORTED"
-  | "CONFIG_INVALID"
-  | "ARCH_UNSUPPORTED"
-  | "TOKENIZER_INVALID"
-  | "TOKENIZER_MISMATCH"
-  | "SCORER_DUPLICATE"
-  | "SCORER_API_UNSUPPORTED"
-  | "SCORER_NOT_FOUND"
-  | "SCORER_INPUT_MISSING"
-  | "SCORER_OUTPUT_INVALID"
-  | "MASK_INVALID"
-  | "SPARSITY_INVALID"
-  | "CALIBRATION_INVALID"
-  | "NUMERIC_FAILURE"
-  | "EVAL_INVALID"
-  | "RECIPE_INVALID"
-  | "GPU_UNAVAILABLE"
-  | "GPU_DEVICE_LOST"
-  | "GPU_LIMIT_EXCEEDED"
-  | "ABORTED"
-  | "DTYPE_OUT_OF_RANGE"
-  | "BACKEND_UNAVAILABLE"
-  | "BACKEND_WORKER_FAILED";
+export type PruneErrorKind = "input" | "failure" | "aborted";
 
-/** All codes, for validation and documentation. */
-export const PRUNE_ERROR_CODES: readonly PruneErrorCode[] = [
-  "TENSOR_IO_MALFORMED",
-  "TENSOR_IO_UNSUPPORTED",
-  "TENSOR_IO_NOT_FOUND",
-  "TENSOR_IO_EXISTS",
-  "TENSOR_IO_WRITE_FAILED",
-  "SHAPE_MISMATCH",
-  "DTYPE_UNSUPPORTED",
-  "CONFIG_INVALID",
-  "ARCH_UNSUPPORTED",
-  "TOKENIZER_INVALID",
-  "TOKENIZER_MISMATCH",
-  "SCORER_DUPLICATE",
-  "SCORER_API_UNSUPPORTED",
-  "SCORER_NOT_FOUND",
-  "SCORER_INPUT_MISSING",
-  "SCORER_OUTPUT_INVALID",
-  "MASK_INVALID",
-  "SPARSITY_INVALID",
-  "CALIBRATION_INVALID",
-  "NUMERIC_FAILURE",
-  "EVAL_INVALID",
-  "RECIPE_INVALID",
-  "GPU_UNAVAILABLE",
-  "GPU_DEVICE_LOST",
-  "GPU_LIMIT_EXCEEDED",
-  "ABORTED",
-  "DTYPE_OUT_OF_RANGE",
-  "BACKEND_UNAVAILABLE",
-  "BACKEND_WORKER_FAILED",
-];
+/**
+ * THE list of stable error codes of MAMA Prune, each with its {@link PruneErrorKind}. Codes never
+ * change within a major version; message wording may. {@link PruneErrorCode}, {@link PRUNE_ERROR_CODES}
+ * and the CLI's exit codes are all derived from this one table.
+ */
+export const PRUNE_ERROR_KINDS = {
+  TENSOR_IO_MALFORMED: "input",
+  TENSOR_IO_UNSUPPORTED: "input",
+  TENSOR_IO_NOT_FOUND: "input",
+  TENSOR_IO_EXISTS: "input",
+  TENSOR_IO_WRITE_FAILED: "failure",
+  SHAPE_MISMATCH: "input",
+  DTYPE_UNSUPPORTED: "input",
+  CONFIG_INVALID: "input",
+  ARCH_UNSUPPORTED: "input",
+  TOKENIZER_INVALID: "input",
+  TOKENIZER_MISMATCH: "input",
+  SCORER_DUPLICATE: "input",
+  SCORER_API_UNSUPPORTED: "input",
+  SCORER_NOT_FOUND: "input",
+  SCORER_INPUT_MISSING: "input",
+  SCORER_OUTPUT_INVALID: "failure",
+  MASK_INVALID: "input",
+  SPARSITY_INVALID: "input",
+  CALIBRATION_INVALID: "input",
+  NUMERIC_FAILURE: "failure",
+  EVAL_INVALID: "input",
+  RECIPE_INVALID: "input",
+  GPU_UNAVAILABLE: "failure",
+  GPU_DEVICE_LOST: "failure",
+  GPU_LIMIT_EXCEEDED: "failure",
+  ABORTED: "aborted",
+  DTYPE_OUT_OF_RANGE: "failure",
+  BACKEND_UNAVAILABLE: "failure",
+  BACKEND_WORKER_FAILED: "failure",
+} as const;
+
+/** Stable error codes of MAMA Prune (the keys of {@link PRUNE_ERROR_KINDS}). */
+export type PruneErrorCode = keyof typeof PRUNE_ERROR_KINDS;
+
+/** All codes, in the order of {@link PRUNE_ERROR_KINDS}, for validation and documentation. */
+export const PRUNE_ERROR_CODES: readonly PruneErrorCode[] = Object.keys(
+  PRUNE_ERROR_KINDS,
+) as PruneErrorCode[];
+
+/**
+ * The {@link PruneErrorKind} of a code.
+ *
+ * @example
+ * pruneErrorKind("RECIPE_INVALID"); // "input"
+ */
+export function pruneErrorKind(code: PruneErrorCode): PruneErrorKind {
+  return PRUNE_ERROR_KINDS[code];
+}
 
 /**
  * The one error class of MAMA Prune. Message pattern: `<where>: <what is wrong>. Expected <x>, got <y>.`

@@ -2,8 +2,11 @@ export { type ComputeBackend, checkMatmulShapes, type MatmulOptions } from "./co
 export {
   isPruneError,
   PRUNE_ERROR_CODES,
+  PRUNE_ERROR_KINDS,
   PruneError,
   type PruneErrorCode,
+  type PruneErrorKind,
+  pruneErrorKind,
   throwIfAborted,
   truncateForMessage,
 } from "./errors.ts";
@@ -11,4 +14,14 @@ export { sha256Hex } from "./hash.ts";
 export { createMemoryLogger, type Logger, type LogRecord, SILENT_LOGGER } from "./logger.ts";
 export { type Matrix, matrix, numel } from "./matrix.ts";
 export { createRng, type Rng, randomNormal } from "./rng.ts";
+export {
+  isNmPattern,
+  type NmPattern,
+  parseSparsity,
+  type Sparsity,
+  sparsityFraction,
+  sparsityLabel,
+  type ValidateSparsityOptions,
+  validateSparsity,
+} from "./sparsity.ts";
 export { escapeUntrusted, quoteUntrusted, UNTRUSTED_MAX_CHARS } from "./untrusted.ts";

@@ -1,4 +1,4 @@
-// ---- Pruning methods: which scorer, comparison group and redistribution each one uses ----
+// ---- The built-in pruning methods, and resolving a method (name or value) for one run ----
 
 import { PruneError } from "@mama-prune/core";
 import {
@@ -9,58 +9,31 @@ import {
   movement,
   negativeMagnitude,
   ria,
+  type ScorerInput,
   type ScorerPlugin,
+  type SparsityAllocation,
+  validateScorerMetadata,
   wanda,
 } from "@mama-prune/scoring";
+import {
+  defineMethod,
+  isMethodDefinition,
+  type MethodEnvironment,
+  type PruneMethodDefinition,
+  REDISTRIBUTIONS,
+  type Redistribution,
+  UNSTRUCTURED_GROUPS,
+  type UnstructuredGroup,
+  validateMethodDefinition,
+} from "./method.ts";
+import { createMethodRegistry, type MethodRegistry } from "./method-registry.ts";
+import type { StatsNeeds } from "./stats.ts";
 
 /** Built-in pruning methods (DESIGN.md §2). `"neg-magnitude"` is the paper's "-weights" ablation. */
 export type PruneMethod = "magnitude" | "neg-magnitude" | "wanda" | "sparsegpt" | "movement" | "ria" | "mama";
 
-/** Every {@link PruneMethod}, in table order. */
-export const PRUNE_METHODS: readonly PruneMethod[] = [
-  "magnitude",
-  "neg-magnitude",
-  "wanda",
-  "sparsegpt",
-  "movement",
-  "ria",
-  "mama",
-];
-
-/** Display names of the built-in methods (the paper's column names). */
-export const METHOD_LABELS: Readonly<Record<PruneMethod, string>> = {
-  magnitude: "Magnitude",
-  "neg-magnitude": "by -Weights",
-  wanda: "Wanda",
-  sparsegpt: "SparseGPT",
-  movement: "Movement",
-  ria: "RIA",
-  mama: "MAMA",
-};
-
-/**
- * How the kept weights are updated once a mask is chosen:
- * - `"none"`: W' = W ⊙ mask;
- * - `"sparsegpt"`: SparseGPT's OBS updates (its own adaptive mask for method sparsegpt, the scorer's
- *   fixed mask otherwise);
- * - `"refit"`: exact least-squares refit of each row's kept weights for the fixed mask;
- * - `"mean"`: mean compensation through E[x] — only a bias can carry it and Llama linears have none,
- *   so on Llama it changes nothing and the report says so (the shift it would add is reported);
- * - `"auto"`: `"refit"` when its cost rows·min(kept, pruned)³/6 per linear is at most
- *   {@link REFIT_AUTO_MAX_FLOPS}, else `"sparsegpt"` with the fixed mask (O(cols³ + rows·cols²)). The exact
- *   refit solves one system per row and is out of reach for 4k-wide layers; the report says which one ran.
- */
-export type Redistribution = "none" | "sparsegpt" | "refit" | "mean" | "auto";
-
-/** Every {@link Redistribution}. */
-export const REDISTRIBUTIONS: readonly Redistribution[] = ["none", "sparsegpt", "refit", "mean", "auto"];
-
-/**
- * Largest estimated refit cost (multiply-adds, rows·min(kept, pruned)³/6) for which `"auto"` picks the
- * exact refit: about 10–20 s of plain JS per linear. stories260K's linears are far below it; a
- * 1024-wide linear at 50 % (1024·512³/6 ≈ 2.3e10) is above it.
- */
-export const REFIT_AUTO_MAX_FLOPS = 1e10;
+/** A method for one run: a registered name (`"wanda"`, `"acme/power-refit"`) or a definition value. */
+export type MethodRef = string | PruneMethodDefinition;
 
 /**
  * The measured MAMA defaults used by the pipeline when `mama` options are not given (results/mama-tuning.md:
@@ -87,32 +60,8 @@ export const MAMA_PIPELINE_DEFAULTS: Readonly<{
   redistribution: "auto",
 };
 
-/** A method resolved to its parts (see {@link resolveMethod}). */
-export interface ResolvedMethod {
-  readonly method: PruneMethod;
-  /** Undefined for SparseGPT's adaptive mask. */
-  readonly scorer: ScorerPlugin | undefined;
-  /** Comparison group for unstructured sparsity (N:M always uses "n:m"). */
-  readonly group: MaskGroup;
-  readonly redistribution: Redistribution;
-}
-
-/** Options of {@link resolveMethod}. */
-export interface ResolveMethodOptions {
-  /** Replace the method's scorer (not allowed with sparsegpt, whose mask is adaptive). */
-  readonly scorer?: ScorerPlugin;
-  /** Replace the method's comparison group for unstructured sparsity. */
-  readonly group?: MaskGroup;
-  /** Replace the method's redistribution. */
-  readonly redistribution?: Redistribution;
-  /** Options of the MAMA scorer (method mama only). Default {@link MAMA_PIPELINE_DEFAULTS}. */
-  readonly mama?: MamaOptions;
-  /** A pre-trained checkpoint is available: the default MAMA options then add the movement term. */
-  readonly hasPreCheckpoint?: boolean;
-}
-
 /**
- * Resolve a method name to its scorer, comparison group and redistribution:
+ * The built-in methods as values, in table order:
  *
  * | method | scorer | group | redistribution |
  * |---|---|---|---|
@@ -123,84 +72,271 @@ export interface ResolveMethodOptions {
  * | movement | W¹(W¹ − W⁰) | matrix | none |
  * | ria | RIA (a = 0.5, with ‖X_j‖) | matrix | none |
  * | mama | mama (measured defaults; + movement with a pre-trained checkpoint) | row | auto |
+ */
+export const BUILTIN_METHODS: readonly PruneMethodDefinition[] = [
+  defineMethod({
+    name: "magnitude",
+    label: "Magnitude",
+    description: "keep the largest |W| over the whole matrix",
+    scorer: () => magnitude(),
+    group: "matrix",
+    redistribution: "none",
+  }),
+  defineMethod({
+    name: "neg-magnitude",
+    label: "by -Weights",
+    description: "keep the smallest |W| (the paper's -weights ablation)",
+    scorer: () => negativeMagnitude(),
+    group: "matrix",
+    redistribution: "none",
+  }),
+  defineMethod({
+    name: "wanda",
+    label: "Wanda",
+    description: "keep the largest |W|·‖X_j‖₂ in each row (Sun et al. 2023)",
+    scorer: () => wanda(),
+    group: "row",
+    redistribution: "none",
+  }),
+  defineMethod({
+    name: "sparsegpt",
+    label: "SparseGPT",
+    description: "OBS updates with SparseGPT's adaptive mask (Frantar & Alistarh 2023)",
+    scorer: "adaptive",
+    group: "block",
+    redistribution: "sparsegpt",
+  }),
+  defineMethod({
+    name: "movement",
+    label: "Movement",
+    description: "keep the largest W¹(W¹ − W⁰) (needs a pre-trained checkpoint)",
+    scorer: () => movement(),
+    group: "matrix",
+    redistribution: "none",
+  }),
+  defineMethod({
+    name: "ria",
+    label: "RIA",
+    description: "relative importance and activations (Zhang et al. 2024)",
+    scorer: () => ria(),
+    group: "matrix",
+    redistribution: "none",
+  }),
+  defineMethod<MamaOptions>({
+    name: "mama",
+    label: "MAMA",
+    description: "MAMA scores (measured defaults, + movement with a pre-trained checkpoint) and refit",
+    scorer: (env: MethodEnvironment<MamaOptions>): ScorerPlugin =>
+      mama(
+        env.optionsGiven
+          ? (env.options ?? {})
+          : { ...MAMA_PIPELINE_DEFAULTS.scorer, useMovement: env.hasPreCheckpoint },
+      ),
+    group: (env: MethodEnvironment<MamaOptions>): UnstructuredGroup =>
+      (env.optionsGiven ? env.options?.group : MAMA_PIPELINE_DEFAULTS.scorer.group) ?? "row",
+    redistribution: MAMA_PIPELINE_DEFAULTS.redistribution,
+    defaultOptions: MAMA_PIPELINE_DEFAULTS.scorer,
+  }),
+];
+
+/**
+ * The built-in method definitions, for `createMethodRegistry` (definitions are frozen values: the
+ * same objects every call).
+ *
+ * @example
+ * const registry = createMethodRegistry(builtinMethods());
+ */
+export function builtinMethods(): PruneMethodDefinition[] {
+  return [...BUILTIN_METHODS];
+}
+
+/** Every {@link PruneMethod}, in table order (the names of {@link BUILTIN_METHODS}). */
+export const PRUNE_METHODS: readonly PruneMethod[] = BUILTIN_METHODS.map((d) => d.name as PruneMethod);
+
+/** Display names of the built-in methods (the paper's column names), from their definitions. */
+export const METHOD_LABELS: Readonly<Record<PruneMethod, string>> = Object.fromEntries(
+  BUILTIN_METHODS.map((d) => [d.name, d.label]),
+) as Record<PruneMethod, string>;
+
+/** A method resolved to its parts for one run (see {@link resolveMethod}). */
+export interface ResolvedMethod {
+  /** The method's name. */
+  readonly method: string;
+  readonly definition: PruneMethodDefinition;
+  /** Column label in tables. */
+  readonly label: string;
+  /** Undefined for SparseGPT's adaptive mask. */
+  readonly scorer: ScorerPlugin | undefined;
+  /** Comparison group for unstructured sparsity (N:M always uses "n:m"). */
+  readonly group: MaskGroup;
+  readonly redistribution: Redistribution;
+}
+
+/** Options of {@link resolveMethod}. */
+export interface ResolveMethodOptions {
+  /** Where names are looked up. Default: a registry of {@link BUILTIN_METHODS}. */
+  readonly registry?: MethodRegistry;
+  /** Replace the method's scorer (not allowed with an adaptive method such as sparsegpt). */
+  readonly scorer?: ScorerPlugin;
+  /** Replace the method's comparison group for unstructured sparsity. */
+  readonly group?: MaskGroup;
+  /** Replace the method's redistribution. */
+  readonly redistribution?: Redistribution;
+  /** The method's options (passed to its scorer factory). Default: the definition's `defaultOptions`. */
+  readonly methodOptions?: unknown;
+  /** Options of the MAMA scorer (method mama only; same as `methodOptions`). Default {@link MAMA_PIPELINE_DEFAULTS}. */
+  readonly mama?: MamaOptions;
+  /** A pre-trained checkpoint is available: the default MAMA options then add the movement term. */
+  readonly hasPreCheckpoint?: boolean;
+}
+
+function shown(v: unknown): string {
+  return (JSON.stringify(typeof v === "string" ? v : String(v)) ?? "").slice(0, 60);
+}
+
+function lookup(method: MethodRef, registry: MethodRegistry | undefined): PruneMethodDefinition {
+  if (typeof method === "string") {
+    const reg = registry ?? createMethodRegistry(BUILTIN_METHODS);
+    if (!reg.has(method)) {
+      throw new PruneError(
+        "SCORER_NOT_FOUND",
+        `prune: option method is unknown. Expected one of ${reg
+          .list()
+          .map((d) => d.name)
+          .join(", ")}, got ${shown(method)}.`,
+      );
+    }
+    return reg.get(method);
+  }
+  if (!isMethodDefinition(method)) {
+    throw new PruneError(
+      "SCORER_NOT_FOUND",
+      `prune: option method is unknown. Expected a method name or a definition from defineMethod, got ${shown(method)}.`,
+    );
+  }
+  const problems = validateMethodDefinition(method);
+  if (problems.length > 0) {
+    throw new PruneError(
+      "SCORER_API_UNSUPPORTED",
+      `prune: option method (${method.name.slice(0, 80)}) is an invalid method definition. ${problems.join(" ")}`,
+    );
+  }
+  return method;
+}
+
+/**
+ * Resolve a method (a name looked up in `options.registry`, or a definition) to its scorer,
+ * comparison group and redistribution for one run, applying the overrides.
  *
  * @throws PruneError SCORER_NOT_FOUND for an unknown method (naming option `method`);
- *   RECIPE_INVALID for a scorer override with sparsegpt, or an unknown redistribution/group.
+ *   SCORER_API_UNSUPPORTED for an invalid definition or a factory returning an invalid scorer;
+ *   RECIPE_INVALID for a scorer override with an adaptive method, or an unknown redistribution/group.
  * @example
  * resolveMethod("wanda").group; // "row"
  */
-export function resolveMethod(method: PruneMethod, options: ResolveMethodOptions = {}): ResolvedMethod {
-  if (!(PRUNE_METHODS as readonly string[]).includes(method)) {
-    throw new PruneError(
-      "SCORER_NOT_FOUND",
-      `prune: option method is unknown. Expected one of ${PRUNE_METHODS.join(", ")}, got ${JSON.stringify(String(method)).slice(0, 60)}.`,
-    );
-  }
+export function resolveMethod(method: MethodRef, options: ResolveMethodOptions = {}): ResolvedMethod {
+  const def = lookup(method, options.registry);
+  const name = def.name;
   if (options.redistribution !== undefined && !REDISTRIBUTIONS.includes(options.redistribution)) {
     throw new PruneError(
       "RECIPE_INVALID",
-      `prune: option redistribution is unknown. Expected one of ${REDISTRIBUTIONS.join(", ")}, got ${JSON.stringify(String(options.redistribution)).slice(0, 60)}.`,
+      `prune: option redistribution is unknown. Expected one of ${REDISTRIBUTIONS.join(", ")}, got ${shown(options.redistribution)}.`,
     );
   }
-  if (options.group !== undefined && !["matrix", "row", "block"].includes(options.group)) {
+  if (options.group !== undefined && !(UNSTRUCTURED_GROUPS as readonly string[]).includes(options.group)) {
     throw new PruneError(
       "RECIPE_INVALID",
-      `prune: option group is invalid for unstructured sparsity. Expected "matrix", "row" or "block", got ${JSON.stringify(String(options.group)).slice(0, 60)}.`,
+      `prune: option group is invalid for unstructured sparsity. Expected "matrix", "row" or "block", got ${shown(options.group)}.`,
     );
   }
-  if (method === "sparsegpt" && options.scorer !== undefined) {
+  const adaptive = def.scorer === "adaptive";
+  if (adaptive && options.scorer !== undefined) {
     throw new PruneError(
       "RECIPE_INVALID",
-      `prune: option scorer cannot be combined with method sparsegpt (its mask is adaptive). Expected another method, got scorer ${options.scorer.name}.`,
+      `prune: option scorer cannot be combined with method ${name} (its mask is adaptive). Expected another method, got scorer ${options.scorer.name}.`,
     );
   }
-  let base: { scorer: ScorerPlugin | undefined; group: MaskGroup; redistribution: Redistribution };
-  switch (method) {
-    case "magnitude":
-      base = { scorer: magnitude(), group: "matrix", redistribution: "none" };
-      break;
-    case "neg-magnitude":
-      base = { scorer: negativeMagnitude(), group: "matrix", redistribution: "none" };
-      break;
-    case "wanda":
-      base = { scorer: wanda(), group: "row", redistribution: "none" };
-      break;
-    case "sparsegpt":
-      base = { scorer: undefined, group: "block", redistribution: "sparsegpt" };
-      break;
-    case "movement":
-      base = { scorer: movement(), group: "matrix", redistribution: "none" };
-      break;
-    case "ria":
-      base = { scorer: ria(), group: "matrix", redistribution: "none" };
-      break;
-    case "mama": {
-      const opts = options.mama ?? {
-        ...MAMA_PIPELINE_DEFAULTS.scorer,
-        useMovement: options.hasPreCheckpoint === true,
-      };
-      base = {
-        scorer: mama(opts),
-        group: opts.group ?? "row",
-        redistribution: MAMA_PIPELINE_DEFAULTS.redistribution,
-      };
-      break;
+  if (adaptive && options.redistribution !== undefined && options.redistribution !== "sparsegpt") {
+    throw new PruneError(
+      "RECIPE_INVALID",
+      `prune: option redistribution must be "sparsegpt" with method ${name}. Expected "sparsegpt", got ${JSON.stringify(options.redistribution)}.`,
+    );
+  }
+  const given = options.methodOptions ?? (name === "mama" ? options.mama : undefined);
+  const env: MethodEnvironment = {
+    options: given ?? def.defaultOptions,
+    optionsGiven: given !== undefined,
+    hasPreCheckpoint: options.hasPreCheckpoint === true,
+  };
+  let scorer: ScorerPlugin | undefined = options.scorer;
+  if (scorer === undefined && def.scorer !== "adaptive") {
+    const made: unknown = def.scorer(env);
+    const problems = validateScorerMetadata(made);
+    if (problems.length > 0) {
+      throw new PruneError(
+        "SCORER_API_UNSUPPORTED",
+        `method ${name}: its scorer factory returned an invalid scorer. ${problems.join(" ")}`,
+      );
     }
-  }
-  if (
-    method === "sparsegpt" &&
-    options.redistribution !== undefined &&
-    options.redistribution !== "sparsegpt"
-  ) {
-    throw new PruneError(
-      "RECIPE_INVALID",
-      `prune: option redistribution must be "sparsegpt" with method sparsegpt. Expected "sparsegpt", got ${JSON.stringify(options.redistribution)}.`,
-    );
+    scorer = made as ScorerPlugin;
   }
   return {
-    method,
-    scorer: options.scorer ?? base.scorer,
-    group: options.group ?? base.group,
-    redistribution: options.redistribution ?? base.redistribution,
+    method: name,
+    definition: def,
+    label: def.label,
+    scorer,
+    group: options.group ?? (typeof def.group === "function" ? def.group(env) : def.group),
+    redistribution: options.redistribution ?? def.redistribution,
+  };
+}
+
+/** What one run of a method must compute (see {@link methodNeeds}). */
+export interface MethodNeeds {
+  /** The scorer's declared inputs (empty for an adaptive method). */
+  readonly inputs: readonly ScorerInput[];
+  /** Statistics of every linear input to accumulate from the calibration windows. */
+  readonly stats: StatsNeeds;
+  /** Calibration windows are needed (some statistic is). */
+  readonly calibration: boolean;
+  /** A pre-trained checkpoint (W⁰) is needed (input `"pre-weights"`). */
+  readonly preWeights: boolean;
+  /** The scorer needs gradients, which the pipeline does not compute. */
+  readonly gradients: boolean;
+}
+
+/** Run settings that change {@link methodNeeds}. */
+export interface MethodNeedsOptions {
+  /** OWL needs the activation norms of every input. */
+  readonly allocation?: SparsityAllocation;
+  /** `true` forces the Gram matrix for the per-linear reconstruction error. */
+  readonly reconstructionError?: boolean;
+}
+
+/**
+ * What a resolved method needs for one run, derived from its scorer's `requires`, its
+ * redistribution and the run settings: the statistics to accumulate, and whether calibration
+ * windows and a pre-trained checkpoint are needed. The pipeline and the CLI both use this, so
+ * "does this method need calibration?" has one answer.
+ *
+ * @example
+ * methodNeeds(resolveMethod("magnitude")).calibration; // false
+ * methodNeeds(resolveMethod("wanda")).stats.sqNorm; // true
+ */
+export function methodNeeds(resolved: ResolvedMethod, options: MethodNeedsOptions = {}): MethodNeeds {
+  const req = resolved.scorer?.requires ?? [];
+  const r = resolved.redistribution;
+  const stats: StatsNeeds = {
+    sqNorm: req.includes("activation-norms") || options.allocation?.kind === "owl",
+    // Without sample weights, the weighted norms are the plain ones (accumulated with weight 1).
+    weightedSqNorm: req.includes("sample-weighted-activation-norms"),
+    sum: req.includes("activation-mean") || r === "mean",
+    gram: r === "sparsegpt" || r === "refit" || r === "auto" || options.reconstructionError === true,
+  };
+  return {
+    inputs: req,
+    stats,
+    calibration: Boolean(stats.sqNorm || stats.weightedSqNorm || stats.sum || stats.gram),
+    preWeights: req.includes("pre-weights"),
+    gradients: req.includes("gradients"),
   };
 }

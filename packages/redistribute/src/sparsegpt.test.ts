@@ -308,7 +308,7 @@ describe("sparsegpt", () => {
     await expect(sparsegpt(w, h, { sparsity: 0.5, percdamp: -1 })).rejects.toThrow(RangeError);
     const e = await sparsegpt(w, h, { sparsity: 1.5, name }).catch((x: unknown) => x as Error);
     expect((e as Error).message).toMatchInlineSnapshot(
-      `"model.layers.0.mlp.up_proj.weight: sparsity must be a fraction of zeros. Expected a number in [0, 1], got 1.5."`,
+      `"model.layers.0.mlp.up_proj.weight: sparsity is out of range. Expected a number in [0, 1], got 1.5."`,
     );
   });
 });

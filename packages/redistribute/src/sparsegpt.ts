@@ -1,6 +1,6 @@
 // ---- SparseGPT: OBS pruning with lazy batch updates (Frantar & Alistarh 2023) ----
 
-import { type Logger, type Matrix, PruneError } from "@mama-prune/core";
+import { type Logger, type Matrix, type NmPattern, PruneError, validateSparsity } from "@mama-prune/core";
 import {
   checkAttempts,
   checkDamping,
@@ -13,13 +13,11 @@ import {
 } from "./common.ts";
 import { upperCholeskyOfInverseInPlace } from "./linalg.ts";
 
-/** N:M pattern: N zeros in every M consecutive input columns of each row (2:4 = 50 %). */
-export interface NMPattern {
-  /** Number of weights pruned (set to zero) in each group. */
-  readonly n: number;
-  /** Group length along the input dimension. */
-  readonly m: number;
-}
+/**
+ * N:M pattern: N zeros in every M consecutive input columns of each row (2:4 = 50 %).
+ * @deprecated Use `NmPattern` from `@mama-prune/core` (the same type).
+ */
+export type NMPattern = NmPattern;
 
 /** Options of {@link sparsegpt}. */
 export interface SparseGptOptions {
@@ -28,7 +26,7 @@ export interface SparseGptOptions {
    * (N zeros per M consecutive inputs of each row). Required unless `mask` is given; ignored
    * (but still validated) when `mask` is given.
    */
-  readonly sparsity?: number | NMPattern;
+  readonly sparsity?: number | NmPattern;
   /**
    * Fixed keep-mask (rows·cols bytes, 1 = keep, 0 = prune) from any scorer. When given, the OBS updates
    * use it instead of SparseGPT's adaptive w²/U_jj² selection.
@@ -82,29 +80,14 @@ export interface SparseGptResult {
   readonly diagnostics: SparseGptDiagnostics;
 }
 
-function checkSparsity(where: string, sparsity: number | NMPattern, cols: number): void {
-  if (typeof sparsity === "number") {
-    if (!Number.isFinite(sparsity) || sparsity < 0 || sparsity > 1) {
-      throw new PruneError(
-        "SPARSITY_INVALID",
-        `${where}: sparsity must be a fraction of zeros. Expected a number in [0, 1], got ${sparsity}.`,
-      );
-    }
-    return;
-  }
-  if (typeof sparsity !== "object" || sparsity === null) {
-    throw new PruneError(
-      "SPARSITY_INVALID",
-      `${where}: sparsity must be a number or an N:M pattern. Expected { n, m } or a number, got ${String(sparsity)}.`,
-    );
-  }
-  const { n, m } = sparsity;
-  if (!Number.isInteger(m) || m < 1 || !Number.isInteger(n) || n < 0 || n > m) {
-    throw new PruneError(
-      "SPARSITY_INVALID",
-      `${where}: invalid N:M pattern. Expected integers 0 ≤ n ≤ m, m ≥ 1, got n = ${n}, m = ${m}.`,
-    );
-  }
+/**
+ * Core's one `validateSparsity`, with the closed range of a primitive: [0, 1] and 0 ≤ N ≤ M (0 and
+ * M:M are meaningful edge cases here; the pipeline and every user-facing entry refuse them).
+ */
+function checkSparsity(where: string, sparsity: unknown, cols: number): void {
+  const s = validateSparsity(sparsity, where, { range: "closed" });
+  if (typeof s === "number") return;
+  const { m } = s;
   if (cols % m !== 0) {
     throw new PruneError(
       "SPARSITY_INVALID",
@@ -362,7 +345,7 @@ function selectNM(
   mask: Uint8Array,
   at: number,
   j: number,
-  nm: NMPattern,
+  nm: NmPattern,
   invDiagSq: Float64Array,
   nmScores: Float64Array,
   order: number[],

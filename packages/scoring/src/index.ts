@@ -1,3 +1,4 @@
+export { isNmPattern, type NmPattern, type Sparsity, validateSparsity } from "@mama-prune/core";
 export {
   type AllocateSparsityInput,
   allocateSparsity,

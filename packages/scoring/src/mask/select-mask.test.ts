@@ -156,7 +156,7 @@ describe("selectMask", () => {
       [2, 4],
       [4, 8],
       [1, 3],
-      [0, 4],
+      [3, 4], // (0:4 was here: it prunes nothing and is now refused, see "rejects bad options")
     ] as const) {
       const mask = selectMask(randomScores(r * c, n * 10 + m, true), r, c, {
         sparsity: { n, m },
@@ -192,7 +192,11 @@ describe("selectMask", () => {
       /^SPARSITY_INVALID/,
     );
     expect(code(() => selectMask(s, 2, 4, { sparsity: { n: 4, m: 4 }, group: "n:m" }))).toMatch(
-      /^SPARSITY_INVALID.*0 <= n < m.*n=4, m=4/,
+      /^SPARSITY_INVALID.*1 <= n < m.*n=4, m=4/,
+    );
+    // 0:M prunes nothing: refused by core's one validation.
+    expect(code(() => selectMask(s, 2, 4, { sparsity: { n: 0, m: 4 }, group: "n:m" }))).toMatch(
+      /^SPARSITY_INVALID: selectMask: option sparsity is an invalid N:M pattern\. Expected integers 1 <= n < m .*got n=0, m=4\./,
     );
     expect(code(() => selectMask(s, 1, 8, { sparsity: { n: 1, m: 3 }, group: "n:m" }))).toMatchInlineSnapshot(
       `"SPARSITY_INVALID: selectMask: option sparsity m does not divide the input columns. Expected cols % 3 = 0, got cols = 8."`,

@@ -1,21 +1,19 @@
-import { PruneError } from "@mama-prune/core";
+import { type NmPattern, PruneError, type Sparsity, validateSparsity } from "@mama-prune/core";
 import { selectKth } from "../select-kth.ts";
 
-/** N:M structure: N **zeros** in every M consecutive input columns of each row (2:4 = 50 %). */
-export interface NmSparsity {
-  /** Weights pruned per group (NVIDIA's hardware 2:4 counts the kept ones instead; both mean 50 % for 2:4). */
-  readonly n: number;
-  /** Group length in consecutive input columns. */
-  readonly m: number;
-}
+/**
+ * N:M structure: N **zeros** in every M consecutive input columns of each row (2:4 = 50 %).
+ * @deprecated Use `NmPattern` from `@mama-prune/core` (the same type).
+ */
+export type NmSparsity = NmPattern;
 
 /** Comparison group of a mask selection. */
 export type MaskGroup = "matrix" | "row" | "block" | "n:m";
 
 /** Options of {@link selectMask}. */
 export interface SelectMaskOptions {
-  /** Fraction pruned per group in [0, 1), or `{ n, m }` with `group: "n:m"`. */
-  readonly sparsity: number | NmSparsity;
+  /** Fraction pruned per group in [0, 1), or `{ n, m }` (1 ≤ n < m) with `group: "n:m"`. */
+  readonly sparsity: Sparsity;
   /**
    * - `"matrix"`: one group = the whole matrix (magnitude, RIA in the anchors);
    * - `"row"`: each output row (Wanda);
@@ -30,15 +28,9 @@ export interface SelectMaskOptions {
   readonly name?: string;
 }
 
-/** Throw SPARSITY_INVALID unless `s` is a finite number in [0, 1). */
+/** Throw SPARSITY_INVALID unless `s` is a finite number in [0, 1) (core's `validateSparsity`, fractions only). */
 export function checkSparsityRatio(where: string, option: string, s: unknown): number {
-  if (typeof s !== "number" || !Number.isFinite(s) || s < 0 || s >= 1) {
-    throw new PruneError(
-      "SPARSITY_INVALID",
-      `${where}: option ${option} is out of range. Expected a number in [0, 1), got ${String(s).slice(0, 40)}.`,
-    );
-  }
-  return s;
+  return validateSparsity(s, where, { option, accept: "fraction" }) as number;
 }
 
 /** Throw unless every score is a number (±Infinity is allowed and orders as expected; NaN is not). */
@@ -99,7 +91,8 @@ function whereOf(name: string | undefined): string {
  *
  * @param scores one score per weight, row-major (rows, cols); ±Infinity allowed, NaN rejected.
  * @returns a (rows, cols) mask: 1 = keep, 0 = prune.
- * @throws PruneError `SPARSITY_INVALID` (sparsity outside [0, 1), N ≥ M, N or M not integers,
+ * @throws PruneError `SPARSITY_INVALID` (sparsity outside [0, 1), N:M outside 1 ≤ N < M (core's
+ *   `validateSparsity`: `0:4` is refused), N or M not integers,
  *   cols % M ≠ 0, group/sparsity kind mismatch, bad blockSize, unknown group), `SHAPE_MISMATCH`
  *   (scores.length ≠ rows·cols), `SCORER_OUTPUT_INVALID` (a NaN score).
  * @throws RangeError when rows/cols are not non-negative integers; TypeError when scores is not a Float32Array.
@@ -145,13 +138,7 @@ export function selectMask(
         `${where}: option sparsity must be { n, m } with group "n:m". Expected an object, got ${String(sparsity)}.`,
       );
     }
-    const { n, m } = sparsity;
-    if (!Number.isInteger(m) || m < 1 || !Number.isInteger(n) || n < 0 || n >= m) {
-      throw new PruneError(
-        "SPARSITY_INVALID",
-        `${where}: option sparsity {n, m} is invalid. Expected integers with 0 <= n < m (n = zeros per m), got n=${n}, m=${m}.`,
-      );
-    }
+    const { n, m } = validateSparsity(sparsity, where, { option: "sparsity", accept: "n:m" }) as NmPattern;
     if (cols % m !== 0) {
       throw new PruneError(
         "SPARSITY_INVALID",

@@ -1,0 +1,91 @@
+import { describe, expect, it } from "vitest";
+import { GOLDEN_CASES, GOLDEN_SHAPE, goldenDigest, goldenInputs } from "../test/golden-cases.ts";
+import { type PruneOptions, prune } from "./prune.ts";
+
+/**
+ * sha256 of the pruned weights and of the report numbers, recorded with the pipeline BEFORE pruning
+ * one linear became `pruneLinear` (commit "core: one sparsity type…" and earlier): the refactor must
+ * not move a single bit.
+ */
+const GOLDEN: Readonly<Record<string, { weights: string; report: string }>> = {
+  magnitude: {
+    weights: "bd37775197aedaa753bb087497a37e2a19be2dd05ca949c7e0814d03dc4dd2e7",
+    report: "2b1694d9776760dd83b52ad43f65ba1fbea3ca668ac96f7454afa4ae40b71931",
+  },
+  "neg-magnitude": {
+    weights: "1d3ff1f38681971c4dd1d90cd2a10d9ba377957ebf2fc83faa32f1da2044aa3e",
+    report: "d5316e8d7d85207ba3278825c51eeb5ef5457774e4d5775f2a6092b81c2ec576",
+  },
+  wanda: {
+    weights: "180dabdd04e5014489c7989ecd8ab03bcdcdb9cd57debdc83d0926d80cc8b3c4",
+    report: "4c55bad39295520669bf35a34539ed7e9be835521841f575e26226ec0fafd09c",
+  },
+  sparsegpt: {
+    weights: "c099c37d723a56e34b3d3a73439350e0af1e63522a4512dd9755f089d5705c45",
+    report: "49671d41ac6f2a5354901b31d9bd5c139073ba1b3c6fd230f2479d46cb3c0609",
+  },
+  movement: {
+    weights: "70ea46ef18cdf4243c521d3bc9cdac7b09c1ec13b5868a2c7f27ae8a412e55b5",
+    report: "3853f17fcdcbeadbe07b0b9b562dc154d3fd8cf1e1cec2c8874a37aa01a6ebb4",
+  },
+  ria: {
+    weights: "35edee0a432abe2fd9690b56c5d7ee11df13663958c79351f49832a105f5631c",
+    report: "f19ef563053b40ae52551cb327a6de505c039f24a16164d13b89664b9ced3c3e",
+  },
+  mama: {
+    weights: "34d6bb5fd195604c6f61048e909990d894860fc3f4c693667138349dc10ddafc",
+    report: "a47aed6eb0733ebbb35a2937d1522fc07ad4334cac64afd6564fcadcfd47b89e",
+  },
+  "mama-no-pre": {
+    weights: "78f8abeee0367af9e82f60110edaaab506781be85a801856284878663debe475",
+    report: "6a31df77081540808c90fbb4297e08f6285b1f1dff40a8a5a26e04e6a977f76a",
+  },
+  "wanda-2:4": {
+    weights: "98e9efebce975da1bf6626dc56333c7c37c0d62ab724ddfed723d9bba71cf76d",
+    report: "1ff7e732dab3512bc0757e952f0a09b84e0976aabc5ee6c10720f0c17d8d2750",
+  },
+  "sparsegpt-2:4": {
+    weights: "d06049687442c633f21eeaa98ba358fa68d76d215719869a0bbc3f8e8ea41489",
+    report: "c0866bdf832325772c84c0d7544c38e767c04dcaf2684d7337382077702d8998",
+  },
+  "mama-1:4": {
+    weights: "2f501becbac12380bfee752ab4b942cf3c4e0b83cb78886b0535e21238a40d37",
+    report: "57b471857b08ed72f3bc984929b35aa3f436bcfd4bd4ab0afa5fd82ecc8076f9",
+  },
+  "wanda-owl": {
+    weights: "b0cd6556aa8e31fa28c53325a5830a4990a75d9b242cb55285ab13e16572ddf7",
+    report: "93af3378aee94f4f0115dd0276321ce7c103800f2f49fae398298fa0aa59a22f",
+  },
+  "magnitude-refit": {
+    weights: "896d4d564f7e07301759813fb38e044a47602220a3cec38c644c732b82eee252",
+    report: "5dca50fe8a81bc37734351f1d7b2481bb78db2ff079553cd020641ebc5c4038f",
+  },
+  "magnitude-mean": {
+    weights: "76ec818f23143932b58da213003bb151f9a9321ba8553b9c8baae275146558ba",
+    report: "e47f6be68faa62a777e563e3f35c220ad565dd609bd1f30bcbcf0d5da3237303",
+  },
+  "ria-sparsegpt": {
+    weights: "47c398630817563b5c6ef15a8f3a0ce686a5ee15584a91e9149b34efb06c11ef",
+    report: "27f9ee6fb6489122874c174acb2d3bc7e8f79c424533902156b27c9c32388260",
+  },
+  "wanda-weighted": {
+    weights: "180dabdd04e5014489c7989ecd8ab03bcdcdb9cd57debdc83d0926d80cc8b3c4",
+    report: "4c55bad39295520669bf35a34539ed7e9be835521841f575e26226ec0fafd09c",
+  },
+};
+
+describe("prune is bit-for-bit the pre-refactor pipeline", () => {
+  it.each(Object.keys(GOLDEN_CASES))("%s", async (name) => {
+    const { checkpoint, pre, calibration, sampleWeights } = await goldenInputs();
+    const { noPre, weighted, ...opts } = GOLDEN_CASES[name]! as Record<string, unknown>;
+    const { model, report } = await prune({
+      checkpoint,
+      calibration,
+      ...(noPre === true ? {} : { preCheckpoint: pre }),
+      ...(weighted === true ? { sampleWeights } : {}),
+      ...opts,
+    } as unknown as PruneOptions);
+    if (name === "wanda-owl") expect(new Set(report.perBlockSparsity).size).toBe(GOLDEN_SHAPE.layers);
+    expect(await goldenDigest(model, GOLDEN_SHAPE.layers, report)).toEqual(GOLDEN[name]);
+  });
+});

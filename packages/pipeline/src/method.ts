@@ -1,0 +1,183 @@
+// ---- A pruning method as a value: scorer, comparison group, redistribution ----
+
+import { PruneError } from "@mama-prune/core";
+import type { MaskGroup, ScorerPlugin } from "@mama-prune/scoring";
+
+/**
+ * How the kept weights are updated once a mask is chosen:
+ * - `"none"`: W' = W ⊙ mask;
+ * - `"sparsegpt"`: SparseGPT's OBS updates (its own adaptive mask for method sparsegpt, the scorer's
+ *   fixed mask otherwise);
+ * - `"refit"`: exact least-squares refit of each row's kept weights for the fixed mask;
+ * - `"mean"`: mean compensation through E[x] — only a bias can carry it and Llama linears have none,
+ *   so on Llama it changes nothing and the report says so (the shift it would add is reported);
+ * - `"auto"`: `"refit"` when its cost rows·min(kept, pruned)³/6 per linear is at most
+ *   {@link REFIT_AUTO_MAX_FLOPS}, else `"sparsegpt"` with the fixed mask (O(cols³ + rows·cols²)). The exact
+ *   refit solves one system per row and is out of reach for 4k-wide layers; the report says which one ran.
+ */
+export type Redistribution = "none" | "sparsegpt" | "refit" | "mean" | "auto";
+
+/** Every {@link Redistribution}. */
+export const REDISTRIBUTIONS: readonly Redistribution[] = ["none", "sparsegpt", "refit", "mean", "auto"];
+
+/**
+ * Largest estimated refit cost (multiply-adds, rows·min(kept, pruned)³/6) for which `"auto"` picks the
+ * exact refit: about 10–20 s of plain JS per linear. stories260K's linears are far below it; a
+ * 1024-wide linear at 50 % (1024·512³/6 ≈ 2.3e10) is above it.
+ */
+export const REFIT_AUTO_MAX_FLOPS = 1e10;
+
+/** Comparison groups for unstructured sparsity (N:M always compares within each run of M columns). */
+export type UnstructuredGroup = Exclude<MaskGroup, "n:m">;
+
+/** Every {@link UnstructuredGroup}. */
+export const UNSTRUCTURED_GROUPS: readonly UnstructuredGroup[] = ["matrix", "row", "block"];
+
+/** The plugin API version of method definitions this package implements. */
+export const METHOD_API_VERSION = 1 as const;
+
+/** What a method's scorer factory (and group function) sees for one run. */
+export interface MethodEnvironment<O = unknown> {
+  /** The run's method options, or the definition's `defaultOptions` when the run gives none. */
+  readonly options: O | undefined;
+  /** True when the run gave options (false: `options` are the definition's defaults). */
+  readonly optionsGiven: boolean;
+  /** A pre-trained checkpoint (W⁰, input `"pre-weights"`) is available for this run. */
+  readonly hasPreCheckpoint: boolean;
+}
+
+/**
+ * A function of the run's {@link MethodEnvironment}. Declared through a method signature so that a
+ * definition typed for its own options (`PruneMethodDefinition<MamaOptions>`) is still a
+ * `PruneMethodDefinition` (parameters of method signatures are checked bivariantly).
+ */
+export type MethodFunction<O, R> = { fn(env: MethodEnvironment<O>): R }["fn"];
+
+/** What {@link defineMethod} takes (`apiVersion` is filled in). */
+export interface MethodDefinitionInput<O = unknown> {
+  /** kebab-case (`wanda`), or `scope/name` for third parties (`acme/power-refit`). */
+  readonly name: string;
+  /** Column label in tables and plots (`"Wanda"`, `"by -Weights"`). */
+  readonly label: string;
+  /** One line for help texts. */
+  readonly description?: string;
+  /**
+   * `"adaptive"`: SparseGPT chooses the mask itself while it updates the weights (redistribution must
+   * be `"sparsegpt"`). Otherwise a factory returning the scorer for one run; the scorer's `requires`
+   * is what the run must compute (statistics, calibration, pre-trained weights), see `methodNeeds`.
+   */
+  readonly scorer: "adaptive" | MethodFunction<O, ScorerPlugin>;
+  /** Comparison group for unstructured sparsity, or a function of the run's options (MAMA). */
+  readonly group: UnstructuredGroup | MethodFunction<O, UnstructuredGroup>;
+  /** How the kept weights are updated. */
+  readonly redistribution: Redistribution;
+  /** Options used when a run gives none (documentation, and what the factory receives then). */
+  readonly defaultOptions?: O;
+}
+
+/**
+ * A pruning method as a value: the scorer (or SparseGPT's adaptive mask), the comparison group for
+ * unstructured sparsity and the redistribution. Built-ins and plugin methods alike are made by
+ * {@link defineMethod} and looked up by name in a `MethodRegistry`.
+ */
+export interface PruneMethodDefinition<O = unknown> extends MethodDefinitionInput<O> {
+  /** Checked by the registry; bumped only with a major version of @mama-prune/pipeline. */
+  readonly apiVersion: 1;
+}
+
+const NAME_RE = /^(?:@?[a-z0-9]+(?:-[a-z0-9]+)*\/)?[a-z0-9]+(?:-[a-z0-9]+)*$/;
+
+/**
+ * List what is wrong with a method definition (empty list = valid). Used by {@link defineMethod},
+ * the registry and the conformance kit.
+ *
+ * @example
+ * validateMethodDefinition({ name: "x", label: "X", scorer: "adaptive", group: "row", redistribution: "none" });
+ * // ['scorer "adaptive" needs redistribution "sparsegpt". Expected "sparsegpt", got "none".']
+ */
+export function validateMethodDefinition(def: unknown): string[] {
+  if (typeof def !== "object" || def === null) return ["a method definition must be an object."];
+  const d = def as Record<string, unknown>;
+  const problems: string[] = [];
+  if (typeof d["name"] !== "string" || !NAME_RE.test(d["name"])) {
+    problems.push(
+      `name must be kebab-case or "scope/name". Expected ${NAME_RE}, got ${JSON.stringify(d["name"])?.slice(0, 80)}.`,
+    );
+  }
+  if (typeof d["label"] !== "string" || d["label"].trim() === "") {
+    problems.push(`label must be a non-empty string. Expected e.g. "Wanda", got ${typeof d["label"]}.`);
+  }
+  if (d["description"] !== undefined && typeof d["description"] !== "string") {
+    problems.push(`description must be a string when given, got ${typeof d["description"]}.`);
+  }
+  const scorer = d["scorer"];
+  if (scorer !== "adaptive" && typeof scorer !== "function") {
+    problems.push(
+      `scorer must be "adaptive" or a factory function returning a ScorerPlugin, got ${JSON.stringify(scorer)?.slice(0, 40) ?? typeof scorer}.`,
+    );
+  }
+  const group = d["group"];
+  if (typeof group !== "function" && !(UNSTRUCTURED_GROUPS as readonly unknown[]).includes(group)) {
+    problems.push(
+      `group must be "matrix", "row", "block" or a function of the run's options, got ${JSON.stringify(group)?.slice(0, 40) ?? typeof group}.`,
+    );
+  }
+  const red = d["redistribution"];
+  if (!(REDISTRIBUTIONS as readonly unknown[]).includes(red)) {
+    problems.push(
+      `redistribution is unknown. Expected one of ${REDISTRIBUTIONS.join(", ")}, got ${JSON.stringify(red)?.slice(0, 40) ?? typeof red}.`,
+    );
+  } else if (scorer === "adaptive" && red !== "sparsegpt") {
+    problems.push(
+      `scorer "adaptive" needs redistribution "sparsegpt". Expected "sparsegpt", got ${JSON.stringify(red)}.`,
+    );
+  }
+  if (d["apiVersion"] !== undefined && d["apiVersion"] !== METHOD_API_VERSION) {
+    problems.push(
+      `apiVersion is unsupported. Expected ${METHOD_API_VERSION}, got ${String(d["apiVersion"]).slice(0, 40)}.`,
+    );
+  }
+  return problems;
+}
+
+/**
+ * Validate a method definition and return it as a frozen {@link PruneMethodDefinition}.
+ *
+ * @throws PruneError `SCORER_API_UNSUPPORTED` naming the method and every problem found.
+ * @example
+ * export const method = defineMethod({
+ *   name: "acme/power-refit",
+ *   label: "acme p=0.5 + refit",
+ *   scorer: () => activationPower({ power: 0.5 }),
+ *   group: "row",
+ *   redistribution: "refit",
+ * });
+ */
+export function defineMethod<O = unknown>(def: MethodDefinitionInput<O>): PruneMethodDefinition<O> {
+  const problems = validateMethodDefinition(def);
+  if (problems.length > 0) {
+    const label =
+      typeof (def as { name?: unknown } | null)?.name === "string"
+        ? (def as { name: string }).name.slice(0, 80)
+        : "<unnamed>";
+    throw new PruneError(
+      "SCORER_API_UNSUPPORTED",
+      `method ${label}: invalid method definition. ${problems.join(" ")}`,
+    );
+  }
+  return Object.freeze({ ...def, apiVersion: METHOD_API_VERSION });
+}
+
+/**
+ * True when `value` looks like a method definition (an object with a string `name` and a `scorer`);
+ * validity is checked by {@link validateMethodDefinition}.
+ */
+export function isMethodDefinition(value: unknown): value is PruneMethodDefinition {
+  return (
+    typeof value === "object" &&
+    value !== null &&
+    typeof (value as { name?: unknown }).name === "string" &&
+    "scorer" in value &&
+    "redistribution" in value
+  );
+}

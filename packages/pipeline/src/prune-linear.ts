@@ -1,0 +1,242 @@
+// ---- Pruning one linear: scorer → selectMask → redistribution (or SparseGPT's adaptive mask) ----
+
+import {
+  type Logger,
+  type Matrix,
+  PruneError,
+  SILENT_LOGGER,
+  type Sparsity,
+  throwIfAborted,
+  validateSparsity,
+} from "@mama-prune/core";
+import {
+  leastSquaresRefit,
+  meanCompensation,
+  reconstructionError,
+  sparsegpt,
+} from "@mama-prune/redistribute";
+import { runScorer, type ScoreContext, type ScorerInput, selectMask } from "@mama-prune/scoring";
+import { REFIT_AUTO_MAX_FLOPS, type Redistribution } from "./method.ts";
+import { type MethodRef, type ResolvedMethod, resolveMethod } from "./methods.ts";
+import { columnMeans, columnNorms, type LinearInputStats } from "./stats.ts";
+
+/** Options of {@link pruneLinear}. */
+export interface PruneLinearOptions {
+  /** Tensor name for messages and the scorer context, e.g. `model.layers.3.mlp.down_proj.weight`. */
+  readonly name: string;
+  /** The dense weight (rows, cols) = (out, in). Never modified. */
+  readonly weight: Matrix;
+  /** A method resolved by `resolveMethod` (once per run), or a name / definition resolved here. */
+  readonly method: ResolvedMethod | MethodRef;
+  /** Fraction of zeros in [0, 1) (in the method's comparison group), or N:M with 1 ≤ N < M. */
+  readonly sparsity: Sparsity;
+  /**
+   * Statistics of this linear's input, as accumulated by `createStatsAccumulator` with the needs from
+   * `methodNeeds`; omit for data-free methods.
+   */
+  readonly stats?: LinearInputStats;
+  /** Pre-trained weight W⁰ (rows, cols), for scorers that require `"pre-weights"`. */
+  readonly preWeight?: Matrix;
+  /** SparseGPT lazy-batch width and mask block width (default 128). */
+  readonly blockSize?: number;
+  /** SparseGPT percdamp / refit relative damping (default 0.01). */
+  readonly damping?: number;
+  /** Compute trace(ΔW·H·ΔWᵀ) when `stats.gram` is given (default true). */
+  readonly reconstructionError?: boolean;
+  readonly log?: Logger;
+  readonly signal?: AbortSignal;
+}
+
+/** What {@link pruneLinear} did. */
+export interface PruneLinearResult {
+  /** The pruned weight (rows·cols, row-major; a new array). */
+  readonly weight: Float32Array;
+  /** The keep-mask chosen (1 = keep; SparseGPT also zeroes dead-input columns on top of it). */
+  readonly mask: Uint8Array;
+  /** The redistribution that ran ("auto" resolved to "refit" or "sparsegpt"). */
+  readonly redistribution: Exclude<Redistribution, "auto">;
+  /** Absolute damping added by SparseGPT / refit, when used. */
+  readonly dampingUsed?: number;
+  /** Redistribution "mean": ‖shift‖₂ it would fold into a bias, and whether it could (Llama: never). */
+  readonly meanCompensation?: {
+    readonly shiftNorm: number;
+    readonly applied: boolean;
+    readonly reason?: string;
+  };
+  /** trace((W − W')·H·(W − W')ᵀ), when `stats.gram` was given. */
+  readonly reconstructionError?: number;
+  /** Warnings of the redistributor (damping escalations; already sent to `log`). */
+  readonly warnings: readonly string[];
+}
+
+/** "auto": the exact refit when rows·min(kept, pruned)³/6 stays under REFIT_AUTO_MAX_FLOPS. */
+function autoRedistribution(mask: Uint8Array, rows: number, cols: number): "refit" | "sparsegpt" {
+  let cost = 0;
+  for (let i = 0; i < rows; i++) {
+    let k = 0;
+    for (let j = 0; j < cols; j++) k += mask[i * cols + j]!;
+    const m = Math.min(k, cols - k);
+    cost += (m * m * m) / 6;
+  }
+  return cost <= REFIT_AUTO_MAX_FLOPS ? "refit" : "sparsegpt";
+}
+
+function isResolved(m: ResolvedMethod | MethodRef): m is ResolvedMethod {
+  return typeof m === "object" && m !== null && "definition" in m && "method" in m;
+}
+
+function need<T>(v: T | undefined, where: string, what: string, why: string): T {
+  if (v === undefined) {
+    throw new PruneError(
+      "SCORER_INPUT_MISSING",
+      `${where}: option ${what} is required by ${why}. Expected it to be given, got undefined.`,
+    );
+  }
+  return v;
+}
+
+/**
+ * Prune one linear: the method's scorer → `selectMask` (its comparison group, or N:M per row) → its
+ * redistribution; or SparseGPT with its adaptive mask. The block loop of `prune` calls this for
+ * every linear with the statistics of the dense block's inputs.
+ *
+ * @throws PruneError SPARSITY_INVALID (core's `validateSparsity`); SCORER_INPUT_MISSING (a statistic
+ *   or the pre-trained weight the method needs is not given); SCORER_NOT_FOUND / RECIPE_INVALID from
+ *   `resolveMethod`; and the errors of the scorer, `selectMask` and the redistributors (NUMERIC_FAILURE,
+ *   ABORTED, …).
+ * @example
+ * const { weight } = await pruneLinear({ name: "w", weight: matrix(2, 4, w), method: "magnitude", sparsity: 0.5 });
+ */
+export async function pruneLinear(options: PruneLinearOptions): Promise<PruneLinearResult> {
+  const { name, weight: W, stats: st, signal } = options;
+  const where = `pruneLinear(${name.slice(0, 120)})`;
+  const log = options.log ?? SILENT_LOGGER;
+  const sparsity = validateSparsity(options.sparsity, where, { option: "sparsity" });
+  throwIfAborted(signal, where);
+  const nm = typeof sparsity === "number" ? undefined : sparsity;
+  const resolved = isResolved(options.method)
+    ? options.method
+    : resolveMethod(options.method, { hasPreCheckpoint: options.preWeight !== undefined });
+  const { rows, cols } = W;
+  const warnings: string[] = [];
+  const gram = st?.gram; // (cols, cols)
+  let newW: Float32Array; // (rows, cols)
+  let mask: Uint8Array; // (rows, cols)
+  let dampingUsed: number | undefined;
+  let meanComp: PruneLinearResult["meanCompensation"];
+  let used: Exclude<Redistribution, "auto"> = "sparsegpt";
+  const gramFor = (why: string): Float64Array =>
+    need(gram, where, "stats.gram", `redistribution ${why} of method ${resolved.method}`);
+
+  if (resolved.scorer === undefined) {
+    // SparseGPT with its adaptive mask.
+    const r = await sparsegpt(W, gramFor("sparsegpt"), {
+      sparsity: nm ?? sparsity,
+      ...(options.blockSize !== undefined ? { blockSize: options.blockSize } : {}),
+      ...(options.damping !== undefined ? { percdamp: options.damping } : {}),
+      name,
+      log,
+      ...(signal !== undefined ? { signal } : {}),
+    });
+    newW = r.weight;
+    mask = r.mask;
+    dampingUsed = r.dampingUsed;
+    for (const m of r.diagnostics.warnings) warnings.push(m);
+  } else {
+    const req: readonly ScorerInput[] = resolved.scorer.requires;
+    const by = (input: ScorerInput): string => `scorer ${resolved.scorer?.name} ("${input}")`;
+    const ctx: { -readonly [K in keyof ScoreContext]: ScoreContext[K] } = { name, weight: W, log };
+    if (signal !== undefined) ctx.signal = signal;
+    if (st !== undefined) ctx.tokens = st.tokens;
+    if (req.includes("activation-norms")) {
+      ctx.activationNorms = columnNorms(need(st?.sqNorm, where, "stats.sqNorm", by("activation-norms")));
+    }
+    if (req.includes("sample-weighted-activation-norms")) {
+      const sw = need(
+        st?.weightedSqNorm,
+        where,
+        "stats.weightedSqNorm",
+        by("sample-weighted-activation-norms"),
+      );
+      ctx.sampleWeightedActivationNorms = columnNorms(sw);
+    }
+    if (req.includes("activation-mean")) {
+      ctx.activationMean = columnMeans(
+        need(st?.sum, where, "stats.sum", by("activation-mean")),
+        st!.weightSum,
+      );
+    }
+    if (req.includes("pre-weights"))
+      ctx.preWeight = need(options.preWeight, where, "preWeight", by("pre-weights"));
+    const scores = await runScorer(resolved.scorer, ctx);
+    mask =
+      nm !== undefined
+        ? selectMask(scores, rows, cols, { sparsity: nm, group: "n:m", name })
+        : selectMask(scores, rows, cols, {
+            sparsity,
+            group: resolved.group,
+            ...(options.blockSize !== undefined ? { blockSize: options.blockSize } : {}),
+            name,
+          });
+    used =
+      resolved.redistribution === "auto" ? autoRedistribution(mask, rows, cols) : resolved.redistribution;
+    switch (used) {
+      case "none":
+      case "mean": {
+        newW = new Float32Array(W.data);
+        for (let k = 0; k < newW.length; k++) if (mask[k] === 0) newW[k] = 0;
+        if (used === "mean") {
+          const sum = need(st?.sum, where, "stats.sum", `redistribution mean of method ${resolved.method}`);
+          const r = meanCompensation(W, mask, columnMeans(sum, st!.weightSum), undefined, { name });
+          let s2 = 0;
+          for (let i = 0; i < r.shift.length; i++) s2 += r.shift[i]! * r.shift[i]!;
+          meanComp = {
+            shiftNorm: Math.sqrt(s2),
+            applied: r.applied,
+            ...(r.reason !== undefined ? { reason: r.reason } : {}),
+          };
+        }
+        break;
+      }
+      case "sparsegpt": {
+        const r = await sparsegpt(W, gramFor("sparsegpt"), {
+          mask,
+          ...(options.blockSize !== undefined ? { blockSize: options.blockSize } : {}),
+          ...(options.damping !== undefined ? { percdamp: options.damping } : {}),
+          name,
+          log,
+          ...(signal !== undefined ? { signal } : {}),
+        });
+        newW = r.weight;
+        dampingUsed = r.dampingUsed;
+        for (const m of r.diagnostics.warnings) warnings.push(m);
+        break;
+      }
+      case "refit": {
+        const r = await leastSquaresRefit(W, gramFor("refit"), mask, {
+          ...(options.damping !== undefined ? { damping: options.damping } : {}),
+          name,
+          log,
+          ...(signal !== undefined ? { signal } : {}),
+        });
+        newW = r.weight;
+        dampingUsed = r.dampingUsed;
+        for (const m of r.warnings) warnings.push(m);
+        break;
+      }
+    }
+  }
+  const recon =
+    gram !== undefined && options.reconstructionError !== false
+      ? reconstructionError(W, newW, gram)
+      : undefined;
+  return {
+    weight: newW,
+    mask,
+    redistribution: used,
+    ...(dampingUsed !== undefined ? { dampingUsed } : {}),
+    ...(meanComp !== undefined ? { meanCompensation: meanComp } : {}),
+    ...(recon !== undefined ? { reconstructionError: recon } : {}),
+    warnings,
+  };
+}

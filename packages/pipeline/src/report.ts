@@ -1,0 +1,69 @@
+// ---- What prune reports, per linear and overall ----
+
+import type { LinearName, LlamaModel } from "@mama-prune/model";
+import type { MaskGroup, SparsityAllocation } from "@mama-prune/scoring";
+import type { Redistribution } from "./method.ts";
+
+/** One pruned linear in a {@link PruneReport}. */
+export interface LinearReport {
+  /** Checkpoint tensor name, e.g. `model.layers.3.mlp.down_proj.weight`. */
+  readonly name: string;
+  readonly layer: number;
+  readonly linear: LinearName;
+  readonly shape: readonly [number, number];
+  /** Zeros in the final weight (including any zeros that were there before). */
+  readonly zeros: number;
+  readonly sparsity: number;
+  /** Requested sparsity of this linear (N/M for N:M). */
+  readonly targetSparsity: number;
+  /** trace((W − W')·H·(W − W')ᵀ) with H = Σ w·xxᵀ of the dense block's input; only when H was collected. */
+  readonly reconstructionError?: number;
+  /** The redistribution that ran on this linear ("auto" resolved to "refit" or "sparsegpt"). */
+  readonly redistribution: Exclude<Redistribution, "auto">;
+  /** Absolute damping added by SparseGPT / refit, when used. */
+  readonly dampingUsed?: number;
+  /** ‖shift‖₂ that mean compensation would fold into a bias (redistribution "mean" only). */
+  readonly meanShiftNorm?: number;
+  /** Scoring + mask + redistribution time. */
+  readonly wallTimeMs: number;
+}
+
+/** What {@link prune} did, per layer and overall. */
+export interface PruneReport {
+  /** The method's name. */
+  readonly method: string;
+  /** Scorer name, or "sparsegpt-adaptive". */
+  readonly scorer: string;
+  readonly group: MaskGroup;
+  readonly redistribution: Redistribution;
+  /** The requested sparsity (number, or "N:M"). */
+  readonly sparsity: number | string;
+  readonly allocation: SparsityAllocation["kind"];
+  /** Target sparsity per block (N/M for every block with N:M). */
+  readonly perBlockSparsity: readonly number[];
+  readonly linears: readonly LinearReport[];
+  /** Zeros and weights over all block linears. */
+  readonly zeros: number;
+  readonly total: number;
+  readonly overallSparsity: number;
+  /** Calibration protocol; undefined for data-free runs. */
+  readonly calibration?: {
+    readonly nsamples: number;
+    readonly seqlen: number;
+    readonly tokens: number;
+    readonly weighted: boolean;
+    readonly protocol: string;
+  };
+  readonly usedPreCheckpoint: boolean;
+  readonly backend: string;
+  readonly wallTimeMs: number;
+  /** Warnings (damping escalations, mean compensation not applicable, …), also sent to the logger. */
+  readonly warnings: readonly string[];
+}
+
+/** Result of {@link prune}. */
+export interface PruneResult {
+  /** The pruned model (the `model` option itself when given). */
+  readonly model: LlamaModel;
+  readonly report: PruneReport;
+}
