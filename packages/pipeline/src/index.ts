@@ -65,6 +65,7 @@ export {
   toSweepMethod,
 } from "./sweep.ts";
 export {
+  evaluationProtocol,
   type MeasureSweepCalibration,
   type MeasureSweepHooks,
   type MeasureSweepOptions,
@@ -78,4 +79,5 @@ export {
   type SweepReportOptions,
   sweepJsonRuns,
   sweepReportFiles,
+  sweepSparsityTable,
 } from "./sweep-report.ts";

@@ -109,6 +109,19 @@ export interface SweepResult {
   readonly wallTimeMs: number;
 }
 
+/**
+ * The evaluation protocol of a sweep's perplexities, from the structured fields of one result (the
+ * same for every model evaluated on that text): text name and checksum, windows, tokens scored. The
+ * result's own `protocol` also carries its perplexity and wall time, which belong to one model only.
+ *
+ * @example
+ * evaluationProtocol(dense);
+ * // "val.txt (sha256 07f9c9ce77fa058f), 16 of 962 non-overlapping windows of seqlen 256, 4080 tokens scored, ppl = exp(mean NLL)"
+ */
+export function evaluationProtocol(r: PerplexityResult): string {
+  return `${r.dataset.name} (sha256 ${r.dataset.sha256.slice(0, 16)}), ${r.windows} of ${r.windowsAvailable} non-overlapping windows of seqlen ${r.seqlen}, ${r.tokensScored} tokens scored, ppl = exp(mean NLL)`;
+}
+
 /** Protocol text of the spread, when a sweep has several seeds. */
 export function spreadProtocol(seeds: readonly number[]): string {
   return `cells: mean ± sample standard deviation (n − 1) of the ${seeds.length} perplexities from calibration seeds ${seeds.join(", ")}; methods that do not use calibration ran once`;
@@ -218,7 +231,7 @@ export async function measureSweep(o: MeasureSweepOptions): Promise<SweepResult>
     ...(o.preCheckpoint !== undefined
       ? [`pre-trained W⁰ for movement: ${o.preName ?? o.preCheckpoint.source}`]
       : []),
-    `evaluation: ${evalName} (sha256 ${dense.dataset.sha256.slice(0, 16)}), ${dense.windows} of ${dense.windowsAvailable} non-overlapping windows of seqlen ${dense.seqlen}, ${dense.tokensScored} tokens scored, ppl = exp(mean NLL)`,
+    `evaluation: ${evaluationProtocol(dense)}`,
     `calibration: ${calProtocol}`,
     `allocation ${o.allocation?.kind ?? "uniform"}`,
     `backend ${backendName}`,

@@ -1,6 +1,13 @@
 // ---- The report files of a measured sweep: Markdown, CSV, JSON and the SVG plot ----
 
-import { perplexityPlotSvg, reportCsv, reportJsonObject, reportMarkdown } from "@mama-prune/eval";
+import {
+  perplexityPlotSvg,
+  type ReportTable,
+  reportCsv,
+  reportJsonObject,
+  reportMarkdown,
+  reportTableFromPoints,
+} from "@mama-prune/eval";
 import type { SweepResult } from "./sweep-measure.ts";
 
 /** Options of {@link sweepReportFiles}. */
@@ -84,4 +91,33 @@ export function sweepReportFiles(r: SweepResult, options: SweepReportOptions): S
       }),
     },
   ];
+}
+
+/**
+ * The measured overall sparsity of the block linears of every run, as a table shaped like the sweep's
+ * (its columns, its levels without the dense row "0"; the mean over seeds where there are several).
+ * Row-wise groups prune floor(s·cols) per row, so Wanda and MAMA sit slightly below the nominal level;
+ * the protocol line says so.
+ *
+ * @example
+ * reportMarkdown(sweepSparsityTable(result.table, sweepJsonRuns(result)), { digits: 4 });
+ */
+export function sweepSparsityTable(
+  table: ReportTable,
+  runs: readonly Pick<SweepJsonRun, "label" | "level" | "overallSparsity">[],
+): ReportTable {
+  const t = reportTableFromPoints(
+    runs.map((x) => ({ method: x.label, level: x.level, value: x.overallSparsity })),
+    {
+      title: "Measured overall sparsity of the block linears",
+      protocol:
+        "zeros / weights over all block linears of each pruned model; row-wise groups prune floor(s·cols) per row, so Wanda and MAMA sit slightly below the nominal level; magnitude, -weights and SparseGPT prune floor(s·n) per matrix or block",
+      methods: table.columns,
+      levels: table.levels.filter((l) => l !== "0"),
+      aggregate: "sample-std",
+    },
+  );
+  // The sparsity does not depend on the seed: the mean is the table, without a spread.
+  const { spread: _spread, ...plain } = t;
+  return plain;
 }

@@ -6,7 +6,7 @@ import { calibrationProtocol, calibrationWindows, splitCalibrationText } from ".
 import { prune } from "./prune.ts";
 import { levelLabel, sweep, sweepMethod } from "./sweep.ts";
 import { measureSweep } from "./sweep-measure.ts";
-import { sweepJsonRuns, sweepReportFiles } from "./sweep-report.ts";
+import { sweepJsonRuns, sweepReportFiles, sweepSparsityTable } from "./sweep-report.ts";
 
 const SHAPE = { hidden: 16, intermediate: 32, layers: 2, heads: 4, kvHeads: 2, vocab: 40, maxPos: 64 };
 
@@ -138,6 +138,10 @@ describe("measureSweep", () => {
       pruneWallTimeMs: r.rows[0]!.pruneWallTimeMs,
     });
     expect(files[0]!.text).not.toContain("±");
+    const sp = sweepSparsityTable(r.table, sweepJsonRuns(r));
+    expect(sp.levels).toEqual(["0.5"]);
+    expect(sp.columns).toEqual(["Wanda", "Magnitude"]);
+    expect(sp.values[0]).toEqual(r.rows.map((x) => x.report.zeros / x.report.total));
   });
 
   it("several seeds: rows carry the seed, cells are mean ± sample std, the protocol says so", async () => {
