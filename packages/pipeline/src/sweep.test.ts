@@ -209,7 +209,9 @@ describe("measureSweep", () => {
       title: "T",
     });
     expect(r.rows.map((x) => x.report.usedPreCheckpoint)).toEqual([true, false]);
-    expect(r.protocol).toContain(`model ${checkpoint.source} (hf-folder) | pre-trained W⁰ for movement: pre.safetensors | `);
+    expect(r.protocol).toContain(
+      `model ${checkpoint.source} (hf-folder) | pre-trained W⁰ for movement: pre.safetensors | `,
+    );
     expect(r.protocol).toContain("calibration: none (data-free methods)");
     await expect(
       measureSweep({
