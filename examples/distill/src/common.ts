@@ -1,5 +1,5 @@
 // Shared setup of the bundled-model experiments: model, tokenizer, text and its evaluation /
-// calibration split (the same protocol as examples/reproduce-tables).
+// calibration split (the same protocol as examples/reproduce-table2).
 import { readFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";

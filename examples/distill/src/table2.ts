@@ -1,5 +1,5 @@
 // Table 2 + distillation: prune stories260K with Wanda, SparseGPT, magnitude and MAMA at the given
-// levels (@mama-prune/pipeline, the protocol of examples/reproduce-tables), then distill every
+// levels (@mama-prune/pipeline, the protocol of examples/reproduce-table2), then distill every
 // pruned model from the dense teacher on the CALIBRATION split (masked: sparsity unchanged) and
 // measure perplexity on the EVALUATION split before and after. Writes results/table2-distill.{md,json}.
 //   npm run table2 -w @mama-prune-examples/distill [-- steps levels]   e.g. -- 100 0.5,0.7
@@ -8,18 +8,19 @@ import { join, relative } from "node:path";
 import { distill, paramsToModel, sparsityOf, withLinearsFrom } from "@mama-prune/distill";
 import { perplexity } from "@mama-prune/eval";
 import type { LlamaModel } from "@mama-prune/model";
-import { calibrationWindows, type PruneMethod, prune } from "@mama-prune/pipeline";
+import {
+  calibrationWindows,
+  evaluationProtocol,
+  METHOD_LABELS,
+  type PruneMethod,
+  sweep,
+} from "@mama-prune/pipeline";
 import { loadBundled, RESULTS, ROOT } from "./common.ts";
 
 const steps = Number(process.argv[2] ?? 100);
 const levels = (process.argv[3] ?? "0.5,0.7").split(",").map(Number);
 const methods: PruneMethod[] = ["wanda", "sparsegpt", "magnitude", "mama"];
-const LABEL: Record<string, string> = {
-  wanda: "Wanda",
-  sparsegpt: "SparseGPT",
-  magnitude: "Magnitude",
-  mama: "MAMA",
-};
+const LABEL = METHOD_LABELS;
 const DISTILL = { lr: 1e-3, seqLen: 128, batch: 4, temperature: 2, alpha: 0.1, seed: 0, warmupSteps: 10 };
 
 const t0 = performance.now();
@@ -45,16 +46,23 @@ interface Run {
 }
 const runs: Run[] = [];
 let distillProtocol = "";
-for (const level of levels) {
-  for (const method of methods) {
-    const { model } = await prune({ checkpoint, method, sparsity: level, calibration: cal });
+const kl = (a: readonly number[]) => a.reduce((x, y) => x + y, 0) / a.length;
+// The pipeline's sweep prunes a fresh copy per (method, level); the evaluate callback measures the pruned
+// model, distills it and measures again (the table's value is the pruned perplexity).
+await sweep({
+  methods,
+  levels,
+  prune: { checkpoint },
+  calibrations: [{ seed: 0, windows: cal }],
+  evaluate: async (model, at) => {
     const pplPruned = (await evaluate(model)).ppl;
     const student = withLinearsFrom(dense, model);
     const sparsity = sparsityOf(student);
     const rep = await distill({ student, teacher: dense, tokens: distillTokens, steps, ...DISTILL });
     distillProtocol = rep.protocol;
     const pplDistilled = (await evaluate(await paramsToModel(student))).ppl;
-    const kl = (a: readonly number[]) => a.reduce((x, y) => x + y, 0) / a.length;
+    const method = methods.find((m) => LABEL[m] === at.label)!;
+    const level = at.level as number;
     const run: Run = {
       method,
       level,
@@ -70,12 +78,13 @@ for (const level of levels) {
     console.log(
       `${method.padEnd(10)} ${level}  sparsity ${sparsity.toFixed(4)}  ppl ${pplPruned.toFixed(3)} → distilled ${pplDistilled.toFixed(3)} (sparsity after ${run.sparsityAfterDistill.toFixed(4)}, ${run.distillWallS} s)`,
     );
-  }
-}
+    return pplPruned;
+  },
+});
 const wallS = (performance.now() - t0) / 1000;
 const protocol = [
   `model ${relative(ROOT, checkpoint.source)}`,
-  `evaluation: ${denseEval.protocol.replace(/; \d+(\.\d+)? ms$/, "")}`,
+  `evaluation: ${evaluationProtocol(denseEval)}`,
   `split: ${split.protocol}`,
   `calibration (pruning): ${cal.protocol}, sequential`,
   `distillation: teacher = the dense model, student = the pruned model, trained on the calibration split (${distillTokens.length} tokens, BOS once), never on the evaluation split; ${distillProtocol}`,

@@ -19,6 +19,7 @@ import { type LlamaModel, loadLlama } from "@mama-prune/model";
 import {
   type CalibrationInput,
   calibrationWindows,
+  evaluationProtocol,
   MAMA_PIPELINE_DEFAULTS,
   type PruneOptions,
   prune,
@@ -245,7 +246,7 @@ for (const v of variants) {
       row.sparsity[String(level)] = report.overallSparsity;
     }
     const e = await evaluate(m);
-    evalProtocol = e.protocol;
+    evalProtocol = evaluationProtocol(e);
     row.ppl[String(level)] = e.ppl;
     console.log(`${v.name.padEnd(52)} ${level} ppl ${e.ppl.toFixed(3)} (dense ${row.dense.toFixed(3)})`);
   }
@@ -258,7 +259,7 @@ const md = [
   "",
   `Command: \`npm run variants -w @mama-prune-examples/distill -- ${distillSteps}\` (after \`npm run sft\` and \`npm run grpo -- park 40 0.0001\`)`,
   "",
-  `Protocol: evaluation: ${evalProtocol.replace(/; \d+(\.\d+)? ms$/, "").replace(/^ppl [\d.]+ = exp\(mean NLL [\d.]+\) on /, "perplexity on ")} | split: ${split.protocol} | split calibration: ${cal.protocol} | generated calibration: ${rewardCal.protocol} | movement rows prune the post-trained model with W⁰ = stories260K (MAMA movement weight ${MAMA_PIPELINE_DEFAULTS.scorer.movementWeight}) and are compared with that model's own dense perplexity | distillation: ${distillProtocol} | wall time ${wallS.toFixed(0)} s`,
+  `Protocol: evaluation: ${evalProtocol} | split: ${split.protocol} | split calibration: ${cal.protocol} | generated calibration: ${rewardCal.protocol} | movement rows prune the post-trained model with W⁰ = stories260K (MAMA movement weight ${MAMA_PIPELINE_DEFAULTS.scorer.movementWeight}) and are compared with that model's own dense perplexity | distillation: ${distillProtocol} | wall time ${wallS.toFixed(0)} s`,
   "",
   "| variant | pruned model | dense ppl | 50 % | 70 % |",
   "|---|---|---:|---:|---:|",

@@ -1,9 +1,8 @@
 import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { dirname, join } from "node:path";
-import { parseRecipe, runSweep } from "@mama-prune/cli";
+import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { RECIPE } from "./main.ts";
+import { reproduceTable1 } from "./main.ts";
 
 const out = await mkdtemp(join(tmpdir(), "table1-"));
 afterAll(async () => {
@@ -12,16 +11,15 @@ afterAll(async () => {
 
 describe("reproduce-table1", () => {
   it("runs the example's recipe on tiny settings and shows -weights collapsing where weights do not", async () => {
-    const recipe = parseRecipe(await readFile(RECIPE, "utf8"), "table1.yaml");
-    const r = await runSweep(
-      { ...recipe, levels: [0.1, 0.3], eval: { ...recipe.eval!, seqlen: 64, windows: 2 } },
-      {
-        io: { stdout: () => {}, stderr: () => {}, cwd: out },
-        baseDir: dirname(RECIPE),
-        outDir: out,
-        quiet: true,
-      },
-    );
+    const r = await reproduceTable1({
+      recipe: (recipe) => ({
+        ...recipe,
+        levels: [0.1, 0.3],
+        eval: { ...recipe.eval!, seqlen: 64, windows: 2 },
+      }),
+      outDir: out,
+      resultsDir: out,
+    });
     expect(r.table.columns).toEqual(["by Weights", "by -Weights"]);
     expect(r.table.levels).toEqual(["0", "0.1", "0.3"]);
     const [dense, p10, p30] = r.table.values;
@@ -36,5 +34,11 @@ describe("reproduce-table1", () => {
     expect(await readFile(join(out, "table1.svg"), "utf8")).toContain(
       "Table 1: Effectiveness of the pruning indicators",
     );
+    // The root summary of the same run: three decimals in fixed form (no exponents), the check.
+    const summary = await readFile(join(out, "table1-weights.md"), "utf8");
+    expect(summary).toContain(`| 0.3 | ${p30![0]!.toFixed(3)} | ${p30![1]!.toFixed(3)} |`);
+    expect(summary).toContain("- -weights collapses at 0.1 (ppl > 10 × dense): true");
+    const json = JSON.parse(await readFile(join(out, "table1-weights.json"), "utf8"));
+    expect(json.rows.map((x: { level: string }) => x.level)).toEqual(["0", "0.1", "0.3"]);
   });
 });

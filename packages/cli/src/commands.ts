@@ -6,16 +6,10 @@ import { basename, join, resolve } from "node:path";
 import { type CpuBackendChoice, createDefaultCpuBackend } from "@mama-prune/compute-wasm/node";
 import { type ComputeBackend, PruneError, type Sparsity, sha256Hex } from "@mama-prune/core";
 import {
-  cachingTokenizer,
   type PerplexityResult,
   type PerplexityTokenizer,
   perplexity,
-  perplexityPlotSvg,
   type ReportTable,
-  reportCsv,
-  reportJsonObject,
-  reportMarkdown,
-  reportTableFromPoints,
 } from "@mama-prune/eval";
 import {
   createCpuBackend,
@@ -28,14 +22,21 @@ import {
   type CalibrationWindows,
   calibrationWindows,
   levelLabel,
+  METHOD_LABELS,
+  type MeasureSweepCalibration,
+  measureSweep,
+  type PruneMethod,
+  type PruneOptions,
   type PruneProgress,
   type PruneReport,
   prune,
   prunedCheckpointEntries,
   pruneMetadata,
   type SweepLevel,
+  type SweepMethod,
   splitCalibrationText,
-  sweep,
+  sweepJsonRuns,
+  sweepReportFiles,
 } from "@mama-prune/pipeline";
 import type { Checkpoint, SideFile, SparseFormat } from "@mama-prune/tensor-io";
 import { writeHfCheckpointFolder } from "@mama-prune/tensor-io/node";
@@ -478,12 +479,14 @@ export async function runEval(job: EvalJob, ctx: CommandContext): Promise<Perple
 
 // ---- sweep ----
 
-/** One measured (method, level) of a sweep. */
+/** One measured (method, level, seed) of a sweep. */
 export interface SweepRun {
   /** The method's name (a built-in or a plugin's). */
   readonly method: string;
   readonly label: string;
   readonly level: string;
+  /** Only in sweeps with several calibration seeds, for methods that use calibration. */
+  readonly seed?: number;
   readonly ppl: number;
   readonly overallSparsity: number;
   readonly pruneWallTimeMs: number;
@@ -492,6 +495,8 @@ export interface SweepRun {
 /** What `sweep` produced. */
 export interface SweepCommandResult {
   readonly table: ReportTable;
+  /** The Markdown table as written (with the recipe's `output.digits`). */
+  readonly markdown: string;
   readonly dense: number;
   readonly runs: readonly SweepRun[];
   /** Report files written (Markdown, CSV, JSON, SVG). */
@@ -515,11 +520,13 @@ function requireKey<T>(v: T | undefined, key: string, what: string): T {
 }
 
 /**
- * `mama-prune sweep --recipe <file>`: the dense model plus every method × level of the recipe,
- * each pruned from a fresh copy of the checkpoint (pipeline `sweep`) and evaluated on the
- * evaluation text; then the paper-format table (Markdown, CSV, JSON) and an SVG plot written to
- * `output.dir`. When calibration and evaluation use the same file, it is split into disjoint
- * paragraphs (the last `calibration.split` for calibration, the rest for evaluation).
+ * `mama-prune sweep --recipe <file>`: the dense model plus every method × level (× calibration
+ * seed) of the recipe, measured by the pipeline's `measureSweep` (each run pruned from a fresh copy
+ * of the checkpoint and evaluated on the evaluation text); then the paper-format table (Markdown,
+ * CSV, JSON) and an SVG plot (`sweepReportFiles`) written to `output.dir`. When calibration and
+ * evaluation use the same file, it is split into disjoint paragraphs (the last `calibration.split`
+ * for calibration, the rest for evaluation). With several `calibration.seeds`, calibrated methods run
+ * once per seed and cells show mean ± sample standard deviation.
  *
  * @throws PruneError RECIPE_INVALID (missing model/methods/levels/eval), every input error, ABORTED.
  * @example
@@ -534,7 +541,6 @@ async function sweepWith(
   options: RunSweepOptions,
   backend: ComputeBackend,
 ): Promise<SweepCommandResult> {
-  const t0 = performance.now();
   const ctx: CommandContext = options;
   const base = options.baseDir;
   const modelPath = resolve(base, requireKey(recipe.model, "model", "a checkpoint path"));
@@ -558,27 +564,22 @@ async function sweepWith(
       modelPath,
       recipe.tokenizer !== undefined ? resolve(base, recipe.tokenizer) : undefined,
     );
-    const tokenizer = cachingTokenizer(tok.tokenizer);
     const evalPath = resolve(base, evalTextPath);
-    let evalText = await readText(evalPath, "evaluation", "EVAL_INVALID");
-    let evalName = basename(evalPath);
-    let cal: CalibrationWindows | undefined;
-    let splitProtocol = "";
+    const evalText = await readText(evalPath, "evaluation", "EVAL_INVALID");
     const needCal = methods.some((m) => needsCalibration(m, registry, recipe.allocation));
+    let calibration: MeasureSweepCalibration | undefined;
     if (recipe.calibration !== undefined && needCal) {
       const c = recipe.calibration;
       const calPath = resolve(base, c.text);
-      let calText: string;
-      if (calPath === evalPath) {
-        const split = splitCalibrationText(evalText, { calibrationFraction: c.split });
-        evalText = split.evaluation;
-        calText = split.calibration;
-        evalName = `${evalName} (evaluation split)`;
-        splitProtocol = ` from the calibration split (${split.protocol})`;
-      } else {
-        calText = await readText(calPath, "calibration", "CALIBRATION_INVALID");
-      }
-      cal = drawCalibration(ctx, tokenizer, calText, c);
+      calibration = {
+        // The same file for both: measureSweep splits it into disjoint paragraphs.
+        ...(calPath === evalPath
+          ? { split: c.split }
+          : { text: await readText(calPath, "calibration", "CALIBRATION_INVALID") }),
+        nsamples: c.nsamples,
+        seqlen: c.seqlen,
+        seeds: c.seeds ?? [c.seed],
+      };
     } else if (needCal) {
       const m = methods.find((x) => needsCalibration(x, registry, recipe.allocation))!;
       throw new PruneError(
@@ -588,102 +589,74 @@ async function sweepWith(
     }
     if (recipe.pre !== undefined) pre = await openModel(resolve(base, recipe.pre));
     const checksum = await fileChecksum(modelPath);
-    const evalOpts = {
-      seqlen: evalSpec.seqlen,
-      ...(evalSpec.windows !== undefined ? { windows: evalSpec.windows } : {}),
-      datasetName: evalName,
-      ...(checksum !== undefined ? { modelChecksum: checksum } : {}),
-    };
-    const dense = await evaluateModel(ctx, await loadLlama(ckpt, { backend }), tokenizer, evalText, {
-      ...evalOpts,
-      label: "dense",
-    });
-    say(ctx, `dense: ppl ${dense.ppl.toFixed(4)}`);
-    const runs: SweepRun[] = [];
-    // Level 0 is the dense model (row "0"), measured once above; it is not pruned again.
-    const runLevels = levels.filter((l) => l !== 0);
-    for (const spec of methods) {
-      const label = methodLabel(spec, registry);
-      for (const level of runLevels) {
-        // One pipeline sweep per point, so each run gets its own labelled progress bar.
-        const at = `${label} @ ${levelLabel(level)}`;
-        await sweep({
-          methods: [spec.name],
-          levels: [level],
-          prune: {
-            checkpoint: ckpt,
-            backend,
-            ...methodOptions(spec, registry),
-            ...(recipe.allocation !== undefined ? { allocation: recipe.allocation } : {}),
-            ...(cal !== undefined ? { calibration: cal } : {}),
-            ...(pre !== undefined ? { preCheckpoint: pre } : {}),
-            ...(ctx.io.signal !== undefined ? { signal: ctx.io.signal } : {}),
-            onProgress: blockProgress(ctx, `${at}: blocks pruned`),
-          },
-          evaluate: async (model) =>
-            (await evaluateModel(ctx, model, tokenizer, evalText, { ...evalOpts, label: at })).ppl,
-          onRow: (row) => {
-            runs.push({
-              method: spec.name,
-              label,
-              level: row.level,
-              ppl: row.value,
-              overallSparsity: row.overallSparsity,
-              pruneWallTimeMs: row.pruneWallTimeMs,
-            });
-            say(
-              ctx,
-              `${at}: ppl ${row.value.toFixed(4)}, sparsity ${pct(row.overallSparsity)}, pruned in ${(row.pruneWallTimeMs / 1000).toFixed(1)} s`,
-            );
-          },
-        });
-      }
-    }
-    const protocol = [
-      `model ${basename(modelPath)} (${ckpt.format}${checksum !== undefined ? `, sha256 ${checksum.slice(0, 16)}` : ""})`,
-      `evaluation: ${evalName} (sha256 ${dense.dataset.sha256.slice(0, 16)}), ${dense.windows} of ${dense.windowsAvailable} non-overlapping windows of seqlen ${dense.seqlen}, ${dense.tokensScored} tokens scored, ppl = exp(mean NLL)`,
-      cal !== undefined
-        ? `calibration: ${cal.protocol}${splitProtocol}, sequential`
-        : "calibration: none (data-free methods)",
-      `allocation ${recipe.allocation?.kind ?? "uniform"}`,
-      `backend ${backend.name}`,
-      "level 0 = the dense model",
-    ].join(" | ");
-    const table = reportTableFromPoints(
-      runs.map((r) => ({ method: r.label, level: r.level, value: r.ppl })),
-      {
-        title: recipe.output?.title ?? "Perplexity of the pruned model",
-        protocol,
-        methods: methods.map((m) => methodLabel(m, registry)),
-        levels: ["0", ...runLevels.map(levelLabel)],
-        baseline: { level: "0", value: dense.ppl },
+    let calProgress: ReturnType<typeof createProgress> | undefined;
+    let drawn = 0;
+    const r = await measureSweep({
+      checkpoint: ckpt,
+      backend,
+      tokenizer: tok.tokenizer,
+      methods: methods.map(
+        (spec): SweepMethod => ({
+          label: methodLabel(spec, registry),
+          options: { method: spec.name, ...methodOptions(spec, registry) },
+          usesCalibration: needsCalibration(spec, registry, recipe.allocation),
+          ...(spec.pre !== undefined ? { usePreCheckpoint: spec.pre } : {}),
+        }),
+      ),
+      levels,
+      evaluation: {
+        text: evalText,
+        name: basename(evalPath),
+        seqlen: evalSpec.seqlen,
+        ...(evalSpec.windows !== undefined ? { windows: evalSpec.windows } : {}),
       },
-    );
-    const wallTimeMs = performance.now() - t0;
+      ...(calibration !== undefined ? { calibration } : {}),
+      modelName: basename(modelPath),
+      ...(checksum !== undefined ? { modelChecksum: checksum } : {}),
+      ...(pre !== undefined ? { preCheckpoint: pre, preName: basename(recipe.pre!) } : {}),
+      ...(recipe.allocation !== undefined ? { allocation: recipe.allocation } : {}),
+      title: recipe.output?.title ?? "Perplexity of the pruned model",
+      ...(ctx.io.signal !== undefined ? { signal: ctx.io.signal } : {}),
+      hooks: {
+        onCalibration: (c) => {
+          const n = calibration?.seeds.length ?? 1;
+          calProgress ??= createProgress(ctx.io, "calibration windows", ctx.quiet === true);
+          calProgress.update(++drawn, n);
+          if (drawn === n) calProgress.finish(`(${c.streamTokens.toLocaleString("en")}-token stream)`);
+        },
+        evaluation: (label) => {
+          const p = createProgress(ctx.io, `${label}: eval windows`, ctx.quiet === true);
+          return { onProgress: (d, t) => p.update(d, t), onDone: (e) => p.finish(`ppl ${e.ppl.toFixed(4)}`) };
+        },
+        pruneProgress: (label) => blockProgress(ctx, `${label}: blocks pruned`),
+        onDense: (d) => say(ctx, `dense: ppl ${d.ppl.toFixed(4)}`),
+        onRow: (row, at) =>
+          say(
+            ctx,
+            `${at}: ppl ${row.value.toFixed(4)}, sparsity ${pct(row.overallSparsity)}, pruned in ${(row.pruneWallTimeMs / 1000).toFixed(1)} s`,
+          ),
+      },
+    });
     const outDir =
       options.outDir !== undefined
         ? resolve(ctx.io.cwd, options.outDir)
         : resolve(base, recipe.output?.dir ?? "results");
-    const stem = recipe.output?.name ?? "sweep";
+    const files = sweepReportFiles(r, {
+      stem: recipe.output?.name ?? "sweep",
+      ...(recipe.output?.digits !== undefined ? { digits: recipe.output.digits } : {}),
+    });
     await mkdir(outDir, { recursive: true });
-    const files: [string, string][] = [
-      [`${stem}.md`, reportMarkdown(table)],
-      [`${stem}.csv`, reportCsv(table)],
-      [
-        `${stem}.json`,
-        `${JSON.stringify({ ...reportJsonObject(table), dense: dense.ppl, runs, wallTimeMs: Math.round(wallTimeMs) }, null, 2)}\n`,
-      ],
-      [
-        `${stem}.svg`,
-        perplexityPlotSvg(table, {
-          subtitle: `${basename(modelPath)} on ${evalName}, seqlen ${dense.seqlen} × ${dense.windows} windows`,
-        }),
-      ],
-    ];
     if (ctx.io.signal?.aborted === true)
       throw new PruneError("ABORTED", "sweep: interrupted before writing reports.");
-    for (const [name, text] of files) await writeTextAtomic(join(outDir, name), text);
-    return { table, dense: dense.ppl, runs, files: files.map(([n]) => join(outDir, n)), wallTimeMs };
+    for (const f of files) await writeTextAtomic(join(outDir, f.name), f.text);
+    return {
+      table: r.table,
+      markdown: files[0]!.text,
+      dense: r.dense.ppl,
+      runs: sweepJsonRuns(r) as SweepRun[],
+      files: files.map((f) => join(outDir, f.name)),
+      wallTimeMs: r.wallTimeMs,
+    };
   } finally {
     await ckpt.close();
     await pre?.close();

@@ -43,6 +43,7 @@ export {
   type OutputFormat,
   type PluginSpec,
   parseRecipe,
+  parseSeeds,
   parseSparsity,
   RECIPE_DEFAULTS,
   type Recipe,

@@ -24,6 +24,7 @@ import {
   type OutputFormat,
   type PluginSpec,
   parseRecipe,
+  parseSeeds,
   parseSparsity,
   RECIPE_DEFAULTS,
   type Recipe,
@@ -44,7 +45,8 @@ Usage:
                    [--split: calibrate on the last 15 % of paragraphs only, which eval --split leaves out]
   mama-prune prune --recipe <file> [<checkpoint>] [--out <dir>] [flags above override the recipe]
   mama-prune eval <checkpoint> --text <file> --seqlen <n> [--windows n] [--tokenizer <file>] [--split]
-  mama-prune sweep --recipe <file> [--out <dir>]
+  mama-prune sweep --recipe <file> [--out <dir>] [--seeds 0,1,2: one calibration draw per seed,
+                   cells show mean ± sample std]
 
 prune, eval and sweep take --backend auto|wasm|js (default auto: WebAssembly SIMD on all cores,
 at most 8, when available, else plain JavaScript) and --threads <n> for the wasm backend.
@@ -348,12 +350,24 @@ async function cmdSweep(args: readonly string[], io: CliIo, flags: Flags): Promi
   const { values: v } = parse(
     "sweep",
     args,
-    { recipe: { type: "string" }, out: { type: "string" }, ...BACKEND_FLAGS },
+    { recipe: { type: "string" }, out: { type: "string" }, seeds: { type: "string" }, ...BACKEND_FLAGS },
     0,
   );
   const recipeFile = str(v["recipe"]);
   if (recipeFile === undefined) throw new UsageError("sweep: missing --recipe <file>");
-  const { recipe, baseDir } = await loadRecipeFile(recipeFile, io.cwd);
+  const loaded = await loadRecipeFile(recipeFile, io.cwd);
+  const { baseDir } = loaded;
+  let recipe = loaded.recipe;
+  const seedsFlag = str(v["seeds"]);
+  if (seedsFlag !== undefined) {
+    if (recipe.calibration === undefined) {
+      throw new UsageError(
+        `sweep --seeds: ${recipeFile} has no calibration section. Expected a recipe with calibration (text, nsamples, seqlen), got none.`,
+      );
+    }
+    const seeds = parseSeeds(seedsFlag, "--seeds");
+    recipe = { ...recipe, calibration: { ...recipe.calibration, seed: seeds[0]!, seeds } };
+  }
   const out = str(v["out"]);
   const r = await runSweep(recipe, {
     io,
@@ -371,8 +385,7 @@ async function cmdSweep(args: readonly string[], io: CliIo, flags: Flags): Promi
       wallTimeMs: Math.round(r.wallTimeMs),
     });
   } else {
-    const { reportMarkdown } = await import("@mama-prune/eval");
-    io.stdout(reportMarkdown(r.table));
+    io.stdout(r.markdown);
     io.stdout(`\nwrote ${r.files.join(", ")}\n`);
   }
   return EXIT_CODES.ok;

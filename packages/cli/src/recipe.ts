@@ -49,6 +49,8 @@ export interface MethodSpec {
   readonly mama?: MamaOptions;
   readonly damping?: number;
   readonly blockSize?: number;
+  /** Give this method the recipe's pre-trained checkpoint (`pre`) for movement terms. Default true. */
+  readonly pre?: boolean;
 }
 
 /** Sparsity allocation over blocks. */
@@ -67,7 +69,10 @@ export interface Recipe {
     readonly text: string;
     readonly nsamples: number;
     readonly seqlen: number;
+    /** The seed of `prune` (the first of `seeds` when only those are given). */
     readonly seed: number;
+    /** sweep: one calibration draw per seed; cells show mean ± sample std. Default `[seed]`. */
+    readonly seeds?: readonly number[];
     /** Fraction of paragraphs kept for calibration when the evaluation text is the same file. */
     readonly split: number;
   };
@@ -88,6 +93,8 @@ export interface Recipe {
     /** Base name of the report files (sweep). Default "sweep". */
     readonly name: string;
     readonly title?: string;
+    /** Decimals of the Markdown table (sweep). Default 2. */
+    readonly digits?: number;
   };
   readonly plugins?: readonly PluginSpec[];
 }
@@ -143,6 +150,13 @@ function str(v: unknown, path: string): string {
 
 function int(v: unknown, path: string, min: number): number {
   if (typeof v !== "number" || !Number.isInteger(v) || v < min) fail(path, `an integer ≥ ${min}`, v);
+  return v;
+}
+
+function intIn(v: unknown, path: string, min: number, max: number): number {
+  if (typeof v !== "number" || !Number.isInteger(v) || v < min || v > max) {
+    fail(path, `an integer in [${min}, ${max}]`, v);
+  }
   return v;
 }
 
@@ -228,6 +242,7 @@ function methodSpec(v: unknown, path: string): MethodSpec {
     "mama",
     "damping",
     "blockSize",
+    "pre",
   ]);
   const out: { -readonly [K in keyof MethodSpec]: MethodSpec[K] } = {
     name: methodName(o["name"], `${path}.name`),
@@ -242,7 +257,25 @@ function methodSpec(v: unknown, path: string): MethodSpec {
   if (o["damping"] !== undefined)
     out.damping = num(o["damping"], `${path}.damping`, (x) => x > 0, "a number > 0");
   if (o["blockSize"] !== undefined) out.blockSize = int(o["blockSize"], `${path}.blockSize`, 1);
+  if (o["pre"] !== undefined) out.pre = bool(o["pre"], `${path}.pre`);
   return out;
+}
+
+/**
+ * Parse calibration seeds: a non-empty list of distinct integers ≥ 0 (from a recipe list or the
+ * comma-separated `--seeds 0,1,2`).
+ *
+ * @throws PruneError RECIPE_INVALID naming `where` for anything else.
+ * @example
+ * parseSeeds("0,1,2", "--seeds"); // [0, 1, 2]
+ */
+export function parseSeeds(v: unknown, where: string): number[] {
+  const list =
+    typeof v === "string" ? v.split(",").map((x) => (x.trim() === "" ? Number.NaN : Number(x))) : v;
+  if (!Array.isArray(list) || list.length === 0) fail(where, "a non-empty list of seeds (integers ≥ 0)", v);
+  const seeds = list.map((x, i) => int(x, `${where}[${i}]`, 0));
+  if (new Set(seeds).size !== seeds.length) fail(where, "distinct seeds", seeds.join(", "));
+  return seeds;
 }
 
 function pluginSpec(v: unknown, path: string): PluginSpec {
@@ -289,13 +322,23 @@ export function validateRecipe(input: unknown, name = "recipe"): Recipe {
   }
   if (r["calibration"] !== undefined) {
     const p = `${name}.calibration`;
-    const c = obj(r["calibration"], p, ["text", "nsamples", "seqlen", "seed", "split"]);
+    const c = obj(r["calibration"], p, ["text", "nsamples", "seqlen", "seed", "seeds", "split"]);
+    if (c["seed"] !== undefined && c["seeds"] !== undefined) {
+      fail(`${p}.seeds`, "either seed or seeds, not both", c["seeds"]);
+    }
+    const seeds = c["seeds"] !== undefined ? parseSeeds(c["seeds"], `${p}.seeds`) : undefined;
     out.calibration = {
       text: str(c["text"], `${p}.text`),
       nsamples:
         c["nsamples"] === undefined ? RECIPE_DEFAULTS.nsamples : int(c["nsamples"], `${p}.nsamples`, 1),
       seqlen: c["seqlen"] === undefined ? RECIPE_DEFAULTS.seqlen : int(c["seqlen"], `${p}.seqlen`, 2),
-      seed: c["seed"] === undefined ? RECIPE_DEFAULTS.seed : int(c["seed"], `${p}.seed`, 0),
+      seed:
+        seeds !== undefined
+          ? seeds[0]!
+          : c["seed"] === undefined
+            ? RECIPE_DEFAULTS.seed
+            : int(c["seed"], `${p}.seed`, 0),
+      ...(seeds !== undefined ? { seeds } : {}),
       split:
         c["split"] === undefined
           ? RECIPE_DEFAULTS.split
@@ -366,13 +409,14 @@ export function validateRecipe(input: unknown, name = "recipe"): Recipe {
   }
   if (r["output"] !== undefined) {
     const p = `${name}.output`;
-    const o = obj(r["output"], p, ["dir", "format", "overwrite", "name", "title"]);
+    const o = obj(r["output"], p, ["dir", "format", "overwrite", "name", "title", "digits"]);
     out.output = {
       ...(o["dir"] !== undefined ? { dir: str(o["dir"], `${p}.dir`) } : {}),
       format: o["format"] === undefined ? "dense" : oneOf(o["format"], `${p}.format`, OUTPUT_FORMATS),
       overwrite: o["overwrite"] === undefined ? false : bool(o["overwrite"], `${p}.overwrite`),
       name: o["name"] === undefined ? "sweep" : fileStem(str(o["name"], `${p}.name`), `${p}.name`),
       ...(o["title"] !== undefined ? { title: str(o["title"], `${p}.title`) } : {}),
+      ...(o["digits"] !== undefined ? { digits: intIn(o["digits"], `${p}.digits`, 0, 12) } : {}),
     };
   }
   if (r["plugins"] !== undefined) {

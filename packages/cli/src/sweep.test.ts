@@ -1,7 +1,7 @@
 import { readFile, writeFile } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createWorkspace, runCli, type Workspace } from "../test/fixtures/workspace.ts";
+import { createWorkspace, runCli, type Workspace, writeTinyModel } from "../test/fixtures/workspace.ts";
 
 let ws: Workspace;
 beforeAll(async () => {
@@ -103,11 +103,84 @@ output: { dir: out, name: t, title: "Table X" }
     expect(j.runs.map((x: { level: string }) => x.level)).toEqual(["0.5"]);
   });
 
+  it("--seeds: calibrated methods run once per seed, cells are mean ± sample std, the seed-0 run is unchanged", async () => {
+    const body = recipe("methods: [wanda, magnitude]\noutput: { dir: out4, name: s, digits: 3 }\n").replace(
+      "calibration: { text: text.txt, nsamples: 4, seqlen: 16, seed: 1 }",
+      "calibration: { text: text.txt, nsamples: 4, seqlen: 16, seed: 0 }",
+    );
+    await writeFile(join(ws.dir, "seeds.yaml"), body);
+    const one = await runCli(
+      ["sweep", "--recipe", "seeds.yaml", "--json", "--quiet", "--out", "out5"],
+      ws.dir,
+    );
+    expect(one.code).toBe(0);
+    const j1 = JSON.parse(one.stdout);
+    expect(j1.runs.every((x: { seed?: number }) => x.seed === undefined)).toBe(true);
+    const r = await runCli(
+      ["sweep", "--recipe", "seeds.yaml", "--seeds", "0,1,2", "--json", "--quiet"],
+      ws.dir,
+    );
+    expect(r.stderr).toBe("");
+    expect(r.code).toBe(0);
+    const j = JSON.parse(r.stdout);
+    type Run = { label: string; level: string; seed?: number; ppl: number };
+    const wanda = (j.runs as Run[]).filter((x) => x.label === "Wanda" && x.level === "0.5");
+    expect(wanda.map((x) => x.seed)).toEqual([0, 1, 2]);
+    // Magnitude reads no calibration: one run per level, no seed.
+    expect((j.runs as Run[]).filter((x) => x.label === "Magnitude").map((x) => x.seed)).toEqual([
+      undefined,
+      undefined,
+    ]);
+    // Seed 0 is the one-seed sweep's number, bit for bit.
+    const w1 = (j1.runs as Run[]).find((x) => x.label === "Wanda" && x.level === "0.5")!;
+    expect(wanda[0]!.ppl).toBe(w1.ppl);
+    const ppls = wanda.map((x) => x.ppl);
+    const mean = (ppls[0]! + ppls[1]! + ppls[2]!) / 3;
+    const sd = Math.sqrt(ppls.reduce((a, v) => a + (v - mean) ** 2, 0) / 2);
+    const md = await readFile(join(ws.dir, "out4/s.md"), "utf8");
+    expect(md).toContain(`| 0.5 | ${mean.toFixed(3)} ± ${sd.toFixed(3)} | `);
+    expect(md).toContain("createRng(seed) for seeds 0, 1, 2");
+    expect(md).toContain("cells: mean ± sample standard deviation (n − 1) of the 3 perplexities");
+    const csv = await readFile(join(ws.dir, "out4/s.csv"), "utf8");
+    expect(csv.split("\n")[2]).toBe("Pruning level,Wanda,Wanda sd,Magnitude,Magnitude sd");
+    expect(await readFile(join(ws.dir, "out4/s.svg"), "utf8")).toContain('class="error-bar"');
+    const bad = await runCli(["sweep", "--recipe", "seeds.yaml", "--seeds", "0,0"], ws.dir);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/--seeds: expected distinct seeds/);
+  });
+
+  it("gives the recipe's W⁰ only to methods without pre: false and names it in the protocol", async () => {
+    await writeTinyModel(join(ws.dir, "pre-model"), { seed: 11 });
+    await writeFile(
+      join(ws.dir, "pre.yaml"),
+      recipe(
+        "pre: pre-model\nmethods: [mama, { name: mama, label: no W0, pre: false }]\noutput: { dir: out6 }\n",
+      ),
+    );
+    const r = await runCli(["sweep", "--recipe", "pre.yaml", "--json", "--quiet"], ws.dir);
+    expect(r.stderr).toBe("");
+    expect(r.code).toBe(0);
+    const j = JSON.parse(r.stdout);
+    expect(j.table.protocol).toContain(" | pre-trained W⁰ for movement: pre-model | ");
+    // With W⁰ MAMA adds its movement term (a different mask); without, it does not.
+    expect(j.table.values[1][0]).not.toBe(j.table.values[1][1]);
+  });
+
   const bad: [string, string, RegExp][] = [
     [
       "an unknown recipe key",
       "methods: [magnitude]\nlevelz: [0.5]\n",
       /RECIPE_INVALID: recipe\.levelz: unknown key/,
+    ],
+    [
+      "both seed and seeds",
+      "methods: [wanda]\ncalibration: { text: text.txt, seed: 0, seeds: [0, 1] }\n",
+      /recipe\.calibration\.seeds: expected either seed or seeds, not both/,
+    ],
+    [
+      "an empty seed list",
+      "methods: [wanda]\ncalibration: { text: text.txt, seeds: [] }\n",
+      /recipe\.calibration\.seeds: expected a non-empty list of seeds/,
     ],
     [
       "nsamples 0",

@@ -11,6 +11,7 @@ export {
 } from "./perplexity.ts";
 export { formatTick, logTicks, type PerplexityPlotOptions, perplexityPlotSvg } from "./plot.ts";
 export {
+  type ReportAggregate,
   type ReportCsvOptions,
   type ReportJson,
   type ReportMarkdownOptions,

@@ -50,6 +50,40 @@ describe("perplexityPlotSvg", () => {
     expect(count(svg, /class="separator"/g)).toBe(1);
   });
 
+  it("draws an error bar per point with a spread, within the axis, and leaves plain tables without bars", () => {
+    expect(svg).not.toContain("error-bar");
+    expect(svg).not.toContain("error bars");
+    const withSpread: ReportTable = {
+      ...table,
+      spread: [
+        [Number.NaN, Number.NaN, Number.NaN],
+        [1, 0.5, 30], // Magnitude 20 ± 30: the lower end is below 0
+        [Number.NaN, 20, Number.NaN],
+        [2, 1, 5],
+      ],
+    };
+    const s = perplexityPlotSvg(withSpread);
+    // 7 finite spreads on plottable points (NaN cells and the missing point get none).
+    expect(count(s, /class="error-bar"/g)).toBe(7);
+    expect(s).toContain("error bars: ± sd");
+    const ticks = yTicks(s);
+    const bars = [...s.matchAll(/class="error-bar" d="M([\d.]+) ([\d.]+)V([\d.]+)/g)];
+    const top = 48;
+    const bottom = 460 - 64;
+    for (const b of bars) {
+      const y1 = Number(b[2]);
+      const y2 = Number(b[3]);
+      expect(y2).toBeLessThan(y1); // from the lower end up
+      expect(y2).toBeGreaterThanOrEqual(top);
+      expect(y1).toBeLessThanOrEqual(bottom);
+    }
+    // 20 + 30 = 50 is inside the y domain (the top of Magnitude's bar at 0.5).
+    expect(Math.max(...[...ticks.keys()].map(Number))).toBeGreaterThanOrEqual(50);
+    // Magnitude at 0.5 runs to the bottom (20 − 30 < 0 has no place on a log axis).
+    expect(bars.some((b) => Number(b[2]) === bottom)).toBe(true);
+    expect(() => perplexityPlotSvg({ ...withSpread, spread: [[1, 2, 3]] })).toThrow(RangeError);
+  });
+
   it("puts log ticks at equal distances per decade and in order", () => {
     const ticks = yTicks(svg);
     // 5 … 300 spans 1.8 decades: 1-2-5 ticks.

@@ -120,7 +120,10 @@ function marker(kind: string, x: number, y: number, color: string): string {
  * (colour-blind-safe palette) and marker shape, a legend, axis labels and the title. Cells that
  * are NaN, infinite or ≤ 0 cannot sit on a log axis: the line breaks there and a note under the
  * plot says how many points were left out. N:M levels ("2:4") are drawn as unconnected points
- * after a dashed separator. The protocol goes into the SVG `<desc>`.
+ * after a dashed separator. The protocol goes into the SVG `<desc>`. A table with `spread` gets an
+ * error bar at every point with a finite spread, from mean − spread to mean + spread (a lower end
+ * at or below 0, which a log axis cannot show, runs to the bottom of the plot without a cap), and a
+ * note "error bars: ± <spreadName>".
  *
  * @throws RangeError when `values` does not have one row per level and one cell per column, or
  *   width/height are below 200 px.
@@ -146,7 +149,26 @@ export function perplexityPlotSvg(table: ReportTable, options: PerplexityPlotOpt
         `perplexityPlotSvg: table.values[${r}] has ${row.length} cells. Expected one per column (${table.columns.length}).`,
       );
     }
+    const sr = table.spread?.[r];
+    if (table.spread !== undefined && sr?.length !== table.columns.length) {
+      throw new RangeError(
+        `perplexityPlotSvg: table.spread[${r}] has ${sr?.length ?? 0} cells. Expected one per column (${table.columns.length}).`,
+      );
+    }
   }
+  if (table.spread !== undefined && table.spread.length !== table.levels.length) {
+    throw new RangeError(
+      `perplexityPlotSvg: table.spread has ${table.spread.length} rows. Expected one per level (${table.levels.length}).`,
+    );
+  }
+  /** The finite spread of a cell whose value can be drawn, else undefined. */
+  const spreadAt = (r: number, c: number): number | undefined => {
+    const s = table.spread?.[r]?.[c];
+    const v = table.values[r]?.[c];
+    return s !== undefined && Number.isFinite(s) && s > 0 && v !== undefined && Number.isFinite(v) && v > 0
+      ? s
+      : undefined;
+  };
   const title = options.title ?? table.title;
   const subtitle = options.subtitle;
   const xLabel = options.xLabel ?? "Pruning level (fraction of weights set to zero)";
@@ -166,11 +188,16 @@ export function perplexityPlotSvg(table: ReportTable, options: PerplexityPlotOpt
   let lo = Number.POSITIVE_INFINITY;
   let hi = 0;
   let dropped = 0;
-  for (const row of table.values) {
-    for (const v of row) {
+  for (const [r, row] of table.values.entries()) {
+    for (const [c, v] of row.entries()) {
       if (ok(v)) {
         lo = Math.min(lo, v);
         hi = Math.max(hi, v);
+        const s = spreadAt(r, c);
+        if (s !== undefined) {
+          hi = Math.max(hi, v + s);
+          if (v - s > 0) lo = Math.min(lo, v - s);
+        }
       } else dropped++;
     }
   }
@@ -282,6 +309,16 @@ export function perplexityPlotSvg(table: ReportTable, options: PerplexityPlotOpt
       const nm = isNmLabel(table.levels[r]!);
       d += `${pen && !nm ? "L" : "M"}${n(x)} ${n(y)}`;
       pen = !nm;
+      const s = spreadAt(r, c);
+      if (s !== undefined) {
+        const yHi = yOf(v + s);
+        const capped = v - s > 0;
+        const yLo = capped ? yOf(v - s) : bottom;
+        const cap = (yy: number): string => `M${n(x - 4)} ${n(yy)}H${n(x + 4)}`;
+        marks.push(
+          `<path class="error-bar" d="M${n(x)} ${n(yLo)}V${n(yHi)}${cap(yHi)}${capped ? cap(yLo) : ""}" stroke="${color}" stroke-width="1.5" fill="none"/>`,
+        );
+      }
       marks.push(marker(shape, x, y, color));
     });
     out.push(`<g class="series" data-column="${esc(name)}">`);
@@ -308,6 +345,11 @@ export function perplexityPlotSvg(table: ReportTable, options: PerplexityPlotOpt
     out.push(`<text x="${n(lx + 32)}" y="${n(y + 4)}" fill="#111111">${esc(label)}</text>`);
   });
   out.push("</g>");
+  if (table.spread !== undefined) {
+    out.push(
+      `<text class="spread-note" x="${n(left)}" y="${n(H - 6)}" font-size="10" fill="#777777">error bars: ± ${esc(table.spreadName ?? "sd")}</text>`,
+    );
+  }
   if (dropped > 0) {
     out.push(
       `<text class="note" x="${n(right)}" y="${n(H - 6)}" text-anchor="end" font-size="10" fill="#777777">${dropped} point${dropped === 1 ? "" : "s"} not shown (not measured, infinite or ≤ 0)</text>`,

@@ -18,8 +18,16 @@ export interface ReportTable {
   readonly levels: readonly string[];
   /** Column labels (methods). */
   readonly columns: readonly string[];
-  /** (levels.length, columns.length) cells; NaN = not measured. */
+  /** (levels.length, columns.length) cells; NaN = not measured. With {@link spread}: the means. */
   readonly values: readonly (readonly number[])[];
+  /**
+   * (levels.length, columns.length) spread of each cell over repeated measurements (e.g. calibration
+   * seeds); NaN = a single measurement. Absent: every cell is one measurement (the renderers then
+   * write exactly the plain table). Its definition belongs in the protocol line.
+   */
+  readonly spread?: readonly (readonly number[])[];
+  /** Short name of the spread in CSV headers and JSON, e.g. "sd". Default "sd". */
+  readonly spreadName?: string;
 }
 
 /** One measured point, e.g. a pipeline `SweepRow` (only these fields are read). */
@@ -29,7 +37,16 @@ export interface ReportPoint {
   /** Row label (level). */
   readonly level: string;
   readonly value: number;
+  /** The calibration seed of a repeated measurement (informative; cells aggregate by method and level). */
+  readonly seed?: number;
 }
+
+/**
+ * How {@link reportTableFromPoints} combines several points of one cell: `"last"` keeps the last value;
+ * `"sample-std"` writes their arithmetic mean as the value and their sample standard deviation
+ * (divisor n − 1) as the spread (cells with one point get no spread).
+ */
+export type ReportAggregate = "last" | "sample-std";
 
 /** Options of {@link reportTableFromPoints}. */
 export interface ReportTableFromPointsOptions {
@@ -48,6 +65,20 @@ export interface ReportTableFromPointsOptions {
   readonly baseline?: { readonly level: string; readonly value: number };
   readonly levelHeader?: string;
   readonly metric?: string;
+  /** Default `"last"`. With `"sample-std"`, the table gets `spread` when some cell has two or more points. */
+  readonly aggregate?: ReportAggregate;
+}
+
+/** Arithmetic mean and sample standard deviation (divisor n − 1; NaN for n < 2) of `xs`. */
+function meanAndSampleStd(xs: readonly number[]): { mean: number; sd: number } {
+  const n = xs.length;
+  let sum = 0;
+  for (const x of xs) sum += x;
+  const mean = sum / n;
+  if (n < 2) return { mean, sd: Number.NaN };
+  let ss = 0;
+  for (const x of xs) ss += (x - mean) * (x - mean);
+  return { mean, sd: Math.sqrt(ss / (n - 1)) };
 }
 
 function validateTable(t: ReportTable, where: string): void {
@@ -66,11 +97,26 @@ function validateTable(t: ReportTable, where: string): void {
       );
     }
   });
+  if (t.spread !== undefined) {
+    if (!Array.isArray(t.spread) || t.spread.length !== t.levels.length) {
+      throw new RangeError(
+        `${where}: table.spread has ${Array.isArray(t.spread) ? t.spread.length : "no"} rows. Expected one per level (${t.levels.length}).`,
+      );
+    }
+    t.spread.forEach((row, r) => {
+      if (row.length !== t.columns.length) {
+        throw new RangeError(
+          `${where}: table.spread[${r}] has ${row.length} cells. Expected one per column (${t.columns.length}).`,
+        );
+      }
+    });
+  }
 }
 
 /**
  * Build a {@link ReportTable} from measured points (e.g. the rows of a pipeline sweep). A
- * (method, level) that was measured twice keeps the last value; one never measured is NaN.
+ * (method, level) that was measured twice keeps the last value, or with `aggregate: "sample-std"`
+ * gets the mean and sample standard deviation of its values; one never measured is NaN.
  *
  * @throws TypeError when a point is not `{ method: string, level: string, value: number }`.
  * @example
@@ -86,7 +132,13 @@ export function reportTableFromPoints(
 ): ReportTable {
   const seenMethods: string[] = [];
   const seenLevels: string[] = options.baseline !== undefined ? [options.baseline.level] : [];
-  const cell = new Map<string, number>();
+  const cell = new Map<string, number[]>();
+  const aggregate = options.aggregate ?? "last";
+  if (aggregate !== "last" && aggregate !== "sample-std") {
+    throw new RangeError(
+      `reportTableFromPoints: option aggregate must be "last" or "sample-std", got ${JSON.stringify(aggregate)}`,
+    );
+  }
   for (const p of points) {
     if (typeof p?.method !== "string" || typeof p.level !== "string" || typeof p.value !== "number") {
       throw new TypeError(
@@ -95,18 +147,28 @@ export function reportTableFromPoints(
     }
     if (!seenMethods.includes(p.method)) seenMethods.push(p.method);
     if (!seenLevels.includes(p.level)) seenLevels.push(p.level);
-    cell.set(`${p.method}\u0000${p.level}`, p.value);
+    const key = `${p.method}\u0000${p.level}`;
+    const vs = cell.get(key);
+    if (vs === undefined || aggregate === "last") cell.set(key, [p.value]);
+    else vs.push(p.value);
   }
   const methods = options.methods ?? seenMethods;
   const levels = options.levels ?? seenLevels;
-  const values = levels.map((level) =>
+  let repeated = false;
+  const stats = levels.map((level) =>
     methods.map((m) => {
-      const v = cell.get(`${m}\u0000${level}`);
-      if (v !== undefined) return v;
-      if (options.baseline !== undefined && options.baseline.level === level) return options.baseline.value;
-      return Number.NaN;
+      const vs = cell.get(`${m}\u0000${level}`);
+      if (vs !== undefined) {
+        if (vs.length > 1) repeated = true;
+        return meanAndSampleStd(vs);
+      }
+      if (options.baseline !== undefined && options.baseline.level === level) {
+        return { mean: options.baseline.value, sd: Number.NaN };
+      }
+      return { mean: Number.NaN, sd: Number.NaN };
     }),
   );
+  const values = stats.map((row) => row.map((c) => c.mean));
   return {
     title: options.title,
     protocol: options.protocol,
@@ -115,6 +177,7 @@ export function reportTableFromPoints(
     levels: [...levels],
     columns: methods.map((m) => options.labels?.[m] ?? m),
     values,
+    ...(repeated ? { spread: stats.map((row) => row.map((c) => c.sd)) } : {}),
   };
 }
 
@@ -124,15 +187,27 @@ export interface ReportMarkdownOptions {
   readonly digits?: number;
   /** Markdown heading level of the title (1–6). Default 2. */
   readonly headingLevel?: number;
+  /**
+   * Cells with |value| ≥ this are written in exponent form (`2.04e+8`), which keeps the column narrow
+   * for collapsed models. Default 1e6; `Infinity` writes every finite value in fixed form.
+   */
+  readonly expFrom?: number;
 }
 
-function formatCell(v: number, digits: number): string {
+function formatCell(v: number, digits: number, expFrom: number): string {
   if (Number.isNaN(v)) return "–";
   if (v === Number.POSITIVE_INFINITY) return "∞";
   if (!Number.isFinite(v)) return String(v);
   // Huge perplexities (collapsed models) in exponent form keep the column narrow.
-  if (Math.abs(v) >= 1e6) return v.toExponential(digits);
+  if (Math.abs(v) >= expFrom) return v.toExponential(digits);
   return v.toFixed(digits);
+}
+
+/** A cell with its spread: "12.31 ± 0.42" (the spread in the same form), or the plain cell. */
+function formatCellWithSpread(v: number, sd: number | undefined, digits: number, expFrom: number): string {
+  const cell = formatCell(v, digits, expFrom);
+  if (sd === undefined || !Number.isFinite(sd) || !Number.isFinite(v)) return cell;
+  return `${cell} ± ${formatCell(sd, digits, expFrom)}`;
 }
 
 function escapeMarkdownCell(s: string): string {
@@ -142,6 +217,7 @@ function escapeMarkdownCell(s: string): string {
 /**
  * Render a table as GitHub-flavoured Markdown: a heading, the protocol line, then level rows ×
  * method columns (right-aligned numbers, `–` for cells not measured, `∞` for an infinite value).
+ * A table with `spread` writes each repeated cell as "mean ± spread".
  *
  * @throws RangeError when `values` does not have one row per level and one cell per column, or
  *   `digits` is not an integer in [0, 20].
@@ -159,6 +235,10 @@ export function reportMarkdown(table: ReportTable, options: ReportMarkdownOption
   if (!Number.isInteger(h) || h < 1 || h > 6) {
     throw new RangeError(`reportMarkdown: option headingLevel must be an integer in [1, 6], got ${h}`);
   }
+  const expFrom = options.expFrom ?? 1e6;
+  if (!(expFrom > 0)) {
+    throw new RangeError(`reportMarkdown: option expFrom must be a positive number, got ${expFrom}`);
+  }
   const header = [table.levelHeader ?? "Pruning level", ...table.columns].map(escapeMarkdownCell);
   const lines = [
     `${"#".repeat(h)} ${escapeMarkdownCell(table.title)}`,
@@ -169,7 +249,7 @@ export function reportMarkdown(table: ReportTable, options: ReportMarkdownOption
     `|---|${table.columns.map(() => "---:").join("|")}|`,
     ...table.levels.map(
       (level, r) =>
-        `| ${escapeMarkdownCell(level)} | ${(table.values[r] ?? []).map((v) => formatCell(v, digits)).join(" | ")} |`,
+        `| ${escapeMarkdownCell(level)} | ${(table.values[r] ?? []).map((v, c) => formatCellWithSpread(v, table.spread?.[r]?.[c], digits, expFrom)).join(" | ")} |`,
     ),
   ];
   return `${lines.join("\n")}\n`;
@@ -191,7 +271,9 @@ export interface ReportCsvOptions {
 /**
  * Render a table as CSV (RFC 4180 quoting, `\n` line ends): a header `<level header>,<methods…>`,
  * then one line per level with full-precision numbers (shortest round-trip form), empty for a cell
- * not measured. By default the title and protocol come first as `#` comment lines.
+ * not measured. A table with `spread` gets a `<method> <spreadName>` column after each method
+ * column (empty where a cell has one measurement). By default the title and protocol come first
+ * as `#` comment lines.
  *
  * @throws RangeError when `values` does not have one row per level and one cell per column.
  * @example
@@ -205,9 +287,14 @@ export function reportCsv(table: ReportTable, options: ReportCsvOptions = {}): s
     lines.push(`# ${table.title.replaceAll(/\r?\n/g, " ")}`);
     lines.push(`# protocol: ${table.protocol.replaceAll(/\r?\n/g, " ")}`);
   }
-  lines.push([table.levelHeader ?? "Pruning level", ...table.columns].map(csvField).join(","));
+  const num = (v: number | undefined): string => (v === undefined || Number.isNaN(v) ? "" : String(v));
+  const spread = table.spread;
+  const sn = table.spreadName ?? "sd";
+  const header = spread === undefined ? table.columns : table.columns.flatMap((c) => [c, `${c} ${sn}`]);
+  lines.push([table.levelHeader ?? "Pruning level", ...header].map(csvField).join(","));
   table.levels.forEach((level, r) => {
-    const cells = (table.values[r] ?? []).map((v) => (Number.isNaN(v) ? "" : String(v)));
+    const row = table.values[r] ?? [];
+    const cells = spread === undefined ? row.map(num) : row.flatMap((v, c) => [num(v), num(spread[r]?.[c])]);
     lines.push([csvField(level), ...cells].join(","));
   });
   return `${lines.join("\n")}\n`;
@@ -220,8 +307,17 @@ export interface ReportJson {
   readonly metric: string;
   readonly levelHeader: string;
   readonly columns: readonly string[];
-  /** One entry per level; `values[c]` is null for a cell not measured or not finite. */
-  readonly rows: readonly { readonly level: string; readonly values: readonly (number | null)[] }[];
+  /** Name of the spread (only for a table with spread). */
+  readonly spreadName?: string;
+  /**
+   * One entry per level; `values[c]` is null for a cell not measured or not finite; `spread[c]` (only
+   * for a table with spread) is null for a cell with one measurement.
+   */
+  readonly rows: readonly {
+    readonly level: string;
+    readonly values: readonly (number | null)[];
+    readonly spread?: readonly (number | null)[];
+  }[];
 }
 
 /**
@@ -241,9 +337,13 @@ export function reportJsonObject(table: ReportTable): ReportJson {
     metric: table.metric ?? "perplexity",
     levelHeader: table.levelHeader ?? "Pruning level",
     columns: [...table.columns],
+    ...(table.spread !== undefined ? { spreadName: table.spreadName ?? "sd" } : {}),
     rows: table.levels.map((level, r) => ({
       level,
       values: (table.values[r] ?? []).map((v) => (Number.isFinite(v) ? v : null)),
+      ...(table.spread !== undefined
+        ? { spread: (table.spread[r] ?? []).map((v) => (Number.isFinite(v) ? v : null)) }
+        : {}),
     })),
   };
 }

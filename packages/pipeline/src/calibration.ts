@@ -155,6 +155,40 @@ export function calibrationWindows(
     nsamples,
     seqlen,
     starts,
-    protocol: `${nsamples} windows × ${seqlen} tokens${bos === undefined ? "" : ` (BOS ${bos} + ${L} stream tokens)`} drawn from a ${tokens.length}-token stream, start_k = rng.int(${tokens.length - L + 1}), createRng(${seed})`,
+    protocol: calibrationProtocol({
+      nsamples,
+      seqlen,
+      streamTokens: tokens.length,
+      seeds: [seed],
+      bosId: bos,
+    }),
   };
+}
+
+/** What {@link calibrationProtocol} describes. */
+export interface CalibrationProtocolInput {
+  readonly nsamples: number;
+  readonly seqlen: number;
+  /** Tokens of the stream the windows are drawn from. */
+  readonly streamTokens: number;
+  /** One seed, or several independent draws from the same stream (one per seed). */
+  readonly seeds: readonly number[];
+  readonly bosId?: number | undefined;
+}
+
+/**
+ * The one-line description of a {@link calibrationWindows} draw (its `protocol`), or of several draws
+ * from the same stream with different seeds ("…, createRng(seed) for seeds 0, 1, 2").
+ *
+ * @throws RangeError when `seeds` is empty.
+ * @example
+ * calibrationProtocol({ nsamples: 16, seqlen: 256, streamTokens: 41067, seeds: [0, 1] });
+ * // "16 windows × 256 tokens drawn from a 41067-token stream, start_k = rng.int(40812), createRng(seed) for seeds 0, 1"
+ */
+export function calibrationProtocol(p: CalibrationProtocolInput): string {
+  if (p.seeds.length === 0) throw new RangeError("calibrationProtocol: seeds must not be empty");
+  const L = p.bosId === undefined ? p.seqlen : p.seqlen - 1;
+  const rng =
+    p.seeds.length === 1 ? `createRng(${p.seeds[0]})` : `createRng(seed) for seeds ${p.seeds.join(", ")}`;
+  return `${p.nsamples} windows × ${p.seqlen} tokens${p.bosId === undefined ? "" : ` (BOS ${p.bosId} + ${L} stream tokens)`} drawn from a ${p.streamTokens}-token stream, start_k = rng.int(${p.streamTokens - L + 1}), ${rng}`;
 }

@@ -1,7 +1,9 @@
 export {
+  type CalibrationProtocolInput,
   type CalibrationSplit,
   type CalibrationWindows,
   type CalibrationWindowsOptions,
+  calibrationProtocol,
   calibrationWindows,
   type SplitCalibrationTextOptions,
   splitCalibrationText,
@@ -60,4 +62,33 @@ export {
   type PruneToCheckpointResult,
   pruneToCheckpoint,
 } from "./stream.ts";
-export { levelLabel, type SweepLevel, type SweepOptions, type SweepRow, sweep } from "./sweep.ts";
+export {
+  levelLabel,
+  type SweepCalibration,
+  type SweepLevel,
+  type SweepMethod,
+  type SweepMethodOptions,
+  type SweepOptions,
+  type SweepRow,
+  type SweepRunInfo,
+  sweep,
+  sweepMethod,
+  toSweepMethod,
+} from "./sweep.ts";
+export {
+  evaluationProtocol,
+  type MeasureSweepCalibration,
+  type MeasureSweepHooks,
+  type MeasureSweepOptions,
+  measureSweep,
+  type SweepResult,
+  spreadProtocol,
+} from "./sweep-measure.ts";
+export {
+  type SweepJsonRun,
+  type SweepReportFile,
+  type SweepReportOptions,
+  sweepJsonRuns,
+  sweepReportFiles,
+  sweepSparsityTable,
+} from "./sweep-report.ts";

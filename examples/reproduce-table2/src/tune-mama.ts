@@ -1,20 +1,21 @@
 // Measure MAMA's defaults on the CALIBRATION side only (never the evaluation split):
 // the calibration split (last 15 % of paragraphs) is cut again into a tuning-calibration part (its first
 // two thirds, where windows are drawn) and a held-out tuning part (its last third, scored by perplexity).
-// Writes results/mama-tuning.{md,json}. Run: npm run tune -w @mama-prune-examples/reproduce-tables
+// Every candidate × level is one run of the pipeline's sweep (the candidates are its columns).
+// Writes results/mama-tuning.{md,json}. Run: npm run tune -w @mama-prune-examples/reproduce-table2
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
 import { createDefaultCpuBackend } from "@mama-prune/compute-wasm/node";
 import type { ComputeBackend } from "@mama-prune/core";
-import { cachingTokenizer, perplexity } from "@mama-prune/eval";
+import { cachingTokenizer, type PerplexityResult, perplexity } from "@mama-prune/eval";
 import { createCpuBackend, createLlama2cTokenizer, type LlamaModel } from "@mama-prune/model";
 import {
   calibrationWindows,
+  evaluationProtocol,
   type PruneMethod,
-  type PruneOptions,
-  prune,
   type Redistribution,
   splitCalibrationText,
+  sweep,
 } from "@mama-prune/pipeline";
 import type { MamaOptions } from "@mama-prune/scoring";
 import { type Checkpoint, readLlama2c, readLlama2cTokenizer } from "@mama-prune/tensor-io";
@@ -48,13 +49,13 @@ async function main(backend: ComputeBackend): Promise<void> {
   const inner = splitCalibrationText(outer.calibration, { calibrationFraction: 1 / 3 });
   const cal = calibrationWindows(tok.encode(inner.evaluation, { bos: false, eos: false }), CAL);
   const heldOut = inner.calibration;
-  const score = async (model: LlamaModel): Promise<{ ppl: number; protocol: string }> => {
+  const score = async (model: LlamaModel): Promise<PerplexityResult> => {
     const r = await perplexity(model, tok, heldOut, {
       ...HELD_OUT,
       datasetName: "held-out tuning slice",
       backendName: model.backend.name,
     });
-    return { ppl: r.ppl, protocol: r.protocol };
+    return r;
   };
   const base = await readLlama2c(await bytes("data/stories260K/stories260K.bin"), "stories260K.bin");
   const ftBase = await readLlama2c(
@@ -72,24 +73,32 @@ async function main(backend: ComputeBackend): Promise<void> {
     model: string,
     checkpoint: Checkpoint,
     c: Candidate,
-    extra: Partial<PruneOptions> = {},
-  ) => {
+    preCheckpoint?: Checkpoint,
+  ): Promise<void> => {
     const ppl: Record<string, number> = {};
-    for (const s of LEVELS) {
-      const { model: m } = await prune({
-        checkpoint,
-        method: c.method,
-        sparsity: s,
-        calibration: cal,
-        backend,
-        ...(c.mama !== undefined ? { mama: c.mama } : {}),
-        ...(c.redistribution !== undefined ? { redistribution: c.redistribution } : {}),
-        ...extra,
-      });
-      const r = await score(m);
-      protocol = r.protocol;
-      ppl[String(s)] = r.ppl;
-    }
+    await sweep({
+      methods: [
+        {
+          label: c.label,
+          options: {
+            method: c.method,
+            ...(c.mama !== undefined ? { mama: c.mama } : {}),
+            ...(c.redistribution !== undefined ? { redistribution: c.redistribution } : {}),
+          },
+        },
+      ],
+      levels: LEVELS,
+      prune: { checkpoint, backend, ...(preCheckpoint !== undefined ? { preCheckpoint } : {}) },
+      calibrations: [{ seed: CAL.seed, windows: cal }],
+      evaluate: async (m) => {
+        const r = await score(m);
+        protocol = evaluationProtocol(r);
+        return r.ppl;
+      },
+      onRow: (row) => {
+        ppl[row.level] = row.value;
+      },
+    });
     const meanLogPpl = LEVELS.reduce((a, s) => a + Math.log(ppl[String(s)]!), 0) / LEVELS.length;
     results.push({ model, label: c.label, ppl, meanLogPpl });
     console.log(model, c.label.padEnd(44), LEVELS.map((s) => ppl[String(s)]!.toFixed(3)).join("  "));
@@ -143,7 +152,7 @@ async function main(backend: ComputeBackend): Promise<void> {
         },
         redistribution: bestCand.redistribution,
       },
-      mw > 0 ? { preCheckpoint: ftBase } : {},
+      mw > 0 ? ftBase : undefined,
     );
   }
 
@@ -151,7 +160,7 @@ async function main(backend: ComputeBackend): Promise<void> {
     "# MAMA defaults, measured on the calibration side",
     "",
     `Protocol: ${outer.protocol}; the calibration split is cut again: ${inner.protocol.replace("evaluation", "tuning-calibration").replace("= calibration", "= held-out")}.`,
-    `Calibration windows: ${cal.protocol} (from the tuning-calibration part). Held-out score: ${protocol.replace(/; \d+(\.\d+)? ms$/, "")}.`,
+    `Calibration windows: ${cal.protocol} (from the tuning-calibration part). Held-out score: ${protocol}; backend ${backend.name}.`,
     `Levels ${LEVELS.join(", ")}; ranking by mean log-perplexity over the levels. The evaluation split is never used here.`,
     "",
     "| model | candidate | ppl @0.5 | ppl @0.7 | mean log ppl |",

@@ -1,3 +1,0 @@
-import { sharedProject } from "../../tools/vitest.shared.ts";
-
-export default sharedProject;
