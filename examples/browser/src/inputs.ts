@@ -130,7 +130,8 @@ async function hfTokenizer(files: ReadonlyMap<string, Blob>, where: string): Pro
  * tokenizer.json (+ tokenizer_config.json) or a llama2.c tokenizer.bin / the only tok*.bin.
  *
  * @throws PruneError TENSOR_IO_NOT_FOUND when no model or config is among the files,
- *   TOKENIZER_INVALID when no tokenizer is, and every reader error (naming the file).
+ *   TOKENIZER_INVALID when no tokenizer is, TOKENIZER_MISMATCH when tokenizer.json has more tokens
+ *   than the model, and every reader error (naming the file).
  */
 export async function pickedModel(name: string, picked: readonly PickedFile[]): Promise<LoadedModel> {
   const files = topLevel(picked);
@@ -178,6 +179,13 @@ export async function pickedModel(name: string, picked: readonly PickedFile[]): 
   let side: SideFile[];
   if (files.has("tokenizer.json")) {
     tokenizer = await hfTokenizer(files, name);
+    const vocab = parseLlamaConfig(checkpoint.config, `${name} config`).vocabSize;
+    if (tokenizer.vocabSize > vocab) {
+      throw new PruneError(
+        "TOKENIZER_MISMATCH",
+        `${name}/tokenizer.json: tokenizer does not match the model. Expected at most ${vocab} tokens (the model's vocab_size), got ${tokenizer.vocabSize}.`,
+      );
+    }
     side = await sideFiles(blobDir(name, files));
   } else {
     const tokName = files.has("tokenizer.bin")

@@ -69,6 +69,10 @@ function settings(): JobSettings {
     return v;
   };
   const [n, m] = pattern.split(":").map(Number);
+  const format = value("format") as JobSettings["format"];
+  if (format === "sparse-24-bitmask" && pattern !== "2:4") {
+    throw new Error(`download as sparse-24-bitmask: needs the 2:4 pattern, got ${pattern}.`);
+  }
   return {
     ...DEFAULT_SETTINGS,
     method: value("method") as PageMethod,
@@ -78,7 +82,7 @@ function settings(): JobSettings {
     seed: num("seed", "seed"),
     evalWindows: num("eval-windows", "eval windows"),
     evalSeqlen: num("eval-seqlen", "eval tokens"),
-    format: value("format") as JobSettings["format"],
+    format,
   };
 }
 
@@ -235,6 +239,18 @@ $("cancel").addEventListener("click", () => {
   worker?.terminate();
   worker = undefined;
   showStage("Cancelled.");
+  // An N:M pattern fixes the sparsity (N/M).
+  const syncSparsity = (): void => {
+    const p = value("pattern");
+    const input = $<HTMLInputElement>("sparsity");
+    input.disabled = p !== "unstructured";
+    if (p !== "unstructured") {
+      const [n, m] = p.split(":").map(Number);
+      input.value = String(n! / m!);
+    }
+  };
+  $("pattern").addEventListener("change", syncSparsity);
+  syncSparsity();
   document.body.dataset["state"] = "idle";
   setBusy(false);
 });
@@ -249,4 +265,16 @@ for (const [input, radio] of [
     if (r !== null) r.checked = true;
   });
 }
+// An N:M pattern fixes the sparsity (N/M).
+const syncSparsity = (): void => {
+  const p = value("pattern");
+  const input = $<HTMLInputElement>("sparsity");
+  input.disabled = p !== "unstructured";
+  if (p !== "unstructured") {
+    const [n, m] = p.split(":").map(Number);
+    input.value = String(n! / m!);
+  }
+};
+$("pattern").addEventListener("change", syncSparsity);
+syncSparsity();
 document.body.dataset["state"] = "idle";
