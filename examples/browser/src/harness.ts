@@ -1,7 +1,7 @@
 // Node-side helpers of the browser test and the throughput benchmark (never bundled into the page):
 // build and serve the page on 127.0.0.1, drive Debian's Chromium with playwright-core while
 // recording every request, and run the same job in Node with the library's own calls.
-import { existsSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { mkdir, readFile } from "node:fs/promises";
 import { dirname } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -192,6 +192,10 @@ export interface NodeRun {
     readonly prune: number;
     readonly pruned: number;
   };
+  /** CPU time of this process (all threads) / wall time during the prune: the cores Node obtained. */
+  readonly pruneCores: number;
+  /** CPU seconds of this process (all threads) for the whole job. */
+  readonly cpuSeconds: number;
 }
 
 /**
@@ -212,6 +216,7 @@ export async function nodeReference(settings: JobSettings, threads: number): Pro
   );
   const text = await readFile(`${data}tinystories/tinystories_val.txt`, "utf8");
   const split = splitCalibrationText(text, { calibrationFraction: settings.split });
+  const cpuStart = process.cpuUsage();
   const backend = await createWasmBackendNode({ threads });
   try {
     const evalOptions = { seqlen: settings.evalSeqlen, maxWindows: settings.evalWindows };
@@ -233,6 +238,7 @@ export async function nodeReference(settings: JobSettings, threads: number): Pro
       seed: settings.seed,
     });
     t = performance.now();
+    const cpu0 = process.cpuUsage();
     const { model, report } = await prune({
       checkpoint,
       backend,
@@ -241,9 +247,11 @@ export async function nodeReference(settings: JobSettings, threads: number): Pro
       calibration,
     });
     const pruneMs = performance.now() - t;
+    const cpu = process.cpuUsage(cpu0);
     t = performance.now();
     const pruned = await perplexity(model, tokenizer, split.evaluation, evalOptions);
     const prunedMs = performance.now() - t;
+    const cpuJob = process.cpuUsage(cpuStart);
     const dir = memoryCheckpointDir("node");
     await writeHfCheckpoint(dir, {
       config: {
@@ -264,10 +272,46 @@ export async function nodeReference(settings: JobSettings, threads: number): Pro
       files: dir.files,
       tokenizerBytes,
       timings: { tokenize, dense: denseMs, prune: pruneMs, pruned: prunedMs },
+      pruneCores: (cpu.user + cpu.system) / 1000 / pruneMs,
+      cpuSeconds: (cpuJob.user + cpuJob.system) / 1e6,
     };
   } finally {
     await backend.dispose();
   }
+}
+
+/**
+ * CPU seconds (user + system) used so far by every descendant process of `pid` (Linux /proc; 0
+ * elsewhere): measured around a page run, the browser's CPU time, whatever session it runs in.
+ */
+export function descendantCpuSeconds(pid: number = process.pid): number {
+  let procs: { pid: number; ppid: number; ticks: number }[] = [];
+  try {
+    procs = readdirSync("/proc")
+      .filter((d) => /^\d+$/.test(d))
+      .flatMap((d) => {
+        try {
+          const st = readFileSync(`/proc/${d}/stat`, "utf8");
+          const f = st.slice(st.lastIndexOf(")") + 2).split(" "); // f[0] = state (field 3)
+          return [{ pid: Number(d), ppid: Number(f[1]), ticks: Number(f[11]) + Number(f[12]) }];
+        } catch {
+          return []; // exited meanwhile
+        }
+      });
+  } catch {
+    return 0;
+  }
+  const children = new Map<number, number[]>();
+  for (const p of procs) children.set(p.ppid, [...(children.get(p.ppid) ?? []), p.pid]);
+  const ticks = new Map(procs.map((p) => [p.pid, p.ticks]));
+  let total = 0;
+  const stack = [...(children.get(pid) ?? [])];
+  while (stack.length > 0) {
+    const p = stack.pop()!;
+    total += ticks.get(p) ?? 0;
+    stack.push(...(children.get(p) ?? []));
+  }
+  return total / 100; // USER_HZ
 }
 
 /** Tokens per second, rounded. */
