@@ -51,7 +51,7 @@ export function tok512(): Promise<Uint8Array> {
   return readTestdata(TOK512_URL);
 }
 
-/** The TinyStories sample as text (99,665 characters, 475 paragraphs, 48,868 tok512 tokens). */
+/** The TinyStories sample as text (99,665 characters, 475 paragraphs, 47,527 tok512 tokens). */
 export async function tinyStoriesSample(): Promise<string> {
   return new TextDecoder("utf-8", { fatal: true }).decode(await readTestdata(TINYSTORIES_SAMPLE_URL));
 }
