@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // The whole test suite, as CI runs it (`npm test`): lint, typecheck, unit/integration tests (vitest),
-// build + publish checks (publint, are-the-types-wrong), and the Deno smoke test.
+// build + publish checks (publint, are-the-types-wrong), the packed tarballs with every README snippet
+// (tools/test-tarballs.mjs), and the Deno smoke test.
 // Prints a closing line "N passed, N failed" for the vitest run and exits non-zero on any failure.
 import { spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
@@ -56,6 +57,11 @@ if (want("build"))
     "check:publish",
     "--output-logs=errors-only",
   ]);
+// Packs every package, installs the tarballs into an empty project and runs every README snippet there.
+if (want("tarballs")) {
+  const args = ["tools/test-tarballs.mjs", ...(want("build") ? ["--no-build"] : [])];
+  run("tarballs + README snippets", "node", args);
+}
 if (want("deno")) {
   run("deno smoke", "npm", ["run", "--silent", "test:deno"]);
   run("jsr publish dry run", "npm", ["run", "--silent", "check:jsr"]);

@@ -38,3 +38,9 @@ export {
   type Llama2cTokenizerData,
   type Tokenizer,
 } from "./tokenizer.ts";
+export {
+  type AddedTokenJson,
+  llama2cTokenizerConfig,
+  llama2cTokenizerJson,
+  type TokenizerJson,
+} from "./tokenizer-json.ts";
