@@ -295,7 +295,14 @@ async function cmdPrune(args: readonly string[], io: CliIo, flags: Flags): Promi
   }
   const lenient = v["lenient"] === true || recipe.lenient === true;
   const r = await runPrune(job, { io, quiet: flags.quiet, lenient, ...backendFlags(v) });
-  if (flags.json) jsonOut(io, { out: r.out, files: r.files, report: r.report });
+  if (flags.json) {
+    jsonOut(io, {
+      out: r.out,
+      files: r.files,
+      report: r.report,
+      ...(r.calibrationSize !== undefined ? { calibrationSize: r.calibrationSize } : {}),
+    });
+  }
   else io.stdout(formatPrune(r));
   return EXIT_CODES.ok;
 }
