@@ -42,7 +42,8 @@ export function resolveCalibrationSize(
   const defaulted = given.nsamples === undefined || given.seqlen === undefined;
   const parts: string[] = [];
   if (given.nsamples === undefined) parts.push(`${DEFAULT_CALIBRATION_NSAMPLES} windows`);
-  if (given.seqlen === undefined) parts.push(`seqlen min(${DEFAULT_CALIBRATION_MAX_SEQLEN}, context ${context})`);
+  if (given.seqlen === undefined)
+    parts.push(`seqlen min(${DEFAULT_CALIBRATION_MAX_SEQLEN}, context ${context})`);
   return {
     nsamples,
     seqlen,
@@ -60,7 +61,12 @@ export function resolveCalibrationSize(
  * @example
  * checkCalibrationLength(41067, 128, 512, "val.txt (calibration split)"); // throws: 65536 needed
  */
-export function checkCalibrationLength(tokens: number, nsamples: number, seqlen: number, textName: string): void {
+export function checkCalibrationLength(
+  tokens: number,
+  nsamples: number,
+  seqlen: number,
+  textName: string,
+): void {
   const needed = nsamples * seqlen;
   if (tokens < needed) {
     throw new PruneError(

@@ -52,11 +52,11 @@ import { type LoadedTokenizer, type OpenModelOptions, openModel, readText, token
 import type { CliIo } from "./io.ts";
 import { pluginRegistry } from "./plugins.ts";
 import { checkpointBytes, estimateOutputBytes, preflightOutput } from "./preflight.ts";
+import { createProgress } from "./progress.ts";
 import { hashingCheckpointDir, modelChecksum, PROVENANCE_FILE, provenanceJson } from "./provenance.ts";
+import type { AllocationSpec, MethodSpec, OutputFormat, PluginSpec, Recipe } from "./recipe.ts";
 import { outputSideFiles } from "./side-files.ts";
 import { CLI_VERSION } from "./version.ts";
-import { createProgress } from "./progress.ts";
-import type { AllocationSpec, MethodSpec, OutputFormat, PluginSpec, Recipe } from "./recipe.ts";
 
 /** How a command reports: where, and whether stdout gets JSON. */
 export interface CommandContext {

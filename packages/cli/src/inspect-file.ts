@@ -5,7 +5,7 @@
 // beside it) the model summary follows as before, otherwise the file's own listing is the result.
 
 import { open, stat } from "node:fs/promises";
-import { escapeUntrusted, isPruneError, PruneError, quoteUntrusted } from "@mama-prune/core";
+import { escapeUntrusted, isPruneError, type PruneError, quoteUntrusted } from "@mama-prune/core";
 import type { SafetensorsInspection } from "@mama-prune/tensor-io";
 import { inspectSafetensorsFile } from "@mama-prune/tensor-io/node";
 
@@ -56,7 +56,10 @@ export async function isSafetensorsFile(path: string): Promise<boolean> {
  *
  * @throws PruneError TENSOR_IO_MALFORMED / DTYPE_UNSUPPORTED naming the file, tensor and offsets.
  */
-export async function validateSafetensorsFile(path: string, lenient: boolean): Promise<SafetensorsInspection> {
+export async function validateSafetensorsFile(
+  path: string,
+  lenient: boolean,
+): Promise<SafetensorsInspection> {
   return await inspectSafetensorsFile(path, { lenient });
 }
 

@@ -302,8 +302,7 @@ async function cmdPrune(args: readonly string[], io: CliIo, flags: Flags): Promi
       report: r.report,
       ...(r.calibrationSize !== undefined ? { calibrationSize: r.calibrationSize } : {}),
     });
-  }
-  else io.stdout(formatPrune(r));
+  } else io.stdout(formatPrune(r));
   return EXIT_CODES.ok;
 }
 

@@ -89,7 +89,9 @@ describe("prune checks --out before any work", () => {
     await writeFile(join(ws.dir, "full", "keep.txt"), "mine");
     const r = await prune("full");
     expect(r.code).toBe(2);
-    expect(r.stderr).toMatch(/^mama-prune: TENSOR_IO_EXISTS: --out .*\/full: destination folder is not empty/);
+    expect(r.stderr).toMatch(
+      /^mama-prune: TENSOR_IO_EXISTS: --out .*\/full: destination folder is not empty/,
+    );
     expect(r.stderr).not.toMatch(/calibration|CALIBRATION_INVALID/);
     expect(await readdir(join(ws.dir, "full"))).toEqual(["keep.txt"]);
     // Without the output problem the calibration text is what fails: the order is the point.

@@ -105,7 +105,8 @@ export async function preflightOutput(
     existing = parent;
     st = await fs.stat(existing).catch((e: unknown) => e as Error);
   }
-  if (st instanceof Error) throw new PruneError("TENSOR_IO_WRITE_FAILED", `${flag} ${out}: cannot stat it (${errnoOf(st)}).`);
+  if (st instanceof Error)
+    throw new PruneError("TENSOR_IO_WRITE_FAILED", `${flag} ${out}: cannot stat it (${errnoOf(st)}).`);
   if (!st.isDirectory()) {
     throw new PruneError(
       "TENSOR_IO_EXISTS",

@@ -79,7 +79,9 @@ describe("parseRecipe", () => {
     expect(r.sparsity).toEqual({ n: 2, m: 4 });
     expect(r.calibration).toEqual({ text: "t.txt", seed: 0, split: 0.15 });
     expect(parseRecipe("lenient: true\n", "r.yaml").lenient).toBe(true);
-    expect(() => parseRecipe("lenient: 1\n", "r.yaml")).toThrow(/recipe\.lenient: expected true or false, got 1/);
+    expect(() => parseRecipe("lenient: 1\n", "r.yaml")).toThrow(
+      /recipe\.lenient: expected true or false, got 1/,
+    );
   });
 
   it("names syntax errors and empty files", () => {

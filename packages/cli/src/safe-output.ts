@@ -14,8 +14,21 @@ export const MAX_STDERR_LINE = 1000;
 // C0 controls but tab, newline and CR; DEL; C1 controls; bidi embeddings/overrides/isolates and
 // marks; line/paragraph separators. ESC is allowed only as the progress bar's own "erase line"
 // (ESC [ 2 K), which stderr uses when it is a terminal.
-const UNSAFE =
-  /\u001b(?!\[2K)|[\u0000-\u0008\u000b\u000c\u000e-\u001a\u001c-\u001f\u007f-\u009f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
+function unsafe(c: number): boolean {
+  return (
+    (c < 0x20 && c !== 0x09 && c !== 0x0a && c !== 0x0d) ||
+    (c >= 0x7f && c <= 0x9f) ||
+    c === 0x061c ||
+    c === 0x200e ||
+    c === 0x200f ||
+    c === 0x2028 ||
+    c === 0x2029 ||
+    (c >= 0x202a && c <= 0x202e) ||
+    (c >= 0x2066 && c <= 0x2069)
+  );
+}
+
+const ERASE_LINE = "\u001b[2K";
 
 /**
  * Escape every character of `text` that could drive a terminal (see {@link safeIo}) as `\uXXXX`.
@@ -24,7 +37,15 @@ const UNSAFE =
  * escapeTerminal("a\u001b]0;owned\u0007b\n"); // "a\\u001b]0;owned\\u0007b\n"
  */
 export function escapeTerminal(text: string): string {
-  return text.replace(UNSAFE, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
+  let out = "";
+  let from = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (!unsafe(c) || (c === 0x1b && text.startsWith(ERASE_LINE, i))) continue;
+    out += `${text.slice(from, i)}\\u${c.toString(16).padStart(4, "0")}`;
+    from = i + 1;
+  }
+  return from === 0 ? text : out + text.slice(from);
 }
 
 function boundLines(text: string, max: number): string {

@@ -15,7 +15,10 @@ import { PROVENANCE_FILE } from "./provenance.ts";
  * @example
  * await outputSideFiles("models/llama", tok.sideFiles); // [generation_config.json, tokenizer.json, …]
  */
-export async function outputSideFiles(modelPath: string, tokenizerFiles: readonly SideFile[]): Promise<SideFile[]> {
+export async function outputSideFiles(
+  modelPath: string,
+  tokenizerFiles: readonly SideFile[],
+): Promise<SideFile[]> {
   const byName = new Map<string, SideFile>();
   if ((await stat(modelPath).catch(() => null))?.isDirectory() === true) {
     for (const f of await sideFiles(await openCheckpointDir(modelPath))) byName.set(f.file, f);

@@ -67,10 +67,10 @@ describe("decodeTextBytes", () => {
 
   it("agrees with a fatal TextDecoder (the reference) on 3,000 random byte strings, and never returns U+FFFD it did not read", () => {
     const rng = createRng(11);
-    const ref = new TextDecoder("utf-8", { fatal: true });
+    const ref = new TextDecoder("utf-8", { fatal: true }); // strips a leading BOM, as decodeTextBytes does
     const alphabet = [
-      0x41, 0x0a, 0x80, 0xbf, 0xc2, 0xc3, 0xdf, 0xe0, 0xe2, 0xed, 0xef, 0xf0, 0xf4, 0xf5, 0xa0, 0x9f, 0x90,
-      0x8f,
+      0xbb, 0x41, 0x0a, 0x80, 0xbf, 0xc2, 0xc3, 0xdf, 0xe0, 0xe2, 0xed, 0xef, 0xf0, 0xf4, 0xf5, 0xa0, 0x9f,
+      0x90, 0x8f,
     ];
     let valid = 0;
     for (let t = 0; t < 3000; t++) {
@@ -83,7 +83,6 @@ describe("decodeTextBytes", () => {
       } catch {
         expected = undefined;
       }
-      if (expected !== undefined && expected.startsWith("\uFEFF")) expected = expected.slice(1);
       if (expected === undefined) {
         expect(() => decodeTextBytes(bytes, "t")).toThrow(
           /byte offset \d+ is 0x[0-9a-f]{2}, which starts an invalid UTF-8 sequence/,
