@@ -54,9 +54,9 @@ import { pluginRegistry } from "./plugins.ts";
 import { checkpointBytes, estimateOutputBytes, preflightOutput } from "./preflight.ts";
 import { createProgress } from "./progress.ts";
 import { hashingCheckpointDir, modelChecksum, PROVENANCE_FILE, provenanceJson } from "./provenance.ts";
+import { pruneProvenance } from "./prune-provenance.ts";
 import type { AllocationSpec, MethodSpec, OutputFormat, PluginSpec, Recipe } from "./recipe.ts";
 import { outputSideFiles } from "./side-files.ts";
-import { CLI_VERSION } from "./version.ts";
 
 /** How a command reports: where, and whether stdout gets JSON. */
 export interface CommandContext {
@@ -482,47 +482,14 @@ export async function runPrune(job: PruneJob, ctx: CommandContext): Promise<Prun
       PROVENANCE_FILE,
       (outputs) =>
         provenanceJson(
-          {
-            toolVersion: CLI_VERSION,
-            method: {
-              name: report.method,
-              label: methodLabel(job.method),
-              scorer: report.scorer,
-              group: report.group,
-              redistribution: report.redistribution,
-              given: job.method,
-            },
-            sparsity: report.sparsity,
-            overallSparsity: report.overallSparsity,
-            allocation: job.allocation ?? { kind: "uniform" },
-            format: job.format,
-            ...(job.recipe !== undefined ? { recipe: job.recipe } : {}),
-            ...(cal !== undefined && job.calibration !== undefined
-              ? {
-                  calibration: {
-                    text: job.calibration.text,
-                    nsamples: cal.nsamples,
-                    seqlen: cal.seqlen,
-                    seed: job.calibration.seed,
-                    ...(job.calibration.split !== undefined ? { split: job.calibration.split } : {}),
-                    defaulted: cal.size.defaulted,
-                    protocol: cal.protocol,
-                  },
-                }
-              : {}),
-            backend: report.backend,
+          pruneProvenance(job, report, {
+            label: methodLabel(job.method),
             lenient: ctx.lenient === true,
-            inputs: [
-              { role: "model", path: job.model },
-              ...(job.pre !== undefined ? [{ role: "pre", path: job.pre }] : []),
-              ...(cal !== undefined && job.calibration !== undefined
-                ? [{ role: "calibration", path: job.calibration.text }]
-                : []),
-              ...(tok !== undefined ? [{ role: "tokenizer", path: tok.path }] : []),
-              ...(job.recipe !== undefined ? [{ role: "recipe", path: job.recipe.path }] : []),
-            ],
-          },
+            ...(cal !== undefined ? { calibration: cal } : {}),
+            ...(tok !== undefined ? { tokenizerPath: tok.path } : {}),
+          }),
           outputs,
+          ctx.io.signal,
         ),
     );
     const written = await writeHfCheckpoint(dir, {

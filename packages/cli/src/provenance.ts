@@ -8,6 +8,7 @@ import { createHash } from "node:crypto";
 import { createReadStream } from "node:fs";
 import { readdir, stat } from "node:fs/promises";
 import { basename, join } from "node:path";
+import { PruneError } from "@mama-prune/core";
 import type { ByteSink, WritableCheckpointDir } from "@mama-prune/tensor-io";
 
 /** File name of the provenance record written into every pruned folder. */
@@ -182,17 +183,24 @@ export interface ProvenanceInput {
 /**
  * The bytes of `pruning.json`: the run's method, sparsity, allocation, recipe, calibration protocol,
  * backend, tool version, the sha256 of every input file, of every output file and the folder
- * checksum ({@link folderChecksum} computed from the output hashes).
+ * checksum ({@link folderChecksum} computed from the output hashes). `signal` is checked between
+ * input files (hashing a large model takes a while).
  *
+ * @throws PruneError ABORTED when `signal` fires.
  * @example
  * const bytes = await provenanceJson(info, dir.outputs);
  */
 export async function provenanceJson(
   info: ProvenanceInput,
   outputs: HashingCheckpointDir["outputs"],
+  signal?: AbortSignal,
 ): Promise<Uint8Array> {
   const inputs: InputRecord[] = [];
-  for (const i of info.inputs) inputs.push(...(await inputRecords(i.role, i.path)));
+  for (const i of info.inputs) {
+    if (signal?.aborted === true)
+      throw new PruneError("ABORTED", "prune: interrupted while hashing the inputs.");
+    inputs.push(...(await inputRecords(i.role, i.path)));
+  }
   const files = [...outputs.keys()].sort();
   const weightList = files
     .filter((f) => WEIGHT_FILE.test(f))
