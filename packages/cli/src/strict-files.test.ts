@@ -87,6 +87,24 @@ describe("strict safetensors by default, --lenient on request", () => {
     expect(pj.lenient).toBe(true);
   });
 
+  it("sweep: strict by default, --lenient (or recipe lenient: true) runs with a warning", async () => {
+    const recipe =
+      "model: trailing\nmethods: [magnitude]\nlevels: [0.5]\neval: { text: text.txt, seqlen: 8, windows: 2 }\noutput: { dir: sw }\n";
+    await writeFile(join(ws.dir, "sw.yaml"), recipe);
+    await writeFile(join(ws.dir, "sw-lenient.yaml"), `${recipe}lenient: true\n`);
+    const strict = await runCli(["sweep", "--recipe", "sw.yaml", "--quiet"], ws.dir);
+    expect(strict.code).toBe(2);
+    expect(messages(strict.stderr)[0]).toMatch(/TENSOR_IO_MALFORMED/);
+    for (const argv of [
+      ["sweep", "--recipe", "sw.yaml", "--lenient"],
+      ["sweep", "--recipe", "sw-lenient.yaml"],
+    ]) {
+      const r = await runCli([...argv, "--quiet"], ws.dir);
+      expect(r.code).toBe(0);
+      expect(messages(r.stderr)[0]).toMatch(/^mama-prune: warning: /);
+    }
+  });
+
   it("refuses a gap between tensors by default and lists the file with a warning under --lenient", async () => {
     const header = f32Header([
       { name: "a", shape: [2], begin: 0 },
