@@ -196,7 +196,7 @@ const cliRuns = [
       "0.5",
       "--calibration",
       "tinystories_sample.txt",
-    ].concat(["--split", "--out", "wanda-50"]),
+    ].concat(["--split", "--nsamples", "16", "--seqlen", "256", "--out", "wanda-50"]),
     /overall sparsity of the block linears: 50\.00 %/,
   ],
   [

@@ -1,10 +1,10 @@
 // ---- The four commands: inspect, prune, eval, sweep. No algorithms here: everything is composed
 // from @mama-prune/pipeline, eval, model, scoring and tensor-io. ----
 
-import { mkdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
+import { mkdir, rename, rm, writeFile } from "node:fs/promises";
 import { basename, join, resolve } from "node:path";
 import { type CpuBackendChoice, createDefaultCpuBackend } from "@mama-prune/compute-wasm/node";
-import { type ComputeBackend, PruneError, type Sparsity, sha256Hex } from "@mama-prune/core";
+import { type ComputeBackend, escapeUntrusted, PruneError, type Sparsity } from "@mama-prune/core";
 import {
   type PerplexityResult,
   type PerplexityTokenizer,
@@ -38,14 +38,23 @@ import {
   sweepJsonRuns,
   sweepReportFiles,
 } from "@mama-prune/pipeline";
-import type { Checkpoint, SideFile, SparseFormat } from "@mama-prune/tensor-io";
-import { writeHfCheckpointFolder } from "@mama-prune/tensor-io/node";
-import { type LoadedTokenizer, openModel, readText, tokenizerFor } from "./inputs.ts";
+import { type Checkpoint, type SparseFormat, writeHfCheckpoint } from "@mama-prune/tensor-io";
+import { createCheckpointDirWriter } from "@mama-prune/tensor-io/node";
+import {
+  checkCalibrationLength,
+  type ResolvedCalibrationSize,
+  resolveCalibrationSize,
+} from "./calibration-protocol.ts";
+import { type LoadedTokenizer, type OpenModelOptions, openModel, readText, tokenizerFor } from "./inputs.ts";
 import type { CliIo } from "./io.ts";
 import { methodLabel, methodOptions, needsCalibration, resolveSpec } from "./method-spec.ts";
 import { loadPlugins } from "./plugins.ts";
+import { checkpointBytes, estimateOutputBytes, preflightOutput } from "./preflight.ts";
 import { createProgress } from "./progress.ts";
+import { hashingCheckpointDir, modelChecksum, PROVENANCE_FILE, provenanceJson } from "./provenance.ts";
+import { pruneProvenance } from "./prune-provenance.ts";
 import type { AllocationSpec, MethodSpec, OutputFormat, PluginSpec, Recipe } from "./recipe.ts";
+import { outputSideFiles } from "./side-files.ts";
 
 /** How a command reports: where, and whether stdout gets JSON. */
 export interface CommandContext {
@@ -62,6 +71,19 @@ export interface CommandContext {
   readonly backend?: ComputeBackend | CpuBackendChoice;
   /** Threads of a wasm backend created from a choice (default: all cores, at most 8). */
   readonly threads?: number;
+  /**
+   * Accept safetensors files with unused bytes or unknown entry fields (printing a warning for
+   * each) instead of refusing them. Default false.
+   */
+  readonly lenient?: boolean;
+}
+
+/** How the commands open checkpoints: strict unless `ctx.lenient`, warnings to stderr. */
+function modelOpenOptions(ctx: CommandContext): OpenModelOptions {
+  return {
+    lenient: ctx.lenient === true,
+    warn: (message) => ctx.io.stderr(`mama-prune: warning: ${message}\n`),
+  };
 }
 
 /**
@@ -90,10 +112,10 @@ function abs(ctx: CommandContext, base: string | undefined, p: string): string {
   return resolve(base ?? ctx.io.cwd, p);
 }
 
+/** sha256 of a checkpoint file (undefined for a folder; `eval` uses `modelChecksum` for those). */
 async function fileChecksum(path: string): Promise<string | undefined> {
-  const st = await stat(path).catch(() => null);
-  if (st === null || !st.isFile() || st.size > 256 * 1024 * 1024) return undefined;
-  return sha256Hex(new Uint8Array(await readFile(path)));
+  const c = await modelChecksum(path);
+  return c?.startsWith("folder-") === true ? undefined : c;
 }
 
 /** Write a text file atomically (temporary file renamed into place). */
@@ -152,7 +174,7 @@ const LINEAR_RE = /^model\.layers\.(\d+)\.(?:self_attn|mlp)\.([a-z_]+)\.weight$/
  */
 export async function runInspect(path: string, ctx: CommandContext): Promise<InspectResult> {
   const full = abs(ctx, undefined, path);
-  const ckpt = await openModel(full);
+  const ckpt = await openModel(full, modelOpenOptions(ctx));
   try {
     const cfg = parseLlamaConfig(ckpt.config, `${path} config`);
     const q = ckpt.config["quantization_config"] as Record<string, unknown> | undefined;
@@ -243,7 +265,7 @@ export function formatInspect(r: InspectResult): string {
     `tensors (${r.tensors.length}):`,
     ...r.tensors.map(
       (t) =>
-        `  ${t.name.padEnd(48)} ${t.dtype.padEnd(5)} [${t.shape.join(", ")}]${t.zeros > 0 ? `  zeros ${pct(t.zeros / Math.max(1, t.parameters))}` : ""}`,
+        `  ${escapeUntrusted(t.name).padEnd(48)} ${escapeUntrusted(t.dtype, 16).padEnd(5)} [${t.shape.join(", ")}]${t.zeros > 0 ? `  zeros ${pct(t.zeros / Math.max(1, t.parameters))}` : ""}`,
     ),
   ];
   return `${lines.join("\n")}\n`;
@@ -267,19 +289,28 @@ function blockProgress(ctx: CommandContext, label: string): (e: PruneProgress) =
   };
 }
 
+/**
+ * Draw the calibration windows: nsamples/seqlen as given, else the anchors' protocol (128 ×
+ * min(2048, the model's context)); a text too short for that many disjoint windows is an error.
+ */
 function drawCalibration(
   ctx: CommandContext,
   tokenizer: PerplexityTokenizer,
   text: string,
-  c: { nsamples: number; seqlen: number; seed: number },
-): CalibrationWindows {
+  c: { nsamples?: number | undefined; seqlen?: number | undefined; seed: number },
+  modelConfig: Readonly<Record<string, unknown>>,
+  textName: string,
+): CalibrationWindows & { readonly size: ResolvedCalibrationSize } {
+  const size = resolveCalibrationSize(c, modelConfig, "model");
   const p = createProgress(ctx.io, "calibration windows", ctx.quiet === true);
-  p.update(0, c.nsamples);
+  p.update(0, size.nsamples);
   const tokens = tokenizer.encode(text, { bos: false, eos: false });
-  const w = calibrationWindows(tokens, { nsamples: c.nsamples, seqlen: c.seqlen, seed: c.seed });
-  p.update(c.nsamples, c.nsamples);
+  checkCalibrationLength(tokens.length, size.nsamples, size.seqlen, textName);
+  const w = calibrationWindows(tokens, { nsamples: size.nsamples, seqlen: size.seqlen, seed: c.seed });
+  p.update(size.nsamples, size.nsamples);
   p.finish(`(${tokens.length.toLocaleString("en")}-token stream)`);
-  return w;
+  say(ctx, `calibration ${size.description}, seed ${c.seed}`);
+  return { ...w, size };
 }
 
 async function evaluateModel(
@@ -315,8 +346,10 @@ export interface PruneJob {
   readonly allocation?: AllocationSpec;
   readonly calibration?: {
     readonly text: string;
-    readonly nsamples: number;
-    readonly seqlen: number;
+    /** Windows drawn. Default 128 (the anchors' protocol). */
+    readonly nsamples?: number;
+    /** Tokens per window. Default min(2048, the model's context). */
+    readonly seqlen?: number;
     readonly seed: number;
     /**
      * Draw windows only from the calibration split (the last `split` fraction of paragraphs), the
@@ -330,6 +363,8 @@ export interface PruneJob {
   readonly plugins: readonly PluginSpec[];
   /** Directory plugin packages are resolved from. */
   readonly pluginBase: string;
+  /** The recipe as given (its path and parsed content), recorded in pruning.json. */
+  readonly recipe?: { readonly path: string; readonly content: unknown };
 }
 
 /** What `prune` did. */
@@ -337,6 +372,8 @@ export interface PruneCommandResult {
   readonly out: string;
   readonly files: readonly string[];
   readonly report: PruneReport;
+  /** The calibration size used and whether it was the default protocol (calibrated runs only). */
+  readonly calibrationSize?: ResolvedCalibrationSize;
 }
 
 /**
@@ -350,8 +387,19 @@ export interface PruneCommandResult {
  * await runPrune({ model: "m.bin", method: { name: "wanda" }, sparsity: 0.5, … }, { io });
  */
 export async function runPrune(job: PruneJob, ctx: CommandContext): Promise<PruneCommandResult> {
+  const inputs = [job.model, ...(job.pre !== undefined ? [job.pre] : [])];
+  // Before any work: the write at the end must not fail on the output folder.
+  await preflightOutput(job.out, {
+    overwrite: job.overwrite,
+    inputs,
+    estimatedBytes: estimateOutputBytes(
+      await checkpointBytes(job.model).catch(() => 0),
+      job.format,
+      typeof job.sparsity === "number" ? job.sparsity : job.sparsity.n / job.sparsity.m,
+    ),
+  });
   const registry = await loadPlugins(job.plugins, job.pluginBase);
-  const ckpt = await openModel(job.model);
+  const ckpt = await openModel(job.model, modelOpenOptions(ctx));
   let pre: Checkpoint | undefined;
   try {
     const needCal = needsCalibration(job.method, registry, job.allocation);
@@ -361,7 +409,7 @@ export async function runPrune(job: PruneJob, ctx: CommandContext): Promise<Prun
     } catch (e) {
       if (needCal || job.tokenizer !== undefined) throw e;
     }
-    let cal: CalibrationWindows | undefined;
+    let cal: (CalibrationWindows & { readonly size: ResolvedCalibrationSize }) | undefined;
     if (needCal) {
       if (job.calibration === undefined) {
         throw new PruneError(
@@ -370,12 +418,14 @@ export async function runPrune(job: PruneJob, ctx: CommandContext): Promise<Prun
         );
       }
       let text = await readText(job.calibration.text, "calibration", "CALIBRATION_INVALID");
+      let textName = job.calibration.text;
       if (job.calibration.split !== undefined) {
         text = splitCalibrationText(text, { calibrationFraction: job.calibration.split }).calibration;
+        textName = `${textName} (calibration split)`;
       }
-      cal = drawCalibration(ctx, tok!.tokenizer, text, job.calibration);
+      cal = drawCalibration(ctx, tok!.tokenizer, text, job.calibration, ckpt.config, textName);
     }
-    if (job.pre !== undefined) pre = await openModel(job.pre);
+    if (job.pre !== undefined) pre = await openModel(job.pre, modelOpenOptions(ctx));
     const label = `${methodLabel(job.method, registry)} @ ${levelLabel(job.sparsity)}`;
     const { model, report } = await withBackend(ctx, (backend) =>
       prune({
@@ -391,8 +441,23 @@ export async function runPrune(job: PruneJob, ctx: CommandContext): Promise<Prun
         ...(ctx.io.signal !== undefined ? { signal: ctx.io.signal } : {}),
       }),
     );
-    const extraFiles: SideFile[] = tok !== undefined ? [...tok.sideFiles] : [];
-    const written = await writeHfCheckpointFolder(job.out, {
+    const extraFiles = await outputSideFiles(job.model, tok?.sideFiles ?? []);
+    const dir = hashingCheckpointDir(
+      await createCheckpointDirWriter(job.out, { overwrite: job.overwrite, inputs }),
+      PROVENANCE_FILE,
+      (outputs) =>
+        provenanceJson(
+          pruneProvenance(job, report, {
+            label: methodLabel(job.method, registry),
+            lenient: ctx.lenient === true,
+            ...(cal !== undefined ? { calibration: cal } : {}),
+            ...(tok !== undefined ? { tokenizerPath: tok.path } : {}),
+          }),
+          outputs,
+          ctx.io.signal,
+        ),
+    );
+    const written = await writeHfCheckpoint(dir, {
       config: {
         ...ckpt.config,
         mama_prune: pruneMetadata(report, {
@@ -403,11 +468,14 @@ export async function runPrune(job: PruneJob, ctx: CommandContext): Promise<Prun
       tensors: prunedCheckpointEntries(model, ckpt),
       format: toSparseFormat(job.format),
       extraFiles,
-      overwrite: job.overwrite,
-      inputs: [job.model, ...(job.pre !== undefined ? [job.pre] : [])],
       ...(ctx.io.signal !== undefined ? { signal: ctx.io.signal } : {}),
     });
-    return { out: job.out, files: written.files, report };
+    return {
+      out: job.out,
+      files: [...written.files, PROVENANCE_FILE],
+      report,
+      ...(cal !== undefined ? { calibrationSize: cal.size } : {}),
+    };
   } finally {
     await ckpt.close();
     await pre?.close();
@@ -426,8 +494,12 @@ export function formatPrune(r: PruneCommandResult): string {
     `pruned with ${rep.method} (scorer ${rep.scorer}, group ${rep.group}, redistribution ${rep.redistribution}) to ${typeof rep.sparsity === "number" ? pct(rep.sparsity) : rep.sparsity}`,
     `overall sparsity of the block linears: ${pct(rep.overallSparsity)} (${rep.zeros.toLocaleString("en")} of ${rep.total.toLocaleString("en")})`,
     `per block: ${rep.perBlockSparsity.map((s) => s.toFixed(3)).join(" ")}`,
-    ...(rep.calibration !== undefined ? [`calibration: ${rep.calibration.protocol}`] : []),
-    ...rep.warnings.map((w) => `warning: ${w}`),
+    ...(rep.calibration !== undefined
+      ? [
+          `calibration: ${rep.calibration.protocol}${r.calibrationSize?.defaulted === true ? ` (${r.calibrationSize.description.replace(/^[^(]*\(/, "").replace(/\)$/, "")})` : ""}`,
+        ]
+      : []),
+    ...rep.warnings.map((w) => `warning: ${escapeUntrusted(w, 400)}`),
     `wrote ${r.out} (${r.files.join(", ")}) in ${(rep.wallTimeMs / 1000).toFixed(1)} s of pruning on backend ${rep.backend}`,
   ].join("\n")}\n`;
 }
@@ -453,7 +525,7 @@ export interface EvalJob {
  * const r = await runEval({ model: "m.bin", text: "val.txt", seqlen: 256 }, { io });
  */
 export async function runEval(job: EvalJob, ctx: CommandContext): Promise<PerplexityResult> {
-  const ckpt = await openModel(job.model);
+  const ckpt = await openModel(job.model, modelOpenOptions(ctx));
   try {
     const tok = await tokenizerFor(ckpt, job.model, job.tokenizer);
     let text = await readText(job.text, "evaluation", "EVAL_INVALID");
@@ -462,7 +534,7 @@ export async function runEval(job: EvalJob, ctx: CommandContext): Promise<Perple
       text = splitCalibrationText(text, { calibrationFraction: job.split }).evaluation;
       name = `${name} (evaluation split)`;
     }
-    const checksum = await fileChecksum(job.model);
+    const checksum = await modelChecksum(job.model);
     return await withBackend(ctx, async (backend) =>
       evaluateModel(ctx, await loadLlama(ckpt, { backend }), tok.tokenizer, text, {
         seqlen: job.seqlen,
@@ -556,7 +628,7 @@ async function sweepWith(
   }
   const registry = await loadPlugins(recipe.plugins ?? [], base);
   for (const m of methods) resolveSpec(m, registry);
-  const ckpt = await openModel(modelPath);
+  const ckpt = await openModel(modelPath, modelOpenOptions(ctx));
   let pre: Checkpoint | undefined;
   try {
     const tok = await tokenizerFor(
@@ -571,13 +643,14 @@ async function sweepWith(
     if (recipe.calibration !== undefined && needCal) {
       const c = recipe.calibration;
       const calPath = resolve(base, c.text);
+      const size = resolveCalibrationSize(c, ckpt.config, basename(modelPath));
       calibration = {
         // The same file for both: measureSweep splits it into disjoint paragraphs.
         ...(calPath === evalPath
           ? { split: c.split }
           : { text: await readText(calPath, "calibration", "CALIBRATION_INVALID") }),
-        nsamples: c.nsamples,
-        seqlen: c.seqlen,
+        nsamples: size.nsamples,
+        seqlen: size.seqlen,
         seeds: c.seeds ?? [c.seed],
       };
     } else if (needCal) {
@@ -587,7 +660,7 @@ async function sweepWith(
         `recipe.calibration: missing. Expected calibration settings (text, nsamples, seqlen, seed) for method ${m.name}, got nothing.`,
       );
     }
-    if (recipe.pre !== undefined) pre = await openModel(resolve(base, recipe.pre));
+    if (recipe.pre !== undefined) pre = await openModel(resolve(base, recipe.pre), modelOpenOptions(ctx));
     const checksum = await fileChecksum(modelPath);
     let calProgress: ReturnType<typeof createProgress> | undefined;
     let drawn = 0;

@@ -1,6 +1,6 @@
 // ---- Exit codes and one-line error messages ----
 
-import { isPruneError, pruneErrorKind } from "@mama-prune/core";
+import { escapeUntrusted, isPruneError, pruneErrorKind } from "@mama-prune/core";
 
 /** The documented exit codes of `mama-prune`. */
 export const EXIT_CODES: Readonly<{ ok: 0; failure: 1; usage: 2; interrupted: 130 }> = {
@@ -48,7 +48,8 @@ export function exitCodeOf(error: unknown): number {
 
 /**
  * One line describing an error for the terminal: `mama-prune: <CODE>: <message>` (only the first
- * line of the message, at most 400 characters), never a stack trace.
+ * line of the message, at most 400 characters, control characters escaped as `\uXXXX` so a name
+ * from a crafted file cannot drive the terminal), never a stack trace.
  *
  * @example
  * errorLine(new PruneError("RECIPE_INVALID", "recipe.seed: expected an integer ≥ 0, got -1."));
@@ -61,5 +62,5 @@ export function errorLine(error: unknown): string {
   else if (error instanceof Error) text = `${error.name}: ${error.message}`;
   else text = String(error);
   const first = (text.split(/\r?\n/)[0] ?? "").trim();
-  return `mama-prune: ${first.length > 400 ? `${first.slice(0, 397)}...` : first}`;
+  return `mama-prune: ${escapeUntrusted(first.length > 400 ? `${first.slice(0, 397)}...` : first, 1000)}`;
 }

@@ -91,6 +91,7 @@ describe("HF tokenizer.json", () => {
     expect((await readdir(join(ws.dir, "hf18-w"))).sort()).toEqual([
       "config.json",
       "model.safetensors",
+      "pruning.json",
       "tokenizer.json",
       "tokenizer_config.json",
     ]);

@@ -1,6 +1,13 @@
 /** Display names of the built-in methods; defined in @mama-prune/pipeline, re-exported for compatibility. */
 export { METHOD_LABELS } from "@mama-prune/pipeline";
 export {
+  checkCalibrationLength,
+  DEFAULT_CALIBRATION_MAX_SEQLEN,
+  DEFAULT_CALIBRATION_NSAMPLES,
+  type ResolvedCalibrationSize,
+  resolveCalibrationSize,
+} from "./calibration-protocol.ts";
+export {
   type CommandContext,
   type EvalJob,
   formatInspect,
@@ -21,12 +28,16 @@ export {
   findTokenizer,
   type LoadedTokenizer,
   loadTokenizer,
+  type OpenModelOptions,
   openModel,
   readText,
   tokenizerFor,
 } from "./inputs.ts";
+export { formatInspectAny, runInspectAny } from "./inspect-any.ts";
+export { formatFileInspect, type SafetensorsFileInspectResult } from "./inspect-file.ts";
 export type { CliIo } from "./io.ts";
 export { CLI_VERSION, HELP, main } from "./main.ts";
+export { overrideMethodName } from "./overrides.ts";
 export {
   type LoadedPlugin,
   loadPlugin,
@@ -35,7 +46,19 @@ export {
   type PluginRegistries,
   pluginRegistry,
 } from "./plugins.ts";
+export {
+  estimateOutputBytes,
+  type PreflightFs,
+  type PreflightOptions,
+  preflightOutput,
+} from "./preflight.ts";
 export { createProgress, type Progress } from "./progress.ts";
+export {
+  folderChecksum,
+  modelChecksum,
+  PROVENANCE_FILE,
+  type ProvenanceInput,
+} from "./provenance.ts";
 export {
   type AllocationSpec,
   type MethodSpec,
@@ -49,3 +72,4 @@ export {
   type Recipe,
   validateRecipe,
 } from "./recipe.ts";
+export { escapeTerminal, safeIo } from "./safe-output.ts";

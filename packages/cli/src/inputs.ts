@@ -2,7 +2,8 @@
 
 import { readdir, readFile, stat } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
-import { PruneError } from "@mama-prune/core";
+import { escapeUntrusted, type Logger, PruneError } from "@mama-prune/core";
+import { decodeTextBytes } from "@mama-prune/eval";
 import { createLlama2cTokenizer, loadHfTokenizer, parseLlamaConfig, type Tokenizer } from "@mama-prune/model";
 import { type Checkpoint, readLlama2cTokenizer, type SideFile } from "@mama-prune/tensor-io";
 import { openCheckpoint } from "@mama-prune/tensor-io/node";
@@ -23,17 +24,42 @@ async function isDir(path: string): Promise<boolean> {
   return (await stat(path).catch(() => null))?.isDirectory() ?? false;
 }
 
+/** How {@link openModel} reads files. */
+export interface OpenModelOptions {
+  /**
+   * Accept safetensors files that strict reading refuses but whose data is unambiguous (unused bytes
+   * before, between or after tensors; unknown entry fields), reporting each through `warn`.
+   * Default false: such files are errors (TENSOR_IO_MALFORMED).
+   */
+  readonly lenient?: boolean;
+  /** Receives each reader warning (already escaped and bounded: safe to print). */
+  readonly warn?: (message: string) => void;
+}
+
+/** A tensor-io logger that forwards warnings, escaped (control characters) and bounded, to `warn`. */
+function warningLogger(warn: (message: string) => void): Logger {
+  return {
+    debug: () => undefined,
+    info: () => undefined,
+    warn: (message) => warn(escapeUntrusted(message, 400)),
+  };
+}
+
 /**
  * Open a checkpoint (llama2.c .bin, .safetensors file or Hugging Face folder — tensor-io detects
- * which) and check that its config describes a supported Llama-family model.
+ * which) and check that its config describes a supported Llama-family model. Safetensors files
+ * are read strictly unless `options.lenient`.
  *
  * @throws PruneError TENSOR_IO_NOT_FOUND, TENSOR_IO_MALFORMED, TENSOR_IO_UNSUPPORTED, CONFIG_INVALID,
  *   ARCH_UNSUPPORTED.
  * @example
  * const ckpt = await openModel("data/stories260K/stories260K.bin");
  */
-export async function openModel(path: string): Promise<Checkpoint> {
-  const ckpt = await openCheckpoint(path);
+export async function openModel(path: string, options: OpenModelOptions = {}): Promise<Checkpoint> {
+  const ckpt = await openCheckpoint(path, {
+    lenient: options.lenient === true,
+    ...(options.warn !== undefined ? { logger: warningLogger(options.warn) } : {}),
+  });
   try {
     parseLlamaConfig(ckpt.config, `${path} config`);
   } catch (e) {
@@ -166,32 +192,36 @@ export async function tokenizerFor(
 }
 
 /**
- * Read a UTF-8 text file that must not be empty.
+ * Read a text file that must be UTF-8 text (checked by `@mama-prune/eval`'s `decodeTextBytes`:
+ * strict UTF-8, no NUL or other control bytes but tab, newline, form feed and CR, leading BOM
+ * stripped) and not empty.
  *
- * @throws PruneError TENSOR_IO_NOT_FOUND (missing or unreadable), and `emptyCode` (e.g.
- *   CALIBRATION_INVALID or EVAL_INVALID) when it holds only whitespace.
+ * @throws PruneError TENSOR_IO_NOT_FOUND (missing or unreadable), and `code` (e.g.
+ *   CALIBRATION_INVALID or EVAL_INVALID) for binary data (naming the byte offset) or a text that
+ *   holds only whitespace.
  * @example
  * const text = await readText("data/tinystories/tinystories_val.txt", "evaluation", "EVAL_INVALID");
  */
 export async function readText(
   path: string,
   role: string,
-  emptyCode: "CALIBRATION_INVALID" | "EVAL_INVALID",
+  code: "CALIBRATION_INVALID" | "EVAL_INVALID",
 ): Promise<string> {
-  let text: string;
+  let bytes: Uint8Array;
   try {
-    text = await readFile(path, "utf8");
+    bytes = new Uint8Array(await readFile(path));
   } catch (e) {
-    const code = (e as { code?: string }).code;
+    const errno = (e as { code?: string }).code;
     throw new PruneError(
       "TENSOR_IO_NOT_FOUND",
-      `${path}: cannot read the ${role} text. Expected a readable UTF-8 file, got ${code ?? "an error"}.`,
+      `${path}: cannot read the ${role} text. Expected a readable UTF-8 file, got ${errno ?? "an error"}.`,
       { cause: e },
     );
   }
+  const text = decodeTextBytes(bytes, path, { code, role });
   if (text.trim() === "") {
     throw new PruneError(
-      emptyCode,
+      code,
       `${path}: the ${role} text is empty. Expected some text, got ${text.length} characters of whitespace.`,
     );
   }

@@ -70,7 +70,12 @@ describe("main: prune, inspect and eval round trip", () => {
     expect(r.code).toBe(0);
     const j = JSON.parse(r.stdout);
     expect(j.report.overallSparsity).toBe(0.5);
-    expect((await readdir(out)).sort()).toEqual(["config.json", "model.safetensors", "tokenizer.bin"]);
+    expect((await readdir(out)).sort()).toEqual([
+      "config.json",
+      "model.safetensors",
+      "pruning.json",
+      "tokenizer.bin",
+    ]);
     const cfg = JSON.parse(await readFile(join(out, "config.json"), "utf8"));
     expect(cfg.quantization_config.sparsity_config.format).toBe("sparse-bitmask");
     expect(cfg.mama_prune.method).toBe("wanda");

@@ -5,18 +5,12 @@ import { basename, dirname, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { CPU_BACKEND_CHOICES, type CpuBackendChoice } from "@mama-prune/compute-wasm/node";
 import { PruneError } from "@mama-prune/core";
-import { levelLabel, PRUNE_METHODS } from "@mama-prune/pipeline";
-import {
-  formatInspect,
-  formatPrune,
-  type PruneJob,
-  runEval,
-  runInspect,
-  runPrune,
-  runSweep,
-} from "./commands.ts";
+import { levelLabel, PRUNE_METHODS, type PruneMethod } from "@mama-prune/pipeline";
+import { formatPrune, type PruneJob, runEval, runPrune, runSweep } from "./commands.ts";
 import { EXIT_CODES, errorLine, exitCodeOf, UsageError } from "./exit-codes.ts";
+import { formatInspectAny, runInspectAny } from "./inspect-any.ts";
 import type { CliIo } from "./io.ts";
+import { overrideMethodName } from "./overrides.ts";
 import {
   type AllocationSpec,
   type MethodSpec,
@@ -29,17 +23,19 @@ import {
   RECIPE_DEFAULTS,
   type Recipe,
 } from "./recipe.ts";
+import { safeIo } from "./safe-output.ts";
+import { CLI_VERSION } from "./version.ts";
 
-/** The CLI's version (kept equal to package.json by the release tooling). */
-export const CLI_VERSION = "0.1.0";
+export { CLI_VERSION } from "./version.ts";
 
 /** `mama-prune --help`. */
 export const HELP: string = `mama-prune — prune Llama-family checkpoints and measure what it costs
 
 Usage:
-  mama-prune inspect <checkpoint> [--json]
+  mama-prune inspect <checkpoint | any .safetensors file> [--json] [--lenient]
   mama-prune prune <checkpoint> --method <name> --sparsity <s|N:M> [--calibration <text>]
-                   [--nsamples n] [--seqlen n] [--seed n] [--allocation uniform|owl]
+                   [--nsamples n (128)] [--seqlen n (min(2048, model context))] [--seed n]
+                   [--allocation uniform|owl]
                    [--pre <checkpoint>] [--out <dir>] [--format dense|sparse-bitmask|sparse-24]
                    [--plugin <package>]... [--scorer <name>] [--tokenizer <file>] [--overwrite]
                    [--split: calibrate on the last 15 % of paragraphs only, which eval --split leaves out]
@@ -50,6 +46,8 @@ Usage:
 
 prune, eval and sweep take --backend auto|wasm|js (default auto: WebAssembly SIMD on all cores,
 at most 8, when available, else plain JavaScript) and --threads <n> for the wasm backend.
+Safetensors files are read strictly; --lenient (inspect, prune, eval, sweep; recipe key
+lenient: true) accepts unused bytes and unknown entry fields with a warning for each.
 
 Checkpoints: a llama2.c .bin, a .safetensors file or a Hugging Face folder. The tokenizer is
 --tokenizer, else tokenizer.json / tokenizer.bin / tok*.bin next to the checkpoint.
@@ -194,12 +192,12 @@ function defaultOut(cwd: string, model: string, method: string, sparsity: PruneJ
 // ---- commands ----
 
 async function cmdInspect(args: readonly string[], io: CliIo, flags: Flags): Promise<number> {
-  const { positionals } = parse("inspect", args, {}, 1);
+  const { values: v, positionals } = parse("inspect", args, { lenient: { type: "boolean" } }, 1);
   const path = positionals[0];
   if (path === undefined) throw new UsageError("inspect: missing <checkpoint>");
-  const r = await runInspect(path, { io, quiet: flags.quiet });
+  const r = await runInspectAny(path, { io, quiet: flags.quiet, lenient: v["lenient"] === true });
   if (flags.json) jsonOut(io, r);
-  else io.stdout(formatInspect(r));
+  else io.stdout(formatInspectAny(r));
   return EXIT_CODES.ok;
 }
 
@@ -224,6 +222,7 @@ async function cmdPrune(args: readonly string[], io: CliIo, flags: Flags): Promi
       tokenizer: { type: "string" },
       overwrite: { type: "boolean" },
       split: { type: "boolean" },
+      lenient: { type: "boolean" },
       ...BACKEND_FLAGS,
     },
     1,
@@ -239,7 +238,8 @@ async function cmdPrune(args: readonly string[], io: CliIo, flags: Flags): Promi
   const model = fromFlag(positionals[0]) ?? fromRecipe(recipe.model);
   if (model === undefined) throw new UsageError("prune: missing <checkpoint> (or recipe.model)");
   let method: MethodSpec | undefined = recipe.method;
-  if (v["method"] !== undefined) method = { name: methodFlag(v["method"]) };
+  // A flag overrides only what it names: the recipe's other method options stay (or conflict).
+  if (v["method"] !== undefined) method = overrideMethodName(recipe.method, methodFlag(v["method"]));
   if (method === undefined) throw new UsageError("prune: missing --method <name> (or recipe.method)");
   const plugins: PluginSpec[] = [
     ...(recipe.plugins ?? []),
@@ -263,6 +263,9 @@ async function cmdPrune(args: readonly string[], io: CliIo, flags: Flags): Promi
     fromFlag(v["out"]) ?? fromRecipe(recipe.output?.dir) ?? defaultOut(cwd, model, method.name, sparsity);
   const pre = fromFlag(v["pre"]) ?? fromRecipe(recipe.pre);
   const tokenizer = fromFlag(v["tokenizer"]) ?? fromRecipe(recipe.tokenizer);
+  // Left out: the anchors' protocol (128 × min(2048, context)), resolved once the model is open.
+  const nsamples = intFlag(v["nsamples"], "--nsamples", 1) ?? recipe.calibration?.nsamples;
+  const seqlen = intFlag(v["seqlen"], "--seqlen", 2) ?? recipe.calibration?.seqlen;
   const job: PruneJob = {
     model,
     method,
@@ -272,6 +275,7 @@ async function cmdPrune(args: readonly string[], io: CliIo, flags: Flags): Promi
     overwrite: v["overwrite"] === true || recipe.output?.overwrite === true,
     plugins,
     pluginBase: recipeFile !== undefined && v["plugin"] === undefined ? baseDir : cwd,
+    ...(recipeFile !== undefined ? { recipe: { path: resolve(cwd, recipeFile), content: recipe } } : {}),
     ...(tokenizer !== undefined ? { tokenizer } : {}),
     ...(pre !== undefined ? { pre } : {}),
     ...(allocation !== undefined ? { allocation } : {}),
@@ -279,12 +283,8 @@ async function cmdPrune(args: readonly string[], io: CliIo, flags: Flags): Promi
       ? {
           calibration: {
             text: calText,
-            nsamples:
-              intFlag(v["nsamples"], "--nsamples", 1) ??
-              recipe.calibration?.nsamples ??
-              RECIPE_DEFAULTS.nsamples,
-            seqlen:
-              intFlag(v["seqlen"], "--seqlen", 2) ?? recipe.calibration?.seqlen ?? RECIPE_DEFAULTS.seqlen,
+            ...(nsamples !== undefined ? { nsamples } : {}),
+            ...(seqlen !== undefined ? { seqlen } : {}),
             seed: intFlag(v["seed"], "--seed", 0) ?? recipe.calibration?.seed ?? RECIPE_DEFAULTS.seed,
             ...(v["split"] === true ? { split: recipe.calibration?.split ?? RECIPE_DEFAULTS.split } : {}),
           },
@@ -301,9 +301,16 @@ async function cmdPrune(args: readonly string[], io: CliIo, flags: Flags): Promi
       (job as { method: MethodSpec }).method = { ...job.method, scorer: last.name };
     }
   }
-  const r = await runPrune(job, { io, quiet: flags.quiet, ...backendFlags(v) });
-  if (flags.json) jsonOut(io, { out: r.out, files: r.files, report: r.report });
-  else io.stdout(formatPrune(r));
+  const lenient = v["lenient"] === true || recipe.lenient === true;
+  const r = await runPrune(job, { io, quiet: flags.quiet, lenient, ...backendFlags(v) });
+  if (flags.json) {
+    jsonOut(io, {
+      out: r.out,
+      files: r.files,
+      report: r.report,
+      ...(r.calibrationSize !== undefined ? { calibrationSize: r.calibrationSize } : {}),
+    });
+  } else io.stdout(formatPrune(r));
   return EXIT_CODES.ok;
 }
 
@@ -317,6 +324,7 @@ async function cmdEval(args: readonly string[], io: CliIo, flags: Flags): Promis
       windows: { type: "string" },
       tokenizer: { type: "string" },
       split: { type: "boolean" },
+      lenient: { type: "boolean" },
       ...BACKEND_FLAGS,
     },
     1,
@@ -339,7 +347,7 @@ async function cmdEval(args: readonly string[], io: CliIo, flags: Flags): Promis
       ...(tokenizer !== undefined ? { tokenizer: resolve(io.cwd, tokenizer) } : {}),
       ...(v["split"] === true ? { split: RECIPE_DEFAULTS.split } : {}),
     },
-    { io, quiet: flags.quiet, ...backendFlags(v) },
+    { io, quiet: flags.quiet, lenient: v["lenient"] === true, ...backendFlags(v) },
   );
   if (flags.json) jsonOut(io, r);
   else io.stdout(`ppl ${r.ppl.toFixed(4)}\n${r.protocol}\n`);
@@ -350,7 +358,13 @@ async function cmdSweep(args: readonly string[], io: CliIo, flags: Flags): Promi
   const { values: v } = parse(
     "sweep",
     args,
-    { recipe: { type: "string" }, out: { type: "string" }, seeds: { type: "string" }, ...BACKEND_FLAGS },
+    {
+      recipe: { type: "string" },
+      out: { type: "string" },
+      seeds: { type: "string" },
+      lenient: { type: "boolean" },
+      ...BACKEND_FLAGS,
+    },
     0,
   );
   const recipeFile = str(v["recipe"]);
@@ -372,6 +386,7 @@ async function cmdSweep(args: readonly string[], io: CliIo, flags: Flags): Promi
   const r = await runSweep(recipe, {
     io,
     quiet: flags.quiet,
+    lenient: v["lenient"] === true || recipe.lenient === true,
     ...backendFlags(v),
     baseDir,
     ...(out !== undefined ? { outDir: out } : {}),
@@ -417,7 +432,9 @@ const COMMANDS: Readonly<
  *   stdout: (s) => process.stdout.write(s), stderr: (s) => process.stderr.write(s), cwd: process.cwd(),
  * });
  */
-export async function main(argv: readonly string[], io: CliIo): Promise<number> {
+export async function main(argv: readonly string[], rawIo: CliIo): Promise<number> {
+  // Nothing taken from a file reaches the terminal raw (control characters escaped, lines bounded).
+  const io = safeIo(rawIo);
   const flags: Flags = {
     json: argv.includes("--json"),
     quiet: argv.includes("--quiet"),

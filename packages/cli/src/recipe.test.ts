@@ -70,14 +70,18 @@ describe("parseRecipe", () => {
     ]);
   });
 
-  it("reads JSON strictly and fills calibration defaults", () => {
+  it("reads JSON strictly and fills calibration defaults (nsamples/seqlen left out: resolved from the model later)", () => {
     const r = parseRecipe(
       '{"model": "m.bin", "method": "wanda", "sparsity": "2:4", "calibration": {"text": "t.txt"}}',
       "r.json",
     );
     expect(r.method).toEqual({ name: "wanda" });
     expect(r.sparsity).toEqual({ n: 2, m: 4 });
-    expect(r.calibration).toEqual({ text: "t.txt", nsamples: 16, seqlen: 256, seed: 0, split: 0.15 });
+    expect(r.calibration).toEqual({ text: "t.txt", seed: 0, split: 0.15 });
+    expect(parseRecipe("lenient: true\n", "r.yaml").lenient).toBe(true);
+    expect(() => parseRecipe("lenient: 1\n", "r.yaml")).toThrow(
+      /recipe\.lenient: expected true or false, got 1/,
+    );
   });
 
   it("names syntax errors and empty files", () => {

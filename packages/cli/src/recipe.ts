@@ -67,8 +67,10 @@ export interface Recipe {
   readonly pre?: string;
   readonly calibration?: {
     readonly text: string;
-    readonly nsamples: number;
-    readonly seqlen: number;
+    /** Windows drawn; left out: 128 (the anchors' protocol). */
+    readonly nsamples?: number;
+    /** Tokens per window; left out: min(2048, the model's context). */
+    readonly seqlen?: number;
     /** The seed of `prune` (the first of `seeds` when only those are given). */
     readonly seed: number;
     /** sweep: one calibration draw per seed; cells show mean ± sample std. Default `[seed]`. */
@@ -97,16 +99,19 @@ export interface Recipe {
     readonly digits?: number;
   };
   readonly plugins?: readonly PluginSpec[];
+  /** Read safetensors files leniently (unused bytes, unknown fields), with a warning for each. */
+  readonly lenient?: boolean;
 }
 
-/** Calibration defaults (the bundled model's context is 512; anchors use 128 × 2048). */
+/**
+ * Recipe defaults. Calibration nsamples/seqlen have none here: left out, they are the anchors'
+ * protocol, 128 windows × min(2048, the model's context), resolved once the model is open.
+ */
 export const RECIPE_DEFAULTS: Readonly<{
-  nsamples: number;
-  seqlen: number;
   seed: number;
   split: number;
   evalSeqlen: number;
-}> = { nsamples: 16, seqlen: 256, seed: 0, split: 0.15, evalSeqlen: 256 };
+}> = { seed: 0, split: 0.15, evalSeqlen: 256 };
 
 // ---- small validation helpers ----
 
@@ -315,6 +320,7 @@ export function validateRecipe(input: unknown, name = "recipe"): Recipe {
     "eval",
     "output",
     "plugins",
+    "lenient",
   ]);
   const out: { -readonly [K in keyof Recipe]: Recipe[K] } = {};
   for (const k of ["model", "tokenizer", "pre"] as const) {
@@ -329,9 +335,8 @@ export function validateRecipe(input: unknown, name = "recipe"): Recipe {
     const seeds = c["seeds"] !== undefined ? parseSeeds(c["seeds"], `${p}.seeds`) : undefined;
     out.calibration = {
       text: str(c["text"], `${p}.text`),
-      nsamples:
-        c["nsamples"] === undefined ? RECIPE_DEFAULTS.nsamples : int(c["nsamples"], `${p}.nsamples`, 1),
-      seqlen: c["seqlen"] === undefined ? RECIPE_DEFAULTS.seqlen : int(c["seqlen"], `${p}.seqlen`, 2),
+      ...(c["nsamples"] !== undefined ? { nsamples: int(c["nsamples"], `${p}.nsamples`, 1) } : {}),
+      ...(c["seqlen"] !== undefined ? { seqlen: int(c["seqlen"], `${p}.seqlen`, 2) } : {}),
       seed:
         seeds !== undefined
           ? seeds[0]!
@@ -419,6 +424,7 @@ export function validateRecipe(input: unknown, name = "recipe"): Recipe {
       ...(o["digits"] !== undefined ? { digits: intIn(o["digits"], `${p}.digits`, 0, 12) } : {}),
     };
   }
+  if (r["lenient"] !== undefined) out.lenient = bool(r["lenient"], `${name}.lenient`);
   if (r["plugins"] !== undefined) {
     const ps = r["plugins"];
     if (!Array.isArray(ps)) fail(`${name}.plugins`, "a list of plugin packages", ps);

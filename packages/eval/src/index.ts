@@ -1,4 +1,10 @@
-export { type EvalTextFormat, type LoadEvalTextOptions, loadEvalText } from "./eval-text.ts";
+export {
+  type DecodeTextBytesOptions,
+  decodeTextBytes,
+  type EvalTextFormat,
+  type LoadEvalTextOptions,
+  loadEvalText,
+} from "./eval-text.ts";
 export {
   cachingTokenizer,
   cutWindows,
