@@ -72,6 +72,24 @@ export function prepareHessian(
   hessian: Float64Array | Float32Array,
   n: number,
 ): PreparedHessian {
+  const info = checkHessian(where, hessian, n);
+  const h = new Float64Array(hessian); // (n, n)
+  for (let j = 0; j < n; j++) if (info.dead[j] === 1) h[j * n + j] = 1;
+  return { h, ...info };
+}
+
+/** What {@link checkHessian} found: dead inputs and the mean diagonal after the dead fix. */
+export interface HessianInfo {
+  readonly dead: Uint8Array; // (n,), 1 where the input column was never active (H_jj = 0)
+  readonly deadCount: number;
+  readonly meanDiag: number; // mean of diag(H) with dead entries counted as 1
+}
+
+/**
+ * The checks of {@link prepareHessian} without the copy (finite, non-negative diagonal, symmetric to
+ * 1e-6 relative), for callers that use the caller's array as it is.
+ */
+export function checkHessian(where: string, hessian: Float64Array | Float32Array, n: number): HessianInfo {
   if (!(hessian instanceof Float64Array) && !(hessian instanceof Float32Array)) {
     throw new TypeError(`${where}: hessian must be a Float64Array (or Float32Array) of length cols·cols`);
   }
@@ -81,7 +99,7 @@ export function prepareHessian(
       `${where}: hessian length does not match the weight's input size. Expected ${n}·${n} = ${n * n}, got ${hessian.length}.`,
     );
   }
-  const h = new Float64Array(hessian); // (n, n)
+  const h = hessian;
   for (let i = 0; i < h.length; i++) {
     if (!Number.isFinite(h[i]!)) {
       throw new PruneError(
@@ -116,14 +134,14 @@ export function prepareHessian(
   let deadCount = 0;
   let sum = 0;
   for (let j = 0; j < n; j++) {
-    if (h[j * n + j] === 0) {
-      h[j * n + j] = 1;
+    const d = h[j * n + j]!;
+    if (d === 0) {
       dead[j] = 1;
       deadCount++;
-    }
-    sum += h[j * n + j]!;
+      sum += 1;
+    } else sum += d;
   }
-  return { h, dead, deadCount, meanDiag: n === 0 ? 0 : sum / n };
+  return { dead, deadCount, meanDiag: n === 0 ? 0 : sum / n };
 }
 
 /** Check a relative damping option (percdamp). */

@@ -12,8 +12,24 @@ export {
   type MeanCompensationResult,
   meanCompensation,
 } from "./mean-compensation.ts";
+export {
+  PCG_DEFAULT_MAX_ITERATIONS,
+  PCG_DEFAULT_RANK,
+  PCG_DEFAULT_TOLERANCE,
+  PCG_WINDOW,
+  type PcgRefitOptions,
+  type PcgRefitResult,
+  pcgRefit,
+} from "./pcg-refit.ts";
 export { reconstructionError } from "./reconstruction-error.ts";
 export { type LeastSquaresRefitOptions, type LeastSquaresRefitResult, leastSquaresRefit } from "./refit.ts";
+export {
+  chooseRefitSolver,
+  DIRECT_REFIT_MAX_MULTIPLY_ADDS,
+  type RefitCost,
+  type RefitSolverChoice,
+  refitCost,
+} from "./refit-solver.ts";
 export {
   type NMPattern,
   type SparseGptDiagnostics,

@@ -205,7 +205,7 @@ export async function leastSquaresRefit(
 }
 
 /** A string key of one mask row (16 mask bits per UTF-16 code unit). */
-function maskKey(mask: Uint8Array, at: number, n: number): string {
+export function maskKey(mask: Uint8Array, at: number, n: number): string {
   const codes: number[] = [];
   for (let j = 0; j < n; j += 16) {
     let v = 0;

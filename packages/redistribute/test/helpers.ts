@@ -1,6 +1,6 @@
 // Test helpers: seeded fixtures and deliberately naive, independent reference implementations.
 
-import { createRng, type Matrix, matrix } from "@mama-prune/core";
+import { type ComputeBackend, createRng, type MatmulOptions, type Matrix, matrix } from "@mama-prune/core";
 
 /** Seeded N(0, 1) weight matrix. */
 export function randomWeight(rows: number, cols: number, seed: number): Matrix {
@@ -208,4 +208,88 @@ export function referenceSparseGpt(
     }
   }
   return { weight: w, mask };
+}
+
+/**
+ * A deliberately plain float32 ComputeBackend for tests (the package cannot depend on
+ * @mama-prune/model's CPU backend): y = x·wᵀ accumulated in float64, rounded to float32 once.
+ */
+export function naiveBackend(): ComputeBackend & { calls: number } {
+  const backend = {
+    name: "test-js",
+    calls: 0,
+    async matmulTransB(
+      x: Float32Array,
+      w: Float32Array,
+      m: number,
+      k: number,
+      n: number,
+      options?: MatmulOptions,
+    ): Promise<Float32Array> {
+      backend.calls++;
+      const y = options?.out ?? new Float32Array(m * n); // (m, n)
+      for (let i = 0; i < m; i++) {
+        for (let j = 0; j < n; j++) {
+          let s = options?.bias?.[j] ?? 0;
+          for (let t = 0; t < k; t++) s += x[i * k + t]! * w[j * k + t]!;
+          y[i * n + j] = s;
+        }
+      }
+      return y;
+    },
+    async gramAccumulate(x: Float32Array, m: number, k: number, acc: Float64Array): Promise<void> {
+      for (let t = 0; t < m; t++)
+        for (let i = 0; i < k; i++)
+          for (let j = 0; j < k; j++) acc[i * k + j]! += x[t * k + i]! * x[t * k + j]!;
+    },
+    async colSqNormAccumulate(x: Float32Array, m: number, k: number, acc: Float64Array): Promise<void> {
+      for (let t = 0; t < m; t++) for (let j = 0; j < k; j++) acc[j]! += x[t * k + j]! ** 2;
+    },
+  };
+  return backend;
+}
+
+/**
+ * Seeded Gram matrix shaped like real activations: a few strong shared directions (rank `strong`,
+ * scales 10, 5, 3.3, …), log-normal per-channel noise scales, two outlier channels (×20), and the
+ * listed dead inputs (always 0, so H_jj = 0). H = XᵀX over `tokens` rows.
+ */
+export function activationLikeHessian(
+  tokens: number,
+  n: number,
+  seed: number,
+  options: { strong?: number; dead?: readonly number[] } = {},
+): Float64Array {
+  const rng = createRng(seed);
+  const strong = options.strong ?? 4;
+  const dirs = new Float64Array(strong * n); // (strong, n)
+  for (let i = 0; i < dirs.length; i++) dirs[i] = rng.normal() / Math.sqrt(n);
+  const scale = new Float64Array(n); // (n,)
+  for (let j = 0; j < n; j++) scale[j] = Math.exp(0.5 * rng.normal()) * (j % 37 === 5 ? 20 : 1);
+  const dead = new Set(options.dead ?? []);
+  const x = new Float64Array(tokens * n); // (tokens, n)
+  for (let t = 0; t < tokens; t++) {
+    for (let s = 0; s < strong; s++) {
+      const c = (10 / (s + 1)) * rng.normal() * Math.sqrt(n);
+      for (let j = 0; j < n; j++) x[t * n + j]! += c * dirs[s * n + j]!;
+    }
+    for (let j = 0; j < n; j++) {
+      x[t * n + j]! += scale[j]! * rng.normal() + 0.3;
+      if (dead.has(j)) x[t * n + j] = 0;
+    }
+  }
+  return gram(x, tokens, n);
+}
+
+/** N:M keep-mask: in every M consecutive inputs of a row, the N of smallest |w| are pruned. */
+export function nmMask(w: Matrix, n: number, m: number): Uint8Array {
+  const mask = new Uint8Array(w.rows * w.cols).fill(1); // (rows, cols)
+  for (let r = 0; r < w.rows; r++) {
+    for (let g = 0; g < w.cols; g += m) {
+      const idx = Array.from({ length: m }, (_, t) => r * w.cols + g + t);
+      idx.sort((a, b) => Math.abs(w.data[a]!) - Math.abs(w.data[b]!));
+      for (let t = 0; t < n; t++) mask[idx[t]!] = 0;
+    }
+  }
+  return mask;
 }

@@ -1,0 +1,159 @@
+// ---- Preconditioner of pcgRefit: diagonal plus a Nyström low-rank part, restricted per row ----
+
+import { createRng } from "@mama-prune/core";
+import { choleskyInPlace, solveWithFactor } from "./linalg.ts";
+
+/**
+ * M = D̃ + F·Fᵀ with F·Fᵀ a rank-r Nyström approximation of H (captured after two power iterations,
+ * so it holds H's few strong directions: the shared activation directions that make plain Jacobi
+ * slow) and D̃ = diag(H_d) − diag(F·Fᵀ) ≥ λ. Row i uses M restricted to its kept set K_i, applied by
+ * Woodbury: M_K⁻¹ = D̃_K⁻¹ − D̃_K⁻¹F_K·C⁻¹·F_KᵀD̃_K⁻¹ with C = I + F_KᵀD̃_K⁻¹F_K (r×r, one Cholesky per
+ * row). rank 0 is plain Jacobi.
+ */
+export interface Preconditioner {
+  readonly rank: number;
+  /** Setup multiply-adds (Nyström GEMMs excluded; they are counted by the caller's GEMM tally). */
+  readonly setupMultiplyAdds: number;
+  /** Factor C for the kept set of `maskRow` into slot `slot`. */
+  setupRow(slot: number, mask: Uint8Array, maskOffset: number): void;
+  /** z = M_K⁻¹·r for the row in `slot` (r is 0 on pruned entries; z comes out 0 there). */
+  apply(
+    slot: number,
+    r: Float64Array,
+    rOffset: number,
+    mask: Uint8Array,
+    maskOffset: number,
+    z: Float64Array,
+  ): void;
+  /** Move slot `from` to slot `to` (row compaction). */
+  move(from: number, to: number): void;
+}
+
+/**
+ * Build the preconditioner. `gemm(x, m)` must return x·H for x [m, n] (float32, through the backend).
+ * `diagD` is diag(H_d) (dead fix and ridge included).
+ */
+export async function buildPreconditioner(
+  n: number,
+  slots: number,
+  rank: number,
+  diagD: Float64Array,
+  gemm: (x: Float32Array, m: number) => Promise<Float32Array>,
+): Promise<Preconditioner> {
+  const r = Math.min(rank, n);
+  const f = new Float64Array(n * r); // (n, r)
+  const invD = new Float64Array(n); // (n,)
+  if (r > 0) {
+    // Ω: seeded Gaussian, two power iterations (orthonormalised), then Y = H·Ω.
+    const rng = createRng(0x5eed);
+    const omega = new Float64Array(r * n); // (r, n): columns of Ω stored as rows
+    for (let i = 0; i < omega.length; i++) omega[i] = rng.normal();
+    orthonormalRows(omega, r, n);
+    let y = await gemm(Float32Array.from(omega), r); // (r, n) = (H·Ω)ᵀ
+    for (let it = 0; it < 2; it++) {
+      omega.set(y);
+      orthonormalRows(omega, r, n);
+      y = await gemm(Float32Array.from(omega), r);
+    }
+    // Nyström: H ≈ Y·(ΩᵀY)⁻¹·Yᵀ = F·Fᵀ with ΩᵀY + νI = L·Lᵀ, F = Y·L⁻ᵀ.
+    const core = new Float64Array(r * r); // (r, r)
+    let trace = 0;
+    for (let a = 0; a < r; a++) {
+      for (let b = 0; b <= a; b++) {
+        let s = 0;
+        for (let j = 0; j < n; j++)
+          s += 0.5 * (omega[a * n + j]! * y[b * n + j]! + omega[b * n + j]! * y[a * n + j]!);
+        core[a * r + b] = s;
+        core[b * r + a] = s;
+      }
+      trace += core[a * r + a]!;
+    }
+    const nu = 1e-6 * Math.max(trace, Number.MIN_VALUE);
+    for (let a = 0; a < r; a++) core[a * r + a]! += nu;
+    if (choleskyInPlace(core, r) < 0) {
+      // F row j = L⁻¹·y_j (forward substitution per input j).
+      for (let j = 0; j < n; j++) {
+        for (let a = 0; a < r; a++) {
+          let s = y[a * n + j]!;
+          for (let b = 0; b < a; b++) s -= core[a * r + b]! * f[j * r + b]!;
+          f[j * r + a] = s / core[a * r + a]!;
+        }
+      }
+    } else f.fill(0); // numerically rank-deficient sample: fall back to Jacobi
+  }
+  for (let j = 0; j < n; j++) {
+    let ff = 0;
+    for (let a = 0; a < r; a++) ff += f[j * r + a]! ** 2;
+    const d = Math.max(diagD[j]! - ff, 1e-3 * diagD[j]!);
+    invD[j] = d > 0 ? 1 / d : 0;
+  }
+  const rr = r * r;
+  const c = new Float64Array(slots * rr); // (slots, r, r) Cholesky factors of C
+  const t = new Float64Array(r); // (r,)
+  let setupMultiplyAdds = 0;
+  return {
+    rank: r,
+    get setupMultiplyAdds() {
+      return setupMultiplyAdds;
+    },
+    setupRow(slot, mask, mo) {
+      if (r === 0) return;
+      const cs = c.subarray(slot * rr, slot * rr + rr);
+      cs.fill(0);
+      for (let j = 0; j < n; j++) {
+        if (mask[mo + j] === 0) continue;
+        const dj = invD[j]!;
+        const fj = j * r;
+        for (let a = 0; a < r; a++) {
+          const v = f[fj + a]! * dj;
+          for (let b = 0; b <= a; b++) cs[a * r + b]! += v * f[fj + b]!;
+        }
+      }
+      setupMultiplyAdds += n * ((r * (r + 1)) / 2);
+      for (let a = 0; a < r; a++) cs[a * r + a]! += 1;
+      choleskyInPlace(cs, r); // I + (PSD) is positive definite
+    },
+    apply(slot, res, ro, mask, mo, z) {
+      if (r === 0) {
+        for (let j = 0; j < n; j++) z[j] = res[ro + j]! * invD[j]!;
+        return;
+      }
+      t.fill(0);
+      for (let j = 0; j < n; j++) {
+        const u = res[ro + j]! * invD[j]!;
+        z[j] = u;
+        if (u === 0) continue;
+        const fj = j * r;
+        for (let a = 0; a < r; a++) t[a]! += u * f[fj + a]!;
+      }
+      solveWithFactor(c.subarray(slot * rr, slot * rr + rr), r, t);
+      for (let j = 0; j < n; j++) {
+        if (mask[mo + j] === 0) continue;
+        const fj = j * r;
+        let s = 0;
+        for (let a = 0; a < r; a++) s += f[fj + a]! * t[a]!;
+        z[j]! -= invD[j]! * s;
+      }
+    },
+    move(from, to) {
+      if (r > 0) c.copyWithin(to * rr, from * rr, from * rr + rr);
+    },
+  };
+}
+
+/** Modified Gram–Schmidt on the rows of a (r, n); a row that collapses is left as it is. */
+function orthonormalRows(a: Float64Array, r: number, n: number): void {
+  for (let i = 0; i < r; i++) {
+    const ai = i * n;
+    for (let k = 0; k < i; k++) {
+      const ak = k * n;
+      let s = 0;
+      for (let j = 0; j < n; j++) s += a[ai + j]! * a[ak + j]!;
+      for (let j = 0; j < n; j++) a[ai + j]! -= s * a[ak + j]!;
+    }
+    let s = 0;
+    for (let j = 0; j < n; j++) s += a[ai + j]! ** 2;
+    const norm = Math.sqrt(s);
+    if (norm > 0) for (let j = 0; j < n; j++) a[ai + j]! /= norm;
+  }
+}
