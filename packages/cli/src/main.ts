@@ -1,12 +1,12 @@
 // ---- `mama-prune <command>`: dispatch through the command table, output and exit codes ----
 
 import { PRUNE_METHODS } from "@mama-prune/pipeline";
-import type { CommandRunner, Flags } from "./cli/args.ts";
-import { jsonOut } from "./cli/args.ts";
-import { cmdEval } from "./cli/eval.ts";
-import { cmdInspect } from "./cli/inspect.ts";
-import { cmdPrune } from "./cli/prune.ts";
-import { cmdSweep } from "./cli/sweep.ts";
+import { jsonOut, parse } from "./cli/args.ts";
+import { EVAL_COMMAND } from "./cli/eval.ts";
+import { INSPECT_COMMAND } from "./cli/inspect.ts";
+import { PRUNE_COMMAND } from "./cli/prune.ts";
+import { type CommandSpec, type Flags, formatCommandHelp } from "./cli/spec.ts";
+import { SWEEP_COMMAND } from "./cli/sweep.ts";
 import { EXIT_CODES, errorLine, exitCodeOf, UsageError } from "./exit-codes.ts";
 import type { CliIo } from "./io.ts";
 import { safeIo } from "./safe-output.ts";
@@ -14,21 +14,23 @@ import { CLI_VERSION } from "./version.ts";
 
 export { CLI_VERSION } from "./version.ts";
 
-/** `mama-prune --help`. */
-export const HELP: string = `mama-prune — prune Llama-family checkpoints and measure what it costs
+/**
+ * The commands of `mama-prune`, in help order. A new command is one file exporting a
+ * {@link CommandSpec} (flag table, help, run) and one line here.
+ */
+export const COMMANDS: readonly CommandSpec[] = [INSPECT_COMMAND, PRUNE_COMMAND, EVAL_COMMAND, SWEEP_COMMAND];
+
+function globalHelp(commands: readonly CommandSpec[]): string {
+  const w = Math.max(...commands.map((c) => c.name.length));
+  return `mama-prune — prune Llama-family checkpoints and measure what it costs
+
+Commands:
+${commands.map((c) => `  ${c.name.padEnd(w)}  ${c.summary}`).join("\n")}
 
 Usage:
-  mama-prune inspect <checkpoint | any .safetensors file> [--json] [--lenient]
-  mama-prune prune <checkpoint> --method <name> --sparsity <s|N:M> [--calibration <text>]
-                   [--nsamples n (128)] [--seqlen n (min(2048, model context))] [--seed n]
-                   [--allocation uniform|owl]
-                   [--pre <checkpoint>] [--out <dir>] [--format dense|sparse-bitmask|sparse-24]
-                   [--plugin <package>]... [--scorer <name>] [--tokenizer <file>] [--overwrite]
-                   [--split: calibrate on the last 15 % of paragraphs only, which eval --split leaves out]
-  mama-prune prune --recipe <file> [<checkpoint>] [--out <dir>] [flags above override the recipe]
-  mama-prune eval <checkpoint> --text <file> --seqlen <n> [--windows n] [--tokenizer <file>] [--split]
-  mama-prune sweep --recipe <file> [--out <dir>] [--seeds 0,1,2: one calibration draw per seed,
-                   cells show mean ± sample std]
+${commands.flatMap((c) => c.usage.map((u) => `  mama-prune ${u}`)).join("\n")}
+
+Run \`mama-prune <command> --help\` for every flag of a command with its default and an example.
 
 prune, eval and sweep take --backend auto|wasm|js (default auto: WebAssembly SIMD on all cores,
 at most 8, when available, else plain JavaScript) and --threads <n> for the wasm backend.
@@ -44,13 +46,20 @@ Global flags: --json (machine-readable stdout), --quiet (no progress), --debug (
 --help, --version.
 Exit codes: 0 ok, 1 runtime failure, 2 usage or input error, 130 interrupted (Ctrl-C).
 `;
+}
 
-const COMMANDS: Readonly<Record<string, CommandRunner>> = {
-  inspect: cmdInspect,
-  prune: cmdPrune,
-  eval: cmdEval,
-  sweep: cmdSweep,
-};
+/** `mama-prune --help`: the commands, their usage lines and what all of them share. */
+export const HELP: string = globalHelp(COMMANDS);
+
+/**
+ * `mama-prune <command> --help` for every command, by name.
+ *
+ * @example
+ * io.stdout(COMMAND_HELP["prune"]!);
+ */
+export const COMMAND_HELP: Readonly<Record<string, string>> = Object.fromEntries(
+  COMMANDS.map((c) => [c.name, formatCommandHelp(c)]),
+);
 
 /**
  * Run `mama-prune` with `argv` (without the node and script paths) against injected streams.
@@ -81,17 +90,17 @@ export async function main(argv: readonly string[], rawIo: CliIo): Promise<numbe
       io.stdout(HELP);
       return command === undefined ? EXIT_CODES.usage : EXIT_CODES.ok;
     }
-    const run = COMMANDS[command];
-    if (run === undefined) {
+    const spec = COMMANDS.find((c) => c.name === command);
+    if (spec === undefined) {
       throw new UsageError(
-        `unknown command ${JSON.stringify(command.slice(0, 40))}. Expected one of ${Object.keys(COMMANDS).join(", ")}`,
+        `unknown command ${JSON.stringify(command.slice(0, 40))}. Expected one of ${COMMANDS.map((c) => c.name).join(", ")}`,
       );
     }
     if (rest.includes("--help") || rest.includes("-h")) {
-      io.stdout(HELP);
+      io.stdout(formatCommandHelp(spec));
       return EXIT_CODES.ok;
     }
-    return await run(rest, io, flags);
+    return await spec.run(parse(spec, rest), io, flags);
   } catch (e) {
     const code = exitCodeOf(e);
     io.stderr(

@@ -9,37 +9,20 @@ import { PruneError } from "@mama-prune/core";
 import { UsageError } from "../exit-codes.ts";
 import type { CliIo } from "../io.ts";
 import { parseRecipe, type Recipe } from "../recipe.ts";
+import { type CommandSpec, type FlagTable, type ParsedArgs, parseOptions } from "./spec.ts";
 
-/** The global flags, read before dispatch. */
-export interface Flags {
-  readonly json: boolean;
-  readonly quiet: boolean;
-  readonly debug: boolean;
-}
-
-/** One command of `mama-prune`: its arguments (after the command name) → exit code. */
-export type CommandRunner = (args: readonly string[], io: CliIo, flags: Flags) => Promise<number>;
-
-export const GLOBAL = {
-  json: { type: "boolean" },
-  quiet: { type: "boolean" },
-  debug: { type: "boolean" },
-  help: { type: "boolean", short: "h" },
-} as const;
-
-export function parse<
-  T extends Record<string, { type: "string" | "boolean"; multiple?: boolean; short?: string }>,
->(
-  command: string,
-  args: readonly string[],
-  options: T,
-  maxPositionals: number,
-): { values: Record<string, string | boolean | string[] | undefined>; positionals: string[] } {
+/**
+ * Parse a command's arguments with exactly the flags of its table (plus the global ones);
+ * unknown flags, missing values and extra positionals are usage errors naming the command.
+ */
+export function parse(spec: CommandSpec, args: readonly string[]): ParsedArgs {
+  const command = spec.name;
+  const maxPositionals = spec.positionals.length;
   let r: ReturnType<typeof parseArgs>;
   try {
     r = parseArgs({
       args: [...args],
-      options: { ...GLOBAL, ...options },
+      options: parseOptions(spec),
       allowPositionals: true,
       strict: true,
     });
@@ -77,10 +60,29 @@ export function intFlag(v: unknown, flag: string, min: number): number | undefin
 }
 
 /** `--backend` and `--threads`, taken by every command that runs the model. */
-export const BACKEND_FLAGS = {
-  backend: { type: "string" },
-  threads: { type: "string" },
-} as const;
+export const BACKEND_FLAGS: FlagTable = {
+  backend: {
+    type: "string",
+    value: CPU_BACKEND_CHOICES.join("|"),
+    description: "compute backend: WebAssembly SIMD (wasm) or plain JavaScript (js)",
+    default: "auto: wasm when available, else js",
+  },
+  threads: {
+    type: "string",
+    value: "<n>",
+    description: "worker threads of the wasm backend, 1 to 256",
+    default: "all cores, at most 8",
+  },
+};
+
+/** `--lenient`, taken by every command that reads checkpoints. */
+export const LENIENT_FLAG: FlagTable = {
+  lenient: {
+    type: "boolean",
+    description: "accept safetensors files with unused bytes or unknown fields, with a warning each",
+    default: "false",
+  },
+};
 
 export function backendFlags(v: Record<string, unknown>): { backend?: CpuBackendChoice; threads?: number } {
   const b = str(v["backend"]);

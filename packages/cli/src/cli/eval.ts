@@ -5,23 +5,10 @@ import { runEval } from "../commands/eval.ts";
 import { EXIT_CODES, UsageError } from "../exit-codes.ts";
 import type { CliIo } from "../io.ts";
 import { RECIPE_DEFAULTS } from "../recipe.ts";
-import { BACKEND_FLAGS, backendFlags, type Flags, intFlag, jsonOut, parse, str } from "./args.ts";
+import { BACKEND_FLAGS, backendFlags, intFlag, jsonOut, LENIENT_FLAG, str } from "./args.ts";
+import type { CommandSpec, Flags, ParsedArgs } from "./spec.ts";
 
-export async function cmdEval(args: readonly string[], io: CliIo, flags: Flags): Promise<number> {
-  const { values: v, positionals } = parse(
-    "eval",
-    args,
-    {
-      text: { type: "string" },
-      seqlen: { type: "string" },
-      windows: { type: "string" },
-      tokenizer: { type: "string" },
-      split: { type: "boolean" },
-      lenient: { type: "boolean" },
-      ...BACKEND_FLAGS,
-    },
-    1,
-  );
+async function evaluate({ values: v, positionals }: ParsedArgs, io: CliIo, flags: Flags): Promise<number> {
   const model = positionals[0];
   if (model === undefined) throw new UsageError("eval: missing <checkpoint>");
   const text = str(v["text"]);
@@ -46,3 +33,45 @@ export async function cmdEval(args: readonly string[], io: CliIo, flags: Flags):
   else io.stdout(`ppl ${r.ppl.toFixed(4)}\n${r.protocol}\n`);
   return EXIT_CODES.ok;
 }
+
+/** `mama-prune eval`. */
+export const EVAL_COMMAND: CommandSpec = {
+  name: "eval",
+  summary: "perplexity of a checkpoint on a text, with its full protocol line",
+  usage: ["eval <checkpoint> --text <file> --seqlen <n> [--windows n] [--tokenizer <file>] [--split]"],
+  positionals: [
+    { name: "<checkpoint>", description: "a llama2.c .bin, a .safetensors file or a Hugging Face folder" },
+  ],
+  flags: {
+    text: { type: "string", value: "<file>", description: "UTF-8 evaluation text", default: "required" },
+    seqlen: {
+      type: "string",
+      value: "<n>",
+      description: "tokens per evaluation window, never guessed from the model",
+      default: "required",
+    },
+    windows: {
+      type: "string",
+      value: "<n>",
+      description: "evaluate only the first n windows",
+      default: "all windows of the text",
+    },
+    tokenizer: {
+      type: "string",
+      value: "<file>",
+      description: "tokenizer.json or llama2.c tokenizer .bin",
+      default: "tokenizer.json / tokenizer.bin / tok*.bin next to the checkpoint",
+    },
+    split: {
+      type: "boolean",
+      description: `evaluate only the evaluation split (the first ${100 - 100 * RECIPE_DEFAULTS.split} % of paragraphs), which prune --split never calibrates on`,
+      default: "false (the whole text)",
+    },
+    ...LENIENT_FLAG,
+    ...BACKEND_FLAGS,
+  },
+  examples: [
+    "eval data/stories260K/stories260K.bin --text data/tinystories/tinystories_val.txt --seqlen 256",
+  ],
+  run: evaluate,
+};

@@ -3,6 +3,7 @@
 import { basename, resolve } from "node:path";
 import { PruneError } from "@mama-prune/core";
 import { levelLabel, PRUNE_METHODS } from "@mama-prune/pipeline";
+import { DEFAULT_CALIBRATION_MAX_SEQLEN, DEFAULT_CALIBRATION_NSAMPLES } from "../calibration-protocol.ts";
 import { formatPrune, type PruneJob, runPrune } from "../commands/prune.ts";
 import { EXIT_CODES, UsageError } from "../exit-codes.ts";
 import type { CliIo } from "../io.ts";
@@ -17,16 +18,8 @@ import {
   RECIPE_DEFAULTS,
   type Recipe,
 } from "../recipe.ts";
-import {
-  BACKEND_FLAGS,
-  backendFlags,
-  type Flags,
-  intFlag,
-  jsonOut,
-  loadRecipeFile,
-  parse,
-  str,
-} from "./args.ts";
+import { BACKEND_FLAGS, backendFlags, intFlag, jsonOut, LENIENT_FLAG, loadRecipeFile, str } from "./args.ts";
+import type { CommandSpec, Flags, ParsedArgs } from "./spec.ts";
 
 const PLUGIN_METHOD_RE = /^@?[a-z0-9]+(?:-[a-z0-9]+)*\/[a-z0-9]+(?:-[a-z0-9]+)*$/;
 
@@ -55,32 +48,7 @@ function defaultOut(cwd: string, model: string, method: string, sparsity: PruneJ
   const stem = basename(model).replace(/\.(bin|safetensors)$/, "");
   return resolve(cwd, `${stem}-${method}-${levelLabel(sparsity).replace(":", "of")}`);
 }
-export async function cmdPrune(args: readonly string[], io: CliIo, flags: Flags): Promise<number> {
-  const { values: v, positionals } = parse(
-    "prune",
-    args,
-    {
-      recipe: { type: "string" },
-      method: { type: "string" },
-      sparsity: { type: "string" },
-      calibration: { type: "string" },
-      nsamples: { type: "string" },
-      seqlen: { type: "string" },
-      seed: { type: "string" },
-      allocation: { type: "string" },
-      pre: { type: "string" },
-      out: { type: "string" },
-      format: { type: "string" },
-      plugin: { type: "string", multiple: true },
-      scorer: { type: "string" },
-      tokenizer: { type: "string" },
-      overwrite: { type: "boolean" },
-      split: { type: "boolean" },
-      lenient: { type: "boolean" },
-      ...BACKEND_FLAGS,
-    },
-    1,
-  );
+async function prune({ values: v, positionals }: ParsedArgs, io: CliIo, flags: Flags): Promise<number> {
   const cwd = io.cwd;
   const recipeFile = str(v["recipe"]);
   const { recipe, baseDir } =
@@ -167,3 +135,123 @@ export async function cmdPrune(args: readonly string[], io: CliIo, flags: Flags)
   } else io.stdout(formatPrune(r));
   return EXIT_CODES.ok;
 }
+
+/** `mama-prune prune`. */
+export const PRUNE_COMMAND: CommandSpec = {
+  name: "prune",
+  summary: "prune a checkpoint with one method at one sparsity into a Hugging Face folder",
+  usage: [
+    "prune <checkpoint> --method <name> --sparsity <s|N:M> [--calibration <text>] [flags]",
+    "prune --recipe <file> [<checkpoint>] [flags: each overrides the recipe key it names]",
+  ],
+  positionals: [
+    {
+      name: "<checkpoint>",
+      description: "a llama2.c .bin, a .safetensors file or a Hugging Face folder (else recipe.model)",
+    },
+  ],
+  flags: {
+    recipe: {
+      type: "string",
+      value: "<file>",
+      description: "recipe (YAML or JSON); its paths are relative to the recipe file",
+      default: "none",
+    },
+    method: {
+      type: "string",
+      value: "<name>",
+      description: `${PRUNE_METHODS.join(", ")}, or a plugin method "scope/name"`,
+      default: "recipe.method; required",
+    },
+    sparsity: {
+      type: "string",
+      value: "<s|N:M>",
+      description: "fraction of weights zeroed in [0, 1) (0.5, 50%) or N:M zeros in every M (2:4)",
+      default: "recipe.sparsity; required",
+    },
+    calibration: {
+      type: "string",
+      value: "<file>",
+      description: "UTF-8 calibration text (needed by wanda, sparsegpt, mama, OWL)",
+      default: "recipe.calibration.text",
+    },
+    nsamples: {
+      type: "string",
+      value: "<n>",
+      description: "calibration windows drawn",
+      default: String(DEFAULT_CALIBRATION_NSAMPLES),
+    },
+    seqlen: {
+      type: "string",
+      value: "<n>",
+      description: "tokens per calibration window",
+      default: `min(${DEFAULT_CALIBRATION_MAX_SEQLEN}, the model's context)`,
+    },
+    seed: {
+      type: "string",
+      value: "<n>",
+      description: "seed of the calibration window draw",
+      default: String(RECIPE_DEFAULTS.seed),
+    },
+    allocation: {
+      type: "string",
+      value: "uniform|owl",
+      description: "sparsity per block: the same everywhere, or OWL's outlier-weighted allocation",
+      default: "uniform",
+    },
+    pre: {
+      type: "string",
+      value: "<checkpoint>",
+      description: "pre-trained checkpoint (W⁰) for movement terms",
+      default: "none",
+    },
+    out: {
+      type: "string",
+      value: "<dir>",
+      description: "output folder (refused when non-empty unless --overwrite)",
+      default: "<model>-<method>-<level> in the working directory",
+    },
+    format: {
+      type: "string",
+      value: OUTPUT_FORMATS.join("|"),
+      description: "storage of the pruned linears",
+      default: "dense",
+    },
+    plugin: {
+      type: "string",
+      multiple: true,
+      value: "<package>",
+      description: "load scorers / methods from a plugin package or module path",
+      default: "none",
+    },
+    scorer: {
+      type: "string",
+      value: "<name>",
+      description: "replace the method's scorer with a plugin scorer",
+      default: "the method's own; with a lone --plugin, that plugin's scorer",
+    },
+    tokenizer: {
+      type: "string",
+      value: "<file>",
+      description: "tokenizer.json or llama2.c tokenizer .bin",
+      default: "tokenizer.json / tokenizer.bin / tok*.bin next to the checkpoint",
+    },
+    overwrite: { type: "boolean", description: "replace a non-empty output folder", default: "false" },
+    split: {
+      type: "boolean",
+      description: `calibrate on the last ${100 * RECIPE_DEFAULTS.split} % of paragraphs only, which eval --split leaves out`,
+      default: "false (the whole text)",
+    },
+    ...LENIENT_FLAG,
+    ...BACKEND_FLAGS,
+  },
+  notes: [
+    "Calibrated methods draw --nsamples disjoint windows of --seqlen tokens from the calibration text\n(the anchors' protocol when left out). The pruned folder holds config.json (with the prune report\nin mama_prune), model.safetensors, the tokenizer and pruning.json (provenance with checksums).",
+  ],
+  examples: [
+    "prune data/stories260K/stories260K.bin --method wanda --sparsity 0.5 --calibration data/tinystories/tinystories_val.txt --out stories-wanda50",
+    "prune model --method sparsegpt --sparsity 2:4 --calibration text.txt --format sparse-24",
+    "prune --recipe examples/custom-scorer/recipe.yaml --out pruned",
+  ],
+  run: prune,
+};

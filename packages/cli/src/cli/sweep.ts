@@ -4,21 +4,10 @@ import { runSweep } from "../commands/sweep.ts";
 import { EXIT_CODES, UsageError } from "../exit-codes.ts";
 import type { CliIo } from "../io.ts";
 import { parseSeeds } from "../recipe.ts";
-import { BACKEND_FLAGS, backendFlags, type Flags, jsonOut, loadRecipeFile, parse, str } from "./args.ts";
+import { BACKEND_FLAGS, backendFlags, jsonOut, LENIENT_FLAG, loadRecipeFile, str } from "./args.ts";
+import type { CommandSpec, Flags, ParsedArgs } from "./spec.ts";
 
-export async function cmdSweep(args: readonly string[], io: CliIo, flags: Flags): Promise<number> {
-  const { values: v } = parse(
-    "sweep",
-    args,
-    {
-      recipe: { type: "string" },
-      out: { type: "string" },
-      seeds: { type: "string" },
-      lenient: { type: "boolean" },
-      ...BACKEND_FLAGS,
-    },
-    0,
-  );
+async function sweep({ values: v }: ParsedArgs, io: CliIo, flags: Flags): Promise<number> {
   const recipeFile = str(v["recipe"]);
   if (recipeFile === undefined) throw new UsageError("sweep: missing --recipe <file>");
   const loaded = await loadRecipeFile(recipeFile, io.cwd);
@@ -57,3 +46,38 @@ export async function cmdSweep(args: readonly string[], io: CliIo, flags: Flags)
   }
   return EXIT_CODES.ok;
 }
+
+/** `mama-prune sweep`. */
+export const SWEEP_COMMAND: CommandSpec = {
+  name: "sweep",
+  summary: "the dense model and every method × level (× seed) of a recipe, as paper-format tables and a plot",
+  usage: ["sweep --recipe <file> [--out <dir>] [--seeds 0,1,2]"],
+  positionals: [],
+  flags: {
+    recipe: {
+      type: "string",
+      value: "<file>",
+      description: "recipe (YAML or JSON) with model, methods, levels, eval and calibration",
+      default: "required",
+    },
+    out: {
+      type: "string",
+      value: "<dir>",
+      description: "folder of the report files (Markdown, CSV, JSON, SVG)",
+      default: "recipe output.dir, else results/ beside the recipe",
+    },
+    seeds: {
+      type: "string",
+      value: "<list>",
+      description: "comma-separated calibration seeds, one draw each; cells show mean ± sample std",
+      default: "recipe calibration.seeds, else its seed",
+    },
+    ...LENIENT_FLAG,
+    ...BACKEND_FLAGS,
+  },
+  examples: [
+    "sweep --recipe examples/reproduce-table1/table1.yaml --out results",
+    "sweep --recipe sweep.yaml --seeds 0,1,2",
+  ],
+  run: sweep,
+};
