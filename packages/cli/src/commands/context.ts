@@ -2,20 +2,21 @@
 // messages, atomic report writes, calibration drawing and evaluation with progress. ----
 
 import { rename, rm, writeFile } from "node:fs/promises";
-import { resolve } from "node:path";
+import { basename, resolve } from "node:path";
 import { type CpuBackendChoice, createDefaultCpuBackend } from "@mama-prune/compute-wasm/node";
 import { type ComputeBackend, PruneError } from "@mama-prune/core";
 import { type PerplexityResult, type PerplexityTokenizer, perplexity } from "@mama-prune/eval";
 import { createCpuBackend, type LlamaModel } from "@mama-prune/model";
 import { type CalibrationWindows, calibrationWindows, type PruneProgress } from "@mama-prune/pipeline";
+import type { Checkpoint } from "@mama-prune/tensor-io";
 import {
   checkCalibrationLength,
   type ResolvedCalibrationSize,
   resolveCalibrationSize,
 } from "../calibration-protocol.ts";
-import type { OpenModelOptions } from "../inputs.ts";
+import { type OpenModelOptions, openModel } from "../inputs.ts";
 import type { CliIo } from "../io.ts";
-import { createProgress } from "../progress.ts";
+import { createProgress, type Step, startStep, withStep } from "../progress.ts";
 import { modelChecksum } from "../provenance.ts";
 
 /** How a command reports: where, and whether stdout gets JSON. */
@@ -44,8 +45,15 @@ export interface CommandContext {
 export function modelOpenOptions(ctx: CommandContext): OpenModelOptions {
   return {
     lenient: ctx.lenient === true,
-    warn: (message) => ctx.io.stderr(`mama-prune: warning: ${message}\n`),
+    // On a terminal a spinner may be drawn: the warning replaces its line (the spinner redraws below).
+    warn: (message) =>
+      ctx.io.stderr(`${ctx.io.isTTY === true ? "\r\x1b[2K" : ""}mama-prune: warning: ${message}\n`),
   };
+}
+
+/** Open a checkpoint (see {@link modelOpenOptions}) with an "opening <file>" spinner. */
+export async function openModelStep(ctx: CommandContext, path: string): Promise<Checkpoint> {
+  return await stepped(ctx, `opening ${basename(path)}`, () => openModel(path, modelOpenOptions(ctx)));
 }
 
 /**
@@ -104,15 +112,61 @@ export async function writeTextAtomic(path: string, text: string): Promise<void>
 /** A percentage with two decimals: `12.50 %`. */
 export const pct = (x: number): string => `${(100 * x).toFixed(2)} %`;
 
-export function blockProgress(ctx: CommandContext, label: string): (e: PruneProgress) => void {
-  const p = createProgress(ctx.io, label, ctx.quiet === true);
-  const owl = createProgress(ctx.io, `${label} (OWL pre-pass)`, ctx.quiet === true);
-  return (e) => {
-    if (e.stage === "owl") {
-      owl.update(e.done, e.total);
-      if (e.done === e.total) owl.finish();
-    } else if (e.stage === "block") p.update(e.done, e.total);
-    else if (e.stage === "done") p.finish();
+/** A spinner step of the command (nothing when quiet or off a terminal). */
+export function step(ctx: CommandContext, label: string): Step {
+  return startStep(ctx.io, label, ctx.quiet === true);
+}
+
+/** Run `fn` as a spinner step of the command (see {@link step}). */
+export async function stepped<T>(ctx: CommandContext, label: string, fn: () => Promise<T>): Promise<T> {
+  return await withStep(ctx.io, label, ctx.quiet === true, fn);
+}
+
+/** Progress of one prune: a "loading model" spinner until the first event, then the block bar. */
+export interface PruneProgressReporter {
+  readonly onProgress: (e: PruneProgress) => void;
+  /** End the spinner if no event came (the prune failed before its first block). */
+  readonly cancel: () => void;
+}
+
+/** `label`: the run (`Wanda @ 50%`); the bars read `<label>: blocks pruned`. */
+export function blockProgress(ctx: CommandContext, label: string): PruneProgressReporter {
+  const loading = step(ctx, `${label}: loading model`);
+  const p = createProgress(ctx.io, `${label}: blocks pruned`, ctx.quiet === true);
+  const owl = createProgress(ctx.io, `${label}: blocks pruned (OWL pre-pass)`, ctx.quiet === true);
+  return {
+    onProgress: (e) => {
+      loading.finish();
+      if (e.stage === "owl") {
+        owl.update(e.done, e.total);
+        if (e.done === e.total) owl.finish();
+      } else if (e.stage === "block") p.update(e.done, e.total);
+      else if (e.stage === "done") p.finish();
+    },
+    cancel: () => loading.cancel(),
+  };
+}
+
+/** Progress of one evaluation: a "tokenizing" spinner until the first window, then the window bar. */
+export interface EvalProgressReporter {
+  readonly onProgress: (done: number, total: number) => void;
+  readonly onDone: (r: PerplexityResult) => void;
+  readonly cancel: () => void;
+}
+
+export function evalProgress(ctx: CommandContext, label: string): EvalProgressReporter {
+  const tokenizing = step(ctx, `${label}: tokenizing evaluation text`);
+  const p = createProgress(ctx.io, `${label}: eval windows`, ctx.quiet === true);
+  return {
+    onProgress: (d, t) => {
+      tokenizing.finish();
+      p.update(d, t);
+    },
+    onDone: (r) => {
+      tokenizing.finish();
+      p.finish(`ppl ${r.ppl.toFixed(4)}`);
+    },
+    cancel: () => tokenizing.cancel(),
   };
 }
 
@@ -129,9 +183,16 @@ export function drawCalibration(
   textName: string,
 ): CalibrationWindows & { readonly size: ResolvedCalibrationSize } {
   const size = resolveCalibrationSize(c, modelConfig, "model");
+  const tokenizing = step(ctx, "tokenizing calibration text");
+  let tokens: ReturnType<PerplexityTokenizer["encode"]>;
+  try {
+    tokens = tokenizer.encode(text, { bos: false, eos: false });
+    tokenizing.finish();
+  } finally {
+    tokenizing.cancel();
+  }
   const p = createProgress(ctx.io, "calibration windows", ctx.quiet === true);
   p.update(0, size.nsamples);
-  const tokens = tokenizer.encode(text, { bos: false, eos: false });
   checkCalibrationLength(tokens.length, size.nsamples, size.seqlen, textName);
   const w = calibrationWindows(tokens, { nsamples: size.nsamples, seqlen: size.seqlen, seed: c.seed });
   p.update(size.nsamples, size.nsamples);
@@ -147,16 +208,20 @@ export async function evaluateModel(
   text: string,
   o: { seqlen: number; windows?: number; datasetName: string; label: string; modelChecksum?: string },
 ): Promise<PerplexityResult> {
-  const p = createProgress(ctx.io, `${o.label}: eval windows`, ctx.quiet === true);
-  const r = await perplexity(model, tokenizer, text, {
-    seqlen: o.seqlen,
-    ...(o.windows !== undefined ? { maxWindows: o.windows } : {}),
-    datasetName: o.datasetName,
-    backendName: model.backend.name,
-    ...(o.modelChecksum !== undefined ? { modelChecksum: o.modelChecksum } : {}),
-    onProgress: (d, t) => p.update(d, t),
-    ...(ctx.io.signal !== undefined ? { signal: ctx.io.signal } : {}),
-  });
-  p.finish(`ppl ${r.ppl.toFixed(4)}`);
-  return r;
+  const p = evalProgress(ctx, o.label);
+  try {
+    const r = await perplexity(model, tokenizer, text, {
+      seqlen: o.seqlen,
+      ...(o.windows !== undefined ? { maxWindows: o.windows } : {}),
+      datasetName: o.datasetName,
+      backendName: model.backend.name,
+      ...(o.modelChecksum !== undefined ? { modelChecksum: o.modelChecksum } : {}),
+      onProgress: p.onProgress,
+      ...(ctx.io.signal !== undefined ? { signal: ctx.io.signal } : {}),
+    });
+    p.onDone(r);
+    return r;
+  } finally {
+    p.cancel();
+  }
 }

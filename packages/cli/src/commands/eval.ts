@@ -4,9 +4,9 @@ import { basename } from "node:path";
 import type { PerplexityResult } from "@mama-prune/eval";
 import { loadLlama } from "@mama-prune/model";
 import { splitCalibrationText } from "@mama-prune/pipeline";
-import { openModel, readText, tokenizerFor } from "../inputs.ts";
+import { readText, tokenizerFor } from "../inputs.ts";
 import { modelChecksum } from "../provenance.ts";
-import { type CommandContext, evaluateModel, modelOpenOptions, withBackend } from "./context.ts";
+import { type CommandContext, evaluateModel, openModelStep, stepped, withBackend } from "./context.ts";
 
 /** Everything `eval` needs. */
 export interface EvalJob {
@@ -27,7 +27,7 @@ export interface EvalJob {
  * const r = await runEval({ model: "m.bin", text: "val.txt", seqlen: 256 }, { io });
  */
 export async function runEval(job: EvalJob, ctx: CommandContext): Promise<PerplexityResult> {
-  const ckpt = await openModel(job.model, modelOpenOptions(ctx));
+  const ckpt = await openModelStep(ctx, job.model);
   try {
     const tok = await tokenizerFor(ckpt, job.model, job.tokenizer);
     let text = await readText(job.text, "evaluation", "EVAL_INVALID");
@@ -38,13 +38,19 @@ export async function runEval(job: EvalJob, ctx: CommandContext): Promise<Perple
     }
     const checksum = await modelChecksum(job.model);
     return await withBackend(ctx, async (backend) =>
-      evaluateModel(ctx, await loadLlama(ckpt, { backend }), tok.tokenizer, text, {
-        seqlen: job.seqlen,
-        ...(job.windows !== undefined ? { windows: job.windows } : {}),
-        datasetName: name,
-        label: basename(job.model),
-        ...(checksum !== undefined ? { modelChecksum: checksum } : {}),
-      }),
+      evaluateModel(
+        ctx,
+        await stepped(ctx, "loading model", () => loadLlama(ckpt, { backend })),
+        tok.tokenizer,
+        text,
+        {
+          seqlen: job.seqlen,
+          ...(job.windows !== undefined ? { windows: job.windows } : {}),
+          datasetName: name,
+          label: basename(job.model),
+          ...(checksum !== undefined ? { modelChecksum: checksum } : {}),
+        },
+      ),
     );
   } finally {
     await ckpt.close();

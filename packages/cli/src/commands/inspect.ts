@@ -3,9 +3,8 @@
 import { escapeUntrusted, PruneError } from "@mama-prune/core";
 import { LINEAR_NAMES, parseLlamaConfig } from "@mama-prune/model";
 import type { Checkpoint } from "@mama-prune/tensor-io";
-import { openModel } from "../inputs.ts";
 import { createProgress } from "../progress.ts";
-import { abs, type CommandContext, modelOpenOptions, pct } from "./context.ts";
+import { abs, type CommandContext, openModelStep, pct } from "./context.ts";
 
 /** What `inspect` reports. */
 export interface InspectResult {
@@ -43,7 +42,7 @@ const LINEAR_RE = /^model\.layers\.(\d+)\.(?:self_attn|mlp)\.([a-z_]+)\.weight$/
  */
 export async function runInspect(path: string, ctx: CommandContext): Promise<InspectResult> {
   const full = abs(ctx, undefined, path);
-  const ckpt = await openModel(full, modelOpenOptions(ctx));
+  const ckpt = await openModelStep(ctx, full);
   try {
     const cfg = parseLlamaConfig(ckpt.config, `${path} config`);
     const q = ckpt.config["quantization_config"] as Record<string, unknown> | undefined;

@@ -14,7 +14,7 @@ import {
 import { type Checkpoint, type SparseFormat, writeHfCheckpoint } from "@mama-prune/tensor-io";
 import { createCheckpointDirWriter } from "@mama-prune/tensor-io/node";
 import type { ResolvedCalibrationSize } from "../calibration-protocol.ts";
-import { type LoadedTokenizer, openModel, readText, tokenizerFor } from "../inputs.ts";
+import { type LoadedTokenizer, readText, tokenizerFor } from "../inputs.ts";
 import { methodLabel, methodOptions, needsCalibration } from "../method-spec.ts";
 import { loadPlugins } from "../plugins.ts";
 import { checkpointBytes, estimateOutputBytes, preflightOutput } from "../preflight.ts";
@@ -26,8 +26,9 @@ import {
   blockProgress,
   type CommandContext,
   drawCalibration,
-  modelOpenOptions,
+  openModelStep,
   pct,
+  stepped,
   withBackend,
 } from "./context.ts";
 
@@ -98,7 +99,7 @@ export async function runPrune(job: PruneJob, ctx: CommandContext): Promise<Prun
     ),
   });
   const registry = await loadPlugins(job.plugins, job.pluginBase);
-  const ckpt = await openModel(job.model, modelOpenOptions(ctx));
+  const ckpt = await openModelStep(ctx, job.model);
   let pre: Checkpoint | undefined;
   try {
     const needCal = needsCalibration(job.method, registry, job.allocation);
@@ -124,8 +125,9 @@ export async function runPrune(job: PruneJob, ctx: CommandContext): Promise<Prun
       }
       cal = drawCalibration(ctx, tok!.tokenizer, text, job.calibration, ckpt.config, textName);
     }
-    if (job.pre !== undefined) pre = await openModel(job.pre, modelOpenOptions(ctx));
+    if (job.pre !== undefined) pre = await openModelStep(ctx, job.pre);
     const label = `${methodLabel(job.method, registry)} @ ${levelLabel(job.sparsity)}`;
+    const progress = blockProgress(ctx, label);
     const { model, report } = await withBackend(ctx, (backend) =>
       prune({
         checkpoint: ckpt,
@@ -136,10 +138,11 @@ export async function runPrune(job: PruneJob, ctx: CommandContext): Promise<Prun
         ...(job.allocation !== undefined ? { allocation: job.allocation } : {}),
         ...(cal !== undefined ? { calibration: cal } : {}),
         ...(pre !== undefined ? { preCheckpoint: pre } : {}),
-        onProgress: blockProgress(ctx, `${label}: blocks pruned`),
+        onProgress: progress.onProgress,
         ...(ctx.io.signal !== undefined ? { signal: ctx.io.signal } : {}),
       }),
     );
+    progress.cancel();
     const extraFiles = await outputSideFiles(job.model, tok?.sideFiles ?? []);
     const dir = hashingCheckpointDir(
       await createCheckpointDirWriter(job.out, { overwrite: job.overwrite, inputs }),
@@ -156,19 +159,21 @@ export async function runPrune(job: PruneJob, ctx: CommandContext): Promise<Prun
           ctx.io.signal,
         ),
     );
-    const written = await writeHfCheckpoint(dir, {
-      config: {
-        ...ckpt.config,
-        mama_prune: pruneMetadata(report, {
-          source: basename(job.model),
-          ...(cal !== undefined ? { calibration_text: basename(job.calibration!.text) } : {}),
-        }),
-      },
-      tensors: prunedCheckpointEntries(model, ckpt),
-      format: toSparseFormat(job.format),
-      extraFiles,
-      ...(ctx.io.signal !== undefined ? { signal: ctx.io.signal } : {}),
-    });
+    const written = await stepped(ctx, `writing ${basename(job.out)}`, () =>
+      writeHfCheckpoint(dir, {
+        config: {
+          ...ckpt.config,
+          mama_prune: pruneMetadata(report, {
+            source: basename(job.model),
+            ...(cal !== undefined ? { calibration_text: basename(job.calibration!.text) } : {}),
+          }),
+        },
+        tensors: prunedCheckpointEntries(model, ckpt),
+        format: toSparseFormat(job.format),
+        extraFiles,
+        ...(ctx.io.signal !== undefined ? { signal: ctx.io.signal } : {}),
+      }),
+    );
     return {
       out: job.out,
       files: [...written.files, PROVENANCE_FILE],

@@ -14,7 +14,7 @@ import {
 } from "@mama-prune/pipeline";
 import type { Checkpoint } from "@mama-prune/tensor-io";
 import { resolveCalibrationSize } from "../calibration-protocol.ts";
-import { openModel, readText, tokenizerFor } from "../inputs.ts";
+import { readText, tokenizerFor } from "../inputs.ts";
 import { methodLabel, methodOptions, needsCalibration, resolveSpec } from "../method-spec.ts";
 import { loadPlugins } from "../plugins.ts";
 import { createProgress } from "../progress.ts";
@@ -22,10 +22,13 @@ import type { Recipe } from "../recipe.ts";
 import {
   blockProgress,
   type CommandContext,
+  evalProgress,
   fileChecksum,
-  modelOpenOptions,
+  openModelStep,
   pct,
   say,
+  step,
+  stepped,
   withBackend,
   writeTextAtomic,
 } from "./context.ts";
@@ -107,8 +110,10 @@ async function sweepWith(
   }
   const registry = await loadPlugins(recipe.plugins ?? [], base);
   for (const m of methods) resolveSpec(m, registry);
-  const ckpt = await openModel(modelPath, modelOpenOptions(ctx));
+  const ckpt = await openModelStep(ctx, modelPath);
   let pre: Checkpoint | undefined;
+  // The spinner of the step in flight (loading, tokenizing), ended when the next starts or on error.
+  let open: { cancel(): void } | undefined;
   try {
     const tok = await tokenizerFor(
       ckpt,
@@ -139,9 +144,11 @@ async function sweepWith(
         `recipe.calibration: missing. Expected calibration settings (text, nsamples, seqlen, seed) for method ${m.name}, got nothing.`,
       );
     }
-    if (recipe.pre !== undefined) pre = await openModel(resolve(base, recipe.pre), modelOpenOptions(ctx));
+    if (recipe.pre !== undefined) pre = await openModelStep(ctx, resolve(base, recipe.pre));
     const checksum = await fileChecksum(modelPath);
     let calProgress: ReturnType<typeof createProgress> | undefined;
+    const calStep = calibration !== undefined ? step(ctx, "tokenizing calibration text") : undefined;
+    open = calStep;
     let drawn = 0;
     const r = await measureSweep({
       checkpoint: ckpt,
@@ -171,16 +178,24 @@ async function sweepWith(
       ...(ctx.io.signal !== undefined ? { signal: ctx.io.signal } : {}),
       hooks: {
         onCalibration: (c) => {
+          if (drawn === 0) calStep?.finish();
           const n = calibration?.seeds.length ?? 1;
           calProgress ??= createProgress(ctx.io, "calibration windows", ctx.quiet === true);
           calProgress.update(++drawn, n);
           if (drawn === n) calProgress.finish(`(${c.streamTokens.toLocaleString("en")}-token stream)`);
         },
         evaluation: (label) => {
-          const p = createProgress(ctx.io, `${label}: eval windows`, ctx.quiet === true);
-          return { onProgress: (d, t) => p.update(d, t), onDone: (e) => p.finish(`ppl ${e.ppl.toFixed(4)}`) };
+          open?.cancel();
+          const p = evalProgress(ctx, label);
+          open = p;
+          return { onProgress: p.onProgress, onDone: p.onDone };
         },
-        pruneProgress: (label) => blockProgress(ctx, `${label}: blocks pruned`),
+        pruneProgress: (label) => {
+          open?.cancel();
+          const p = blockProgress(ctx, label);
+          open = p;
+          return p.onProgress;
+        },
         onDense: (d) => say(ctx, `dense: ppl ${d.ppl.toFixed(4)}`),
         onRow: (row, at) =>
           say(
@@ -200,7 +215,9 @@ async function sweepWith(
     await mkdir(outDir, { recursive: true });
     if (ctx.io.signal?.aborted === true)
       throw new PruneError("ABORTED", "sweep: interrupted before writing reports.");
-    for (const f of files) await writeTextAtomic(join(outDir, f.name), f.text);
+    await stepped(ctx, "writing reports", async () => {
+      for (const f of files) await writeTextAtomic(join(outDir, f.name), f.text);
+    });
     return {
       table: r.table,
       markdown: files[0]!.text,
@@ -210,6 +227,7 @@ async function sweepWith(
       wallTimeMs: r.wallTimeMs,
     };
   } finally {
+    open?.cancel();
     await ckpt.close();
     await pre?.close();
   }
