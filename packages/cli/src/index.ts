@@ -46,7 +46,15 @@ export {
   type PreflightOptions,
   preflightOutput,
 } from "./preflight.ts";
-export { createProgress, type Progress } from "./progress.ts";
+export {
+  createProgress,
+  etaMs,
+  formatDuration,
+  type Progress,
+  type Step,
+  startStep,
+  withStep,
+} from "./progress.ts";
 export {
   folderChecksum,
   modelChecksum,
