@@ -60,8 +60,8 @@ function jsonErrorOffset(message: string): number | undefined {
  * Parse recipe text (YAML, which includes JSON; a `.json` file is parsed as strict JSON) and
  * validate it with {@link validateRecipe}. Every error names the file and the line and column:
  * a syntax error `r.yaml: not valid YAML at line 3, column 5. …`, a validation error (unknown key,
- * wrong type, out-of-range value) `r.yaml:4:13: recipe.calibration.nsamples: expected an integer
- * ≥ 1, got 0.` — the position of the offending value (of the key, for an unknown key).
+ * wrong type, out-of-range value) `recipe.calibration.nsamples: expected an integer ≥ 1, got 0.
+ * (at r.yaml:4:13)` — the position of the offending value (of the key, for an unknown key).
  *
  * @throws PruneError RECIPE_INVALID for a syntax error, an empty file, or anything
  *   {@link validateRecipe} refuses (SPARSITY_INVALID for sparsity levels), with the location.
@@ -106,6 +106,7 @@ export function parseRecipe(text: string, fileName: string): Recipe {
     const offset = offsetOf(root, keyPathSegments(path), / unknown key\./.test(e.message));
     if (offset === undefined) throw e;
     const at = lineCol(text, offset);
-    throw new PruneError(e.code, `${fileName}:${at.line}:${at.col}: ${e.message}`, { cause: e });
+    // Suffixed: the message still starts with the key path, as validateRecipe's do.
+    throw new PruneError(e.code, `${e.message} (at ${fileName}:${at.line}:${at.col})`, { cause: e });
   }
 }
