@@ -7,22 +7,16 @@ export {
   type ResolvedCalibrationSize,
   resolveCalibrationSize,
 } from "./calibration-protocol.ts";
+export type { CommandContext } from "./commands/context.ts";
+export { type EvalJob, runEval } from "./commands/eval.ts";
+export { formatInspect, type InspectResult, runInspect } from "./commands/inspect.ts";
+export { formatPrune, type PruneCommandResult, type PruneJob, runPrune } from "./commands/prune.ts";
 export {
-  type CommandContext,
-  type EvalJob,
-  formatInspect,
-  formatPrune,
-  type InspectResult,
-  type PruneCommandResult,
-  type PruneJob,
   type RunSweepOptions,
-  runEval,
-  runInspect,
-  runPrune,
   runSweep,
   type SweepCommandResult,
   type SweepRun,
-} from "./commands.ts";
+} from "./commands/sweep.ts";
 export { EXIT_CODES, errorLine, exitCodeOf, UsageError } from "./exit-codes.ts";
 export {
   findTokenizer,
@@ -52,7 +46,15 @@ export {
   type PreflightOptions,
   preflightOutput,
 } from "./preflight.ts";
-export { createProgress, type Progress } from "./progress.ts";
+export {
+  createProgress,
+  etaMs,
+  formatDuration,
+  type Progress,
+  type Step,
+  startStep,
+  withStep,
+} from "./progress.ts";
 export {
   folderChecksum,
   modelChecksum,

@@ -2,7 +2,8 @@
 
 import { resolve } from "node:path";
 import { escapeUntrusted } from "@mama-prune/core";
-import { type CommandContext, formatInspect, type InspectResult, runInspect } from "./commands.ts";
+import type { CommandContext } from "./commands/context.ts";
+import { formatInspect, type InspectResult, runInspect } from "./commands/inspect.ts";
 import {
   fileInspectResult,
   formatFileInspect,

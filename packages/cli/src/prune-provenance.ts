@@ -2,7 +2,7 @@
 
 import type { CalibrationWindows, PruneReport } from "@mama-prune/pipeline";
 import type { ResolvedCalibrationSize } from "./calibration-protocol.ts";
-import type { PruneJob } from "./commands.ts";
+import type { PruneJob } from "./commands/prune.ts";
 import type { ProvenanceInput } from "./provenance.ts";
 import { CLI_VERSION } from "./version.ts";
 

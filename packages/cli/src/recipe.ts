@@ -3,6 +3,7 @@
 // A hand-written validator instead of a schema library: the recipe has ~30 keys, every error must
 // name the exact key path ("recipe.calibration.nsamples: …"), and a dependency for that is not
 // worth its weight. Unknown keys are errors, so a typo never silently falls back to a default.
+// Files (YAML/JSON text with line:column in errors) are parsed in recipe-file.ts.
 
 import {
   PruneError,
@@ -12,7 +13,6 @@ import {
 } from "@mama-prune/core";
 import { PRUNE_METHODS, REDISTRIBUTIONS, type Redistribution } from "@mama-prune/pipeline";
 import type { MamaOptions } from "@mama-prune/scoring";
-import { parse as parseYaml } from "yaml";
 
 /** Storage formats of `output.format` / `--format` ("sparse-24" is tensor-io's "sparse-24-bitmask"). */
 export type OutputFormat = "dense" | "sparse-bitmask" | "sparse-24";
@@ -440,34 +440,4 @@ function fileStem(s: string, path: string): string {
   return s;
 }
 
-/**
- * Parse recipe text (YAML, which includes JSON; a `.json` file is parsed as strict JSON) and
- * validate it with {@link validateRecipe}.
- *
- * @throws PruneError RECIPE_INVALID for a syntax error (with line and column), an empty file, or
- *   anything {@link validateRecipe} refuses.
- * @example
- * parseRecipe("model: m.bin\nmethod: wanda\nsparsity: 0.5\n", "r.yaml").sparsity; // 0.5
- */
-export function parseRecipe(text: string, fileName: string): Recipe {
-  let data: unknown;
-  try {
-    data = fileName.endsWith(".json")
-      ? JSON.parse(text)
-      : parseYaml(text, { prettyErrors: false, uniqueKeys: true });
-  } catch (e) {
-    const msg = (e instanceof Error ? e.message : String(e)).split("\n")[0] ?? "";
-    throw new PruneError(
-      "RECIPE_INVALID",
-      `${fileName}: not valid ${fileName.endsWith(".json") ? "JSON" : "YAML"}. Expected a recipe mapping, got a syntax error (${msg.slice(0, 120)}).`,
-      { cause: e },
-    );
-  }
-  if (data === null || data === undefined) {
-    throw new PruneError(
-      "RECIPE_INVALID",
-      `${fileName}: the recipe is empty. Expected a mapping of recipe keys, got nothing.`,
-    );
-  }
-  return validateRecipe(data, "recipe");
-}
+export { parseRecipe } from "./recipe-file.ts";

@@ -1,0 +1,227 @@
+// ---- What every command shares: the context (io, backend, strictness), the backend's lifetime,
+// messages, atomic report writes, calibration drawing and evaluation with progress. ----
+
+import { rename, rm, writeFile } from "node:fs/promises";
+import { basename, resolve } from "node:path";
+import { type CpuBackendChoice, createDefaultCpuBackend } from "@mama-prune/compute-wasm/node";
+import { type ComputeBackend, PruneError } from "@mama-prune/core";
+import { type PerplexityResult, type PerplexityTokenizer, perplexity } from "@mama-prune/eval";
+import { createCpuBackend, type LlamaModel } from "@mama-prune/model";
+import { type CalibrationWindows, calibrationWindows, type PruneProgress } from "@mama-prune/pipeline";
+import type { Checkpoint } from "@mama-prune/tensor-io";
+import {
+  checkCalibrationLength,
+  type ResolvedCalibrationSize,
+  resolveCalibrationSize,
+} from "../calibration-protocol.ts";
+import { type OpenModelOptions, openModel } from "../inputs.ts";
+import type { CliIo } from "../io.ts";
+import { createProgress, type Step, startStep, withStep } from "../progress.ts";
+import { modelChecksum } from "../provenance.ts";
+
+/** How a command reports: where, and whether stdout gets JSON. */
+export interface CommandContext {
+  readonly io: CliIo;
+  /** Print one JSON object on stdout instead of human-readable text. */
+  readonly json?: boolean;
+  /** No progress output on stderr. */
+  readonly quiet?: boolean;
+  /**
+   * The compute backend of every forward pass and matmul. A `ComputeBackend` is used as given (the
+   * caller disposes it); a choice creates one per command and disposes it at the end: `"auto"`
+   * (default) is the threaded WebAssembly SIMD backend when available, else the plain JS one.
+   */
+  readonly backend?: ComputeBackend | CpuBackendChoice;
+  /** Threads of a wasm backend created from a choice (default: all cores, at most 8). */
+  readonly threads?: number;
+  /**
+   * Accept safetensors files with unused bytes or unknown entry fields (printing a warning for
+   * each) instead of refusing them. Default false.
+   */
+  readonly lenient?: boolean;
+}
+
+/** How the commands open checkpoints: strict unless `ctx.lenient`, warnings to stderr. */
+export function modelOpenOptions(ctx: CommandContext): OpenModelOptions {
+  return {
+    lenient: ctx.lenient === true,
+    // On a terminal a spinner may be drawn: the warning replaces its line (the spinner redraws below).
+    warn: (message) =>
+      ctx.io.stderr(`${ctx.io.isTTY === true ? "\r\x1b[2K" : ""}mama-prune: warning: ${message}\n`),
+  };
+}
+
+/** Open a checkpoint (see {@link modelOpenOptions}) with an "opening <file>" spinner. */
+export async function openModelStep(ctx: CommandContext, path: string): Promise<Checkpoint> {
+  return await stepped(ctx, `opening ${basename(path)}`, () => openModel(path, modelOpenOptions(ctx)));
+}
+
+/**
+ * Run `fn` with the backend of `ctx` (see {@link CommandContext.backend}); a backend created here
+ * is disposed afterwards, so its worker threads never outlive the command.
+ */
+export async function withBackend<T>(
+  ctx: CommandContext,
+  fn: (backend: ComputeBackend) => Promise<T>,
+): Promise<T> {
+  if (typeof ctx.backend === "object") return await fn(ctx.backend);
+  const backend = await createDefaultCpuBackend({
+    fallback: createCpuBackend,
+    prefer: ctx.backend ?? "auto",
+    ...(ctx.threads !== undefined ? { threads: ctx.threads } : {}),
+  });
+  try {
+    return await fn(backend);
+  } finally {
+    await backend.dispose();
+  }
+}
+
+export function say(ctx: CommandContext, line: string): void {
+  if (ctx.quiet !== true) ctx.io.stderr(`${line}\n`);
+}
+
+export function abs(ctx: CommandContext, base: string | undefined, p: string): string {
+  return resolve(base ?? ctx.io.cwd, p);
+}
+
+/** sha256 of a checkpoint file (undefined for a folder; `eval` uses `modelChecksum` for those). */
+export async function fileChecksum(path: string): Promise<string | undefined> {
+  const c = await modelChecksum(path);
+  return c?.startsWith("folder-") === true ? undefined : c;
+}
+
+/** Write a text file atomically (temporary file renamed into place). */
+export async function writeTextAtomic(path: string, text: string): Promise<void> {
+  const tmp = `${path}.partial-${process.pid}`;
+  try {
+    await writeFile(tmp, text);
+    await rename(tmp, path);
+  } catch (e) {
+    await rm(tmp, { force: true });
+    throw new PruneError(
+      "TENSOR_IO_WRITE_FAILED",
+      `${path}: cannot write the report (${String(e).slice(0, 120)}).`,
+      {
+        cause: e,
+      },
+    );
+  }
+}
+
+/** A percentage with two decimals: `12.50 %`. */
+export const pct = (x: number): string => `${(100 * x).toFixed(2)} %`;
+
+/** A spinner step of the command (nothing when quiet or off a terminal). */
+export function step(ctx: CommandContext, label: string): Step {
+  return startStep(ctx.io, label, ctx.quiet === true);
+}
+
+/** Run `fn` as a spinner step of the command (see {@link step}). */
+export async function stepped<T>(ctx: CommandContext, label: string, fn: () => Promise<T>): Promise<T> {
+  return await withStep(ctx.io, label, ctx.quiet === true, fn);
+}
+
+/** Progress of one prune: a "loading model" spinner until the first event, then the block bar. */
+export interface PruneProgressReporter {
+  readonly onProgress: (e: PruneProgress) => void;
+  /** End the spinner if no event came (the prune failed before its first block). */
+  readonly cancel: () => void;
+}
+
+/** `label`: the run (`Wanda @ 50%`); the bars read `<label>: blocks pruned`. */
+export function blockProgress(ctx: CommandContext, label: string): PruneProgressReporter {
+  const loading = step(ctx, `${label}: loading model`);
+  const p = createProgress(ctx.io, `${label}: blocks pruned`, ctx.quiet === true);
+  const owl = createProgress(ctx.io, `${label}: blocks pruned (OWL pre-pass)`, ctx.quiet === true);
+  return {
+    onProgress: (e) => {
+      loading.finish();
+      if (e.stage === "owl") {
+        owl.update(e.done, e.total);
+        if (e.done === e.total) owl.finish();
+      } else if (e.stage === "block") p.update(e.done, e.total);
+      else if (e.stage === "done") p.finish();
+    },
+    cancel: () => loading.cancel(),
+  };
+}
+
+/** Progress of one evaluation: a "tokenizing" spinner until the first window, then the window bar. */
+export interface EvalProgressReporter {
+  readonly onProgress: (done: number, total: number) => void;
+  readonly onDone: (r: PerplexityResult) => void;
+  readonly cancel: () => void;
+}
+
+export function evalProgress(ctx: CommandContext, label: string): EvalProgressReporter {
+  const tokenizing = step(ctx, `${label}: tokenizing evaluation text`);
+  const p = createProgress(ctx.io, `${label}: eval windows`, ctx.quiet === true);
+  return {
+    onProgress: (d, t) => {
+      tokenizing.finish();
+      p.update(d, t);
+    },
+    onDone: (r) => {
+      tokenizing.finish();
+      p.finish(`ppl ${r.ppl.toFixed(4)}`);
+    },
+    cancel: () => tokenizing.cancel(),
+  };
+}
+
+/**
+ * Draw the calibration windows: nsamples/seqlen as given, else the anchors' protocol (128 ×
+ * min(2048, the model's context)); a text too short for that many disjoint windows is an error.
+ */
+export function drawCalibration(
+  ctx: CommandContext,
+  tokenizer: PerplexityTokenizer,
+  text: string,
+  c: { nsamples?: number | undefined; seqlen?: number | undefined; seed: number },
+  modelConfig: Readonly<Record<string, unknown>>,
+  textName: string,
+): CalibrationWindows & { readonly size: ResolvedCalibrationSize } {
+  const size = resolveCalibrationSize(c, modelConfig, "model");
+  const tokenizing = step(ctx, "tokenizing calibration text");
+  let tokens: ReturnType<PerplexityTokenizer["encode"]>;
+  try {
+    tokens = tokenizer.encode(text, { bos: false, eos: false });
+    tokenizing.finish();
+  } finally {
+    tokenizing.cancel();
+  }
+  const p = createProgress(ctx.io, "calibration windows", ctx.quiet === true);
+  p.update(0, size.nsamples);
+  checkCalibrationLength(tokens.length, size.nsamples, size.seqlen, textName);
+  const w = calibrationWindows(tokens, { nsamples: size.nsamples, seqlen: size.seqlen, seed: c.seed });
+  p.update(size.nsamples, size.nsamples);
+  p.finish(`(${tokens.length.toLocaleString("en")}-token stream)`);
+  say(ctx, `calibration ${size.description}, seed ${c.seed}`);
+  return { ...w, size };
+}
+
+export async function evaluateModel(
+  ctx: CommandContext,
+  model: LlamaModel,
+  tokenizer: PerplexityTokenizer,
+  text: string,
+  o: { seqlen: number; windows?: number; datasetName: string; label: string; modelChecksum?: string },
+): Promise<PerplexityResult> {
+  const p = evalProgress(ctx, o.label);
+  try {
+    const r = await perplexity(model, tokenizer, text, {
+      seqlen: o.seqlen,
+      ...(o.windows !== undefined ? { maxWindows: o.windows } : {}),
+      datasetName: o.datasetName,
+      backendName: model.backend.name,
+      ...(o.modelChecksum !== undefined ? { modelChecksum: o.modelChecksum } : {}),
+      onProgress: p.onProgress,
+      ...(ctx.io.signal !== undefined ? { signal: ctx.io.signal } : {}),
+    });
+    p.onDone(r);
+    return r;
+  } finally {
+    p.cancel();
+  }
+}
