@@ -110,3 +110,44 @@ export async function factorWithDampingAsync<T>(
     `${where}: Cholesky of the damped Hessian failed at pivot ${lastPivot} after ${maxAttempts} attempts. Expected a positive-definite matrix once damping reaches ${rel}·mean(diag H), got a failing pivot.`,
   );
 }
+
+/**
+ * The k-th smallest value (0-based) of `a`, reordering `a` (quickselect, median-of-three pivots; after
+ * 2·log₂(n) + 8 rounds the remaining range is sorted, so the worst case stays O(n log n)). Equal to
+ * `a.sort()[k]` for finite values, in O(n) instead of O(n log n): SparseGPT's per-block threshold.
+ */
+export function kthSmallest(a: Float64Array, k: number): number {
+  let lo = 0;
+  let hi = a.length - 1;
+  let rounds = 2 * Math.log2(a.length + 1) + 8;
+  while (hi > lo) {
+    if (rounds-- <= 0) {
+      a.subarray(lo, hi + 1).sort();
+      return a[k]!;
+    }
+    const mid = (lo + hi) >>> 1;
+    // median of a[lo], a[mid], a[hi] as the pivot
+    const x = a[lo]!;
+    const y = a[mid]!;
+    const z = a[hi]!;
+    const pivot = Math.max(Math.min(x, y), Math.min(Math.max(x, y), z));
+    let i = lo;
+    let j = hi;
+    while (i <= j) {
+      while (a[i]! < pivot) i++;
+      while (a[j]! > pivot) j--;
+      if (i <= j) {
+        const t = a[i]!;
+        a[i] = a[j]!;
+        a[j] = t;
+        i++;
+        j--;
+      }
+    }
+    // [lo, j] ≤ pivot, [i, hi] ≥ pivot, (j, i) = pivot
+    if (k <= j) hi = j;
+    else if (k >= i) lo = i;
+    else return a[k]!;
+  }
+  return a[k]!;
+}

@@ -1,7 +1,8 @@
 import { createWasmBackend } from "@mama-prune/compute-wasm";
-import { createMemoryLogger } from "@mama-prune/core";
+import { createMemoryLogger, createRng } from "@mama-prune/core";
 import { afterAll, describe, expect, it } from "vitest";
 import { activationLikeHessian, naiveBackend, nmMask, randomWeight } from "../test/helpers.ts";
+import { kthSmallest } from "./obs-sweep.ts";
 import { reconstructionError } from "./reconstruction-error.ts";
 import { sparsegpt } from "./sparsegpt.ts";
 
@@ -79,5 +80,26 @@ describe("sparsegpt on a backend", () => {
     await expect(sparsegpt(w, h, { sparsity: 0.5, backend: wasm, backendMinCols: -1 })).rejects.toThrow(
       /backendMinCols/,
     );
+  });
+});
+
+describe("kthSmallest", () => {
+  it("equals the sorted array's k-th entry, with ties, duplicates and adversarial orders", () => {
+    const rng = createRng(5);
+    const cases: Float64Array[] = [
+      Float64Array.from({ length: 1000 }, () => rng.normal() ** 2),
+      Float64Array.from({ length: 999 }, () => Math.floor(rng.next() * 5)), // many ties
+      Float64Array.from({ length: 512 }, (_, i) => i), // sorted
+      Float64Array.from({ length: 512 }, (_, i) => 512 - i), // reversed
+      Float64Array.from({ length: 300 }, () => 0),
+      new Float64Array([3]),
+    ];
+    for (const a of cases) {
+      const sorted = new Float64Array(a).sort();
+      for (const k of [0, 1, a.length >> 2, a.length >> 1, a.length - 1]) {
+        if (k >= a.length) continue;
+        expect(kthSmallest(new Float64Array(a), k)).toBe(sorted[k]);
+      }
+    }
   });
 });

@@ -20,7 +20,7 @@ import {
   prepareHessian,
 } from "./common.ts";
 import { upperCholeskyOfInverseInPlace } from "./linalg.ts";
-import { factorWithDampingAsync, LazyGemm, SPARSEGPT_BACKEND_MIN_COLS } from "./obs-sweep.ts";
+import { factorWithDampingAsync, kthSmallest, LazyGemm, SPARSEGPT_BACKEND_MIN_COLS } from "./obs-sweep.ts";
 
 /**
  * N:M pattern: N zeros in every M consecutive input columns of each row (2:4 = 50 %).
@@ -278,10 +278,9 @@ export async function sparsegpt(
           }
         }
         sorted.set(scores);
-        sorted.sort();
-        const threshold = sorted[count - 1]!;
+        const threshold = kthSmallest(sorted, count - 1); // = sorted(scores)[count − 1], in O(rows·bw)
         let below = 0;
-        for (let k = 0; k < count; k++) if (sorted[k]! < threshold) below++;
+        for (let k = 0; k < scores.length; k++) if (scores[k]! < threshold) below++;
         let ties = count - below; // entries equal to the threshold to prune, lowest index first
         for (let r = 0; r < rows; r++) {
           const so = r * bw;
