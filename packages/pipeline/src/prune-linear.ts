@@ -1,6 +1,7 @@
 // ---- Pruning one linear: scorer → selectMask → redistribution (or SparseGPT's adaptive mask) ----
 
 import {
+  type ComputeBackend,
   type Logger,
   type Matrix,
   PruneError,
@@ -13,6 +14,7 @@ import {
   leastSquaresRefit,
   meanCompensation,
   reconstructionError,
+  reconstructionErrorOnBackend,
   sparsegpt,
 } from "@mama-prune/redistribute";
 import { runScorer, type ScoreContext, type ScorerInput, selectMask } from "@mama-prune/scoring";
@@ -43,6 +45,11 @@ export interface PruneLinearOptions {
   readonly damping?: number;
   /** Compute trace(ΔW·H·ΔWᵀ) when `stats.gram` is given (default true). */
   readonly reconstructionError?: boolean;
+  /**
+   * Backend for SparseGPT's Cholesky/inverse and lazy updates and for the reconstruction error, on
+   * layers with ≥ 512 inputs (narrower ones run the float64 JS code, bit for bit).
+   */
+  readonly backend?: ComputeBackend;
   readonly log?: Logger;
   readonly signal?: AbortSignal;
 }
@@ -137,6 +144,7 @@ export async function pruneLinear(options: PruneLinearOptions): Promise<PruneLin
       name,
       log,
       ...(signal !== undefined ? { signal } : {}),
+      ...(options.backend !== undefined ? { backend: options.backend } : {}),
     });
     newW = r.weight;
     mask = r.mask;
@@ -206,6 +214,7 @@ export async function pruneLinear(options: PruneLinearOptions): Promise<PruneLin
           name,
           log,
           ...(signal !== undefined ? { signal } : {}),
+          ...(options.backend !== undefined ? { backend: options.backend } : {}),
         });
         newW = r.weight;
         dampingUsed = r.dampingUsed;
@@ -227,9 +236,11 @@ export async function pruneLinear(options: PruneLinearOptions): Promise<PruneLin
     }
   }
   const recon =
-    gram !== undefined && options.reconstructionError !== false
-      ? reconstructionError(W, newW, gram)
-      : undefined;
+    gram === undefined || options.reconstructionError === false
+      ? undefined
+      : options.backend !== undefined
+        ? await reconstructionErrorOnBackend(W, newW, gram, { backend: options.backend })
+        : reconstructionError(W, newW, gram);
   return {
     weight: newW,
     mask,

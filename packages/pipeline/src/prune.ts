@@ -275,6 +275,7 @@ export async function startPrune(
         ...(options.reconstructionError !== undefined
           ? { reconstructionError: options.reconstructionError }
           : {}),
+        backend,
         log,
         ...(signal !== undefined ? { signal } : {}),
       });

@@ -112,6 +112,7 @@ try {
         },
         gramAccumulate: backend.gramAccumulate.bind(backend),
         colSqNormAccumulate: backend.colSqNormAccumulate.bind(backend),
+        invalidate: backend.invalidate.bind(backend),
       };
       const t0 = performance.now();
       const r = await pcgRefit(matrix(rows, cols, w), h, mask, {

@@ -12,6 +12,7 @@ export {
   type MeanCompensationResult,
   meanCompensation,
 } from "./mean-compensation.ts";
+export { SPARSEGPT_BACKEND_MIN_COLS } from "./obs-sweep.ts";
 export {
   PCG_DEFAULT_MAX_ITERATIONS,
   PCG_DEFAULT_RANK,
@@ -21,7 +22,11 @@ export {
   type PcgRefitResult,
   pcgRefit,
 } from "./pcg-refit.ts";
-export { reconstructionError } from "./reconstruction-error.ts";
+export {
+  type ReconstructionErrorOptions,
+  reconstructionError,
+  reconstructionErrorOnBackend,
+} from "./reconstruction-error.ts";
 export { type LeastSquaresRefitOptions, type LeastSquaresRefitResult, leastSquaresRefit } from "./refit.ts";
 export {
   chooseRefitSolver,

@@ -1,6 +1,14 @@
 // ---- SparseGPT: OBS pruning with lazy batch updates (Frantar & Alistarh 2023) ----
 
-import { type Logger, type Matrix, type NmPattern, PruneError, validateSparsity } from "@mama-prune/core";
+import {
+  type ComputeBackend,
+  type Logger,
+  type Matrix,
+  type NmPattern,
+  PruneError,
+  validateSparsity,
+} from "@mama-prune/core";
+import { upperCholeskyOfInverseBlocked } from "./blocked-cholesky.ts";
 import {
   checkAttempts,
   checkDamping,
@@ -12,6 +20,7 @@ import {
   prepareHessian,
 } from "./common.ts";
 import { upperCholeskyOfInverseInPlace } from "./linalg.ts";
+import { factorWithDampingAsync, kthSmallest, LazyGemm, SPARSEGPT_BACKEND_MIN_COLS } from "./obs-sweep.ts";
 
 /**
  * N:M pattern: N zeros in every M consecutive input columns of each row (2:4 = 50 %).
@@ -44,6 +53,15 @@ export interface SparseGptOptions {
   readonly log?: Logger;
   /** Checked between blocks; the loop yields to the event loop (about every 50 ms) only when a signal is given. */
   readonly signal?: AbortSignal;
+  /**
+   * Run the heavy products on this backend (float32 GEMMs) when cols ≥ `backendMinCols`: the Cholesky
+   * factor/inverse blocked (float64 JS leaves, GEMM updates) and the lazy batch update as one GEMM per
+   * column block. Weights then agree with the float64 JS path to float32 round-off (adaptive masks may
+   * differ at near-ties). Without it everything runs in float64 JS.
+   */
+  readonly backend?: ComputeBackend;
+  /** Smallest cols for which `backend` is used (default {@link SPARSEGPT_BACKEND_MIN_COLS} = 512). */
+  readonly backendMinCols?: number;
 }
 
 /** Numbers describing one {@link sparsegpt} run. */
@@ -65,6 +83,18 @@ export interface SparseGptDiagnostics {
   readonly blockSize: number;
   /** mean(diag H) after the dead-input fix, before damping. */
   readonly meanDiag: number;
+  /** Whether the backend ran the factorisation and the lazy updates (see `backendMinCols`). */
+  readonly onBackend: boolean;
+  /**
+   * Wall time per stage in ms: Hessian checks + copy, Cholesky/inverse (all damping attempts), the
+   * column sweep (mask choice, per-column OBS updates and lazy updates), of which the lazy updates.
+   */
+  readonly stageMs: {
+    readonly prepare: number;
+    readonly factor: number;
+    readonly sweep: number;
+    readonly lazy: number;
+  };
 }
 
 /** Result of {@link sparsegpt}. */
@@ -158,27 +188,51 @@ export async function sparsegpt(
     throw new RangeError(`${where}: blockSize must be a positive integer, got ${blockSize}`);
   }
   if (nm !== undefined) blockSize = Math.max(nm.m, blockSize - (blockSize % nm.m));
+  const minCols = options.backendMinCols ?? SPARSEGPT_BACKEND_MIN_COLS;
+  if (!Number.isInteger(minCols) || minCols < 0) {
+    throw new RangeError(`${where}: backendMinCols must be an integer ≥ 0, got ${minCols}`);
+  }
+  const backend = options.backend !== undefined && cols >= minCols ? options.backend : undefined;
   const yieldNow = createYielder(where, options.signal);
   await yieldNow();
 
   // ---- Hessian: dead inputs, damping, U = chol(H⁻¹)ᵀ-upper ----
+  const t0 = performance.now();
   const prep = prepareHessian(where, hessian, cols);
   const warnings: string[] = [];
-  const factor = factorWithDamping(
-    where,
-    prep.h,
-    cols,
-    prep.meanDiag,
-    percdamp,
-    maxAttempts,
-    options.log,
-    warnings,
-    (damped) => {
-      // The damped copy is ours: factor it in place, so U needs no second n² buffer.
-      const pivot = upperCholeskyOfInverseInPlace(damped, cols);
-      return pivot < 0 ? { ok: true, value: damped } : { ok: false, pivot };
-    },
-  );
+  const t1 = performance.now();
+  const factor =
+    backend === undefined
+      ? factorWithDamping(
+          where,
+          prep.h,
+          cols,
+          prep.meanDiag,
+          percdamp,
+          maxAttempts,
+          options.log,
+          warnings,
+          (damped) => {
+            // The damped copy is ours: factor it in place, so U needs no second n² buffer.
+            const pivot = upperCholeskyOfInverseInPlace(damped, cols);
+            return pivot < 0 ? { ok: true, value: damped } : { ok: false, pivot };
+          },
+        )
+      : await factorWithDampingAsync(
+          where,
+          prep.h,
+          cols,
+          prep.meanDiag,
+          percdamp,
+          maxAttempts,
+          options.log,
+          warnings,
+          async (damped) => {
+            const pivot = await upperCholeskyOfInverseBlocked(damped, cols, backend);
+            return pivot < 0 ? { ok: true, value: damped } : { ok: false, pivot };
+          },
+        );
+  const t2 = performance.now();
   const u = factor.value; // (cols, cols), upper triangular, H_d⁻¹ = UᵀU
 
   const w = new Float64Array(weight.data); // (rows, cols) working copy
@@ -199,6 +253,8 @@ export async function sparsegpt(
   let sorted = new Float64Array(0);
   const nmScores = new Float64Array(nm?.m ?? 0); // (m,)
   const nmOrder: number[] = [];
+  const gemm = backend === undefined ? undefined : new LazyGemm(backend, rows, cols, blockSize);
+  let lazyMs = 0;
 
   for (let i1 = 0; i1 < cols; i1 += blockSize) {
     await yieldNow();
@@ -222,10 +278,9 @@ export async function sparsegpt(
           }
         }
         sorted.set(scores);
-        sorted.sort();
-        const threshold = sorted[count - 1]!;
+        const threshold = kthSmallest(sorted, count - 1); // = sorted(scores)[count − 1], in O(rows·bw)
         let below = 0;
-        for (let k = 0; k < count; k++) if (sorted[k]! < threshold) below++;
+        for (let k = 0; k < scores.length; k++) if (scores[k]! < threshold) below++;
         let ties = count - below; // entries equal to the threshold to prune, lowest index first
         for (let r = 0; r < rows; r++) {
           const so = r * bw;
@@ -267,8 +322,16 @@ export async function sparsegpt(
       }
       // Lazy batch: W[r0:r0+tile, i2:] −= Err·U[i1:i2, i2:], four rows per pass over each row of U
       // (each U load feeds four axpys, so U streams from memory a quarter as often).
-      if (i2 < cols) lazyUpdate(w, u, err, cols, blockSize, r0, tile, i1, bw, i2);
+      if (i2 < cols) {
+        if (gemm !== undefined) gemm.collect(err, blockSize, r0, tile, bw);
+        else {
+          const tl = performance.now();
+          lazyUpdate(w, u, err, cols, blockSize, r0, tile, i1, bw, i2);
+          lazyMs += performance.now() - tl;
+        }
+      }
     }
+    if (gemm !== undefined && i2 < cols) await gemm.apply(w, u, i1, i2);
   }
 
   let prunedCount = 0;
@@ -286,6 +349,13 @@ export async function sparsegpt(
       prunedCount,
       blockSize,
       meanDiag: prep.meanDiag,
+      onBackend: backend !== undefined,
+      stageMs: {
+        prepare: t1 - t0,
+        factor: t2 - t1,
+        sweep: performance.now() - t2,
+        lazy: gemm !== undefined ? gemm.stats.ms : lazyMs,
+      },
     },
   };
 }

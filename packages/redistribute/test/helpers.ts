@@ -245,6 +245,7 @@ export function naiveBackend(): ComputeBackend & { calls: number } {
     async colSqNormAccumulate(x: Float32Array, m: number, k: number, acc: Float64Array): Promise<void> {
       for (let t = 0; t < m; t++) for (let j = 0; j < k; j++) acc[j]! += x[t * k + j]! ** 2;
     },
+    invalidate(): void {},
   };
   return backend;
 }

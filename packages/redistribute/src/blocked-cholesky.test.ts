@@ -1,0 +1,84 @@
+import { createWasmBackend } from "@mama-prune/compute-wasm";
+import { afterAll, describe, expect, it } from "vitest";
+import { activationLikeHessian, naiveBackend } from "../test/helpers.ts";
+import { type BlockedFactorStats, upperCholeskyOfInverseBlocked } from "./blocked-cholesky.ts";
+import { upperCholeskyOfInverse } from "./linalg.ts";
+
+function damped(h: Float64Array, n: number, rel: number): Float64Array {
+  const d = new Float64Array(h);
+  let mean = 0;
+  for (let j = 0; j < n; j++) mean += h[j * n + j]! / n;
+  for (let j = 0; j < n; j++) d[j * n + j]! += rel * mean;
+  return d;
+}
+
+function relFrobenius(a: Float64Array, b: Float64Array): number {
+  let num = 0;
+  let den = 0;
+  for (let i = 0; i < a.length; i++) {
+    num += (a[i]! - b[i]!) ** 2;
+    den += b[i]! ** 2;
+  }
+  return Math.sqrt(num / den);
+}
+
+const wasm = await createWasmBackend();
+afterAll(async () => {
+  await wasm.dispose?.();
+});
+
+describe("upperCholeskyOfInverseBlocked", () => {
+  it.each([
+    { n: 300, leaf: 32, tokens: 600, rel: 0.01 },
+    { n: 257, leaf: 64, tokens: 200, rel: 0.01 }, // fewer tokens than inputs: damping carries the rank
+    { n: 200, leaf: 16, tokens: 400, rel: 0.001 },
+  ])(
+    "matches the float64 JS factor (n $n, leaf $leaf, $tokens tokens, damping $rel)",
+    async ({ n, leaf, tokens, rel }) => {
+      const h = damped(activationLikeHessian(tokens, n, n + tokens, { dead: [3] }), n, rel);
+      const ref = upperCholeskyOfInverse(h, n);
+      if (!ref.ok) throw new Error("reference factor failed");
+      // The error float32 storage alone causes: the float64 factor of H rounded to float32.
+      const r32 = upperCholeskyOfInverse(new Float64Array(new Float32Array(h)), n);
+      if (!r32.ok) throw new Error("float32-rounded factor failed");
+      const intrinsic = relFrobenius(r32.upper, ref.upper);
+      for (const backend of [wasm, naiveBackend()]) {
+        const a = new Float64Array(h);
+        const stats: BlockedFactorStats = { gemmCalls: 0, gemmMultiplyAdds: 0 };
+        expect(await upperCholeskyOfInverseBlocked(a, n, backend, leaf, stats)).toBe(-1);
+        expect(stats.gemmCalls).toBeGreaterThan(0);
+        const e = relFrobenius(a, ref.upper);
+        // float32 GEMM accumulation: measured 1.1–7.6× the storage error (wasm), 1.1× (float64 sums).
+        expect(e).toBeLessThan(15 * intrinsic);
+        expect(intrinsic).toBeLessThan(1e-4);
+        for (let i = 1; i < n; i++) for (let j = 0; j < i; j++) expect(a[i * n + j]).toBe(0);
+      }
+    },
+  );
+});
+
+describe("upperCholeskyOfInverseBlocked failures", () => {
+  it("reports the failing pivot of a singular matrix, in the input's order", async () => {
+    const n = 96;
+    const h = activationLikeHessian(40, n, 5); // rank ≤ 40 < 96, no damping
+    const js = upperCholeskyOfInverse(h, n);
+    expect(js.ok).toBe(false);
+    const a = new Float64Array(h);
+    const p = await upperCholeskyOfInverseBlocked(a, n, wasm, 16);
+    expect(p).toBeGreaterThanOrEqual(0);
+    expect(p).toBeLessThan(n);
+    // The reversed factorisation meets the rank deficit after ~40 pivots: index ≈ n − 1 − 40.
+    expect(p).toBeLessThanOrEqual(n - 1 - 39);
+  });
+
+  it("a leaf of n or more is the float64 JS path exactly", async () => {
+    const n = 64;
+    const h = damped(activationLikeHessian(100, n, 6), n, 0.01);
+    const ref = upperCholeskyOfInverse(h, n);
+    const a = new Float64Array(h);
+    const be = naiveBackend();
+    expect(await upperCholeskyOfInverseBlocked(a, n, be, 64)).toBe(-1);
+    expect(be.calls).toBe(0);
+    expect(ref.ok && Array.from(a)).toEqual(ref.ok && Array.from(ref.upper));
+  });
+});

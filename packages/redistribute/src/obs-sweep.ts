@@ -1,0 +1,153 @@
+// ---- SparseGPT on a ComputeBackend: the lazy batch update as one GEMM per column block ----
+
+import type { ComputeBackend, Logger } from "@mama-prune/core";
+import { PruneError } from "@mama-prune/core";
+import { DAMPING_GROWTH, type DampedFactor, MIN_RETRY_DAMPING } from "./common.ts";
+
+/**
+ * Smallest input width for which {@link sparsegpt} with a `backend` runs the blocked Cholesky/inverse
+ * and the lazy batch updates on it (narrower layers keep the float64 JS path, bit for bit: a GEMM
+ * does not pay for itself there, and small models' results stay exactly as published).
+ */
+export const SPARSEGPT_BACKEND_MIN_COLS = 512;
+
+/** Multiply-adds and time of the lazy updates of one {@link sparsegpt} run (for benchmarks). */
+export interface LazyGemmStats {
+  multiplyAdds: number;
+  ms: number;
+}
+
+/**
+ * Collects the OBS errors of every row of a column block (float32, rows × bw) and applies
+ * W[:, i2:] −= Err·U[i1:i2, i2:] as one backend GEMM: y = Err·(U[i1:i2, i2:]ᵀ)ᵀ, i.e. matmulTransB
+ * with x = Err (rows, bw) and w = U[i1:i2, i2:]ᵀ (cols − i2, bw).
+ */
+export class LazyGemm {
+  private readonly backend: ComputeBackend;
+  private readonly rows: number;
+  private readonly cols: number;
+  private readonly errs: Float32Array; // (rows, blockSize), row stride bw of the current block
+  private y: Float32Array = new Float32Array(0);
+  readonly stats: LazyGemmStats = { multiplyAdds: 0, ms: 0 };
+
+  constructor(backend: ComputeBackend, rows: number, cols: number, blockSize: number) {
+    this.backend = backend;
+    this.rows = rows;
+    this.cols = cols;
+    this.errs = new Float32Array(rows * blockSize);
+  }
+
+  /** Store the errors of rows r0..r0+tile (err: (tile, blockSize), first bw columns live). */
+  collect(err: Float64Array, blockSize: number, r0: number, tile: number, bw: number): void {
+    for (let t = 0; t < tile; t++) {
+      const dst = (r0 + t) * bw;
+      for (let c = 0; c < bw; c++) this.errs[dst + c] = err[t * blockSize + c]!;
+    }
+  }
+
+  /** W[:, i2:] −= Err·U[i1:i2, i2:] with the errors collected for the block [i1, i2). */
+  async apply(w: Float64Array, u: Float64Array, i1: number, i2: number): Promise<void> {
+    const { rows, cols } = this;
+    const bw = i2 - i1;
+    const n2 = cols - i2;
+    if (n2 === 0 || rows === 0) return;
+    const t0 = performance.now();
+    const ut = new Float32Array(n2 * bw); // (n2, bw) U[i1:i2, i2:]ᵀ
+    for (let c = 0; c < bw; c++) {
+      const uo = (i1 + c) * cols + i2;
+      for (let k = 0; k < n2; k++) ut[k * bw + c] = u[uo + k]!;
+    }
+    if (this.y.length < rows * n2) this.y = new Float32Array(rows * n2);
+    const out = this.y.subarray(0, rows * n2); // (rows, n2)
+    const x = this.errs.subarray(0, rows * bw); // (rows, bw)
+    const y = await this.backend.matmulTransB(x, ut, rows, bw, n2, { out });
+    this.backend.invalidate(ut);
+    for (let r = 0; r < rows; r++) {
+      const wo = r * cols + i2;
+      const yo = r * n2;
+      for (let k = 0; k < n2; k++) w[wo + k]! -= y[yo + k]!;
+    }
+    this.stats.multiplyAdds += rows * bw * n2;
+    this.stats.ms += performance.now() - t0;
+  }
+}
+
+/**
+ * The damping escalation of `factorWithDamping` (common.ts) with an asynchronous factorisation: add
+ * relDamping·meanDiag to the diagonal of a copy of `h`, factor; on failure ×10 the damping with a
+ * warning (log + `warnings`), at most `maxAttempts` tries, then NUMERIC_FAILURE. Same messages.
+ */
+export async function factorWithDampingAsync<T>(
+  where: string,
+  h: Float64Array,
+  n: number,
+  meanDiag: number,
+  relDamping: number,
+  maxAttempts: number,
+  log: Logger | undefined,
+  warnings: string[],
+  factor: (damped: Float64Array) => Promise<{ ok: true; value: T } | { ok: false; pivot: number }>,
+): Promise<DampedFactor<T>> {
+  let rel = relDamping;
+  let lastPivot = -1;
+  for (let attempt = 1; attempt <= maxAttempts; attempt++) {
+    const damping = rel * meanDiag;
+    const damped = new Float64Array(h); // (n, n)
+    for (let j = 0; j < n; j++) damped[j * n + j]! += damping;
+    const r = await factor(damped);
+    if (r.ok) return { value: r.value, relDamping: rel, damping, attempts: attempt };
+    lastPivot = r.pivot;
+    if (attempt < maxAttempts) {
+      const next = Math.max(rel * DAMPING_GROWTH, MIN_RETRY_DAMPING);
+      const msg = `${where}: Cholesky failed at pivot ${r.pivot} with damping ${rel}·mean(diag H); retrying with ${next}·mean(diag H)`;
+      warnings.push(msg);
+      log?.warn(msg, { pivot: r.pivot, relDamping: rel, nextRelDamping: next, attempt });
+      rel = next;
+    }
+  }
+  throw new PruneError(
+    "NUMERIC_FAILURE",
+    `${where}: Cholesky of the damped Hessian failed at pivot ${lastPivot} after ${maxAttempts} attempts. Expected a positive-definite matrix once damping reaches ${rel}·mean(diag H), got a failing pivot.`,
+  );
+}
+
+/**
+ * The k-th smallest value (0-based) of `a`, reordering `a` (quickselect, median-of-three pivots; after
+ * 2·log₂(n) + 8 rounds the remaining range is sorted, so the worst case stays O(n log n)). Equal to
+ * `a.sort()[k]` for finite values, in O(n) instead of O(n log n): SparseGPT's per-block threshold.
+ */
+export function kthSmallest(a: Float64Array, k: number): number {
+  let lo = 0;
+  let hi = a.length - 1;
+  let rounds = 2 * Math.log2(a.length + 1) + 8;
+  while (hi > lo) {
+    if (rounds-- <= 0) {
+      a.subarray(lo, hi + 1).sort();
+      return a[k]!;
+    }
+    const mid = (lo + hi) >>> 1;
+    // median of a[lo], a[mid], a[hi] as the pivot
+    const x = a[lo]!;
+    const y = a[mid]!;
+    const z = a[hi]!;
+    const pivot = Math.max(Math.min(x, y), Math.min(Math.max(x, y), z));
+    let i = lo;
+    let j = hi;
+    while (i <= j) {
+      while (a[i]! < pivot) i++;
+      while (a[j]! > pivot) j--;
+      if (i <= j) {
+        const t = a[i]!;
+        a[i] = a[j]!;
+        a[j] = t;
+        i++;
+        j--;
+      }
+    }
+    // [lo, j] ≤ pivot, [i, hi] ≥ pivot, (j, i) = pivot
+    if (k <= j) hi = j;
+    else if (k >= i) lo = i;
+    else return a[k]!;
+  }
+  return a[k]!;
+}
