@@ -48,6 +48,7 @@ import {
 import { type LoadedTokenizer, type OpenModelOptions, openModel, readText, tokenizerFor } from "./inputs.ts";
 import type { CliIo } from "./io.ts";
 import { methodLabel, methodOptions, needsCalibration, resolveSpec } from "./method-spec.ts";
+import { checkPruneOutputFormat } from "./output-format-check.ts";
 import { loadPlugins } from "./plugins.ts";
 import { checkpointBytes, estimateOutputBytes, preflightOutput } from "./preflight.ts";
 import { createProgress } from "./progress.ts";
@@ -402,6 +403,7 @@ export async function runPrune(job: PruneJob, ctx: CommandContext): Promise<Prun
   const ckpt = await openModel(job.model, modelOpenOptions(ctx));
   let pre: Checkpoint | undefined;
   try {
+    checkPruneOutputFormat(job.format, job.sparsity, ckpt.config, job.model);
     const needCal = needsCalibration(job.method, registry, job.allocation);
     let tok: LoadedTokenizer | undefined;
     try {
