@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // The packages as a stranger gets them from npm: pack every published package, install the tarballs into an
 // empty temporary project, and run every ```ts / ```js snippet of every package README (and the root README)
-// there — against the packed dist, without the @mama-prune/source condition — plus the installed CLI's --help.
+// there — against the packed dist, without the @mama-prune/source condition — plus the installed CLI's --help,
+// and the compiled plugin example (examples/custom-scorer) installed beside it and run through the installed CLI.
 //
 //   node tools/test-tarballs.mjs [--no-build] [--keep] [--verbose] [--only <package-dir>]...
 //
@@ -212,6 +213,109 @@ for (const [args, expect] of cliRuns) {
   results.push({ where, status: ok ? "passed" : "failed" });
   console.log(`  ${ok ? "✓" : "✗"} ${where} (${((Date.now() - started) / 1000).toFixed(1)} s)`);
   if (!ok || flag("--verbose")) console.log(`${r.stdout}${r.stderr}`.replace(/^/gm, "    │ "));
+}
+
+// 5. A compiled plugin (examples/custom-scorer, the plugin template): pack it, install it into the same project
+// next to the CLI, check that it ships compiled JS + types only, and prune with its method through the
+// INSTALLED CLI on plain Node (no tsx, no source condition): a plugin without a toolchain.
+{
+  const name = "@mama-prune-examples/custom-scorer";
+  const started = Date.now();
+  const [plugin] = JSON.parse(
+    sh("npm", ["pack", "--json", "--ignore-scripts", "--pack-destination", tarballs, "-w", name], {
+      cwd: root,
+    }),
+  );
+  console.log(
+    `▶ plugin ${plugin.name}: ${(plugin.size / 1024).toFixed(1)} KB packed, ${plugin.entryCount} files`,
+  );
+  sh(
+    "npm",
+    [
+      "install",
+      "--no-audit",
+      "--no-fund",
+      "--ignore-scripts",
+      "--prefer-offline",
+      "--loglevel=error",
+      `../tarballs/${plugin.filename}`,
+    ],
+    { cwd: project },
+  );
+  const installed = join(project, "node_modules", ...name.split("/"));
+  const manifest = JSON.parse(readFileSync(join(installed, "package.json"), "utf8"));
+  const shipped = plugin.files.map((f) => f.path);
+  const problems = [
+    ...(manifest.keywords?.includes("mama-prune-plugin") ? [] : ["no mama-prune-plugin keyword"]),
+    ...["@mama-prune/scoring", "@mama-prune/pipeline"].flatMap((d) =>
+      manifest.peerDependencies?.[d] === undefined ? [`${d} is not a peer dependency`] : [],
+    ),
+    ...(manifest.dependencies === undefined ? [] : ["has dependencies (the contracts must be peers)"]),
+    ...shipped
+      .filter((f) => f.endsWith(".ts") && !f.endsWith(".d.ts"))
+      .map((f) => `ships TypeScript source ${f}`),
+    ...["dist/plugin.js", "dist/plugin.d.ts"].flatMap((f) => (shipped.includes(f) ? [] : [`misses ${f}`])),
+  ];
+  const where = `plugin tarball ${plugin.filename} (compiled ESM + types, peers, keyword)`;
+  results.push({ where, status: problems.length === 0 ? "passed" : "failed" });
+  console.log(
+    `  ${problems.length === 0 ? "✓" : "✗"} ${where}${problems.length === 0 ? "" : `: ${problems.join("; ")}`}`,
+  );
+  const args = [
+    "prune",
+    "stories260K.bin",
+    "--plugin",
+    name,
+    "--method",
+    "acme/power-refit",
+    "--sparsity",
+    "0.5",
+  ].concat([
+    "--calibration",
+    "tinystories_sample.txt",
+    "--split",
+    "--nsamples",
+    "16",
+    "--seqlen",
+    "256",
+    "--out",
+    "acme-50",
+  ]);
+  const cliWhere = `npx mama-prune ${args.join(" ")}`;
+  const t = Date.now();
+  const r = spawnSync("npx", ["--no-install", "mama-prune", ...args], { cwd: cliDir, env, encoding: "utf8" });
+  const ok =
+    r.status === 0 &&
+    /pruned with acme\/power-refit \(scorer acme\/activation-power, group row, redistribution refit\)/.test(
+      r.stdout,
+    ) &&
+    /overall sparsity of the block linears: 50\.00 %/.test(r.stdout) &&
+    existsSync(join(cliDir, "acme-50", "model.safetensors"));
+  results.push({ where: cliWhere, status: ok ? "passed" : "failed" });
+  console.log(`  ${ok ? "✓" : "✗"} ${cliWhere} (${((Date.now() - t) / 1000).toFixed(1)} s)`);
+  if (!ok || flag("--verbose")) console.log(`${r.stdout}${r.stderr}`.replace(/^/gm, "    │ "));
+  // The failure this step exists for: a TypeScript plugin under the installed CLI on Node < 22 (no type
+  // stripping) must fail before any work with an error that says to compile it.
+  if (Number(process.versions.node.split(".")[0]) < 22) {
+    writeFileSync(join(cliDir, "ts-plugin.ts"), "export const method = (o: unknown): unknown => o;\n");
+    const tsArgs = ["prune", "stories260K.bin", "--plugin", "./ts-plugin.ts", "--method", "magnitude"].concat(
+      ["--sparsity", "0.5", "--out", "ts-50"],
+    );
+    const tr = spawnSync("npx", ["--no-install", "mama-prune", ...tsArgs], {
+      cwd: cliDir,
+      env,
+      encoding: "utf8",
+    });
+    const tsOk =
+      tr.status === 2 &&
+      /SCORER_NOT_FOUND: plugin "\.\/ts-plugin\.ts": .*Expected compiled ESM JavaScript/.test(tr.stderr) &&
+      !existsSync(join(cliDir, "ts-50"));
+    const tsWhere = `npx mama-prune ${tsArgs.join(" ")} → exit 2, "compile the plugin"`;
+    results.push({ where: tsWhere, status: tsOk ? "passed" : "failed" });
+    console.log(`  ${tsOk ? "✓" : "✗"} ${tsWhere}`);
+    if (!tsOk || flag("--verbose")) console.log(`${tr.stdout}${tr.stderr}`.replace(/^/gm, "    │ "));
+  }
+  console.log(`  plugin step: ${((Date.now() - started) / 1000).toFixed(1)} s`);
 }
 
 const count = (s) => results.filter((r) => r.status === s).length;

@@ -397,7 +397,11 @@ describe("main: error paths", () => {
       ws.dir,
     );
     expect(r.code).toBe(2);
-    expectOneLineError(r.stderr, /MASK_INVALID/);
+    // Refused before any work (checkOutputFormat), no longer by the writer after pruning (MASK_INVALID).
+    expectOneLineError(
+      r.stderr,
+      /SPARSITY_INVALID: prune: option --format sparse-24: .*Expected sparsity 2:4 \(or 3:4\), got 0\.5/,
+    );
     expect(await exists(join(ws.dir, "not24"))).toBe(false);
   });
 

@@ -39,9 +39,14 @@ async function importPlugin(spec: string, baseDir: string): Promise<Record<strin
     return (await import(url)) as Record<string, unknown>;
   } catch (e) {
     const msg = (e instanceof Error ? e.message : String(e)).split("\n")[0] ?? "";
+    // A TypeScript plugin on a Node without type stripping (Node 20): say what to do about it.
+    const expected =
+      (e as { code?: unknown }).code === "ERR_UNKNOWN_FILE_EXTENSION"
+        ? `compiled ESM JavaScript (build the plugin, e.g. with tsup: see @mama-prune/scoring's README, "Writing a plugin")`
+        : "an installed package or module exporting a scorer factory";
     throw new PruneError(
       "SCORER_NOT_FOUND",
-      `plugin ${JSON.stringify(spec)}: cannot be loaded from ${baseDir}. Expected an installed package or module exporting a scorer factory, got ${msg.slice(0, 160)}.`,
+      `plugin ${JSON.stringify(spec)}: cannot be loaded from ${baseDir}. Expected ${expected}, got ${msg.slice(0, 160)}.`,
       { cause: e },
     );
   }

@@ -17,6 +17,8 @@ export { createRng, type Rng, randomNormal } from "./rng.ts";
 export {
   isNmPattern,
   type NmPattern,
+  nmGroupPruned,
+  nmRowPruned,
   parseSparsity,
   type Sparsity,
   sparsityFraction,

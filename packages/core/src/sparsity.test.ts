@@ -2,6 +2,8 @@ import { describe, expect, it } from "vitest";
 import {
   isNmPattern,
   isPruneError,
+  nmGroupPruned,
+  nmRowPruned,
   PRUNE_ERROR_CODES,
   PRUNE_ERROR_KINDS,
   parseSparsity,
@@ -109,6 +111,42 @@ describe("sparsity labels", () => {
     expect(isNmPattern({ n: 2, m: 4 })).toBe(true);
     expect(isNmPattern(0.5)).toBe(false);
     expect(isNmPattern(null)).toBe(false);
+  });
+});
+
+describe("N:M tail groups", () => {
+  it("prunes floor(N·t/M) of a tail of t < M columns, N of a full group", () => {
+    // Hand table: 2:4 tails of 0..3 → 0, 0, 1, 1; 4:8 tails of 0..7 → 0, 0, 1, 1, 2, 2, 3, 3.
+    expect([0, 1, 2, 3, 4].map((t) => nmGroupPruned({ n: 2, m: 4 }, t))).toEqual([0, 0, 1, 1, 2]);
+    expect([0, 1, 2, 3, 4, 5, 6, 7, 8].map((t) => nmGroupPruned({ n: 4, m: 8 }, t))).toEqual([
+      0, 0, 1, 1, 2, 2, 3, 3, 4,
+    ]);
+    expect([1, 2, 3].map((t) => nmGroupPruned({ n: 1, m: 4 }, t))).toEqual([0, 0, 0]);
+    expect([1, 2, 3].map((t) => nmGroupPruned({ n: 3, m: 4 }, t))).toEqual([0, 1, 2]);
+    // Never above N/M, and the closest such fraction: floor(N·t/M)/t ≤ N/M < (floor(N·t/M)+1)/t.
+    for (const [n, m] of [
+      [1, 2],
+      [2, 4],
+      [4, 8],
+      [3, 7],
+      [5, 16],
+    ] as const) {
+      for (let t = 1; t <= m; t++) {
+        const k = nmGroupPruned({ n, m }, t);
+        expect(k / t).toBeLessThanOrEqual(n / m);
+        expect((k + 1) / t).toBeGreaterThan(n / m);
+      }
+    }
+    expect(() => nmGroupPruned({ n: 2, m: 4 }, 5)).toThrow(RangeError);
+    expect(() => nmGroupPruned({ n: 2, m: 4 }, 1.5)).toThrow(RangeError);
+  });
+
+  it("counts a row's zeros: full groups plus the tail", () => {
+    expect(nmRowPruned({ n: 4, m: 8 }, 172)).toBe(21 * 4 + 2);
+    expect(nmRowPruned({ n: 4, m: 8 }, 64)).toBe(32);
+    expect(nmRowPruned({ n: 2, m: 4 }, 11)).toBe(5);
+    expect(nmRowPruned({ n: 4, m: 8 }, 11)).toBe(5);
+    expect(nmRowPruned({ n: 2, m: 4 }, 3)).toBe(1);
   });
 });
 

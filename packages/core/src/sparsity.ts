@@ -156,3 +156,34 @@ export function sparsityLabel(s: Sparsity): string {
 export function sparsityFraction(s: Sparsity): number {
   return typeof s === "number" ? s : s.n / s.m;
 }
+
+/**
+ * How many weights an N:M pattern prunes in one group of `width` consecutive input columns: N for a
+ * full group of M, and floor(N·width/M) for a tail group shorter than M (the last columns of a row
+ * whose width is not a multiple of M) — the fraction closest to N/M that does not exceed it. Every
+ * N:M mask (selection, SparseGPT's adaptive mask, checks) uses this one rule.
+ *
+ * @throws RangeError when `width` is not an integer in [0, M].
+ * @example
+ * nmGroupPruned({ n: 2, m: 4 }, 4); // 2
+ * nmGroupPruned({ n: 4, m: 8 }, 3); // 1 (floor(12 / 8))
+ */
+export function nmGroupPruned(pattern: NmPattern, width: number): number {
+  const { n, m } = pattern;
+  if (!Number.isInteger(width) || width < 0 || width > m) {
+    throw new RangeError(`nmGroupPruned: width must be an integer in [0, ${m}], got ${String(width)}`);
+  }
+  return width === m ? n : Math.floor((n * width) / m);
+}
+
+/**
+ * Zeros an N:M pattern gives one row of `cols` input columns: N per full group of M plus
+ * {@link nmGroupPruned} of the tail group (`cols % M` columns).
+ *
+ * @example
+ * nmRowPruned({ n: 4, m: 8 }, 172); // 21·4 + floor(4·4/8) = 86
+ */
+export function nmRowPruned(pattern: NmPattern, cols: number): number {
+  const tail = cols % pattern.m;
+  return Math.floor(cols / pattern.m) * pattern.n + nmGroupPruned(pattern, tail);
+}

@@ -42,7 +42,8 @@ function linearOf(name: string): { layer: number; linear: LinearName } | undefin
 /**
  * The `mama_prune` metadata object recorded in config.json: method, scorer, group, redistribution,
  * requested sparsity and allocation, per-block targets, overall and per-linear sparsity, the
- * calibration protocol, and any extra `metadata`.
+ * calibration protocol, `nm_tail_columns` (N:M runs with tail groups only: linear name → tail width),
+ * and any extra `metadata`.
  *
  * @example
  * pruneMetadata(report).method; // "wanda"
@@ -64,6 +65,16 @@ export function pruneMetadata(
           per_block_sparsity: report.perBlockSparsity,
           overall_sparsity: report.overallSparsity,
           per_layer_sparsity: Object.fromEntries(report.linears.map((l) => [l.name, l.sparsity])),
+          // N:M on widths that are not a multiple of M: the tail-group width per linear (absent otherwise).
+          ...(report.linears.some((l) => (l.nmTailColumns ?? 0) > 0)
+            ? {
+                nm_tail_columns: Object.fromEntries(
+                  report.linears
+                    .filter((l) => (l.nmTailColumns ?? 0) > 0)
+                    .map((l) => [l.name, l.nmTailColumns]),
+                ),
+              }
+            : {}),
           calibration: report.calibration ?? null,
           used_pre_checkpoint: report.usedPreCheckpoint,
         };

@@ -45,6 +45,7 @@ export {
   type ResolveMethodOptions,
   resolveMethod,
 } from "./methods.ts";
+export { checkOutputFormat } from "./output-format.ts";
 export { type BlockAccess, type PruneRun, prune, startPrune } from "./prune.ts";
 export { type PruneLinearOptions, type PruneLinearResult, pruneLinear } from "./prune-linear.ts";
 export type { CalibrationInput, PruneOptions, PruneProgress } from "./prune-options.ts";

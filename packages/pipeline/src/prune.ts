@@ -1,6 +1,14 @@
 // ---- The sequential pruning pipeline (DESIGN.md §1/§3): a loop over blocks, and over linears ----
 
-import { matrix, PruneError, SILENT_LOGGER, throwIfAborted } from "@mama-prune/core";
+import {
+  matrix,
+  type NmPattern,
+  nmGroupPruned,
+  nmRowPruned,
+  PruneError,
+  SILENT_LOGGER,
+  throwIfAborted,
+} from "@mama-prune/core";
 import { LINEAR_NAMES, type LlamaModel, loadLlama } from "@mama-prune/model";
 import { allocateSparsity } from "@mama-prune/scoring";
 import type { Checkpoint } from "@mama-prune/tensor-io";
@@ -22,6 +30,14 @@ import type { LinearInputStats } from "./stats.ts";
 export type { BlockAccess } from "./block-runner.ts";
 export type { CalibrationInput, PruneOptions, PruneProgress } from "./prune-options.ts";
 export type { LinearReport, PruneReport, PruneResult } from "./report.ts";
+
+/** The report line of an N:M run on a linear whose width is not a multiple of M. */
+function nmTailNote(nm: NmPattern, name: string, rows: number, cols: number): string {
+  const t = cols % nm.m;
+  const k = nmGroupPruned(nm, t);
+  const perRow = nmRowPruned(nm, cols);
+  return `prune: ${nm.n}:${nm.m} on ${name} [${rows}, ${cols}] of every block: the last ${t} input columns of each row form a tail group shorter than ${nm.m}, pruned at floor(${nm.n}·${t}/${nm.m}) = ${k}; ${perRow} of ${cols} per row (${((100 * perRow) / cols).toFixed(2)} %).`;
+}
 
 function countZeros(w: Float32Array): number {
   let z = 0;
@@ -286,6 +302,7 @@ export async function startPrune(
           `prune: mean compensation cannot be applied: ${mc.reason ?? "the linears have no bias"} (the shift is reported per layer, weights are only masked).`,
         );
       }
+      if (nm !== undefined && l === 0 && cols % nm.m !== 0) warn(nmTailNote(nm, name, rows, cols));
       const newW = r.weight;
       model.setLinearWeight(local, name, newW); // tells the backend (ComputeBackend.invalidate)
       const zeros = countZeros(newW);
@@ -299,6 +316,7 @@ export async function startPrune(
         zeros,
         sparsity: newW.length === 0 ? 0 : zeros / newW.length,
         targetSparsity: nm !== undefined ? nm.n / nm.m : perBlock[l]!,
+        ...(nm !== undefined ? { nmTailColumns: cols % nm.m } : {}),
         redistribution: r.redistribution,
         ...(r.reconstructionError !== undefined ? { reconstructionError: r.reconstructionError } : {}),
         ...(r.dampingUsed !== undefined ? { dampingUsed: r.dampingUsed } : {}),

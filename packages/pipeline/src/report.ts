@@ -16,6 +16,12 @@ export interface LinearReport {
   readonly sparsity: number;
   /** Requested sparsity of this linear (N/M for N:M). */
   readonly targetSparsity: number;
+  /**
+   * N:M only: how many input columns at the end of each row formed a tail group shorter than M
+   * (cols % M, 0 when M divides the width); that group loses floor(N·t/M) (core's `nmGroupPruned`), so
+   * `sparsity` (measured) can be below N/M.
+   */
+  readonly nmTailColumns?: number;
   /** trace((W − W')·H·(W − W')ᵀ) with H = Σ w·xxᵀ of the dense block's input; only when H was collected. */
   readonly reconstructionError?: number;
   /** The redistribution that ran on this linear ("auto" resolved to "refit" or "sparsegpt"). */

@@ -12,7 +12,9 @@ import {
   writeHfCheckpoint,
 } from "@mama-prune/tensor-io";
 import { pruneMetadata } from "./checkpoint.ts";
+import { checkOutputFormat } from "./output-format.ts";
 import { type PruneOptions, type PruneReport, startPrune } from "./prune.ts";
+import { checkPruneOptions } from "./prune-options.ts";
 
 /** Options of {@link pruneToCheckpoint}: {@link PruneOptions} with a checkpoint, plus the output format. */
 export interface PruneToCheckpointOptions extends Omit<PruneOptions, "model" | "checkpoint"> {
@@ -94,7 +96,8 @@ function blockCheckpoint(source: Checkpoint, l: number, hidden: number): Checkpo
  * config.json = the source config + `mama_prune` ({@link pruneMetadata}), written after the tensors.
  *
  * @throws PruneError everything {@link prune} and `writeHfCheckpoint` throw; SHAPE_MISMATCH when a
- *   source linear does not match the config.
+ *   source linear does not match the config; SPARSITY_INVALID before any work when `format` cannot
+ *   store the result (`checkOutputFormat`: sparse-24-bitmask needs 2:4 and widths divisible by 4).
  * @example
  * const { report } = await pruneToCheckpoint(memoryCheckpointDir("out"), { checkpoint, method: "wanda", sparsity: 0.5, calibration });
  */
@@ -112,6 +115,9 @@ export async function pruneToCheckpoint(
   const { format, metadata, maxShardSizeBytes, ...rest } = options;
   const pruneOptions: PruneOptions = rest;
   const config = parseLlamaConfig(source.config, `${source.source} config`);
+  // Before any work: a format that cannot store this sparsity or these widths would fail mid-write.
+  checkPruneOptions(pruneOptions);
+  checkOutputFormat(format ?? "dense", pruneOptions.sparsity, config, "pruneToCheckpoint: option format");
   const H = config.hiddenSize;
   let current: { l: number; model: LlamaModel } | undefined;
   const run = await startPrune(pruneOptions, async () => {

@@ -39,6 +39,9 @@ describe("sparsegpt", () => {
       { sparsity: 0.9, blockSize: 128 },
       { sparsity: { n: 2, m: 4 }, blockSize: 8 },
       { sparsity: { n: 3, m: 5 }, blockSize: 10 },
+      { sparsity: { n: 2, m: 3 }, blockSize: 9 }, // 40 = 13·3 + a tail of 1 (loses 0)
+      { sparsity: { n: 3, m: 7 }, blockSize: 14 }, // 40 = 5·7 + a tail of 5 (loses floor(15/7) = 2)
+      { sparsity: { n: 4, m: 8 }, blockSize: 16 }, // 40 = 5·8: no tail
       { mask: randomMask(rows, cols, 0.6, 3), blockSize: 6 },
     ];
     for (const c of cases) {
@@ -82,6 +85,26 @@ describe("sparsegpt", () => {
             if (r.mask[r0 * c + g + t] === 0) expect(r.weight[r0 * c + g + t]).toBe(0);
         }
       }
+    }
+  });
+
+  it("prunes floor(N·t/M) of a tail group of t < M columns (4:8 on 44 and 172 inputs, 2:4 on 11)", async () => {
+    for (const [c, nm, tail, tailZeros] of [
+      [44, { n: 4, m: 8 }, 4, 2],
+      [172, { n: 4, m: 8 }, 4, 2],
+      [11, { n: 2, m: 4 }, 3, 1],
+      [11, { n: 4, m: 8 }, 3, 1],
+      [13, { n: 2, m: 4 }, 1, 0],
+    ] as const) {
+      const wm = randomWeight(5, c, 21);
+      const r = await sparsegpt(wm, randomInputs(200, c, 22).h, { sparsity: nm, blockSize: 16 });
+      for (let r0 = 0; r0 < 5; r0++) {
+        for (let g = 0; g + nm.m <= c; g += nm.m)
+          expect(countZeros(r.mask, r0 * c + g, r0 * c + g + nm.m)).toBe(nm.n);
+        expect(countZeros(r.mask, r0 * c + c - tail, r0 * c + c)).toBe(tailZeros);
+      }
+      expect(r.diagnostics.prunedCount).toBe(5 * (Math.floor(c / nm.m) * nm.n + tailZeros));
+      for (let i = 0; i < r.mask.length; i++) if (r.mask[i] === 0) expect(r.weight[i]).toBe(0);
     }
   });
 
@@ -286,7 +309,6 @@ describe("sparsegpt", () => {
     await expectCode(sparsegpt(w, h, { sparsity: -0.1 }), "SPARSITY_INVALID");
     await expectCode(sparsegpt(w, h, { sparsity: Number.NaN }), "SPARSITY_INVALID");
     await expectCode(sparsegpt(w, h, { sparsity: { n: 5, m: 4 } }), "SPARSITY_INVALID");
-    await expectCode(sparsegpt(w, h, { sparsity: { n: 2, m: 3 } }), "SPARSITY_INVALID"); // 40 % 3 ≠ 0
     await expectCode(sparsegpt(w, h, {}), "SPARSITY_INVALID");
     await expectCode(sparsegpt(w, h.subarray(1), { sparsity: 0.5 }), "SHAPE_MISMATCH");
     await expectCode(sparsegpt(w, h, { mask: new Uint8Array(3) }), "SHAPE_MISMATCH");

@@ -5,6 +5,7 @@ import {
   type Logger,
   type Matrix,
   type NmPattern,
+  nmGroupPruned,
   PruneError,
   validateSparsity,
 } from "@mama-prune/core";
@@ -114,16 +115,8 @@ export interface SparseGptResult {
  * Core's one `validateSparsity`, with the closed range of a primitive: [0, 1] and 0 ≤ N ≤ M (0 and
  * M:M are meaningful edge cases here; the pipeline and every user-facing entry refuse them).
  */
-function checkSparsity(where: string, sparsity: unknown, cols: number): void {
-  const s = validateSparsity(sparsity, where, { range: "closed" });
-  if (typeof s === "number") return;
-  const { m } = s;
-  if (cols % m !== 0) {
-    throw new PruneError(
-      "SPARSITY_INVALID",
-      `${where}: N:M groups must tile the input dimension. Expected cols divisible by m = ${m}, got cols = ${cols}.`,
-    );
-  }
+function checkSparsity(where: string, sparsity: unknown): void {
+  validateSparsity(sparsity, where, { range: "closed" });
 }
 
 /**
@@ -139,7 +132,8 @@ function checkSparsity(where: string, sparsity: unknown, cols: number): void {
  *    the whole rows×block with count = floor(s·rows·i2) − floor(s·rows·i1), so every block holds its
  *    share to within one weight and the matrix exactly floor(s·rows·cols) zeros (ties: lower row-major
  *    index first). N:M = in each row, the N smallest scores of every M consecutive columns, chosen when
- *    the walk reaches the group (ties: lower column first). A fixed `mask` replaces both.
+ *    the walk reaches the group (ties: lower column first); a row's last cols % M columns (t < M) form
+ *    a tail group that loses floor(N·t/M) (core's `nmGroupPruned`). A fixed `mask` replaces both.
  * 4. Column by column: err = (w − q)/U_jj (q = 0 if pruned, w if kept); W[:, j:] −= err·U[j, j:]
  *    inside the block; after the block W[:, i2:] −= Err·U[i1:i2, i2:] (lazy batch update).
  *
@@ -147,7 +141,7 @@ function checkSparsity(where: string, sparsity: unknown, cols: number): void {
  *
  * @param weight Linear weight [out, in] (row-major).
  * @param hessian Gram matrix XᵀX [in, in] (float64 preferred), symmetric.
- * @throws PruneError `SPARSITY_INVALID` (sparsity out of [0, 1], bad N:M, cols not divisible by M),
+ * @throws PruneError `SPARSITY_INVALID` (sparsity out of [0, 1], bad N:M),
  *   `SHAPE_MISMATCH` (weight data, hessian or mask length), `MASK_INVALID` (entries not 0/1),
  *   `CALIBRATION_INVALID` (hessian not finite, not symmetric, negative diagonal), `NUMERIC_FAILURE`
  *   (non-finite weight; Cholesky still failing after the last damping escalation), `ABORTED`.
@@ -169,7 +163,7 @@ export async function sparsegpt(
   const { rows, cols } = weight;
   const fixedMask = options.mask;
   const sparsity = options.sparsity;
-  if (sparsity !== undefined) checkSparsity(where, sparsity, cols);
+  if (sparsity !== undefined) checkSparsity(where, sparsity);
   if (fixedMask !== undefined) checkMask(where, fixedMask, rows, cols);
   else if (sparsity === undefined) {
     throw new PruneError(
@@ -306,7 +300,7 @@ export async function sparsegpt(
         for (let c = 0; c < bw; c++) {
           const j = i1 + c;
           if (nm !== undefined && nm.n > 0 && j % nm.m === 0)
-            selectNM(w, mask, ro + j, j, nm, invDiagSq, nmScores, nmOrder);
+            selectNM(w, mask, ro + j, j, Math.min(nm.m, cols - j), nm, invDiagSq, nmScores, nmOrder);
           if (mask[ro + j] === 1) {
             err[eo + c] = 0;
             continue;
@@ -409,23 +403,28 @@ function lazyUpdate(
   }
 }
 
-/** In one row, zero the mask of the N smallest w²/U_jj² among columns j..j+M−1 (ties: lower column). */
+/**
+ * In one row, zero the mask of the N smallest w²/U_jj² among columns j..j+width−1 (ties: lower
+ * column); width = M, or t < M for the row's tail group, which loses floor(N·t/M) (core's nmGroupPruned).
+ */
 function selectNM(
   w: Float64Array,
   mask: Uint8Array,
   at: number,
   j: number,
+  width: number,
   nm: NmPattern,
   invDiagSq: Float64Array,
   nmScores: Float64Array,
   order: number[],
 ): void {
   order.length = 0;
-  for (let t = 0; t < nm.m; t++) {
+  for (let t = 0; t < width; t++) {
     const v = w[at + t]!;
     nmScores[t] = v * v * invDiagSq[j + t]!;
     order.push(t);
   }
   order.sort((a, b) => nmScores[a]! - nmScores[b]! || a - b);
-  for (let t = 0; t < nm.n; t++) mask[at + order[t]!] = 0;
+  const k = nmGroupPruned(nm, width);
+  for (let t = 0; t < k; t++) mask[at + order[t]!] = 0;
 }

@@ -194,11 +194,14 @@ export function referenceSparseGpt(
     for (let j = i1; j < i2; j++) {
       for (let r = 0; r < rows; r++) {
         if (!opts.mask && typeof s === "object" && j % s.m === 0) {
+          // A tail group of the row's last n % m columns loses floor(N·width/M).
+          const width = Math.min(s.m, n - j);
           const g = [];
-          for (let t = 0; t < s.m; t++)
+          for (let t = 0; t < width; t++)
             g.push({ t, score: w[r * n + j + t]! ** 2 / u[(j + t) * n + j + t]! ** 2 });
           g.sort((a, b) => a.score - b.score || a.t - b.t);
-          for (let t = 0; t < s.n; t++) mask[r * n + j + g[t]!.t] = 0;
+          const k = width === s.m ? s.n : Math.floor((s.n * width) / s.m);
+          for (let t = 0; t < k; t++) mask[r * n + j + g[t]!.t] = 0;
         }
         if (mask[r * n + j] === 1) continue;
         const e = w[r * n + j]! / u[j * n + j]!;

@@ -16,6 +16,7 @@ import { createCheckpointDirWriter } from "@mama-prune/tensor-io/node";
 import type { ResolvedCalibrationSize } from "../calibration-protocol.ts";
 import { type LoadedTokenizer, readText, tokenizerFor } from "../inputs.ts";
 import { methodLabel, methodOptions, needsCalibration } from "../method-spec.ts";
+import { checkPruneOutputFormat } from "../output-format-check.ts";
 import { loadPlugins } from "../plugins.ts";
 import { checkpointBytes, estimateOutputBytes, preflightOutput } from "../preflight.ts";
 import { hashingCheckpointDir, PROVENANCE_FILE, provenanceJson } from "../provenance.ts";
@@ -102,6 +103,7 @@ export async function runPrune(job: PruneJob, ctx: CommandContext): Promise<Prun
   const ckpt = await openModelStep(ctx, job.model);
   let pre: Checkpoint | undefined;
   try {
+    checkPruneOutputFormat(job.format, job.sparsity, ckpt.config, job.model);
     const needCal = needsCalibration(job.method, registry, job.allocation);
     let tok: LoadedTokenizer | undefined;
     try {

@@ -167,6 +167,44 @@ describe("selectMask", () => {
     }
   });
 
+  it("prunes floor(N·t/M) of a tail group of t < M columns (hand-checked 1×11 rows)", () => {
+    const scores = new Float32Array([5, 1, 4, 2, 3, 8, 7, 6, 0.5, 9, 10]); // (1, 11)
+    // 2:4: [5 1 4 2] loses 1, 2; [3 8 7 6] loses 3, 6; the tail [0.5 9 10] (t = 3) loses floor(2·3/4) = 1.
+    const m24 = selectMask(scores, 1, 11, { sparsity: { n: 2, m: 4 }, group: "n:m" });
+    expect(Array.from(m24)).toEqual([1, 0, 1, 0, 0, 1, 1, 0, 0, 1, 1]);
+    // 4:8: [5 1 4 2 3 8 7 6] loses 1, 2, 3, 4; the tail [0.5 9 10] (t = 3) loses floor(4·3/8) = 1.
+    const m48 = selectMask(scores, 1, 11, { sparsity: { n: 4, m: 8 }, group: "n:m" });
+    expect(Array.from(m48)).toEqual([1, 0, 0, 0, 0, 1, 1, 1, 0, 1, 1]);
+    expect(isNmMask(m24, 1, 11, 2, 4, true)).toBe(true);
+    expect(isNmMask(m48, 1, 11, 4, 8, true)).toBe(true);
+    // A tail of one column under 2:4 loses floor(2/4) = 0, even with the smallest score of the row.
+    const m5 = selectMask(new Float32Array([3, 1, 2, 4, 0]), 1, 5, {
+      sparsity: { n: 2, m: 4 },
+      group: "n:m",
+    });
+    expect(Array.from(m5)).toEqual([1, 0, 0, 1, 1]);
+    // Two rows of 11: the groups restart at each row (no group spans two rows).
+    const two = selectMask(new Float32Array([...scores, ...scores]), 2, 11, {
+      sparsity: { n: 4, m: 8 },
+      group: "n:m",
+    });
+    expect(Array.from(two)).toEqual([...m48, ...m48]);
+  });
+
+  it("gives every row of width 172 under 4:8 exactly 21·4 + 2 zeros, every group its count", () => {
+    const [r, c] = [5, 172];
+    const mask = selectMask(randomScores(r * c, 48, true), r, c, { sparsity: { n: 4, m: 8 }, group: "n:m" });
+    for (let i = 0; i < r; i++) {
+      let z = 0;
+      for (let j = 0; j < c; j++) z += mask[i * c + j] === 0 ? 1 : 0;
+      expect(z).toBe(86);
+      let tail = 0;
+      for (let j = 168; j < 172; j++) tail += mask[i * c + j] === 0 ? 1 : 0;
+      expect(tail).toBe(2);
+    }
+    expect(isNmMask(mask, r, c, 4, 8, true)).toBe(true);
+  });
+
   it("keeps everything at sparsity 0 and handles empty matrices", () => {
     expect(zeros(selectMask(randomScores(12, 1, false), 3, 4, { sparsity: 0, group: "matrix" }))).toBe(0);
     expect(selectMask(new Float32Array(0), 0, 5, { sparsity: 0.5, group: "row" }).length).toBe(0);
@@ -198,9 +236,6 @@ describe("selectMask", () => {
     expect(code(() => selectMask(s, 2, 4, { sparsity: { n: 0, m: 4 }, group: "n:m" }))).toMatch(
       /^SPARSITY_INVALID: selectMask: option sparsity is an invalid N:M pattern\. Expected integers 1 <= n < m .*got n=0, m=4\./,
     );
-    expect(code(() => selectMask(s, 1, 8, { sparsity: { n: 1, m: 3 }, group: "n:m" }))).toMatchInlineSnapshot(
-      `"SPARSITY_INVALID: selectMask: option sparsity m does not divide the input columns. Expected cols % 3 = 0, got cols = 8."`,
-    );
     expect(code(() => selectMask(s, 2, 4, { sparsity: 0.5, group: "n:m" }))).toMatch(/^SPARSITY_INVALID/);
     expect(code(() => selectMask(s, 2, 4, { sparsity: { n: 2, m: 4 }, group: "row" }))).toMatch(
       /^SPARSITY_INVALID/,
@@ -229,5 +264,13 @@ describe("isNmMask", () => {
     expect(isNmMask(m, 1, 8, 2, 4)).toBe(true);
     expect(isNmMask(m, 1, 8, 2, 4, true)).toBe(false);
     expect(isNmMask(m, 1, 8, 3, 4)).toBe(false);
+  });
+
+  it("checks a tail group against floor(N·t/M)", () => {
+    // 1×6 under 2:4: a full group and a tail of 2 that needs floor(2·2/4) = 1 zero.
+    expect(isNmMask(new Uint8Array([0, 0, 1, 1, 0, 1]), 1, 6, 2, 4, true)).toBe(true);
+    expect(isNmMask(new Uint8Array([0, 0, 1, 1, 1, 1]), 1, 6, 2, 4)).toBe(false);
+    expect(isNmMask(new Uint8Array([0, 0, 1, 1, 0, 0]), 1, 6, 2, 4)).toBe(true);
+    expect(isNmMask(new Uint8Array([0, 0, 1, 1, 0, 0]), 1, 6, 2, 4, true)).toBe(false);
   });
 });

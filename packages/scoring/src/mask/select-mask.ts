@@ -1,4 +1,4 @@
-import { type NmPattern, PruneError, type Sparsity, validateSparsity } from "@mama-prune/core";
+import { type NmPattern, nmGroupPruned, PruneError, type Sparsity, validateSparsity } from "@mama-prune/core";
 import { selectKth } from "../select-kth.ts";
 
 /**
@@ -19,7 +19,8 @@ export interface SelectMaskOptions {
    * - `"row"`: each output row (Wanda);
    * - `"block"`: rows × `blockSize` consecutive columns (SparseGPT's one threshold per 128-column
    *   block; the last block may be narrower);
-   * - `"n:m"`: each run of M consecutive columns of each row loses exactly N.
+   * - `"n:m"`: each run of M consecutive columns of each row loses exactly N; a row's last
+   *   `cols % M` columns (a tail group of t < M) lose floor(N·t/M) (core's `nmGroupPruned`).
    */
   readonly group: MaskGroup;
   /** Block width in columns for `group: "block"`, default 128. */
@@ -84,7 +85,8 @@ function whereOf(name: string | undefined): string {
 /**
  * Choose which weights to keep from their scores (higher = keep). Changes no weight values.
  *
- * Exact counts: every group of g weights loses exactly floor(sparsity·g) (N per M-group for N:M).
+ * Exact counts: every group of g weights loses exactly floor(sparsity·g) (N per M-group for N:M; a
+ * tail group of t < M columns at the end of a row loses floor(N·t/M)).
  * Ties are broken deterministically: among equal scores the **lower flat (row-major) index is pruned
  * first**. The anchors instead prune every weight tied at the threshold (magnitude) or follow a stable
  * sort (Wanda, which is the same as ours); ours never exceeds the requested count.
@@ -92,8 +94,7 @@ function whereOf(name: string | undefined): string {
  * @param scores one score per weight, row-major (rows, cols); ±Infinity allowed, NaN rejected.
  * @returns a (rows, cols) mask: 1 = keep, 0 = prune.
  * @throws PruneError `SPARSITY_INVALID` (sparsity outside [0, 1), N:M outside 1 ≤ N < M (core's
- *   `validateSparsity`: `0:4` is refused), N or M not integers,
- *   cols % M ≠ 0, group/sparsity kind mismatch, bad blockSize, unknown group), `SHAPE_MISMATCH`
+ *   `validateSparsity`: `0:4` is refused), N or M not integers, group/sparsity kind mismatch, bad blockSize, unknown group), `SHAPE_MISMATCH`
  *   (scores.length ≠ rows·cols), `SCORER_OUTPUT_INVALID` (a NaN score).
  * @throws RangeError when rows/cols are not non-negative integers; TypeError when scores is not a Float32Array.
  * @example
@@ -138,28 +139,29 @@ export function selectMask(
         `${where}: option sparsity must be { n, m } with group "n:m". Expected an object, got ${String(sparsity)}.`,
       );
     }
-    const { n, m } = validateSparsity(sparsity, where, { option: "sparsity", accept: "n:m" }) as NmPattern;
-    if (cols % m !== 0) {
-      throw new PruneError(
-        "SPARSITY_INVALID",
-        `${where}: option sparsity m does not divide the input columns. Expected cols % ${m} = 0, got cols = ${cols}.`,
-      );
-    }
+    const nm = validateSparsity(sparsity, where, { option: "sparsity", accept: "n:m" }) as NmPattern;
+    const { m } = nm;
     checkScoresOrderable(where, scores);
-    for (let base = 0; base < rows * cols; base += m) {
-      // Prune the n smallest of scores[base .. base+m): repeated minimum, lower index wins ties.
-      for (let r = 0; r < n; r++) {
-        let best = -1;
-        let bestVal = 0;
-        for (let q = 0; q < m; q++) {
-          if (mask[base + q] === 0) continue;
-          const v = scores[base + q]!;
-          if (best < 0 || v < bestVal) {
-            best = q;
-            bestVal = v;
+    for (let i = 0; i < rows; i++) {
+      const rowEnd = (i + 1) * cols;
+      for (let base = i * cols; base < rowEnd; base += m) {
+        // One group: m columns, or the row's last cols % m (a tail group, pruned at floor(n·t/m)).
+        const width = Math.min(m, rowEnd - base);
+        const k = nmGroupPruned(nm, width);
+        // Prune the k smallest of scores[base .. base+width): repeated minimum, lower index wins ties.
+        for (let r = 0; r < k; r++) {
+          let best = -1;
+          let bestVal = 0;
+          for (let q = 0; q < width; q++) {
+            if (mask[base + q] === 0) continue;
+            const v = scores[base + q]!;
+            if (best < 0 || v < bestVal) {
+              best = q;
+              bestVal = v;
+            }
           }
+          mask[base + best] = 0;
         }
-        mask[base + best] = 0;
       }
     }
     return mask;
@@ -212,9 +214,10 @@ export function selectMask(
 
 /**
  * True when every run of `m` consecutive columns of every row of `mask` has at least `n` zeros
- * (our N:M definition; with `exact`, exactly `n`).
+ * (our N:M definition; with `exact`, exactly `n`), and a row's tail group of t = cols % m < m
+ * columns at least (exactly) floor(n·t/m) (core's `nmGroupPruned`).
  *
- * @throws RangeError when the shape does not match or m does not divide cols.
+ * @throws RangeError when the shape does not match or m is not a positive integer.
  * @example
  * isNmMask(new Uint8Array([1, 0, 1, 0]), 1, 4, 2, 4); // true
  */
@@ -226,15 +229,20 @@ export function isNmMask(
   m: number,
   exact = false,
 ): boolean {
-  if (mask.length !== rows * cols || cols % m !== 0) {
+  if (mask.length !== rows * cols || !Number.isInteger(m) || m < 1) {
     throw new RangeError(
       `isNmMask: mask of length ${mask.length} does not fit [${rows}, ${cols}] in groups of ${m}`,
     );
   }
-  for (let base = 0; base < mask.length; base += m) {
-    let zeros = 0;
-    for (let q = 0; q < m; q++) if (mask[base + q] === 0) zeros++;
-    if (exact ? zeros !== n : zeros < n) return false;
+  for (let i = 0; i < rows; i++) {
+    const rowEnd = (i + 1) * cols;
+    for (let base = i * cols; base < rowEnd; base += m) {
+      const width = Math.min(m, rowEnd - base);
+      const want = nmGroupPruned({ n, m }, width);
+      let zeros = 0;
+      for (let q = 0; q < width; q++) if (mask[base + q] === 0) zeros++;
+      if (exact ? zeros !== want : zeros < want) return false;
+    }
   }
   return true;
 }
