@@ -65,6 +65,22 @@ describe("createYielder", () => {
     }
   });
 
+  it("with yieldOnFirstCall: false, waits only once everyMs have passed since its creation", async () => {
+    const signal = new AbortController().signal;
+    let timers = 0;
+    const counter = setInterval(() => timers++, 0);
+    try {
+      const inner = createYielder(signal, { everyMs: 20, yieldOnFirstCall: false });
+      for (let i = 0; i < 50; i++) await inner("inner");
+      expect(timers).toBe(0); // no macrotask: the calls came within 20 ms of its creation
+      spin(25);
+      await inner("inner"); // 25 ms later: this call waits, and the overdue interval runs first
+      expect(timers).toBeGreaterThan(0);
+    } finally {
+      clearInterval(counter);
+    }
+  });
+
   it("does nothing without a signal and refuses a bad everyMs", async () => {
     const tick = createYielder(undefined);
     let ran = false;

@@ -6,6 +6,12 @@ import { throwIfAborted } from "./errors.ts";
 export interface YielderOptions {
   /** Yield to the event loop at most once per this many milliseconds. Default 50. */
   readonly everyMs?: number;
+  /**
+   * Whether the first call yields whatever the time (default true: an abort scheduled just before
+   * the loop lands at once). false for a loop nested in one that already yields: its first turn
+   * then comes `everyMs` after its creation, so short inner loops cost nothing.
+   */
+  readonly yieldOnFirstCall?: boolean;
 }
 
 /**
@@ -18,8 +24,8 @@ export type Yielder = (where: string) => Promise<void>;
 /**
  * A {@link Yielder} for `signal`. Awaiting promises that are already resolved never lets a timer,
  * a Ctrl-C handler or a click run; this waits for `setTimeout(0)` (web-standard: Node, Deno,
- * browsers) when at least `everyMs` passed since the last wait — the first call always waits, so an
- * abort scheduled just before the loop lands. Without a signal it does nothing (no wait, no check).
+ * browsers) when at least `everyMs` passed since the last wait (the first call waits too, unless
+ * `yieldOnFirstCall: false`). Without a signal it does nothing (no wait, no check).
  *
  * @throws RangeError for a negative or non-finite `everyMs`.
  * @example
@@ -35,7 +41,7 @@ export function createYielder(signal: AbortSignal | undefined, options: YielderO
     throw new RangeError(`createYielder: options.everyMs must be a finite number ≥ 0, got ${everyMs}`);
   }
   if (signal === undefined) return async () => {};
-  let last = Number.NEGATIVE_INFINITY;
+  let last = options.yieldOnFirstCall === false ? performance.now() : Number.NEGATIVE_INFINITY;
   return async (where: string): Promise<void> => {
     throwIfAborted(signal, where);
     if (performance.now() - last >= everyMs) {

@@ -1,7 +1,7 @@
 // The model object: a loaded Llama-family decoder running the shared block forward (block.ts) for
 // windows and for KV-cached incremental decoding.
 import type { ComputeBackend } from "@mama-prune/core";
-import { PruneError } from "@mama-prune/core";
+import { createYielder, PruneError } from "@mama-prune/core";
 import type { Checkpoint } from "@mama-prune/tensor-io";
 import { causalAttention, causalAttentionWindows } from "./attention.ts";
 import { type BlockHooks, decoderBlock, type LinearFn } from "./block.ts";
@@ -20,6 +20,15 @@ export interface LoadLlamaOptions {
   /** Compute backend for every matmul (default: {@link createCpuBackend}). */
   readonly backend?: ComputeBackend;
   /** Cancels loading between tensors (rejects with ABORTED). */
+  readonly signal?: AbortSignal;
+}
+
+/** Options of {@link LlamaModel.forward} and {@link LlamaModel.nll}. */
+export interface ForwardOptions {
+  /**
+   * Cancels between decoder blocks (rejects with PruneError ABORTED); the event loop gets a turn
+   * at least every 50 ms so that an abort from a timer or a Ctrl-C handler can land.
+   */
   readonly signal?: AbortSignal;
 }
 
@@ -48,14 +57,14 @@ export interface LlamaModel {
    * window after window); causal attention inside each window, positions 0..seqLen−1.
    *
    * @throws RangeError when `tokens.length !== batch·seqLen`, an id is outside the vocabulary, or
-   *   seqLen exceeds `maxPositionEmbeddings`.
+   *   seqLen exceeds `maxPositionEmbeddings`; PruneError ABORTED when `options.signal` fires.
    */
-  forward(tokens: Int32Array, batch: number, seqLen: number): Promise<Float32Array>;
+  forward(tokens: Int32Array, batch: number, seqLen: number, options?: ForwardOptions): Promise<Float32Array>;
   /**
    * Per-token negative log-likelihood (natural log) of window[1..] given its prefix: length
    * `window.length − 1`, log-sum-exp in float64. Holds one window's logits at most.
    */
-  nll(window: Int32Array): Promise<Float64Array>;
+  nll(window: Int32Array, options?: ForwardOptions): Promise<Float64Array>;
   /** Embedding rows of the tokens: hidden states [tokens.length, hiddenSize]. */
   embed(tokens: Int32Array): Float32Array;
   /**
@@ -266,7 +275,12 @@ class Llama implements LlamaModel {
     return this.backend.matmulTransB(xn, this.lmHead, rows, cfg.hiddenSize, cfg.vocabSize); // (rows, vocab)
   }
 
-  async forward(tokens: Int32Array, batch: number, seqLen: number): Promise<Float32Array> {
+  async forward(
+    tokens: Int32Array,
+    batch: number,
+    seqLen: number,
+    options: ForwardOptions = {},
+  ): Promise<Float32Array> {
     const where = "LlamaModel.forward";
     this.checkWindows(where, batch, seqLen);
     if (tokens.length !== batch * seqLen) {
@@ -274,16 +288,26 @@ class Llama implements LlamaModel {
         `${where}: tokens has ${tokens.length} elements, expected batch·seqLen = ${batch * seqLen}`,
       );
     }
+    // The caller's loop (perplexity's windows) yields first; here only a long window yields.
+    const tick = createYielder(options.signal, { yieldOnFirstCall: false });
     let h = this.embed(tokens); // (batch·seqLen, H)
-    for (let l = 0; l < this.config.numLayers; l++) h = await this.runBlock(l, h, batch, seqLen);
+    for (let l = 0; l < this.config.numLayers; l++) {
+      const at = `${where} (block ${l})`;
+      await tick(at);
+      // The hooks only observe: they give the event loop a turn inside a long block.
+      const hooks: BlockHooks | undefined =
+        options.signal === undefined ? undefined : { onLinearInput: (name) => tick(`${at} ${name}`) };
+      h = await this.runBlock(l, h, batch, seqLen, hooks);
+    }
+    await tick(`${where} (head)`);
     return this.headRows(h, batch * seqLen);
   }
 
-  async nll(window: Int32Array): Promise<Float64Array> {
+  async nll(window: Int32Array, options: ForwardOptions = {}): Promise<Float64Array> {
     const n = window.length;
     if (n < 2) throw new RangeError(`LlamaModel.nll: window must hold at least 2 tokens, got ${n}`);
     const V = this.config.vocabSize;
-    const logits = await this.forward(window, 1, n); // (n, V)
+    const logits = await this.forward(window, 1, n, options); // (n, V)
     const out = new Float64Array(n - 1); // (n − 1,)
     for (let t = 0; t < n - 1; t++) {
       const row = t * V;
