@@ -6,6 +6,7 @@ import {
   type RandomLlamaOptions,
   randomLlamaCheckpoint,
 } from "../test/fixtures/memory-checkpoint.ts";
+import { createCpuBackend } from "./cpu-backend.ts";
 import { LINEAR_NAMES, type LinearName, loadLlama } from "./llama.ts";
 
 // ---- A direct float64 implementation, written from the HF modeling code, sharing nothing with llama.ts ----
@@ -297,6 +298,39 @@ describe("LlamaModel", () => {
     const long = await model.forward(Int32Array.from(TOKENS), 1, TOKENS.length);
     const short = await model.forward(Int32Array.from(TOKENS.slice(0, 4)), 1, 4);
     expect(relErr(long.subarray(0, 4 * 32), short)).toBeLessThan(1e-6);
+  });
+
+  it("forward and nll with a signal: bit-identical results, and an abort lands inside the pass", async () => {
+    const ckpt = randomLlamaCheckpoint({ seed: 12, layers: 3 });
+    const plain = await loadLlama(ckpt);
+    const w = Int32Array.from(TOKENS);
+    const live = new AbortController().signal;
+    expect(await plain.forward(w, 1, w.length, { signal: live })).toEqual(
+      await plain.forward(w, 1, w.length),
+    );
+    expect(await plain.nll(w, { signal: live })).toEqual(await plain.nll(w));
+    await expect(plain.nll(w, { signal: AbortSignal.abort() })).rejects.toMatchObject({
+      code: "ABORTED",
+      message: "LlamaModel.forward (block 0): aborted",
+    });
+    // A backend that aborts during the 5th matmul (block 0's gate_proj, then up_proj runs): the pass
+    // stops at the next linear input, down_proj's, without finishing the block.
+    const cpu = createCpuBackend();
+    const ac = new AbortController();
+    let calls = 0;
+    const backend = {
+      ...cpu,
+      name: "aborting",
+      matmulTransB: (...args: Parameters<typeof cpu.matmulTransB>) => {
+        if (++calls === 5) ac.abort();
+        return cpu.matmulTransB(...args);
+      },
+    };
+    const model = await loadLlama(ckpt, { backend });
+    const e = await model.forward(w, 1, w.length, { signal: ac.signal }).catch((x: unknown) => x);
+    expect(isPruneError(e, "ABORTED")).toBe(true);
+    expect((e as Error).message).toBe("LlamaModel.forward (block 0) down_proj: aborted");
+    expect(calls).toBe(6);
   });
 
   it("computes nll as log-sum-exp minus the target logit", async () => {
