@@ -281,6 +281,59 @@ describe("loadLlama", () => {
   });
 });
 
+describe("disposal", () => {
+  it("closeCheckpoint closes the checkpoint after loading, and when loading fails", async () => {
+    const closes: string[] = [];
+    const counted = (c: Checkpoint, name: string): Checkpoint => ({
+      ...c,
+      has: (n) => c.has(n),
+      info: (n) => c.info(n),
+      list: () => c.list(),
+      readRaw: (n) => c.readRaw(n),
+      readF32: (n) => c.readF32(n),
+      close: async () => {
+        closes.push(name);
+      },
+    });
+    const ckpt = randomLlamaCheckpoint({ seed: 13 });
+    await loadLlama(counted(ckpt, "kept"));
+    expect(closes).toEqual([]); // by default the caller closes it
+    const model = await loadLlama(counted(ckpt, "owned"), { closeCheckpoint: true });
+    expect(closes).toEqual(["owned"]);
+    expect((await model.forward(Int32Array.from(TOKENS), 1, TOKENS.length)).length).toBe(TOKENS.length * 32);
+    const broken = memoryCheckpoint({ ...ckpt.config, num_hidden_layers: 0 }, new Map());
+    await expect(loadLlama(counted(broken, "failed"), { closeCheckpoint: true })).rejects.toThrow();
+    expect(closes).toEqual(["owned", "failed"]);
+  });
+
+  it("dispose() disposes the backend it created (not one passed in), is idempotent, and refuses later use", async () => {
+    const ckpt = randomLlamaCheckpoint({ seed: 14 });
+    let disposed = 0;
+    const cpu = createCpuBackend();
+    const given = { ...cpu, dispose: async () => void disposed++ };
+    const borrowed = await loadLlama(ckpt, { backend: given });
+    await borrowed.dispose();
+    expect(disposed).toBe(0); // its owner disposes it
+    const model = await loadLlama(ckpt);
+    const w = Int32Array.from(TOKENS);
+    await model.dispose();
+    await model.dispose();
+    await expect(model.forward(w, 1, w.length)).rejects.toThrow(/LlamaModel\.embed: the model was disposed/);
+    expect(() => model.getLinearWeight(0, "q_proj")).toThrow(TypeError);
+  });
+
+  it("works with await using: disposed at the end of the scope", async () => {
+    let model: Awaited<ReturnType<typeof loadLlama>> | undefined;
+    {
+      await using m = await loadLlama(randomLlamaCheckpoint({ seed: 15 }));
+      model = m;
+      expect(m.linearShape(0, "q_proj")).toEqual([16, 16]);
+    }
+    expect(() => model!.linearShape(0, "q_proj")).toThrow(/the model was disposed/);
+    expect(typeof model[Symbol.asyncDispose]).toBe("function");
+  });
+});
+
 describe("LlamaModel", () => {
   it("treats each window of a batch independently (batch = concatenated single windows)", async () => {
     const model = await loadLlama(randomLlamaCheckpoint({ seed: 9, kvHeads: 2 }));

@@ -21,7 +21,17 @@ export interface LoadLlamaOptions {
   readonly backend?: ComputeBackend;
   /** Cancels loading between tensors (rejects with ABORTED). */
   readonly signal?: AbortSignal;
+  /**
+   * Close the checkpoint once every weight is read (the model holds them all) — and when loading
+   * fails — so that `loadLlama(await openCheckpoint(path), { closeCheckpoint: true })` leaves no
+   * file handle open. Default false: the caller closes it (e.g. when it reads more tensors later).
+   */
+  readonly closeCheckpoint?: boolean;
 }
+
+/** `Symbol.asyncDispose`, or the key TypeScript's `await using` falls back to where it is missing. */
+const ASYNC_DISPOSE: symbol =
+  (Symbol as { asyncDispose?: symbol }).asyncDispose ?? Symbol.for("Symbol.asyncDispose");
 
 /** Options of {@link LlamaModel.forward} and {@link LlamaModel.nll}. */
 export interface ForwardOptions {
@@ -97,6 +107,14 @@ export interface LlamaModel {
   parameterName(layer: number, name: LinearName): string;
   /** Start an incremental decoding session (key/value cache), used by generation. */
   createSequence(): LlamaSequence;
+  /**
+   * Release the model: disposes the backend that {@link loadLlama} created (none when a backend was
+   * passed in: its owner disposes it) and drops the decoder weights; every later call throws a
+   * TypeError. Idempotent. `await using model = await loadLlama(…)` calls it at the end of the scope.
+   */
+  dispose(): Promise<void>;
+  /** The same as {@link LlamaModel.dispose}, for `await using`. */
+  [Symbol.asyncDispose](): Promise<void>;
 }
 
 // ---- Argument checks (programmer errors → RangeError) ----
@@ -126,6 +144,9 @@ class Llama implements LlamaModel {
   private readonly lmHead: Float32Array; // (vocab, hidden), === embedding when tied
   private readonly layers: LayerWeights[];
   private rope: RopeTable;
+  private readonly ownedBackend: boolean;
+  private disposed = false;
+  declare readonly [Symbol.asyncDispose]: () => Promise<void>;
 
   constructor(
     config: LlamaConfig,
@@ -134,6 +155,7 @@ class Llama implements LlamaModel {
     finalNorm: Float32Array,
     lmHead: Float32Array,
     layers: LayerWeights[],
+    ownedBackend: boolean,
   ) {
     this.config = config;
     this.backend = backend;
@@ -142,6 +164,19 @@ class Llama implements LlamaModel {
     this.lmHead = lmHead;
     this.layers = layers;
     this.rope = buildRope(0, config);
+    this.ownedBackend = ownedBackend;
+    Object.defineProperty(this, ASYNC_DISPOSE, { value: () => this.dispose() });
+  }
+
+  async dispose(): Promise<void> {
+    if (this.disposed) return;
+    this.disposed = true;
+    this.layers.length = 0;
+    if (this.ownedBackend) await this.backend.dispose?.();
+  }
+
+  private checkAlive(where: string): void {
+    if (this.disposed) throw new TypeError(`${where}: the model was disposed`);
   }
 
   private ropeFor(positions: number): RopeTable {
@@ -153,6 +188,7 @@ class Llama implements LlamaModel {
   }
 
   private checkLayer(where: string, layer: number): LayerWeights {
+    this.checkAlive(where);
     const l = Number.isInteger(layer) ? this.layers[layer] : undefined;
     if (l === undefined) {
       throw new RangeError(
@@ -190,6 +226,7 @@ class Llama implements LlamaModel {
   }
 
   embed(tokens: Int32Array): Float32Array {
+    this.checkAlive("LlamaModel.embed");
     checkTokens("LlamaModel.embed", tokens, this.config.vocabSize);
     const h = this.config.hiddenSize;
     return embedRows(this.embedding, tokens, h, new Float32Array(tokens.length * h)); // (tokens, hidden)
@@ -255,6 +292,7 @@ class Llama implements LlamaModel {
 
   async head(hidden: Float32Array, batch: number, seqLen: number): Promise<Float32Array> {
     const where = "LlamaModel.head";
+    this.checkAlive(where);
     checkCount(where, "batch", batch);
     checkCount(where, "seqLen", seqLen);
     const rows = batch * seqLen;
@@ -443,7 +481,14 @@ class Llama implements LlamaModel {
  * const logits = await model.forward(new Int32Array([1, 403, 407]), 1, 3); // (3, 512)
  */
 export async function loadLlama(checkpoint: Checkpoint, options: LoadLlamaOptions = {}): Promise<LlamaModel> {
-  const cfg = parseLlamaConfig(checkpoint.config, `${checkpoint.source} config`);
-  const w = await readLlamaWeights(checkpoint, cfg, options.signal);
-  return new Llama(cfg, options.backend ?? createCpuBackend(), w.embedding, w.finalNorm, w.lmHead, w.layers);
+  let cfg: LlamaConfig;
+  let w: Awaited<ReturnType<typeof readLlamaWeights>>;
+  try {
+    cfg = parseLlamaConfig(checkpoint.config, `${checkpoint.source} config`);
+    w = await readLlamaWeights(checkpoint, cfg, options.signal);
+  } finally {
+    if (options.closeCheckpoint === true) await checkpoint.close();
+  }
+  const backend = options.backend ?? createCpuBackend();
+  return new Llama(cfg, backend, w.embedding, w.finalNorm, w.lmHead, w.layers, options.backend === undefined);
 }
