@@ -3,7 +3,10 @@ import { masksFromZeros, paramsFromCheckpoint, sft, sparsityOf } from "@mama-pru
 import { createLlama2cTokenizer } from "@mama-prune/model";
 import { readLlama2cFile, readLlama2cTokenizerFile } from "@mama-prune/tensor-io/node";
 
-const params = await paramsFromCheckpoint(await readLlama2cFile("data/stories260K/stories260K.bin"));
+// closeCheckpoint: the file is closed once every tensor is read (params hold them all).
+const params = await paramsFromCheckpoint(await readLlama2cFile("data/stories260K/stories260K.bin"), {
+  closeCheckpoint: true,
+});
 const tokenizer = createLlama2cTokenizer(await readLlama2cTokenizerFile("data/stories260K/tok512.bin", 512));
 const text = (await readFile("data/tinystories/tinystories_val.txt", "utf8")).slice(-20000);
 const w = params.tensors.get("model.layers.0.mlp.up_proj.weight")!;

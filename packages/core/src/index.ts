@@ -27,3 +27,4 @@ export {
   validateSparsity,
 } from "./sparsity.ts";
 export { escapeUntrusted, quoteUntrusted, UNTRUSTED_MAX_CHARS } from "./untrusted.ts";
+export { createYielder, type Yielder, type YielderOptions } from "./yielder.ts";

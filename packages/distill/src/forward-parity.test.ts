@@ -70,7 +70,22 @@ describe("one forward pass: trainForward logits = LlamaModel.forward logits, bit
     );
     const ckpt = await readLlama2c(bytes, "stories260K.bin");
     const model = await loadLlama(ckpt);
-    const params = await paramsFromCheckpoint(ckpt);
+    let closed = 0;
+    const params = await paramsFromCheckpoint(
+      {
+        ...ckpt,
+        has: (n) => ckpt.has(n),
+        info: (n) => ckpt.info(n),
+        readF32: (n) => ckpt.readF32(n),
+        close: async () => void closed++,
+      },
+      { closeCheckpoint: true },
+    );
+    expect(closed).toBe(1); // closed once every tensor was read
+    await expect(paramsFromCheckpoint(ckpt, AbortSignal.abort())).rejects.toMatchObject({ code: "ABORTED" });
+    await expect(paramsFromCheckpoint(ckpt, { signal: AbortSignal.abort() })).rejects.toMatchObject({
+      code: "ABORTED",
+    });
     const tokens = seededTokens(2 * 64, 512, 11);
     expectBitIdentical(
       await model.forward(tokens, 2, 64),

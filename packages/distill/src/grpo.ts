@@ -2,10 +2,10 @@
 import {
   type ComputeBackend,
   createRng,
+  createYielder,
   type Logger,
   PruneError,
   SILENT_LOGGER,
-  throwIfAborted,
   truncateForMessage,
 } from "@mama-prune/core";
 import type { Tokenizer } from "@mama-prune/model";
@@ -173,8 +173,9 @@ export async function grpo(options: GrpoOptions): Promise<GrpoReport> {
   const kls: number[] = [];
   const V = policy.config.vocabSize;
   const t0 = performance.now();
+  const tick = createYielder(options.signal); // a turn for Ctrl-C and timers, then the abort check
   for (let step = 0; step < steps; step++) {
-    throwIfAborted(options.signal, where);
+    await tick(`${where} (step ${step})`);
     const model = await paramsToModel(policy, backendOpt); // snapshot = π_old
     const grads: Grads = zeroGrads(policy);
     let rewardSum = 0;
@@ -196,6 +197,7 @@ export async function grpo(options: GrpoOptions): Promise<GrpoReport> {
       );
       const adv = groupAdvantages(group.map((s) => s.reward));
       for (let i = 0; i < G; i++) {
+        await tick(`${where} (step ${step}, prompt ${j}, sample ${i})`);
         const s = group[i]!;
         rewardSum += s.reward;
         nSamples++;

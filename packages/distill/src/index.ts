@@ -55,6 +55,7 @@ export {
   type LayerParamNames,
   type LlamaParams,
   layerParamNames,
+  type ParamsFromCheckpointOptions,
   paramEntries,
   paramShapes,
   paramsCheckpoint,

@@ -107,17 +107,46 @@ export function paramShapes(config: LlamaConfig): Map<string, readonly number[]>
  * Read every tensor of a Llama-family checkpoint into trainable float32 arrays.
  *
  * @param checkpoint Any tensor-io Checkpoint (HF folder, safetensors, llama2.c).
- * @param signal Cancels between tensors.
+ * @param options `signal` cancels between tensors (an AbortSignal alone is accepted too);
+ *   `closeCheckpoint: true` closes the checkpoint once every tensor is read, and when reading fails,
+ *   so that a checkpoint opened for this call leaves no file handle behind.
  * @throws PruneError CONFIG_INVALID / ARCH_UNSUPPORTED (config), TENSOR_IO_NOT_FOUND (a tensor is
  *   missing), SHAPE_MISMATCH (wrong shape), TENSOR_IO_MALFORMED (NaN/Inf), ABORTED — each naming
  *   the checkpoint and tensor.
  * @example
- * const params = await paramsFromCheckpoint(await readLlama2cFile("stories260K.bin"));
+ * const params = await paramsFromCheckpoint(await readLlama2cFile("stories260K.bin"), { closeCheckpoint: true });
  */
 export async function paramsFromCheckpoint(
   checkpoint: Checkpoint,
-  signal?: AbortSignal,
+  options?: AbortSignal | ParamsFromCheckpointOptions,
 ): Promise<LlamaParams> {
+  const o: ParamsFromCheckpointOptions =
+    options === undefined || isAbortSignal(options) ? { ...(options ? { signal: options } : {}) } : options;
+  try {
+    return await readParams(checkpoint, o.signal);
+  } finally {
+    if (o.closeCheckpoint === true) await checkpoint.close();
+  }
+}
+
+/** Options of {@link paramsFromCheckpoint}. */
+export interface ParamsFromCheckpointOptions {
+  /** Cancels between tensors (rejects with ABORTED). */
+  readonly signal?: AbortSignal;
+  /** Close the checkpoint once every tensor is read, and when reading fails. Default false. */
+  readonly closeCheckpoint?: boolean;
+}
+
+function isAbortSignal(v: unknown): v is AbortSignal {
+  return (
+    typeof v === "object" &&
+    v !== null &&
+    typeof (v as AbortSignal).aborted === "boolean" &&
+    typeof (v as AbortSignal).addEventListener === "function"
+  );
+}
+
+async function readParams(checkpoint: Checkpoint, signal: AbortSignal | undefined): Promise<LlamaParams> {
   const config = parseLlamaConfig(checkpoint.config, `${checkpoint.source} config`);
   const tensors = new Map<string, Tensor>();
   for (const [name, shape] of paramShapes(config)) {

@@ -1,12 +1,6 @@
 // Training loops: supervised fine-tuning (next-token cross-entropy) and knowledge distillation,
 // both masked (pruned weights stay exactly zero), with AdamW, clipping and warm-up + cosine.
-import {
-  type ComputeBackend,
-  type Logger,
-  PruneError,
-  SILENT_LOGGER,
-  throwIfAborted,
-} from "@mama-prune/core";
+import { type ComputeBackend, createYielder, type Logger, PruneError, SILENT_LOGGER } from "@mama-prune/core";
 import { createBatchSampler } from "./data.ts";
 import { trainBackward, trainForward } from "./engine.ts";
 import { crossEntropyLoss, distillLoss, type LossResult } from "./losses.ts";
@@ -167,8 +161,9 @@ async function runTraining(
   const t0 = performance.now();
   const inputs = new Int32Array(batch * seqLen); // (batch, seqLen)
   const targets = new Int32Array(batch * seqLen); // (batch, seqLen)
+  const tick = createYielder(o.signal); // a turn for Ctrl-C and timers, then the abort check
   for (let step = 0; step < steps; step++) {
-    throwIfAborted(o.signal, where);
+    await tick(`${where} (step ${step})`);
     const win = sampler.next(); // (batch, seqLen + 1)
     for (let b = 0; b < batch; b++) {
       for (let i = 0; i < seqLen; i++) {

@@ -235,6 +235,35 @@ describe("perplexity", () => {
     expect(m.windows.length).toBe(2);
   });
 
+  it("stops promptly when a timer aborts it, although every nll resolves at once", async () => {
+    // Each window is 4 ms of synchronous work, as a JS-backend forward pass: 400 windows = 1.6 s.
+    const windows: number[] = [];
+    const busy: PerplexityModel = {
+      async nll(window: Int32Array, options?: { signal?: AbortSignal }): Promise<Float64Array> {
+        windows.push(window.length);
+        expect(options?.signal).toBeDefined(); // passed on, so a model can stop inside a window
+        const end = performance.now() + 4;
+        while (performance.now() < end) {
+          /* busy */
+        }
+        return new Float64Array(window.length - 1).fill(1);
+      },
+    };
+    const text = "ab".repeat(800); // 1,600 tokens: 400 windows of 4
+    const ac = new AbortController();
+    let abortedAt = Number.NaN;
+    setTimeout(() => {
+      abortedAt = performance.now();
+      ac.abort();
+    }, 40);
+    const e = await rejection(perplexity(busy, charTokenizer(), text, { seqlen: 4, signal: ac.signal }));
+    const latency = performance.now() - abortedAt;
+    expect(isPruneError(e, "ABORTED")).toBe(true);
+    expect(e.message).toMatch(/^perplexity \(window \d+\/400\): aborted$/);
+    expect(windows.length).toBeLessThan(400);
+    expect(latency).toBeLessThan(500); // at most one 50 ms stretch (plus timer slack)
+  });
+
   it("rejects bad options with EVAL_INVALID naming the option", async () => {
     const cases: [Partial<PerplexityOptions>, RegExp][] = [
       [{}, /options\.seqlen/],

@@ -1,4 +1,4 @@
-import { PruneError, sha256Hex, throwIfAborted } from "@mama-prune/core";
+import { createYielder, PruneError, sha256Hex, throwIfAborted } from "@mama-prune/core";
 
 // ---- Structural contracts (satisfied by @mama-prune/model's model and tokenizers) ----
 
@@ -7,7 +7,11 @@ import { PruneError, sha256Hex, throwIfAborted } from "@mama-prune/core";
  * `window[1..]` given its prefix, one value per predicted token (length `window.length − 1`).
  */
 export interface PerplexityModel {
-  nll(window: Int32Array): Promise<Float64Array | Float32Array>;
+  /**
+   * `options.signal` is perplexity's own signal, passed on so that a model with a long forward pass
+   * can stop inside a window (a model may ignore it: perplexity also checks it between windows).
+   */
+  nll(window: Int32Array, options?: { signal?: AbortSignal }): Promise<Float64Array | Float32Array>;
   /** When present, `seqlen` is checked against the model's context length before any work. */
   readonly config?: { readonly maxPositionEmbeddings?: number };
 }
@@ -54,7 +58,10 @@ export interface PerplexityOptions {
   readonly bosPerWindow?: boolean;
   /** Called with (0, total) before the first window and (k, total) after the k-th. */
   readonly onProgress?: (done: number, total: number) => void;
-  /** Checked before each window; an aborted run throws PruneError ABORTED. */
+  /**
+   * Checked before each window (the event loop gets a turn at least every 50 ms, so a Ctrl-C
+   * handler or a timer can fire) and passed to `model.nll`; an aborted run throws PruneError ABORTED.
+   */
   readonly signal?: AbortSignal;
   /** Checksum of the model weights, copied into the result (e.g. sha256 of the checkpoint file). */
   readonly modelChecksum?: string;
@@ -211,7 +218,7 @@ export function cutWindows(
  * @throws PruneError EVAL_INVALID for seqlen < 2 or above `model.config.maxPositionEmbeddings`, maxWindows < 1, a text shorter than one window,
  *   `bosPerWindow` without a BOS token, or a model returning the wrong number of NLLs, NaN/±Inf
  *   NLLs, or NLLs below −1e-3 (a probability above 1).
- * @throws PruneError ABORTED when `signal` fires (checked before each window).
+ * @throws PruneError ABORTED when `signal` fires (checked before each window and by the model).
  * @throws TypeError when `text` is not a string. Errors thrown by the model or tokenizer propagate.
  * @example
  * const r = await perplexity(model, tokenizer, text, { seqlen: 256, datasetName: "tinystories_val" });
@@ -259,9 +266,12 @@ export async function perplexity(
   let sum = 0;
   let comp = 0;
   onProgress?.(0, total);
+  const tick = createYielder(signal);
   for (let k = 0; k < total; k++) {
-    throwIfAborted(signal, `perplexity (window ${k}/${total})`);
-    const nll = await model.nll(cut.window(k));
+    await tick(`perplexity (window ${k}/${total})`);
+    const nll = await (signal !== undefined
+      ? model.nll(cut.window(k), { signal })
+      : model.nll(cut.window(k)));
     if (nll === null || typeof nll !== "object" || nll.length !== seqlen - 1) {
       throw invalid(
         `perplexity: model.nll returned the wrong number of values for window ${k}. Expected ${seqlen - 1} (seqlen − 1), got ${String((nll as { length?: unknown } | null)?.length)}.`,

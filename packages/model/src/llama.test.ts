@@ -6,6 +6,7 @@ import {
   type RandomLlamaOptions,
   randomLlamaCheckpoint,
 } from "../test/fixtures/memory-checkpoint.ts";
+import { createCpuBackend } from "./cpu-backend.ts";
 import { LINEAR_NAMES, type LinearName, loadLlama } from "./llama.ts";
 
 // ---- A direct float64 implementation, written from the HF modeling code, sharing nothing with llama.ts ----
@@ -280,6 +281,59 @@ describe("loadLlama", () => {
   });
 });
 
+describe("disposal", () => {
+  it("closeCheckpoint closes the checkpoint after loading, and when loading fails", async () => {
+    const closes: string[] = [];
+    const counted = (c: Checkpoint, name: string): Checkpoint => ({
+      ...c,
+      has: (n) => c.has(n),
+      info: (n) => c.info(n),
+      list: () => c.list(),
+      readRaw: (n) => c.readRaw(n),
+      readF32: (n) => c.readF32(n),
+      close: async () => {
+        closes.push(name);
+      },
+    });
+    const ckpt = randomLlamaCheckpoint({ seed: 13 });
+    await loadLlama(counted(ckpt, "kept"));
+    expect(closes).toEqual([]); // by default the caller closes it
+    const model = await loadLlama(counted(ckpt, "owned"), { closeCheckpoint: true });
+    expect(closes).toEqual(["owned"]);
+    expect((await model.forward(Int32Array.from(TOKENS), 1, TOKENS.length)).length).toBe(TOKENS.length * 32);
+    const broken = memoryCheckpoint({ ...ckpt.config, num_hidden_layers: 0 }, new Map());
+    await expect(loadLlama(counted(broken, "failed"), { closeCheckpoint: true })).rejects.toThrow();
+    expect(closes).toEqual(["owned", "failed"]);
+  });
+
+  it("dispose() disposes the backend it created (not one passed in), is idempotent, and refuses later use", async () => {
+    const ckpt = randomLlamaCheckpoint({ seed: 14 });
+    let disposed = 0;
+    const cpu = createCpuBackend();
+    const given = { ...cpu, dispose: async () => void disposed++ };
+    const borrowed = await loadLlama(ckpt, { backend: given });
+    await borrowed.dispose();
+    expect(disposed).toBe(0); // its owner disposes it
+    const model = await loadLlama(ckpt);
+    const w = Int32Array.from(TOKENS);
+    await model.dispose();
+    await model.dispose();
+    await expect(model.forward(w, 1, w.length)).rejects.toThrow(/LlamaModel\.embed: the model was disposed/);
+    expect(() => model.getLinearWeight(0, "q_proj")).toThrow(TypeError);
+  });
+
+  it("works with await using: disposed at the end of the scope", async () => {
+    let model: Awaited<ReturnType<typeof loadLlama>> | undefined;
+    {
+      await using m = await loadLlama(randomLlamaCheckpoint({ seed: 15 }));
+      model = m;
+      expect(m.linearShape(0, "q_proj")).toEqual([16, 16]);
+    }
+    expect(() => model!.linearShape(0, "q_proj")).toThrow(/the model was disposed/);
+    expect(typeof model[Symbol.asyncDispose]).toBe("function");
+  });
+});
+
 describe("LlamaModel", () => {
   it("treats each window of a batch independently (batch = concatenated single windows)", async () => {
     const model = await loadLlama(randomLlamaCheckpoint({ seed: 9, kvHeads: 2 }));
@@ -297,6 +351,39 @@ describe("LlamaModel", () => {
     const long = await model.forward(Int32Array.from(TOKENS), 1, TOKENS.length);
     const short = await model.forward(Int32Array.from(TOKENS.slice(0, 4)), 1, 4);
     expect(relErr(long.subarray(0, 4 * 32), short)).toBeLessThan(1e-6);
+  });
+
+  it("forward and nll with a signal: bit-identical results, and an abort lands inside the pass", async () => {
+    const ckpt = randomLlamaCheckpoint({ seed: 12, layers: 3 });
+    const plain = await loadLlama(ckpt);
+    const w = Int32Array.from(TOKENS);
+    const live = new AbortController().signal;
+    expect(await plain.forward(w, 1, w.length, { signal: live })).toEqual(
+      await plain.forward(w, 1, w.length),
+    );
+    expect(await plain.nll(w, { signal: live })).toEqual(await plain.nll(w));
+    await expect(plain.nll(w, { signal: AbortSignal.abort() })).rejects.toMatchObject({
+      code: "ABORTED",
+      message: "LlamaModel.forward (block 0): aborted",
+    });
+    // A backend that aborts during the 5th matmul (block 0's gate_proj, then up_proj runs): the pass
+    // stops at the next linear input, down_proj's, without finishing the block.
+    const cpu = createCpuBackend();
+    const ac = new AbortController();
+    let calls = 0;
+    const backend = {
+      ...cpu,
+      name: "aborting",
+      matmulTransB: (...args: Parameters<typeof cpu.matmulTransB>) => {
+        if (++calls === 5) ac.abort();
+        return cpu.matmulTransB(...args);
+      },
+    };
+    const model = await loadLlama(ckpt, { backend });
+    const e = await model.forward(w, 1, w.length, { signal: ac.signal }).catch((x: unknown) => x);
+    expect(isPruneError(e, "ABORTED")).toBe(true);
+    expect((e as Error).message).toBe("LlamaModel.forward (block 0) down_proj: aborted");
+    expect(calls).toBe(6);
   });
 
   it("computes nll as log-sum-exp minus the target logit", async () => {

@@ -1,7 +1,7 @@
 // The model object: a loaded Llama-family decoder running the shared block forward (block.ts) for
 // windows and for KV-cached incremental decoding.
 import type { ComputeBackend } from "@mama-prune/core";
-import { PruneError } from "@mama-prune/core";
+import { createYielder, PruneError } from "@mama-prune/core";
 import type { Checkpoint } from "@mama-prune/tensor-io";
 import { causalAttention, causalAttentionWindows } from "./attention.ts";
 import { type BlockHooks, decoderBlock, type LinearFn } from "./block.ts";
@@ -20,6 +20,25 @@ export interface LoadLlamaOptions {
   /** Compute backend for every matmul (default: {@link createCpuBackend}). */
   readonly backend?: ComputeBackend;
   /** Cancels loading between tensors (rejects with ABORTED). */
+  readonly signal?: AbortSignal;
+  /**
+   * Close the checkpoint once every weight is read (the model holds them all) — and when loading
+   * fails — so that `loadLlama(await openCheckpoint(path), { closeCheckpoint: true })` leaves no
+   * file handle open. Default false: the caller closes it (e.g. when it reads more tensors later).
+   */
+  readonly closeCheckpoint?: boolean;
+}
+
+/** `Symbol.asyncDispose`, or the key TypeScript's `await using` falls back to where it is missing. */
+const ASYNC_DISPOSE: symbol =
+  (Symbol as { asyncDispose?: symbol }).asyncDispose ?? Symbol.for("Symbol.asyncDispose");
+
+/** Options of {@link LlamaModel.forward} and {@link LlamaModel.nll}. */
+export interface ForwardOptions {
+  /**
+   * Cancels between decoder blocks (rejects with PruneError ABORTED); the event loop gets a turn
+   * at least every 50 ms so that an abort from a timer or a Ctrl-C handler can land.
+   */
   readonly signal?: AbortSignal;
 }
 
@@ -48,14 +67,14 @@ export interface LlamaModel {
    * window after window); causal attention inside each window, positions 0..seqLen−1.
    *
    * @throws RangeError when `tokens.length !== batch·seqLen`, an id is outside the vocabulary, or
-   *   seqLen exceeds `maxPositionEmbeddings`.
+   *   seqLen exceeds `maxPositionEmbeddings`; PruneError ABORTED when `options.signal` fires.
    */
-  forward(tokens: Int32Array, batch: number, seqLen: number): Promise<Float32Array>;
+  forward(tokens: Int32Array, batch: number, seqLen: number, options?: ForwardOptions): Promise<Float32Array>;
   /**
    * Per-token negative log-likelihood (natural log) of window[1..] given its prefix: length
    * `window.length − 1`, log-sum-exp in float64. Holds one window's logits at most.
    */
-  nll(window: Int32Array): Promise<Float64Array>;
+  nll(window: Int32Array, options?: ForwardOptions): Promise<Float64Array>;
   /** Embedding rows of the tokens: hidden states [tokens.length, hiddenSize]. */
   embed(tokens: Int32Array): Float32Array;
   /**
@@ -88,6 +107,14 @@ export interface LlamaModel {
   parameterName(layer: number, name: LinearName): string;
   /** Start an incremental decoding session (key/value cache), used by generation. */
   createSequence(): LlamaSequence;
+  /**
+   * Release the model: disposes the backend that {@link loadLlama} created (none when a backend was
+   * passed in: its owner disposes it) and drops the decoder weights; every later call throws a
+   * TypeError. Idempotent. `await using model = await loadLlama(…)` calls it at the end of the scope.
+   */
+  dispose(): Promise<void>;
+  /** The same as {@link LlamaModel.dispose}, for `await using`. */
+  [Symbol.asyncDispose](): Promise<void>;
 }
 
 // ---- Argument checks (programmer errors → RangeError) ----
@@ -117,6 +144,9 @@ class Llama implements LlamaModel {
   private readonly lmHead: Float32Array; // (vocab, hidden), === embedding when tied
   private readonly layers: LayerWeights[];
   private rope: RopeTable;
+  private readonly ownedBackend: boolean;
+  private disposed = false;
+  declare readonly [Symbol.asyncDispose]: () => Promise<void>;
 
   constructor(
     config: LlamaConfig,
@@ -125,6 +155,7 @@ class Llama implements LlamaModel {
     finalNorm: Float32Array,
     lmHead: Float32Array,
     layers: LayerWeights[],
+    ownedBackend: boolean,
   ) {
     this.config = config;
     this.backend = backend;
@@ -133,6 +164,19 @@ class Llama implements LlamaModel {
     this.lmHead = lmHead;
     this.layers = layers;
     this.rope = buildRope(0, config);
+    this.ownedBackend = ownedBackend;
+    Object.defineProperty(this, ASYNC_DISPOSE, { value: () => this.dispose() });
+  }
+
+  async dispose(): Promise<void> {
+    if (this.disposed) return;
+    this.disposed = true;
+    this.layers.length = 0;
+    if (this.ownedBackend) await this.backend.dispose?.();
+  }
+
+  private checkAlive(where: string): void {
+    if (this.disposed) throw new TypeError(`${where}: the model was disposed`);
   }
 
   private ropeFor(positions: number): RopeTable {
@@ -144,6 +188,7 @@ class Llama implements LlamaModel {
   }
 
   private checkLayer(where: string, layer: number): LayerWeights {
+    this.checkAlive(where);
     const l = Number.isInteger(layer) ? this.layers[layer] : undefined;
     if (l === undefined) {
       throw new RangeError(
@@ -181,6 +226,7 @@ class Llama implements LlamaModel {
   }
 
   embed(tokens: Int32Array): Float32Array {
+    this.checkAlive("LlamaModel.embed");
     checkTokens("LlamaModel.embed", tokens, this.config.vocabSize);
     const h = this.config.hiddenSize;
     return embedRows(this.embedding, tokens, h, new Float32Array(tokens.length * h)); // (tokens, hidden)
@@ -246,6 +292,7 @@ class Llama implements LlamaModel {
 
   async head(hidden: Float32Array, batch: number, seqLen: number): Promise<Float32Array> {
     const where = "LlamaModel.head";
+    this.checkAlive(where);
     checkCount(where, "batch", batch);
     checkCount(where, "seqLen", seqLen);
     const rows = batch * seqLen;
@@ -266,7 +313,12 @@ class Llama implements LlamaModel {
     return this.backend.matmulTransB(xn, this.lmHead, rows, cfg.hiddenSize, cfg.vocabSize); // (rows, vocab)
   }
 
-  async forward(tokens: Int32Array, batch: number, seqLen: number): Promise<Float32Array> {
+  async forward(
+    tokens: Int32Array,
+    batch: number,
+    seqLen: number,
+    options: ForwardOptions = {},
+  ): Promise<Float32Array> {
     const where = "LlamaModel.forward";
     this.checkWindows(where, batch, seqLen);
     if (tokens.length !== batch * seqLen) {
@@ -274,16 +326,26 @@ class Llama implements LlamaModel {
         `${where}: tokens has ${tokens.length} elements, expected batch·seqLen = ${batch * seqLen}`,
       );
     }
+    // The caller's loop (perplexity's windows) yields first; here only a long window yields.
+    const tick = createYielder(options.signal, { yieldOnFirstCall: false });
     let h = this.embed(tokens); // (batch·seqLen, H)
-    for (let l = 0; l < this.config.numLayers; l++) h = await this.runBlock(l, h, batch, seqLen);
+    for (let l = 0; l < this.config.numLayers; l++) {
+      const at = `${where} (block ${l})`;
+      await tick(at);
+      // The hooks only observe: they give the event loop a turn inside a long block.
+      const hooks: BlockHooks | undefined =
+        options.signal === undefined ? undefined : { onLinearInput: (name) => tick(`${at} ${name}`) };
+      h = await this.runBlock(l, h, batch, seqLen, hooks);
+    }
+    await tick(`${where} (head)`);
     return this.headRows(h, batch * seqLen);
   }
 
-  async nll(window: Int32Array): Promise<Float64Array> {
+  async nll(window: Int32Array, options: ForwardOptions = {}): Promise<Float64Array> {
     const n = window.length;
     if (n < 2) throw new RangeError(`LlamaModel.nll: window must hold at least 2 tokens, got ${n}`);
     const V = this.config.vocabSize;
-    const logits = await this.forward(window, 1, n); // (n, V)
+    const logits = await this.forward(window, 1, n, options); // (n, V)
     const out = new Float64Array(n - 1); // (n − 1,)
     for (let t = 0; t < n - 1; t++) {
       const row = t * V;
@@ -419,7 +481,14 @@ class Llama implements LlamaModel {
  * const logits = await model.forward(new Int32Array([1, 403, 407]), 1, 3); // (3, 512)
  */
 export async function loadLlama(checkpoint: Checkpoint, options: LoadLlamaOptions = {}): Promise<LlamaModel> {
-  const cfg = parseLlamaConfig(checkpoint.config, `${checkpoint.source} config`);
-  const w = await readLlamaWeights(checkpoint, cfg, options.signal);
-  return new Llama(cfg, options.backend ?? createCpuBackend(), w.embedding, w.finalNorm, w.lmHead, w.layers);
+  let cfg: LlamaConfig;
+  let w: Awaited<ReturnType<typeof readLlamaWeights>>;
+  try {
+    cfg = parseLlamaConfig(checkpoint.config, `${checkpoint.source} config`);
+    w = await readLlamaWeights(checkpoint, cfg, options.signal);
+  } finally {
+    if (options.closeCheckpoint === true) await checkpoint.close();
+  }
+  const backend = options.backend ?? createCpuBackend();
+  return new Llama(cfg, backend, w.embedding, w.finalNorm, w.lmHead, w.layers, options.backend === undefined);
 }

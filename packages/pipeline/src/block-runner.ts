@@ -1,6 +1,6 @@
 // ---- Running one decoder block over the calibration windows, collecting its input statistics ----
 
-import { type ComputeBackend, throwIfAborted } from "@mama-prune/core";
+import { type ComputeBackend, createYielder } from "@mama-prune/core";
 import type { LinearName, LlamaConfig, LlamaModel } from "@mama-prune/model";
 import type { CalibrationInput } from "./prune-options.ts";
 import {
@@ -60,22 +60,29 @@ export async function runBlockBatched(
   const H = model.config.hiddenSize;
   const S = cal.seqlen;
   const out = keepOutput ? new Float32Array(hidden.length) : undefined; // (nsamples·seqlen, H)
+  // Matmuls that resolve at once never let a Ctrl-C handler or a timer run: give the event loop a
+  // turn between batches and inside each block run (at every linear input, through the hooks).
+  const tick = createYielder(signal);
   for (let b0 = 0; b0 < cal.nsamples; b0 += batchSize) {
-    throwIfAborted(signal, `prune: block ${layer}`);
+    const where = `prune: block ${layer} (calibration batch ${b0 / batchSize})`;
+    await tick(where);
     const nb = Math.min(batchSize, cal.nsamples - b0);
     const r0 = b0 * S;
     const rows = nb * S;
     const x = hidden.subarray(r0 * H, (r0 + rows) * H); // (rows, H)
     const w = rowWeights?.subarray(r0, r0 + rows); // (rows,)
     const hooks =
-      accs === undefined
+      accs === undefined && signal === undefined
         ? undefined
         : {
             onLinearInput: async (name: LinearName, xin: Float32Array, n: number): Promise<void> => {
+              await tick(`${where} ${name}`);
               // q/k/v and gate/up share one input: accumulate once, at the first linear of the group.
-              if (name === "k_proj" || name === "v_proj" || name === "up_proj") return;
+              if (accs === undefined || name === "k_proj" || name === "v_proj" || name === "up_proj") return;
               const acc = accs[INPUT_OF[name]];
-              if (acc !== undefined) await acc.add(xin, n, w);
+              if (acc === undefined) return;
+              await acc.add(xin, n, w);
+              await tick(`${where} ${name}`); // the accumulation (XᵀX) is a stretch of its own
             },
           };
     const y = await model.runBlock(layer, x, nb, S, hooks); // (rows, H)

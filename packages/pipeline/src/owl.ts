@@ -1,6 +1,6 @@
 // ---- OWL's dense pre-pass: each block's outlier ratio from its Wanda scores ----
 
-import { type Logger, matrix } from "@mama-prune/core";
+import { createYielder, type Logger, matrix } from "@mama-prune/core";
 import { LINEAR_NAMES } from "@mama-prune/model";
 import { owlOutlierRatio, runScorer, wanda } from "@mama-prune/scoring";
 import { type BlockAccess, collectBlockStats, INPUT_OF, linearTensorName } from "./block-runner.ts";
@@ -33,7 +33,9 @@ export async function owlOutlierRatios(o: OwlPrepassInput): Promise<number[]> {
   const scorer = wanda();
   const ratios: number[] = [];
   let h = o.hidden;
+  const tick = createYielder(o.signal);
   for (let l = 0; l < L; l++) {
+    await tick(`prune: OWL pre-pass, block ${l}`);
     const { model, local } = await o.access.open(l);
     const { stats, output } = await collectBlockStats({
       model,
@@ -50,6 +52,7 @@ export async function owlOutlierRatios(o: OwlPrepassInput): Promise<number[]> {
     h = output!;
     const scores: Float32Array[] = [];
     for (const name of LINEAR_NAMES) {
+      await tick(`prune: OWL pre-pass, block ${l} ${name}`);
       const [rows, cols] = model.linearShape(local, name);
       const st = stats[INPUT_OF[name]];
       scores.push(

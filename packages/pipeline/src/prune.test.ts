@@ -443,6 +443,37 @@ describe("prune option errors", () => {
     );
   });
 
+  it("stops promptly when a timer aborts it mid-run, although the JS backend's matmuls resolve at once", async () => {
+    const shape = { hidden: 64, intermediate: 172, layers: 12, heads: 8, kvHeads: 4, vocab: 64, maxPos: 128 };
+    const { checkpoint } = await randomModel(shape);
+    const calibration = randomWindows(16, 128, shape.vocab);
+    const ac = new AbortController();
+    let blocksDone = 0;
+    let abortedAt = Number.NaN;
+    // Abort once block 0 is done: the run is under way, with 11 blocks (seconds of work) to go.
+    const run = prune({
+      checkpoint,
+      method: "wanda",
+      sparsity: 0.5,
+      calibration,
+      signal: ac.signal,
+      onProgress: (e) => {
+        if (e.stage !== "block") return;
+        blocksDone = e.done;
+        if (e.done === 1) {
+          setTimeout(() => {
+            abortedAt = performance.now();
+            ac.abort();
+          }, 0);
+        }
+      },
+    });
+    await expectPruneError(run, "ABORTED", "prune: block");
+    const latency = performance.now() - abortedAt;
+    expect(blocksDone).toBeLessThan(shape.layers);
+    expect(latency).toBeLessThan(500);
+  }, 60_000);
+
   it("aborts between blocks", async () => {
     const { checkpoint } = await randomModel(SHAPE);
     const ac = new AbortController();

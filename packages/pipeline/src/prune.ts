@@ -1,13 +1,13 @@
 // ---- The sequential pruning pipeline (DESIGN.md §1/§3): a loop over blocks, and over linears ----
 
 import {
+  createYielder,
   matrix,
   type NmPattern,
   nmGroupPruned,
   nmRowPruned,
   PruneError,
   SILENT_LOGGER,
-  throwIfAborted,
 } from "@mama-prune/core";
 import { LINEAR_NAMES, type LlamaModel, loadLlama } from "@mama-prune/model";
 import { allocateSparsity } from "@mama-prune/scoring";
@@ -132,6 +132,8 @@ export async function startPrune(
   const t0 = clock();
   const log = options.logger ?? SILENT_LOGGER;
   const signal = options.signal;
+  // The block and linear loops give the event loop a turn (Ctrl-C, timers) and check the signal.
+  const tick = createYielder(signal);
   const resolved = resolveMethod(options.method, {
     ...(options.registry !== undefined ? { registry: options.registry } : {}),
     ...(options.scorer !== undefined ? { scorer: options.scorer } : {}),
@@ -236,7 +238,7 @@ export async function startPrune(
       throw new RangeError(`prune: blocks must be pruned in order. Expected block ${nextBlock}, got ${l}`);
     }
     nextBlock++;
-    throwIfAborted(signal, `prune: block ${l}`);
+    await tick(`prune: block ${l}`);
     const { model, local } = await access.open(l);
     let stats: Partial<Record<InputKey, LinearInputStats>> = {};
     if (dataDriven && hidden !== undefined && cal !== undefined) {
@@ -255,6 +257,7 @@ export async function startPrune(
     }
 
     for (const name of LINEAR_NAMES) {
+      await tick(`prune: block ${l} ${name}`);
       const tl = clock();
       const [rows, cols] = model.linearShape(local, name);
       const pname = linearTensorName(model, local, l, name);

@@ -1,7 +1,7 @@
 // ---- Shared input validation, Hessian preparation and damping escalation ----
 
 import type { Matrix } from "@mama-prune/core";
-import { type Logger, PruneError, throwIfAborted } from "@mama-prune/core";
+import { createYielder as coreCreateYielder, type Logger, PruneError } from "@mama-prune/core";
 
 /** Factor by which the relative damping grows after a failed Cholesky. */
 export const DAMPING_GROWTH = 10;
@@ -209,20 +209,13 @@ export function factorWithDamping<T>(
 /**
  * Cooperative cancellation for long synchronous loops: when a signal is given, yield to the event
  * loop at most every `intervalMs` so that an abort (a timer, a UI click) can fire, then check it.
+ * A thin wrapper over core's {@link coreCreateYielder} with a fixed `where`.
  */
 export function createYielder(
   where: string,
   signal: AbortSignal | undefined,
   intervalMs = 50,
 ): () => Promise<void> {
-  if (signal === undefined) return async () => {};
-  let last = Number.NEGATIVE_INFINITY; // the first call always yields, so an abort right after the call lands
-  return async () => {
-    const now = performance.now();
-    if (now - last >= intervalMs) {
-      await new Promise<void>((resolve) => setTimeout(resolve, 0));
-      last = performance.now();
-    }
-    throwIfAborted(signal, where);
-  };
+  const tick = coreCreateYielder(signal, { everyMs: intervalMs });
+  return () => tick(where);
 }
