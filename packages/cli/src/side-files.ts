@@ -1,6 +1,7 @@
 // ---- Files carried from the input folder into a written folder (prune, distill, grpo) ----
 
-import { stat } from "node:fs/promises";
+import { readFile, stat } from "node:fs/promises";
+import { dirname, join, resolve } from "node:path";
 import { escapeUntrusted } from "@mama-prune/core";
 import { llama2cTokenizerConfig, llama2cTokenizerJson, parseLlamaConfig } from "@mama-prune/model";
 import { readLlama2cTokenizer, type SideFile, sideFiles } from "@mama-prune/tensor-io";
@@ -19,6 +20,12 @@ export interface OutputSideFilesOptions {
   readonly modelConfig?: Readonly<Record<string, unknown>>;
   /** Receives a warning when the tokenizer cannot be converted (the folder keeps tokenizer.bin only). */
   readonly warn?: (message: string) => void;
+  /**
+   * Where the tokenizer used was read from. When it is the input folder's own, the folder's
+   * `tokenizer.bin` is carried too (tensor-io's `sideFiles` skips `*.bin` as weights), so a folder
+   * written from a written folder keeps both tokenizer forms.
+   */
+  readonly tokenizerPath?: string;
 }
 
 async function bytesOf(f: SideFile): Promise<Uint8Array> {
@@ -69,6 +76,17 @@ export async function outputSideFiles(
   const byName = new Map<string, SideFile>();
   if ((await stat(modelPath).catch(() => null))?.isDirectory() === true) {
     for (const f of await sideFiles(await openCheckpointDir(modelPath))) byName.set(f.file, f);
+    const bin = join(modelPath, "tokenizer.bin");
+    if (
+      options.tokenizerPath !== undefined &&
+      resolve(dirname(options.tokenizerPath)) === resolve(modelPath) &&
+      (await stat(bin).catch(() => null))?.isFile() === true
+    ) {
+      byName.set("tokenizer.bin", {
+        file: "tokenizer.bin",
+        data: async () => new Uint8Array(await readFile(bin)),
+      });
+    }
   }
   for (const f of tokenizerFiles) byName.set(f.file, f);
   const bin = tokenizerFiles.find((f) => f.file === "tokenizer.bin");

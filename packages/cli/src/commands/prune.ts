@@ -148,6 +148,7 @@ export async function runPrune(job: PruneJob, ctx: CommandContext): Promise<Prun
     progress.cancel();
     const extraFiles = await outputSideFiles(job.model, tok?.sideFiles ?? [], {
       modelConfig: ckpt.config,
+      ...(tok !== undefined ? { tokenizerPath: tok.path } : {}),
       warn: (m) => warn(ctx, m),
     });
     const dir = hashingCheckpointDir(
