@@ -187,6 +187,8 @@ for (const f of [
 const cliRuns = [
   [["--help"], /prune/],
   [["prune", "--help"], /--sparsity/],
+  [["distill", "--help"], /--teacher <checkpoint>.*\(default: recipe\.distill\.teacher; required\)/],
+  [["grpo", "--help"], /--verifier <package\|path>.*\(default: recipe\.grpo\.verifier, else contains-word\)/],
   [
     [
       "prune",

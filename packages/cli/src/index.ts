@@ -8,7 +8,23 @@ export {
   resolveCalibrationSize,
 } from "./calibration-protocol.ts";
 export type { CommandContext } from "./commands/context.ts";
+export {
+  DISTILL_DEFAULTS,
+  type DistillCommandResult,
+  type DistillJob,
+  formatDistill,
+  runDistill,
+} from "./commands/distill.ts";
 export { type EvalJob, runEval } from "./commands/eval.ts";
+export {
+  formatGrpo,
+  GRPO_DEFAULTS,
+  type GrpoCommandResult,
+  type GrpoJob,
+  REWARD_CALIBRATION_FILE,
+  readPrompts,
+  runGrpo,
+} from "./commands/grpo.ts";
 export { formatInspect, type InspectResult, runInspect } from "./commands/inspect.ts";
 export { formatPrune, type PruneCommandResult, type PruneJob, runPrune } from "./commands/prune.ts";
 export {
@@ -74,4 +90,12 @@ export {
   type Recipe,
   validateRecipe,
 } from "./recipe.ts";
+export type { DistillRecipe, GrpoRecipe, TrainRecipeCommon } from "./recipe-train.ts";
 export { escapeTerminal, safeIo } from "./safe-output.ts";
+export {
+  llama2cTokenizerSideFiles,
+  type OutputSideFilesOptions,
+  outputSideFiles,
+  TRAINING_PROVENANCE_FILE,
+} from "./side-files.ts";
+export { CONTAINS_WORD, loadVerifier } from "./verifier-plugin.ts";

@@ -75,6 +75,8 @@ describe("main: prune, inspect and eval round trip", () => {
       "model.safetensors",
       "pruning.json",
       "tokenizer.bin",
+      "tokenizer.json",
+      "tokenizer_config.json",
     ]);
     const cfg = JSON.parse(await readFile(join(out, "config.json"), "utf8"));
     expect(cfg.quantization_config.sparsity_config.format).toBe("sparse-bitmask");

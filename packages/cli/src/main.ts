@@ -2,7 +2,9 @@
 
 import { PRUNE_METHODS } from "@mama-prune/pipeline";
 import { jsonOut, parse } from "./cli/args.ts";
+import { DISTILL_COMMAND } from "./cli/distill.ts";
 import { EVAL_COMMAND } from "./cli/eval.ts";
+import { GRPO_COMMAND } from "./cli/grpo.ts";
 import { INSPECT_COMMAND } from "./cli/inspect.ts";
 import { PRUNE_COMMAND } from "./cli/prune.ts";
 import { type CommandSpec, type Flags, formatCommandHelp } from "./cli/spec.ts";
@@ -18,7 +20,14 @@ export { CLI_VERSION } from "./version.ts";
  * The commands of `mama-prune`, in help order. A new command is one file exporting a
  * {@link CommandSpec} (flag table, help, run) and one line here.
  */
-export const COMMANDS: readonly CommandSpec[] = [INSPECT_COMMAND, PRUNE_COMMAND, EVAL_COMMAND, SWEEP_COMMAND];
+export const COMMANDS: readonly CommandSpec[] = [
+  INSPECT_COMMAND,
+  PRUNE_COMMAND,
+  EVAL_COMMAND,
+  SWEEP_COMMAND,
+  DISTILL_COMMAND,
+  GRPO_COMMAND,
+];
 
 function globalHelp(commands: readonly CommandSpec[]): string {
   const w = Math.max(...commands.map((c) => c.name.length));

@@ -23,7 +23,8 @@ function isPath(spec: string): boolean {
   return spec.startsWith(".") || isAbsolute(spec);
 }
 
-async function importPlugin(spec: string, baseDir: string): Promise<Record<string, unknown>> {
+/** Import a plugin module by package name (resolved from `baseDir`) or path; SCORER_NOT_FOUND when it cannot be loaded. */
+export async function importPlugin(spec: string, baseDir: string): Promise<Record<string, unknown>> {
   let url: string;
   if (isPath(spec)) {
     url = pathToFileURL(resolve(baseDir, spec)).href;

@@ -62,6 +62,8 @@ describe("pruned folders: side files and pruning.json", () => {
       "pruning.json",
       "special_tokens_map.json",
       "tokenizer.bin",
+      "tokenizer.json",
+      "tokenizer_config.json",
     ]);
     expect(await readFile(join(out, "generation_config.json"), "utf8")).toBe(
       '{"bos_token_id": 1, "max_length": 64}\n',

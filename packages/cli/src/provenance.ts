@@ -195,10 +195,47 @@ export async function provenanceJson(
   outputs: HashingCheckpointDir["outputs"],
   signal?: AbortSignal,
 ): Promise<Uint8Array> {
+  return await provenanceRecordJson(
+    {
+      tool: { name: "@mama-prune/cli", version: info.toolVersion },
+      method: info.method,
+      sparsity: info.sparsity,
+      overallSparsity: info.overallSparsity,
+      allocation: info.allocation,
+      format: info.format,
+      ...(info.recipe !== undefined ? { recipe: info.recipe } : {}),
+      calibration: info.calibration ?? null,
+      backend: info.backend,
+      lenient: info.lenient,
+    },
+    info.inputs,
+    outputs,
+    signal,
+    "prune",
+  );
+}
+
+/**
+ * The bytes of a provenance record: `head` (what the command records about its run, in order), then
+ * the sha256 of every input file (`inputs`, hashed here, checking `signal` between files), of every
+ * output file, and the folder checksum ({@link folderChecksum} from the output hashes). `pruning.json`
+ * ({@link provenanceJson}) and the training commands' `training.json` are this record.
+ *
+ * @throws PruneError ABORTED when `signal` fires (the message names `command`).
+ * @example
+ * const bytes = await provenanceRecordJson({ tool }, [{ role: "model", path: "m.bin" }], dir.outputs);
+ */
+export async function provenanceRecordJson(
+  head: Readonly<Record<string, unknown>>,
+  inputList: readonly { readonly role: string; readonly path: string }[],
+  outputs: HashingCheckpointDir["outputs"],
+  signal?: AbortSignal,
+  command = "prune",
+): Promise<Uint8Array> {
   const inputs: InputRecord[] = [];
-  for (const i of info.inputs) {
+  for (const i of inputList) {
     if (signal?.aborted === true)
-      throw new PruneError("ABORTED", "prune: interrupted while hashing the inputs.");
+      throw new PruneError("ABORTED", `${command}: interrupted while hashing the inputs.`);
     inputs.push(...(await inputRecords(i.role, i.path)));
   }
   const files = [...outputs.keys()].sort();
@@ -207,16 +244,7 @@ export async function provenanceJson(
     .map((f) => `${outputs.get(f)!.sha256}  ${f}\n`)
     .join("");
   const record = {
-    tool: { name: "@mama-prune/cli", version: info.toolVersion },
-    method: info.method,
-    sparsity: info.sparsity,
-    overallSparsity: info.overallSparsity,
-    allocation: info.allocation,
-    format: info.format,
-    ...(info.recipe !== undefined ? { recipe: info.recipe } : {}),
-    calibration: info.calibration ?? null,
-    backend: info.backend,
-    lenient: info.lenient,
+    ...head,
     inputs: inputs.map((r) => ({ ...r, name: basename(r.path) })),
     outputs: Object.fromEntries(files.map((f) => [f, outputs.get(f)!])),
     folderChecksum: `folder-sha256:${createHash("sha256").update(weightList).digest("hex")}`,

@@ -127,6 +127,13 @@ describe("recipe.schema.json", () => {
       ["mama", defs["mama"]!, (k) => ({ method: { name: "mama", mama: { [k]: 1 } } })],
       ["allocation", objectForm(defs["allocation"]!), (k) => ({ allocation: { kind: "owl", [k]: 1 } })],
       ["plugin", objectForm(defs["plugin"]!), (k) => ({ plugins: [{ package: "p", [k]: 1 }] })],
+      ["distill", props(schema)["distill"]!, (k) => ({ distill: { teacher: "t", text: "x", [k]: 1 } })],
+      ["grpo", props(schema)["grpo"]!, (k) => ({ grpo: { verifier: "v", prompts: "p", [k]: 1 } })],
+      [
+        "rewardCalibration",
+        objectForm(props(props(schema)["grpo"]!)["rewardCalibration"]!),
+        (k) => ({ grpo: { verifier: "v", prompts: "p", rewardCalibration: { [k]: 2 } } }),
+      ],
     ];
     for (const [name, s, probe] of sections) {
       expect(s["additionalProperties"], name).toBe(false);
@@ -155,11 +162,31 @@ describe("recipe.schema.json", () => {
       { lenient: "yes" },
       { plugins: [{ export: "x" }] },
       { modle: "m.bin" },
+      { distill: { teacher: "t" } },
+      { distill: { teacher: "t", text: "x", alpha: 1.5 } },
+      { distill: { teacher: "t", text: "x", steps: 0 } },
+      { grpo: { verifier: "contains-word", prompts: "p", groupSize: 1 } },
+      { grpo: { verifier: "contains-word", prompts: "p", word: "two words" } },
+      { grpo: { verifier: "contains-word", prompts: "p", rewardCalibration: true } },
+      { grpo: { verifier: "contains-word", prompts: "p", topP: 0 } },
+      { grpo: { prompts: "p" } },
     ];
     for (const b of bad) {
       expect(() => validateRecipe(b), JSON.stringify(b)).toThrow();
       expect(check(schema, b).length, JSON.stringify(b)).toBeGreaterThan(0);
     }
+    const training = {
+      model: "wanda-50",
+      distill: { teacher: "m.bin", text: "t.txt", steps: 5, alpha: 0.1, split: 0.15 },
+      grpo: {
+        verifier: { package: "./v.js", options: { n: 1 } },
+        prompts: "p.txt",
+        beta: 0.04,
+        rewardCalibration: false,
+      },
+    };
+    expect(() => validateRecipe(training)).not.toThrow();
+    expect(check(schema, training)).toEqual([]);
     expect(
       check(schema, { method: "acme/power-refit", sparsity: "2:4", levels: [0.5, "50%", { n: 2, m: 4 }] }),
     ).toEqual([]);

@@ -5,14 +5,11 @@
 // worth its weight. Unknown keys are errors, so a typo never silently falls back to a default.
 // Files (YAML/JSON text with line:column in errors) are parsed in recipe-file.ts.
 
-import {
-  PruneError,
-  parseSparsity as parseSparsityText,
-  type Sparsity,
-  validateSparsity,
-} from "@mama-prune/core";
+import { parseSparsity as parseSparsityText, type Sparsity, validateSparsity } from "@mama-prune/core";
 import { PRUNE_METHODS, REDISTRIBUTIONS, type Redistribution } from "@mama-prune/pipeline";
 import type { MamaOptions } from "@mama-prune/scoring";
+import { bool, fail, int, intIn, num, obj, oneOf, pluginSpec, str } from "./recipe-checks.ts";
+import { type DistillRecipe, distillRecipe, type GrpoRecipe, grpoRecipe } from "./recipe-train.ts";
 
 /** Storage formats of `output.format` / `--format` ("sparse-24" is tensor-io's "sparse-24-bitmask"). */
 export type OutputFormat = "dense" | "sparse-bitmask" | "sparse-24";
@@ -101,6 +98,10 @@ export interface Recipe {
   readonly plugins?: readonly PluginSpec[];
   /** Read safetensors files leniently (unused bytes, unknown fields), with a warning for each. */
   readonly lenient?: boolean;
+  /** distill: knowledge distillation of `model` (the pruned student) from a dense teacher. */
+  readonly distill?: DistillRecipe;
+  /** grpo: GRPO post-training of `model` with a verifier plugin. */
+  readonly grpo?: GrpoRecipe;
 }
 
 /**
@@ -112,75 +113,6 @@ export const RECIPE_DEFAULTS: Readonly<{
   split: number;
   evalSeqlen: number;
 }> = { seed: 0, split: 0.15, evalSeqlen: 256 };
-
-// ---- small validation helpers ----
-
-type Obj = Record<string, unknown>;
-
-function show(v: unknown): string {
-  let s: string;
-  if (typeof v === "string") s = JSON.stringify(v);
-  else if (v === undefined) s = "nothing";
-  else if (typeof v === "number" || typeof v === "boolean" || v === null) s = String(v);
-  else if (Array.isArray(v)) s = "a list";
-  else s = "an object";
-  return s.length > 60 ? `${s.slice(0, 57)}...` : s;
-}
-
-function fail(path: string, expected: string, got: unknown): never {
-  throw new PruneError("RECIPE_INVALID", `${path}: expected ${expected}, got ${show(got)}.`);
-}
-
-function isObj(v: unknown): v is Obj {
-  return typeof v === "object" && v !== null && !Array.isArray(v);
-}
-
-function obj(v: unknown, path: string, keys: readonly string[]): Obj {
-  if (!isObj(v)) fail(path, "a mapping", v);
-  for (const k of Object.keys(v)) {
-    if (!keys.includes(k)) {
-      throw new PruneError(
-        "RECIPE_INVALID",
-        `${path}.${k}: unknown key. Expected one of ${keys.join(", ")}, got ${JSON.stringify(k.slice(0, 40))}.`,
-      );
-    }
-  }
-  return v;
-}
-
-function str(v: unknown, path: string): string {
-  if (typeof v !== "string" || v.trim() === "") fail(path, "a non-empty string", v);
-  return v;
-}
-
-function int(v: unknown, path: string, min: number): number {
-  if (typeof v !== "number" || !Number.isInteger(v) || v < min) fail(path, `an integer ≥ ${min}`, v);
-  return v;
-}
-
-function intIn(v: unknown, path: string, min: number, max: number): number {
-  if (typeof v !== "number" || !Number.isInteger(v) || v < min || v > max) {
-    fail(path, `an integer in [${min}, ${max}]`, v);
-  }
-  return v;
-}
-
-function num(v: unknown, path: string, ok: (x: number) => boolean, expected: string): number {
-  if (typeof v !== "number" || !Number.isFinite(v) || !ok(v)) fail(path, expected, v);
-  return v;
-}
-
-function bool(v: unknown, path: string): boolean {
-  if (typeof v !== "boolean") fail(path, "true or false", v);
-  return v;
-}
-
-function oneOf<T extends string>(v: unknown, path: string, options: readonly T[]): T {
-  if (typeof v !== "string" || !(options as readonly string[]).includes(v)) {
-    fail(path, `one of ${options.join(", ")}`, v);
-  }
-  return v as T;
-}
 
 /**
  * Parse a sparsity level: a number in [0, 1), a string "0.5" / "50%", or "N:M" with integers
@@ -283,20 +215,6 @@ export function parseSeeds(v: unknown, where: string): number[] {
   return seeds;
 }
 
-function pluginSpec(v: unknown, path: string): PluginSpec {
-  if (typeof v === "string") return { package: str(v, path) };
-  const o = obj(v, path, ["package", "export", "options"]);
-  const out: { -readonly [K in keyof PluginSpec]: PluginSpec[K] } = {
-    package: str(o["package"], `${path}.package`),
-  };
-  if (o["export"] !== undefined) out.export = str(o["export"], `${path}.export`);
-  if (o["options"] !== undefined) {
-    if (!isObj(o["options"])) fail(`${path}.options`, "a mapping", o["options"]);
-    out.options = o["options"];
-  }
-  return out;
-}
-
 /**
  * Validate a parsed recipe object. Unknown keys, wrong types and out-of-range values are
  * `PruneError("RECIPE_INVALID")` (or `SPARSITY_INVALID` for levels) whose message starts with the
@@ -321,6 +239,8 @@ export function validateRecipe(input: unknown, name = "recipe"): Recipe {
     "output",
     "plugins",
     "lenient",
+    "distill",
+    "grpo",
   ]);
   const out: { -readonly [K in keyof Recipe]: Recipe[K] } = {};
   for (const k of ["model", "tokenizer", "pre"] as const) {
@@ -425,6 +345,8 @@ export function validateRecipe(input: unknown, name = "recipe"): Recipe {
     };
   }
   if (r["lenient"] !== undefined) out.lenient = bool(r["lenient"], `${name}.lenient`);
+  if (r["distill"] !== undefined) out.distill = distillRecipe(r["distill"], `${name}.distill`);
+  if (r["grpo"] !== undefined) out.grpo = grpoRecipe(r["grpo"], `${name}.grpo`);
   if (r["plugins"] !== undefined) {
     const ps = r["plugins"];
     if (!Array.isArray(ps)) fail(`${name}.plugins`, "a list of plugin packages", ps);

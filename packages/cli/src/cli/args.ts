@@ -129,3 +129,35 @@ export async function loadRecipeFile(
 export function jsonOut(io: CliIo, value: unknown): void {
   io.stdout(`${JSON.stringify(value, null, 2)}\n`);
 }
+
+/**
+ * A number flag: finite, and `ok(x)` (described by `expected`), else a usage error naming the flag.
+ *
+ * @example
+ * numFlag("0.5", "--alpha", (x) => x >= 0 && x <= 1, "a number in [0, 1]"); // 0.5
+ */
+export function numFlag(
+  v: unknown,
+  flag: string,
+  ok: (x: number) => boolean,
+  expected: string,
+): number | undefined {
+  if (v === undefined) return undefined;
+  const s = String(v).trim();
+  const n = s === "" ? Number.NaN : Number(s);
+  if (!Number.isFinite(n) || !ok(n)) {
+    throw new UsageError(`${flag}: expected ${expected}, got ${JSON.stringify(String(v).slice(0, 40))}`);
+  }
+  return n;
+}
+
+/** `--out`, `--overwrite` and `--format`, taken by every command that writes a model folder. */
+export function outputFormatFlag(v: unknown, formats: readonly string[]): string {
+  const s = v === "sparse-24-bitmask" ? "sparse-24" : String(v);
+  if (!formats.includes(s)) {
+    throw new UsageError(
+      `--format: expected one of ${formats.join(", ")}, got ${JSON.stringify(s.slice(0, 40))}`,
+    );
+  }
+  return s;
+}

@@ -15,8 +15,8 @@ async function run(argv: string[]): Promise<{ code: number; stdout: string; stde
 }
 
 describe("per-command help", () => {
-  it("covers the four commands", () => {
-    expect(COMMANDS.map((c) => c.name)).toEqual(["inspect", "prune", "eval", "sweep"]);
+  it("covers the six commands", () => {
+    expect(COMMANDS.map((c) => c.name)).toEqual(["inspect", "prune", "eval", "sweep", "distill", "grpo"]);
   });
 
   for (const spec of COMMANDS) {

@@ -45,10 +45,14 @@ export interface CommandContext {
 export function modelOpenOptions(ctx: CommandContext): OpenModelOptions {
   return {
     lenient: ctx.lenient === true,
-    // On a terminal a spinner may be drawn: the warning replaces its line (the spinner redraws below).
-    warn: (message) =>
-      ctx.io.stderr(`${ctx.io.isTTY === true ? "\r\x1b[2K" : ""}mama-prune: warning: ${message}\n`),
+    warn: (message) => warn(ctx, message),
   };
+}
+
+/** Print `mama-prune: warning: <message>` on stderr (also when quiet). */
+export function warn(ctx: CommandContext, message: string): void {
+  // On a terminal a spinner may be drawn: the warning replaces its line (the spinner redraws below).
+  ctx.io.stderr(`${ctx.io.isTTY === true ? "\r\x1b[2K" : ""}mama-prune: warning: ${message}\n`);
 }
 
 /** Open a checkpoint (see {@link modelOpenOptions}) with an "opening <file>" spinner. */

@@ -30,6 +30,7 @@ import {
   openModelStep,
   pct,
   stepped,
+  warn,
   withBackend,
 } from "./context.ts";
 
@@ -145,7 +146,11 @@ export async function runPrune(job: PruneJob, ctx: CommandContext): Promise<Prun
       }),
     );
     progress.cancel();
-    const extraFiles = await outputSideFiles(job.model, tok?.sideFiles ?? []);
+    const extraFiles = await outputSideFiles(job.model, tok?.sideFiles ?? [], {
+      modelConfig: ckpt.config,
+      ...(tok !== undefined ? { tokenizerPath: tok.path } : {}),
+      warn: (m) => warn(ctx, m),
+    });
     const dir = hashingCheckpointDir(
       await createCheckpointDirWriter(job.out, { overwrite: job.overwrite, inputs }),
       PROVENANCE_FILE,

@@ -1,0 +1,271 @@
+// ---- What the training commands (distill, grpo) share: progress with loss and ETA, the mask check,
+// perplexity before/after, and the folder writer (atomic, side files, training.json provenance) ----
+
+import { readFile } from "node:fs/promises";
+import { basename, join } from "node:path";
+import type { ComputeBackend } from "@mama-prune/core";
+import { PruneError } from "@mama-prune/core";
+import {
+  getParam,
+  type LlamaParams,
+  masksFromZeros,
+  type ParamMasks,
+  paramEntries,
+  paramShapes,
+  paramsToModel,
+} from "@mama-prune/distill";
+import type { PerplexityResult } from "@mama-prune/eval";
+import { splitCalibrationText } from "@mama-prune/pipeline";
+import { isBlockLinear, type SideFile, type SparseFormat, writeHfCheckpoint } from "@mama-prune/tensor-io";
+import { createCheckpointDirWriter } from "@mama-prune/tensor-io/node";
+import { type LoadedTokenizer, readText } from "../inputs.ts";
+import { etaMs, formatDuration } from "../progress.ts";
+import { hashingCheckpointDir, PROVENANCE_FILE, provenanceRecordJson } from "../provenance.ts";
+import type { OutputFormat } from "../recipe.ts";
+import { outputSideFiles, TRAINING_PROVENANCE_FILE } from "../side-files.ts";
+import { CLI_VERSION } from "../version.ts";
+import { type CommandContext, evaluateModel, stepped, warn } from "./context.ts";
+
+// ---- progress ----
+
+/** Progress of a training loop: one line per step on a terminal, every tenth off it. */
+export interface TrainProgress {
+  /** Step `step` of `steps` is done; `summary` is its numbers (`loss 2.3456`). */
+  update(step: number, steps: number, summary: string): void;
+  finish(): void;
+}
+
+/**
+ * `label: step 10/100  loss 2.3456  elapsed 3.2 s  ETA 28.8 s` — redrawn in place on a terminal
+ * (at most every 100 ms), else printed for the first step, every tenth of the run and the last.
+ */
+export function trainProgress(ctx: CommandContext, label: string): TrainProgress {
+  const io = ctx.io;
+  const clock = io.clock ?? (() => performance.now());
+  const start = clock();
+  let last = Number.NEGATIVE_INFINITY;
+  let drawn = false;
+  let lastTenth = -1;
+  return {
+    update(step, steps, summary) {
+      if (ctx.quiet === true) return;
+      const now = clock();
+      const eta = etaMs(step, steps, now - start);
+      const line = `${label}: step ${step}/${steps}  ${summary}  elapsed ${formatDuration(now - start)}${eta !== undefined ? `  ETA ${formatDuration(eta)}` : ""}`;
+      if (io.isTTY === true) {
+        if (now - last < 100 && step < steps) return;
+        last = now;
+        drawn = true;
+        io.stderr(`\r\x1b[2K${line}`);
+        return;
+      }
+      const tenth = Math.floor((10 * step) / steps);
+      if (step === 1 || step === steps || tenth > lastTenth) {
+        lastTenth = tenth;
+        io.stderr(`${line}\n`);
+      }
+    },
+    finish() {
+      if (drawn) io.stderr("\n");
+      drawn = false;
+    },
+  };
+}
+
+// ---- masks ----
+
+/** Zeros of the block linears before and after training, and masked weights that moved. */
+export interface MaskCheck {
+  readonly zerosBefore: number;
+  readonly zerosAfter: number;
+  readonly total: number;
+  readonly sparsityBefore: number;
+  readonly sparsityAfter: number;
+  /** Pruned (masked) weights that are no longer exactly zero: 0 when the masks were kept. */
+  readonly masksBroken: number;
+}
+
+function blockLinearZeros(params: LlamaParams): { zeros: number; total: number } {
+  let zeros = 0;
+  let total = 0;
+  for (const [name, shape] of paramShapes(params.config)) {
+    if (!isBlockLinear(name, shape)) continue;
+    const t = getParam(params, name);
+    total += t.length;
+    for (let i = 0; i < t.length; i++) if (t[i] === 0) zeros++;
+  }
+  return { zeros, total };
+}
+
+/**
+ * Check, bit for bit, that every weight that was zero before training (`before`, from
+ * `masksFromZeros` of the start) is still exactly zero, and count the zeros before and after.
+ *
+ * @throws PruneError MASK_INVALID when a pruned weight moved (the training broke its masks).
+ */
+export function checkMasks(
+  where: string,
+  params: LlamaParams,
+  before: ParamMasks,
+  zerosBefore: number,
+): MaskCheck {
+  let broken = 0;
+  let firstBroken = "";
+  for (const [name, m] of before) {
+    const t = getParam(params, name);
+    for (let i = 0; i < m.length; i++) {
+      if (m[i] === 0 && t[i] !== 0) {
+        if (broken === 0) firstBroken = `${name}[${i}]`;
+        broken++;
+      }
+    }
+  }
+  const { zeros, total } = blockLinearZeros(params);
+  if (broken > 0) {
+    throw new PruneError(
+      "MASK_INVALID",
+      `${where}: ${broken} pruned weights are no longer zero (first ${firstBroken}). Expected the student's zeros kept, got them trained.`,
+    );
+  }
+  return {
+    zerosBefore,
+    zerosAfter: zeros,
+    total,
+    sparsityBefore: total === 0 ? 0 : zerosBefore / total,
+    sparsityAfter: total === 0 ? 0 : zeros / total,
+    masksBroken: broken,
+  };
+}
+
+/** The start of {@link checkMasks}: the keep-masks and the count of zeros before training. */
+export function startMasks(params: LlamaParams): { masks: ParamMasks; zeros: number } {
+  return { masks: masksFromZeros(params), zeros: blockLinearZeros(params).zeros };
+}
+
+// ---- evaluation ----
+
+/** Perplexity before/after training on an evaluation text. */
+export interface TrainEvalSpec {
+  readonly text: string;
+  readonly seqlen: number;
+  readonly windows?: number;
+  /** Evaluate only the evaluation split (the first 1 − split of paragraphs). */
+  readonly split?: number;
+}
+
+/** The evaluation text (its evaluation split with `spec.split`) and its name. */
+export async function evalText(spec: TrainEvalSpec): Promise<{ text: string; name: string }> {
+  let text = await readText(spec.text, "evaluation", "EVAL_INVALID");
+  let name = basename(spec.text);
+  if (spec.split !== undefined) {
+    text = splitCalibrationText(text, { calibrationFraction: spec.split }).evaluation;
+    name = `${name} (evaluation split)`;
+  }
+  return { text, name };
+}
+
+/** Perplexity of `params` on the evaluation text (a snapshot model on `backend`). */
+export async function evaluateParams(
+  ctx: CommandContext,
+  params: LlamaParams,
+  backend: ComputeBackend,
+  tok: LoadedTokenizer,
+  spec: TrainEvalSpec,
+  text: { text: string; name: string },
+  label: string,
+): Promise<PerplexityResult> {
+  const model = await paramsToModel(params, { backend });
+  return await evaluateModel(ctx, model, tok.tokenizer, text.text, {
+    seqlen: spec.seqlen,
+    ...(spec.windows !== undefined ? { windows: spec.windows } : {}),
+    datasetName: text.name,
+    label,
+  });
+}
+
+// ---- writing ----
+
+/** Where and how a trained model is written. */
+export interface TrainedFolderSpec {
+  readonly out: string;
+  readonly overwrite: boolean;
+  readonly format: OutputFormat;
+}
+
+/** The provenance records of the model folder (`pruning.json`, `training.json`) that was trained. */
+export async function sourceProvenance(modelPath: string): Promise<Record<string, unknown>> {
+  const out: Record<string, unknown> = {};
+  for (const [key, file] of [
+    ["pruning", PROVENANCE_FILE],
+    ["training", TRAINING_PROVENANCE_FILE],
+  ] as const) {
+    const text = await readFile(join(modelPath, file), "utf8").catch(() => undefined);
+    if (text === undefined) continue;
+    try {
+      out[key] = JSON.parse(text) as unknown;
+    } catch {
+      out[key] = `unreadable ${file}`;
+    }
+  }
+  return out;
+}
+
+function toSparseFormat(f: OutputFormat): SparseFormat {
+  return f === "sparse-24" ? "sparse-24-bitmask" : f;
+}
+
+/**
+ * Write trained params as a Hugging Face folder the way `prune` writes: staged and renamed into
+ * place atomically, with the input folder's side files and the tokenizer (plus an equivalent
+ * tokenizer.json for a llama2.c one), `configKey` in config.json, extra files, and
+ * `training.json` (the record `head`, then the sha256 of every input and output file).
+ *
+ * @returns the files written, training.json last.
+ */
+export async function writeTrainedFolder(
+  ctx: CommandContext,
+  o: {
+    readonly command: string;
+    readonly folder: TrainedFolderSpec;
+    readonly params: LlamaParams;
+    readonly modelPath: string;
+    readonly tokenizer: LoadedTokenizer;
+    readonly configExtra: Readonly<Record<string, unknown>>;
+    readonly extraFiles?: readonly SideFile[];
+    readonly inputs: readonly { readonly role: string; readonly path: string }[];
+    readonly head: Readonly<Record<string, unknown>>;
+  },
+): Promise<string[]> {
+  const { folder, params } = o;
+  const side = await outputSideFiles(o.modelPath, o.tokenizer.sideFiles, {
+    modelConfig: params.hfConfig,
+    tokenizerPath: o.tokenizer.path,
+    warn: (m) => warn(ctx, m),
+  });
+  const dir = hashingCheckpointDir(
+    await createCheckpointDirWriter(folder.out, {
+      overwrite: folder.overwrite,
+      inputs: o.inputs.map((i) => i.path),
+    }),
+    TRAINING_PROVENANCE_FILE,
+    (outputs) =>
+      provenanceRecordJson(
+        { tool: { name: "@mama-prune/cli", version: CLI_VERSION }, ...o.head },
+        o.inputs,
+        outputs,
+        ctx.io.signal,
+        o.command,
+      ),
+  );
+  const { quantization_config: _dropped, ...config } = params.hfConfig;
+  const written = await stepped(ctx, `writing ${basename(folder.out)}`, () =>
+    writeHfCheckpoint(dir, {
+      config: { ...config, ...o.configExtra, torch_dtype: "float32" },
+      tensors: paramEntries(params),
+      format: toSparseFormat(folder.format),
+      extraFiles: [...side, ...(o.extraFiles ?? [])],
+      ...(ctx.io.signal !== undefined ? { signal: ctx.io.signal } : {}),
+    }),
+  );
+  return [...written.files, TRAINING_PROVENANCE_FILE];
+}
