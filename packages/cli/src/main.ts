@@ -41,9 +41,9 @@ ${commands.flatMap((c) => c.usage.map((u) => `  mama-prune ${u}`)).join("\n")}
 
 Run \`mama-prune <command> --help\` for every flag of a command with its default and an example.
 
-prune, eval and sweep take --backend auto|wasm|js (default auto: WebAssembly SIMD on all cores,
+prune, eval, sweep, distill and grpo take --backend auto|wasm|js (default auto: WebAssembly SIMD on all cores,
 at most 8, when available, else plain JavaScript) and --threads <n> for the wasm backend.
-Safetensors files are read strictly; --lenient (inspect, prune, eval, sweep; recipe key
+Safetensors files are read strictly; --lenient (every command; recipe key
 lenient: true) accepts unused bytes and unknown entry fields with a warning for each.
 
 Checkpoints: a llama2.c .bin, a .safetensors file or a Hugging Face folder. The tokenizer is
