@@ -2,7 +2,7 @@
 // Scaffold a new published package: node tools/new-package.mjs <name> "<description>" [dep ...] [--node]
 // Creates packages/<name>/ with package.json, deno.json, tsconfig.json, tsup.config.ts,
 // vitest.config.ts, README.md and src/index.ts. `--node` adds a ./node subpath (Node-only code).
-import { existsSync, mkdirSync, writeFileSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 
 const args = process.argv.slice(2);
@@ -35,6 +35,8 @@ const pkg = {
   version: "0.1.0",
   description,
   license: "MIT",
+  homepage: `https://github.com/mama-prune/mama-prune/tree/main/packages/${name}#readme`,
+  bugs: { url: "https://github.com/mama-prune/mama-prune/issues" },
   type: "module",
   sideEffects: false,
   exports: exportsMap,
@@ -56,6 +58,7 @@ const pkg = {
       "publint --strict && attw --pack . --profile esm-only --ignore-rules cjs-resolves-to-esm",
   },
   dependencies: Object.fromEntries(deps.map((d) => [`${scope}/${d}`, "^0.1.0"])),
+  keywords: ["llm", "pruning", "sparsity", "mama-prune"],
 };
 writeFileSync(join(dir, "package.json"), `${JSON.stringify(pkg, null, 2)}\n`);
 
@@ -63,7 +66,7 @@ const denoExports = { ".": "./src/index.ts" };
 if (hasNode) denoExports["./node"] = "./src/node/index.ts";
 writeFileSync(
   join(dir, "deno.json"),
-  `${JSON.stringify({ name: `${scope}/${name}`, version: "0.1.0", license: "MIT", exports: denoExports, publish: { exclude: ["src/**/*.test.ts", "src/**/*.bench.ts"] } }, null, 2)}\n`,
+  `${JSON.stringify({ name: `${scope}/${name}`, version: "0.1.0", license: "MIT", exports: denoExports, publish: { include: ["src/**/*.ts", "README.md", "LICENSE"], exclude: ["src/**/*.test.ts", "src/**/*.bench.ts", "src/**/*.gpu.test.ts"] } }, null, 2)}\n`,
 );
 const tsconfig = { extends: "../../tsconfig.base.json", include: ["src", "test"] };
 if (hasNode) tsconfig.compilerOptions = { types: ["node"] };
@@ -84,5 +87,6 @@ writeFileSync(
   `# ${scope}/${name}\n\n${description}.\n\n\`\`\`sh\nnpm install ${scope}/${name}\n\`\`\`\n`,
 );
 writeFileSync(join(dir, "src", "index.ts"), `export {};\n`);
+copyFileSync("LICENSE", join(dir, "LICENSE")); // run from the repository root, like every path here
 if (hasNode) writeFileSync(join(dir, "src", "node", "index.ts"), `export {};\n`);
 console.log(`created ${dir}`);
