@@ -49,4 +49,10 @@ export {
   type PruneToCheckpointResult,
   pruneToCheckpoint,
 } from "./stream.ts";
+export {
+  type PerplexityStreamingOptions,
+  type PerplexityStreamingResult,
+  perplexityStreaming,
+  type StreamEvalProgress,
+} from "./stream-eval.ts";
 export { levelLabel, type SweepLevel, type SweepOptions, type SweepRow, sweep } from "./sweep.ts";
