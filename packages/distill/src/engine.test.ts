@@ -180,7 +180,14 @@ describe("trainForward with a backend", () => {
     const params = initLlamaParams(SMALL);
     const tokens = seededTokens(8, SMALL.vocabSize, 1);
     const { logits, tape } = await trainForward(params, tokens, 1, 8, { backend });
-    expect(calls).toBe(7 * SMALL.numLayers + 1); // 7 linears per block + lm head
+    // 7 linears per block + lm head, and attention's QKᵀ and P·V per KV head (one query chunk of 8).
+    expect(calls).toBe(7 * SMALL.numLayers + 1 + 2 * SMALL.numKvHeads * SMALL.numLayers);
+    calls = 0;
+    const js = await trainForward(params, tokens, 1, 8, { backend, attention: "js" });
+    expect(calls).toBe(7 * SMALL.numLayers + 1); // attention in plain JS
+    let diff = 0;
+    for (let i = 0; i < logits.length; i++) diff = Math.max(diff, Math.abs(logits[i]! - js.logits[i]!));
+    expect(diff).toBeLessThan(1e-5);
     calls = 0;
     await trainBackward(
       tape,

@@ -3,15 +3,17 @@
 // RMSNorm and attention, asked to keep the activations; only the backward lives here.
 import type { ComputeBackend } from "@mama-prune/core";
 import {
+  type AttentionMode,
   type BlockActivations,
   buildRope,
-  causalAttentionWindows,
+  checkAttentionMode,
   createCpuBackend,
   type DecoderBlockWeights,
   decoderBlock,
   embedRows,
   type RopeTable,
   rmsNorm,
+  windowAttention,
 } from "@mama-prune/model";
 import {
   type AttentionShape,
@@ -59,6 +61,11 @@ interface TapeState {
 export interface TrainForwardOptions {
   /** Backend of the float32 matmuls (default `createCpuBackend()` of @mama-prune/model). Ignored for float64 params. */
   readonly backend?: ComputeBackend;
+  /**
+   * Attention, as `loadLlama`'s option of the same name (default `"backend"`: QKᵀ and P·V as backend
+   * matmuls; `"js"`: the plain-JS loops). Float64 params always take the JS loops.
+   */
+  readonly attention?: AttentionMode;
 }
 
 /** Result of {@link trainForward}. */
@@ -104,7 +111,7 @@ function checkTokens(
 
 /**
  * The training forward pass: `@mama-prune/model`'s forward itself (its `embedRows`, `decoderBlock`
- * with `causalAttentionWindows`, final `rmsNorm` and lm head) on `batch` windows of `seqLen`
+ * with `windowAttention`, final `rmsNorm` and lm head) on `batch` windows of `seqLen`
  * tokens, asked to keep the activations the backward needs. With float32 params and the same
  * backend the logits are bit-identical to `LlamaModel.forward`'s. Float32 params run their matmuls
  * through the ComputeBackend; float64 params (from `cloneParams(p, "f64")`) run the whole pass in
@@ -126,9 +133,11 @@ export async function trainForward(
 ): Promise<TrainForwardResult> {
   checkTokens("trainForward", params, tokens, batch, seqLen);
   const cfg = params.config;
+  const attentionMode = options.attention ?? "backend";
+  checkAttentionMode("trainForward", attentionMode);
   const emb = getParam(params, "model.embed_tokens.weight");
-  const linalg =
-    emb instanceof Float64Array ? float64Linalg() : backendLinalg(options.backend ?? createCpuBackend());
+  const backend = options.backend ?? createCpuBackend();
+  const linalg = emb instanceof Float64Array ? float64Linalg() : backendLinalg(backend);
   const H = cfg.hiddenSize;
   const rows = batch * seqLen;
   const rope = buildRope(seqLen, cfg);
@@ -142,7 +151,7 @@ export async function trainForward(
       linear: linalg.linear,
       rope,
       position: (r) => r % seqLen,
-      attention: (q, k, v, att) => causalAttentionWindows(q, k, v, att, batch, seqLen, cfg, probs),
+      attention: windowAttention(attentionMode, backend, batch, seqLen, cfg, probs),
       saveActivations: true,
     });
     layers.push({ ...(activations as BlockActivations), names, probs });

@@ -2,6 +2,7 @@
 // inference (windows and the KV cache) and @mama-prune/distill runs it for training, asking for the
 // activations its backward pass needs.
 import type { AttentionHeads } from "./attention.ts";
+import type { AttentionFn } from "./attention-backend.ts";
 import type { LlamaConfig } from "./config.ts";
 import { type FloatArray, rmsNorm, swiglu, zerosOf } from "./layers.ts";
 import type { LinearName } from "./linears.ts";
@@ -50,9 +51,10 @@ export interface DecoderBlockOptions {
   /**
    * Fill `out` [rows, heads·headDim] with attention over q (after RoPE) [rows, heads·headDim] and
    * k (after RoPE) / v [rows, kvHeads·headDim]; e.g. {@link causalAttentionWindows} for windows, or
-   * a KV cache plus {@link causalAttention}.
+   * a KV cache plus {@link causalAttention}, or `windowAttention` of ./attention-backend.ts (which
+   * may return a promise: it is awaited).
    */
-  readonly attention: (q: FloatArray, k: FloatArray, v: FloatArray, out: FloatArray) => void;
+  readonly attention: AttentionFn;
   /** Capture hooks (float32 hidden states only). */
   readonly hooks?: BlockHooks | undefined;
   /** Keep every intermediate in {@link DecoderBlockResult.activations} (for a backward pass). */
@@ -132,7 +134,7 @@ export async function decoderBlock(
   applyRope(q, rows, heads.numHeads, cfg.headDim, rope, position);
   applyRope(k, rows, heads.numKvHeads, cfg.headDim, rope, position);
   const att = zerosOf(hidden, rows * qDim); // (rows, qDim)
-  options.attention(q, k, v, att);
+  await options.attention(q, k, v, att);
   if (hook) await hook("o_proj", att as Float32Array, rows, qDim);
   const o = await linear(att, L.linears.o_proj, rows, qDim, H, L.oBias); // (rows, H)
   const h1 = zerosOf(hidden, rows * H); // (rows, H)

@@ -4,6 +4,15 @@ export {
   causalAttentionWindows,
 } from "./attention.ts";
 export {
+  ATTENTION_MODES,
+  type AttentionFn,
+  type AttentionMode,
+  causalAttentionBackend,
+  causalAttentionWindowsBackend,
+  checkAttentionMode,
+  windowAttention,
+} from "./attention-backend.ts";
+export {
   type BlockActivations,
   type BlockHooks,
   type DecoderBlockOptions,

@@ -3,11 +3,17 @@
 import type { ComputeBackend } from "@mama-prune/core";
 import { createYielder, PruneError } from "@mama-prune/core";
 import type { Checkpoint } from "@mama-prune/tensor-io";
-import { causalAttention, causalAttentionWindows } from "./attention.ts";
+import { causalAttention } from "./attention.ts";
+import {
+  type AttentionFn,
+  type AttentionMode,
+  checkAttentionMode,
+  windowAttention,
+} from "./attention-backend.ts";
 import { type BlockHooks, decoderBlock, type LinearFn } from "./block.ts";
 import { type LlamaConfig, parseLlamaConfig } from "./config.ts";
 import { createCpuBackend } from "./cpu-backend.ts";
-import { embedRows, type FloatArray, rmsNorm } from "./layers.ts";
+import { embedRows, rmsNorm } from "./layers.ts";
 import { LINEAR_NAMES, type LinearName, linearParamName, linearShapeOf } from "./linears.ts";
 import { buildRope, type RopeTable } from "./rotary.ts";
 import { type LayerWeights, readLlamaWeights } from "./weights.ts";
@@ -27,6 +33,12 @@ export interface LoadLlamaOptions {
    * file handle open. Default false: the caller closes it (e.g. when it reads more tensors later).
    */
   readonly closeCheckpoint?: boolean;
+  /**
+   * Attention of the window forward (`forward`, `nll`, `runBlock`): `"backend"` (default) runs QKᵀ
+   * and P·V as backend matmuls, `"js"` the plain-JS float64 loops (see `AttentionMode`). The KV-cache
+   * path of `createSequence` (a few queries at a time) always uses the JS loops.
+   */
+  readonly attention?: AttentionMode;
 }
 
 /** `Symbol.asyncDispose`, or the key TypeScript's `await using` falls back to where it is missing. */
@@ -62,6 +74,8 @@ export interface LlamaModel {
   readonly config: LlamaConfig;
   /** The backend that runs every matmul. */
   readonly backend: ComputeBackend;
+  /** How the window forward computes attention (see {@link LoadLlamaOptions.attention}). */
+  readonly attention: AttentionMode;
   /**
    * Logits [batch·seqLen, vocab] for `batch` independent windows of `seqLen` tokens (row-major,
    * window after window); causal attention inside each window, positions 0..seqLen−1.
@@ -139,6 +153,7 @@ function checkTokens(where: string, tokens: Int32Array, vocab: number): void {
 class Llama implements LlamaModel {
   readonly config: LlamaConfig;
   readonly backend: ComputeBackend;
+  readonly attention: AttentionMode;
   private readonly embedding: Float32Array; // (vocab, hidden)
   private readonly finalNorm: Float32Array; // (hidden,)
   private readonly lmHead: Float32Array; // (vocab, hidden), === embedding when tied
@@ -156,9 +171,11 @@ class Llama implements LlamaModel {
     lmHead: Float32Array,
     layers: LayerWeights[],
     ownedBackend: boolean,
+    attention: AttentionMode,
   ) {
     this.config = config;
     this.backend = backend;
+    this.attention = attention;
     this.embedding = embedding;
     this.finalNorm = finalNorm;
     this.lmHead = lmHead;
@@ -253,14 +270,14 @@ class Llama implements LlamaModel {
     rows: number,
     maxPos: number,
     pos: (r: number) => number,
-    attention: (q: Float32Array, k: Float32Array, v: Float32Array, out: Float32Array) => void,
+    attention: AttentionFn,
     hooks: BlockHooks | undefined,
   ): Promise<Float32Array> {
     const { out } = await decoderBlock(this.config, L, hidden, rows, {
       linear: this.linear,
       rope: this.ropeFor(maxPos),
       position: pos,
-      attention: attention as (q: FloatArray, k: FloatArray, v: FloatArray, out: FloatArray) => void,
+      attention,
       hooks,
     });
     return out as Float32Array;
@@ -285,7 +302,7 @@ class Llama implements LlamaModel {
       rows,
       seqLen,
       (r) => r % seqLen,
-      (q, k, v, out) => causalAttentionWindows(q, k, v, out, batch, seqLen, cfg),
+      windowAttention(this.attention, this.backend, batch, seqLen, cfg),
       hooks,
     );
   }
@@ -481,6 +498,8 @@ class Llama implements LlamaModel {
  * const logits = await model.forward(new Int32Array([1, 403, 407]), 1, 3); // (3, 512)
  */
 export async function loadLlama(checkpoint: Checkpoint, options: LoadLlamaOptions = {}): Promise<LlamaModel> {
+  const attention = options.attention ?? "backend";
+  checkAttentionMode("loadLlama", attention);
   let cfg: LlamaConfig;
   let w: Awaited<ReturnType<typeof readLlamaWeights>>;
   try {
@@ -490,5 +509,14 @@ export async function loadLlama(checkpoint: Checkpoint, options: LoadLlamaOption
     if (options.closeCheckpoint === true) await checkpoint.close();
   }
   const backend = options.backend ?? createCpuBackend();
-  return new Llama(cfg, backend, w.embedding, w.finalNorm, w.lmHead, w.layers, options.backend === undefined);
+  return new Llama(
+    cfg,
+    backend,
+    w.embedding,
+    w.finalNorm,
+    w.lmHead,
+    w.layers,
+    options.backend === undefined,
+    attention,
+  );
 }

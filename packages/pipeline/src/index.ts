@@ -64,6 +64,12 @@ export {
   pruneToCheckpoint,
 } from "./stream.ts";
 export {
+  type PerplexityStreamingOptions,
+  type PerplexityStreamingResult,
+  perplexityStreaming,
+  type StreamEvalProgress,
+} from "./stream-eval.ts";
+export {
   levelLabel,
   type SweepCalibration,
   type SweepLevel,
