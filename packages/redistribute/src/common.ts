@@ -158,6 +158,9 @@ export function checkAttempts(where: string, value: number): void {
   }
 }
 
+/** One factorisation attempt of {@link factorWithDamping}: the factor, or the failing pivot. */
+export type DampedAttempt<T> = { ok: true; value: T } | { ok: false; pivot: number };
+
 /** Outcome of {@link factorWithDamping}. */
 export interface DampedFactor<T> {
   readonly value: T;
@@ -170,9 +173,10 @@ export interface DampedFactor<T> {
  * Add relDamping·meanDiag to the diagonal of a copy of `h` and call `factor`; when it fails (returns
  * a pivot index), multiply the relative damping by {@link DAMPING_GROWTH}, warn through `log` and in
  * `warnings`, and retry, at most `maxAttempts` times in all; then throw NUMERIC_FAILURE. Never falls
- * back to anything but a larger damping.
+ * back to anything but a larger damping. `factor` may be synchronous (the float64 JS factorisations) or
+ * asynchronous (the blocked factorisation on a compute backend).
  */
-export function factorWithDamping<T>(
+export async function factorWithDamping<T>(
   where: string,
   h: Float64Array,
   n: number,
@@ -181,15 +185,15 @@ export function factorWithDamping<T>(
   maxAttempts: number,
   log: Logger | undefined,
   warnings: string[],
-  factor: (damped: Float64Array) => { ok: true; value: T } | { ok: false; pivot: number },
-): DampedFactor<T> {
+  factor: (damped: Float64Array) => DampedAttempt<T> | Promise<DampedAttempt<T>>,
+): Promise<DampedFactor<T>> {
   let rel = relDamping;
   let lastPivot = -1;
   for (let attempt = 1; attempt <= maxAttempts; attempt++) {
     const damping = rel * meanDiag;
     const damped = new Float64Array(h); // (n, n)
     for (let j = 0; j < n; j++) damped[j * n + j]! += damping;
-    const r = factor(damped);
+    const r = await factor(damped);
     if (r.ok) return { value: r.value, relDamping: rel, damping, attempts: attempt };
     lastPivot = r.pivot;
     if (attempt < maxAttempts) {

@@ -1,8 +1,6 @@
 // ---- SparseGPT on a ComputeBackend: the lazy batch update as one GEMM per column block ----
 
-import type { ComputeBackend, Logger } from "@mama-prune/core";
-import { PruneError } from "@mama-prune/core";
-import { DAMPING_GROWTH, type DampedFactor, MIN_RETRY_DAMPING } from "./common.ts";
+import type { ComputeBackend } from "@mama-prune/core";
 
 /**
  * Smallest input width for which {@link sparsegpt} with a `backend` runs the blocked Cholesky/inverse
@@ -70,45 +68,6 @@ export class LazyGemm {
     this.stats.multiplyAdds += rows * bw * n2;
     this.stats.ms += performance.now() - t0;
   }
-}
-
-/**
- * The damping escalation of `factorWithDamping` (common.ts) with an asynchronous factorisation: add
- * relDamping·meanDiag to the diagonal of a copy of `h`, factor; on failure ×10 the damping with a
- * warning (log + `warnings`), at most `maxAttempts` tries, then NUMERIC_FAILURE. Same messages.
- */
-export async function factorWithDampingAsync<T>(
-  where: string,
-  h: Float64Array,
-  n: number,
-  meanDiag: number,
-  relDamping: number,
-  maxAttempts: number,
-  log: Logger | undefined,
-  warnings: string[],
-  factor: (damped: Float64Array) => Promise<{ ok: true; value: T } | { ok: false; pivot: number }>,
-): Promise<DampedFactor<T>> {
-  let rel = relDamping;
-  let lastPivot = -1;
-  for (let attempt = 1; attempt <= maxAttempts; attempt++) {
-    const damping = rel * meanDiag;
-    const damped = new Float64Array(h); // (n, n)
-    for (let j = 0; j < n; j++) damped[j * n + j]! += damping;
-    const r = await factor(damped);
-    if (r.ok) return { value: r.value, relDamping: rel, damping, attempts: attempt };
-    lastPivot = r.pivot;
-    if (attempt < maxAttempts) {
-      const next = Math.max(rel * DAMPING_GROWTH, MIN_RETRY_DAMPING);
-      const msg = `${where}: Cholesky failed at pivot ${r.pivot} with damping ${rel}·mean(diag H); retrying with ${next}·mean(diag H)`;
-      warnings.push(msg);
-      log?.warn(msg, { pivot: r.pivot, relDamping: rel, nextRelDamping: next, attempt });
-      rel = next;
-    }
-  }
-  throw new PruneError(
-    "NUMERIC_FAILURE",
-    `${where}: Cholesky of the damped Hessian failed at pivot ${lastPivot} after ${maxAttempts} attempts. Expected a positive-definite matrix once damping reaches ${rel}·mean(diag H), got a failing pivot.`,
-  );
 }
 
 /**

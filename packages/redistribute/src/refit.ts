@@ -106,7 +106,7 @@ export async function leastSquaresRefit(
   const warnings: string[] = [];
 
   // ---- Global factorisation of H' = H + λI: guarantees every principal sub-system is PD ----
-  const global = factorWithDamping(
+  const global = await factorWithDamping(
     where,
     prep.h,
     n,

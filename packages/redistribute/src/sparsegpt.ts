@@ -21,7 +21,7 @@ import {
   prepareHessian,
 } from "./common.ts";
 import { upperCholeskyOfInverseInPlace } from "./linalg.ts";
-import { factorWithDampingAsync, kthSmallest, LazyGemm, SPARSEGPT_BACKEND_MIN_COLS } from "./obs-sweep.ts";
+import { kthSmallest, LazyGemm, SPARSEGPT_BACKEND_MIN_COLS } from "./obs-sweep.ts";
 
 /**
  * N:M pattern: N zeros in every M consecutive input columns of each row (2:4 = 50 %).
@@ -197,7 +197,7 @@ export async function sparsegpt(
   const t1 = performance.now();
   const factor =
     backend === undefined
-      ? factorWithDamping(
+      ? await factorWithDamping(
           where,
           prep.h,
           cols,
@@ -212,7 +212,7 @@ export async function sparsegpt(
             return pivot < 0 ? { ok: true, value: damped } : { ok: false, pivot };
           },
         )
-      : await factorWithDampingAsync(
+      : await factorWithDamping(
           where,
           prep.h,
           cols,
