@@ -29,6 +29,7 @@ const hammingLines: string[] = [];
 const costLines: string[] = [];
 const movementLines: string[] = [];
 const protocols: string[] = [];
+const pending: string[] = [];
 for (const m of MODELS) {
   if (only.length > 0 && !only.includes(m.id)) continue;
   const hamming = new Map<string, HammingLog>();
@@ -60,6 +61,7 @@ for (const m of MODELS) {
     await writeResult(f.name, f.text);
   protocols.push(`- ${m.id}: ${r.protocol}`);
   process.stdout.write(reportMarkdown(r.table, { digits: 3 }));
+  pending.push(m.id);
 
   for (const level of r.table.levels.filter((l) => l !== "0")) {
     const mama = cell(r, "MAMA", level);
@@ -99,40 +101,43 @@ for (const m of MODELS) {
   }
 }
 
-const md = [
-  "# MAMA vs its anchors: three models, calibration seeds 0, 1, 2",
-  "",
-  "Regenerate: `npm run results -w @mama-prune-examples/mama` (one command; per-model tables, CSV, JSON and plots in `results/mama-results-<model>.*`).",
-  "",
-  "Protocols (cells: mean ± sample std over calibration seeds 0, 1, 2; magnitude is data-free and ran once):",
-  "",
-  ...protocols,
-  "",
-  "Target (issue 13): MAMA ≥ 10 % lower perplexity than the best of Wanda + refit, SparseGPT and SparseGPT's mask + refit at 70 % and 2:4, with the gap beyond the spread (gap > sd(best) + sd(MAMA)); no worse (mean) at 50 %.",
-  "",
-  "| model | level | Magnitude | Wanda | Wanda + refit | SparseGPT | SparseGPT mask + refit | MAMA | best anchor | MAMA gain | gap > spread | target |",
-  "|---|---|---:|---:|---:|---:|---:|---:|---|---:|---|---|",
-  ...summary,
-  "",
-  "## Hamming fraction of MAMA's final mask vs Wanda's mask (same dense weights and input statistics, all layers, 3 seeds)",
-  "",
-  "| model | level | q_proj | k_proj | v_proj | o_proj | gate_proj | up_proj | down_proj |",
-  "|---|---|---:|---:|---:|---:|---:|---:|---:|",
-  ...hammingLines,
-  "",
-  "## Movement (useMovement: true, weight 0.25, W⁰ = the dequantized base) on the fine-tuned pair",
-  "",
-  "| model | level | MAMA | MAMA + movement | change |",
-  "|---|---|---:|---:|---:|",
-  ...movementLines,
-  "",
-  "## Cost: mean prune wall time per run (s, whole model, same machine and runs)",
-  "",
-  "| model | level | SparseGPT | SparseGPT mask + refit | MAMA | MAMA / SparseGPT |",
-  "|---|---|---:|---:|---:|---:|",
-  ...costLines,
-  "",
-];
+function summaryMd(): string[] {
+  return [
+    "# MAMA vs its anchors: three models, calibration seeds 0, 1, 2",
+    "",
+    "Regenerate: `npm run results -w @mama-prune-examples/mama` (one command; per-model tables, CSV, JSON and plots in `results/mama-results-<model>.*`).",
+    "",
+    "Protocols (cells: mean ± sample std over calibration seeds 0, 1, 2; magnitude is data-free and ran once):",
+    "",
+    ...protocols,
+    "",
+    "Target (issue 13): MAMA ≥ 10 % lower perplexity than the best of Wanda + refit, SparseGPT and SparseGPT's mask + refit at 70 % and 2:4, with the gap beyond the spread (gap > sd(best) + sd(MAMA)); no worse (mean) at 50 %.",
+    "",
+    "| model | level | Magnitude | Wanda | Wanda + refit | SparseGPT | SparseGPT mask + refit | MAMA | best anchor | MAMA gain | gap > spread | target |",
+    "|---|---|---:|---:|---:|---:|---:|---:|---|---:|---|---|",
+    ...summary,
+    "",
+    "## Hamming fraction of MAMA's final mask vs Wanda's mask (same dense weights and input statistics, all layers, 3 seeds)",
+    "",
+    "| model | level | q_proj | k_proj | v_proj | o_proj | gate_proj | up_proj | down_proj |",
+    "|---|---|---:|---:|---:|---:|---:|---:|---:|",
+    ...hammingLines,
+    "",
+    "## Movement (useMovement: true, weight 0.25, W⁰ = the dequantized base) on the fine-tuned pair",
+    "",
+    "| model | level | MAMA | MAMA + movement | change |",
+    "|---|---|---:|---:|---:|",
+    ...movementLines,
+    "",
+    "## Cost: mean prune wall time per run (s, whole model, same machine and runs)",
+    "",
+    "| model | level | SparseGPT | SparseGPT mask + refit | MAMA | MAMA / SparseGPT |",
+    "|---|---|---:|---:|---:|---:|",
+    ...costLines,
+    "",
+  ];
+}
+const md = summaryMd();
 if (only.length === 0) await writeResult("mama-results.md", md.join("\n"));
 else await writeResult(`mama-results-summary-${only.join("-")}.md`, md.join("\n"));
 console.log(md.join("\n"));

@@ -28,14 +28,14 @@ export const MAMA_PIPELINE_DEFAULTS: Readonly<{
 }> = {
   scorer: {
     magnitudeWeight: 0,
-    activationWeight: 1,
+    activationWeight: 0,
     obsWeight: 1,
     movementWeight: 0.25,
     normalize: "rank",
     group: "row",
     useActivations: true,
     useMovement: false,
-    steps: 4,
+    steps: 8,
     schedule: "linear",
     refit: true,
   },
@@ -69,7 +69,7 @@ export function createMamaMethod(
     name: options.name ?? "mama",
     label: options.label ?? "MAMA",
     description:
-      "MAMA: gradual score (|W|·‖X‖ + OBS saliency, optional |W| and movement) → mask → exact refit, per linear",
+      "MAMA: gradual kept-set OBS saliency (+ optional |W|, |W|·‖X‖, movement) → mask → exact refit, per linear",
     // The one-shot term mix: declares the statistics the run collects (activation norms, W⁰), and is
     // the scorer used when a run overrides the redistribution.
     scorer: (env: MethodEnvironment<MamaMethodOptions>): ScorerPlugin => {
