@@ -54,6 +54,7 @@ import { createProgress } from "./progress.ts";
 import { hashingCheckpointDir, modelChecksum, PROVENANCE_FILE, provenanceJson } from "./provenance.ts";
 import { pruneProvenance } from "./prune-provenance.ts";
 import type { AllocationSpec, MethodSpec, OutputFormat, PluginSpec, Recipe } from "./recipe.ts";
+import { parseSampleWeights } from "./sample-weights.ts";
 import { outputSideFiles } from "./side-files.ts";
 
 /** How a command reports: where, and whether stdout gets JSON. */
@@ -341,6 +342,8 @@ export interface PruneJob {
   readonly model: string;
   readonly tokenizer?: string;
   readonly pre?: string;
+  /** Per-window sample weights file (`--sample-weights`, recipe `sampleWeights`). */
+  readonly sampleWeights?: string;
   readonly method: MethodSpec;
   readonly sparsity: Sparsity;
   readonly allocation?: AllocationSpec;
@@ -426,6 +429,14 @@ export async function runPrune(job: PruneJob, ctx: CommandContext): Promise<Prun
       cal = drawCalibration(ctx, tok!.tokenizer, text, job.calibration, ckpt.config, textName);
     }
     if (job.pre !== undefined) pre = await openModel(job.pre, modelOpenOptions(ctx));
+    const sampleWeights =
+      job.sampleWeights !== undefined && cal !== undefined
+        ? parseSampleWeights(
+            await readText(job.sampleWeights, "sample weights", "CALIBRATION_INVALID"),
+            job.sampleWeights,
+            cal.nsamples,
+          )
+        : undefined;
     const label = `${methodLabel(job.method, registry)} @ ${levelLabel(job.sparsity)}`;
     const { model, report } = await withBackend(ctx, (backend) =>
       prune({
@@ -437,6 +448,7 @@ export async function runPrune(job: PruneJob, ctx: CommandContext): Promise<Prun
         ...(job.allocation !== undefined ? { allocation: job.allocation } : {}),
         ...(cal !== undefined ? { calibration: cal } : {}),
         ...(pre !== undefined ? { preCheckpoint: pre } : {}),
+        ...(sampleWeights !== undefined ? { sampleWeights } : {}),
         onProgress: blockProgress(ctx, `${label}: blocks pruned`),
         ...(ctx.io.signal !== undefined ? { signal: ctx.io.signal } : {}),
       }),

@@ -36,7 +36,7 @@ Usage:
   mama-prune prune <checkpoint> --method <name> --sparsity <s|N:M> [--calibration <text>]
                    [--nsamples n (128)] [--seqlen n (min(2048, model context))] [--seed n]
                    [--allocation uniform|owl]
-                   [--pre <checkpoint>] [--out <dir>] [--format dense|sparse-bitmask|sparse-24]
+                   [--pre <checkpoint>] [--sample-weights <file.json|.txt>] [--out <dir>] [--format dense|sparse-bitmask|sparse-24]
                    [--plugin <package>]... [--scorer <name>] [--tokenizer <file>] [--overwrite]
                    [--split: calibrate on the last 15 % of paragraphs only, which eval --split leaves out]
   mama-prune prune --recipe <file> [<checkpoint>] [--out <dir>] [flags above override the recipe]
@@ -215,6 +215,7 @@ async function cmdPrune(args: readonly string[], io: CliIo, flags: Flags): Promi
       seed: { type: "string" },
       allocation: { type: "string" },
       pre: { type: "string" },
+      "sample-weights": { type: "string" },
       out: { type: "string" },
       format: { type: "string" },
       plugin: { type: "string", multiple: true },
@@ -262,6 +263,7 @@ async function cmdPrune(args: readonly string[], io: CliIo, flags: Flags): Promi
   const out =
     fromFlag(v["out"]) ?? fromRecipe(recipe.output?.dir) ?? defaultOut(cwd, model, method.name, sparsity);
   const pre = fromFlag(v["pre"]) ?? fromRecipe(recipe.pre);
+  const sampleWeights = fromFlag(v["sample-weights"]) ?? fromRecipe(recipe.sampleWeights);
   const tokenizer = fromFlag(v["tokenizer"]) ?? fromRecipe(recipe.tokenizer);
   // Left out: the anchors' protocol (128 × min(2048, context)), resolved once the model is open.
   const nsamples = intFlag(v["nsamples"], "--nsamples", 1) ?? recipe.calibration?.nsamples;
@@ -278,6 +280,7 @@ async function cmdPrune(args: readonly string[], io: CliIo, flags: Flags): Promi
     ...(recipeFile !== undefined ? { recipe: { path: resolve(cwd, recipeFile), content: recipe } } : {}),
     ...(tokenizer !== undefined ? { tokenizer } : {}),
     ...(pre !== undefined ? { pre } : {}),
+    ...(sampleWeights !== undefined ? { sampleWeights } : {}),
     ...(allocation !== undefined ? { allocation } : {}),
     ...(calText !== undefined
       ? {
