@@ -184,7 +184,12 @@ export function mamaWithHamming(log: HammingLog, o?: MamaMethodOptions): SweepMe
       const inner = base.linear!(env);
       return async (i: LinearProcedureInput) => {
         const r = await inner(i);
-        const sq = i.stats?.sqNorm;
+        // ‖X_j‖² is diag(XᵀX) without sample weights (MAMA's default collects the Gram matrix only).
+        const g = i.stats?.gram;
+        const n = i.weight.cols;
+        const sq =
+          i.stats?.sqNorm ??
+          (g !== undefined ? Float64Array.from({ length: n }, (_, j) => g[j * n + j]!) : undefined);
         if (sq !== undefined) {
           const scores = await runScorer(wanda(), {
             name: i.name,
