@@ -5,7 +5,6 @@ import {
   type MamaOptions,
   type MaskGroup,
   magnitude,
-  mama,
   movement,
   negativeMagnitude,
   ria,
@@ -25,7 +24,6 @@ import {
   REDISTRIBUTIONS,
   type Redistribution,
   UNSTRUCTURED_GROUPS,
-  type UnstructuredGroup,
   validateMethodDefinition,
 } from "./method.ts";
 import { createMethodRegistry, type MethodRegistry } from "./method-registry.ts";
