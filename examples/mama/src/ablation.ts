@@ -7,17 +7,16 @@ import { MAMA_PIPELINE_DEFAULTS, type MamaMethodOptions, sweepReportFiles } from
 import { cell, MODELS, mamaColumn, runSweep, writeResult } from "./common.ts";
 
 const D = MAMA_PIPELINE_DEFAULTS.scorer;
+// The defaults use the OBS term alone (results/mama-defaults.md), so the magnitude and activation rows ADD
+// their term, and "− OBS saliency" replaces it by the activation term (a score needs one term).
 const VARIANTS: [string, MamaMethodOptions][] = [
   ["MAMA (defaults)", {}],
-  [
-    (D.magnitudeWeight ?? 0) > 0 ? "− magnitude" : "+ magnitude (weight 1)",
-    { magnitudeWeight: (D.magnitudeWeight ?? 0) > 0 ? 0 : 1 },
-  ],
-  ["− activation", { activationWeight: 0 }],
-  ["− OBS saliency", { obsWeight: 0 }],
+  ["+ magnitude (weight 1)", { magnitudeWeight: 1 }],
+  ["+ activation (weight 1)", { activationWeight: 1 }],
+  ["− OBS saliency (activation instead)", { obsWeight: 0, activationWeight: 1 }],
   ["− gradual (one-shot mask)", { steps: 1 }],
   ["− refit", { refit: false }],
-  ["− gradual − OBS (= Wanda + refit)", { steps: 1, obsWeight: 0 }],
+  ["− gradual − OBS (= Wanda + refit)", { steps: 1, obsWeight: 0, activationWeight: 1 }],
 ];
 const r = await runSweep(
   MODELS[0]!,
