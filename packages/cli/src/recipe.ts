@@ -62,6 +62,8 @@ export interface Recipe {
   readonly tokenizer?: string;
   /** Pre-trained checkpoint (W⁰) for movement terms. */
   readonly pre?: string;
+  /** prune: per-window sample weights file (one weight ≥ 0 per calibration window). */
+  readonly sampleWeights?: string;
   readonly calibration?: {
     readonly text: string;
     /** Windows drawn; left out: 128 (the anchors' protocol). */
@@ -154,17 +156,30 @@ function mamaOptions(v: unknown, path: string): MamaOptions {
     "useActivations",
     "useSampleWeights",
     "useMovement",
+    "obsWeight",
+    "steps",
+    "schedule",
+    "refit",
   ]);
   const out: Record<string, unknown> = {};
-  for (const k of ["magnitudeWeight", "activationWeight", "movementWeight"]) {
+  for (const k of ["magnitudeWeight", "activationWeight", "movementWeight", "obsWeight"]) {
     if (o[k] !== undefined) out[k] = num(o[k], `${path}.${k}`, (x) => x >= 0, "a number ≥ 0");
   }
   if (o["normalize"] !== undefined)
     out["normalize"] = oneOf(o["normalize"], `${path}.normalize`, ["rank", "zscore"]);
   if (o["group"] !== undefined) out["group"] = oneOf(o["group"], `${path}.group`, ["row", "matrix"]);
-  for (const k of ["useActivations", "useSampleWeights", "useMovement"]) {
+  for (const k of ["useActivations", "useSampleWeights", "useMovement", "refit"]) {
     if (o[k] !== undefined) out[k] = bool(o[k], `${path}.${k}`);
   }
+  if (o["steps"] !== undefined)
+    out["steps"] = num(
+      o["steps"],
+      `${path}.steps`,
+      (x) => Number.isInteger(x) && x >= 1 && x <= 64,
+      "an integer in [1, 64]",
+    );
+  if (o["schedule"] !== undefined)
+    out["schedule"] = oneOf(o["schedule"], `${path}.schedule`, ["linear", "cubic"]);
   return out as MamaOptions;
 }
 
@@ -229,6 +244,7 @@ export function validateRecipe(input: unknown, name = "recipe"): Recipe {
     "model",
     "tokenizer",
     "pre",
+    "sampleWeights",
     "calibration",
     "method",
     "sparsity",
@@ -243,7 +259,7 @@ export function validateRecipe(input: unknown, name = "recipe"): Recipe {
     "grpo",
   ]);
   const out: { -readonly [K in keyof Recipe]: Recipe[K] } = {};
-  for (const k of ["model", "tokenizer", "pre"] as const) {
+  for (const k of ["model", "tokenizer", "pre", "sampleWeights"] as const) {
     if (r[k] !== undefined) out[k] = str(r[k], `${name}.${k}`);
   }
   if (r["calibration"] !== undefined) {

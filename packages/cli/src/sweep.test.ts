@@ -154,7 +154,7 @@ output: { dir: out, name: t, title: "Table X" }
     await writeFile(
       join(ws.dir, "pre.yaml"),
       recipe(
-        "pre: pre-model\nmethods: [mama, { name: mama, label: no W0, pre: false }]\noutput: { dir: out6 }\n",
+        "pre: pre-model\nmethods: [{ name: mama, mama: { useMovement: true } }, { name: mama, label: no W0, pre: false }]\noutput: { dir: out6 }\n",
       ),
     );
     const r = await runCli(["sweep", "--recipe", "pre.yaml", "--json", "--quiet"], ws.dir);
@@ -162,7 +162,7 @@ output: { dir: out, name: t, title: "Table X" }
     expect(r.code).toBe(0);
     const j = JSON.parse(r.stdout);
     expect(j.table.protocol).toContain(" | pre-trained W⁰ for movement: pre-model | ");
-    // With W⁰ MAMA adds its movement term (a different mask); without, it does not.
+    // With W⁰ and useMovement MAMA adds its movement term (a different mask); without W⁰, it does not.
     expect(j.table.values[1][0]).not.toBe(j.table.values[1][1]);
   });
 

@@ -6,7 +6,9 @@ import { type PruneOptions, prune } from "./prune.ts";
 /**
  * sha256 of the pruned weights and of the report numbers, recorded with the pipeline BEFORE pruning
  * one linear became `pruneLinear` (commit "core: one sparsity type…" and earlier): the refactor must
- * not move a single bit.
+ * not move a single bit. The three MAMA cases were re-recorded when MAMA became a method of its own
+ * (issue 13: gradual kept-set OBS → mask → refit, movement off unless asked for); every other case is
+ * unchanged, and "wanda-refit" reproduces the old MAMA weights bit for bit.
  */
 const GOLDEN: Readonly<Record<string, { weights: string; report: string }>> = {
   magnitude: {
@@ -34,12 +36,12 @@ const GOLDEN: Readonly<Record<string, { weights: string; report: string }>> = {
     report: "f19ef563053b40ae52551cb327a6de505c039f24a16164d13b89664b9ced3c3e",
   },
   mama: {
-    weights: "34d6bb5fd195604c6f61048e909990d894860fc3f4c693667138349dc10ddafc",
-    report: "a47aed6eb0733ebbb35a2937d1522fc07ad4334cac64afd6564fcadcfd47b89e",
+    weights: "8ea7760446d76c2f7ad589304e66ad7333e3f11b748324b87ce4058b0262a78f",
+    report: "0b04b50f113971fccd4aff43c9a4390e6dbdb18b4b161beb38cd4f4910888e32",
   },
   "mama-no-pre": {
-    weights: "78f8abeee0367af9e82f60110edaaab506781be85a801856284878663debe475",
-    report: "6a31df77081540808c90fbb4297e08f6285b1f1dff40a8a5a26e04e6a977f76a",
+    weights: "8ea7760446d76c2f7ad589304e66ad7333e3f11b748324b87ce4058b0262a78f",
+    report: "0b04b50f113971fccd4aff43c9a4390e6dbdb18b4b161beb38cd4f4910888e32",
   },
   "wanda-2:4": {
     weights: "98e9efebce975da1bf6626dc56333c7c37c0d62ab724ddfed723d9bba71cf76d",
@@ -50,8 +52,8 @@ const GOLDEN: Readonly<Record<string, { weights: string; report: string }>> = {
     report: "c0866bdf832325772c84c0d7544c38e767c04dcaf2684d7337382077702d8998",
   },
   "mama-1:4": {
-    weights: "2f501becbac12380bfee752ab4b942cf3c4e0b83cb78886b0535e21238a40d37",
-    report: "57b471857b08ed72f3bc984929b35aa3f436bcfd4bd4ab0afa5fd82ecc8076f9",
+    weights: "db1fd496ba7e01fa1fd6de68c8aa5b4351f3e92fe868dee95cdfc30b6e1963e6",
+    report: "898f46af490df63e92bdf7fb9b5d25267bea8d29c15a146030b758594a4bd3c4",
   },
   "wanda-owl": {
     weights: "b0cd6556aa8e31fa28c53325a5830a4990a75d9b242cb55285ab13e16572ddf7",
@@ -72,6 +74,15 @@ const GOLDEN: Readonly<Record<string, { weights: string; report: string }>> = {
   "wanda-weighted": {
     weights: "180dabdd04e5014489c7989ecd8ab03bcdcdb9cd57debdc83d0926d80cc8b3c4",
     report: "4c55bad39295520669bf35a34539ed7e9be835521841f575e26226ec0fafd09c",
+  },
+  // The weights equal the pre-issue-13 "mama-no-pre" digest (78f8abee…): MAMA was Wanda + refit.
+  "wanda-refit": {
+    weights: "78f8abeee0367af9e82f60110edaaab506781be85a801856284878663debe475",
+    report: "7a8603bb27d1e84dc4b7c40d05af00d6eb90c9dd09a419fff08aad050ee771c8",
+  },
+  "wanda-refit-1:4": {
+    weights: "e82cfd2ef4d22a02beb3cb5721a8129373ae2c7400eb171bd20ed68298df80a2",
+    report: "7a20cbfda20f7fd53f76111fbc9196af4651e890e2a4fcc2cfc48500cd403ac5",
   },
 };
 

@@ -15,8 +15,21 @@ export {
   writePrunedCheckpoint,
 } from "./checkpoint.ts";
 export {
+  type MamaMethodOptions,
+  type MamaProcedureSettings,
+  mamaLinearProcedure,
+  mamaSettings,
+  type RefitSolver,
+  type RefitSolverOptions,
+  type RefitSolverResult,
+} from "./mama-linear.ts";
+export { type CreateMamaMethodOptions, createMamaMethod } from "./mama-method.ts";
+export {
   defineMethod,
   isMethodDefinition,
+  type LinearProcedure,
+  type LinearProcedureInput,
+  type LinearProcedureResult,
   METHOD_API_VERSION,
   type MethodDefinitionInput,
   type MethodEnvironment,

@@ -1,7 +1,8 @@
 // ---- A pruning method as a value: scorer, comparison group, redistribution ----
 
-import { PruneError } from "@mama-prune/core";
+import { type Logger, type Matrix, PruneError, type Sparsity } from "@mama-prune/core";
 import type { MaskGroup, ScorerPlugin } from "@mama-prune/scoring";
+import type { LinearInputStats } from "./stats.ts";
 
 /**
  * How the kept weights are updated once a mask is chosen:
@@ -53,6 +54,43 @@ export interface MethodEnvironment<O = unknown> {
  */
 export type MethodFunction<O, R> = { fn(env: MethodEnvironment<O>): R }["fn"];
 
+/** What a method's own per-linear procedure ({@link MethodDefinitionInput.linear}) receives for one linear. */
+export interface LinearProcedureInput {
+  /** Tensor name, e.g. `model.layers.3.mlp.down_proj.weight`. */
+  readonly name: string;
+  /** The dense weight (rows, cols) = (out, in). Never modified. */
+  readonly weight: Matrix;
+  /** Validated sparsity: a fraction in [0, 1) (per comparison group) or N:M. */
+  readonly sparsity: Sparsity;
+  /** The comparison group of unstructured sparsity resolved for this run. */
+  readonly group: MaskGroup;
+  /** Statistics of the linear's input (what `methodNeeds` asked for), absent for data-free runs. */
+  readonly stats?: LinearInputStats;
+  /** Pre-trained weight W⁰ (rows, cols), when the method's scorer requires `"pre-weights"`. */
+  readonly preWeight?: Matrix;
+  /** Relative damping requested by the run (`PruneOptions.damping`), if any. */
+  readonly damping?: number;
+  readonly log: Logger;
+  readonly signal?: AbortSignal;
+}
+
+/** What a method's own per-linear procedure returns. */
+export interface LinearProcedureResult {
+  /** The pruned weight (rows·cols, row-major; a new array). */
+  readonly weight: Float32Array;
+  /** The keep-mask (1 = keep). */
+  readonly mask: Uint8Array;
+  /** The redistribution that ran, as reported per linear ("none", "refit", "sparsegpt", "mean"). */
+  readonly redistribution: Exclude<Redistribution, "auto">;
+  /** Absolute damping used by a solver, when one ran. */
+  readonly dampingUsed?: number;
+  /** Warnings (damping escalations …), already sent to `log`. */
+  readonly warnings?: readonly string[];
+}
+
+/** A method's own way to prune one linear (mask and weights chosen together, e.g. MAMA). */
+export type LinearProcedure = (input: LinearProcedureInput) => Promise<LinearProcedureResult>;
+
 /** What {@link defineMethod} takes (`apiVersion` is filled in). */
 export interface MethodDefinitionInput<O = unknown> {
   /** kebab-case (`wanda`), or `scope/name` for third parties (`acme/power-refit`). */
@@ -73,6 +111,15 @@ export interface MethodDefinitionInput<O = unknown> {
   readonly redistribution: Redistribution;
   /** Options used when a run gives none (documentation, and what the factory receives then). */
   readonly defaultOptions?: O;
+  /**
+   * Optional: the method's own per-linear procedure, for methods whose mask and weights are chosen
+   * together (score → mask → refit → rescore …) rather than scorer → mask → redistribution. When given,
+   * `pruneLinear` calls it instead of the scorer/mask/redistribution path; the scorer's `requires` and
+   * the redistribution still declare what statistics the run collects (`methodNeeds`). A run that
+   * overrides the scorer or the redistribution bypasses it (the method then runs as scorer → mask →
+   * redistribution).
+   */
+  readonly linear?: MethodFunction<O, LinearProcedure>;
 }
 
 /**
@@ -130,6 +177,14 @@ export function validateMethodDefinition(def: unknown): string[] {
   } else if (scorer === "adaptive" && red !== "sparsegpt") {
     problems.push(
       `scorer "adaptive" needs redistribution "sparsegpt". Expected "sparsegpt", got ${JSON.stringify(red)}.`,
+    );
+  }
+  const linear = d["linear"];
+  if (linear !== undefined && typeof linear !== "function") {
+    problems.push(`linear must be a function of the run's options when given, got ${typeof linear}.`);
+  } else if (linear !== undefined && scorer === "adaptive") {
+    problems.push(
+      'linear cannot be combined with scorer "adaptive". Expected a scorer factory, got "adaptive".',
     );
   }
   if (d["apiVersion"] !== undefined && d["apiVersion"] !== METHOD_API_VERSION) {

@@ -136,12 +136,17 @@ describe("built-in methods", () => {
       ["sparsegpt", "adaptive", "block", "sparsegpt", "SparseGPT"],
       ["movement", "movement", "matrix", "none", "Movement"],
       ["ria", "ria", "matrix", "none", "RIA"],
-      ["mama", "mama", "row", "auto", "MAMA"],
+      ["mama", "mama", "row", "refit", "MAMA"],
     ]);
     expect(Object.entries(METHOD_LABELS)).toEqual(table.map((r) => [r[0], r[4]]));
-    // MAMA: the movement term only with a pre-trained checkpoint; the group follows given options.
+    // MAMA: the movement term only when asked for (a pre-trained checkpoint alone does not turn it
+    // on); the group follows given options; its own per-linear procedure unless overridden.
     expect(resolveMethod("mama").scorer?.requires).not.toContain("pre-weights");
-    expect(resolveMethod("mama", { hasPreCheckpoint: true }).scorer?.requires).toContain("pre-weights");
+    expect(resolveMethod("mama", { hasPreCheckpoint: true }).scorer?.requires).not.toContain("pre-weights");
+    expect(resolveMethod("mama", { mama: { useMovement: true } }).scorer?.requires).toContain("pre-weights");
+    expect(resolveMethod("mama").linear).toBeTypeOf("function");
+    expect(resolveMethod("mama", { redistribution: "none" }).linear).toBeUndefined();
+    expect(resolveMethod("wanda").linear).toBeUndefined();
     expect(resolveMethod("mama", { mama: { group: "matrix" } }).group).toBe("matrix");
   });
 
@@ -154,7 +159,6 @@ describe("built-in methods", () => {
     ]);
     expect(PRUNE_METHODS.filter((m) => needs(m, { hasPreCheckpoint: true }).preWeights)).toEqual([
       "movement",
-      "mama",
     ]);
     expect(needs("magnitude", { redistribution: "refit" }).calibration).toBe(true);
     expect(needs("magnitude", { redistribution: "mean" }).stats.sum).toBe(true);

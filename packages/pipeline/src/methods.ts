@@ -5,7 +5,6 @@ import {
   type MamaOptions,
   type MaskGroup,
   magnitude,
-  mama,
   movement,
   negativeMagnitude,
   ria,
@@ -15,15 +14,16 @@ import {
   validateScorerMetadata,
   wanda,
 } from "@mama-prune/scoring";
+import { createMamaMethod } from "./mama-method.ts";
 import {
   defineMethod,
   isMethodDefinition,
+  type LinearProcedure,
   type MethodEnvironment,
   type PruneMethodDefinition,
   REDISTRIBUTIONS,
   type Redistribution,
   UNSTRUCTURED_GROUPS,
-  type UnstructuredGroup,
   validateMethodDefinition,
 } from "./method.ts";
 import { createMethodRegistry, type MethodRegistry } from "./method-registry.ts";
@@ -35,30 +35,7 @@ export type PruneMethod = "magnitude" | "neg-magnitude" | "wanda" | "sparsegpt" 
 /** A method for one run: a registered name (`"wanda"`, `"acme/power-refit"`) or a definition value. */
 export type MethodRef = string | PruneMethodDefinition;
 
-/**
- * The measured MAMA defaults used by the pipeline when `mama` options are not given (results/mama-tuning.md:
- * tuned on a held-out slice of the CALIBRATION split at 50 % and 70 %, never on the evaluation split).
- * On stories260K the activation term alone (= Wanda's |W|·‖X_j‖₂, per row) with the exact least-squares
- * refit was best (mean log-ppl 3.563; adding |W| with weight 1 or mixing by z-scores was 0.01–0.02 worse;
- * SparseGPT-style OBS with the same mask 0.17 worse; no redistribution 0.46 worse). On the fine-tuned pair
- * (data/stories260K-finetune) a movement term with weight 0.25 helped (2.925 vs 2.970 without; 0.5 and 1
- * were worse), so the movement term is mixed in with weight 0.25 whenever a `preCheckpoint` is given.
- * Redistribution "auto" = that refit where affordable, OBS with the fixed mask on wide layers.
- */
-export const MAMA_PIPELINE_DEFAULTS: Readonly<{
-  scorer: MamaOptions;
-  redistribution: Redistribution;
-}> = {
-  scorer: {
-    magnitudeWeight: 0,
-    activationWeight: 1,
-    movementWeight: 0.25,
-    normalize: "rank",
-    group: "row",
-    useActivations: true,
-  },
-  redistribution: "auto",
-};
+export { MAMA_PIPELINE_DEFAULTS } from "./mama-method.ts";
 
 /**
  * The built-in methods as values, in table order:
@@ -71,7 +48,7 @@ export const MAMA_PIPELINE_DEFAULTS: Readonly<{
  * | sparsegpt | adaptive w²/U_jj² per 128-column block | block | sparsegpt |
  * | movement | W¹(W¹ − W⁰) | matrix | none |
  * | ria | RIA (a = 0.5, with ‖X_j‖) | matrix | none |
- * | mama | mama (measured defaults; + movement with a pre-trained checkpoint) | row | auto |
+ * | mama | gradual |W|·‖X_j‖ + OBS saliency → mask → exact refit (createMamaMethod) | row | refit |
  */
 export const BUILTIN_METHODS: readonly PruneMethodDefinition[] = [
   defineMethod({
@@ -122,21 +99,7 @@ export const BUILTIN_METHODS: readonly PruneMethodDefinition[] = [
     group: "matrix",
     redistribution: "none",
   }),
-  defineMethod<MamaOptions>({
-    name: "mama",
-    label: "MAMA",
-    description: "MAMA scores (measured defaults, + movement with a pre-trained checkpoint) and refit",
-    scorer: (env: MethodEnvironment<MamaOptions>): ScorerPlugin =>
-      mama(
-        env.optionsGiven
-          ? (env.options ?? {})
-          : { ...MAMA_PIPELINE_DEFAULTS.scorer, useMovement: env.hasPreCheckpoint },
-      ),
-    group: (env: MethodEnvironment<MamaOptions>): UnstructuredGroup =>
-      (env.optionsGiven ? env.options?.group : MAMA_PIPELINE_DEFAULTS.scorer.group) ?? "row",
-    redistribution: MAMA_PIPELINE_DEFAULTS.redistribution,
-    defaultOptions: MAMA_PIPELINE_DEFAULTS.scorer,
-  }),
+  createMamaMethod(),
 ];
 
 /**
@@ -170,6 +133,11 @@ export interface ResolvedMethod {
   /** Comparison group for unstructured sparsity (N:M always uses "n:m"). */
   readonly group: MaskGroup;
   readonly redistribution: Redistribution;
+  /**
+   * The method's own per-linear procedure for this run (definitions with `linear`), unless the run
+   * overrides the scorer or the redistribution.
+   */
+  readonly linear?: LinearProcedure;
 }
 
 /** Options of {@link resolveMethod}. */
@@ -280,6 +248,10 @@ export function resolveMethod(method: MethodRef, options: ResolveMethodOptions =
     }
     scorer = made as ScorerPlugin;
   }
+  const linear =
+    def.linear !== undefined && options.scorer === undefined && options.redistribution === undefined
+      ? def.linear(env)
+      : undefined;
   return {
     method: name,
     definition: def,
@@ -287,6 +259,7 @@ export function resolveMethod(method: MethodRef, options: ResolveMethodOptions =
     scorer,
     group: options.group ?? (typeof def.group === "function" ? def.group(env) : def.group),
     redistribution: options.redistribution ?? def.redistribution,
+    ...(linear !== undefined ? { linear } : {}),
   };
 }
 

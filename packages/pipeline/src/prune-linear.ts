@@ -135,7 +135,25 @@ export async function pruneLinear(options: PruneLinearOptions): Promise<PruneLin
   const gramFor = (why: string): Float64Array =>
     need(gram, where, "stats.gram", `redistribution ${why} of method ${resolved.method}`);
 
-  if (resolved.scorer === undefined) {
+  if (resolved.linear !== undefined) {
+    // The method's own procedure: mask and weights chosen together.
+    const r = await resolved.linear({
+      name,
+      weight: W,
+      sparsity,
+      group: nm !== undefined ? "n:m" : resolved.group,
+      ...(st !== undefined ? { stats: st } : {}),
+      ...(options.preWeight !== undefined ? { preWeight: options.preWeight } : {}),
+      ...(options.damping !== undefined ? { damping: options.damping } : {}),
+      log,
+      ...(signal !== undefined ? { signal } : {}),
+    });
+    newW = r.weight;
+    mask = r.mask;
+    used = r.redistribution;
+    dampingUsed = r.dampingUsed;
+    for (const m of r.warnings ?? []) warnings.push(m);
+  } else if (resolved.scorer === undefined) {
     // SparseGPT with its adaptive mask.
     const r = await sparsegpt(W, gramFor("sparsegpt"), {
       sparsity: nm ?? sparsity,

@@ -302,7 +302,7 @@ describe("prune", () => {
       mama: { useMovement: true, movementWeight: 1 },
     });
     expect(mm.report.overallSparsity).toBeCloseTo(0.5, 2);
-    // Default MAMA options: the movement term joins exactly when a pre-trained checkpoint is given.
+    // Default MAMA options: movement stays OFF even when a pre-trained checkpoint is given.
     const withPre = await prune({
       checkpoint,
       method: "mama",
@@ -311,9 +311,13 @@ describe("prune", () => {
       preCheckpoint: pre,
     });
     const without = await prune({ checkpoint, method: "mama", sparsity: 0.5, calibration: cal });
-    expect(withPre.report.usedPreCheckpoint).toBe(true);
+    expect(withPre.report.usedPreCheckpoint).toBe(false);
     expect(without.report.usedPreCheckpoint).toBe(false);
-    expect(Array.from(withPre.model.getLinearWeight(0, "gate_proj"))).not.toEqual(
+    expect(Array.from(withPre.model.getLinearWeight(0, "gate_proj"))).toEqual(
+      Array.from(without.model.getLinearWeight(0, "gate_proj")),
+    );
+    expect(mm.report.usedPreCheckpoint).toBe(true);
+    expect(Array.from(mm.model.getLinearWeight(0, "gate_proj"))).not.toEqual(
       Array.from(without.model.getLinearWeight(0, "gate_proj")),
     );
   });

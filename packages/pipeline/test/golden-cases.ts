@@ -30,6 +30,10 @@ export const GOLDEN_CASES: Readonly<Record<string, Readonly<Record<string, unkno
     blockSize: 8,
   },
   "wanda-weighted": { method: "wanda", sparsity: 0.5, weighted: true },
+  // MAMA before it became a method of its own (issue 13) was Wanda's mask + the exact refit: the first
+  // case's weights equal the pre-issue-13 "mama-no-pre" digest (the old "mama-1:4" also mixed movement).
+  "wanda-refit": { method: "wanda", sparsity: 0.5, redistribution: "refit", noPre: true },
+  "wanda-refit-1:4": { method: "wanda", sparsity: { n: 1, m: 4 }, redistribution: "refit", noPre: true },
 };
 
 export async function goldenInputs(): Promise<{

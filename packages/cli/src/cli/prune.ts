@@ -84,6 +84,7 @@ async function prune({ values: v, positionals }: ParsedArgs, io: CliIo, flags: F
   const out =
     fromFlag(v["out"]) ?? fromRecipe(recipe.output?.dir) ?? defaultOut(cwd, model, method.name, sparsity);
   const pre = fromFlag(v["pre"]) ?? fromRecipe(recipe.pre);
+  const sampleWeights = fromFlag(v["sample-weights"]) ?? fromRecipe(recipe.sampleWeights);
   const tokenizer = fromFlag(v["tokenizer"]) ?? fromRecipe(recipe.tokenizer);
   // Left out: the anchors' protocol (128 × min(2048, context)), resolved once the model is open.
   const nsamples = intFlag(v["nsamples"], "--nsamples", 1) ?? recipe.calibration?.nsamples;
@@ -100,6 +101,7 @@ async function prune({ values: v, positionals }: ParsedArgs, io: CliIo, flags: F
     ...(recipeFile !== undefined ? { recipe: { path: resolve(cwd, recipeFile), content: recipe } } : {}),
     ...(tokenizer !== undefined ? { tokenizer } : {}),
     ...(pre !== undefined ? { pre } : {}),
+    ...(sampleWeights !== undefined ? { sampleWeights } : {}),
     ...(allocation !== undefined ? { allocation } : {}),
     ...(calText !== undefined
       ? {
@@ -204,6 +206,13 @@ export const PRUNE_COMMAND: CommandSpec = {
       value: "<checkpoint>",
       description: "pre-trained checkpoint (W⁰) for movement terms",
       default: "none",
+    },
+    "sample-weights": {
+      type: "string",
+      value: "<file.json|.txt>",
+      description:
+        "per-window calibration weights (one finite weight ≥ 0 per window, not all zero; e.g. grpo's reward-calibration.json)",
+      default: "none (every window weighs 1)",
     },
     out: {
       type: "string",

@@ -22,6 +22,7 @@ import { checkpointBytes, estimateOutputBytes, preflightOutput } from "../prefli
 import { hashingCheckpointDir, PROVENANCE_FILE, provenanceJson } from "../provenance.ts";
 import { pruneProvenance } from "../prune-provenance.ts";
 import type { AllocationSpec, MethodSpec, OutputFormat, PluginSpec } from "../recipe.ts";
+import { parseSampleWeights } from "../sample-weights.ts";
 import { outputSideFiles } from "../side-files.ts";
 import {
   blockProgress,
@@ -43,6 +44,8 @@ export interface PruneJob {
   readonly model: string;
   readonly tokenizer?: string;
   readonly pre?: string;
+  /** Per-window sample weights file (`--sample-weights`, recipe `sampleWeights`). */
+  readonly sampleWeights?: string;
   readonly method: MethodSpec;
   readonly sparsity: Sparsity;
   readonly allocation?: AllocationSpec;
@@ -129,6 +132,14 @@ export async function runPrune(job: PruneJob, ctx: CommandContext): Promise<Prun
       cal = drawCalibration(ctx, tok!.tokenizer, text, job.calibration, ckpt.config, textName);
     }
     if (job.pre !== undefined) pre = await openModelStep(ctx, job.pre);
+    const sampleWeights =
+      job.sampleWeights !== undefined && cal !== undefined
+        ? parseSampleWeights(
+            await readText(job.sampleWeights, "sample weights", "CALIBRATION_INVALID"),
+            job.sampleWeights,
+            cal.nsamples,
+          )
+        : undefined;
     const label = `${methodLabel(job.method, registry)} @ ${levelLabel(job.sparsity)}`;
     const progress = blockProgress(ctx, label);
     const { model, report } = await withBackend(ctx, (backend) =>
@@ -141,6 +152,7 @@ export async function runPrune(job: PruneJob, ctx: CommandContext): Promise<Prun
         ...(job.allocation !== undefined ? { allocation: job.allocation } : {}),
         ...(cal !== undefined ? { calibration: cal } : {}),
         ...(pre !== undefined ? { preCheckpoint: pre } : {}),
+        ...(sampleWeights !== undefined ? { sampleWeights } : {}),
         onProgress: progress.onProgress,
         ...(ctx.io.signal !== undefined ? { signal: ctx.io.signal } : {}),
       }),

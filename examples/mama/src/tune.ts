@@ -1,0 +1,46 @@
+// MAMA's defaults, measured on the CALIBRATION side only (never the evaluation split): the calibration
+// split of tinystories_val.txt is cut again; windows (16 × 256) come from its first two thirds and the
+// held-out perplexity (16 × 256 windows) from its last third. stories260K, 70 % and 2:4, seeds 0 and 1;
+// ranking by mean log-perplexity over the two levels. Writes results/mama-defaults.md.
+// Run: npm run tune -w @mama-prune-examples/mama
+import type { MamaMethodOptions } from "@mama-prune/pipeline";
+import { anchorColumns, cell, MODELS, mamaColumn, runSweep, writeResult } from "./common.ts";
+
+export const CANDIDATES: [string, MamaMethodOptions][] = [
+  ["act 1, one step (= Wanda + refit)", { activationWeight: 1, obsWeight: 0, steps: 1 }],
+  ["act 1 + obs 1, 8 steps", { activationWeight: 1, obsWeight: 1, steps: 8 }],
+  ["obs 1, 8 steps", { activationWeight: 0, obsWeight: 1, steps: 8 }],
+  ["mag 1 + act 1 + obs 1, 8 steps", { magnitudeWeight: 1, activationWeight: 1, obsWeight: 1, steps: 8 }],
+  ["act 1 + obs 2, 8 steps", { activationWeight: 1, obsWeight: 2, steps: 8 }],
+];
+const SEEDS = [0, 1];
+const r = await runSweep(
+  MODELS[0]!,
+  [...anchorColumns().slice(2), ...CANDIDATES.map(([l, o]) => mamaColumn(l, o))],
+  [0.7, { n: 2, m: 4 }],
+  "tuning",
+  "MAMA defaults on the calibration side",
+  SEEDS,
+);
+const rows = r.table.columns.map((c) => {
+  const a = cell(r, c, "0.7");
+  const b = cell(r, c, "2:4");
+  return { c, a, b, score: (Math.log(a.mean) + Math.log(b.mean)) / 2 };
+});
+const md = [
+  "# MAMA defaults, measured on the calibration side",
+  "",
+  `Protocol: ${r.protocol}`,
+  "",
+  "Ranking by mean log-perplexity over 70 % and 2:4 (cells: mean ± sample std over seeds 0, 1). The evaluation split is never used here.",
+  "",
+  "| candidate | ppl @0.7 | ppl @2:4 | mean log ppl |",
+  "|---|---:|---:|---:|",
+  ...rows.map(
+    (x) =>
+      `| ${x.c} | ${x.a.mean.toFixed(2)} ± ${x.a.sd.toFixed(2)} | ${x.b.mean.toFixed(2)} ± ${x.b.sd.toFixed(2)} | ${x.score.toFixed(4)} |`,
+  ),
+  "",
+];
+await writeResult("mama-defaults.md", md.join("\n"));
+console.log(md.join("\n"));

@@ -1,0 +1,388 @@
+// ---- MAMA's per-linear procedure: mask and weights chosen together (gradual score → mask → refit) ----
+
+import { type Logger, type Matrix, PruneError, type Sparsity, throwIfAborted } from "@mama-prune/core";
+import { cholesky, inverseFromCholesky, leastSquaresRefit } from "@mama-prune/redistribute";
+import { type MamaOptions, type Normalization, normalizeGroup } from "@mama-prune/scoring";
+import type { LinearProcedure, LinearProcedureInput, LinearProcedureResult } from "./method.ts";
+import { columnNorms } from "./stats.ts";
+
+/**
+ * Options of the MAMA method (`methodOptions` / `mama` of a run). The score terms are those of the
+ * `mama` scorer of @mama-prune/scoring, plus the OBS saliency and the procedure's steps.
+ */
+export interface MamaMethodOptions extends MamaOptions {
+  /**
+   * Weight of the OBS saliency term w²/[H⁻¹]_jj (the loss increase of pruning w alone with an optimal
+   * update of the rest, Hassibi & Stork 1993; SparseGPT's criterion). Needs the Gram matrix. Default
+   * see `MAMA_PIPELINE_DEFAULTS`.
+   */
+  readonly obsWeight?: number;
+  /**
+   * Gradual steps within each linear: step t prunes up to the t-th point of the schedule, scoring the
+   * CURRENT (refitted) weights, then refits. 1 = one-shot (score the dense weights once).
+   */
+  readonly steps?: number;
+  /** Schedule of the pruned fraction over the steps: `"linear"` (s·t/k) or `"cubic"` (s·(1 − (1 − t/k)³)). */
+  readonly schedule?: "linear" | "cubic";
+  /** Exact least-squares refit of the kept weights after every step (false: W ⊙ mask, no update). */
+  readonly refit?: boolean;
+}
+
+/** Options a {@link RefitSolver} receives. */
+export interface RefitSolverOptions {
+  /** Relative damping λ / mean(diag H). */
+  readonly damping?: number;
+  readonly name: string;
+  readonly log?: Logger;
+  readonly signal?: AbortSignal;
+}
+
+/** What a {@link RefitSolver} returns (a subset of `leastSquaresRefit`'s result). */
+export interface RefitSolverResult {
+  /** Refitted weights (rows·cols), pruned entries exactly 0. */
+  readonly weight: Float32Array;
+  readonly dampingUsed: number;
+  readonly warnings: readonly string[];
+}
+
+/**
+ * Solves min ‖(W' − W)X‖² over W' supported on `mask`, per row, with H = XᵀX (+ damping): the
+ * exact direct solve `leastSquaresRefit` (default) or any solver with the same contract (an iterative
+ * one for wide layers).
+ */
+export type RefitSolver = (
+  weight: Matrix,
+  hessian: Float64Array,
+  mask: Uint8Array,
+  options: RefitSolverOptions,
+) => Promise<RefitSolverResult>;
+
+/** The resolved knobs of {@link mamaLinearProcedure} (every option filled in). */
+export interface MamaProcedureSettings {
+  readonly magnitudeWeight: number;
+  readonly activationWeight: number;
+  readonly obsWeight: number;
+  readonly movementWeight: number;
+  readonly useMovement: boolean;
+  readonly useSampleWeights: boolean;
+  readonly normalize: Normalization;
+  readonly group: "row" | "matrix";
+  readonly steps: number;
+  readonly schedule: "linear" | "cubic";
+  readonly refit: boolean;
+}
+
+function weightOf(name: string, v: number | undefined, fallback: number): number {
+  const x = v ?? fallback;
+  if (typeof x !== "number" || !Number.isFinite(x) || x < 0) {
+    throw new RangeError(`mama: option ${name} must be a finite number >= 0, got ${String(x)}`);
+  }
+  return x;
+}
+
+/**
+ * Fill in and check MAMA's options over `defaults` (unset keys take the defaults).
+ *
+ * @throws RangeError for a negative weight, steps not a positive integer, an unknown normalize,
+ *   group or schedule, or every term off.
+ */
+export function mamaSettings(
+  options: MamaMethodOptions | undefined,
+  defaults: MamaMethodOptions,
+): MamaProcedureSettings {
+  const o = { ...defaults, ...(options ?? {}) };
+  const useActivations = o.useActivations ?? true;
+  const useMovement = o.useMovement ?? false;
+  const s: MamaProcedureSettings = {
+    magnitudeWeight: weightOf("magnitudeWeight", o.magnitudeWeight, 0),
+    activationWeight: useActivations ? weightOf("activationWeight", o.activationWeight, 1) : 0,
+    obsWeight: weightOf("obsWeight", o.obsWeight, 0),
+    movementWeight: useMovement ? weightOf("movementWeight", o.movementWeight, 0) : 0,
+    useMovement,
+    useSampleWeights: o.useSampleWeights ?? false,
+    normalize: o.normalize ?? "rank",
+    group: o.group ?? "row",
+    steps: o.steps ?? 1,
+    schedule: o.schedule ?? "linear",
+    refit: o.refit ?? true,
+  };
+  if (s.normalize !== "rank" && s.normalize !== "zscore") {
+    throw new RangeError(`mama: option normalize must be "rank" or "zscore", got ${String(s.normalize)}`);
+  }
+  if (s.group !== "row" && s.group !== "matrix") {
+    throw new RangeError(`mama: option group must be "row" or "matrix", got ${String(s.group)}`);
+  }
+  if (s.schedule !== "linear" && s.schedule !== "cubic") {
+    throw new RangeError(`mama: option schedule must be "linear" or "cubic", got ${String(s.schedule)}`);
+  }
+  if (!Number.isInteger(s.steps) || s.steps < 1 || s.steps > 64) {
+    throw new RangeError(`mama: option steps must be an integer in [1, 64], got ${String(s.steps)}`);
+  }
+  if (s.magnitudeWeight + s.activationWeight + s.obsWeight + s.movementWeight === 0) {
+    throw new RangeError("mama: every term is off. Expected at least one term with a weight > 0, got none");
+  }
+  return s;
+}
+
+/** Fraction of the final pruned count reached after step t of k. */
+function scheduleFraction(schedule: "linear" | "cubic", t: number, k: number): number {
+  if (t >= k) return 1;
+  const f = t / k;
+  return schedule === "linear" ? f : 1 - (1 - f) ** 3;
+}
+
+/** H with dead inputs fixed (H_jj = 0 → 1) and its mean diagonal. */
+function prepareGram(gram: Float64Array, n: number): { h: Float64Array; meanDiag: number } {
+  const h = new Float64Array(gram); // (n, n)
+  let sum = 0;
+  for (let j = 0; j < n; j++) {
+    if (h[j * n + j] === 0) h[j * n + j] = 1;
+    sum += h[j * n + j]!;
+  }
+  return { h, meanDiag: n === 0 ? 0 : sum / n };
+}
+
+/**
+ * OBS denominators of one row: d_j = [(H_KK + λI)⁻¹]_jj for the kept columns K of `maskRow` (0 for
+ * pruned ones), so that w_j²/d_j is the exact increase of ‖(W' − W)X‖² when w_j is removed from the
+ * current refitted row and the rest re-optimised. λ = rel·mean(diag H), grown ×10 on failure.
+ */
+function keptInverseDiagonal(
+  g: { h: Float64Array; meanDiag: number },
+  n: number,
+  maskRow: Uint8Array,
+  rel: number,
+  where: string,
+): Float64Array {
+  const kept: number[] = [];
+  for (let j = 0; j < n; j++) if (maskRow[j] === 1) kept.push(j);
+  const k = kept.length;
+  const d = new Float64Array(n); // (n,)
+  let r = rel > 0 ? rel : 1e-6;
+  for (let attempt = 0; attempt < 5; attempt++, r *= 10) {
+    const a = new Float64Array(k * k); // (k, k)
+    for (let p = 0; p < k; p++) {
+      const hp = kept[p]! * n;
+      for (let q = 0; q < k; q++) a[p * k + q] = g.h[hp + kept[q]!]!;
+      a[p * k + p]! += r * g.meanDiag;
+    }
+    const c = cholesky(a, k);
+    if (!c.ok) continue;
+    const inv = inverseFromCholesky(c.lower, k); // (k, k)
+    for (let p = 0; p < k; p++) d[kept[p]!] = inv[p * k + p]!;
+    return d;
+  }
+  throw new PruneError(
+    "NUMERIC_FAILURE",
+    `${where}: Cholesky of the damped kept-set Gram matrix failed for the OBS saliency. Expected a positive-definite H_KK + λI, got failing pivots up to λ = ${r / 10}·mean(diag H).`,
+  );
+}
+
+/**
+ * Mark pruned (mask 0) the lowest scores of each group of `size` consecutive elements (a row or the
+ * whole matrix) until `count` of the group are pruned; with `nm`, a row's runs of M columns take at
+ * most N each (so the row's count can grow gradually and ends at exactly N per run when count = N·cols/M).
+ * Entries already pruned carry score −∞ and so stay pruned. Ties: lower index first.
+ */
+function pruneLowest(
+  score: Float64Array,
+  size: number,
+  count: number,
+  mask: Uint8Array,
+  nm: { n: number; m: number } | undefined,
+): void {
+  const idx = new Array<number>(size);
+  const perRun = nm !== undefined ? new Int32Array(Math.ceil(size / nm.m)) : undefined;
+  for (let off = 0; off < score.length; off += size) {
+    for (let k = 0; k < size; k++) idx[k] = off + k;
+    idx.sort((a, b) => score[a]! - score[b]! || a - b);
+    if (perRun === undefined) {
+      for (let k = 0; k < count && k < size; k++) mask[idx[k]!] = 0;
+      continue;
+    }
+    perRun.fill(0);
+    let done = 0;
+    for (let k = 0; k < size && done < count; k++) {
+      const at = idx[k]!;
+      const run = Math.floor((at - off) / nm!.m);
+      if (perRun[run]! >= nm!.n) continue;
+      perRun[run]!++;
+      mask[at] = 0;
+      done++;
+    }
+  }
+}
+
+/** Per-group normalised mix of the score terms of the current weights `cur`; pruned entries get −∞. */
+function mixScores(
+  s: MamaProcedureSettings,
+  cur: Float32Array,
+  dense: Float32Array,
+  rows: number,
+  cols: number,
+  mask: Uint8Array,
+  norms: Float64Array | undefined,
+  obs: { g: { h: Float64Array; meanDiag: number }; rel: number; where: string } | undefined,
+  pre: Float32Array | undefined,
+): Float64Array {
+  const n = rows * cols;
+  const total = s.magnitudeWeight + s.activationWeight + s.obsWeight + s.movementWeight;
+  const acc = new Float64Array(n); // (rows, cols)
+  const size = s.group === "matrix" ? n : cols;
+  const term = new Float64Array(size); // (group,)
+  const normed = new Float64Array(size); // (group,)
+  const cache = new Map<string, Float64Array>(); // row mask → OBS denominators
+  const add = (off: number, coef: number): void => {
+    normalizeGroup(term, 0, size, s.normalize, normed);
+    for (let k = 0; k < size; k++) acc[off + k]! += coef * normed[k]!;
+  };
+  for (let off = 0; off < n; off += size) {
+    if (s.magnitudeWeight > 0) {
+      for (let k = 0; k < size; k++) term[k] = Math.abs(cur[off + k]!);
+      add(off, s.magnitudeWeight / total);
+    }
+    if (s.activationWeight > 0 && norms !== undefined) {
+      for (let k = 0; k < size; k++) term[k] = Math.abs(cur[off + k]!) * norms[(off + k) % cols]!;
+      add(off, s.activationWeight / total);
+    }
+    if (s.obsWeight > 0 && obs !== undefined) {
+      // Per row: the kept set's own inverse (rows with the same mask share one factorisation).
+      for (let r0 = off; r0 < off + size; r0 += cols) {
+        const row = mask.subarray(r0, r0 + cols);
+        const key = String.fromCharCode(...row);
+        let d = cache.get(key);
+        if (d === undefined) {
+          d = keptInverseDiagonal(obs.g, cols, row, obs.rel, obs.where);
+          cache.set(key, d);
+        }
+        for (let j = 0; j < cols; j++) {
+          const w = cur[r0 + j]!;
+          term[r0 - off + j] = row[j] === 1 ? (w * w) / d[j]! : 0;
+        }
+      }
+      add(off, s.obsWeight / total);
+    }
+    if (s.movementWeight > 0 && pre !== undefined) {
+      // Movement is a property of the training run: W¹(W¹ − W⁰) of the dense post-trained weights.
+      for (let k = 0; k < size; k++) term[k] = dense[off + k]! * (dense[off + k]! - pre[off + k]!);
+      add(off, s.movementWeight / total);
+    }
+  }
+  for (let k = 0; k < n; k++) if (mask[k] === 0) acc[k] = Number.NEGATIVE_INFINITY;
+  return acc;
+}
+
+/**
+ * MAMA's per-linear procedure (DESIGN.md §2, "mask and weights chosen together"). With k = `steps`:
+ *
+ * for t = 1..k: score the current weights W_t (terms |W|, |W|·‖X_j‖₂, OBS saliency w²/[H⁻¹]_jj and,
+ * when asked for, movement W¹(W¹ − W⁰), each normalised per group by rank or z-score and mixed with
+ * their weights), prune the lowest-scoring kept weights up to the schedule's count for step t (pruned
+ * weights stay pruned), then refit every row's kept weights to the DENSE row's outputs
+ * (min ‖(W_{t+1} − W)X‖², H = XᵀX + λI) with `solver`.
+ *
+ * The OBS term uses each row's CURRENT kept set K: d_j = [(H_KK + λI)⁻¹]_jj, so w_j²/d_j is the exact
+ * loss increase of removing w_j from the refitted row (Hassibi & Stork's saliency, re-evaluated after
+ * every refit instead of once on the dense weights as in SparseGPT).
+ *
+ * Cost per linear (rows r, cols c, kept k): per step, the OBS term's kept-set inverse per distinct row
+ * mask (≈ k³/2 each, so r·k³/2), scoring r·c·log c, and one refit (exact direct solve r·min(k, c − k)³/6
+ * worst case); in all about steps·r·c³/2 — O(steps·r·c³), against SparseGPT's O(c³ + r·c²).
+ *
+ * @param settings From {@link mamaSettings}.
+ * @param solver The refit (default `leastSquaresRefit`, the exact direct solve).
+ */
+export function mamaLinearProcedure(
+  settings: MamaProcedureSettings,
+  solver: RefitSolver = leastSquaresRefit,
+): LinearProcedure {
+  return async (input: LinearProcedureInput): Promise<LinearProcedureResult> => {
+    const { name, weight: W, stats: st, signal, log } = input;
+    const where = `mama(${name.slice(0, 120)})`;
+    const { rows, cols } = W;
+    const n = rows * cols;
+    const sp: Sparsity = input.sparsity;
+    const s = settings;
+    const gram = st?.gram;
+    const needGram = s.refit || s.obsWeight > 0;
+    if (needGram && gram === undefined) {
+      throw new PruneError(
+        "SCORER_INPUT_MISSING",
+        `${where}: option stats.gram is required by MAMA (refit or OBS saliency). Expected the Gram matrix of the linear's input, got undefined.`,
+      );
+    }
+    let norms: Float64Array | undefined;
+    if (s.activationWeight > 0) {
+      const sq = s.useSampleWeights ? st?.weightedSqNorm : st?.sqNorm;
+      if (sq === undefined) {
+        throw new PruneError(
+          "SCORER_INPUT_MISSING",
+          `${where}: option stats.${s.useSampleWeights ? "weightedSqNorm" : "sqNorm"} is required by MAMA's activation term. Expected the input's squared column norms, got undefined.`,
+        );
+      }
+      norms = Float64Array.from(columnNorms(sq));
+    }
+    const pre = s.movementWeight > 0 ? input.preWeight?.data : undefined;
+    if (s.movementWeight > 0 && pre === undefined) {
+      throw new PruneError(
+        "SCORER_INPUT_MISSING",
+        `${where}: option preWeight is required by MAMA's movement term (useMovement). Expected the pre-trained weight W⁰, got undefined.`,
+      );
+    }
+    const damping = input.damping ?? 0.01;
+    const obs =
+      s.obsWeight > 0 && gram !== undefined ? { g: prepareGram(gram, cols), rel: damping, where } : undefined;
+
+    // Groups: N:M → runs of M columns; otherwise a row or the whole matrix.
+    let size: number;
+    let finalCount: number;
+    if (typeof sp === "number") {
+      size = s.group === "matrix" ? n : cols;
+      finalCount = Math.floor(sp * size);
+    } else {
+      if (cols % sp.m !== 0) {
+        throw new PruneError(
+          "SPARSITY_INVALID",
+          `${where}: N:M sparsity needs cols divisible by M. Expected a multiple of ${sp.m}, got ${cols}.`,
+        );
+      }
+      size = cols;
+      finalCount = sp.n * (cols / sp.m);
+    }
+
+    const mask = new Uint8Array(n).fill(1); // (rows, cols)
+    let cur: Float32Array = new Float32Array(W.data); // (rows, cols)
+    const warnings: string[] = [];
+    let dampingUsed: number | undefined;
+    let prevCount = 0;
+    for (let t = 1; t <= s.steps; t++) {
+      throwIfAborted(signal, where);
+      const count = Math.round(finalCount * scheduleFraction(s.schedule, t, s.steps));
+      if (count <= prevCount && t < s.steps) continue;
+      prevCount = count;
+      const score = mixScores(s, cur, W.data, rows, cols, mask, norms, obs, pre);
+      pruneLowest(score, size, count, mask, typeof sp === "number" ? undefined : sp);
+      if (s.refit && gram !== undefined) {
+        const r = await solver(W, gram, mask, {
+          damping,
+          name,
+          log,
+          ...(signal !== undefined ? { signal } : {}),
+        });
+        cur = r.weight;
+        dampingUsed = r.dampingUsed;
+        for (const m of r.warnings) warnings.push(m);
+      } else {
+        cur = new Float32Array(W.data);
+        for (let k = 0; k < n; k++) if (mask[k] === 0) cur[k] = 0;
+      }
+    }
+    return {
+      weight: cur,
+      mask,
+      redistribution: s.refit ? "refit" : "none",
+      ...(dampingUsed !== undefined ? { dampingUsed } : {}),
+      warnings,
+    };
+  };
+}
