@@ -1,0 +1,134 @@
+/**
+ * A tiny protobuf writer for one-node ONNX models (the evaluation of onnxruntime-node as a native
+ * backend; no python/onnx here). Field numbers from onnx/onnx.proto (public):
+ * ModelProto{ir_version=1, producer_name=2, graph=7, opset_import=8}, OperatorSetIdProto{domain=1,
+ * version=2}, GraphProto{node=1, name=2, initializer=5, input=11, output=12}, NodeProto{input=1,
+ * output=2, name=3, op_type=4, attribute=5}, AttributeProto{name=1, i=3, type=20 (INT=2)},
+ * ValueInfoProto{name=1, type=2}, TypeProto{tensor_type=1}, TypeProto.Tensor{elem_type=1, shape=2},
+ * TensorShapeProto{dim=1}, Dimension{dim_value=1, dim_param=2}, TensorProto{dims=1, data_type=2
+ * (FLOAT=1), name=8, raw_data=9}.
+ */
+
+const enc = new TextEncoder();
+
+/** A protobuf message under construction: a list of byte chunks. */
+class Msg {
+  readonly parts: Uint8Array[] = [];
+  size = 0;
+  private push(b: Uint8Array): this {
+    this.parts.push(b);
+    this.size += b.length;
+    return this;
+  }
+  private varint(v: number): this {
+    const out: number[] = [];
+    // Non-negative integers below 2^53 only (enough for tags, lengths, dims and small ints).
+    let x = v;
+    while (x >= 0x80) {
+      out.push((x % 0x80) | 0x80);
+      x = Math.floor(x / 0x80);
+    }
+    out.push(x);
+    return this.push(Uint8Array.from(out));
+  }
+  int(field: number, v: number): this {
+    if (!Number.isInteger(v) || v < 0)
+      throw new RangeError(`onnx-proto: field ${field} needs a non-negative integer, got ${v}`);
+    return this.varint(field * 8).varint(v);
+  }
+  bytes(field: number, b: Uint8Array): this {
+    return this.varint(field * 8 + 2)
+      .varint(b.length)
+      .push(b);
+  }
+  str(field: number, s: string): this {
+    return this.bytes(field, enc.encode(s));
+  }
+  msg(field: number, m: Msg): this {
+    this.varint(field * 8 + 2).varint(m.size);
+    for (const p of m.parts) this.push(p);
+    return this;
+  }
+  finish(): Uint8Array {
+    const out = new Uint8Array(this.size);
+    let o = 0;
+    for (const p of this.parts) {
+      out.set(p, o);
+      o += p.length;
+    }
+    return out;
+  }
+}
+
+/** A dimension: a fixed size or a symbolic name. */
+export type Dim = number | string;
+
+function valueInfo(name: string, dims: readonly Dim[]): Msg {
+  const shape = new Msg();
+  for (const d of dims) shape.msg(1, typeof d === "number" ? new Msg().int(1, d) : new Msg().str(2, d));
+  const tensorType = new Msg().int(1, 1).msg(2, shape); // elem_type FLOAT
+  return new Msg().str(1, name).msg(2, new Msg().msg(1, tensorType));
+}
+
+/** An initializer (float32, raw little-endian bytes). */
+export interface Initializer {
+  readonly name: string;
+  readonly dims: readonly number[];
+  readonly data: Float32Array;
+}
+
+/** Options of {@link gemmModel}. */
+export interface GemmModelOptions {
+  /** A input [M, K] (or [K, M] with transA). */
+  readonly a: { readonly name: string; readonly dims: readonly Dim[] };
+  /** B input name and dims, or an initializer baked into the model. */
+  readonly b: { readonly name: string; readonly dims: readonly Dim[] } | Initializer;
+  readonly c?: { readonly name: string; readonly dims: readonly Dim[] };
+  readonly y: { readonly name: string; readonly dims: readonly Dim[] };
+  readonly transA?: 0 | 1;
+  readonly transB?: 0 | 1;
+}
+
+/**
+ * The bytes of a one-node ONNX model `Y = Gemm(A, B[, C])` (IR 8, opset 13), float32 throughout.
+ * When `b` carries `data` it is an initializer (constant weight) rather than a graph input; the
+ * same name may also be used for A (A = B, e.g. a Gram matrix xᵀx with transA = 1).
+ */
+export function gemmModel(o: GemmModelOptions): Uint8Array {
+  const node = new Msg().str(1, o.a.name).str(1, o.b.name);
+  if (o.c) node.str(1, o.c.name);
+  node.str(2, o.y.name).str(3, "gemm").str(4, "Gemm");
+  node.msg(
+    5,
+    new Msg()
+      .str(1, "transA")
+      .int(3, o.transA ?? 0)
+      .int(20, 2),
+  );
+  node.msg(
+    5,
+    new Msg()
+      .str(1, "transB")
+      .int(3, o.transB ?? 0)
+      .int(20, 2),
+  );
+  const graph = new Msg().msg(1, node).str(2, "g");
+  const inputs: { name: string; dims: readonly Dim[] }[] = [o.a];
+  if ("data" in o.b) {
+    const b = o.b;
+    const t = new Msg();
+    for (const d of b.dims) t.int(1, d);
+    t.int(2, 1).str(8, b.name);
+    t.bytes(9, new Uint8Array(b.data.buffer, b.data.byteOffset, b.data.byteLength));
+    graph.msg(5, t);
+  } else if (o.b.name !== o.a.name) inputs.push(o.b);
+  if (o.c) inputs.push(o.c);
+  for (const i of inputs) graph.msg(11, valueInfo(i.name, i.dims));
+  graph.msg(12, valueInfo(o.y.name, o.y.dims));
+  return new Msg()
+    .int(1, 8)
+    .str(2, "mama-prune")
+    .msg(7, graph)
+    .msg(8, new Msg().str(1, "").int(2, 13))
+    .finish();
+}
