@@ -36,7 +36,6 @@ export {
   type MethodFunction,
   type PruneMethodDefinition,
   REDISTRIBUTIONS,
-  REFIT_AUTO_MAX_FLOPS,
   type Redistribution,
   UNSTRUCTURED_GROUPS,
   type UnstructuredGroup,
@@ -62,6 +61,7 @@ export { checkOutputFormat } from "./output-format.ts";
 export { type BlockAccess, type PruneRun, prune, startPrune } from "./prune.ts";
 export { type PruneLinearOptions, type PruneLinearResult, pruneLinear } from "./prune-linear.ts";
 export type { CalibrationInput, PruneOptions, PruneProgress } from "./prune-options.ts";
+export { type RefitKeptOptions, type RefitKeptResult, refitKept } from "./refit-kept.ts";
 export type { LinearReport, PruneReport, PruneResult } from "./report.ts";
 export {
   columnMeans,

@@ -1,9 +1,17 @@
 // ---- MAMA's per-linear procedure: mask and weights chosen together (gradual score → mask → refit) ----
 
-import { type Logger, type Matrix, PruneError, type Sparsity, throwIfAborted } from "@mama-prune/core";
-import { cholesky, inverseFromCholesky, leastSquaresRefit } from "@mama-prune/redistribute";
+import {
+  type ComputeBackend,
+  type Logger,
+  type Matrix,
+  PruneError,
+  type Sparsity,
+  throwIfAborted,
+} from "@mama-prune/core";
+import { cholesky, inverseFromCholesky } from "@mama-prune/redistribute";
 import { type MamaOptions, type Normalization, normalizeGroup } from "@mama-prune/scoring";
 import type { LinearProcedure, LinearProcedureInput, LinearProcedureResult } from "./method.ts";
+import { refitKept } from "./refit-kept.ts";
 import { columnNorms } from "./stats.ts";
 
 /**
@@ -35,6 +43,8 @@ export interface RefitSolverOptions {
   readonly name: string;
   readonly log?: Logger;
   readonly signal?: AbortSignal;
+  /** The run's compute backend (the PCG refit runs its GEMMs there). */
+  readonly backend?: ComputeBackend;
 }
 
 /** What a {@link RefitSolver} returns (a subset of `leastSquaresRefit`'s result). */
@@ -43,6 +53,8 @@ export interface RefitSolverResult {
   readonly weight: Float32Array;
   readonly dampingUsed: number;
   readonly warnings: readonly string[];
+  /** Which solver ran, when the solver says ("direct" / "pcg"). */
+  readonly solver?: "direct" | "pcg";
 }
 
 /**
@@ -290,11 +302,12 @@ function mixScores(
  * worst case); in all about steps·r·c³/2 — O(steps·r·c³), against SparseGPT's O(c³ + r·c²).
  *
  * @param settings From {@link mamaSettings}.
- * @param solver The refit (default `leastSquaresRefit`, the exact direct solve).
+ * @param solver The refit (default `refitKept`: the exact direct solve where cheap, batched PCG on the
+ *   run's backend on wide layers, chosen per linear by `chooseRefitSolver`).
  */
 export function mamaLinearProcedure(
   settings: MamaProcedureSettings,
-  solver: RefitSolver = leastSquaresRefit,
+  solver: RefitSolver = refitKept,
 ): LinearProcedure {
   return async (input: LinearProcedureInput): Promise<LinearProcedureResult> => {
     const { name, weight: W, stats: st, signal, log } = input;
@@ -354,6 +367,7 @@ export function mamaLinearProcedure(
     let cur: Float32Array = new Float32Array(W.data); // (rows, cols)
     const warnings: string[] = [];
     let dampingUsed: number | undefined;
+    let refitSolver: "direct" | "pcg" | undefined;
     let prevCount = 0;
     for (let t = 1; t <= s.steps; t++) {
       throwIfAborted(signal, where);
@@ -368,9 +382,11 @@ export function mamaLinearProcedure(
           name,
           log,
           ...(signal !== undefined ? { signal } : {}),
+          ...(input.backend !== undefined ? { backend: input.backend } : {}),
         });
         cur = r.weight;
         dampingUsed = r.dampingUsed;
+        if (r.solver !== undefined) refitSolver = r.solver;
         for (const m of r.warnings) warnings.push(m);
       } else {
         cur = new Float32Array(W.data);
@@ -381,6 +397,7 @@ export function mamaLinearProcedure(
       weight: cur,
       mask,
       redistribution: s.refit ? "refit" : "none",
+      ...(refitSolver !== undefined ? { refitSolver } : {}),
       ...(dampingUsed !== undefined ? { dampingUsed } : {}),
       warnings,
     };

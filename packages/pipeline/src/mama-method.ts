@@ -44,7 +44,7 @@ export const MAMA_PIPELINE_DEFAULTS: Readonly<{
 
 /** Options of {@link createMamaMethod}. */
 export interface CreateMamaMethodOptions {
-  /** The refit solver (default `leastSquaresRefit`, the exact direct solve). */
+  /** The refit solver (default `refitKept`: direct where cheap, PCG on the backend on wide layers). */
   readonly refit?: RefitSolver;
   /** Name (default `"mama"`) and label (default `"MAMA"`), e.g. for a variant registered beside it. */
   readonly name?: string;

@@ -1,6 +1,6 @@
 // ---- A pruning method as a value: scorer, comparison group, redistribution ----
 
-import { type Logger, type Matrix, PruneError, type Sparsity } from "@mama-prune/core";
+import { type ComputeBackend, type Logger, type Matrix, PruneError, type Sparsity } from "@mama-prune/core";
 import type { MaskGroup, ScorerPlugin } from "@mama-prune/scoring";
 import type { LinearInputStats } from "./stats.ts";
 
@@ -12,21 +12,14 @@ import type { LinearInputStats } from "./stats.ts";
  * - `"refit"`: exact least-squares refit of each row's kept weights for the fixed mask;
  * - `"mean"`: mean compensation through E[x] — only a bias can carry it and Llama linears have none,
  *   so on Llama it changes nothing and the report says so (the shift it would add is reported);
- * - `"auto"`: `"refit"` when its cost rows·min(kept, pruned)³/6 per linear is at most
- *   {@link REFIT_AUTO_MAX_FLOPS}, else `"sparsegpt"` with the fixed mask (O(cols³ + rows·cols²)). The exact
- *   refit solves one system per row and is out of reach for 4k-wide layers; the report says which one ran.
+ * - `"auto"`: the exact refit, always — its solver is chosen per linear by redistribute's
+ *   `chooseRefitSolver` (the direct solve where cheap, batched PCG on the compute backend on wide
+ *   layers), never a silent switch to OBS; `LinearReport.refitSolver` names the solver that ran.
  */
 export type Redistribution = "none" | "sparsegpt" | "refit" | "mean" | "auto";
 
 /** Every {@link Redistribution}. */
 export const REDISTRIBUTIONS: readonly Redistribution[] = ["none", "sparsegpt", "refit", "mean", "auto"];
-
-/**
- * Largest estimated refit cost (multiply-adds, rows·min(kept, pruned)³/6) for which `"auto"` picks the
- * exact refit: about 10–20 s of plain JS per linear. stories260K's linears are far below it; a
- * 1024-wide linear at 50 % (1024·512³/6 ≈ 2.3e10) is above it.
- */
-export const REFIT_AUTO_MAX_FLOPS = 1e10;
 
 /** Comparison groups for unstructured sparsity (N:M always compares within each run of M columns). */
 export type UnstructuredGroup = Exclude<MaskGroup, "n:m">;
@@ -70,6 +63,8 @@ export interface LinearProcedureInput {
   readonly preWeight?: Matrix;
   /** Relative damping requested by the run (`PruneOptions.damping`), if any. */
   readonly damping?: number;
+  /** The run's compute backend (for solvers that run GEMMs, e.g. the PCG refit). */
+  readonly backend?: ComputeBackend;
   readonly log: Logger;
   readonly signal?: AbortSignal;
 }
@@ -84,6 +79,8 @@ export interface LinearProcedureResult {
   readonly redistribution: Exclude<Redistribution, "auto">;
   /** Absolute damping used by a solver, when one ran. */
   readonly dampingUsed?: number;
+  /** Which exact-refit solver ran (the last one, when several refits ran), if a refit ran. */
+  readonly refitSolver?: "direct" | "pcg";
   /** Warnings (damping escalations …), already sent to `log`. */
   readonly warnings?: readonly string[];
 }

@@ -11,15 +11,15 @@ import {
   validateSparsity,
 } from "@mama-prune/core";
 import {
-  leastSquaresRefit,
   meanCompensation,
   reconstructionError,
   reconstructionErrorOnBackend,
   sparsegpt,
 } from "@mama-prune/redistribute";
 import { runScorer, type ScoreContext, type ScorerInput, selectMask } from "@mama-prune/scoring";
-import { REFIT_AUTO_MAX_FLOPS, type Redistribution } from "./method.ts";
+import type { Redistribution } from "./method.ts";
 import { type MethodRef, type ResolvedMethod, resolveMethod } from "./methods.ts";
+import { refitKept } from "./refit-kept.ts";
 import { columnMeans, columnNorms, type LinearInputStats } from "./stats.ts";
 
 /** Options of {@link pruneLinear}. */
@@ -60,8 +60,10 @@ export interface PruneLinearResult {
   readonly weight: Float32Array;
   /** The keep-mask chosen (1 = keep; SparseGPT also zeroes dead-input columns on top of it). */
   readonly mask: Uint8Array;
-  /** The redistribution that ran ("auto" resolved to "refit" or "sparsegpt"). */
+  /** The redistribution that ran ("auto" is the refit). */
   readonly redistribution: Exclude<Redistribution, "auto">;
+  /** The refit's solver ("direct" or "pcg", chosen per linear by `chooseRefitSolver`), when a refit ran. */
+  readonly refitSolver?: "direct" | "pcg";
   /** Absolute damping added by SparseGPT / refit, when used. */
   readonly dampingUsed?: number;
   /** Redistribution "mean": ‖shift‖₂ it would fold into a bias, and whether it could (Llama: never). */
@@ -74,18 +76,6 @@ export interface PruneLinearResult {
   readonly reconstructionError?: number;
   /** Warnings of the redistributor (damping escalations; already sent to `log`). */
   readonly warnings: readonly string[];
-}
-
-/** "auto": the exact refit when rows·min(kept, pruned)³/6 stays under REFIT_AUTO_MAX_FLOPS. */
-function autoRedistribution(mask: Uint8Array, rows: number, cols: number): "refit" | "sparsegpt" {
-  let cost = 0;
-  for (let i = 0; i < rows; i++) {
-    let k = 0;
-    for (let j = 0; j < cols; j++) k += mask[i * cols + j]!;
-    const m = Math.min(k, cols - k);
-    cost += (m * m * m) / 6;
-  }
-  return cost <= REFIT_AUTO_MAX_FLOPS ? "refit" : "sparsegpt";
 }
 
 function isResolved(m: ResolvedMethod | MethodRef): m is ResolvedMethod {
@@ -132,6 +122,7 @@ export async function pruneLinear(options: PruneLinearOptions): Promise<PruneLin
   let dampingUsed: number | undefined;
   let meanComp: PruneLinearResult["meanCompensation"];
   let used: Exclude<Redistribution, "auto"> = "sparsegpt";
+  let refitSolver: "direct" | "pcg" | undefined;
   const gramFor = (why: string): Float64Array =>
     need(gram, where, "stats.gram", `redistribution ${why} of method ${resolved.method}`);
 
@@ -145,6 +136,7 @@ export async function pruneLinear(options: PruneLinearOptions): Promise<PruneLin
       ...(st !== undefined ? { stats: st } : {}),
       ...(options.preWeight !== undefined ? { preWeight: options.preWeight } : {}),
       ...(options.damping !== undefined ? { damping: options.damping } : {}),
+      ...(options.backend !== undefined ? { backend: options.backend } : {}),
       log,
       ...(signal !== undefined ? { signal } : {}),
     });
@@ -152,6 +144,7 @@ export async function pruneLinear(options: PruneLinearOptions): Promise<PruneLin
     mask = r.mask;
     used = r.redistribution;
     dampingUsed = r.dampingUsed;
+    refitSolver = r.refitSolver;
     for (const m of r.warnings ?? []) warnings.push(m);
   } else if (resolved.scorer === undefined) {
     // SparseGPT with its adaptive mask.
@@ -204,8 +197,8 @@ export async function pruneLinear(options: PruneLinearOptions): Promise<PruneLin
             ...(options.blockSize !== undefined ? { blockSize: options.blockSize } : {}),
             name,
           });
-    used =
-      resolved.redistribution === "auto" ? autoRedistribution(mask, rows, cols) : resolved.redistribution;
+    // "auto" is the exact refit; which solver runs is chosen per linear (refitKept), never OBS.
+    used = resolved.redistribution === "auto" ? "refit" : resolved.redistribution;
     switch (used) {
       case "none":
       case "mean": {
@@ -240,7 +233,8 @@ export async function pruneLinear(options: PruneLinearOptions): Promise<PruneLin
         break;
       }
       case "refit": {
-        const r = await leastSquaresRefit(W, gramFor("refit"), mask, {
+        const r = await refitKept(W, gramFor("refit"), mask, {
+          ...(options.backend !== undefined ? { backend: options.backend } : {}),
           ...(options.damping !== undefined ? { damping: options.damping } : {}),
           name,
           log,
@@ -248,6 +242,7 @@ export async function pruneLinear(options: PruneLinearOptions): Promise<PruneLin
         });
         newW = r.weight;
         dampingUsed = r.dampingUsed;
+        refitSolver = r.solver;
         for (const m of r.warnings) warnings.push(m);
         break;
       }
@@ -263,6 +258,7 @@ export async function pruneLinear(options: PruneLinearOptions): Promise<PruneLin
     weight: newW,
     mask,
     redistribution: used,
+    ...(refitSolver !== undefined ? { refitSolver } : {}),
     ...(dampingUsed !== undefined ? { dampingUsed } : {}),
     ...(meanComp !== undefined ? { meanCompensation: meanComp } : {}),
     ...(recon !== undefined ? { reconstructionError: recon } : {}),

@@ -334,9 +334,10 @@ describe("prune", () => {
       const b = refit.report.linears.find((r) => r.layer === 0 && r.linear === name)!;
       expect(b.reconstructionError!).toBeLessThanOrEqual(a.reconstructionError! * (1 + 1e-9));
     }
-    // "auto" picks the exact refit for small linears (cost far below REFIT_AUTO_MAX_FLOPS).
+    // "auto" is the exact refit; on small linears its direct solve runs (chooseRefitSolver).
     const auto = await prune({ ...base, redistribution: "auto" });
     expect(auto.report.linears.every((r) => r.redistribution === "refit")).toBe(true);
+    expect(auto.report.linears.every((r) => r.refitSolver === "direct")).toBe(true);
     expect(Array.from(auto.model.getLinearWeight(2, "down_proj"))).toEqual(
       Array.from(refit.model.getLinearWeight(2, "down_proj")),
     );

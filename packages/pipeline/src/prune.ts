@@ -321,6 +321,7 @@ export async function startPrune(
         targetSparsity: nm !== undefined ? nm.n / nm.m : perBlock[l]!,
         ...(nm !== undefined ? { nmTailColumns: cols % nm.m } : {}),
         redistribution: r.redistribution,
+        ...(r.refitSolver !== undefined ? { refitSolver: r.refitSolver } : {}),
         ...(r.reconstructionError !== undefined ? { reconstructionError: r.reconstructionError } : {}),
         ...(r.dampingUsed !== undefined ? { dampingUsed: r.dampingUsed } : {}),
         ...(mc !== undefined ? { meanShiftNorm: mc.shiftNorm } : {}),

@@ -24,8 +24,13 @@ export interface LinearReport {
   readonly nmTailColumns?: number;
   /** trace((W − W')·H·(W − W')ᵀ) with H = Σ w·xxᵀ of the dense block's input; only when H was collected. */
   readonly reconstructionError?: number;
-  /** The redistribution that ran on this linear ("auto" resolved to "refit" or "sparsegpt"). */
+  /** The redistribution that ran on this linear ("auto" is the refit). */
   readonly redistribution: Exclude<Redistribution, "auto">;
+  /**
+   * Which refit solver ran, when a refit ran: `"direct"` (leastSquaresRefit) or `"pcg"` (batched PCG on
+   * the backend), chosen per linear by redistribute's `chooseRefitSolver` from their estimated costs.
+   */
+  readonly refitSolver?: "direct" | "pcg";
   /** Absolute damping added by SparseGPT / refit, when used. */
   readonly dampingUsed?: number;
   /** ‖shift‖₂ that mean compensation would fold into a bias (redistribution "mean" only). */

@@ -1,0 +1,93 @@
+import { createRng, matrix, SILENT_LOGGER } from "@mama-prune/core";
+import { createCpuBackend } from "@mama-prune/model";
+import { leastSquaresRefit, reconstructionError } from "@mama-prune/redistribute";
+import { describe, expect, it } from "vitest";
+import { mamaLinearProcedure, mamaSettings } from "./mama-linear.ts";
+import { createMamaMethod } from "./mama-method.ts";
+import { refitKept } from "./refit-kept.ts";
+
+// A small layer with correlated inputs (a few strong shared directions + noise, like activations).
+function layer(rows: number, cols: number, seed: number) {
+  const rng = createRng(seed);
+  const tokens = 4 * cols;
+  const basis = Array.from({ length: 3 }, () => Float64Array.from({ length: cols }, () => rng.normal()));
+  const x = new Float64Array(tokens * cols); // (tokens, cols)
+  for (let t = 0; t < tokens; t++) {
+    const c = [rng.normal() * 3, rng.normal() * 2, rng.normal()];
+    for (let j = 0; j < cols; j++)
+      x[t * cols + j] =
+        c[0]! * basis[0]![j]! + c[1]! * basis[1]![j]! + c[2]! * basis[2]![j]! + 0.3 * rng.normal();
+  }
+  const h = new Float64Array(cols * cols); // (cols, cols) = XᵀX
+  for (let t = 0; t < tokens; t++)
+    for (let i = 0; i < cols; i++) {
+      const xi = x[t * cols + i]!;
+      for (let j = 0; j < cols; j++) h[i * cols + j]! += xi * x[t * cols + j]!;
+    }
+  const w = matrix(
+    rows,
+    cols,
+    Float32Array.from({ length: rows * cols }, () => rng.normal() * 0.1),
+  );
+  const mask = new Uint8Array(rows * cols); // keep the larger half of each row by |w|
+  for (let r = 0; r < rows; r++) {
+    const row = Array.from({ length: cols }, (_, j) => j).sort(
+      (a, b) => Math.abs(w.data[r * cols + b]!) - Math.abs(w.data[r * cols + a]!),
+    );
+    for (const j of row.slice(0, cols / 2)) mask[r * cols + j] = 1;
+  }
+  return { w, h, mask };
+}
+
+describe("refitKept", () => {
+  it("runs the direct solve on small layers and says so", async () => {
+    const { w, h, mask } = layer(8, 24, 1);
+    const r = await refitKept(w, h, mask, { name: "small", backend: createCpuBackend() });
+    expect(r.solver).toBe("direct");
+    expect(r.reason).toMatch(/^direct solve/);
+    const d = await leastSquaresRefit(w, h, mask, { name: "small" });
+    expect(Array.from(r.weight)).toEqual(Array.from(d.weight)); // the same function, bit for bit
+  });
+
+  it("runs batched PCG on the backend above the direct budget, to the direct solve's error within 1e-6", async () => {
+    const { w, h, mask } = layer(12, 32, 2);
+    const r = await refitKept(w, h, mask, {
+      name: "wide",
+      backend: createCpuBackend(),
+      maxDirectMultiplyAdds: 0, // every layer is "too wide" for the direct solve
+      log: SILENT_LOGGER,
+    });
+    expect(r.solver).toBe("pcg");
+    expect(r.reason).toMatch(/^PCG on the backend/);
+    const d = await leastSquaresRefit(w, h, mask, { name: "wide" });
+    const eP = reconstructionError(w, r.weight, h);
+    const eD = reconstructionError(w, d.weight, h);
+    expect(Math.abs(eP - eD) / eD).toBeLessThan(1e-6);
+    for (let k = 0; k < mask.length; k++) if (mask[k] === 0) expect(r.weight[k]).toBe(0);
+  });
+
+  it("without a backend falls back to the direct solve, never to another method, and names why", async () => {
+    const { w, h, mask } = layer(6, 16, 3);
+    const r = await refitKept(w, h, mask, { name: "nobackend", maxDirectMultiplyAdds: 0 });
+    expect(r.solver).toBe("direct");
+    expect(r.reason).toContain("no backend given");
+  });
+
+  it("is MAMA's default solver, and the linear reports it", async () => {
+    const { w, h } = layer(8, 24, 4);
+    const sq = new Float64Array(24);
+    for (let j = 0; j < 24; j++) sq[j] = h[j * 24 + j]!;
+    const proc = mamaLinearProcedure(mamaSettings(undefined, createMamaMethod().defaultOptions!));
+    const r = await proc({
+      name: "mama",
+      weight: w,
+      sparsity: 0.5,
+      group: "row",
+      stats: { cols: 24, tokens: 96, weightSum: 96, sqNorm: sq, gram: h },
+      log: SILENT_LOGGER,
+      backend: createCpuBackend(),
+    });
+    expect(r.redistribution).toBe("refit");
+    expect(r.refitSolver).toBe("direct");
+  });
+});

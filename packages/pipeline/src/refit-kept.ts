@@ -1,0 +1,81 @@
+// ---- The exact refit of a row's kept weights, with the solver chosen per linear (never OBS) ----
+
+import type { ComputeBackend, Logger, Matrix } from "@mama-prune/core";
+import { chooseRefitSolver, leastSquaresRefit, pcgRefit } from "@mama-prune/redistribute";
+
+/** Options of {@link refitKept}. */
+export interface RefitKeptOptions {
+  /** Backend for the batched PCG solver (one GEMM per iteration); without one the direct solve runs. */
+  readonly backend?: ComputeBackend;
+  /** Relative damping λ / mean(diag H) (default 0.01, as both solvers). */
+  readonly damping?: number;
+  readonly name: string;
+  readonly log?: Logger;
+  readonly signal?: AbortSignal;
+  /** The direct solve's budget in multiply-adds (default redistribute's `DIRECT_REFIT_MAX_MULTIPLY_ADDS`). */
+  readonly maxDirectMultiplyAdds?: number;
+}
+
+/** Result of {@link refitKept}. */
+export interface RefitKeptResult {
+  /** Refitted weights (rows·cols), pruned entries exactly 0. */
+  readonly weight: Float32Array;
+  readonly dampingUsed: number;
+  readonly warnings: readonly string[];
+  /** The solver that ran: `"direct"` (`leastSquaresRefit`) or `"pcg"` (`pcgRefit` on the backend). */
+  readonly solver: "direct" | "pcg";
+  /** Why (the estimated costs from `chooseRefitSolver`). */
+  readonly reason: string;
+}
+
+/**
+ * min ‖(W' − W)X‖² over W' supported on `mask`, per row (H = XᵀX + damping): the direct solve where
+ * `chooseRefitSolver` says it is cheap, batched PCG on the backend otherwise. Both are the same exact
+ * least-squares refit (PCG to its tolerance, 1e-6 relative reconstruction error of the direct one in
+ * redistribute's tests); the report names which ran. Without a backend the direct solve runs
+ * whatever it costs (slow on wide layers, never a different method).
+ *
+ * @throws the errors of `leastSquaresRefit` / `pcgRefit` (NUMERIC_FAILURE, ABORTED, …).
+ * @example
+ * const r = await refitKept(w, gram, mask, { backend, name: "q_proj" }); // r.solver: "direct" | "pcg"
+ */
+export async function refitKept(
+  weight: Matrix,
+  hessian: Float64Array,
+  mask: Uint8Array,
+  options: RefitKeptOptions,
+): Promise<RefitKeptResult> {
+  const choice = chooseRefitSolver(
+    weight.rows,
+    weight.cols,
+    mask,
+    options.maxDirectMultiplyAdds !== undefined
+      ? { maxDirectMultiplyAdds: options.maxDirectMultiplyAdds }
+      : {},
+  );
+  const common = {
+    ...(options.damping !== undefined ? { damping: options.damping } : {}),
+    name: options.name,
+    ...(options.log !== undefined ? { log: options.log } : {}),
+    ...(options.signal !== undefined ? { signal: options.signal } : {}),
+  };
+  if (choice.solver === "pcg" && options.backend !== undefined) {
+    const r = await pcgRefit(weight, hessian, mask, { ...common, backend: options.backend });
+    return {
+      weight: r.weight,
+      dampingUsed: r.dampingUsed,
+      warnings: r.warnings,
+      solver: "pcg",
+      reason: choice.reason,
+    };
+  }
+  const r = await leastSquaresRefit(weight, hessian, mask, common);
+  return {
+    weight: r.weight,
+    dampingUsed: r.dampingUsed,
+    warnings: r.warnings,
+    solver: "direct",
+    reason:
+      choice.solver === "pcg" ? `${choice.reason} (no backend given: the direct solve ran)` : choice.reason,
+  };
+}
