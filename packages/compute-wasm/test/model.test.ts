@@ -16,7 +16,8 @@ const SEQ = 256;
 const TOKENS = Int32Array.from({ length: SEQ }, (_, i) => (i * 37 + 11) % 512);
 
 const load = async (backend: ComputeBackend): Promise<LlamaModel> =>
-  loadLlama(await readLlama2c(bin, "stories260K.bin"), { backend });
+  // attention "js": backend attention packs its K/Vᵀ temporaries too, which would blur the pack count
+  loadLlama(await readLlama2c(bin, "stories260K.bin"), { backend, attention: "js" });
 
 /**
  * The edits: one element of q_proj nudged (index 5 is not among the samples of the cache's
