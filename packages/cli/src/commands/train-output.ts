@@ -255,6 +255,17 @@ export async function evaluateParams(
 /** Perplexity before and after, when both were measured. */
 export type BeforeAfter = { readonly before: PerplexityResult; readonly after: PerplexityResult };
 
+/** The perplexities and protocols of a before/after pair (training.json, --json output). */
+export function pplRecord(e: BeforeAfter): {
+  before: { ppl: number; protocol: string };
+  after: { ppl: number; protocol: string };
+} {
+  return {
+    before: { ppl: e.before.ppl, protocol: e.before.protocol },
+    after: { ppl: e.after.ppl, protocol: e.after.protocol },
+  };
+}
+
 /** `{ eval: { before, after } }` when both were measured, else `{}` (for a command's result). */
 export function evalResult(
   before: PerplexityResult | undefined,
@@ -314,13 +325,7 @@ export async function provenanceTail(o: {
 }): Promise<Record<string, unknown>> {
   const { before, after } = o;
   return {
-    eval:
-      before !== undefined && after !== undefined
-        ? {
-            before: { ppl: before.ppl, protocol: before.protocol },
-            after: { ppl: after.ppl, protocol: after.protocol },
-          }
-        : null,
+    eval: before !== undefined && after !== undefined ? pplRecord({ before, after }) : null,
     backend: o.backend,
     ...(o.recipe !== undefined ? { recipe: o.recipe } : {}),
     source: await sourceProvenance(o.modelPath),
