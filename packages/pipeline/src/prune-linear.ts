@@ -125,6 +125,15 @@ export async function pruneLinear(options: PruneLinearOptions): Promise<PruneLin
   let refitSolver: "direct" | "pcg" | undefined;
   const gramFor = (why: string): Float64Array =>
     need(gram, where, "stats.gram", `redistribution ${why} of method ${resolved.method}`);
+  // The options of every sparsegpt call (mask or target sparsity added per call).
+  const sparsegptShared = {
+    ...(options.blockSize !== undefined ? { blockSize: options.blockSize } : {}),
+    ...(options.damping !== undefined ? { percdamp: options.damping } : {}),
+    name,
+    log,
+    ...(signal !== undefined ? { signal } : {}),
+    ...(options.backend !== undefined ? { backend: options.backend } : {}),
+  };
 
   if (resolved.linear !== undefined) {
     // The method's own procedure: mask and weights chosen together.
@@ -150,12 +159,7 @@ export async function pruneLinear(options: PruneLinearOptions): Promise<PruneLin
     // SparseGPT with its adaptive mask.
     const r = await sparsegpt(W, gramFor("sparsegpt"), {
       sparsity: nm ?? sparsity,
-      ...(options.blockSize !== undefined ? { blockSize: options.blockSize } : {}),
-      ...(options.damping !== undefined ? { percdamp: options.damping } : {}),
-      name,
-      log,
-      ...(signal !== undefined ? { signal } : {}),
-      ...(options.backend !== undefined ? { backend: options.backend } : {}),
+      ...sparsegptShared,
     });
     newW = r.weight;
     mask = r.mask;
@@ -220,12 +224,7 @@ export async function pruneLinear(options: PruneLinearOptions): Promise<PruneLin
       case "sparsegpt": {
         const r = await sparsegpt(W, gramFor("sparsegpt"), {
           mask,
-          ...(options.blockSize !== undefined ? { blockSize: options.blockSize } : {}),
-          ...(options.damping !== undefined ? { percdamp: options.damping } : {}),
-          name,
-          log,
-          ...(signal !== undefined ? { signal } : {}),
-          ...(options.backend !== undefined ? { backend: options.backend } : {}),
+          ...sparsegptShared,
         });
         newW = r.weight;
         dampingUsed = r.dampingUsed;

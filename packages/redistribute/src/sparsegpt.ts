@@ -195,37 +195,26 @@ export async function sparsegpt(
   const prep = prepareHessian(where, hessian, cols);
   const warnings: string[] = [];
   const t1 = performance.now();
-  const factor =
+  const factor = await factorWithDamping(
+    where,
+    prep.h,
+    cols,
+    prep.meanDiag,
+    percdamp,
+    maxAttempts,
+    options.log,
+    warnings,
     backend === undefined
-      ? await factorWithDamping(
-          where,
-          prep.h,
-          cols,
-          prep.meanDiag,
-          percdamp,
-          maxAttempts,
-          options.log,
-          warnings,
-          (damped) => {
-            // The damped copy is ours: factor it in place, so U needs no second n² buffer.
-            const pivot = upperCholeskyOfInverseInPlace(damped, cols);
-            return pivot < 0 ? { ok: true, value: damped } : { ok: false, pivot };
-          },
-        )
-      : await factorWithDamping(
-          where,
-          prep.h,
-          cols,
-          prep.meanDiag,
-          percdamp,
-          maxAttempts,
-          options.log,
-          warnings,
-          async (damped) => {
-            const pivot = await upperCholeskyOfInverseBlocked(damped, cols, backend);
-            return pivot < 0 ? { ok: true, value: damped } : { ok: false, pivot };
-          },
-        );
+      ? (damped) => {
+          // The damped copy is ours: factor it in place, so U needs no second n² buffer.
+          const pivot = upperCholeskyOfInverseInPlace(damped, cols);
+          return pivot < 0 ? { ok: true, value: damped } : { ok: false, pivot };
+        }
+      : async (damped) => {
+          const pivot = await upperCholeskyOfInverseBlocked(damped, cols, backend);
+          return pivot < 0 ? { ok: true, value: damped } : { ok: false, pivot };
+        },
+  );
   const t2 = performance.now();
   const u = factor.value; // (cols, cols), upper triangular, H_d⁻¹ = UᵀU
 

@@ -75,6 +75,16 @@ export const BACKEND_FLAGS: FlagTable = {
   },
 };
 
+/** `--tokenizer`, taken by every command that tokenizes text. */
+export const TOKENIZER_FLAG: FlagTable = {
+  tokenizer: {
+    type: "string",
+    value: "<file>",
+    description: "tokenizer.json or llama2.c tokenizer .bin",
+    default: "tokenizer.json / tokenizer.bin / tok*.bin next to the checkpoint",
+  },
+};
+
 /** `--lenient`, taken by every command that reads checkpoints. */
 export const LENIENT_FLAG: FlagTable = {
   lenient: {

@@ -1,131 +1,20 @@
 // ---- `mama-prune distill`: flags and/or a recipe → DistillJob → runDistill → summary or JSON ----
 
-import { basename, resolve } from "node:path";
 import { DISTILL_DEFAULTS, type DistillJob, formatDistill, runDistill } from "../commands/distill.ts";
 import { EXIT_CODES, UsageError } from "../exit-codes.ts";
 import type { CliIo } from "../io.ts";
-import { OUTPUT_FORMATS, type OutputFormat, RECIPE_DEFAULTS, type Recipe } from "../recipe.ts";
+import { RECIPE_DEFAULTS } from "../recipe.ts";
+import { backendFlags, intFlag, jsonOut, numFlag } from "./args.ts";
+import type { CommandSpec, Flags, ParsedArgs } from "./spec.ts";
 import {
-  BACKEND_FLAGS,
-  backendFlags,
-  intFlag,
-  jsonOut,
-  LENIENT_FLAG,
-  loadRecipeFile,
-  numFlag,
-  outputFormatFlag,
-  str,
-} from "./args.ts";
-import type { CommandSpec, Flags, FlagTable, ParsedArgs } from "./spec.ts";
-
-/** Flags of the training commands' evaluation and output (distill, grpo). */
-export const TRAIN_OUTPUT_FLAGS: FlagTable = {
-  eval: {
-    type: "string",
-    value: "<file>",
-    description: "UTF-8 text to measure perplexity on before and after training",
-    default: "recipe.eval.text; none: no evaluation",
-  },
-  "eval-seqlen": {
-    type: "string",
-    value: "<n>",
-    description: "tokens per evaluation window",
-    default: `recipe.eval.seqlen, else ${RECIPE_DEFAULTS.evalSeqlen}`,
-  },
-  "eval-windows": {
-    type: "string",
-    value: "<n>",
-    description: "evaluate only the first n windows",
-    default: "all windows of the text",
-  },
-  tokenizer: {
-    type: "string",
-    value: "<file>",
-    description: "tokenizer.json or llama2.c tokenizer .bin",
-    default: "tokenizer.json / tokenizer.bin / tok*.bin next to the checkpoint",
-  },
-  out: {
-    type: "string",
-    value: "<dir>",
-    description: "output folder (refused when non-empty unless --overwrite; checked before any work)",
-    default: "<model>-<command> in the working directory",
-  },
-  overwrite: { type: "boolean", description: "replace a non-empty output folder", default: "false" },
-  format: {
-    type: "string",
-    value: OUTPUT_FORMATS.join("|"),
-    description: "storage of the block linears (the zeros are kept, so sparse storage applies)",
-    default: "recipe.output.format, else dense",
-  },
-  ...LENIENT_FLAG,
-  ...BACKEND_FLAGS,
-};
-
-/** Paths of a training command: flags relative to the working directory, recipe keys to the recipe. */
-export async function trainingInputs(
-  v: ParsedArgs["values"],
-  io: CliIo,
-): Promise<{
-  recipe: Recipe;
-  recipeRef?: { path: string; content: unknown };
-  fromFlag: (p: unknown) => string | undefined;
-  fromRecipe: (p: string | undefined) => string | undefined;
-}> {
-  const recipeFile = str(v["recipe"]);
-  const { recipe, baseDir } =
-    recipeFile !== undefined
-      ? await loadRecipeFile(recipeFile, io.cwd)
-      : { recipe: {} as Recipe, baseDir: io.cwd };
-  return {
-    recipe,
-    ...(recipeFile !== undefined
-      ? { recipeRef: { path: resolve(io.cwd, recipeFile), content: recipe } }
-      : {}),
-    fromFlag: (p) => (typeof p === "string" ? resolve(io.cwd, p) : undefined),
-    fromRecipe: (p) => (p === undefined ? undefined : resolve(baseDir, p)),
-  };
-}
-
-/** The evaluation and output parts of a training job, from flags over the recipe. */
-export function trainingOutput(
-  command: string,
-  model: string,
-  v: ParsedArgs["values"],
-  recipe: Recipe,
-  paths: Awaited<ReturnType<typeof trainingInputs>>,
-  split: number | undefined,
-): Pick<DistillJob, "eval" | "output"> {
-  const evalPath = paths.fromFlag(v["eval"]) ?? paths.fromRecipe(recipe.eval?.text);
-  const seqlen =
-    intFlag(v["eval-seqlen"], "--eval-seqlen", 2) ?? recipe.eval?.seqlen ?? RECIPE_DEFAULTS.evalSeqlen;
-  const windows = intFlag(v["eval-windows"], "--eval-windows", 1) ?? recipe.eval?.windows;
-  const stem = basename(model).replace(/\.(bin|safetensors)$/, "");
-  return {
-    ...(evalPath !== undefined
-      ? {
-          eval: {
-            text: evalPath,
-            seqlen,
-            ...(windows !== undefined ? { windows } : {}),
-            ...(split !== undefined ? { split } : {}),
-          },
-        }
-      : {}),
-    output: {
-      out:
-        paths.fromFlag(v["out"]) ??
-        paths.fromRecipe(recipe.output?.dir) ??
-        resolve(paths.fromFlag(".")!, `${stem}-${command}`),
-      overwrite: v["overwrite"] === true || recipe.output?.overwrite === true,
-      format:
-        v["format"] !== undefined
-          ? (outputFormatFlag(v["format"], OUTPUT_FORMATS) as OutputFormat)
-          : (recipe.output?.format ?? "dense"),
-    },
-  };
-}
-
-const positive = (x: number): boolean => x > 0;
+  positive,
+  scheduleFlags,
+  scheduleSettings,
+  TRAIN_OUTPUT_FLAGS,
+  trainingInputs,
+  trainingOutput,
+  trainJsonTail,
+} from "./train-args.ts";
 
 async function distillCommand(
   { values: v, positionals }: ParsedArgs,
@@ -144,8 +33,6 @@ async function distillCommand(
   if (text === undefined) throw new UsageError("distill: missing --text <file> (or recipe.distill.text)");
   const split = v["split"] === true ? RECIPE_DEFAULTS.split : d?.split;
   const tokenizer = fromFlag(v["tokenizer"]) ?? fromRecipe(recipe.tokenizer);
-  const warmupSteps = intFlag(v["warmup"], "--warmup", 0) ?? d?.warmupSteps;
-  const minLr = numFlag(v["min-lr"], "--min-lr", (x) => x >= 0, "a number ≥ 0") ?? d?.minLr;
   const job: DistillJob = {
     student,
     teacher,
@@ -165,16 +52,7 @@ async function distillCommand(
       d?.alpha ??
       DISTILL_DEFAULTS.alpha,
     seed: intFlag(v["seed"], "--seed", 0) ?? d?.seed ?? DISTILL_DEFAULTS.seed,
-    ...(warmupSteps !== undefined ? { warmupSteps } : {}),
-    ...(minLr !== undefined ? { minLr } : {}),
-    weightDecay:
-      numFlag(v["weight-decay"], "--weight-decay", (x) => x >= 0, "a number ≥ 0") ??
-      d?.weightDecay ??
-      DISTILL_DEFAULTS.weightDecay,
-    clipNorm:
-      numFlag(v["clip-norm"], "--clip-norm", positive, "a number > 0") ??
-      d?.clipNorm ??
-      DISTILL_DEFAULTS.clipNorm,
+    ...scheduleSettings(v, d, DISTILL_DEFAULTS),
     ...trainingOutput("distilled", student, v, recipe, paths, split),
     ...(paths.recipeRef !== undefined ? { recipe: paths.recipeRef } : {}),
   };
@@ -188,16 +66,7 @@ async function distillCommand(
       losses: r.report.losses,
       protocol: r.report.protocol,
       sparsity: r.sparsity,
-      ...(r.eval !== undefined
-        ? {
-            eval: {
-              before: { ppl: r.eval.before.ppl, protocol: r.eval.before.protocol },
-              after: { ppl: r.eval.after.ppl, protocol: r.eval.after.protocol },
-            },
-          }
-        : {}),
-      backend: r.backend,
-      elapsedMs: r.report.elapsedMs,
+      ...trainJsonTail(r),
     });
   } else io.stdout(formatDistill(r));
   return EXIT_CODES.ok;
@@ -283,25 +152,12 @@ export const DISTILL_COMMAND: CommandSpec = {
       description: "seed of the data order",
       default: String(DISTILL_DEFAULTS.seed),
     },
-    warmup: {
-      type: "string",
-      value: "<n>",
-      description: "linear warm-up steps",
-      default: "min(10, steps/10)",
-    },
-    "min-lr": { type: "string", value: "<x>", description: "floor of the cosine schedule", default: "lr/10" },
-    "weight-decay": {
-      type: "string",
-      value: "<x>",
-      description: "AdamW decoupled weight decay on matrices",
-      default: String(DISTILL_DEFAULTS.weightDecay),
-    },
-    "clip-norm": {
-      type: "string",
-      value: "<x>",
-      description: "global gradient-norm clipping",
-      default: String(DISTILL_DEFAULTS.clipNorm),
-    },
+    ...scheduleFlags({
+      warmup: "min(10, steps/10)",
+      minLr: "lr/10",
+      weightDecay: DISTILL_DEFAULTS.weightDecay,
+      clipNorm: DISTILL_DEFAULTS.clipNorm,
+    }),
     ...TRAIN_OUTPUT_FLAGS,
   },
   notes: [

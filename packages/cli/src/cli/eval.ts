@@ -5,7 +5,7 @@ import { runEval } from "../commands/eval.ts";
 import { EXIT_CODES, UsageError } from "../exit-codes.ts";
 import type { CliIo } from "../io.ts";
 import { RECIPE_DEFAULTS } from "../recipe.ts";
-import { BACKEND_FLAGS, backendFlags, intFlag, jsonOut, LENIENT_FLAG, str } from "./args.ts";
+import { BACKEND_FLAGS, backendFlags, intFlag, jsonOut, LENIENT_FLAG, str, TOKENIZER_FLAG } from "./args.ts";
 import type { CommandSpec, Flags, ParsedArgs } from "./spec.ts";
 
 async function evaluate({ values: v, positionals }: ParsedArgs, io: CliIo, flags: Flags): Promise<number> {
@@ -56,12 +56,7 @@ export const EVAL_COMMAND: CommandSpec = {
       description: "evaluate only the first n windows",
       default: "all windows of the text",
     },
-    tokenizer: {
-      type: "string",
-      value: "<file>",
-      description: "tokenizer.json or llama2.c tokenizer .bin",
-      default: "tokenizer.json / tokenizer.bin / tok*.bin next to the checkpoint",
-    },
+    ...TOKENIZER_FLAG,
     split: {
       type: "boolean",
       description: `evaluate only the evaluation split (the first ${100 - 100 * RECIPE_DEFAULTS.split} % of paragraphs), which prune --split never calibrates on`,

@@ -12,10 +12,16 @@ import type { CliIo } from "../io.ts";
 import { RECIPE_DEFAULTS } from "../recipe.ts";
 import { CONTAINS_WORD } from "../verifier-plugin.ts";
 import { backendFlags, intFlag, jsonOut, numFlag, str } from "./args.ts";
-import { TRAIN_OUTPUT_FLAGS, trainingInputs, trainingOutput } from "./distill.ts";
 import type { CommandSpec, Flags, ParsedArgs } from "./spec.ts";
-
-const positive = (x: number): boolean => x > 0;
+import {
+  positive,
+  scheduleFlags,
+  scheduleSettings,
+  TRAIN_OUTPUT_FLAGS,
+  trainingInputs,
+  trainingOutput,
+  trainJsonTail,
+} from "./train-args.ts";
 
 async function grpoCommand({ values: v, positionals }: ParsedArgs, io: CliIo, flags: Flags): Promise<number> {
   const paths = await trainingInputs(v, io);
@@ -30,8 +36,6 @@ async function grpoCommand({ values: v, positionals }: ParsedArgs, io: CliIo, fl
   if (prompts === undefined) throw new UsageError("grpo: missing --prompts <file> (or recipe.grpo.prompts)");
   const word = str(v["word"]) ?? g?.word;
   const tokenizer = fromFlag(v["tokenizer"]) ?? fromRecipe(recipe.tokenizer);
-  const warmupSteps = intFlag(v["warmup"], "--warmup", 0) ?? g?.warmupSteps;
-  const minLr = numFlag(v["min-lr"], "--min-lr", (x) => x >= 0, "a number ≥ 0") ?? g?.minLr;
   const calSeqlen = intFlag(v["calibration-seqlen"], "--calibration-seqlen", 2);
   const calGroup = intFlag(v["calibration-group-size"], "--calibration-group-size", 2);
   const rc = g?.rewardCalibration;
@@ -71,16 +75,7 @@ async function grpoCommand({ values: v, positionals }: ParsedArgs, io: CliIo, fl
     lr: numFlag(v["lr"], "--lr", positive, "a number > 0") ?? g?.lr ?? GRPO_DEFAULTS.lr,
     beta: numFlag(v["beta"], "--beta", (x) => x >= 0, "a number ≥ 0") ?? g?.beta ?? GRPO_DEFAULTS.beta,
     seed: intFlag(v["seed"], "--seed", 0) ?? g?.seed ?? GRPO_DEFAULTS.seed,
-    ...(warmupSteps !== undefined ? { warmupSteps } : {}),
-    ...(minLr !== undefined ? { minLr } : {}),
-    weightDecay:
-      numFlag(v["weight-decay"], "--weight-decay", (x) => x >= 0, "a number ≥ 0") ??
-      g?.weightDecay ??
-      GRPO_DEFAULTS.weightDecay,
-    clipNorm:
-      numFlag(v["clip-norm"], "--clip-norm", positive, "a number > 0") ??
-      g?.clipNorm ??
-      GRPO_DEFAULTS.clipNorm,
+    ...scheduleSettings(v, g, GRPO_DEFAULTS),
     ...(rewardCalibration !== undefined ? { rewardCalibration } : {}),
     ...trainingOutput(
       "grpo",
@@ -105,16 +100,7 @@ async function grpoCommand({ values: v, positionals }: ParsedArgs, io: CliIo, fl
       protocol: r.report.protocol,
       sparsity: r.sparsity,
       ...(r.calibration !== undefined ? { calibration: r.calibration } : {}),
-      ...(r.eval !== undefined
-        ? {
-            eval: {
-              before: { ppl: r.eval.before.ppl, protocol: r.eval.before.protocol },
-              after: { ppl: r.eval.after.ppl, protocol: r.eval.after.protocol },
-            },
-          }
-        : {}),
-      backend: r.backend,
-      elapsedMs: r.report.elapsedMs,
+      ...trainJsonTail(r),
     });
   } else io.stdout(formatGrpo(r));
   return EXIT_CODES.ok;
@@ -213,25 +199,12 @@ export const GRPO_COMMAND: CommandSpec = {
       description: "seed of every sampling draw",
       default: String(GRPO_DEFAULTS.seed),
     },
-    warmup: { type: "string", value: "<n>", description: "linear warm-up steps", default: "0" },
-    "min-lr": {
-      type: "string",
-      value: "<x>",
-      description: "floor of the cosine schedule",
-      default: "lr (constant)",
-    },
-    "weight-decay": {
-      type: "string",
-      value: "<x>",
-      description: "AdamW decoupled weight decay on matrices",
-      default: String(GRPO_DEFAULTS.weightDecay),
-    },
-    "clip-norm": {
-      type: "string",
-      value: "<x>",
-      description: "global gradient-norm clipping",
-      default: String(GRPO_DEFAULTS.clipNorm),
-    },
+    ...scheduleFlags({
+      warmup: "0",
+      minLr: "lr (constant)",
+      weightDecay: GRPO_DEFAULTS.weightDecay,
+      clipNorm: GRPO_DEFAULTS.clipNorm,
+    }),
     "calibration-seqlen": {
       type: "string",
       value: "<n>",

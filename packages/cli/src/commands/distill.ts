@@ -2,23 +2,30 @@
 
 import { basename } from "node:path";
 import { PruneError } from "@mama-prune/core";
-import { distill, paramsFromCheckpoint, type TrainReport } from "@mama-prune/distill";
+import { distill, type TrainReport } from "@mama-prune/distill";
 import type { PerplexityResult } from "@mama-prune/eval";
 import { parseLlamaConfig } from "@mama-prune/model";
 import { splitCalibrationText } from "@mama-prune/pipeline";
-import { readText, tokenizerFor } from "../inputs.ts";
-import { checkpointBytes, preflightOutput } from "../preflight.ts";
-import { type CommandContext, openModelStep, pct, stepped, withBackend } from "./context.ts";
+import { readText } from "../inputs.ts";
+import { type CommandContext, withBackend } from "./context.ts";
 import {
   checkMasks,
+  ends,
+  evalResult,
   evalText,
   evaluateParams,
+  formatTrained,
   type MaskCheck,
-  sourceProvenance,
+  optionalInputs,
+  preflightTrained,
+  provenanceTail,
+  readParams,
+  readTrainModel,
   startMasks,
   type TrainEvalSpec,
   type TrainedFolderSpec,
   trainProgress,
+  withCheckpoint,
   writeTrainedFolder,
 } from "./train-output.ts";
 
@@ -100,48 +107,35 @@ export interface DistillCommandResult {
  * await runDistill({ student: "wanda-50", teacher: "stories260K.bin", text: "val.txt", ... }, { io });
  */
 export async function runDistill(job: DistillJob, ctx: CommandContext): Promise<DistillCommandResult> {
-  const inputs = [job.student, job.teacher];
-  await preflightOutput(job.output.out, {
-    overwrite: job.output.overwrite,
-    inputs,
-    estimatedBytes: await checkpointBytes(job.student).catch(() => 0),
-  });
+  await preflightTrained(job.output, [job.student, job.teacher], job.student);
   const signal = ctx.io.signal;
-  const sckpt = await openModelStep(ctx, job.student);
-  let tok: Awaited<ReturnType<typeof tokenizerFor>>;
-  let student: Awaited<ReturnType<typeof paramsFromCheckpoint>>;
-  try {
-    tok = await tokenizerFor(sckpt, job.student, job.tokenizer);
-    const context = parseLlamaConfig(sckpt.config, `${job.student} config`).maxPositionEmbeddings;
-    if (job.seqlen > context) {
-      throw new PruneError(
-        "CALIBRATION_INVALID",
-        `distill: --seqlen ${job.seqlen} exceeds the student's context. Expected at most ${context} (max_position_embeddings of ${basename(job.student)}), got ${job.seqlen}.`,
-      );
-    }
-    student = await stepped(ctx, "reading the student", () => paramsFromCheckpoint(sckpt, signal));
-  } finally {
-    await sckpt.close();
-  }
-  const tckpt = await openModelStep(ctx, job.teacher);
-  let teacher: Awaited<ReturnType<typeof paramsFromCheckpoint>>;
-  try {
-    teacher = await stepped(ctx, "reading the teacher", () => paramsFromCheckpoint(tckpt, signal));
-  } finally {
-    await tckpt.close();
-  }
+  const { tok, params: student } = await readTrainModel(
+    ctx,
+    job.student,
+    job.tokenizer,
+    "reading the student",
+    (sckpt) => {
+      const context = parseLlamaConfig(sckpt.config, `${job.student} config`).maxPositionEmbeddings;
+      if (job.seqlen > context) {
+        throw new PruneError(
+          "CALIBRATION_INVALID",
+          `distill: --seqlen ${job.seqlen} exceeds the student's context. Expected at most ${context} (max_position_embeddings of ${basename(job.student)}), got ${job.seqlen}.`,
+        );
+      }
+    },
+  );
+  const teacher = await withCheckpoint(ctx, job.teacher, (tckpt) =>
+    readParams(ctx, tckpt, "reading the teacher"),
+  );
   let text = await readText(job.text, "training", "CALIBRATION_INVALID");
   if (job.split !== undefined) {
     text = splitCalibrationText(text, { calibrationFraction: job.split }).calibration;
   }
   const tokens = tok.tokenizer.encode(text, { bos: true });
-  const evalT = job.eval !== undefined ? await evalText(job.eval) : undefined;
+  const evalT = await evalText(job.eval);
   const start = startMasks(student);
   const { report, before, after, backend } = await withBackend(ctx, async (backend) => {
-    const ppl0 =
-      job.eval !== undefined && evalT !== undefined
-        ? await evaluateParams(ctx, student, backend, tok, job.eval, evalT, "before distillation")
-        : undefined;
+    const ppl0 = await evaluateParams(ctx, student, backend, tok, evalT, "before distillation");
     const progress = trainProgress(ctx, "distill");
     const rep = await distill({
       student,
@@ -169,10 +163,7 @@ export async function runDistill(job: DistillJob, ctx: CommandContext): Promise<
         ),
     });
     progress.finish();
-    const ppl1 =
-      job.eval !== undefined && evalT !== undefined
-        ? await evaluateParams(ctx, student, backend, tok, job.eval, evalT, "after distillation")
-        : undefined;
+    const ppl1 = await evaluateParams(ctx, student, backend, tok, evalT, "after distillation");
     return { report: rep, before: ppl0, after: ppl1, backend: backend.name };
   });
   const sparsity = checkMasks("distill", student, start.masks, start.zeros);
@@ -195,10 +186,10 @@ export async function runDistill(job: DistillJob, ctx: CommandContext): Promise<
       { role: "teacher", path: job.teacher },
       { role: "text", path: job.text },
       { role: "tokenizer", path: tok.path },
-      ...(job.eval !== undefined && job.eval.text !== job.text
-        ? [{ role: "eval", path: job.eval.text }]
-        : []),
-      ...(job.recipe !== undefined ? [{ role: "recipe", path: job.recipe.path }] : []),
+      ...optionalInputs(
+        job.eval !== undefined && job.eval.text !== job.text ? job.eval.text : undefined,
+        job.recipe,
+      ),
     ],
     head: {
       command: "distill",
@@ -219,38 +210,10 @@ export async function runDistill(job: DistillJob, ctx: CommandContext): Promise<
       protocol: report.protocol,
       losses: report.losses,
       sparsity,
-      eval:
-        before !== undefined && after !== undefined
-          ? {
-              before: { ppl: before.ppl, protocol: before.protocol },
-              after: { ppl: after.ppl, protocol: after.protocol },
-            }
-          : null,
-      backend,
-      ...(job.recipe !== undefined ? { recipe: job.recipe } : {}),
-      source: await sourceProvenance(job.student),
+      ...(await provenanceTail({ before, after, backend, recipe: job.recipe, modelPath: job.student })),
     },
   });
-  return {
-    out: job.output.out,
-    files,
-    report,
-    sparsity,
-    ...(before !== undefined && after !== undefined ? { eval: { before, after } } : {}),
-    backend,
-  };
-}
-
-/** Mean of the first and last tenth (at least one value) of a series. */
-export function ends(xs: readonly number[]): { first: number; last: number } {
-  const k = Math.max(1, Math.floor(xs.length / 10));
-  const mean = (a: readonly number[]): number => a.reduce((s, x) => s + x, 0) / a.length;
-  return { first: mean(xs.slice(0, k)), last: mean(xs.slice(-k)) };
-}
-
-/** The sparsity line of a training command's summary. */
-export function sparsityLine(s: MaskCheck): string {
-  return `sparsity of the block linears: ${pct(s.sparsityBefore)} before, ${pct(s.sparsityAfter)} after (${s.zerosAfter.toLocaleString("en")} of ${s.total.toLocaleString("en")} zero; every pruned weight still exactly 0)`;
+  return { out: job.output.out, files, report, sparsity, ...evalResult(before, after), backend };
 }
 
 /**
@@ -261,15 +224,8 @@ export function sparsityLine(s: MaskCheck): string {
  */
 export function formatDistill(r: DistillCommandResult): string {
   const e = ends(r.report.losses);
-  return `${[
+  return formatTrained(
+    r,
     `distilled ${r.report.steps} steps: loss ${e.first.toFixed(4)} → ${e.last.toFixed(4)} (mean of the first / last tenth of the steps)`,
-    sparsityLine(r.sparsity),
-    ...(r.eval !== undefined
-      ? [
-          `perplexity ${r.eval.before.ppl.toFixed(4)} → ${r.eval.after.ppl.toFixed(4)} on ${r.eval.after.dataset.name}`,
-        ]
-      : []),
-    r.report.protocol,
-    `wrote ${r.out} (${r.files.join(", ")}) in ${(r.report.elapsedMs / 1000).toFixed(1)} s of training on backend ${r.backend}`,
-  ].join("\n")}\n`;
+  );
 }

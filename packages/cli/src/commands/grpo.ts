@@ -5,24 +5,27 @@ import { isPruneError, PruneError } from "@mama-prune/core";
 import {
   type GrpoReport,
   grpo,
-  paramsFromCheckpoint,
   paramsToModel,
   type RewardCalibration,
   rewardWeightedCalibration,
 } from "@mama-prune/distill";
 import type { PerplexityResult } from "@mama-prune/eval";
-import { readText, tokenizerFor } from "../inputs.ts";
-import { checkpointBytes, preflightOutput } from "../preflight.ts";
+import { readText } from "../inputs.ts";
 import type { PluginSpec } from "../recipe.ts";
 import { loadVerifier } from "../verifier-plugin.ts";
-import { type CommandContext, openModelStep, stepped, warn, withBackend } from "./context.ts";
-import { ends, sparsityLine } from "./distill.ts";
+import { type CommandContext, stepped, warn, withBackend } from "./context.ts";
 import {
   checkMasks,
+  ends,
+  evalResult,
   evalText,
   evaluateParams,
+  formatTrained,
   type MaskCheck,
-  sourceProvenance,
+  optionalInputs,
+  preflightTrained,
+  provenanceTail,
+  readTrainModel,
   startMasks,
   type TrainEvalSpec,
   type TrainedFolderSpec,
@@ -183,30 +186,15 @@ function rewardCalibrationJson(c: RewardCalibration, verifier: string): Uint8Arr
  * await runGrpo({ model: "stories260K.bin", verifier: { package: "contains-word" }, word: "park", … }, { io });
  */
 export async function runGrpo(job: GrpoJob, ctx: CommandContext): Promise<GrpoCommandResult> {
-  await preflightOutput(job.output.out, {
-    overwrite: job.output.overwrite,
-    inputs: [job.model],
-    estimatedBytes: await checkpointBytes(job.model).catch(() => 0),
-  });
+  await preflightTrained(job.output, [job.model], job.model);
   const signal = ctx.io.signal;
   const verifier = await loadVerifier(job.verifier, job.verifierBase, job.word);
   const prompts = await readPrompts(job.prompts);
-  const ckpt = await openModelStep(ctx, job.model);
-  let tok: Awaited<ReturnType<typeof tokenizerFor>>;
-  let policy: Awaited<ReturnType<typeof paramsFromCheckpoint>>;
-  try {
-    tok = await tokenizerFor(ckpt, job.model, job.tokenizer);
-    policy = await stepped(ctx, "reading the model", () => paramsFromCheckpoint(ckpt, signal));
-  } finally {
-    await ckpt.close();
-  }
-  const evalT = job.eval !== undefined ? await evalText(job.eval) : undefined;
+  const { tok, params: policy } = await readTrainModel(ctx, job.model, job.tokenizer, "reading the model");
+  const evalT = await evalText(job.eval);
   const start = startMasks(policy);
   const result = await withBackend(ctx, async (backend) => {
-    const before =
-      job.eval !== undefined && evalT !== undefined
-        ? await evaluateParams(ctx, policy, backend, tok, job.eval, evalT, "before grpo")
-        : undefined;
+    const before = await evaluateParams(ctx, policy, backend, tok, evalT, "before grpo");
     const progress = trainProgress(ctx, "grpo");
     let report: GrpoReport;
     try {
@@ -263,10 +251,7 @@ export async function runGrpo(job: GrpoJob, ctx: CommandContext): Promise<GrpoCo
         warn(ctx, `no ${"reward-calibration.json"} written: ${e instanceof Error ? e.message : String(e)}`);
       }
     }
-    const after =
-      job.eval !== undefined && evalT !== undefined
-        ? await evaluateParams(ctx, policy, backend, tok, job.eval, evalT, "after grpo")
-        : undefined;
+    const after = await evaluateParams(ctx, policy, backend, tok, evalT, "after grpo");
     return { report, before, after, calibration, backend: backend.name };
   });
   const { report, before, after, calibration, backend } = result;
@@ -288,8 +273,7 @@ export async function runGrpo(job: GrpoJob, ctx: CommandContext): Promise<GrpoCo
       { role: "model", path: job.model },
       { role: "prompts", path: job.prompts },
       { role: "tokenizer", path: tok.path },
-      ...(job.eval !== undefined ? [{ role: "eval", path: job.eval.text }] : []),
-      ...(job.recipe !== undefined ? [{ role: "recipe", path: job.recipe.path }] : []),
+      ...optionalInputs(job.eval?.text, job.recipe),
     ],
     head: {
       command: "grpo",
@@ -320,16 +304,7 @@ export async function runGrpo(job: GrpoJob, ctx: CommandContext): Promise<GrpoCo
       sparsity,
       calibration:
         calibration !== undefined ? { nsamples: calibration.nsamples, protocol: calibration.protocol } : null,
-      eval:
-        before !== undefined && after !== undefined
-          ? {
-              before: { ppl: before.ppl, protocol: before.protocol },
-              after: { ppl: after.ppl, protocol: after.protocol },
-            }
-          : null,
-      backend,
-      ...(job.recipe !== undefined ? { recipe: job.recipe } : {}),
-      source: await sourceProvenance(job.model),
+      ...(await provenanceTail({ before, after, backend, recipe: job.recipe, modelPath: job.model })),
     },
   });
   return {
@@ -347,7 +322,7 @@ export async function runGrpo(job: GrpoJob, ctx: CommandContext): Promise<GrpoCo
           },
         }
       : {}),
-    ...(before !== undefined && after !== undefined ? { eval: { before, after } } : {}),
+    ...evalResult(before, after),
     backend,
   };
 }
@@ -360,16 +335,9 @@ export async function runGrpo(job: GrpoJob, ctx: CommandContext): Promise<GrpoCo
  */
 export function formatGrpo(r: GrpoCommandResult): string {
   const rw = ends(r.report.rewards);
-  return `${[
+  return formatTrained(
+    r,
     `grpo ${r.report.steps} steps with verifier ${r.verifier}: reward ${rw.first.toFixed(3)} → ${rw.last.toFixed(3)} (mean of the first / last tenth of the steps), final KL ${(r.report.kls.at(-1) ?? 0).toExponential(2)} nat/token`,
-    sparsityLine(r.sparsity),
-    ...(r.eval !== undefined
-      ? [
-          `perplexity ${r.eval.before.ppl.toFixed(4)} → ${r.eval.after.ppl.toFixed(4)} on ${r.eval.after.dataset.name}`,
-        ]
-      : []),
-    ...(r.calibration !== undefined ? [`${r.calibration.file}: ${r.calibration.protocol}`] : []),
-    r.report.protocol,
-    `wrote ${r.out} (${r.files.join(", ")}) in ${(r.report.elapsedMs / 1000).toFixed(1)} s of training on backend ${r.backend}`,
-  ].join("\n")}\n`;
+    r.calibration !== undefined ? [`${r.calibration.file}: ${r.calibration.protocol}`] : [],
+  );
 }

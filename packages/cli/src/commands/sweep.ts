@@ -7,6 +7,7 @@ import type { ReportTable } from "@mama-prune/eval";
 import {
   type MeasureSweepCalibration,
   measureSweep,
+  type SweepJsonRun,
   type SweepLevel,
   type SweepMethod,
   sweepJsonRuns,
@@ -33,18 +34,8 @@ import {
   writeTextAtomic,
 } from "./context.ts";
 
-/** One measured (method, level, seed) of a sweep. */
-export interface SweepRun {
-  /** The method's name (a built-in or a plugin's). */
-  readonly method: string;
-  readonly label: string;
-  readonly level: string;
-  /** Only in sweeps with several calibration seeds, for methods that use calibration. */
-  readonly seed?: number;
-  readonly ppl: number;
-  readonly overallSparsity: number;
-  readonly pruneWallTimeMs: number;
-}
+/** One measured (method, level, seed) of a sweep: the pipeline's JSON-report run. */
+export type SweepRun = SweepJsonRun;
 
 /** What `sweep` produced. */
 export interface SweepCommandResult {

@@ -1,5 +1,6 @@
-// ---- What the training commands (distill, grpo) share: progress with loss and ETA, the mask check,
-// perplexity before/after, and the folder writer (atomic, side files, training.json provenance) ----
+// ---- What the training commands (distill, grpo) share: reading the inputs, progress with loss and
+// ETA, the mask check, perplexity before/after, the folder writer (atomic, side files, training.json
+// provenance) and the summary lines ----
 
 import { readFile } from "node:fs/promises";
 import { basename, join } from "node:path";
@@ -12,19 +13,79 @@ import {
   type ParamMasks,
   paramEntries,
   paramShapes,
+  paramsFromCheckpoint,
   paramsToModel,
 } from "@mama-prune/distill";
 import type { PerplexityResult } from "@mama-prune/eval";
 import { splitCalibrationText } from "@mama-prune/pipeline";
-import { isBlockLinear, type SideFile, type SparseFormat, writeHfCheckpoint } from "@mama-prune/tensor-io";
+import {
+  type Checkpoint,
+  isBlockLinear,
+  type SideFile,
+  type SparseFormat,
+  writeHfCheckpoint,
+} from "@mama-prune/tensor-io";
 import { createCheckpointDirWriter } from "@mama-prune/tensor-io/node";
-import { type LoadedTokenizer, readText } from "../inputs.ts";
+import { type LoadedTokenizer, readText, tokenizerFor } from "../inputs.ts";
+import { checkpointBytes, preflightOutput } from "../preflight.ts";
 import { etaMs, formatDuration } from "../progress.ts";
 import { hashingCheckpointDir, PROVENANCE_FILE, provenanceRecordJson } from "../provenance.ts";
 import type { OutputFormat } from "../recipe.ts";
 import { outputSideFiles, TRAINING_PROVENANCE_FILE } from "../side-files.ts";
 import { CLI_VERSION } from "../version.ts";
-import { type CommandContext, evaluateModel, stepped, warn } from "./context.ts";
+import { type CommandContext, evaluateModel, openModelStep, pct, stepped, warn } from "./context.ts";
+
+// ---- inputs ----
+
+/** Check the output folder before any work: not an input, empty (or `overwrite`), room for `model`'s size. */
+export async function preflightTrained(
+  folder: TrainedFolderSpec,
+  inputs: readonly string[],
+  model: string,
+): Promise<void> {
+  await preflightOutput(folder.out, {
+    overwrite: folder.overwrite,
+    inputs: [...inputs],
+    estimatedBytes: await checkpointBytes(model).catch(() => 0),
+  });
+}
+
+/** Open the checkpoint at `path`, run `fn` on it, and close it (also when `fn` throws). */
+export async function withCheckpoint<T>(
+  ctx: CommandContext,
+  path: string,
+  fn: (ckpt: Checkpoint) => Promise<T>,
+): Promise<T> {
+  const ckpt = await openModelStep(ctx, path);
+  try {
+    return await fn(ckpt);
+  } finally {
+    await ckpt.close();
+  }
+}
+
+/** Read the trainable params of an open checkpoint as the step `label`. */
+export async function readParams(ctx: CommandContext, ckpt: Checkpoint, label: string): Promise<LlamaParams> {
+  return await stepped(ctx, label, () => paramsFromCheckpoint(ckpt, ctx.io.signal));
+}
+
+/**
+ * The model to train: its tokenizer (`tokenizer`, else found beside it), then `check` of the open
+ * checkpoint (may throw), then its params read as the step `label`.
+ */
+export async function readTrainModel(
+  ctx: CommandContext,
+  path: string,
+  tokenizer: string | undefined,
+  label: string,
+  check?: (ckpt: Checkpoint) => void,
+): Promise<{ tok: LoadedTokenizer; params: LlamaParams }> {
+  return await withCheckpoint(ctx, path, async (ckpt) => {
+    const tok = await tokenizerFor(ckpt, path, tokenizer);
+    check?.(ckpt);
+    return { tok, params: await readParams(ctx, ckpt, label) };
+  });
+}
 
 // ---- progress ----
 
@@ -153,34 +214,64 @@ export interface TrainEvalSpec {
   readonly split?: number;
 }
 
-/** The evaluation text (its evaluation split with `spec.split`) and its name. */
-export async function evalText(spec: TrainEvalSpec): Promise<{ text: string; name: string }> {
+/** An evaluation spec with its text read (its evaluation split with `spec.split`) and named. */
+export interface TrainEval {
+  readonly spec: TrainEvalSpec;
+  readonly text: string;
+  readonly name: string;
+}
+
+/** Read the evaluation text of `spec`; undefined without one. */
+export async function evalText(spec: TrainEvalSpec | undefined): Promise<TrainEval | undefined> {
+  if (spec === undefined) return undefined;
   let text = await readText(spec.text, "evaluation", "EVAL_INVALID");
   let name = basename(spec.text);
   if (spec.split !== undefined) {
     text = splitCalibrationText(text, { calibrationFraction: spec.split }).evaluation;
     name = `${name} (evaluation split)`;
   }
-  return { text, name };
+  return { spec, text, name };
 }
 
-/** Perplexity of `params` on the evaluation text (a snapshot model on `backend`). */
+/** Perplexity of `params` on the evaluation text (a snapshot model on `backend`); undefined without one. */
 export async function evaluateParams(
   ctx: CommandContext,
   params: LlamaParams,
   backend: ComputeBackend,
   tok: LoadedTokenizer,
-  spec: TrainEvalSpec,
-  text: { text: string; name: string },
+  ev: TrainEval | undefined,
   label: string,
-): Promise<PerplexityResult> {
+): Promise<PerplexityResult | undefined> {
+  if (ev === undefined) return undefined;
   const model = await paramsToModel(params, { backend });
-  return await evaluateModel(ctx, model, tok.tokenizer, text.text, {
-    seqlen: spec.seqlen,
-    ...(spec.windows !== undefined ? { windows: spec.windows } : {}),
-    datasetName: text.name,
+  return await evaluateModel(ctx, model, tok.tokenizer, ev.text, {
+    seqlen: ev.spec.seqlen,
+    ...(ev.spec.windows !== undefined ? { windows: ev.spec.windows } : {}),
+    datasetName: ev.name,
     label,
   });
+}
+
+/** Perplexity before and after, when both were measured. */
+export type BeforeAfter = { readonly before: PerplexityResult; readonly after: PerplexityResult };
+
+/** The perplexities and protocols of a before/after pair (training.json, --json output). */
+export function pplRecord(e: BeforeAfter): {
+  before: { ppl: number; protocol: string };
+  after: { ppl: number; protocol: string };
+} {
+  return {
+    before: { ppl: e.before.ppl, protocol: e.before.protocol },
+    after: { ppl: e.after.ppl, protocol: e.after.protocol },
+  };
+}
+
+/** `{ eval: { before, after } }` when both were measured, else `{}` (for a command's result). */
+export function evalResult(
+  before: PerplexityResult | undefined,
+  after: PerplexityResult | undefined,
+): { eval?: BeforeAfter } {
+  return before !== undefined && after !== undefined ? { eval: { before, after } } : {};
 }
 
 // ---- writing ----
@@ -208,6 +299,37 @@ export async function sourceProvenance(modelPath: string): Promise<Record<string
     }
   }
   return out;
+}
+
+/** The optional inputs of a training run: the evaluation text (`evalPath`) and the recipe. */
+export function optionalInputs(
+  evalPath: string | undefined,
+  recipe: { readonly path: string } | undefined,
+): { role: string; path: string }[] {
+  return [
+    ...(evalPath !== undefined ? [{ role: "eval", path: evalPath }] : []),
+    ...(recipe !== undefined ? [{ role: "recipe", path: recipe.path }] : []),
+  ];
+}
+
+/**
+ * The end of a training.json record: `eval` (perplexities and protocols, or null), `backend`,
+ * `recipe` (when one was used) and `source` (the trained folder's own provenance).
+ */
+export async function provenanceTail(o: {
+  readonly before: PerplexityResult | undefined;
+  readonly after: PerplexityResult | undefined;
+  readonly backend: string;
+  readonly recipe: { readonly path: string; readonly content: unknown } | undefined;
+  readonly modelPath: string;
+}): Promise<Record<string, unknown>> {
+  const { before, after } = o;
+  return {
+    eval: before !== undefined && after !== undefined ? pplRecord({ before, after }) : null,
+    backend: o.backend,
+    ...(o.recipe !== undefined ? { recipe: o.recipe } : {}),
+    source: await sourceProvenance(o.modelPath),
+  };
 }
 
 function toSparseFormat(f: OutputFormat): SparseFormat {
@@ -268,4 +390,48 @@ export async function writeTrainedFolder(
     }),
   );
   return [...written.files, TRAINING_PROVENANCE_FILE];
+}
+
+// ---- summary ----
+
+/** Mean of the first and last tenth (at least one value) of a series. */
+export function ends(xs: readonly number[]): { first: number; last: number } {
+  const k = Math.max(1, Math.floor(xs.length / 10));
+  const mean = (a: readonly number[]): number => a.reduce((s, x) => s + x, 0) / a.length;
+  return { first: mean(xs.slice(0, k)), last: mean(xs.slice(-k)) };
+}
+
+/** The sparsity line of a training command's summary. */
+export function sparsityLine(s: MaskCheck): string {
+  return `sparsity of the block linears: ${pct(s.sparsityBefore)} before, ${pct(s.sparsityAfter)} after (${s.zerosAfter.toLocaleString("en")} of ${s.total.toLocaleString("en")} zero; every pruned weight still exactly 0)`;
+}
+
+/**
+ * A training command's summary: `head`, the sparsity line, perplexity before → after, `extra`
+ * lines, the training protocol and what was written.
+ */
+export function formatTrained(
+  r: {
+    readonly out: string;
+    readonly files: readonly string[];
+    readonly report: { readonly protocol: string; readonly elapsedMs: number };
+    readonly sparsity: MaskCheck;
+    readonly eval?: BeforeAfter;
+    readonly backend: string;
+  },
+  head: string,
+  extra: readonly string[] = [],
+): string {
+  return `${[
+    head,
+    sparsityLine(r.sparsity),
+    ...(r.eval !== undefined
+      ? [
+          `perplexity ${r.eval.before.ppl.toFixed(4)} → ${r.eval.after.ppl.toFixed(4)} on ${r.eval.after.dataset.name}`,
+        ]
+      : []),
+    ...extra,
+    r.report.protocol,
+    `wrote ${r.out} (${r.files.join(", ")}) in ${(r.report.elapsedMs / 1000).toFixed(1)} s of training on backend ${r.backend}`,
+  ].join("\n")}\n`;
 }
