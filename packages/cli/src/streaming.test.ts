@@ -109,7 +109,7 @@ describe("prune of a bf16 sharded folder (streamed)", () => {
 });
 
 describe("eval streams and prints the resident path's numbers", () => {
-  const backends = ["js", ...(isWasmSimdSupported() ? ["wasm"] : [])] as const;
+  const backends: ("js" | "wasm")[] = ["js", ...(isWasmSimdSupported() ? (["wasm"] as const) : [])];
   for (const backend of backends) {
     it(`stories260K, 12 × 256, --backend ${backend}: same ppl, mean NLL and protocol line`, async () => {
       const ctx: CommandContext = {
