@@ -46,7 +46,9 @@ describe("--backend webgpu", () => {
       if (r.code === 0) return; // a real GPU answered through another API: nothing to check here
       const lines = r.stderr.split("\n").filter((l) => l.trim() !== "");
       expect(lines, r.stderr).toHaveLength(1);
-      expect(lines[0]).toMatch(/^mama-prune: GPU_UNAVAILABLE: --backend webgpu: no WebGPU device\. .*VK_ICD_FILENAMES/);
+      expect(lines[0]).toMatch(
+        /^mama-prune: GPU_UNAVAILABLE: --backend webgpu: no WebGPU device\. .*VK_ICD_FILENAMES/,
+      );
     } finally {
       if (saved === undefined) delete process.env["VK_ICD_FILENAMES"];
       else process.env["VK_ICD_FILENAMES"] = saved;

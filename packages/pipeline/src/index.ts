@@ -69,6 +69,7 @@ export {
   perplexityStreaming,
   type StreamEvalProgress,
 } from "./stream-eval.ts";
+export { type StreamingPerplexityOptions, streamingPerplexity } from "./stream-perplexity.ts";
 export {
   levelLabel,
   type SweepCalibration,
@@ -89,6 +90,7 @@ export {
   type MeasureSweepOptions,
   measureSweep,
   type SweepResult,
+  type SweepScratchFolder,
   spreadProtocol,
 } from "./sweep-measure.ts";
 export {

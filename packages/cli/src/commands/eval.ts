@@ -2,11 +2,10 @@
 
 import { basename } from "node:path";
 import type { PerplexityResult } from "@mama-prune/eval";
-import { splitCalibrationText } from "@mama-prune/pipeline";
+import { splitCalibrationText, streamingPerplexity } from "@mama-prune/pipeline";
 import { readText, tokenizerFor } from "../inputs.ts";
 import { createProgress } from "../progress.ts";
 import { modelChecksum } from "../provenance.ts";
-import { streamingPerplexity } from "../stream-perplexity.ts";
 import { type CommandContext, openModelStep, step, withBackend } from "./context.ts";
 
 /** Everything `eval` needs. */

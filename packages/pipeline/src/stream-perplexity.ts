@@ -9,10 +9,10 @@ import {
   perplexity,
 } from "@mama-prune/eval";
 import { parseLlamaConfig } from "@mama-prune/model";
-import { perplexityStreaming, type StreamEvalProgress } from "@mama-prune/pipeline";
 import type { Checkpoint } from "@mama-prune/tensor-io";
+import { perplexityStreaming, type StreamEvalProgress } from "./stream-eval.ts";
 
-/** Options of {@link streamingPerplexity}: those of eval's `perplexity` that the CLI uses. */
+/** Options of {@link streamingPerplexity}: eval's `perplexity` options (BOS once at the stream start) plus the backend. */
 export interface StreamingPerplexityOptions {
   readonly seqlen: number;
   readonly maxWindows?: number;
@@ -25,7 +25,7 @@ export interface StreamingPerplexityOptions {
 
 /**
  * Perplexity of `checkpoint` on `text` with one decoder block resident (the pipeline's
- * `perplexityStreaming`: hidden states of every window kept, blocks streamed, the head over
+ * {@link perplexityStreaming}: hidden states of every window kept, blocks streamed, the head over
  * vocabulary chunks), returned as eval's `PerplexityResult` with its full protocol line: the
  * per-token NLLs of the streaming pass are replayed through eval's `perplexity`, which tokenizes,
  * hashes the text, checks the windows and sums the NLLs in the same order, so the protocol (dataset
