@@ -1,6 +1,6 @@
 // prune and eval stream the checkpoint one block at a time: the output keeps the source's dtype and
 // sharding (bf16 in → bf16 out), and eval prints the resident path's numbers and protocol line.
-import { copyFile, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { copyFile, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { isWasmSimdSupported } from "@mama-prune/compute-wasm";
