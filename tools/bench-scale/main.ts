@@ -210,7 +210,7 @@ async function parent(): Promise<void> {
   });
   if (values.render) {
     const data = JSON.parse(await readFile(`${values.out}.json`, "utf8")) as BenchFile;
-    await writeFile(`${values.out}.md`, renderMarkdown(data));
+    await writeFile(`${values.out}.md`, renderMarkdown(data) + (await notes(values.out)));
     console.log(`wrote ${values.out}.md`);
     return;
   }
@@ -329,7 +329,7 @@ async function parent(): Promise<void> {
     }
   }
   await writeFile(`${values.out}.json`, `${JSON.stringify(file, null, 2)}\n`);
-  await writeFile(`${values.out}.md`, renderMarkdown(file));
+  await writeFile(`${values.out}.md`, renderMarkdown(file) + (await notes(values.out)));
   say(`wrote ${values.out}.json and .md`);
 }
 
@@ -385,6 +385,12 @@ async function writeMidModel(dir: string): Promise<void> {
 }
 
 // ---- Markdown ----
+
+/** Hand-written conclusions kept beside the data (`<out>.notes.md`), appended to the rendered tables. */
+async function notes(out: string): Promise<string> {
+  const text = await readFile(`${out}.notes.md`, "utf8").catch(() => "");
+  return text === "" ? "" : `\n${text}`;
+}
 
 interface BenchMeta {
   date: string;
@@ -452,7 +458,49 @@ function renderMarkdown(f: BenchFile): string {
       out.push("");
     }
   }
+  out.push(...extrapolation(f));
   return `${out.join("\n")}\n`;
+}
+
+const FULL_DEPTH: Readonly<Record<string, number>> = {
+  "llama-3.2-1b": 16,
+  "qwen2.5-0.5b": 24,
+  "llama-2-7b": 32,
+};
+
+/** Full-depth estimates from runs on a cut depth: time scales with the blocks, peak RSS does not. */
+function extrapolation(f: BenchFile): string[] {
+  const rows: string[] = [];
+  for (const inv of f.invocations) {
+    for (const r of inv.runs as Run[]) {
+      const full = FULL_DEPTH[String(r["model"])];
+      const layers = Number(r["layers"]);
+      if (full === undefined || !Number.isInteger(layers) || layers >= full) continue;
+      if (r.job.kind === "prune") {
+        const perBlock = (r["totalMs"] as number) / layers;
+        rows.push(
+          `| prune ${r["model"]} ${r.job.method} ${r.job.level}, ${r.job.nsamples} × ${r.job.seqlen} | ${layers} | ${sec(perBlock)} | ${((full * perBlock) / 60000).toFixed(1)} min | ${gib(r["maxRssMiB"])} |`,
+        );
+      } else {
+        const t = r["timings"] as { embedMs: number; blocksMs: number; headMs: number };
+        const perBlock = t.blocksMs / layers;
+        rows.push(
+          `| eval ${r["evalOf"]} (${r["model"]}), ${r.job.windows} × ${r.job.seqlen} | ${layers} | ${sec(perBlock)} | ${((t.embedMs + full * perBlock + t.headMs) / 60000).toFixed(1)} min | ${gib(r["maxRssMiB"])} |`,
+        );
+      }
+    }
+  }
+  if (rows.length === 0) return [];
+  return [
+    "## Full depth, extrapolated (not measured)",
+    "",
+    "Wall time × (full depth / measured depth) for pruning (the embedding read and the writing of the non-block tensors are counted once per measured run, so this slightly overestimates), and embed + full depth × per-block time + head for evaluation. Peak RSS is the measured value: streaming holds one block, so it does not grow with depth.",
+    "",
+    "| run | measured layers | per block (s) | full depth (extrapolated) | peak RSS (GiB, measured) |",
+    "|---|---:|---:|---:|---:|",
+    ...rows,
+    "",
+  ];
 }
 
 const i = process.argv.indexOf("--child");
