@@ -68,7 +68,7 @@ describe("cli compute backend", () => {
 
   it("rejects bad --backend and --threads values as usage errors", async () => {
     for (const [flags, pattern] of [
-      [["--backend", "gpu"], /--backend: expected one of auto, wasm, js, got "gpu"/],
+      [["--backend", "gpu"], /--backend: expected one of auto, wasm, js, webgpu, got "gpu"/],
       [["--threads", "0"], /--threads: expected an integer ≥ 1, got "0"/],
       [["--threads", "999"], /--threads: expected an integer in \[1, 256\], got 999/],
       [["--backend", "js", "--threads", "2"], /--threads: only the wasm backend has threads/],

@@ -101,7 +101,7 @@ describe("main: prune, inspect and eval round trip", () => {
     expect(e.windows).toBe(3);
     expect(e.tokensScored).toBe(45);
     expect(e.ppl).toBeGreaterThan(1);
-    expect(ev.stderr).toContain("eval windows");
+    expect(ev.stderr).toContain("eval blocks");
   });
 
   it("writes 2:4 weights in the sparse-24 format and data-free magnitude needs no calibration", async () => {

@@ -105,7 +105,7 @@ const CASES: readonly {
   {
     name: "eval",
     args: () => ["eval", BUNDLED_MODEL, "--text", BUNDLED_TEXT, "--seqlen", "256"],
-    ready: /eval windows: 0\/\d+/, // 1,122 windows: minutes of work
+    ready: /eval blocks \(all windows, one block resident\): 1\/5/, // 1,122 windows: minutes of work
     backends: ["js", "wasm"],
     writes: false,
   },

@@ -244,3 +244,47 @@ output: { dir: out, name: t, title: "Table X" }
     expect(JSON.parse(r.stdout).report.scorer).toBe("acme/half-magnitude");
   });
 });
+
+describe("main: sweep streamed (--max-resident-bytes)", () => {
+  it("gives the resident sweep's table to the printed digits, says streamed, and leaves no scratch folder", async () => {
+    await writeFile(
+      join(ws.dir, "stream.yaml"),
+      recipe(`methods: [magnitude, wanda, sparsegpt]
+output: { name: s, title: "Streamed" }
+`),
+    );
+    const resident = await runCli(["sweep", "--recipe", "stream.yaml", "--out", "res", "--json"], ws.dir);
+    expect(resident.code, resident.stderr).toBe(0);
+    expect(resident.stderr).toMatch(/resident: the model's float32 weights \(0\.00 GiB\) fit/);
+    const streamed = await runCli(
+      ["sweep", "--recipe", "stream.yaml", "--out", "str", "--json", "--max-resident-bytes", "0"],
+      ws.dir,
+    );
+    expect(streamed.code, streamed.stderr).toBe(0);
+    expect(streamed.stderr).toMatch(
+      /streamed: the model's float32 weights .* exceed --max-resident-bytes 0\.00 GiB/,
+    );
+    const a = JSON.parse(resident.stdout);
+    const b = JSON.parse(streamed.stdout);
+    expect(b.dense.toFixed(4)).toBe(a.dense.toFixed(4));
+    expect(b.runs).toHaveLength(6);
+    for (let i = 0; i < a.runs.length; i++) {
+      expect(b.runs[i].label).toBe(a.runs[i].label);
+      expect(b.runs[i].ppl.toFixed(4), `${a.runs[i].label} ${a.runs[i].level}`).toBe(
+        a.runs[i].ppl.toFixed(4),
+      );
+      expect(b.runs[i].overallSparsity).toBe(a.runs[i].overallSparsity);
+    }
+    const md = await readFile(join(ws.dir, "str/s.md"), "utf8");
+    expect(md).toContain("streamed: one decoder block resident");
+    expect(await readFile(join(ws.dir, "res/s.md"), "utf8")).not.toContain("streamed");
+    const { readdir } = await import("node:fs/promises");
+    expect((await readdir(join(ws.dir, "str"))).filter((f) => f.startsWith(".sweep-scratch-"))).toEqual([]);
+  });
+
+  it("refuses a malformed --max-resident-bytes", async () => {
+    const r = await runCli(["sweep", "--recipe", "stream.yaml", "--max-resident-bytes", "lots"], ws.dir);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/--max-resident-bytes: expected a non-negative byte count/);
+  });
+});

@@ -82,6 +82,7 @@ export {
   perplexityStreaming,
   type StreamEvalProgress,
 } from "./stream-eval.ts";
+export { type StreamingPerplexityOptions, streamingPerplexity } from "./stream-perplexity.ts";
 export {
   levelLabel,
   type SweepCalibration,
@@ -102,6 +103,7 @@ export {
   type MeasureSweepOptions,
   measureSweep,
   type SweepResult,
+  type SweepScratchFolder,
   spreadProtocol,
 } from "./sweep-measure.ts";
 export {

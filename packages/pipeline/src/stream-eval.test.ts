@@ -154,6 +154,18 @@ describe("perplexityStreaming on the bundled stories260K", () => {
     expect(progress.filter((p) => p.stage === "embed")).toHaveLength(10);
     expect(progress.filter((p) => p.stage === "block").map((p) => p.done)).toEqual([1, 2, 3, 4, 5]);
     expect(progress.at(-1)).toEqual({ stage: "head", done: 1, total: 1 });
+    // Per-token NLLs: window-major, each within float32-logit rounding of the resident model's.
+    expect(r.nll).toHaveLength(10 * 255);
+    const cut = cutWindows(tokenizer, text, 256, false);
+    let worst = 0;
+    for (const k of [0, 9]) {
+      const want = await model.nll(cut.window(k));
+      for (let i = 0; i < 255; i++) worst = Math.max(worst, Math.abs(r.nll[k * 255 + i]! - want[i]!));
+    }
+    expect(worst).toBeLessThan(1e-5);
+    let sum = 0;
+    for (const v of r.nll) sum += v;
+    expect(Math.abs(sum / r.tokensScored - r.meanNll)).toBeLessThan(1e-12);
   });
 
   it.skipIf(!isWasmSimdSupported())(

@@ -1,6 +1,6 @@
 // ---- Streaming evaluation: perplexity layer by layer, one decoder block resident at a time ----
 
-import { type ComputeBackend, PruneError, throwIfAborted } from "@mama-prune/core";
+import { type ComputeBackend, createYielder, PruneError, throwIfAborted } from "@mama-prune/core";
 import type { PerplexityWindows } from "@mama-prune/eval";
 import {
   type AttentionMode,
@@ -67,6 +67,12 @@ export interface PerplexityStreamingResult {
   readonly seqlen: number;
   /** The backend's name. */
   readonly backend: string;
+  /**
+   * The NLL (nats) of every scored token, window-major: window k's seqlen − 1 values at
+   * [k·(seqlen − 1), (k + 1)·(seqlen − 1)), in the order they are summed (e.g. to replay them
+   * through `@mama-prune/eval`'s `perplexity` for its protocol line).
+   */
+  readonly nll: Float64Array;
   /** Wall time per stage (ms): embedding, every block (loading included), the lm head, the whole call. */
   readonly timings: {
     readonly embedMs: number;
@@ -235,6 +241,8 @@ export async function perplexityStreaming(
   const n = wins.length;
   const rows = n * seqlen;
   const where = "perplexityStreaming";
+  // Lets a Ctrl-C handler or a timer run between batches (a backend may resolve without waiting).
+  const tick = createYielder(signal);
 
   // Embedding: the stored bytes, rows decoded for the windows' tokens only.
   throwIfAborted(signal, where);
@@ -267,7 +275,7 @@ export async function perplexityStreaming(
       ...(signal !== undefined ? { signal } : {}),
     });
     for (let b0 = 0; b0 < n; b0 += batchSize) {
-      throwIfAborted(signal, `${where} (block ${l}, window ${b0})`);
+      await tick(`${where} (block ${l}, window ${b0})`);
       const nb = Math.min(batchSize, n - b0);
       const x = hidden.subarray(b0 * seqlen * H, (b0 + nb) * seqlen * H);
       x.set(await model.runBlock(0, x, nb, seqlen));
@@ -308,6 +316,7 @@ export async function perplexityStreaming(
     const nv = Math.min(vc, V - v0);
     const w = decodeRows(ckpt, head, v0, v0 + nv, wBuf.subarray(0, nv * H));
     for (let r0 = 0; r0 < rows; r0 += hr) {
+      await tick(`${where} (head chunk ${c}, row ${r0})`);
       const nr = Math.min(hr, rows - r0);
       const y = logits.subarray(0, nr * nv); // (nr, nv)
       await backend.matmulTransB(xn.subarray(r0 * H, (r0 + nr) * H), w, nr, H, nv, { out: y });
@@ -337,9 +346,12 @@ export async function perplexityStreaming(
   // NLL per scored token, summed in window order (Neumaier), as eval's perplexity does.
   let sum = 0;
   let comp = 0;
+  const nll = new Float64Array(n * (seqlen - 1)); // (windows·(seqlen − 1),)
+  let at = 0;
   for (let r = 0; r < rows; r++) {
     if (targetId[r]! < 0) continue;
     const v = runMax[r]! + Math.log(runSum[r]!) - target[r]!;
+    nll[at++] = v;
     if (!Number.isFinite(v)) {
       throw new PruneError(
         "NUMERIC_FAILURE",
@@ -360,6 +372,7 @@ export async function perplexityStreaming(
     windows: n,
     seqlen,
     backend: backend.name,
+    nll,
     timings: { embedMs: t1 - t0, blocksMs: t2 - t1, blockMs, headMs: t3 - t2, totalMs: t3 - t0 },
   };
 }

@@ -5,6 +5,7 @@ import { createCpuBackend, type LlamaModel, loadLlama, parseLlamaConfig } from "
 import {
   type Checkpoint,
   type SafetensorsEntry,
+  type SideFile,
   type SparseFormat,
   type WritableCheckpointDir,
   type WriteHfCheckpointResult,
@@ -26,6 +27,17 @@ export interface PruneToCheckpointOptions extends Omit<PruneOptions, "model" | "
   readonly metadata?: Readonly<Record<string, unknown>>;
   /** Shard size limit in bytes (tensor-io default when absent). */
   readonly maxShardSizeBytes?: number;
+  /**
+   * Shard the output like the source: the 0-based source shard of each tensor (e.g. from the
+   * source's `model.safetensors.index.json`). Tensors are then written shard by shard, in layer order
+   * inside each; when that order would visit a block after a later one (a source whose shards do not
+   * follow the layers), it is ignored and the output is sharded by `maxShardSizeBytes`.
+   */
+  readonly shardOf?: (name: string) => number;
+  /** Called with the finished report before config.json is written (e.g. for a provenance file written at commit). */
+  readonly onReport?: (report: PruneReport) => void;
+  /** Side files written beside the weights (tokenizer, generation config, …). */
+  readonly extraFiles?: readonly SideFile[];
 }
 
 /** Result of {@link pruneToCheckpoint}. */
@@ -45,7 +57,9 @@ const LAYER_RE = /^model\.layers\.(\d+)\./;
  * statistics and the tensor being written are the rest. The embedding matrix is read once to embed the
  * calibration windows and dropped. The writer asks for tensors in layer order, and asking for block l's
  * linears is what prunes block l (after blocks 0..l−1), so pruned weights go to disk as soon as their
- * block is done. Everything except the block linears is copied as raw bytes. With a sparse `format`
+ * block is done. Everything except the block linears is copied as raw bytes; the pruned linears are
+ * stored in the source's dtype (tensor-io encodes float32 to F16/BF16 rounding to nearest even, so
+ * zeros stay exact zeros and unchanged weights round-trip bit-exactly). With a sparse `format`
  * tensor-io compresses one shard in memory before writing it. The perplexity of the result needs the
  * whole model: load the written folder.
  *
@@ -68,7 +82,7 @@ export async function pruneToCheckpoint(
       "pruneToCheckpoint: option checkpoint is required. Expected a Checkpoint, got undefined.",
     );
   }
-  const { format, metadata, maxShardSizeBytes, ...rest } = options;
+  const { format, metadata, maxShardSizeBytes, shardOf, extraFiles, onReport, ...rest } = options;
   const pruneOptions: PruneOptions = rest;
   const config = parseLlamaConfig(source.config, `${source.source} config`);
   // Before any work: a format that cannot store this sparsity or these widths would fail mid-write.
@@ -119,7 +133,16 @@ export async function pruneToCheckpoint(
     const m = LAYER_RE.exec(name);
     return m === null ? Number.POSITIVE_INFINITY : Number(m[1]);
   };
-  const infos = [...source.list()].sort((a, b) => layerOf(a.name) - layerOf(b.name));
+  const byLayer = (a: { name: string }, b: { name: string }): number => layerOf(a.name) - layerOf(b.name);
+  let infos = [...source.list()].sort(byLayer);
+  let sharding = shardOf;
+  if (sharding !== undefined) {
+    const s = sharding;
+    const planned = [...source.list()].sort((a, b) => s(a.name) - s(b.name) || byLayer(a, b));
+    const blocks = planned.map((t) => layerOf(t.name)).filter((l) => l < config.numLayers);
+    if (blocks.every((l, i) => i === 0 || l >= blocks[i - 1]!)) infos = planned;
+    else sharding = undefined;
+  }
   const linearRe = /^model\.layers\.(\d+)\.(?:self_attn|mlp)\.((?:q|k|v|o|gate|up|down)_proj)\.weight$/;
   const entries: SafetensorsEntry[] = infos.map((t) => {
     const m = linearRe.exec(t.name);
@@ -139,7 +162,9 @@ export async function pruneToCheckpoint(
   const finish = async (): Promise<PruneReport> => {
     while (pruned < run.numLayers) await run.pruneBlock(pruned++);
     current = undefined;
-    return run.report();
+    const rep = run.report();
+    onReport?.(rep);
+    return rep;
   };
   let report: PruneReport | undefined;
   const outConfig: Record<string, unknown> = { ...source.config };
@@ -158,6 +183,8 @@ export async function pruneToCheckpoint(
     }),
     format: format ?? "dense",
     ...(maxShardSizeBytes !== undefined ? { maxShardSizeBytes } : {}),
+    ...(sharding !== undefined ? { shardOf: sharding } : {}),
+    ...(extraFiles !== undefined ? { extraFiles } : {}),
     ...(options.signal !== undefined ? { signal: options.signal } : {}),
   });
   report ??= await finish();

@@ -10,21 +10,34 @@ import {
   type ReportTable,
   reportTableFromPoints,
 } from "@mama-prune/eval";
-import { type LlamaModel, loadLlama } from "@mama-prune/model";
+import { createCpuBackend, type LlamaModel, loadLlama } from "@mama-prune/model";
 import type { SparsityAllocation } from "@mama-prune/scoring";
-import type { Checkpoint } from "@mama-prune/tensor-io";
+import type { Checkpoint, WritableCheckpointDir } from "@mama-prune/tensor-io";
 import { calibrationProtocol, calibrationWindows, splitCalibrationText } from "./calibration.ts";
 import type { PruneMethod } from "./methods.ts";
-import type { PruneProgress } from "./prune.ts";
+import type { PruneOptions, PruneProgress, PruneReport } from "./prune.ts";
+import { pruneToCheckpoint } from "./stream.ts";
+import { streamingPerplexity } from "./stream-perplexity.ts";
 import {
   levelLabel,
   type SweepCalibration,
   type SweepLevel,
   type SweepMethod,
   type SweepRow,
+  type SweepRunInfo,
   sweep,
   toSweepMethod,
 } from "./sweep.ts";
+
+/** One run's scratch folder of a streamed {@link measureSweep}. */
+export interface SweepScratchFolder {
+  /** Where the pruned model is written (committed when complete). */
+  readonly dir: WritableCheckpointDir;
+  /** Open the written folder for evaluation. */
+  open(): Promise<Checkpoint>;
+  /** Delete the folder (called after the run's evaluation, also on failure). */
+  remove(): Promise<void>;
+}
 
 /** Calibration of a {@link measureSweep}: windows drawn once per seed from one token stream. */
 export interface MeasureSweepCalibration {
@@ -88,6 +101,14 @@ export interface MeasureSweepOptions {
   readonly title: string;
   readonly signal?: AbortSignal;
   readonly hooks?: MeasureSweepHooks;
+  /**
+   * Stream instead of holding models resident: the dense model is evaluated layer by layer
+   * (`streamingPerplexity`), and every run is pruned with `pruneToCheckpoint` (one block resident)
+   * into a scratch folder from `scratch(label)`, evaluated streamed from there and deleted. Same
+   * numbers as resident (to float64 rounding of the head's log-sum-exp); the protocol line says
+   * "streamed". Default: resident (`loadLlama` + `prune`), protocol unchanged.
+   */
+  readonly streaming?: { readonly scratch: (label: string) => Promise<SweepScratchFolder> };
   /** Milliseconds clock (default `performance.now`). */
   readonly clock?: () => number;
 }
@@ -197,9 +218,33 @@ export async function measureSweep(o: MeasureSweepOptions): Promise<SweepResult>
     h?.onDone?.(r);
     return r;
   };
-  const denseModel = await loadLlama(o.checkpoint, o.backend !== undefined ? { backend: o.backend } : {});
-  const backendName = denseModel.backend.name;
-  const dense = await evaluate(denseModel, "dense");
+  const streamed = async (ckpt: Checkpoint, label: string): Promise<PerplexityResult> => {
+    const h = hooks.evaluation?.(label);
+    const r = await streamingPerplexity(ckpt, tokenizer, evalText, {
+      seqlen: o.evaluation.seqlen,
+      ...(o.evaluation.windows !== undefined ? { maxWindows: o.evaluation.windows } : {}),
+      datasetName: evalName,
+      backend: streamBackend!,
+      ...(o.modelChecksum !== undefined ? { modelChecksum: o.modelChecksum } : {}),
+      ...(o.signal !== undefined ? { signal: o.signal } : {}),
+      ...(h?.onProgress !== undefined
+        ? { onProgress: (p) => p.stage === "block" && h.onProgress?.(p.done, p.total) }
+        : {}),
+    });
+    h?.onDone?.(r);
+    return r;
+  };
+  const streamBackend = o.streaming !== undefined ? (o.backend ?? createCpuBackend()) : undefined;
+  let backendName: string;
+  let dense: PerplexityResult;
+  if (streamBackend !== undefined) {
+    backendName = streamBackend.name;
+    dense = await streamed(o.checkpoint, "dense");
+  } else {
+    const denseModel = await loadLlama(o.checkpoint, o.backend !== undefined ? { backend: o.backend } : {});
+    backendName = denseModel.backend.name;
+    dense = await evaluate(denseModel, "dense");
+  }
   hooks.onDense?.(dense);
   const several = cals.length > 1;
   const runLabel = (label: string, level: SweepLevel, seed: number | undefined): string =>
@@ -220,6 +265,32 @@ export async function measureSweep(o: MeasureSweepOptions): Promise<SweepResult>
     calibrations: cals,
     pruneProgress: (run) => hooks.pruneProgress?.(runLabel(run.label, run.level, run.seed)),
     evaluate: async (model, run) => (await evaluate(model, runLabel(run.label, run.level, run.seed))).ppl,
+    ...(o.streaming !== undefined
+      ? {
+          pruneAndEvaluate: async (
+            options: PruneOptions,
+            run: SweepRunInfo,
+          ): Promise<{ report: PruneReport; value: number }> => {
+            const label = runLabel(run.label, run.level, run.seed);
+            const scratch = await o.streaming!.scratch(label);
+            try {
+              const { report } = await pruneToCheckpoint(scratch.dir, {
+                ...options,
+                checkpoint: o.checkpoint,
+                backend: streamBackend!,
+              });
+              const ckpt = await scratch.open();
+              try {
+                return { report, value: (await streamed(ckpt, label)).ppl };
+              } finally {
+                await ckpt.close();
+              }
+            } finally {
+              await scratch.remove();
+            }
+          },
+        }
+      : {}),
     onRow: (row) => {
       const level = runLevels.find((l) => levelLabel(l) === row.level)!;
       hooks.onRow?.(row, runLabel(row.label, level, row.seed));
@@ -235,6 +306,11 @@ export async function measureSweep(o: MeasureSweepOptions): Promise<SweepResult>
     `calibration: ${calProtocol}`,
     `allocation ${o.allocation?.kind ?? "uniform"}`,
     `backend ${backendName}`,
+    ...(o.streaming !== undefined
+      ? [
+          "streamed: one decoder block resident, each pruned model written to a scratch folder and evaluated layer by layer",
+        ]
+      : []),
     "level 0 = the dense model",
     ...(several ? [spreadProtocol(seeds)] : []),
   ].join(" | ");

@@ -92,6 +92,15 @@ export interface SweepOptions {
   readonly calibrations?: readonly SweepCalibration[];
   /** Score a pruned model (e.g. perplexity on the evaluation split). */
   evaluate(model: LlamaModel, run: SweepRunInfo): Promise<number>;
+  /**
+   * Prune and score one run another way (e.g. streamed: `pruneToCheckpoint` to a scratch folder, then
+   * a streamed evaluation of it): given the run's full prune options, return its report and score.
+   * When absent, each run is `prune` (the model resident) followed by {@link SweepOptions.evaluate}.
+   */
+  readonly pruneAndEvaluate?: (
+    options: PruneOptions,
+    run: SweepRunInfo,
+  ) => Promise<{ readonly report: PruneReport; readonly value: number }>;
   /** A progress callback for one run's prune (e.g. a progress bar labelled after the run). */
   readonly pruneProgress?: (run: SweepRunInfo) => ((event: PruneProgress) => void) | undefined;
   /** Called after each run with the row just measured. */
@@ -153,15 +162,23 @@ export async function sweep(options: SweepOptions): Promise<SweepRow[]> {
         const methodOptions = typeof spec.options === "function" ? spec.options(run) : spec.options;
         const { preCheckpoint, ...shared } = options.prune;
         const onProgress = options.pruneProgress?.(run);
-        const { model, report } = await prune({
+        const pruneOptions: PruneOptions = {
           ...shared,
           ...(preCheckpoint !== undefined && spec.usePreCheckpoint !== false ? { preCheckpoint } : {}),
           ...methodOptions,
           ...(cal !== undefined ? { calibration: cal.windows } : {}),
           ...(onProgress !== undefined ? { onProgress } : {}),
           sparsity: level,
-        });
-        const value = await options.evaluate(model, run);
+        };
+        let report: PruneReport;
+        let value: number;
+        if (options.pruneAndEvaluate !== undefined) {
+          ({ report, value } = await options.pruneAndEvaluate(pruneOptions, run));
+        } else {
+          const pruned = await prune(pruneOptions);
+          report = pruned.report;
+          value = await options.evaluate(pruned.model, run);
+        }
         const row: SweepRow = {
           method: typeof methodOptions.method === "string" ? methodOptions.method : methodOptions.method.name,
           label: spec.label,

@@ -27,6 +27,13 @@ export interface WriteHfCheckpointOptions {
   readonly tensors: Iterable<SafetensorsEntry> | AsyncIterable<SafetensorsEntry>;
   /** Largest shard in bytes of tensor data (a bigger single tensor gets a shard of its own). Default 2 GiB. */
   readonly maxShardSizeBytes?: number;
+  /**
+   * Explicit sharding (e.g. the source checkpoint's, to write a copy sharded like it): the 0-based
+   * shard of each tensor; shard i holds the tensors mapped to i in the given order, and shards are
+   * written 0, 1, …, so data() is called in that order. Every shard 0..max must get a tensor.
+   * Replaces `maxShardSizeBytes`. One shard → `model.safetensors` without an index.
+   */
+  readonly shardOf?: (name: string) => number;
   /** Storage of the targeted weights. Default "dense". */
   readonly format?: SparseFormat;
   /**
@@ -156,6 +163,30 @@ function countZeros(bytes: Uint8Array, dtype: SafetensorsEntry["dtype"]): number
   return zeros;
 }
 
+/** Group `entries` into `shards` by `shardOf` (see {@link WriteHfCheckpointOptions.shardOf}). */
+function planShards(
+  entries: readonly SafetensorsEntry[],
+  shardOf: (name: string) => number,
+  shards: SafetensorsEntry[][],
+): void {
+  for (const e of entries) {
+    const i = shardOf(e.name);
+    if (!Number.isInteger(i) || i < 0 || i > 99998) {
+      throw new RangeError(
+        `writeHfCheckpoint: shardOf(${quoteUntrusted(e.name)}) must be an integer in [0, 99998], got ${String(i)}`,
+      );
+    }
+    while (shards.length <= i) shards.push([]);
+    shards[i]!.push(e);
+  }
+  const empty = shards.findIndex((s) => s.length === 0);
+  if (empty >= 0) {
+    throw new RangeError(
+      `writeHfCheckpoint: shardOf maps no tensor to shard ${empty} of ${shards.length}; every shard needs one`,
+    );
+  }
+}
+
 /**
  * Write a Hugging Face checkpoint folder: safetensors shards of at most `maxShardSizeBytes` of
  * tensor data (`model-0000i-of-0000N.safetensors` + `model.safetensors.index.json` with
@@ -204,9 +235,10 @@ export async function writeHfCheckpoint(
       entries.push(e);
     }
     const shards: SafetensorsEntry[][] = [];
+    if (options.shardOf !== undefined) planShards(entries, options.shardOf, shards);
     let current: SafetensorsEntry[] = [];
     let currentBytes = 0;
-    for (const e of entries) {
+    for (const e of options.shardOf !== undefined ? [] : entries) {
       const bound = storedBytesBound(e, format !== "dense" && isTarget(e.name, e.shape), format);
       if (current.length > 0 && currentBytes + bound > maxShard) {
         shards.push(current);

@@ -4,8 +4,8 @@
 import { readFile } from "node:fs/promises";
 import { dirname, resolve } from "node:path";
 import { parseArgs } from "node:util";
-import { CPU_BACKEND_CHOICES, type CpuBackendChoice } from "@mama-prune/compute-wasm/node";
 import { PruneError } from "@mama-prune/core";
+import { BACKEND_CHOICES, type BackendChoice } from "../commands/context.ts";
 import { UsageError } from "../exit-codes.ts";
 import type { CliIo } from "../io.ts";
 import { parseRecipe, type Recipe } from "../recipe.ts";
@@ -63,8 +63,9 @@ export function intFlag(v: unknown, flag: string, min: number): number | undefin
 export const BACKEND_FLAGS: FlagTable = {
   backend: {
     type: "string",
-    value: CPU_BACKEND_CHOICES.join("|"),
-    description: "compute backend: WebAssembly SIMD (wasm) or plain JavaScript (js)",
+    value: BACKEND_CHOICES.join("|"),
+    description:
+      "compute backend: WebAssembly SIMD (wasm), plain JavaScript (js) or WebGPU through Dawn (webgpu; without a GPU set VK_ICD_FILENAMES to SwiftShader's ICD)",
     default: "auto: wasm when available, else js",
   },
   threads: {
@@ -94,22 +95,22 @@ export const LENIENT_FLAG: FlagTable = {
   },
 };
 
-export function backendFlags(v: Record<string, unknown>): { backend?: CpuBackendChoice; threads?: number } {
+export function backendFlags(v: Record<string, unknown>): { backend?: BackendChoice; threads?: number } {
   const b = str(v["backend"]);
-  if (b !== undefined && !(CPU_BACKEND_CHOICES as readonly string[]).includes(b)) {
+  if (b !== undefined && !(BACKEND_CHOICES as readonly string[]).includes(b)) {
     throw new UsageError(
-      `--backend: expected one of ${CPU_BACKEND_CHOICES.join(", ")}, got ${JSON.stringify(b.slice(0, 40))}`,
+      `--backend: expected one of ${BACKEND_CHOICES.join(", ")}, got ${JSON.stringify(b.slice(0, 40))}`,
     );
   }
   const threads = intFlag(v["threads"], "--threads", 1);
   if (threads !== undefined && threads > 256) {
     throw new UsageError(`--threads: expected an integer in [1, 256], got ${threads}`);
   }
-  if (threads !== undefined && b === "js") {
-    throw new UsageError("--threads: only the wasm backend has threads, got --backend js");
+  if (threads !== undefined && (b === "js" || b === "webgpu")) {
+    throw new UsageError(`--threads: only the wasm backend has threads, got --backend ${b}`);
   }
   return {
-    ...(b !== undefined ? { backend: b as CpuBackendChoice } : {}),
+    ...(b !== undefined ? { backend: b as BackendChoice } : {}),
     ...(threads !== undefined ? { threads } : {}),
   };
 }

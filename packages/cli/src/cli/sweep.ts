@@ -24,7 +24,18 @@ async function sweep({ values: v }: ParsedArgs, io: CliIo, flags: Flags): Promis
     recipe = { ...recipe, calibration: { ...recipe.calibration, seed: seeds[0]!, seeds } };
   }
   const out = str(v["out"]);
+  const maxResident = str(v["max-resident-bytes"]);
+  let maxResidentBytes: number | undefined;
+  if (maxResident !== undefined) {
+    maxResidentBytes = parseBytes(maxResident);
+    if (maxResidentBytes === undefined) {
+      throw new UsageError(
+        `--max-resident-bytes: expected a non-negative byte count (e.g. 2147483648, 512MiB, 2GiB), got ${JSON.stringify(maxResident.slice(0, 40))}`,
+      );
+    }
+  }
   const r = await runSweep(recipe, {
+    ...(maxResidentBytes !== undefined ? { maxResidentBytes } : {}),
     io,
     quiet: flags.quiet,
     lenient: v["lenient"] === true || recipe.lenient === true,
@@ -45,6 +56,16 @@ async function sweep({ values: v }: ParsedArgs, io: CliIo, flags: Flags): Promis
     io.stdout(`\nwrote ${r.files.join(", ")}\n`);
   }
   return EXIT_CODES.ok;
+}
+
+const UNITS: Readonly<Record<string, number>> = { "": 1, B: 1, KiB: 2 ** 10, MiB: 2 ** 20, GiB: 2 ** 30 };
+
+/** "123", "512MiB", "2GiB" → bytes; undefined when malformed. */
+function parseBytes(s: string): number | undefined {
+  const m = /^(\d+(?:\.\d+)?)\s*(B|KiB|MiB|GiB)?$/.exec(s.trim());
+  if (m === null) return undefined;
+  const n = Number(m[1]) * UNITS[m[2] ?? ""]!;
+  return Number.isFinite(n) ? Math.floor(n) : undefined;
 }
 
 /** `mama-prune sweep`. */
@@ -71,6 +92,13 @@ export const SWEEP_COMMAND: CommandSpec = {
       value: "<list>",
       description: "comma-separated calibration seeds, one draw each; cells show mean ± sample std",
       default: "recipe calibration.seeds, else its seed",
+    },
+    "max-resident-bytes": {
+      type: "string",
+      value: "<bytes>",
+      description:
+        "memory budget: a model whose float32 weights exceed it is swept streamed (one block resident, each pruned model in a scratch folder beside the reports); the protocol says which",
+      default: "2GiB",
     },
     ...LENIENT_FLAG,
     ...BACKEND_FLAGS,

@@ -3,7 +3,11 @@
 
 import { rename, rm, writeFile } from "node:fs/promises";
 import { basename, resolve } from "node:path";
-import { type CpuBackendChoice, createDefaultCpuBackend } from "@mama-prune/compute-wasm/node";
+import {
+  CPU_BACKEND_CHOICES,
+  type CpuBackendChoice,
+  createDefaultCpuBackend,
+} from "@mama-prune/compute-wasm/node";
 import { type ComputeBackend, PruneError } from "@mama-prune/core";
 import { type PerplexityResult, type PerplexityTokenizer, perplexity } from "@mama-prune/eval";
 import { createCpuBackend, type LlamaModel } from "@mama-prune/model";
@@ -19,6 +23,12 @@ import type { CliIo } from "../io.ts";
 import { createProgress, type Step, startStep, withStep } from "../progress.ts";
 import { modelChecksum } from "../provenance.ts";
 
+/** `--backend` values: the CPU backends (auto, wasm, js) and WebGPU (a Dawn device on Node). */
+export type BackendChoice = CpuBackendChoice | "webgpu";
+
+/** Every `--backend` value, in help order. */
+export const BACKEND_CHOICES: readonly BackendChoice[] = [...CPU_BACKEND_CHOICES, "webgpu"];
+
 /** How a command reports: where, and whether stdout gets JSON. */
 export interface CommandContext {
   readonly io: CliIo;
@@ -29,9 +39,11 @@ export interface CommandContext {
   /**
    * The compute backend of every forward pass and matmul. A `ComputeBackend` is used as given (the
    * caller disposes it); a choice creates one per command and disposes it at the end: `"auto"`
-   * (default) is the threaded WebAssembly SIMD backend when available, else the plain JS one.
+   * (default) is the threaded WebAssembly SIMD backend when available, else the plain JS one;
+   * `"webgpu"` is kernels-webgpu's backend on a Dawn device (`webgpu` package; on a machine without a
+   * GPU, SwiftShader through VK_ICD_FILENAMES), refused with GPU_UNAVAILABLE when no adapter is found.
    */
-  readonly backend?: ComputeBackend | CpuBackendChoice;
+  readonly backend?: ComputeBackend | BackendChoice;
   /** Threads of a wasm backend created from a choice (default: all cores, at most 8). */
   readonly threads?: number;
   /**
@@ -69,6 +81,7 @@ export async function withBackend<T>(
   fn: (backend: ComputeBackend) => Promise<T>,
 ): Promise<T> {
   if (typeof ctx.backend === "object") return await fn(ctx.backend);
+  if (ctx.backend === "webgpu") return await withWebGpu(fn);
   const backend = await createDefaultCpuBackend({
     fallback: createCpuBackend,
     prefer: ctx.backend ?? "auto",
@@ -78,6 +91,26 @@ export async function withBackend<T>(
     return await fn(backend);
   } finally {
     await backend.dispose();
+  }
+}
+
+async function withWebGpu<T>(fn: (backend: ComputeBackend) => Promise<T>): Promise<T> {
+  const { createNodeGpu } = await import("@mama-prune/kernels-webgpu/node");
+  const { createWebGpuBackend } = await import("@mama-prune/kernels-webgpu");
+  let gpu: Awaited<ReturnType<typeof createNodeGpu>>;
+  try {
+    gpu = await createNodeGpu();
+  } catch (e) {
+    // One line: what was asked, why it failed, how to get a device.
+    const why = (e as Error).message.replace(/\s*\n\s*/g, " ");
+    throw new PruneError("GPU_UNAVAILABLE", `--backend webgpu: no WebGPU device. ${why}`, { cause: e });
+  }
+  const backend = createWebGpuBackend(gpu.device);
+  try {
+    return await fn(backend);
+  } finally {
+    await backend.dispose?.();
+    await gpu.dispose();
   }
 }
 

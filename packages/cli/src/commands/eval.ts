@@ -2,11 +2,11 @@
 
 import { basename } from "node:path";
 import type { PerplexityResult } from "@mama-prune/eval";
-import { loadLlama } from "@mama-prune/model";
-import { splitCalibrationText } from "@mama-prune/pipeline";
+import { splitCalibrationText, streamingPerplexity } from "@mama-prune/pipeline";
 import { readText, tokenizerFor } from "../inputs.ts";
+import { createProgress } from "../progress.ts";
 import { modelChecksum } from "../provenance.ts";
-import { type CommandContext, evaluateModel, openModelStep, stepped, withBackend } from "./context.ts";
+import { type CommandContext, openModelStep, step, withBackend } from "./context.ts";
 
 /** Everything `eval` needs. */
 export interface EvalJob {
@@ -20,7 +20,9 @@ export interface EvalJob {
 }
 
 /**
- * `mama-prune eval`: perplexity of a checkpoint on a text, with its full protocol line.
+ * `mama-prune eval`: perplexity of a checkpoint on a text, with its full protocol line. Streamed: one
+ * decoder block resident at a time (plus the hidden states of the evaluated windows and one vocabulary
+ * chunk of the head), whatever the depth; the same number as a resident evaluation to the printed digits.
  *
  * @throws PruneError TENSOR_IO_*, TOKENIZER_MISMATCH, EVAL_INVALID (empty text, bad seqlen), ABORTED.
  * @example
@@ -37,21 +39,38 @@ export async function runEval(job: EvalJob, ctx: CommandContext): Promise<Perple
       name = `${name} (evaluation split)`;
     }
     const checksum = await modelChecksum(job.model);
-    return await withBackend(ctx, async (backend) =>
-      evaluateModel(
-        ctx,
-        await stepped(ctx, "loading model", () => loadLlama(ckpt, { backend })),
-        tok.tokenizer,
-        text,
-        {
-          seqlen: job.seqlen,
-          ...(job.windows !== undefined ? { windows: job.windows } : {}),
-          datasetName: name,
-          label: basename(job.model),
-          ...(checksum !== undefined ? { modelChecksum: checksum } : {}),
-        },
-      ),
+    const label = basename(job.model);
+    const embedding = step(ctx, `${label}: tokenizing and embedding the evaluation windows`);
+    const blocks = createProgress(
+      ctx.io,
+      `${label}: eval blocks (all windows, one block resident)`,
+      ctx.quiet === true,
     );
+    const head = createProgress(ctx.io, `${label}: lm head (vocabulary chunks)`, ctx.quiet === true);
+    try {
+      const r = await withBackend(ctx, (backend) =>
+        streamingPerplexity(ckpt, tok.tokenizer, text, {
+          seqlen: job.seqlen,
+          ...(job.windows !== undefined ? { maxWindows: job.windows } : {}),
+          datasetName: name,
+          ...(checksum !== undefined ? { modelChecksum: checksum } : {}),
+          backend,
+          ...(ctx.io.signal !== undefined ? { signal: ctx.io.signal } : {}),
+          onProgress: (p) => {
+            if (p.stage === "embed") return;
+            embedding.finish();
+            if (p.stage === "block") {
+              blocks.update(p.done, p.total);
+              if (p.done === p.total) blocks.finish();
+            } else head.update(p.done, p.total);
+          },
+        }),
+      );
+      head.finish(`ppl ${r.ppl.toFixed(4)}`);
+      return r;
+    } finally {
+      embedding.cancel();
+    }
   } finally {
     await ckpt.close();
   }

@@ -6,12 +6,10 @@ import {
   type CalibrationWindows,
   levelLabel,
   type PruneReport,
-  prune,
-  prunedCheckpointEntries,
-  pruneMetadata,
+  pruneToCheckpoint,
   splitCalibrationText,
 } from "@mama-prune/pipeline";
-import { type Checkpoint, type SparseFormat, writeHfCheckpoint } from "@mama-prune/tensor-io";
+import type { Checkpoint, SparseFormat } from "@mama-prune/tensor-io";
 import { createCheckpointDirWriter } from "@mama-prune/tensor-io/node";
 import type { ResolvedCalibrationSize } from "../calibration-protocol.ts";
 import { type LoadedTokenizer, readText, tokenizerFor } from "../inputs.ts";
@@ -23,6 +21,7 @@ import { hashingCheckpointDir, PROVENANCE_FILE, provenanceJson } from "../proven
 import { pruneProvenance } from "../prune-provenance.ts";
 import type { AllocationSpec, MethodSpec, OutputFormat, PluginSpec } from "../recipe.ts";
 import { parseSampleWeights } from "../sample-weights.ts";
+import { sourceShardOf } from "../shard-plan.ts";
 import { outputSideFiles } from "../side-files.ts";
 import {
   blockProgress,
@@ -30,7 +29,7 @@ import {
   drawCalibration,
   openModelStep,
   pct,
-  stepped,
+  step,
   warn,
   withBackend,
 } from "./context.ts";
@@ -142,33 +141,20 @@ export async function runPrune(job: PruneJob, ctx: CommandContext): Promise<Prun
         : undefined;
     const label = `${methodLabel(job.method, registry)} @ ${levelLabel(job.sparsity)}`;
     const progress = blockProgress(ctx, label);
-    const { model, report } = await withBackend(ctx, (backend) =>
-      prune({
-        checkpoint: ckpt,
-        backend,
-        method: job.method.name,
-        sparsity: job.sparsity,
-        ...methodOptions(job.method, registry),
-        ...(job.allocation !== undefined ? { allocation: job.allocation } : {}),
-        ...(cal !== undefined ? { calibration: cal } : {}),
-        ...(pre !== undefined ? { preCheckpoint: pre } : {}),
-        ...(sampleWeights !== undefined ? { sampleWeights } : {}),
-        onProgress: progress.onProgress,
-        ...(ctx.io.signal !== undefined ? { signal: ctx.io.signal } : {}),
-      }),
-    );
-    progress.cancel();
+    let writing: ReturnType<typeof step> | undefined;
     const extraFiles = await outputSideFiles(job.model, tok?.sideFiles ?? [], {
       modelConfig: ckpt.config,
       ...(tok !== undefined ? { tokenizerPath: tok.path } : {}),
       warn: (m) => warn(ctx, m),
     });
+    const shardOf = await sourceShardOf(job.model, ckpt);
+    let reportForProvenance: PruneReport | undefined;
     const dir = hashingCheckpointDir(
       await createCheckpointDirWriter(job.out, { overwrite: job.overwrite, inputs }),
       PROVENANCE_FILE,
       (outputs) =>
         provenanceJson(
-          pruneProvenance(job, report, {
+          pruneProvenance(job, reportForProvenance!, {
             label: methodLabel(job.method, registry),
             lenient: ctx.lenient === true,
             ...(cal !== undefined ? { calibration: cal } : {}),
@@ -178,21 +164,40 @@ export async function runPrune(job: PruneJob, ctx: CommandContext): Promise<Prun
           ctx.io.signal,
         ),
     );
-    const written = await stepped(ctx, `writing ${basename(job.out)}`, () =>
-      writeHfCheckpoint(dir, {
-        config: {
-          ...ckpt.config,
-          mama_prune: pruneMetadata(report, {
-            source: basename(job.model),
-            ...(cal !== undefined ? { calibration_text: basename(job.calibration!.text) } : {}),
-          }),
+    // Streaming: one decoder block resident at a time, each pruned block written as soon as it is
+    // done, in the source's dtype and sharding (pruneToCheckpoint; same result as the in-memory prune).
+    const { report, written } = await withBackend(ctx, async (backend) => {
+      // The provenance file is written at commit, after the report (onReport) is final.
+      const r = await pruneToCheckpoint(dir, {
+        checkpoint: ckpt,
+        backend,
+        method: job.method.name,
+        sparsity: job.sparsity,
+        ...methodOptions(job.method, registry),
+        ...(job.allocation !== undefined ? { allocation: job.allocation } : {}),
+        ...(cal !== undefined ? { calibration: cal } : {}),
+        ...(pre !== undefined ? { preCheckpoint: pre } : {}),
+        ...(sampleWeights !== undefined ? { sampleWeights } : {}),
+        onProgress: (e) => {
+          progress.onProgress(e);
+          if (e.stage === "done") writing = step(ctx, `writing ${basename(job.out)}`);
         },
-        tensors: prunedCheckpointEntries(model, ckpt),
-        format: toSparseFormat(job.format),
-        extraFiles,
         ...(ctx.io.signal !== undefined ? { signal: ctx.io.signal } : {}),
-      }),
-    );
+        format: toSparseFormat(job.format),
+        metadata: {
+          source: basename(job.model),
+          ...(cal !== undefined ? { calibration_text: basename(job.calibration!.text) } : {}),
+        },
+        extraFiles,
+        ...(shardOf !== undefined ? { shardOf } : {}),
+        onReport: (rep) => {
+          reportForProvenance = rep;
+        },
+      });
+      return r;
+    });
+    writing?.finish();
+    progress.cancel();
     return {
       out: job.out,
       files: [...written.files, PROVENANCE_FILE],

@@ -1,6 +1,6 @@
 // ---- `mama-prune sweep --recipe <file>`: methods × levels (× seeds) → paper-format reports ----
 
-import { mkdir } from "node:fs/promises";
+import { mkdir, mkdtemp, rm } from "node:fs/promises";
 import { basename, join, resolve } from "node:path";
 import { type ComputeBackend, PruneError } from "@mama-prune/core";
 import type { ReportTable } from "@mama-prune/eval";
@@ -14,6 +14,7 @@ import {
   sweepReportFiles,
 } from "@mama-prune/pipeline";
 import type { Checkpoint } from "@mama-prune/tensor-io";
+import { createCheckpointDirWriter } from "@mama-prune/tensor-io/node";
 import { resolveCalibrationSize } from "../calibration-protocol.ts";
 import { readText, tokenizerFor } from "../inputs.ts";
 import { methodLabel, methodOptions, needsCalibration, resolveSpec } from "../method-spec.ts";
@@ -55,7 +56,23 @@ export interface RunSweepOptions extends CommandContext {
   readonly baseDir: string;
   /** Override `recipe.output.dir` (resolved against the working directory). */
   readonly outDir?: string;
+  /**
+   * Memory budget in bytes (default 2 GiB): a model whose float32 weights exceed it is swept
+   * streamed (one decoder block resident; every pruned model written to a scratch folder inside the
+   * report folder, evaluated layer by layer, then deleted); smaller models stay resident.
+   */
+  readonly maxResidentBytes?: number;
 }
+
+/** Default of {@link RunSweepOptions.maxResidentBytes}: 2 GiB. */
+export const DEFAULT_MAX_RESIDENT_BYTES: number = 2 * 1024 ** 3;
+
+/** Bytes of a checkpoint's weights in float32 (what a resident model holds). */
+export function residentBytes(ckpt: Checkpoint): number {
+  return ckpt.list().reduce((a, t) => a + t.shape.reduce((x, y) => x * y, 1) * 4, 0);
+}
+
+const gib = (b: number): string => `${(b / 1024 ** 3).toFixed(2)} GiB`;
 
 function requireKey<T>(v: T | undefined, key: string, what: string): T {
   if (v === undefined) {
@@ -137,6 +154,20 @@ async function sweepWith(
     }
     if (recipe.pre !== undefined) pre = await openModelStep(ctx, resolve(base, recipe.pre));
     const checksum = await fileChecksum(modelPath);
+    const outDir =
+      options.outDir !== undefined
+        ? resolve(ctx.io.cwd, options.outDir)
+        : resolve(base, recipe.output?.dir ?? "results");
+    const budget = options.maxResidentBytes ?? DEFAULT_MAX_RESIDENT_BYTES;
+    const needs = residentBytes(ckpt);
+    const stream = needs > budget;
+    say(
+      ctx,
+      stream
+        ? `streamed: the model's float32 weights (${gib(needs)}) exceed --max-resident-bytes ${gib(budget)}; one block resident, pruned models in scratch folders`
+        : `resident: the model's float32 weights (${gib(needs)}) fit --max-resident-bytes ${gib(budget)}`,
+    );
+    if (stream) await mkdir(outDir, { recursive: true });
     let calProgress: ReturnType<typeof createProgress> | undefined;
     const calStep = calibration !== undefined ? step(ctx, "tokenizing calibration text") : undefined;
     open = calStep;
@@ -167,6 +198,20 @@ async function sweepWith(
       ...(recipe.allocation !== undefined ? { allocation: recipe.allocation } : {}),
       title: recipe.output?.title ?? "Perplexity of the pruned model",
       ...(ctx.io.signal !== undefined ? { signal: ctx.io.signal } : {}),
+      ...(stream
+        ? {
+            streaming: {
+              scratch: async () => {
+                const path = await mkdtemp(join(outDir, ".sweep-scratch-"));
+                return {
+                  dir: await createCheckpointDirWriter(path),
+                  open: () => openModelStep({ ...ctx, quiet: true }, path),
+                  remove: () => rm(path, { recursive: true, force: true }),
+                };
+              },
+            },
+          }
+        : {}),
       hooks: {
         onCalibration: (c) => {
           if (drawn === 0) calStep?.finish();
@@ -195,10 +240,6 @@ async function sweepWith(
           ),
       },
     });
-    const outDir =
-      options.outDir !== undefined
-        ? resolve(ctx.io.cwd, options.outDir)
-        : resolve(base, recipe.output?.dir ?? "results");
     const files = sweepReportFiles(r, {
       stem: recipe.output?.name ?? "sweep",
       ...(recipe.output?.digits !== undefined ? { digits: recipe.output.digits } : {}),

@@ -1,0 +1,508 @@
+// `npm run bench:scale`: prune and evaluate realistic shapes streamed (one block resident), per stage,
+// each run in its own child process (peak RSS = process.resourceUsage().maxRSS of that run alone).
+//   npm run bench:scale -- [--shape llama-3.2-1b] [--layers N] [--methods wanda,sparsegpt] [--levels 0.5,2:4]
+//     [--nsamples 32] [--seqlen 512] [--eval-windows 16] [--eval-method wanda] [--small] [--keep] [--out results/bench-scale]
+// Writes <out>.json and <out>.md. Generated models go under models/ and are deleted at the end (unless --keep).
+import { execFileSync } from "node:child_process";
+import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
+import { cpus, loadavg } from "node:os";
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+import { createDefaultCpuBackend } from "@mama-prune/compute-wasm/node";
+import { type ComputeBackend, createRng, type Sparsity } from "@mama-prune/core";
+import { createCpuBackend } from "@mama-prune/model";
+import { perplexityStreaming, pruneToCheckpoint } from "@mama-prune/pipeline";
+import {
+  type ByteSink,
+  type Checkpoint,
+  type SafetensorsEntry,
+  type WritableCheckpointDir,
+  writeHfCheckpoint,
+} from "@mama-prune/tensor-io";
+import { createCheckpointDirWriter, openCheckpoint } from "@mama-prune/tensor-io/node";
+import { synthesize } from "../synth/synth.ts";
+
+const SELF = new URL(import.meta.url).pathname;
+const now = (): number => performance.now();
+
+// ---- Child: one measured run ----
+
+interface OpStat {
+  ms: number;
+  flop: number;
+  calls: number;
+}
+function timedBackend(b: ComputeBackend, ops: Record<string, OpStat>): ComputeBackend {
+  const stat = (k: string): OpStat => (ops[k] ??= { ms: 0, flop: 0, calls: 0 });
+  return new Proxy(b, {
+    get(target, prop, recv) {
+      const v = Reflect.get(target, prop, recv);
+      if (typeof v !== "function" || prop === "invalidate" || prop === "dispose") return v;
+      return async (...args: unknown[]) => {
+        const t = now();
+        const r = await v.apply(target, args);
+        const s = stat(String(prop));
+        s.ms += now() - t;
+        s.calls++;
+        if (prop === "matmulTransB")
+          s.flop += 2 * (args[2] as number) * (args[3] as number) * (args[4] as number);
+        else if (prop === "gramAccumulate") s.flop += 2 * (args[1] as number) * (args[2] as number) ** 2;
+        else if (prop === "colSqNormAccumulate") s.flop += 2 * (args[1] as number) * (args[2] as number);
+        return r;
+      };
+    },
+  });
+}
+function timedCheckpoint(c: Checkpoint, t: { ms: number }): Checkpoint {
+  const wrap =
+    <A extends unknown[], R>(f: (...a: A) => Promise<R>) =>
+    async (...a: A): Promise<R> => {
+      const s = now();
+      try {
+        return await f(...a);
+      } finally {
+        t.ms += now() - s;
+      }
+    };
+  return {
+    ...c,
+    source: c.source,
+    config: c.config,
+    format: c.format,
+    list: () => c.list(),
+    has: (n) => c.has(n),
+    info: (n) => c.info(n),
+    readRaw: wrap((n: string) => c.readRaw(n)),
+    readF32: wrap((n: string) => c.readF32(n)),
+    close: () => c.close(),
+  };
+}
+function timedDir(d: WritableCheckpointDir, t: { ms: number }): WritableCheckpointDir {
+  return {
+    name: d.name,
+    create: async (file: string): Promise<ByteSink> => {
+      const sink = await d.create(file);
+      return {
+        write: async (chunk) => {
+          const s = now();
+          await sink.write(chunk);
+          t.ms += now() - s;
+        },
+        close: () => sink.close(),
+        abort: (r) => sink.abort(r),
+      };
+    },
+    commit: () => d.commit(),
+    abort: (r) => d.abort(r),
+  };
+}
+async function gemmGflops(backend: ComputeBackend, m: number, k: number, n: number): Promise<number> {
+  const rng = createRng(1);
+  const x = Float32Array.from({ length: m * k }, () => rng.normal());
+  const w = Float32Array.from({ length: n * k }, () => rng.normal());
+  const out = new Float32Array(m * n);
+  await backend.matmulTransB(x, w, m, k, n, { out }); // warm-up (packing)
+  let best = Number.POSITIVE_INFINITY;
+  for (let i = 0; i < 3; i++) {
+    const t = now();
+    await backend.matmulTransB(x, w, m, k, n, { out });
+    best = Math.min(best, now() - t);
+  }
+  return (2 * m * k * n) / best / 1e6;
+}
+const parseLevel = (s: string): Sparsity => {
+  const m = /^(\d+):(\d+)$/.exec(s);
+  return m !== null ? { n: Number(m[1]), m: Number(m[2]) } : Number(s);
+};
+
+async function child(job: Record<string, string>): Promise<void> {
+  const backend0 = await createDefaultCpuBackend({ fallback: createCpuBackend });
+  const ops: Record<string, OpStat> = {};
+  const backend = timedBackend(backend0, ops);
+  const gemm = await gemmGflops(backend0, 512, 2048, 2048);
+  const t0 = now();
+  const reads = { ms: 0 };
+  const ckpt = timedCheckpoint(await openCheckpoint(job["model"]!), reads);
+  const openMs = now() - t0;
+  const cfg = ckpt.config as Record<string, number>;
+  const V = cfg["vocab_size"]!;
+  const out: Record<string, unknown> = { job, backend: backend0.name, gemmGflops: gemm, openMs };
+  if (job["kind"] === "prune") {
+    const nsamples = Number(job["nsamples"]);
+    const seqlen = Number(job["seqlen"]);
+    const rng = createRng(7);
+    const tokens = Int32Array.from({ length: nsamples * seqlen }, () => rng.int(V));
+    const writes = { ms: 0 };
+    const t = now();
+    const { report } = await pruneToCheckpoint(
+      timedDir(await createCheckpointDirWriter(job["out"]!), writes),
+      {
+        checkpoint: ckpt,
+        backend,
+        method: job["method"] as "wanda",
+        sparsity: parseLevel(job["level"]!),
+        calibration: { tokens, nsamples, seqlen },
+      },
+    );
+    const totalMs = now() - t;
+    const scoreMs = report.linears.reduce((a, l) => a + l.wallTimeMs, 0);
+    const statsMs = (ops["gramAccumulate"]?.ms ?? 0) + (ops["colSqNormAccumulate"]?.ms ?? 0);
+    Object.assign(out, {
+      totalMs,
+      loadMs: reads.ms,
+      writeMs: writes.ms,
+      statsMs,
+      scoreMs,
+      forwardMs: totalMs - reads.ms - writes.ms - statsMs - scoreMs,
+      overallSparsity: report.overallSparsity,
+    });
+  } else {
+    const seqlen = Number(job["seqlen"]);
+    const n = Number(job["windows"]);
+    const rng = createRng(9);
+    const tokens = Int32Array.from({ length: n * seqlen }, () => rng.int(V));
+    const r = await perplexityStreaming({ checkpoint: ckpt, tokens, seqlen, backend });
+    Object.assign(out, { totalMs: r.timings.totalMs, loadMs: reads.ms, timings: r.timings, ppl: r.ppl });
+  }
+  out["ops"] = ops;
+  out["maxRssMiB"] = process.resourceUsage().maxRSS / 1024;
+  await ckpt.close();
+  await backend0.dispose?.();
+  process.stdout.write(`\n@@RESULT ${JSON.stringify(out)}\n`);
+}
+
+// ---- Parent ----
+
+function runChild(job: Record<string, string>): Record<string, unknown> {
+  const args = [
+    "--conditions",
+    "@mama-prune/source",
+    "--import",
+    "tsx",
+    SELF,
+    "--child",
+    JSON.stringify(job),
+  ];
+  const text = execFileSync(process.execPath, args, { encoding: "utf8", maxBuffer: 64 << 20 });
+  const line = text.split("\n").find((l) => l.startsWith("@@RESULT "));
+  if (line === undefined) throw new Error(`child produced no result: ${text.slice(-2000)}`);
+  return JSON.parse(line.slice(9)) as Record<string, unknown>;
+}
+
+async function parent(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      shape: { type: "string", default: "llama-3.2-1b" },
+      layers: { type: "string" },
+      methods: { type: "string", default: "magnitude,wanda,sparsegpt,mama" },
+      levels: { type: "string", default: "0.5,2:4" },
+      nsamples: { type: "string", default: "32" },
+      seqlen: { type: "string", default: "512" },
+      "eval-windows": { type: "string", default: "16" },
+      "eval-method": { type: "string", default: "" },
+      small: { type: "string", default: "" },
+      keep: { type: "boolean", default: false },
+      mid: { type: "boolean", default: false },
+      append: { type: "boolean", default: false },
+      render: { type: "boolean", default: false },
+      out: { type: "string", default: "results/bench-scale" },
+    },
+  });
+  if (values.render) {
+    const data = JSON.parse(await readFile(`${values.out}.json`, "utf8")) as BenchFile;
+    await writeFile(`${values.out}.md`, renderMarkdown(data) + (await notes(values.out)));
+    console.log(`wrote ${values.out}.md`);
+    return;
+  }
+  const startedLoad = loadavg();
+  const runs: Record<string, unknown>[] = [];
+  const say = (s: string): void => console.log(s);
+  await mkdir("models", { recursive: true });
+  // Small comparisons of the issue (stories260K, 128 × 512 calibration), pruning only.
+  for (const m of values.small.split(",").filter((s) => s !== "")) {
+    say(`▶ stories260K ${m} 0.5, 128 × 512`);
+    const o = join("models", `bench-small-${m}`);
+    await rm(o, { recursive: true, force: true });
+    const r = runChild({
+      kind: "prune",
+      model: "data/stories260K/stories260K.bin",
+      method: m,
+      level: "0.5",
+      nsamples: "128",
+      seqlen: "512",
+      out: o,
+    });
+    runs.push({ model: "stories260K", ...r });
+    await rm(o, { recursive: true, force: true });
+    say(JSON.stringify(r));
+  }
+  // The issue's mid-size comparison: a 4-block Llama, hidden 1024, MLP 2816 (vocab 32000, f32), Wanda 32 × 512.
+  if (values.mid) {
+    const mid = join("models", "bench-mid-1024-2816");
+    await rm(mid, { recursive: true, force: true });
+    await writeMidModel(mid);
+    try {
+      for (const m of ["wanda"]) {
+        const o = join("models", `bench-mid-out-${m}`);
+        say(`▶ mid (4 × 1024/2816) ${m} 0.5, 32 × 512`);
+        const r = runChild({
+          kind: "prune",
+          model: mid,
+          method: m,
+          level: "0.5",
+          nsamples: "32",
+          seqlen: "512",
+          out: o,
+        });
+        runs.push({ model: "llama-4x1024x2816", ...r });
+        await rm(o, { recursive: true, force: true });
+        say(JSON.stringify(r));
+      }
+    } finally {
+      await rm(mid, { recursive: true, force: true });
+    }
+  }
+  const model = join(
+    "models",
+    `bench-${values.shape}${values.layers !== undefined ? `-L${values.layers}` : ""}`,
+  );
+  const methods = values.methods.split(",").filter((s) => s !== "");
+  if (methods.length > 0) {
+    await rm(model, { recursive: true, force: true });
+    say(`▶ synth ${values.shape} ${values.layers ?? "full"} layers bf16 → ${model}`);
+    const t = now();
+    await synthesize({
+      shape: values.shape as "llama-3.2-1b",
+      out: model,
+      ...(values.layers !== undefined ? { layers: Number(values.layers) } : {}),
+    });
+    say(`  ${((now() - t) / 1000).toFixed(1)} s`);
+  }
+  try {
+    for (const m of methods) {
+      for (const level of values.levels.split(",")) {
+        const o = join("models", `bench-out-${m}-${level.replace(":", "of")}`);
+        await rm(o, { recursive: true, force: true });
+        say(`▶ prune ${m} ${level}`);
+        const r = runChild({
+          kind: "prune",
+          model,
+          method: m,
+          level,
+          nsamples: values.nsamples,
+          seqlen: values.seqlen,
+          out: o,
+        });
+        runs.push({ model: values.shape, layers: values.layers ?? "full", ...r });
+        say(JSON.stringify(r));
+        if (values["eval-method"] === `${m}@${level}`) {
+          say(`▶ eval ${o}`);
+          const e = runChild({
+            kind: "eval",
+            model: o,
+            seqlen: values.seqlen,
+            windows: values["eval-windows"],
+          });
+          runs.push({ model: values.shape, layers: values.layers ?? "full", evalOf: `${m}@${level}`, ...e });
+          say(JSON.stringify(e));
+        }
+        await rm(o, { recursive: true, force: true });
+      }
+    }
+  } finally {
+    if (!values.keep) await rm(model, { recursive: true, force: true });
+  }
+  const meta: BenchMeta = {
+    date: new Date().toISOString(),
+    node: process.version,
+    cpus: `${cpus().length} × ${cpus()[0]?.model ?? "?"}`,
+    loadavgAtStart: startedLoad,
+    loadavgAtEnd: loadavg(),
+    args: process.argv.slice(2),
+  };
+  let file: BenchFile = { invocations: [{ meta, runs }] };
+  if (values.append) {
+    const old = await readFile(`${values.out}.json`, "utf8").catch(() => undefined);
+    if (old !== undefined) {
+      const prev = JSON.parse(old) as BenchFile;
+      file = { invocations: [...prev.invocations, { meta, runs }] };
+    }
+  }
+  await writeFile(`${values.out}.json`, `${JSON.stringify(file, null, 2)}\n`);
+  await writeFile(`${values.out}.md`, renderMarkdown(file) + (await notes(values.out)));
+  say(`wrote ${values.out}.json and .md`);
+}
+
+// ---- The mid-size model (no synth shape): written here with seeded N(0, 0.02²) weights ----
+
+async function writeMidModel(dir: string): Promise<void> {
+  const H = 1024;
+  const I = 2816;
+  const L = 4;
+  const V = 32000;
+  const rng = createRng(11);
+  const tensors: SafetensorsEntry[] = [];
+  const add = (name: string, shape: number[], ones = false): void => {
+    tensors.push({
+      name,
+      dtype: "F32",
+      shape,
+      data: () =>
+        Float32Array.from({ length: shape[0]! * (shape[1] ?? 1) }, () => (ones ? 1 : 0.02 * rng.normal())),
+    });
+  };
+  add("model.embed_tokens.weight", [V, H]);
+  for (let l = 0; l < L; l++) {
+    const p = `model.layers.${l}.`;
+    add(`${p}input_layernorm.weight`, [H], true);
+    for (const n of ["q", "k", "v", "o"]) add(`${p}self_attn.${n}_proj.weight`, [H, H]);
+    add(`${p}post_attention_layernorm.weight`, [H], true);
+    add(`${p}mlp.gate_proj.weight`, [I, H]);
+    add(`${p}mlp.up_proj.weight`, [I, H]);
+    add(`${p}mlp.down_proj.weight`, [H, I]);
+  }
+  add("model.norm.weight", [H], true);
+  add("lm_head.weight", [V, H]);
+  await writeHfCheckpoint(await createCheckpointDirWriter(dir), {
+    config: {
+      architectures: ["LlamaForCausalLM"],
+      model_type: "llama",
+      hidden_size: H,
+      intermediate_size: I,
+      num_hidden_layers: L,
+      num_attention_heads: 16,
+      num_key_value_heads: 16,
+      vocab_size: V,
+      max_position_embeddings: 2048,
+      rms_norm_eps: 1e-5,
+      rope_theta: 10000,
+      hidden_act: "silu",
+      tie_word_embeddings: false,
+      torch_dtype: "float32",
+    },
+    tensors,
+  });
+}
+
+// ---- Markdown ----
+
+/** Hand-written conclusions kept beside the data (`<out>.notes.md`), appended to the rendered tables. */
+async function notes(out: string): Promise<string> {
+  const text = await readFile(`${out}.notes.md`, "utf8").catch(() => "");
+  return text === "" ? "" : `\n${text}`;
+}
+
+interface BenchMeta {
+  date: string;
+  node: string;
+  cpus: string;
+  loadavgAtStart: number[];
+  loadavgAtEnd: number[];
+  args: string[];
+}
+interface BenchFile {
+  invocations: { meta: BenchMeta; runs: Record<string, unknown>[] }[];
+}
+type Run = Record<string, unknown> & { job: Record<string, string>; ops?: Record<string, OpStat> };
+
+const sec = (ms: unknown): string => (typeof ms === "number" ? (ms / 1000).toFixed(1) : "–");
+const gf = (o: OpStat | undefined): string =>
+  o === undefined || o.ms === 0 ? "–" : (o.flop / o.ms / 1e6).toFixed(1);
+const gib = (mib: unknown): string => (typeof mib === "number" ? (mib / 1024).toFixed(2) : "–");
+
+function renderMarkdown(f: BenchFile): string {
+  const out: string[] = ["# bench:scale — streamed prune and eval at realistic shapes", ""];
+  out.push(
+    "Regenerate: `npm run bench:scale -- <subset>` (see tools/bench-scale/main.ts; `--append` accumulates invocations, `--render` rewrites this file from the JSON). Every run is a child process: peak RSS = its `process.resourceUsage().maxRSS`. Backend: the CLI default (wasm SIMD, 2 threads). GEMM GFLOP/s: the backend's `matmulTransB` on 512 × 2048 × 2048, best of 3, measured at the start of the same child. Stage times: load = time inside checkpoint reads; statistics = time in `gramAccumulate`/`colSqNormAccumulate`; scoring/OBS/refit = Σ of the report's per-linear times; writing = time inside the output sink's writes; forward = the rest (calibration forward of the dense and pruned blocks, attention, norms). matmul GFLOP/s = all `matmulTransB` FLOPs of the run / their time.",
+    "",
+  );
+  for (const inv of f.invocations) {
+    const m = inv.meta;
+    out.push(
+      `## ${m.date} — \`${m.args.join(" ")}\``,
+      "",
+      `${m.cpus}, Node ${m.node}; load average at start ${m.loadavgAtStart.map((x) => x.toFixed(2)).join(" / ")}, at end ${m.loadavgAtEnd.map((x) => x.toFixed(2)).join(" / ")} (1/5/15 min): the machine is shared and was loaded by other work, so times are indicative and slower than on a quiet machine.`,
+      "",
+    );
+    const prunes = inv.runs.filter((r) => (r as Run).job.kind === "prune") as Run[];
+    if (prunes.length > 0) {
+      out.push(
+        "| model | layers | method | level | calibration | total (s) | load | forward | statistics | scoring/OBS/refit | writing | matmul GFLOP/s | gram GFLOP/s | GEMM GFLOP/s (same run) | peak RSS (GiB) |",
+        "|---|---:|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+      );
+      for (const r of prunes) {
+        out.push(
+          `| ${r["model"]} | ${r["layers"] ?? "all"} | ${r.job.method} | ${r.job.level} | ${r.job.nsamples} × ${r.job.seqlen} | ${sec(r["totalMs"])} | ${sec(r["loadMs"])} | ${sec(r["forwardMs"])} | ${sec(r["statsMs"])} | ${sec(r["scoreMs"])} | ${sec(r["writeMs"])} | ${gf(r.ops?.["matmulTransB"])} | ${gf(r.ops?.["gramAccumulate"])} | ${(r["gemmGflops"] as number).toFixed(1)} | ${gib(r["maxRssMiB"])} |`,
+        );
+      }
+      out.push("");
+    }
+    const evals = inv.runs.filter((r) => (r as Run).job.kind === "eval") as Run[];
+    if (evals.length > 0) {
+      out.push(
+        "| eval of | layers | windows | embed (s) | blocks (s) | per block (s) | head (s) | total (s) | matmul GFLOP/s | GEMM GFLOP/s | peak RSS (GiB) |",
+        "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+      );
+      for (const r of evals) {
+        const t = r["timings"] as {
+          embedMs: number;
+          blocksMs: number;
+          blockMs: number[];
+          headMs: number;
+          totalMs: number;
+        };
+        out.push(
+          `| ${r["evalOf"]} (${r["model"]}) | ${r["layers"]} | ${r.job.windows} × ${r.job.seqlen} | ${sec(t.embedMs)} | ${sec(t.blocksMs)} | ${t.blockMs.map((b) => sec(b)).join(", ")} | ${sec(t.headMs)} | ${sec(t.totalMs)} | ${gf(r.ops?.["matmulTransB"])} | ${(r["gemmGflops"] as number).toFixed(1)} | ${gib(r["maxRssMiB"])} |`,
+        );
+      }
+      out.push("");
+    }
+  }
+  out.push(...extrapolation(f));
+  return `${out.join("\n")}\n`;
+}
+
+const FULL_DEPTH: Readonly<Record<string, number>> = {
+  "llama-3.2-1b": 16,
+  "qwen2.5-0.5b": 24,
+  "llama-2-7b": 32,
+};
+
+/** Full-depth estimates from runs on a cut depth: time scales with the blocks, peak RSS does not. */
+function extrapolation(f: BenchFile): string[] {
+  const rows: string[] = [];
+  for (const inv of f.invocations) {
+    for (const r of inv.runs as Run[]) {
+      const full = FULL_DEPTH[String(r["model"])];
+      const layers = Number(r["layers"]);
+      if (full === undefined || !Number.isInteger(layers) || layers >= full) continue;
+      if (r.job.kind === "prune") {
+        const perBlock = (r["totalMs"] as number) / layers;
+        rows.push(
+          `| prune ${r["model"]} ${r.job.method} ${r.job.level}, ${r.job.nsamples} × ${r.job.seqlen} | ${layers} | ${sec(perBlock)} | ${((full * perBlock) / 60000).toFixed(1)} min | ${gib(r["maxRssMiB"])} |`,
+        );
+      } else {
+        const t = r["timings"] as { embedMs: number; blocksMs: number; headMs: number };
+        const perBlock = t.blocksMs / layers;
+        rows.push(
+          `| eval ${r["evalOf"]} (${r["model"]}), ${r.job.windows} × ${r.job.seqlen} | ${layers} | ${sec(perBlock)} | ${((t.embedMs + full * perBlock + t.headMs) / 60000).toFixed(1)} min | ${gib(r["maxRssMiB"])} |`,
+        );
+      }
+    }
+  }
+  if (rows.length === 0) return [];
+  return [
+    "## Full depth, extrapolated (not measured)",
+    "",
+    "Wall time × (full depth / measured depth) for pruning (the embedding read and the writing of the non-block tensors are counted once per measured run, so this slightly overestimates), and embed + full depth × per-block time + head for evaluation. Peak RSS is the measured value: streaming holds one block, so it does not grow with depth.",
+    "",
+    "| run | measured layers | per block (s) | full depth (extrapolated) | peak RSS (GiB, measured) |",
+    "|---|---:|---:|---:|---:|",
+    ...rows,
+    "",
+  ];
+}
+
+const i = process.argv.indexOf("--child");
+if (i >= 0) await child(JSON.parse(process.argv[i + 1]!) as Record<string, string>);
+else await parent();
