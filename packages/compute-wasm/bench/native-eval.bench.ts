@@ -6,9 +6,9 @@
  * depends on compute-wasm, and the benchmark is not part of the package.)
  *
  *   npm run synth -- --shape llama-3.2-1b --layers 2 --dtype bf16 --out models/l1b-2
- *   (cd /tmp/ortx && npm i --ignore-scripts onnxruntime-node@1.30.0)   # not a dependency of the repo
+ *   (cd models/ortx && npm i --ignore-scripts onnxruntime-node@1.30.0)   # not a dependency of the repo
  *   npx tsx --conditions @mama-prune/source packages/compute-wasm/bench/native-eval.bench.ts \
- *     --ort /tmp/ortx --model models/l1b-2 [--quick] [--skip-kernels] [--e2e "wasm x2,ort x2"] [--out FILE]
+ *     --ort models/ortx --model models/l1b-2 [--quick] [--skip-kernels] [--e2e "wasm x2,ort x2"] [--out FILE]
  */
 import { writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
@@ -31,7 +31,7 @@ const quick = args.includes("--quick");
 const skipKernels = args.includes("--skip-kernels");
 const e2eLabels =
   arg("--e2e")?.split(",") ?? (quick ? ["wasm x2", "ort x2"] : ["wasm x2", "ort x2", "ort x2 init"]);
-const ortDir = arg("--ort") ?? "/tmp/ortx";
+const ortDir = arg("--ort") ?? "models/ortx";
 const modelDir = arg("--model");
 const out =
   arg("--out") ?? join(dirname(fileURLToPath(import.meta.url)), "..", "bench-results", "native-eval.json");
