@@ -296,6 +296,36 @@ for (const [args, expect] of cliRuns) {
   results.push({ where: cliWhere, status: ok ? "passed" : "failed" });
   console.log(`  ${ok ? "✓" : "✗"} ${cliWhere} (${((Date.now() - t) / 1000).toFixed(1)} s)`);
   if (!ok || flag("--verbose")) console.log(`${r.stdout}${r.stderr}`.replace(/^/gm, "    │ "));
+  // The same plugin method from a recipe (plugins + method by name), through the installed CLI.
+  writeFileSync(
+    join(cliDir, "acme.yaml"),
+    [
+      "model: stories260K.bin",
+      `plugins: ["${name}"]`,
+      "method: acme/power-refit",
+      "sparsity: 0.5",
+      "calibration: { text: tinystories_sample.txt, nsamples: 16, seqlen: 256, split: 0.15 }",
+      "output: { dir: acme-recipe }",
+      "",
+    ].join("\n"),
+  );
+  const recipeArgs = ["prune", "--recipe", "acme.yaml"];
+  const rt = Date.now();
+  const rr = spawnSync("npx", ["--no-install", "mama-prune", ...recipeArgs], {
+    cwd: cliDir,
+    env,
+    encoding: "utf8",
+  });
+  const rok =
+    rr.status === 0 &&
+    /pruned with acme\/power-refit \(scorer acme\/activation-power, group row, redistribution refit\)/.test(
+      rr.stdout,
+    ) &&
+    existsSync(join(cliDir, "acme-recipe", "model.safetensors"));
+  const recipeWhere = `npx mama-prune ${recipeArgs.join(" ")} (plugin method from a recipe)`;
+  results.push({ where: recipeWhere, status: rok ? "passed" : "failed" });
+  console.log(`  ${rok ? "✓" : "✗"} ${recipeWhere} (${((Date.now() - rt) / 1000).toFixed(1)} s)`);
+  if (!rok || flag("--verbose")) console.log(`${rr.stdout}${rr.stderr}`.replace(/^/gm, "    │ "));
   // The failure this step exists for: a TypeScript plugin under the installed CLI on Node < 22 (no type
   // stripping) must fail before any work with an error that says to compile it.
   if (Number(process.versions.node.split(".")[0]) < 22) {
