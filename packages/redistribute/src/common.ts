@@ -1,7 +1,7 @@
 // ---- Shared input validation, Hessian preparation and damping escalation ----
 
 import type { Matrix } from "@mama-prune/core";
-import { createYielder as coreCreateYielder, type Logger, PruneError } from "@mama-prune/core";
+import { type Logger, PruneError } from "@mama-prune/core";
 
 /** Factor by which the relative damping grows after a failed Cholesky. */
 export const DAMPING_GROWTH = 10;
@@ -208,18 +208,4 @@ export async function factorWithDamping<T>(
     "NUMERIC_FAILURE",
     `${where}: Cholesky of the damped Hessian failed at pivot ${lastPivot} after ${maxAttempts} attempts. Expected a positive-definite matrix once damping reaches ${rel}·mean(diag H), got a failing pivot.`,
   );
-}
-
-/**
- * Cooperative cancellation for long synchronous loops: when a signal is given, yield to the event
- * loop at most every `intervalMs` so that an abort (a timer, a UI click) can fire, then check it.
- * A thin wrapper over core's {@link coreCreateYielder} with a fixed `where`.
- */
-export function createYielder(
-  where: string,
-  signal: AbortSignal | undefined,
-  intervalMs = 50,
-): () => Promise<void> {
-  const tick = coreCreateYielder(signal, { everyMs: intervalMs });
-  return () => tick(where);
 }

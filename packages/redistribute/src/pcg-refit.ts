@@ -1,8 +1,8 @@
 // ---- Least-squares refit of all rows at once by batched preconditioned conjugate gradients ----
 
 import type { ComputeBackend, Logger, Matrix } from "@mama-prune/core";
-import { PruneError } from "@mama-prune/core";
-import { checkDamping, checkHessian, checkMask, checkWeight, createYielder } from "./common.ts";
+import { createYielder, PruneError } from "@mama-prune/core";
+import { checkDamping, checkHessian, checkMask, checkWeight } from "./common.ts";
 import { buildPreconditioner, type Preconditioner } from "./pcg-precond.ts";
 
 /**
@@ -139,8 +139,8 @@ export async function pcgRefit(
   }
   const init = options.initialWeight;
   if (init !== undefined) checkInitial(where, init, rows, n);
-  const yieldNow = createYielder(where, options.signal);
-  await yieldNow();
+  const tick = createYielder(options.signal); // a turn for Ctrl-C and timers, then the abort check
+  await tick(where);
   const info = checkHessian(where, hessian, n);
   const lambda = relDamping * info.meanDiag;
   const h32 = hessian instanceof Float32Array ? hessian : new Float32Array(hessian); // (n, n)
@@ -239,7 +239,7 @@ export async function pcgRefit(
   m = compact(m, n, done, active, r, p32, gamma, err, ring, pre);
   let iterations = 0;
   while (m > 0 && iterations < maxIt) {
-    await yieldNow();
+    await tick(where);
     const q = await gemm(m);
     iterations++;
     for (let a = 0; a < m; a++) {

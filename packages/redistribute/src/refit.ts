@@ -1,13 +1,12 @@
 // ---- Exact least-squares refit of the kept weights for a fixed mask ----
 
 import type { Logger, Matrix } from "@mama-prune/core";
-import { PruneError } from "@mama-prune/core";
+import { createYielder, PruneError } from "@mama-prune/core";
 import {
   checkAttempts,
   checkDamping,
   checkMask,
   checkWeight,
-  createYielder,
   DAMPING_GROWTH,
   DEFAULT_MAX_DAMPING_ATTEMPTS,
   factorWithDamping,
@@ -100,8 +99,8 @@ export async function leastSquaresRefit(
   checkDamping(where, "damping", relDamping);
   const maxAttempts = options.maxDampingAttempts ?? DEFAULT_MAX_DAMPING_ATTEMPTS;
   checkAttempts(where, maxAttempts);
-  const yieldNow = createYielder(where, options.signal);
-  await yieldNow();
+  const tick = createYielder(options.signal); // a turn for Ctrl-C and timers, then the abort check
+  await tick(where);
   const prep = prepareHessian(where, hessian, n);
   const warnings: string[] = [];
 
@@ -142,7 +141,7 @@ export async function leastSquaresRefit(
   let maxDamping = global.damping;
 
   for (const groupRows of groups.values()) {
-    await yieldNow();
+    await tick(where);
     const r0 = groupRows[0]!;
     let k = 0;
     let p = 0;

@@ -2,6 +2,7 @@
 
 import {
   type ComputeBackend,
+  createYielder,
   type Logger,
   type Matrix,
   type NmPattern,
@@ -15,7 +16,6 @@ import {
   checkDamping,
   checkMask,
   checkWeight,
-  createYielder,
   DEFAULT_MAX_DAMPING_ATTEMPTS,
   factorWithDamping,
   prepareHessian,
@@ -187,8 +187,8 @@ export async function sparsegpt(
     throw new RangeError(`${where}: backendMinCols must be an integer ≥ 0, got ${minCols}`);
   }
   const backend = options.backend !== undefined && cols >= minCols ? options.backend : undefined;
-  const yieldNow = createYielder(where, options.signal);
-  await yieldNow();
+  const tick = createYielder(options.signal); // a turn for Ctrl-C and timers, then the abort check
+  await tick(where);
 
   // ---- Hessian: dead inputs, damping, U = chol(H⁻¹)ᵀ-upper ----
   const t0 = performance.now();
@@ -240,7 +240,7 @@ export async function sparsegpt(
   let lazyMs = 0;
 
   for (let i1 = 0; i1 < cols; i1 += blockSize) {
-    await yieldNow();
+    await tick(where);
     const i2 = Math.min(i1 + blockSize, cols);
     const bw = i2 - i1;
 
