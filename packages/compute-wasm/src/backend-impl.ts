@@ -3,7 +3,8 @@
  * running the kernels' tasks, one call at a time. Packing, the weight cache and the task plans live
  * in ./packing.ts, ./weight-cache.ts and ./task-plan.ts. @internal
  */
-import { checkMatmulShapes, type MatmulOptions } from "@mama-prune/core";
+import { type AttentionLayout, checkMatmulShapes, type MatmulOptions } from "@mama-prune/core";
+import { causalAttentionCall } from "./attention-call.ts";
 import type { WasmBackend, WasmBackendStats, WasmRuntime } from "./backend.ts";
 import { WasmHeap } from "./heap.ts";
 import { foldInto, packColumnBlocks, packRowBlocks } from "./packing.ts";
@@ -82,6 +83,26 @@ export class WasmBackendImpl implements WasmBackend {
 
   colSqNormAccumulate(x: Float32Array, m: number, k: number, acc: Float64Array): Promise<void> {
     return this.serial(`${WHERE} colSqNormAccumulate`, () => this.colSqImpl(x, m, k, acc));
+  }
+
+  causalAttentionWindows(
+    q: Float32Array,
+    k: Float32Array,
+    v: Float32Array,
+    out: Float32Array,
+    batch: number,
+    seqLen: number,
+    heads: AttentionLayout,
+  ): Promise<boolean> {
+    const ctx = {
+      heap: this.heap,
+      memory: this.rt.memory,
+      run: (op: number, args: readonly number[], tasks: Int32Array, count: number, parallel: boolean) =>
+        this.runTasks(op, args, tasks, count, parallel),
+    };
+    return this.serial(`${WHERE} causalAttentionWindows`, () =>
+      causalAttentionCall(ctx, q, k, v, out, batch, seqLen, heads),
+    );
   }
 
   private serial<T>(where: string, f: () => Promise<T>): Promise<T> {

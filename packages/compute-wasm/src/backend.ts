@@ -4,7 +4,7 @@
  * packed-weight cache in ./weight-cache.ts, work planning in ./task-plan.ts. Threading is delegated
  * to a {@link TaskRunner} (inline here; a worker pool in `./node`).
  */
-import { type ComputeBackend, PruneError } from "@mama-prune/core";
+import { type AttentionLayout, type ComputeBackend, PruneError } from "@mama-prune/core";
 import { WasmBackendImpl } from "./backend-impl.ts";
 import { buildKernelModule, type KernelExports } from "./kernels.ts";
 import { isWasmSimdSupported } from "./simd.ts";
@@ -52,6 +52,20 @@ export interface WasmBackend extends ComputeBackend {
    * call: the cache is keyed by array identity.
    */
   invalidate(w: Float32Array): void;
+  /**
+   * Fused causal attention over windows ({@link ComputeBackend.causalAttentionWindows}): one task per
+   * (window, query head) on the backend's threads, bitwise equal to the QKᵀ/P·V `matmulTransB` path.
+   * Resolves false for a head dim that is not a multiple of 4.
+   */
+  causalAttentionWindows(
+    q: Float32Array,
+    k: Float32Array,
+    v: Float32Array,
+    out: Float32Array,
+    batch: number,
+    seqLen: number,
+    heads: AttentionLayout,
+  ): Promise<boolean>;
   /** Drop every cached panel. */
   clearCache(): void;
   /** Cache and memory figures. */

@@ -13,7 +13,10 @@
  *   (x rows padded to kPad floats, kPad a multiple of 4).
  * - `mirror64(s, ld, r0, r1, c0, c1)`: s[c, r] = s[r, c] on a rectangle of a row-major f64 matrix
  *   (writes the lower-triangle copy of an upper-triangle Gram block).
+ * - `attn(pp, b, h, scr)`: fused causal attention of query head h of window b (./kernels/attention.ts):
+ *   scores, softmax and P·V with the arithmetic of the QKᵀ/P·V `mm` path, parameters at pp.
  */
+import { attnKernel } from "./kernels/attention.ts";
 import { colsqKernel } from "./kernels/colsq.ts";
 import { acc64Kernel, mirrorKernel } from "./kernels/gram.ts";
 import { mmKernel } from "./kernels/matmul.ts";
@@ -58,7 +61,13 @@ export function buildKernelModule(options: KernelModuleOptions): Uint8Array<Arra
   }
   return encodeModule({
     memory: { minPages: 1, maxPages: options.maxPages, shared: options.shared },
-    functions: [mmKernel(kBlock, options.tileM ?? TILE_M), acc64Kernel(), colsqKernel(), mirrorKernel()],
+    functions: [
+      mmKernel(kBlock, options.tileM ?? TILE_M),
+      acc64Kernel(),
+      colsqKernel(),
+      mirrorKernel(),
+      attnKernel(),
+    ],
   });
 }
 
@@ -83,4 +92,6 @@ export interface KernelExports {
   colsq(x: number, acc: number, kPad: number, m: number): void;
   /** s[c, r] = s[r, c] for r in [r0, r1), c in [c0, c1) (f64, leading dimension ld). */
   mirror64(s: number, ld: number, r0: number, r1: number, c0: number, c1: number): void;
+  /** Causal attention of query head h of window b (parameter block at pp, scratch at scr). */
+  attn(pp: number, b: number, h: number, scr: number): void;
 }

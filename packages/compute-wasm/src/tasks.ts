@@ -16,6 +16,11 @@ export const OP_MM = 1;
  */
 export const OP_GRAM = 2;
 
+/**
+ * Fused causal attention (`attn`): args [pp] (the parameter block), task [window, head, scratch, 0].
+ */
+export const OP_ATTN = 3;
+
 /** Most tasks in one call (the worker control block has room for this many). */
 export const MAX_TASKS = 4096;
 
@@ -66,6 +71,8 @@ export function runTask(
     ex.acc64(a2, a3, a5, 4 * ib0, 4 * ib1, 8 * p0, 8 * p1);
     // Blocks strictly above the diagonal also write their transpose (the accumulated values).
     if (8 * p0 >= 4 * ib1) ex.mirror64(a3, a5, 4 * ib0, 4 * ib1, 8 * p0, 8 * p1);
+  } else if (op === OP_ATTN) {
+    ex.attn(a0, ib0, ib1, p0);
   } else {
     throw new RangeError(`runTask: unknown op ${op}`);
   }

@@ -64,11 +64,13 @@ export function encodeI32(value: number): number[] {
 export const I32 = 0x7f;
 /** 64-bit float value type. */
 export const F64 = 0x7c;
+/** 32-bit float value type. */
+export const F32 = 0x7d;
 /** 128-bit SIMD value type. */
 export const V128 = 0x7b;
 
 /** A WebAssembly value type byte (i32, f64 or v128). */
-export type ValType = typeof I32 | typeof F64 | typeof V128;
+export type ValType = typeof I32 | typeof F32 | typeof F64 | typeof V128;
 
 // ---- Instructions ----
 
@@ -122,6 +124,31 @@ export const op: {
   readonly f64x2Add: () => number[];
   readonly f64x2Mul: () => number[];
   readonly f64x2PromoteLowF32x4: () => number[];
+  readonly i32Load: (offset?: number) => number[];
+  readonly i32DivU: () => number[];
+  readonly i32Eq: () => number[];
+  readonly i32LtS: () => number[];
+  readonly i32GeS: () => number[];
+  readonly i32GtS: () => number[];
+  readonly i32TruncF64S: () => number[];
+  readonly i64Const: (v: number) => number[];
+  readonly i64ExtendI32S: () => number[];
+  readonly i64Shl: () => number[];
+  readonly f32Store: (offset?: number) => number[];
+  readonly f32Const: (v: number) => number[];
+  readonly f32Gt: () => number[];
+  readonly f32DemoteF64: () => number[];
+  readonly f64Const: (v: number) => number[];
+  readonly f64Abs: () => number[];
+  readonly f64Sub: () => number[];
+  readonly f64Div: () => number[];
+  readonly f64Eq: () => number[];
+  readonly f64Ne: () => number[];
+  readonly f64Lt: () => number[];
+  readonly f64Gt: () => number[];
+  readonly f64Ge: () => number[];
+  readonly f64ConvertI32S: () => number[];
+  readonly f64ReinterpretI64: () => number[];
 } = {
   block: () => [0x02, 0x40],
   loop: () => [0x03, 0x40],
@@ -164,6 +191,31 @@ export const op: {
   f64x2Add: () => simd(0xf0),
   f64x2Mul: () => simd(0xf2),
   f64x2PromoteLowF32x4: () => simd(0x5f),
+  i32Load: (offset = 0) => [0x28, ...memarg(2, offset)],
+  i32DivU: () => [0x6e],
+  i32Eq: () => [0x46],
+  i32LtS: () => [0x48],
+  i32GeS: () => [0x4e],
+  i32GtS: () => [0x4a],
+  i32TruncF64S: () => [0xaa],
+  i64Const: (v) => [0x42, ...encodeI32(v)], // small constants only (the kernels shift by < 64)
+  i64ExtendI32S: () => [0xac],
+  i64Shl: () => [0x86],
+  f32Store: (offset = 0) => [0x38, ...memarg(2, offset)],
+  f32Const: (v) => [0x43, ...new Uint8Array(Float32Array.of(v).buffer)],
+  f32Gt: () => [0x5e],
+  f32DemoteF64: () => [0xb6],
+  f64Const: (v) => [0x44, ...new Uint8Array(Float64Array.of(v).buffer)],
+  f64Abs: () => [0x99],
+  f64Sub: () => [0xa1],
+  f64Div: () => [0xa3],
+  f64Eq: () => [0x61],
+  f64Ne: () => [0x62],
+  f64Lt: () => [0x63],
+  f64Gt: () => [0x64],
+  f64Ge: () => [0x66],
+  f64ConvertI32S: () => [0xb7],
+  f64ReinterpretI64: () => [0xbf],
 };
 
 // ---- Module ----

@@ -38,8 +38,35 @@ export interface ComputeBackend {
    * backend.invalidate(w);
    */
   invalidate(weight: Float32Array): void;
+  /**
+   * Optional fused causal (optionally sliding-window) grouped-query attention over `batch`
+   * independent windows of `seqLen` rows: q [batch·seqLen, heads·headDim], k/v [batch·seqLen,
+   * kvHeads·headDim] (after RoPE), out [batch·seqLen, heads·headDim] ← softmax(q·kᵀ/√headDim)·v per
+   * window and head, query head h reading kv head ⌊h·kvHeads/heads⌋. A backend implements it only
+   * with the arithmetic of `@mama-prune/model`'s QKᵀ/P·V path over its own `matmulTransB` (so the
+   * result does not depend on which of the two runs). Resolves `false`, writing nothing, for a
+   * layout it does not handle (the caller then takes the matmul path).
+   */
+  causalAttentionWindows?(
+    q: Float32Array,
+    k: Float32Array,
+    v: Float32Array,
+    out: Float32Array,
+    batch: number,
+    seqLen: number,
+    heads: AttentionLayout,
+  ): Promise<boolean>;
   /** Release workers, GPU buffers, etc. Safe to call twice. */
   dispose?(): Promise<void>;
+}
+
+/** The head layout of {@link ComputeBackend.causalAttentionWindows}. */
+export interface AttentionLayout {
+  readonly numHeads: number;
+  readonly numKvHeads: number;
+  readonly headDim: number;
+  /** Keys visible to a query: the last `slidingWindow` positions (itself included); absent = all. */
+  readonly slidingWindow?: number | undefined;
 }
 
 /** Options of {@link ComputeBackend.matmulTransB}. */

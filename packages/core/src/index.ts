@@ -1,4 +1,9 @@
-export { type ComputeBackend, checkMatmulShapes, type MatmulOptions } from "./compute.ts";
+export {
+  type AttentionLayout,
+  type ComputeBackend,
+  checkMatmulShapes,
+  type MatmulOptions,
+} from "./compute.ts";
 export {
   isPruneError,
   PRUNE_ERROR_CODES,

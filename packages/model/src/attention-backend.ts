@@ -128,6 +128,8 @@ export async function causalAttentionBackend(
 /**
  * {@link causalAttentionBackend} over `batch` independent windows of `seqLen` rows (the layout of
  * {@link causalAttentionWindows}). `probs`, when given (zeroed), is [batch, heads, seqLen, seqLen].
+ * Without `probs`, a backend with {@link ComputeBackend.causalAttentionWindows} (the wasm backend)
+ * runs all windows and heads in one fused call with the same arithmetic (bitwise equal results).
  *
  * @example
  * await causalAttentionWindowsBackend(backend, q, k, v, out, 2, 64, cfg);
@@ -143,6 +145,15 @@ export async function causalAttentionWindowsBackend(
   heads: AttentionHeads,
   probs?: FloatArray, // (batch, heads, seqLen, seqLen)
 ): Promise<void> {
+  // The backend's fused kernel when it has one (same arithmetic, without the per-head matmul calls
+  // and the JS softmax); it declines layouts it does not handle.
+  if (
+    probs === undefined &&
+    backend.causalAttentionWindows !== undefined &&
+    (await backend.causalAttentionWindows(q, k, v, out, batch, seqLen, heads))
+  ) {
+    return;
+  }
   const qDim = heads.numHeads * heads.headDim;
   const kvDim = heads.numKvHeads * heads.headDim;
   const pSize = heads.numHeads * seqLen * seqLen;
