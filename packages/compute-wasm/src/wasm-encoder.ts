@@ -125,6 +125,7 @@ export const op: {
   readonly f64x2Mul: () => number[];
   readonly f64x2PromoteLowF32x4: () => number[];
   readonly i32Load: (offset?: number) => number[];
+  readonly i32Store: (offset?: number) => number[];
   readonly i32DivU: () => number[];
   readonly i32Eq: () => number[];
   readonly i32LtS: () => number[];
@@ -149,6 +150,26 @@ export const op: {
   readonly f64Ge: () => number[];
   readonly f64ConvertI32S: () => number[];
   readonly f64ReinterpretI64: () => number[];
+  readonly v128ConstF64x2: (a: number, b?: number) => number[];
+  readonly v128ConstF32x4: (v: number) => number[];
+  readonly v128ConstI64x2: (v: number) => number[];
+  readonly i32x4Splat: () => number[];
+  readonly i32x4LeS: () => number[];
+  readonly i32x4GeS: () => number[];
+  readonly f64x2Lt: () => number[];
+  readonly v128And: () => number[];
+  readonly v128Bitselect: () => number[];
+  readonly f32x4DemoteF64x2Zero: () => number[];
+  readonly f64x2Trunc: () => number[];
+  readonly f64x2Abs: () => number[];
+  readonly f64x2Sub: () => number[];
+  readonly f64x2Div: () => number[];
+  readonly f32x4Pmax: () => number[];
+  readonly i32x4TruncSatF64x2SZero: () => number[];
+  readonly i64x2ExtendLowI32x4S: () => number[];
+  readonly i64x2ExtendHighI32x4S: () => number[];
+  readonly i64x2Shl: () => number[];
+  readonly i64x2Add: () => number[];
 } = {
   block: () => [0x02, 0x40],
   loop: () => [0x03, 0x40],
@@ -192,6 +213,7 @@ export const op: {
   f64x2Mul: () => simd(0xf2),
   f64x2PromoteLowF32x4: () => simd(0x5f),
   i32Load: (offset = 0) => [0x28, ...memarg(2, offset)],
+  i32Store: (offset = 0) => [0x36, ...memarg(2, offset)],
   i32DivU: () => [0x6e],
   i32Eq: () => [0x46],
   i32LtS: () => [0x48],
@@ -216,6 +238,27 @@ export const op: {
   f64Ge: () => [0x66],
   f64ConvertI32S: () => [0xb7],
   f64ReinterpretI64: () => [0xbf],
+  // v128.const lanes are little-endian, as wasm memory (and every JS engine's typed arrays) are.
+  v128ConstF64x2: (a, b = a) => [...simd(0x0c), ...new Uint8Array(Float64Array.of(a, b).buffer)],
+  v128ConstF32x4: (v) => [...simd(0x0c), ...new Uint8Array(Float32Array.of(v, v, v, v).buffer)],
+  v128ConstI64x2: (v) => [...simd(0x0c), ...new Uint8Array(BigInt64Array.of(BigInt(v), BigInt(v)).buffer)],
+  i32x4Splat: () => simd(0x11),
+  i32x4LeS: () => simd(0x3d),
+  i32x4GeS: () => simd(0x3f),
+  f64x2Lt: () => simd(0x49),
+  v128And: () => simd(0x4e),
+  v128Bitselect: () => simd(0x52),
+  f32x4DemoteF64x2Zero: () => simd(0x5e),
+  f64x2Trunc: () => simd(0x7a),
+  f64x2Abs: () => simd(0xec),
+  f64x2Sub: () => simd(0xf1),
+  f64x2Div: () => simd(0xf3),
+  f32x4Pmax: () => simd(0xeb),
+  i32x4TruncSatF64x2SZero: () => simd(0xfc),
+  i64x2ExtendLowI32x4S: () => simd(0xc7),
+  i64x2ExtendHighI32x4S: () => simd(0xc8),
+  i64x2Shl: () => simd(0xcb),
+  i64x2Add: () => simd(0xce),
 };
 
 // ---- Module ----

@@ -1,0 +1,60 @@
+// The f64x2 exp of the attention kernel against Math.exp (V8's fdlibm exp), bit for bit.
+
+import { createRng } from "@mama-prune/core";
+import { describe, expect, it } from "vitest";
+import { encodeModule } from "../wasm-encoder.ts";
+import { expTestKernel } from "./exp.ts";
+
+async function wasmExp(): Promise<(xs: Float64Array) => Float64Array> {
+  const bytes = encodeModule({
+    memory: { minPages: 1, maxPages: 1024, shared: false },
+    functions: [expTestKernel()],
+  });
+  const memory = new WebAssembly.Memory({ initial: 600, maximum: 1024 });
+  const { exports } = await WebAssembly.instantiate(await WebAssembly.compile(bytes), { env: { memory } });
+  const f = exports["exp64x2"] as (p: number, n: number) => void;
+  return (xs) => {
+    const a = new Float64Array(memory.buffer, 64, xs.length);
+    a.set(xs);
+    f(64, xs.length);
+    return Float64Array.from(a);
+  };
+}
+
+describe("exp64x2 (fdlibm's exp on f64x2 lanes)", () => {
+  it("equals Math.exp bit for bit on x ≤ 0: every branch, the subnormal and underflow ranges, and edges", async () => {
+    const exp = await wasmExp();
+    const rng = createRng(5);
+    const n = 1 << 20;
+    const xs = new Float64Array(n);
+    const spans = [1e-9, 3e-8, 0.34, 0.36, 1.05, 2, 30, 700, 709.8, 745.2, 760];
+    for (let i = 0; i < n; i++) xs[i] = -rng.next() * spans[i % spans.length]!;
+    const edges = [
+      0,
+      -0,
+      -Infinity,
+      -1,
+      -745.1,
+      -745.2,
+      -745.1332191019411,
+      -709.78,
+      -709.79,
+      -708.4,
+      -(2 ** -28),
+      -(2 ** -28) * 0.999,
+      -0.5 * Math.LN2,
+      -0.34657359027997264,
+      -1.5 * Math.LN2,
+      -1.0397207708399179,
+      -Number.MIN_VALUE,
+      -1e-300,
+    ];
+    xs.set(edges);
+    const got = exp(xs);
+    let bad = 0;
+    for (let i = 0; i < n; i++) if (!Object.is(got[i], Math.exp(xs[i]!))) bad++;
+    expect(bad).toBe(0);
+    expect(got[2]).toBe(0); // −∞
+    expect(Number.isNaN(exp(Float64Array.of(Number.NaN, 0))[0])).toBe(true);
+  });
+});
