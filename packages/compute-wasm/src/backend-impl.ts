@@ -4,10 +4,11 @@
  * in ./packing.ts, ./weight-cache.ts and ./task-plan.ts. @internal
  */
 import { type AttentionLayout, checkMatmulShapes, type MatmulOptions } from "@mama-prune/core";
-import { causalAttentionCall } from "./attention-call.ts";
+import { type AttentionCallContext, causalAttentionCall } from "./attention-call.ts";
 import type { WasmBackend, WasmBackendStats, WasmRuntime } from "./backend.ts";
 import { WasmHeap } from "./heap.ts";
 import { foldInto, packColumnBlocks, packRowBlocks } from "./packing.ts";
+import { swigluCall } from "./swiglu-call.ts";
 import { planGram, planMatmul, ROW_BLOCKS_PER_TASK } from "./task-plan.ts";
 import { OP_GRAM, OP_MM } from "./tasks.ts";
 import { type PackedEntry, PackedWeightCache } from "./weight-cache.ts";
@@ -94,15 +95,21 @@ export class WasmBackendImpl implements WasmBackend {
     seqLen: number,
     heads: AttentionLayout,
   ): Promise<boolean> {
-    const ctx = {
+    return this.serial(`${WHERE} causalAttentionWindows`, () =>
+      causalAttentionCall(this.callContext(), q, k, v, out, batch, seqLen, heads),
+    );
+  }
+
+  swiglu(gate: Float32Array, up: Float32Array, out: Float32Array): Promise<void> {
+    return this.serial(`${WHERE} swiglu`, () => swigluCall(this.callContext(), gate, up, out));
+  }
+
+  private callContext(): AttentionCallContext {
+    return {
       heap: this.heap,
       memory: this.rt.memory,
-      run: (op: number, args: readonly number[], tasks: Int32Array, count: number, parallel: boolean) =>
-        this.runTasks(op, args, tasks, count, parallel),
+      run: (op, args, tasks, count, parallel) => this.runTasks(op, args, tasks, count, parallel),
     };
-    return this.serial(`${WHERE} causalAttentionWindows`, () =>
-      causalAttentionCall(ctx, q, k, v, out, batch, seqLen, heads),
-    );
   }
 
   private serial<T>(where: string, f: () => Promise<T>): Promise<T> {

@@ -66,6 +66,11 @@ export interface WasmBackend extends ComputeBackend {
     seqLen: number,
     heads: AttentionLayout,
   ): Promise<boolean>;
+  /**
+   * out = silu(gate)·up elementwise ({@link ComputeBackend.swiglu}) on all threads, bitwise equal to
+   * `@mama-prune/model`'s `swiglu` on float32 arrays; `out` may be `gate`.
+   */
+  swiglu(gate: Float32Array, up: Float32Array, out: Float32Array): Promise<void>;
   /** Drop every cached panel. */
   clearCache(): void;
   /** Cache and memory figures. */

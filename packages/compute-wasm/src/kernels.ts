@@ -15,11 +15,14 @@
  *   (writes the lower-triangle copy of an upper-triangle Gram block).
  * - `attn(pp, b, h, scr)`: fused causal attention of query head h of window b (./kernels/attention.ts):
  *   scores, softmax and P·V with the arithmetic of the QKᵀ/P·V `mm` path, parameters at pp.
+ * - `swiglu(gp, up, op, i0, i1)`: out[i] = silu(g[i])·u[i] on [i0, i1) (./kernels/swiglu.ts), with the
+ *   float64 arithmetic and exp of the model's JavaScript SwiGLU.
  */
 import { attnKernel } from "./kernels/attention.ts";
 import { colsqKernel } from "./kernels/colsq.ts";
 import { acc64Kernel, mirrorKernel } from "./kernels/gram.ts";
 import { mmKernel } from "./kernels/matmul.ts";
+import { swigluKernel } from "./kernels/swiglu.ts";
 import { encodeModule } from "./wasm-encoder.ts";
 
 /** Depth of one K block of the matmul kernel (floats); a multiple of 4. */
@@ -67,6 +70,7 @@ export function buildKernelModule(options: KernelModuleOptions): Uint8Array<Arra
       colsqKernel(),
       mirrorKernel(),
       attnKernel(),
+      swigluKernel(),
     ],
   });
 }
@@ -94,4 +98,6 @@ export interface KernelExports {
   mirror64(s: number, ld: number, r0: number, r1: number, c0: number, c1: number): void;
   /** Causal attention of query head h of window b (parameter block at pp, scratch at scr). */
   attn(pp: number, b: number, h: number, scr: number): void;
+  /** out[i] = silu(g[i])·u[i] for i in [i0, i1) (float32 arrays; i0, i1 multiples of 4). */
+  swiglu(gp: number, up: number, op: number, i0: number, i1: number): void;
 }

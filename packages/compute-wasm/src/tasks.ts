@@ -20,6 +20,8 @@ export const OP_GRAM = 2;
  * Fused causal attention (`attn`): args [pp] (the parameter block), task [window, head, scratch, 0].
  */
 export const OP_ATTN = 3;
+/** SwiGLU (`swiglu`): args [gp, up, op], task [i0, i1, 0, 0] (element range, multiples of 4). */
+export const OP_SWIGLU = 4;
 
 /** Most tasks in one call (the worker control block has room for this many). */
 export const MAX_TASKS = 4096;
@@ -73,6 +75,8 @@ export function runTask(
     if (8 * p0 >= 4 * ib1) ex.mirror64(a3, a5, 4 * ib0, 4 * ib1, 8 * p0, 8 * p1);
   } else if (op === OP_ATTN) {
     ex.attn(a0, ib0, ib1, p0);
+  } else if (op === OP_SWIGLU) {
+    ex.swiglu(a0, a1, a2, ib0, ib1);
   } else {
     throw new RangeError(`runTask: unknown op ${op}`);
   }

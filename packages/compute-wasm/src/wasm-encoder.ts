@@ -157,6 +157,7 @@ export const op: {
   readonly i32x4LeS: () => number[];
   readonly i32x4GeS: () => number[];
   readonly f64x2Lt: () => number[];
+  readonly f64x2Eq: () => number[];
   readonly v128And: () => number[];
   readonly v128Bitselect: () => number[];
   readonly f32x4DemoteF64x2Zero: () => number[];
@@ -246,6 +247,7 @@ export const op: {
   i32x4LeS: () => simd(0x3d),
   i32x4GeS: () => simd(0x3f),
   f64x2Lt: () => simd(0x49),
+  f64x2Eq: () => simd(0x47),
   v128And: () => simd(0x4e),
   v128Bitselect: () => simd(0x52),
   f32x4DemoteF64x2Zero: () => simd(0x5e),

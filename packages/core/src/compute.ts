@@ -56,6 +56,13 @@ export interface ComputeBackend {
     seqLen: number,
     heads: AttentionLayout,
   ): Promise<boolean>;
+  /**
+   * Optional SwiGLU activation out = silu(gate)·up = (g / (1 + exp(−g)))·u elementwise, computed in
+   * float64 from the float32 inputs and rounded to float32 once, with an exp equal to Math.exp: the
+   * arithmetic of `@mama-prune/model`'s `swiglu` on float32 arrays, so the result does not depend on
+   * which runs. `out` may be `gate` (in place).
+   */
+  swiglu?(gate: Float32Array, up: Float32Array, out: Float32Array): Promise<void>;
   /** Release workers, GPU buffers, etc. Safe to call twice. */
   dispose?(): Promise<void>;
 }

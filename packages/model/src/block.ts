@@ -1,6 +1,7 @@
 // One decoder block's forward pass — the only one in the repository: LlamaModel runs it for
 // inference (windows and the KV cache) and @mama-prune/distill runs it for training, asking for the
 // activations its backward pass needs.
+import type { ComputeBackend } from "@mama-prune/core";
 import type { AttentionHeads } from "./attention.ts";
 import type { AttentionFn } from "./attention-backend.ts";
 import type { LlamaConfig } from "./config.ts";
@@ -55,6 +56,12 @@ export interface DecoderBlockOptions {
    * may return a promise: it is awaited).
    */
   readonly attention: AttentionFn;
+  /**
+   * The SwiGLU activation on float32 operands when given (e.g. a backend's
+   * {@link ComputeBackend.swiglu}, which must equal {@link swiglu} bit for bit); the plain-JS
+   * {@link swiglu} otherwise.
+   */
+  readonly swiglu?: ((gate: Float32Array, up: Float32Array, out: Float32Array) => Promise<void>) | undefined;
   /** Capture hooks (float32 hidden states only). */
   readonly hooks?: BlockHooks | undefined;
   /** Keep every intermediate in {@link DecoderBlockResult.activations} (for a backward pass). */
@@ -149,7 +156,16 @@ export async function decoderBlock(
   }
   const g = await linear(xn2, L.linears.gate_proj, rows, H, I); // (rows, I)
   const u = await linear(xn2, L.linears.up_proj, rows, H, I); // (rows, I)
-  const a = swiglu(g, u, save ? zerosOf(g, g.length) : g); // (rows, I), in place unless saving
+  const aOut = save ? zerosOf(g, g.length) : g; // (rows, I), in place unless saving
+  let a: FloatArray = aOut;
+  if (
+    options.swiglu &&
+    g instanceof Float32Array &&
+    u instanceof Float32Array &&
+    aOut instanceof Float32Array
+  ) {
+    await options.swiglu(g, u, aOut);
+  } else a = swiglu(g, u, aOut);
   if (hook) await hook("down_proj", a as Float32Array, rows, I);
   const d = await linear(a, L.linears.down_proj, rows, I, H); // (rows, H)
   const out = save ? zerosOf(hidden, rows * H) : h1; // (rows, H), in place unless saving

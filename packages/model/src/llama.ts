@@ -169,12 +169,15 @@ class Llama implements LlamaModel {
     attention: AttentionFn,
     hooks: BlockHooks | undefined,
   ): Promise<Float32Array> {
+    const backend = this.backend;
     const { out } = await decoderBlock(this.config, L, hidden, rows, {
       linear: this.linear,
       rope: this.ropeFor(maxPos),
       position: pos,
       attention,
       hooks,
+      // The backend's SwiGLU when it has one (bitwise the JS loop's result, on its threads).
+      swiglu: backend.swiglu === undefined ? undefined : (g, u, o) => backend.swiglu!(g, u, o),
     });
     return out as Float32Array;
   }

@@ -5,7 +5,7 @@
 import { createWasmBackend, isWasmSimdSupported, type WasmBackend } from "@mama-prune/compute-wasm";
 import { createWasmBackendNode } from "@mama-prune/compute-wasm/node";
 import { type ComputeBackend, createRng } from "@mama-prune/core";
-import { causalAttentionWindows, causalAttentionWindowsBackend } from "@mama-prune/model";
+import { causalAttentionWindows, causalAttentionWindowsBackend, swiglu } from "@mama-prune/model";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 function rand(n: number, seed: number, scale = 1): Float32Array {
@@ -125,5 +125,33 @@ describe.skipIf(!isWasmSimdSupported())("wasm fused causal attention", () => {
     await expect(
       one.causalAttentionWindows(rand(80, 1), rand(39, 2), rand(40, 3), new Float32Array(80), 1, 10, heads),
     ).rejects.toThrow(/k has 39 elements, expected 40/);
+  });
+});
+
+describe.skipIf(!isWasmSimdSupported())("wasm SwiGLU", () => {
+  it("equals the model's float32 swiglu bit for bit (in place too), 1 and 2 threads, on a ragged length", async () => {
+    const n = 3 * (1 << 20) + 7; // several call chunks and a tail that is not a multiple of 4
+    const g = rand(n, 11, 4);
+    const u = rand(n, 12);
+    for (const [i, x] of [-1000, -745, -88, -20, -0, 0, 20, 88, 745, 1000].entries()) g[i] = x;
+    const want = swiglu(g, u, new Float32Array(n));
+    const one = await createWasmBackend();
+    const two = await createWasmBackendNode({ threads: 2 });
+    try {
+      for (const b of [one, two]) {
+        const out = new Float32Array(n).fill(Number.NaN);
+        await b.swiglu(g, u, out);
+        let bad = 0;
+        for (let i = 0; i < n; i++) if (!Object.is(out[i], want[i])) bad++;
+        expect(bad).toBe(0);
+        const inPlace = Float32Array.from(g);
+        await b.swiglu(inPlace, u, inPlace);
+        expect(inPlace).toEqual(want);
+      }
+      await expect(one.swiglu(g, u.subarray(1), new Float32Array(n))).rejects.toThrow(/up has/);
+    } finally {
+      await one.dispose();
+      await two.dispose();
+    }
   });
 });
