@@ -189,16 +189,10 @@ export function attnKernel(): FunctionDef {
       add(get(S4), mul(get(J), k32(16))),
       get(ACC),
       op.v128Store(0),
-    ),
-  );
-
-  // Lane-wise max over each query's range (masked lanes read −∞): max = s > max ? s : max.
-  const maxLoop = keys(
-    cat(
+      // Lane-wise max over each query's range (masked lanes read −∞): max = s > max ? s : max.
       maskOfJ,
       get(MX),
-      add(get(S4), mul(get(J), k32(16))),
-      op.v128Load(0),
+      get(ACC),
       op.v128ConstF32x4(Number.NEGATIVE_INFINITY),
       get(M),
       op.v128Bitselect(),
@@ -392,10 +386,9 @@ export function attnKernel(): FunctionDef {
         get(RG),
         op.v128Load(16),
         set(RP),
-        scores,
         op.v128ConstF32x4(Number.NEGATIVE_INFINITY),
         set(MX),
-        maxLoop,
+        scores,
         get(MX),
         op.f64x2PromoteLowF32x4(),
         set(MXL),

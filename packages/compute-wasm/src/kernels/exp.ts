@@ -131,16 +131,13 @@ function reduceAndApproximate(L: ExpLocals): number[] {
   );
 }
 
-/** 2^(k + bias) as f64x2 from the f64x2 of integers on the stack (k + bias + 1023 in [1, 2046]). */
+/**
+ * 2^(k + bias) as f64x2 from the f64x2 of integers k on the stack (k + bias + 1023 in [1, 2046]):
+ * k + bias + 1023 + 2⁵² is exact and holds that integer in its low mantissa bits, which a shift
+ * by 52 moves into the exponent field (the 2⁵² exponent bits shift out).
+ */
 const pow2 = (bias: number): number[] =>
-  cat(
-    op.i32x4TruncSatF64x2SZero(),
-    op.i64x2ExtendLowI32x4S(),
-    op.v128ConstI64x2(bias + 1023),
-    op.i64x2Add(),
-    op.i32Const(52),
-    op.i64x2Shl(),
-  );
+  cat(op.v128ConstF64x2(2 ** 52 + bias + 1023), op.f64x2Add(), op.i32Const(52), op.i64x2Shl());
 
 function expAll(L: ExpLocals): number[] {
   const neg = lt(get(L.x), c2(0));
@@ -297,12 +294,7 @@ function expNonPositive(L: ExpLocals): number[] {
     op.f64x2Sub(),
     // · 2^(k+1000) · 2⁻¹⁰⁰⁰
     get(L.k),
-    op.i32x4TruncSatF64x2SZero(),
-    op.i64x2ExtendLowI32x4S(),
-    op.v128ConstI64x2(1000 + 1023),
-    op.i64x2Add(),
-    op.i32Const(52),
-    op.i64x2Shl(),
+    pow2(1000),
     op.f64x2Mul(),
     c2(2 ** -1000),
     op.f64x2Mul(),
