@@ -29,6 +29,13 @@ describe("exp64x2 (fdlibm's exp on f64x2 lanes)", () => {
     const xs = new Float64Array(n);
     const spans = [1e-9, 3e-8, 0.34, 0.36, 1.05, 2, 30, 700, 709.8, 745.2, 760];
     for (let i = 0; i < n; i++) xs[i] = -rng.next() * spans[i % spans.length]!;
+    // The branch bounds of fdlibm (high words 0x3FD62E43, 0x3FF0A2B2, 0x3E300000, and the underflow
+    // bound), densely: ±2⁻²⁰ and ±2⁻²⁹ relative around each.
+    const bounds = [0.3465735912322998, 0.5 * Math.LN2, 1.0397207708399179, 2 ** -28, 745.1332191019411];
+    for (let i = 0; i < 1 << 16; i++) {
+      const b = bounds[i % bounds.length]!;
+      xs[n - 1 - i] = -b * (1 + (rng.next() - 0.5) * 2 ** (i % 2 === 0 ? -19 : -28));
+    }
     const edges = [
       0,
       -0,
