@@ -4,19 +4,40 @@
 // ranking by mean log-perplexity over the two levels. Writes results/mama-defaults.md.
 // Run: npm run tune -w @mama-prune-examples/mama
 import type { MamaMethodOptions } from "@mama-prune/pipeline";
-import { anchorColumns, cell, MODELS, mamaColumn, runSweep, writeResult } from "./common.ts";
+import {
+  anchorColumns,
+  cell,
+  MODELS,
+  mamaColumn,
+  runSweep,
+  SPARSEGPT_MASK_SWAP_REFIT,
+  writeResult,
+} from "./common.ts";
 
+const NO: MamaMethodOptions = { refine: "none" };
 export const CANDIDATES: [string, MamaMethodOptions][] = [
-  ["act 1, one step (= Wanda + refit)", { activationWeight: 1, obsWeight: 0, steps: 1 }],
-  ["act 1 + obs 1, 8 steps", { activationWeight: 1, obsWeight: 1, steps: 8 }],
-  ["obs 1, 8 steps", { activationWeight: 0, obsWeight: 1, steps: 8 }],
-  ["mag 1 + act 1 + obs 1, 8 steps", { magnitudeWeight: 1, activationWeight: 1, obsWeight: 1, steps: 8 }],
-  ["act 1 + obs 2, 8 steps", { activationWeight: 1, obsWeight: 2, steps: 8 }],
+  ["act 1, one step (= Wanda + refit)", { ...NO, activationWeight: 1, obsWeight: 0, steps: 1 }],
+  ["act 1 + obs 1, 8 steps", { ...NO, activationWeight: 1, obsWeight: 1, steps: 8 }],
+  ["obs 1, 8 steps", { ...NO, activationWeight: 0, obsWeight: 1, steps: 8 }],
+  [
+    "mag 1 + act 1 + obs 1, 8 steps",
+    { ...NO, magnitudeWeight: 1, activationWeight: 1, obsWeight: 1, steps: 8 },
+  ],
+  ["act 1 + obs 2, 8 steps", { ...NO, activationWeight: 1, obsWeight: 2, steps: 8 }],
+  ["obs 1, 8 steps + swap refine (N:M)", { activationWeight: 0, obsWeight: 1, steps: 8, refine: "swap" }],
+  [
+    "obs 1, 8 steps + swap refine (all levels)",
+    { activationWeight: 0, obsWeight: 1, steps: 8, refine: "swap", refineLevels: "all" },
+  ],
 ];
 const SEEDS = [0, 1];
 const r = await runSweep(
   MODELS[0]!,
-  [...anchorColumns().slice(2), ...CANDIDATES.map(([l, o]) => mamaColumn(l, o))],
+  [
+    ...anchorColumns().slice(2),
+    { label: "SparseGPT mask + swap + refit", options: { method: SPARSEGPT_MASK_SWAP_REFIT } },
+    ...CANDIDATES.map(([l, o]) => mamaColumn(l, o)),
+  ],
   [0.7, { n: 2, m: 4 }],
   "tuning",
   "MAMA defaults on the calibration side",

@@ -54,7 +54,9 @@ describe("MAMA's refine option", () => {
   const defaults = MAMA_PIPELINE_DEFAULTS.scorer;
 
   it("2:4 with refine swap: keeps 2 of every 4, lowers the reconstruction loss, weights = the exact refit of its mask", async () => {
-    const plain = await mamaLinearProcedure(mamaSettings(undefined, defaults))(input({ n: 2, m: 4 }));
+    const plain = await mamaLinearProcedure(mamaSettings({ refine: "none" }, defaults))(
+      input({ n: 2, m: 4 }),
+    );
     const swap = await mamaLinearProcedure(mamaSettings({ refine: "swap" }, defaults))(input({ n: 2, m: 4 }));
     for (let g = 0; g < rows * n; g += 4)
       expect(swap.mask.subarray(g, g + 4).reduce((a, b) => a + b, 0)).toBe(2);
@@ -66,7 +68,7 @@ describe("MAMA's refine option", () => {
   });
 
   it("levels: unstructured untouched by default ('nm'), refined with refineLevels 'all'; width gate skips wide layers", async () => {
-    const plain = await mamaLinearProcedure(mamaSettings(undefined, defaults))(input(0.5));
+    const plain = await mamaLinearProcedure(mamaSettings({ refine: "none" }, defaults))(input(0.5));
     const nmOnly = await mamaLinearProcedure(mamaSettings({ refine: "swap" }, defaults))(input(0.5));
     expect(Array.from(nmOnly.weight)).toEqual(Array.from(plain.weight));
     const all = await mamaLinearProcedure(mamaSettings({ refine: "swap", refineLevels: "all" }, defaults))(
@@ -78,7 +80,9 @@ describe("MAMA's refine option", () => {
     const gated = await mamaLinearProcedure(mamaSettings({ refine: "swap", refineMaxCols: n - 1 }, defaults))(
       input({ n: 2, m: 4 }),
     );
-    const plain24 = await mamaLinearProcedure(mamaSettings(undefined, defaults))(input({ n: 2, m: 4 }));
+    const plain24 = await mamaLinearProcedure(mamaSettings({ refine: "none" }, defaults))(
+      input({ n: 2, m: 4 }),
+    );
     expect(Array.from(gated.weight)).toEqual(Array.from(plain24.weight));
   });
 
