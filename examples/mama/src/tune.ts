@@ -3,7 +3,7 @@
 // held-out perplexity (16 × 256 windows) from its last third. stories260K, 70 % and 2:4, seeds 0 and 1;
 // ranking by mean log-perplexity over the two levels. Writes results/mama-defaults.md.
 // Run: npm run tune -w @mama-prune-examples/mama
-import type { MamaMethodOptions } from "@mama-prune/pipeline";
+import { MAMA_PIPELINE_DEFAULTS, type MamaMethodOptions } from "@mama-prune/pipeline";
 import {
   anchorColumns,
   cell,
@@ -48,6 +48,8 @@ const rows = r.table.columns.map((c) => {
   const b = cell(r, c, "2:4");
   return { c, a, b, score: (Math.log(a.mean) + Math.log(b.mean)) / 2 };
 });
+const labels = new Set(CANDIDATES.map(([l]) => l));
+const best = rows.filter((x) => labels.has(x.c)).reduce((a, b) => (b.score < a.score ? b : a));
 const md = [
   "# MAMA defaults, measured on the calibration side",
   "",
@@ -61,6 +63,8 @@ const md = [
     (x) =>
       `| ${x.c} | ${x.a.mean.toFixed(2)} ± ${x.a.sd.toFixed(2)} | ${x.b.mean.toFixed(2)} ± ${x.b.sd.toFixed(2)} | ${x.score.toFixed(4)} |`,
   ),
+  "",
+  `Best MAMA candidate (lowest mean log ppl): **${best.c}** (${best.score.toFixed(4)}). Shipped defaults (\`MAMA_PIPELINE_DEFAULTS.scorer\`): \`${JSON.stringify(MAMA_PIPELINE_DEFAULTS.scorer)}\`.`,
   "",
 ];
 await writeResult("mama-defaults.md", md.join("\n"));
