@@ -15,8 +15,12 @@ const VARIANTS: [string, MamaMethodOptions][] = [
   ["+ activation (weight 1)", { activationWeight: 1 }],
   ["− OBS saliency (activation instead)", { obsWeight: 0, activationWeight: 1 }],
   ["− gradual (one-shot mask)", { steps: 1 }],
+  ["− swap refine (N:M)", { refine: "none" }],
   ["− refit", { refit: false }],
-  ["− gradual − OBS (= Wanda + refit)", { steps: 1, obsWeight: 0, activationWeight: 1 }],
+  [
+    "− gradual − OBS − swap (= Wanda + refit)",
+    { steps: 1, obsWeight: 0, activationWeight: 1, refine: "none" },
+  ],
 ];
 const r = await runSweep(
   MODELS[0]!,

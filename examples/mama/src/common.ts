@@ -18,6 +18,7 @@ import {
   type SweepMethodOptions,
   type SweepResult,
   splitCalibrationText,
+  swapRefineMask,
   sweepMethod,
 } from "@mama-prune/pipeline";
 import { leastSquaresRefit, sparsegpt } from "@mama-prune/redistribute";
@@ -80,6 +81,27 @@ export const SPARSEGPT_MASK_REFIT = defineMethod({
     const g = await sparsegpt(i.weight, gram, { sparsity: i.sparsity, percdamp: d, name: i.name });
     const r = await leastSquaresRefit(i.weight, gram, g.mask, { damping: d, name: i.name });
     return { weight: r.weight, mask: g.mask, redistribution: "refit", dampingUsed: r.dampingUsed };
+  },
+});
+
+/**
+ * SparseGPT's adaptive mask, refined by `swapRefineMask` (exact kept/pruned swaps while each row's
+ * reconstruction loss drops; N:M swaps stay inside a run), then the exact refit: the swap pass started
+ * from SparseGPT's sequential choice instead of MAMA's gradual steps (a development comparison).
+ */
+export const SPARSEGPT_MASK_SWAP_REFIT = defineMethod({
+  ...SPARSEGPT_MASK_REFIT,
+  name: "sparsegpt-mask-swap-refit",
+  label: "SparseGPT mask + swap + refit",
+  linear: () => async (i: LinearProcedureInput) => {
+    const gram = i.stats?.gram;
+    if (gram === undefined) throw new Error(`${i.name}: sparsegpt-mask-swap-refit needs the Gram matrix`);
+    const d = i.damping ?? 0.01;
+    const g = await sparsegpt(i.weight, gram, { sparsity: i.sparsity, percdamp: d, name: i.name });
+    const nm = typeof i.sparsity === "number" ? {} : { nm: i.sparsity };
+    const s = swapRefineMask(i.weight, gram, g.mask, { damping: d, name: i.name, ...nm });
+    const r = await leastSquaresRefit(i.weight, gram, s.mask, { damping: d, name: i.name });
+    return { weight: r.weight, mask: s.mask, redistribution: "refit", dampingUsed: r.dampingUsed };
   },
 });
 

@@ -1,6 +1,6 @@
 // Quick calibration-side probe (development aid): npx tsx --conditions @mama-prune/source src/quick.ts
 import type { MamaMethodOptions } from "@mama-prune/pipeline";
-import { anchorColumns, cell, MODELS, mamaColumn, runSweep } from "./common.ts";
+import { anchorColumns, cell, MODELS, mamaColumn, runSweep, SPARSEGPT_MASK_SWAP_REFIT } from "./common.ts";
 
 const cands: [string, MamaMethodOptions][] = JSON.parse(process.argv[2] ?? "[]");
 const model = MODELS.find((m) => m.id === (process.argv[3] ?? "stories260K"))!;
@@ -9,7 +9,13 @@ const withAnchors = process.argv[5] === "anchors";
 const t0 = performance.now();
 const r = await runSweep(
   model,
-  [...(withAnchors ? anchorColumns().slice(2) : []), ...cands.map(([l, o]) => mamaColumn(l, o))],
+  [
+    ...(withAnchors ? anchorColumns().slice(2) : []),
+    ...(process.argv[6] === "sgswap"
+      ? [{ label: "SparseGPT mask + swap + refit", options: { method: SPARSEGPT_MASK_SWAP_REFIT } }]
+      : []),
+    ...cands.map(([l, o]) => mamaColumn(l, o)),
+  ],
   levels,
   "tuning",
   "quick",

@@ -3,20 +3,41 @@
 // held-out perplexity (16 × 256 windows) from its last third. stories260K, 70 % and 2:4, seeds 0 and 1;
 // ranking by mean log-perplexity over the two levels. Writes results/mama-defaults.md.
 // Run: npm run tune -w @mama-prune-examples/mama
-import type { MamaMethodOptions } from "@mama-prune/pipeline";
-import { anchorColumns, cell, MODELS, mamaColumn, runSweep, writeResult } from "./common.ts";
+import { MAMA_PIPELINE_DEFAULTS, type MamaMethodOptions } from "@mama-prune/pipeline";
+import {
+  anchorColumns,
+  cell,
+  MODELS,
+  mamaColumn,
+  runSweep,
+  SPARSEGPT_MASK_SWAP_REFIT,
+  writeResult,
+} from "./common.ts";
 
+const NO: MamaMethodOptions = { refine: "none" };
 export const CANDIDATES: [string, MamaMethodOptions][] = [
-  ["act 1, one step (= Wanda + refit)", { activationWeight: 1, obsWeight: 0, steps: 1 }],
-  ["act 1 + obs 1, 8 steps", { activationWeight: 1, obsWeight: 1, steps: 8 }],
-  ["obs 1, 8 steps", { activationWeight: 0, obsWeight: 1, steps: 8 }],
-  ["mag 1 + act 1 + obs 1, 8 steps", { magnitudeWeight: 1, activationWeight: 1, obsWeight: 1, steps: 8 }],
-  ["act 1 + obs 2, 8 steps", { activationWeight: 1, obsWeight: 2, steps: 8 }],
+  ["act 1, one step (= Wanda + refit)", { ...NO, activationWeight: 1, obsWeight: 0, steps: 1 }],
+  ["act 1 + obs 1, 8 steps", { ...NO, activationWeight: 1, obsWeight: 1, steps: 8 }],
+  ["obs 1, 8 steps", { ...NO, activationWeight: 0, obsWeight: 1, steps: 8 }],
+  [
+    "mag 1 + act 1 + obs 1, 8 steps",
+    { ...NO, magnitudeWeight: 1, activationWeight: 1, obsWeight: 1, steps: 8 },
+  ],
+  ["act 1 + obs 2, 8 steps", { ...NO, activationWeight: 1, obsWeight: 2, steps: 8 }],
+  ["obs 1, 8 steps + swap refine (N:M)", { activationWeight: 0, obsWeight: 1, steps: 8, refine: "swap" }],
+  [
+    "obs 1, 8 steps + swap refine (all levels)",
+    { activationWeight: 0, obsWeight: 1, steps: 8, refine: "swap", refineLevels: "all" },
+  ],
 ];
 const SEEDS = [0, 1];
 const r = await runSweep(
   MODELS[0]!,
-  [...anchorColumns().slice(2), ...CANDIDATES.map(([l, o]) => mamaColumn(l, o))],
+  [
+    ...anchorColumns().slice(2),
+    { label: "SparseGPT mask + swap + refit", options: { method: SPARSEGPT_MASK_SWAP_REFIT } },
+    ...CANDIDATES.map(([l, o]) => mamaColumn(l, o)),
+  ],
   [0.7, { n: 2, m: 4 }],
   "tuning",
   "MAMA defaults on the calibration side",
@@ -27,6 +48,8 @@ const rows = r.table.columns.map((c) => {
   const b = cell(r, c, "2:4");
   return { c, a, b, score: (Math.log(a.mean) + Math.log(b.mean)) / 2 };
 });
+const labels = new Set(CANDIDATES.map(([l]) => l));
+const best = rows.filter((x) => labels.has(x.c)).reduce((a, b) => (b.score < a.score ? b : a));
 const md = [
   "# MAMA defaults, measured on the calibration side",
   "",
@@ -40,6 +63,8 @@ const md = [
     (x) =>
       `| ${x.c} | ${x.a.mean.toFixed(2)} ± ${x.a.sd.toFixed(2)} | ${x.b.mean.toFixed(2)} ± ${x.b.sd.toFixed(2)} | ${x.score.toFixed(4)} |`,
   ),
+  "",
+  `Best MAMA candidate (lowest mean log ppl): **${best.c}** (${best.score.toFixed(4)}). Shipped defaults (\`MAMA_PIPELINE_DEFAULTS.scorer\`): \`${JSON.stringify(MAMA_PIPELINE_DEFAULTS.scorer)}\`.`,
   "",
 ];
 await writeResult("mama-defaults.md", md.join("\n"));

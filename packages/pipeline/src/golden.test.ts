@@ -55,6 +55,11 @@ const GOLDEN: Readonly<Record<string, { weights: string; report: string }>> = {
     weights: "db1fd496ba7e01fa1fd6de68c8aa5b4351f3e92fe868dee95cdfc30b6e1963e6",
     report: "898f46af490df63e92bdf7fb9b5d25267bea8d29c15a146030b758594a4bd3c4",
   },
+  // Recorded when MAMA's default gained the swap refinement of N:M masks (issue 13, 2:4 target).
+  "mama-swap-1:4": {
+    weights: "ed306f16933ea219bf8484d4e293f2dd15e28a33955e065fe6cfb49ca2ed6c77",
+    report: "3264cbbc0b98ecc2d52eff1ecb97831fe7ae7a72fc32805e2242d908012cac14",
+  },
   "wanda-owl": {
     weights: "b0cd6556aa8e31fa28c53325a5830a4990a75d9b242cb55285ab13e16572ddf7",
     report: "93af3378aee94f4f0115dd0276321ce7c103800f2f49fae398298fa0aa59a22f",

@@ -10,6 +10,7 @@ import {
 } from "@mama-prune/core";
 import { cholesky, inverseFromCholesky } from "@mama-prune/redistribute";
 import { type MamaOptions, type Normalization, normalizeGroup } from "@mama-prune/scoring";
+import { refineAfterSteps } from "./mama-refine.ts";
 import type { LinearProcedure, LinearProcedureInput, LinearProcedureResult } from "./method.ts";
 import { refitKept } from "./refit-kept.ts";
 import { columnNorms } from "./stats.ts";
@@ -34,6 +35,16 @@ export interface MamaMethodOptions extends MamaOptions {
   readonly schedule?: "linear" | "cubic";
   /** Exact least-squares refit of the kept weights after every step (false: W ⊙ mask, no update). */
   readonly refit?: boolean;
+  /**
+   * Mask refinement after the steps (`swapRefineMask`): `"swap"` swaps kept and pruned weights of a
+   * row (of an M-run for N:M) while the exact reconstruction loss drops, then refits once; `"none"`
+   * skips it. Applies to N:M levels (`"nm"`, the default) or to every level (`"all"`).
+   */
+  readonly refine?: "none" | "swap";
+  /** Which levels {@link MamaMethodOptions.refine} applies to (default `"nm"`). */
+  readonly refineLevels?: "nm" | "all";
+  /** Widest layer (cols) the refinement runs on; its cost grows as rows·cols³ (default 256: measured 7.6 s for 64 × 192 from an arbitrary 2:4 mask, 63 s for 64 × 384, on a loaded 2-core machine). */
+  readonly refineMaxCols?: number;
 }
 
 /** Options a {@link RefitSolver} receives. */
@@ -82,6 +93,9 @@ export interface MamaProcedureSettings {
   readonly steps: number;
   readonly schedule: "linear" | "cubic";
   readonly refit: boolean;
+  readonly refine: "none" | "swap";
+  readonly refineLevels: "nm" | "all";
+  readonly refineMaxCols: number;
 }
 
 function weightOf(name: string, v: number | undefined, fallback: number): number {
@@ -117,7 +131,21 @@ export function mamaSettings(
     steps: o.steps ?? 1,
     schedule: o.schedule ?? "linear",
     refit: o.refit ?? true,
+    refine: o.refine ?? "none",
+    refineLevels: o.refineLevels ?? "nm",
+    refineMaxCols: o.refineMaxCols ?? 256,
   };
+  if (s.refine !== "none" && s.refine !== "swap") {
+    throw new RangeError(`mama: option refine must be "none" or "swap", got ${String(s.refine)}`);
+  }
+  if (s.refineLevels !== "nm" && s.refineLevels !== "all") {
+    throw new RangeError(`mama: option refineLevels must be "nm" or "all", got ${String(s.refineLevels)}`);
+  }
+  if (!Number.isInteger(s.refineMaxCols) || s.refineMaxCols < 0) {
+    throw new RangeError(
+      `mama: option refineMaxCols must be an integer >= 0, got ${String(s.refineMaxCols)}`,
+    );
+  }
   if (s.normalize !== "rank" && s.normalize !== "zscore") {
     throw new RangeError(`mama: option normalize must be "rank" or "zscore", got ${String(s.normalize)}`);
   }
@@ -392,6 +420,12 @@ export function mamaLinearProcedure(
         cur = new Float32Array(W.data);
         for (let k = 0; k < n; k++) if (mask[k] === 0) cur[k] = 0;
       }
+    }
+    const refined = await refineAfterSteps(s, input, mask, solver, damping);
+    if (refined !== undefined) {
+      mask.set(refined.mask);
+      cur = refined.weight;
+      for (const m of refined.warnings) warnings.push(m);
     }
     return {
       weight: cur,

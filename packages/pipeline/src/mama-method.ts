@@ -38,6 +38,9 @@ export const MAMA_PIPELINE_DEFAULTS: Readonly<{
     steps: 8,
     schedule: "linear",
     refit: true,
+    refine: "swap",
+    refineLevels: "nm",
+    refineMaxCols: 256,
   },
   redistribution: "refit",
 };
@@ -69,7 +72,7 @@ export function createMamaMethod(
     name: options.name ?? "mama",
     label: options.label ?? "MAMA",
     description:
-      "MAMA: gradual kept-set OBS saliency (+ optional |W|, |W|·‖X‖, movement) → mask → exact refit, per linear",
+      "MAMA: gradual kept-set OBS saliency (+ optional |W|, |W|·‖X‖, movement) → mask → exact refit, per linear; N:M masks then refined by exact swaps",
     // The one-shot term mix: declares the statistics the run collects (activation norms, W⁰), and is
     // the scorer used when a run overrides the redistribution.
     scorer: (env: MethodEnvironment<MamaMethodOptions>): ScorerPlugin => {

@@ -18,7 +18,10 @@ export const GOLDEN_CASES: Readonly<Record<string, Readonly<Record<string, unkno
   "mama-no-pre": { method: "mama", sparsity: 0.5, noPre: true },
   "wanda-2:4": { method: "wanda", sparsity: { n: 2, m: 4 } },
   "sparsegpt-2:4": { method: "sparsegpt", sparsity: { n: 2, m: 4 } },
-  "mama-1:4": { method: "mama", sparsity: { n: 1, m: 4 } },
+  // MAMA's steps alone at 1:4 (the digest recorded before the swap refinement existed) and the default,
+  // which refines N:M masks by exact swaps after the steps.
+  "mama-1:4": { method: "mama", sparsity: { n: 1, m: 4 }, methodOptions: { refine: "none" } },
+  "mama-swap-1:4": { method: "mama", sparsity: { n: 1, m: 4 } },
   "wanda-owl": { method: "wanda", sparsity: 0.5, allocation: { kind: "owl", lambda: 0.1, M: 3 } },
   "magnitude-refit": { method: "magnitude", sparsity: 0.5, redistribution: "refit" },
   "magnitude-mean": { method: "magnitude", sparsity: 0.4, redistribution: "mean" },
