@@ -67,3 +67,26 @@ describe("sparsegpt diagnostics.reconstructionError", () => {
     },
   );
 });
+
+describe("sparsegpt on the backend with 128-column blocks (32-column sub-blocks, small in-block GEMMs)", () => {
+  it.each([
+    { label: "50 %", sparsity: 0.5 as const },
+    { label: "2:4", sparsity: { n: 2, m: 4 } },
+  ])(
+    "agrees with the float64 JS path: masks but for near-ties, error within 1e-4 ($label)",
+    async ({ sparsity }) => {
+      const js = await sparsegpt(w, h, { sparsity, blockSize: 128 });
+      const be = await sparsegpt(w, h, { sparsity, backend: wasm, backendMinCols: 0, blockSize: 128 });
+      expect(be.diagnostics.onBackend).toBe(true);
+      let differ = 0;
+      for (let i = 0; i < js.mask.length; i++) if (js.mask[i] !== be.mask[i]) differ++;
+      expect(differ / js.mask.length).toBeLessThan(0.002);
+      expect(be.diagnostics.prunedCount).toBe(js.diagnostics.prunedCount);
+      const eJs = reconstructionError(w, js.weight, h);
+      const eBe = reconstructionError(w, be.weight, h);
+      expect(Math.abs(eBe - eJs) / eJs).toBeLessThan(1e-4);
+      // and it is the float32 path, not a copy of the float64 one
+      expect(Array.from(be.weight)).not.toEqual(Array.from(js.weight));
+    },
+  );
+});

@@ -308,38 +308,47 @@ export async function sparsegpt(
     }
 
     // ---- OBS updates, row by row (rows are independent once the block's mask is known) ----
-    for (let r0 = 0; r0 < rows; r0 += ROW_TILE) {
-      const tile = Math.min(ROW_TILE, rows - r0);
-      for (let t = 0; t < tile; t++) {
-        const ro = (r0 + t) * cols;
-        const eo = t * blockSize;
-        for (let c = 0; c < bw; c++) {
-          const j = i1 + c;
-          if (nm !== undefined && nm.n > 0 && j % nm.m === 0)
-            selectNM(w, mask, ro + j, j, Math.min(nm.m, cols - j), nm, invDiagSq, nmScores, nmOrder);
-          if (mask[ro + j] === 1) {
-            err[eo + c] = 0;
-            continue;
+    // On the backend the block is walked in sub-blocks of SUB_BLOCK columns: per-column updates reach
+    // the end of the sub-block only, and one small GEMM per sub-block carries them to the rest of the
+    // block (the same lazy-batch algebra one level down). The float64 JS path walks the whole block.
+    const sub =
+      gemm !== undefined && bw > SUB_BLOCK && (nm === undefined || SUB_BLOCK % nm.m === 0) ? SUB_BLOCK : bw;
+    for (let c1 = 0; c1 < bw; c1 += sub) {
+      const c2 = Math.min(c1 + sub, bw);
+      const kEnd = i1 + c2; // per-column updates stop here
+      for (let r0 = 0; r0 < rows; r0 += ROW_TILE) {
+        const tile = Math.min(ROW_TILE, rows - r0);
+        for (let t = 0; t < tile; t++) {
+          const ro = (r0 + t) * cols;
+          const eo = t * blockSize;
+          for (let c = c1; c < c2; c++) {
+            const j = i1 + c;
+            if (nm !== undefined && nm.n > 0 && j % nm.m === 0)
+              selectNM(w, mask, ro + j, j, Math.min(nm.m, cols - j), nm, invDiagSq, nmScores, nmOrder);
+            if (mask[ro + j] === 1) {
+              err[eo + c] = 0;
+              continue;
+            }
+            const uj = j * cols;
+            const e = w[ro + j]! / u[uj + j]!;
+            err[eo + c] = e;
+            obsError += e * e;
+            w[ro + j] = 0;
+            if (e === 0) continue;
+            for (let k = j + 1; k < kEnd; k++) w[ro + k]! -= e * u[uj + k]!;
           }
-          const uj = j * cols;
-          const e = w[ro + j]! / u[uj + j]!;
-          err[eo + c] = e;
-          obsError += e * e;
-          w[ro + j] = 0;
-          if (e === 0) continue;
-          for (let k = j + 1; k < i2; k++) w[ro + k]! -= e * u[uj + k]!;
         }
-      }
-      // Lazy batch: W[r0:r0+tile, i2:] −= Err·U[i1:i2, i2:], four rows per pass over each row of U
-      // (each U load feeds four axpys, so U streams from memory a quarter as often).
-      if (i2 < cols) {
-        if (gemm !== undefined) gemm.collect(err, blockSize, r0, tile, bw);
-        else {
+        // Lazy batch: W[r0:r0+tile, i2:] −= Err·U[i1:i2, i2:], four rows per pass over each row of U
+        // (each U load feeds four axpys, so U streams from memory a quarter as often).
+        if (gemm !== undefined) {
+          if (i2 < cols || c2 < bw) gemm.collect(err, blockSize, r0, tile, bw, c1, c2);
+        } else if (i2 < cols) {
           const tl = performance.now();
           lazyUpdate(w, u, err, cols, blockSize, r0, tile, i1, bw, i2);
           lazyMs += performance.now() - tl;
         }
       }
+      if (gemm !== undefined && c2 < bw) await gemm.applyWithin(w, u, i1, bw, c1, c2);
     }
     if (gemm !== undefined && i2 < cols) await gemm.apply(w, u, i1, i2);
   }
@@ -384,6 +393,8 @@ export async function sparsegpt(
 
 /** Rows processed together in the lazy batch update. */
 const ROW_TILE = 4;
+/** Columns of the sub-blocks of the backend path's in-block sweep (a multiple of common N:M's M). */
+const SUB_BLOCK = 32;
 
 /** W[r0 + t, i2:] −= Σ_c err[t, c]·U[i1 + c, i2:] for t < tile. */
 function lazyUpdate(
