@@ -96,6 +96,8 @@ function copyBlock(ctx: Ctx, r0: number, c0: number, h: number, w: number, lower
   return out;
 }
 
+const EMPTY = new Float32Array(0);
+
 function transpose(x: Float32Array, h: number, w: number): Float32Array {
   const t = new Float32Array(h * w); // (w, h)
   for (let i = 0; i < h; i++) for (let j = 0; j < w; j++) t[j * h + i] = x[i * w + j]!;
@@ -114,8 +116,8 @@ async function factorInvert(ctx: Ctx, o: number, s: number): Promise<number> {
   const o2 = o + n1;
   let p = await factorInvert(ctx, o, n1);
   if (p >= 0) return p;
-  const b = copyBlock(ctx, o2, o, n2, n1, false); // (n2, n1) B
-  const g = await timesLowerT(ctx, b, n2, o, n1); // (n2, n1) L21 = B·X11ᵀ
+  // Temporaries are dropped as soon as they are used up (B inside timesLowerT, L21 after L21·X11).
+  let g = await timesLowerT(ctx, copyBlock(ctx, o2, o, n2, n1, false), n2, o, n1); // (n2, n1) L21 = B·X11ᵀ
   // C −= L21·L21ᵀ, lower triangle only, in row strips (strip rows r0..r1 need columns < r1).
   const strip = Math.max(leaf, Math.ceil(n2 / 4));
   for (let r0 = 0; r0 < n2; r0 += strip) {
@@ -129,8 +131,10 @@ async function factorInvert(ctx: Ctx, o: number, s: number): Promise<number> {
   }
   p = await factorInvert(ctx, o2, n2);
   if (p >= 0) return p;
-  const t = await timesLower(ctx, g, n2, o, n1); // (n2, n1) L21·X11
+  let t = await timesLower(ctx, g, n2, o, n1); // (n2, n1) L21·X11
+  g = EMPTY;
   const x21 = await lowerTimes(ctx, o2, n2, t, n1); // (n2, n1) X22·L21·X11
+  t = EMPTY;
   for (let i = 0; i < n2; i++) {
     const dst = (o2 + i) * n + o;
     for (let j = 0; j < n1; j++) a[dst + j] = -x21[i * n1 + j]!;
@@ -214,13 +218,12 @@ async function timesLower(ctx: Ctx, x: Float32Array, h: number, o: number, s: nu
 /** y = X·t, X lower at a[o:o+s, o:o+s], t (s, w): y[r0:r1, :] = X[r0:r1, :r1]·t[:r1, :]. */
 async function lowerTimes(ctx: Ctx, o: number, s: number, t: Float32Array, w: number): Promise<Float32Array> {
   const y = new Float32Array(s * w); // (s, w)
-  const tt = transpose(t, s, w); // (w, s)
   const bounds = partBounds(ctx, s);
   for (let p = 0; p + 1 < bounds.length; p++) {
     const r0 = bounds[p]!;
     const r1 = bounds[p + 1]!;
     const x = copyLowerPart(ctx, o + r0, o, r1 - r0, r1); // (r1−r0, r1)
-    const part = await gemm(ctx, x, columns(tt, w, s, 0, r1), r1 - r0, r1, w); // (r1−r0, w)
+    const part = await gemm(ctx, x, transpose(t.subarray(0, r1 * w), r1, w), r1 - r0, r1, w); // (r1−r0, w)
     y.set(part, r0 * w);
   }
   return y;
