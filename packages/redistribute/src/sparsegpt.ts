@@ -105,7 +105,7 @@ export interface SparseGptDiagnostics {
    */
   readonly reconstructionError: number;
   /**
-   * Wall time per stage in ms: Hessian checks + copy, Cholesky/inverse (all damping attempts), the
+   * Wall time per stage in ms: Hessian checks, Cholesky/inverse (all damping attempts, damped copies), the
    * column sweep (mask choice, per-column OBS updates and lazy updates), of which the lazy updates.
    */
   readonly stageMs: {
