@@ -254,6 +254,9 @@ export async function startPrune(
         signal,
         keepOutput: false,
       }));
+      // Every linear is replaced below, so the backend's packed copies of the dense weights are of no
+      // further use: dropping them now lets SparseGPT's factor and GEMMs reuse that backend memory.
+      for (const name of LINEAR_NAMES) backend.invalidate(model.getLinearWeight(local, name));
     }
 
     // The last linear of each shared input may let SparseGPT factor that input's Gram matrix in place,
