@@ -265,6 +265,35 @@ describe("gramAccumulate", () => {
     }
   });
 
+  it("wide inputs (k ≥ 512, block-row GEMM path): xᵀx to float32 round-off over ≤ 1024 rows, exactly symmetric", async () => {
+    // k = 520: kp = 520 → block rows of 256, 256 and a ragged 8; m = 1100: depth chunks 1024 + 76.
+    for (const [m, k, seed] of [
+      [1100, 520, 900],
+      [5, 515, 901],
+    ] as const) {
+      const x = uniform(m * k, seed);
+      const before = uniform(k * k, seed + 10);
+      for (let a = 0; a < k; a++) for (let b = 0; b < a; b++) before[a * k + b] = before[b * k + a]!;
+      const acc64 = Float64Array.from(before);
+      await backend.gramAccumulate(x, m, k, acc64);
+      const { g, s } = refGram(x, m, k);
+      const want = g.map((v, i) => v + (before[i] as number));
+      const err = maxRelError(
+        acc64,
+        want,
+        s.map((v) => v + 1),
+      );
+      expect(err, `${m}x${k}`).toBeLessThan(tol(1024));
+      expect(err, `${m}x${k} is not exact float64`).toBeGreaterThan(0);
+      for (let a = 0; a < k; a++)
+        for (let b = 0; b < a; b++) {
+          expect((acc64[a * k + b] as number) - (before[a * k + b] as number)).toBe(
+            (acc64[b * k + a] as number) - (before[b * k + a] as number),
+          );
+        }
+    }
+  });
+
   it("rejects a wrongly sized accumulator and a non-Float64Array", async () => {
     await expect(backend.gramAccumulate(uniform(6, 1), 2, 3, new Float64Array(8))).rejects.toThrow(
       /acc has 8 elements, expected k·k = 9/,

@@ -50,6 +50,12 @@ export interface PruneLinearOptions {
    * layers with ≥ 512 inputs (narrower ones run the float64 JS code, bit for bit).
    */
   readonly backend?: ComputeBackend;
+  /**
+   * The caller reads `stats.gram` no more after this call (this linear is the last one of its shared
+   * input): SparseGPT on the backend path may then damp and factor it in place (`overwriteHessian`, no
+   * n² float64 copy), and `stats.gram` holds garbage afterwards. Default false.
+   */
+  readonly gramDisposable?: boolean;
   readonly log?: Logger;
   readonly signal?: AbortSignal;
 }
@@ -133,7 +139,12 @@ export async function pruneLinear(options: PruneLinearOptions): Promise<PruneLin
     log,
     ...(signal !== undefined ? { signal } : {}),
     ...(options.backend !== undefined ? { backend: options.backend } : {}),
+    ...(options.gramDisposable === true ? { overwriteHessian: true } : {}),
   };
+  // SparseGPT on the backend path reports trace(ΔW·H·ΔWᵀ) itself (from its sweep, for free), where the
+  // product below costs a rows·cols² GEMM and a float32 copy of H; the float64 JS path keeps the
+  // reference computation, bit for bit.
+  let sparsegptRecon: number | undefined;
 
   if (resolved.linear !== undefined) {
     // The method's own procedure: mask and weights chosen together.
@@ -161,6 +172,7 @@ export async function pruneLinear(options: PruneLinearOptions): Promise<PruneLin
       sparsity: nm ?? sparsity,
       ...sparsegptShared,
     });
+    if (r.diagnostics.onBackend) sparsegptRecon = r.diagnostics.reconstructionError;
     newW = r.weight;
     mask = r.mask;
     dampingUsed = r.dampingUsed;
@@ -226,6 +238,7 @@ export async function pruneLinear(options: PruneLinearOptions): Promise<PruneLin
           mask,
           ...sparsegptShared,
         });
+        if (r.diagnostics.onBackend) sparsegptRecon = r.diagnostics.reconstructionError;
         newW = r.weight;
         dampingUsed = r.dampingUsed;
         for (const m of r.diagnostics.warnings) warnings.push(m);
@@ -250,9 +263,11 @@ export async function pruneLinear(options: PruneLinearOptions): Promise<PruneLin
   const recon =
     gram === undefined || options.reconstructionError === false
       ? undefined
-      : options.backend !== undefined
-        ? await reconstructionErrorOnBackend(W, newW, gram, { backend: options.backend })
-        : reconstructionError(W, newW, gram);
+      : sparsegptRecon !== undefined
+        ? sparsegptRecon
+        : options.backend !== undefined
+          ? await reconstructionErrorOnBackend(W, newW, gram, { backend: options.backend })
+          : reconstructionError(W, newW, gram);
   return {
     weight: newW,
     mask,

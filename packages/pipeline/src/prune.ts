@@ -9,7 +9,7 @@ import {
   PruneError,
   SILENT_LOGGER,
 } from "@mama-prune/core";
-import { LINEAR_NAMES, type LlamaModel, loadLlama } from "@mama-prune/model";
+import { LINEAR_NAMES, type LinearName, type LlamaModel, loadLlama } from "@mama-prune/model";
 import { allocateSparsity } from "@mama-prune/scoring";
 import type { Checkpoint } from "@mama-prune/tensor-io";
 import {
@@ -254,8 +254,15 @@ export async function startPrune(
         signal,
         keepOutput: false,
       }));
+      // Every linear is replaced below, so the backend's packed copies of the dense weights are of no
+      // further use: dropping them now lets SparseGPT's factor and GEMMs reuse that backend memory.
+      for (const name of LINEAR_NAMES) backend.invalidate(model.getLinearWeight(local, name));
     }
 
+    // The last linear of each shared input may let SparseGPT factor that input's Gram matrix in place,
+    // and the input's statistics are dropped right after it (one Gram resident at a time at the end).
+    const lastOf = new Map<InputKey, LinearName>();
+    for (const name of LINEAR_NAMES) lastOf.set(INPUT_OF[name], name);
     for (const name of LINEAR_NAMES) {
       await tick(`prune: block ${l} ${name}`);
       const tl = clock();
@@ -295,9 +302,11 @@ export async function startPrune(
           ? { reconstructionError: options.reconstructionError }
           : {}),
         backend,
+        ...(lastOf.get(INPUT_OF[name]) === name ? { gramDisposable: true } : {}),
         log,
         ...(signal !== undefined ? { signal } : {}),
       });
+      if (lastOf.get(INPUT_OF[name]) === name) delete stats[INPUT_OF[name]];
       for (const m of r.warnings) warnings.push(m);
       const mc = r.meanCompensation;
       if (mc !== undefined && !mc.applied && l === 0 && name === "q_proj") {

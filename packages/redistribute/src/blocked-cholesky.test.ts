@@ -57,6 +57,25 @@ describe("upperCholeskyOfInverseBlocked", () => {
   );
 });
 
+describe("upperCholeskyOfInverseBlocked triangle-aware products", () => {
+  it("parts skip the zero half of the triangular operands: fewer multiply-adds, the same factor bit for bit", async () => {
+    // n 1100, leaf 128: the top split is 640 + 460, so the 640-wide products run in 2 parts.
+    const n = 1100;
+    const h = damped(activationLikeHessian(600, n, 77, { dead: [9] }), n, 0.01);
+    const full = new Float64Array(h);
+    const fullStats: BlockedFactorStats = { gemmCalls: 0, gemmMultiplyAdds: 0 };
+    expect(await upperCholeskyOfInverseBlocked(full, n, wasm, 128, fullStats, 1)).toBe(-1);
+    const parted = new Float64Array(h);
+    const partStats: BlockedFactorStats = { gemmCalls: 0, gemmMultiplyAdds: 0 };
+    expect(await upperCholeskyOfInverseBlocked(parted, n, wasm, 128, partStats)).toBe(-1);
+    expect(partStats.gemmCalls).toBeGreaterThan(fullStats.gemmCalls);
+    expect(partStats.gemmMultiplyAdds).toBeLessThan(0.9 * fullStats.gemmMultiplyAdds);
+    let same = true;
+    for (let i = 0; i < full.length; i++) if (!Object.is(full[i], parted[i])) same = false;
+    expect(same).toBe(true); // so the float64 comparisons of the tests above carry over
+  });
+});
+
 describe("upperCholeskyOfInverseBlocked failures", () => {
   it("reports the failing pivot of a singular matrix, in the input's order", async () => {
     const n = 96;

@@ -83,6 +83,8 @@ export interface HessianInfo {
   readonly dead: Uint8Array; // (n,), 1 where the input column was never active (H_jj = 0)
   readonly deadCount: number;
   readonly meanDiag: number; // mean of diag(H) with dead entries counted as 1
+  /** H[i, j] === H[j, i] bit for bit everywhere (a Gram matrix from `gramAccumulate` is). */
+  readonly exactlySymmetric: boolean;
 }
 
 /**
@@ -117,10 +119,13 @@ export function checkHessian(where: string, hessian: Float64Array | Float32Array
       );
     }
   }
+  let exactlySymmetric = true;
   for (let i = 0; i < n; i++) {
     for (let j = 0; j < i; j++) {
       const a = h[i * n + j]!;
       const b = h[j * n + i]!;
+      if (a === b) continue;
+      exactlySymmetric = false;
       const scale = Math.sqrt(h[i * n + i]! * h[j * n + j]!) + Math.abs(a) + Math.abs(b);
       if (Math.abs(a - b) > 1e-6 * scale) {
         throw new PruneError(
@@ -141,7 +146,7 @@ export function checkHessian(where: string, hessian: Float64Array | Float32Array
       sum += 1;
     } else sum += d;
   }
-  return { dead, deadCount, meanDiag: n === 0 ? 0 : sum / n };
+  return { dead, deadCount, meanDiag: n === 0 ? 0 : sum / n, exactlySymmetric };
 }
 
 /** Check a relative damping option (percdamp). */
@@ -170,15 +175,62 @@ export interface DampedFactor<T> {
 }
 
 /**
+ * Builds the matrix one attempt of {@link factorWithDamping} factors: H with `damping` added to the
+ * diagonal (`attempt` counts from 1).
+ */
+export type DampedMatrixSource = (damping: number, attempt: number) => Float64Array;
+
+/**
+ * The default {@link DampedMatrixSource}: a new float64 copy of `h` per attempt, damping added to its
+ * diagonal; with `dead`, the diagonal of a dead input (dead[j] = 1) becomes 1 + damping (the anchor's
+ * H_jj = 0 → 1 fix, applied to the copy, so the caller's H needs no fixed copy of its own).
+ */
+export function dampedCopies(
+  h: Float64Array | Float32Array,
+  n: number,
+  dead?: Uint8Array,
+): DampedMatrixSource {
+  return (damping) => {
+    const damped = new Float64Array(h); // (n, n)
+    for (let j = 0; j < n; j++) {
+      if (dead !== undefined && dead[j] === 1) damped[j * n + j] = 1 + damping;
+      else damped[j * n + j]! += damping;
+    }
+    return damped;
+  };
+}
+
+/**
+ * The caller's H itself as the matrix of every attempt (no n² copy), for factorisations that write
+ * only the upper triangle and the diagonal of H's order (the blocked one, which works on the reversed
+ * lower triangle): before a retry the upper triangle is restored from the untouched strict lower one
+ * and the diagonal from a saved copy. H must be exactly symmetric; after the call it holds the factor.
+ * Each attempt's matrix equals {@link dampedCopies}' bit for bit.
+ */
+export function dampedInPlace(h: Float64Array, n: number, dead: Uint8Array): DampedMatrixSource {
+  const diag = new Float64Array(n); // (n,) diag H with the dead fix
+  for (let j = 0; j < n; j++) diag[j] = dead[j] === 1 ? 1 : h[j * n + j]!;
+  return (damping, attempt) => {
+    if (attempt > 1) {
+      h.reverse(); // the blocked factorisation leaves a failed attempt reversed
+      for (let i = 0; i < n; i++) for (let j = i + 1; j < n; j++) h[i * n + j] = h[j * n + i]!;
+    }
+    for (let j = 0; j < n; j++) h[j * n + j] = dead[j] === 1 ? 1 + damping : diag[j]! + damping;
+    return h;
+  };
+}
+
+/**
  * Add relDamping·meanDiag to the diagonal of a copy of `h` and call `factor`; when it fails (returns
  * a pivot index), multiply the relative damping by {@link DAMPING_GROWTH}, warn through `log` and in
  * `warnings`, and retry, at most `maxAttempts` times in all; then throw NUMERIC_FAILURE. Never falls
  * back to anything but a larger damping. `factor` may be synchronous (the float64 JS factorisations) or
- * asynchronous (the blocked factorisation on a compute backend).
+ * asynchronous (the blocked factorisation on a compute backend). `source`, when given, builds each
+ * attempt's damped matrix instead of the plain copy of `h` (see {@link dampedCopies}, {@link dampedInPlace}).
  */
 export async function factorWithDamping<T>(
   where: string,
-  h: Float64Array,
+  h: Float64Array | Float32Array,
   n: number,
   meanDiag: number,
   relDamping: number,
@@ -186,13 +238,18 @@ export async function factorWithDamping<T>(
   log: Logger | undefined,
   warnings: string[],
   factor: (damped: Float64Array) => DampedAttempt<T> | Promise<DampedAttempt<T>>,
+  source?: DampedMatrixSource,
 ): Promise<DampedFactor<T>> {
   let rel = relDamping;
   let lastPivot = -1;
   for (let attempt = 1; attempt <= maxAttempts; attempt++) {
     const damping = rel * meanDiag;
-    const damped = new Float64Array(h); // (n, n)
-    for (let j = 0; j < n; j++) damped[j * n + j]! += damping;
+    let damped: Float64Array; // (n, n)
+    if (source !== undefined) damped = source(damping, attempt);
+    else {
+      damped = new Float64Array(h);
+      for (let j = 0; j < n; j++) damped[j * n + j]! += damping;
+    }
     const r = await factor(damped);
     if (r.ok) return { value: r.value, relDamping: rel, damping, attempts: attempt };
     lastPivot = r.pivot;

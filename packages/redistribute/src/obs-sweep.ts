@@ -26,6 +26,7 @@ export class LazyGemm {
   private readonly cols: number;
   private readonly errs: Float32Array; // (rows, blockSize), row stride bw of the current block
   private y: Float32Array = new Float32Array(0);
+  private x: Float32Array = new Float32Array(0);
   readonly stats: LazyGemmStats = { multiplyAdds: 0, ms: 0 };
 
   constructor(backend: ComputeBackend, rows: number, cols: number, blockSize: number) {
@@ -35,12 +36,61 @@ export class LazyGemm {
     this.errs = new Float32Array(rows * blockSize);
   }
 
-  /** Store the errors of rows r0..r0+tile (err: (tile, blockSize), first bw columns live). */
-  collect(err: Float64Array, blockSize: number, r0: number, tile: number, bw: number): void {
+  /**
+   * Store the errors of rows r0..r0+tile (err: (tile, blockSize), first bw columns live), of columns
+   * [c0, c1) of the block (default all bw).
+   */
+  collect(
+    err: Float64Array,
+    blockSize: number,
+    r0: number,
+    tile: number,
+    bw: number,
+    c0: number = 0,
+    c1: number = bw,
+  ): void {
     for (let t = 0; t < tile; t++) {
       const dst = (r0 + t) * bw;
-      for (let c = 0; c < bw; c++) this.errs[dst + c] = err[t * blockSize + c]!;
+      for (let c = c0; c < c1; c++) this.errs[dst + c] = err[t * blockSize + c]!;
     }
+  }
+
+  /**
+   * Inside the block [i1, i1 + bw): W[:, i1+c2 : i1+bw] −= Err[:, c1:c2]·U[i1+c1 : i1+c2, i1+c2 : i1+bw]
+   * (the errors of the sub-block [c1, c2), collected, carried to the block's later columns).
+   */
+  async applyWithin(
+    w: Float64Array,
+    u: Float64Array,
+    i1: number,
+    bw: number,
+    c1: number,
+    c2: number,
+  ): Promise<void> {
+    const { rows, cols } = this;
+    const sb = c2 - c1;
+    const n2 = bw - c2;
+    if (n2 === 0 || rows === 0 || sb === 0) return;
+    const t0 = performance.now();
+    if (this.x.length < rows * sb) this.x = new Float32Array(rows * sb);
+    const x = this.x.subarray(0, rows * sb); // (rows, sb)
+    for (let r = 0; r < rows; r++) x.set(this.errs.subarray(r * bw + c1, r * bw + c2), r * sb);
+    const ut = new Float32Array(n2 * sb); // (n2, sb) U[i1+c1 : i1+c2, i1+c2 : i1+bw]ᵀ
+    for (let c = 0; c < sb; c++) {
+      const uo = (i1 + c1 + c) * cols + i1 + c2;
+      for (let k = 0; k < n2; k++) ut[k * sb + c] = u[uo + k]!;
+    }
+    if (this.y.length < rows * n2) this.y = new Float32Array(rows * n2);
+    const out = this.y.subarray(0, rows * n2); // (rows, n2)
+    const y = await this.backend.matmulTransB(x, ut, rows, sb, n2, { out });
+    this.backend.invalidate(ut);
+    for (let r = 0; r < rows; r++) {
+      const wo = r * cols + i1 + c2;
+      const yo = r * n2;
+      for (let k = 0; k < n2; k++) w[wo + k]! -= y[yo + k]!;
+    }
+    this.stats.multiplyAdds += rows * sb * n2;
+    this.stats.ms += performance.now() - t0;
   }
 
   /** W[:, i2:] −= Err·U[i1:i2, i2:] with the errors collected for the block [i1, i2). */

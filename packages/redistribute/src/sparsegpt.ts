@@ -14,11 +14,13 @@ import { upperCholeskyOfInverseBlocked } from "./blocked-cholesky.ts";
 import {
   checkAttempts,
   checkDamping,
+  checkHessian,
   checkMask,
   checkWeight,
   DEFAULT_MAX_DAMPING_ATTEMPTS,
+  dampedCopies,
+  dampedInPlace,
   factorWithDamping,
-  prepareHessian,
 } from "./common.ts";
 import { upperCholeskyOfInverseInPlace } from "./linalg.ts";
 import { kthSmallest, LazyGemm, SPARSEGPT_BACKEND_MIN_COLS } from "./obs-sweep.ts";
@@ -63,6 +65,13 @@ export interface SparseGptOptions {
   readonly backend?: ComputeBackend;
   /** Smallest cols for which `backend` is used (default {@link SPARSEGPT_BACKEND_MIN_COLS} = 512). */
   readonly backendMinCols?: number;
+  /**
+   * The caller no longer needs `hessian`: on the backend path, an exactly symmetric Float64Array is
+   * damped and factored in place (no n² float64 copy; 512 MiB at n = 8192) and holds garbage
+   * afterwards. Results are bit-identical to the copying path. Ignored on the float64 JS path and for
+   * a Float32Array or a not exactly symmetric hessian (default false).
+   */
+  readonly overwriteHessian?: boolean;
 }
 
 /** Numbers describing one {@link sparsegpt} run. */
@@ -86,8 +95,17 @@ export interface SparseGptDiagnostics {
   readonly meanDiag: number;
   /** Whether the backend ran the factorisation and the lazy updates (see `backendMinCols`). */
   readonly onBackend: boolean;
+  /** Whether the caller's hessian was factored in place (`overwriteHessian`); it then holds garbage. */
+  readonly hessianOverwritten: boolean;
   /**
-   * Wall time per stage in ms: Hessian checks + copy, Cholesky/inverse (all damping attempts), the
+   * trace(ΔW·H·ΔWᵀ) for the hessian passed in (ΔW = weight − result), from the sweep's own numbers:
+   * obsError − damping·‖ΔW‖² over the live inputs (dead inputs have zero rows in H). Equal to
+   * `reconstructionError(weight, result, hessian)` in exact arithmetic; free, where that one costs a
+   * rows·cols² product.
+   */
+  readonly reconstructionError: number;
+  /**
+   * Wall time per stage in ms: Hessian checks, Cholesky/inverse (all damping attempts, damped copies), the
    * column sweep (mask choice, per-column OBS updates and lazy updates), of which the lazy updates.
    */
   readonly stageMs: {
@@ -191,13 +209,21 @@ export async function sparsegpt(
   await tick(where);
 
   // ---- Hessian: dead inputs, damping, U = chol(H⁻¹)ᵀ-upper ----
+  // Each attempt factors a damped copy of the caller's H (dead fix applied to the copy), or, when the
+  // caller gives it up, H itself: the same matrix bit for bit, without an n² float64 copy.
   const t0 = performance.now();
-  const prep = prepareHessian(where, hessian, cols);
+  const prep = checkHessian(where, hessian, cols);
+  const inPlace =
+    backend !== undefined &&
+    options.overwriteHessian === true &&
+    hessian instanceof Float64Array &&
+    prep.exactlySymmetric;
+  const source = inPlace ? dampedInPlace(hessian, cols, prep.dead) : dampedCopies(hessian, cols, prep.dead);
   const warnings: string[] = [];
   const t1 = performance.now();
   const factor = await factorWithDamping(
     where,
-    prep.h,
+    hessian, // read through `source`
     cols,
     prep.meanDiag,
     percdamp,
@@ -214,6 +240,7 @@ export async function sparsegpt(
           const pivot = await upperCholeskyOfInverseBlocked(damped, cols, backend);
           return pivot < 0 ? { ok: true, value: damped } : { ok: false, pivot };
         },
+    source,
   );
   const t2 = performance.now();
   const u = factor.value; // (cols, cols), upper triangular, H_d⁻¹ = UᵀU
@@ -281,46 +308,65 @@ export async function sparsegpt(
     }
 
     // ---- OBS updates, row by row (rows are independent once the block's mask is known) ----
-    for (let r0 = 0; r0 < rows; r0 += ROW_TILE) {
-      const tile = Math.min(ROW_TILE, rows - r0);
-      for (let t = 0; t < tile; t++) {
-        const ro = (r0 + t) * cols;
-        const eo = t * blockSize;
-        for (let c = 0; c < bw; c++) {
-          const j = i1 + c;
-          if (nm !== undefined && nm.n > 0 && j % nm.m === 0)
-            selectNM(w, mask, ro + j, j, Math.min(nm.m, cols - j), nm, invDiagSq, nmScores, nmOrder);
-          if (mask[ro + j] === 1) {
-            err[eo + c] = 0;
-            continue;
+    // On the backend the block is walked in sub-blocks of SUB_BLOCK columns: per-column updates reach
+    // the end of the sub-block only, and one small GEMM per sub-block carries them to the rest of the
+    // block (the same lazy-batch algebra one level down). The float64 JS path walks the whole block.
+    const sub =
+      gemm !== undefined && bw > SUB_BLOCK && (nm === undefined || SUB_BLOCK % nm.m === 0) ? SUB_BLOCK : bw;
+    for (let c1 = 0; c1 < bw; c1 += sub) {
+      const c2 = Math.min(c1 + sub, bw);
+      const kEnd = i1 + c2; // per-column updates stop here
+      for (let r0 = 0; r0 < rows; r0 += ROW_TILE) {
+        const tile = Math.min(ROW_TILE, rows - r0);
+        for (let t = 0; t < tile; t++) {
+          const ro = (r0 + t) * cols;
+          const eo = t * blockSize;
+          for (let c = c1; c < c2; c++) {
+            const j = i1 + c;
+            if (nm !== undefined && nm.n > 0 && j % nm.m === 0)
+              selectNM(w, mask, ro + j, j, Math.min(nm.m, cols - j), nm, invDiagSq, nmScores, nmOrder);
+            if (mask[ro + j] === 1) {
+              err[eo + c] = 0;
+              continue;
+            }
+            const uj = j * cols;
+            const e = w[ro + j]! / u[uj + j]!;
+            err[eo + c] = e;
+            obsError += e * e;
+            w[ro + j] = 0;
+            if (e === 0) continue;
+            for (let k = j + 1; k < kEnd; k++) w[ro + k]! -= e * u[uj + k]!;
           }
-          const uj = j * cols;
-          const e = w[ro + j]! / u[uj + j]!;
-          err[eo + c] = e;
-          obsError += e * e;
-          w[ro + j] = 0;
-          if (e === 0) continue;
-          for (let k = j + 1; k < i2; k++) w[ro + k]! -= e * u[uj + k]!;
         }
-      }
-      // Lazy batch: W[r0:r0+tile, i2:] −= Err·U[i1:i2, i2:], four rows per pass over each row of U
-      // (each U load feeds four axpys, so U streams from memory a quarter as often).
-      if (i2 < cols) {
-        if (gemm !== undefined) gemm.collect(err, blockSize, r0, tile, bw);
-        else {
+        // Lazy batch: W[r0:r0+tile, i2:] −= Err·U[i1:i2, i2:], four rows per pass over each row of U
+        // (each U load feeds four axpys, so U streams from memory a quarter as often).
+        if (gemm !== undefined) {
+          if (i2 < cols || c2 < bw) gemm.collect(err, blockSize, r0, tile, bw, c1, c2);
+        } else if (i2 < cols) {
           const tl = performance.now();
           lazyUpdate(w, u, err, cols, blockSize, r0, tile, i1, bw, i2);
           lazyMs += performance.now() - tl;
         }
       }
+      if (gemm !== undefined && c2 < bw) await gemm.applyWithin(w, u, i1, bw, c1, c2);
     }
     if (gemm !== undefined && i2 < cols) await gemm.apply(w, u, i1, i2);
   }
 
   let prunedCount = 0;
   for (let i = 0; i < mask.length; i++) if (mask[i] === 0) prunedCount++;
+  const newWeight = new Float32Array(w); // (rows, cols)
+  let deltaSq = 0; // ‖ΔW‖² over the live inputs
+  for (let r = 0; r < rows; r++) {
+    const ro = r * cols;
+    for (let j = 0; j < cols; j++) {
+      if (prep.dead[j] === 1) continue;
+      const d = weight.data[ro + j]! - newWeight[ro + j]!;
+      deltaSq += d * d;
+    }
+  }
   return {
-    weight: new Float32Array(w),
+    weight: newWeight,
     mask,
     dampingUsed: factor.damping,
     deadInputs: prep.deadCount,
@@ -333,6 +379,8 @@ export async function sparsegpt(
       blockSize,
       meanDiag: prep.meanDiag,
       onBackend: backend !== undefined,
+      hessianOverwritten: inPlace,
+      reconstructionError: obsError - factor.damping * deltaSq,
       stageMs: {
         prepare: t1 - t0,
         factor: t2 - t1,
@@ -345,6 +393,8 @@ export async function sparsegpt(
 
 /** Rows processed together in the lazy batch update. */
 const ROW_TILE = 4;
+/** Columns of the sub-blocks of the backend path's in-block sweep (a multiple of common N:M's M). */
+const SUB_BLOCK = 32;
 
 /** W[r0 + t, i2:] −= Σ_c err[t, c]·U[i1 + c, i2:] for t < tile. */
 function lazyUpdate(
