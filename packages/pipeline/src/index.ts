@@ -25,6 +25,17 @@ export {
 } from "./mama-linear.ts";
 export { type CreateMamaMethodOptions, createMamaMethod } from "./mama-method.ts";
 export {
+  chooseMamaPath,
+  fullInverseDiagonal,
+  MAMA_EXACT_MAX_MULTIPLY_ADDS,
+  MAMA_WIDE_INTERMEDIATE_ITERATIONS,
+  MAMA_WIDE_STEPS,
+  type MamaPath,
+  type MamaPathChoice,
+  mamaExactCost,
+  mamaWideCost,
+} from "./mama-wide.ts";
+export {
   defineMethod,
   isMethodDefinition,
   type LinearProcedure,
