@@ -155,6 +155,15 @@ async function child(job: Record<string, string>): Promise<void> {
       scoreMs,
       forwardMs: totalMs - reads.ms - writes.ms - statsMs - scoreMs,
       overallSparsity: report.overallSparsity,
+      // Per linear: where the time went and which path/solver ran (MAMA's cost is per-linear).
+      linears: report.linears.map((l) => ({
+        name: l.name,
+        shape: l.shape,
+        ms: l.wallTimeMs,
+        ...(l.mamaPath !== undefined ? { mamaPath: l.mamaPath } : {}),
+        ...(l.refitSolver !== undefined ? { refitSolver: l.refitSolver } : {}),
+      })),
+      warnings: report.warnings,
     });
   } else {
     const seqlen = Number(job["seqlen"]);
