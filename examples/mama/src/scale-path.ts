@@ -5,6 +5,8 @@
 // steps and to full tolerance on the last; PCG forced even at these widths) — at 50 %, 70 % and 2:4,
 // calibration seeds 0, 1, 2, same protocol as results/mama-results.md. SparseGPT for scale.
 // Writes results/mama-scale-path.md. Run: npm run scale-path -w @mama-prune-examples/mama
+
+import { readFile } from "node:fs/promises";
 import {
   createMamaMethod,
   MAMA_WIDE_INTERMEDIATE_ITERATIONS,
@@ -15,7 +17,7 @@ import {
   type SweepResult,
   sweepMethod,
 } from "@mama-prune/pipeline";
-import { cell, MODELS, mamaColumn, runSweep, SEEDS, writeResult } from "./common.ts";
+import { cell, MODELS, mamaColumn, ROOT, runSweep, SEEDS, writeResult } from "./common.ts";
 
 const LEVELS: readonly SweepLevel[] = [0.5, 0.7, { n: 2, m: 4 }];
 const EXACT = "MAMA (exact path)";
@@ -26,6 +28,19 @@ const pcgAlways: RefitSolver = (w, h, m, o) => refitKept(w, h, m, { ...o, maxDir
 const wideMethod = createMamaMethod({ refit: pcgAlways, name: "mama-wide", label: WIDE });
 
 const fmt = (c: { mean: number; sd: number }): string => `${c.mean.toFixed(2)} ± ${c.sd.toFixed(2)}`;
+
+/** Wanda + refit from the committed main table (same protocol, seeds and calibration windows). */
+async function wandaRefit(model: string, level: string): Promise<{ mean: number; sd: number } | undefined> {
+  const text = await readFile(`${ROOT}results/mama-results-${model}.json`, "utf8").catch(() => undefined);
+  if (text === undefined) return undefined;
+  const t = JSON.parse(text) as {
+    columns: string[];
+    rows: { level: string; values: number[]; spread: (number | null)[] }[];
+  };
+  const k = t.columns.indexOf("Wanda + refit");
+  const row = t.rows.find((x) => x.level === level);
+  return k < 0 || row === undefined ? undefined : { mean: row.values[k]!, sd: row.spread[k] ?? 0 };
+}
 const lines: string[] = [];
 const protocols: string[] = [];
 for (const m of MODELS) {
@@ -35,7 +50,11 @@ for (const m of MODELS) {
     [
       sweepMethod("sparsegpt"),
       { ...mamaColumn(EXACT, { path: "exact" }), usePreCheckpoint: false },
-      { label: WIDE, options: { method: wideMethod, methodOptions: { path: "wide" } }, usePreCheckpoint: false },
+      {
+        label: WIDE,
+        options: { method: wideMethod, methodOptions: { path: "wide" } },
+        usePreCheckpoint: false,
+      },
     ],
     LEVELS,
     "evaluation",
@@ -58,8 +77,9 @@ for (const m of MODELS) {
       r.rows.filter((x) => x.label === WIDE).flatMap((x) => x.report.linears.map((l) => l.mamaPath)),
     );
     if (paths.size !== 1 || !paths.has("wide")) throw new Error(`${m.id}: the wide column ran ${[...paths]}`);
+    const wr = await wandaRefit(m.id, level);
     lines.push(
-      `| ${m.id} | ${level} | ${fmt(cell(r, "SparseGPT", level))} | ${fmt(e)} | ${fmt(w)} | ${(100 * mean).toFixed(1)} % ± ${(100 * sd).toFixed(1)} % | ${rel.map((x) => `${(100 * x).toFixed(1)} %`).join(", ")} |`,
+      `| ${m.id} | ${level} | ${fmt(cell(r, "SparseGPT", level))} | ${wr === undefined ? "–" : fmt(wr)} | ${fmt(e)} | ${fmt(w)} | ${wr === undefined ? "–" : w.mean < wr.mean ? "yes" : "**no**"} | ${(100 * mean).toFixed(1)} % ± ${(100 * sd).toFixed(1)} % | ${rel.map((x) => `${(100 * x).toFixed(1)} %`).join(", ")} |`,
     );
   }
 }
@@ -76,16 +96,17 @@ const md = [
   `current refitted weights), PCG refits (forced even at these widths) warm-started from the previous`,
   `step with ${MAMA_WIDE_INTERMEDIATE_ITERATIONS} iterations on intermediate steps and to full tolerance on the last.`,
   "",
-  "Cells: perplexity, mean ± sample std over calibration seeds 0, 1, 2. \"wide vs exact\": per-seed",
+  'Cells: perplexity, mean ± sample std over calibration seeds 0, 1, 2. "wide vs exact": per-seed',
   "relative change of the wide path's perplexity against the exact path's with the same calibration",
-  "windows (mean ± sample std, then the three seeds); positive = the wide path is worse.",
+  "windows (mean ± sample std, then the three seeds); positive = the wide path is worse. Wanda + refit:",
+  "the anchor's cells in results/mama-results-<model>.json (same protocol, seeds and windows; not rerun).",
   "",
   "Protocols:",
   "",
   ...protocols,
   "",
-  "| model | level | SparseGPT | MAMA exact path | MAMA wide path | wide vs exact | per seed |",
-  "|---|---|---:|---:|---:|---:|---|",
+  "| model | level | SparseGPT | Wanda + refit | MAMA exact path | MAMA wide path | wide below Wanda + refit | wide vs exact | per seed |",
+  "|---|---|---:|---:|---:|---:|---|---:|---|",
   ...lines,
   "",
 ];
