@@ -155,6 +155,15 @@ async function child(job: Record<string, string>): Promise<void> {
       scoreMs,
       forwardMs: totalMs - reads.ms - writes.ms - statsMs - scoreMs,
       overallSparsity: report.overallSparsity,
+      // Per linear: where the time went and which path/solver ran (MAMA's cost is per-linear).
+      linears: report.linears.map((l) => ({
+        name: l.name,
+        shape: l.shape,
+        ms: l.wallTimeMs,
+        ...(l.mamaPath !== undefined ? { mamaPath: l.mamaPath } : {}),
+        ...(l.refitSolver !== undefined ? { refitSolver: l.refitSolver } : {}),
+      })),
+      warnings: report.warnings,
     });
   } else {
     const seqlen = Number(job["seqlen"]);
@@ -436,6 +445,7 @@ function renderMarkdown(f: BenchFile): string {
         );
       }
       out.push("");
+      out.push(...mamaRatios(prunes));
     }
     const evals = inv.runs.filter((r) => (r as Run).job.kind === "eval") as Run[];
     if (evals.length > 0) {
@@ -460,6 +470,61 @@ function renderMarkdown(f: BenchFile): string {
   }
   out.push(...extrapolation(f));
   return `${out.join("\n")}\n`;
+}
+
+/**
+ * MAMA's cost against SparseGPT and Wanda from the SAME invocation (same model, level, calibration),
+ * and where MAMA's per-linear time went (path and refit solver named by the report).
+ */
+function mamaRatios(prunes: Run[]): string[] {
+  const out: string[] = [];
+  const key = (r: Run): string =>
+    `${r["model"]}|${r["layers"] ?? ""}|${r.job.level}|${r.job.nsamples}|${r.job.seqlen}`;
+  const mamas = prunes.filter((r) => r.job.method === "mama");
+  if (mamas.length === 0) return out;
+  const ms = (r: Run | undefined, k: string): number => (r === undefined ? Number.NaN : (r[k] as number));
+  const ratio = (a: number, b: number): string => (Number.isFinite(a / b) ? `${(a / b).toFixed(2)}×` : "–");
+  out.push(
+    "MAMA against SparseGPT and Wanda in this invocation (total = the whole prune run; scoring/OBS/refit = the per-linear stage):",
+    "",
+    "| model | level | MAMA total (s) | MAMA / SparseGPT total | MAMA / Wanda total | MAMA / SparseGPT scoring/OBS/refit | MAMA − SparseGPT (s) |",
+    "|---|---|---:|---:|---:|---:|---:|",
+  );
+  for (const m of mamas) {
+    const sg = prunes.find((r) => r.job.method === "sparsegpt" && key(r) === key(m));
+    const wa = prunes.find((r) => r.job.method === "wanda" && key(r) === key(m));
+    out.push(
+      `| ${m["model"]} | ${m.job.level} | ${sec(m["totalMs"])} | ${ratio(ms(m, "totalMs"), ms(sg, "totalMs"))} | ${ratio(ms(m, "totalMs"), ms(wa, "totalMs"))} | ${ratio(ms(m, "scoreMs"), ms(sg, "scoreMs"))} | ${sec(ms(m, "totalMs") - ms(sg, "totalMs"))} |`,
+    );
+  }
+  out.push("");
+  const withLinears = mamas.filter((m) => Array.isArray(m["linears"]));
+  if (withLinears.length > 0) {
+    out.push(
+      "MAMA per linear (s; the path and refit solver each linear's report names):",
+      "",
+      "| level | linear | shape | path | refit solver | MAMA (s) | SparseGPT (s) |",
+      "|---|---|---|---|---|---:|---:|",
+    );
+    for (const m of withLinears) {
+      const sg = prunes.find((r) => r.job.method === "sparsegpt" && key(r) === key(m));
+      const sgl = (sg?.["linears"] ?? []) as { name: string; ms: number }[];
+      for (const l of m["linears"] as {
+        name: string;
+        shape: number[];
+        ms: number;
+        mamaPath?: string;
+        refitSolver?: string;
+      }[]) {
+        const s = sgl.find((x) => x.name === l.name);
+        out.push(
+          `| ${m.job.level} | ${l.name.split(".").slice(-2, -1)[0]} | ${l.shape.join(" × ")} | ${l.mamaPath ?? "–"} | ${l.refitSolver ?? "–"} | ${sec(l.ms)} | ${s === undefined ? "–" : sec(s.ms)} |`,
+        );
+      }
+    }
+    out.push("");
+  }
+  return out;
 }
 
 const FULL_DEPTH: Readonly<Record<string, number>> = {

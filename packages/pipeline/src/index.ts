@@ -26,6 +26,17 @@ export {
 export { type CreateMamaMethodOptions, createMamaMethod } from "./mama-method.ts";
 export { type SwapRefineOptions, type SwapRefineResult, swapRefineMask } from "./mask-swap.ts";
 export {
+  chooseMamaPath,
+  fullInverseDiagonal,
+  MAMA_EXACT_MAX_MULTIPLY_ADDS,
+  MAMA_WIDE_INTERMEDIATE_ITERATIONS,
+  MAMA_WIDE_STEPS,
+  type MamaPath,
+  type MamaPathChoice,
+  mamaExactCost,
+  mamaWideCost,
+} from "./mama-wide.ts";
+export {
   defineMethod,
   isMethodDefinition,
   type LinearProcedure,

@@ -11,6 +11,12 @@ import {
 import { cholesky, inverseFromCholesky } from "@mama-prune/redistribute";
 import { type MamaOptions, type Normalization, normalizeGroup } from "@mama-prune/scoring";
 import { refineAfterSteps } from "./mama-refine.ts";
+import {
+  chooseMamaPath,
+  fullInverseDiagonal,
+  MAMA_WIDE_INTERMEDIATE_ITERATIONS,
+  type MamaPath,
+} from "./mama-wide.ts";
 import type { LinearProcedure, LinearProcedureInput, LinearProcedureResult } from "./method.ts";
 import { refitKept } from "./refit-kept.ts";
 import { columnNorms } from "./stats.ts";
@@ -45,6 +51,12 @@ export interface MamaMethodOptions extends MamaOptions {
   readonly refineLevels?: "nm" | "all";
   /** Widest layer (cols) the refinement runs on; its cost grows as rows·cols³ (default 256: measured 7.6 s for 64 × 192 from an arbitrary 2:4 mask, 63 s for 64 × 384, on a loaded 2-core machine). */
   readonly refineMaxCols?: number;
+  /**
+   * Per-linear path (see `MamaPath`): `"auto"` (default) picks by estimated cost (`chooseMamaPath`:
+   * the exact kept-set path on narrow layers, the wide path on 1B/7B-width ones); `"exact"` / `"wide"`
+   * force one (e.g. to measure what the wide path's approximation costs on small models).
+   */
+  readonly path?: "auto" | MamaPath;
 }
 
 /** Options a {@link RefitSolver} receives. */
@@ -56,6 +68,10 @@ export interface RefitSolverOptions {
   readonly signal?: AbortSignal;
   /** The run's compute backend (the PCG refit runs its GEMMs there). */
   readonly backend?: ComputeBackend;
+  /** Warm start for an iterative solver (the previous step's weights); the direct solve ignores it. */
+  readonly initialWeight?: Float32Array;
+  /** Iteration budget for an iterative solver on an intermediate step (default: full tolerance). */
+  readonly maxIterations?: number;
 }
 
 /** What a {@link RefitSolver} returns (a subset of `leastSquaresRefit`'s result). */
@@ -96,6 +112,7 @@ export interface MamaProcedureSettings {
   readonly refine: "none" | "swap";
   readonly refineLevels: "nm" | "all";
   readonly refineMaxCols: number;
+  readonly path: "auto" | MamaPath;
 }
 
 function weightOf(name: string, v: number | undefined, fallback: number): number {
@@ -134,6 +151,7 @@ export function mamaSettings(
     refine: o.refine ?? "none",
     refineLevels: o.refineLevels ?? "nm",
     refineMaxCols: o.refineMaxCols ?? 256,
+    path: o.path ?? "auto",
   };
   if (s.refine !== "none" && s.refine !== "swap") {
     throw new RangeError(`mama: option refine must be "none" or "swap", got ${String(s.refine)}`);
@@ -145,6 +163,9 @@ export function mamaSettings(
     throw new RangeError(
       `mama: option refineMaxCols must be an integer >= 0, got ${String(s.refineMaxCols)}`,
     );
+  }
+  if (s.path !== "auto" && s.path !== "exact" && s.path !== "wide") {
+    throw new RangeError(`mama: option path must be "auto", "exact" or "wide", got ${String(s.path)}`);
   }
   if (s.normalize !== "rank" && s.normalize !== "zscore") {
     throw new RangeError(`mama: option normalize must be "rank" or "zscore", got ${String(s.normalize)}`);
@@ -262,7 +283,10 @@ function mixScores(
   cols: number,
   mask: Uint8Array,
   norms: Float64Array | undefined,
-  obs: { g: { h: Float64Array; meanDiag: number }; rel: number; where: string } | undefined,
+  obs:
+    | { g: { h: Float64Array; meanDiag: number }; rel: number; where: string }
+    | { fixed: Float64Array }
+    | undefined,
   pre: Float32Array | undefined,
 ): Float64Array {
   const n = rows * cols;
@@ -286,14 +310,17 @@ function mixScores(
       add(off, s.activationWeight / total);
     }
     if (s.obsWeight > 0 && obs !== undefined) {
-      // Per row: the kept set's own inverse (rows with the same mask share one factorisation).
+      // Exact path, per row: the kept set's own inverse (rows with the same mask share one
+      // factorisation). Wide path: the full inverse's diagonal, the same for every row.
       for (let r0 = off; r0 < off + size; r0 += cols) {
         const row = mask.subarray(r0, r0 + cols);
-        const key = String.fromCharCode(...row);
-        let d = cache.get(key);
-        if (d === undefined) {
-          d = keptInverseDiagonal(obs.g, cols, row, obs.rel, obs.where);
-          cache.set(key, d);
+        let d: Float64Array;
+        if ("fixed" in obs) d = obs.fixed;
+        else {
+          const key = String.fromCharCode(...row);
+          const hit = cache.get(key);
+          d = hit ?? keptInverseDiagonal(obs.g, cols, row, obs.rel, obs.where);
+          if (hit === undefined) cache.set(key, d);
         }
         for (let j = 0; j < cols; j++) {
           const w = cur[r0 + j]!;
@@ -371,8 +398,6 @@ export function mamaLinearProcedure(
       );
     }
     const damping = input.damping ?? 0.01;
-    const obs =
-      s.obsWeight > 0 && gram !== undefined ? { g: prepareGram(gram, cols), rel: damping, where } : undefined;
 
     // Groups: N:M → runs of M columns; otherwise a row or the whole matrix.
     let size: number;
@@ -391,16 +416,33 @@ export function mamaLinearProcedure(
       finalCount = sp.n * (cols / sp.m);
     }
 
+    // The path (exact kept-set OBS + full refits, or the wide path) by estimated cost, per linear.
+    const perRow = (c: number): number => (size === n ? c / rows : c);
+    const planned: number[] = [];
+    for (let t = 1; t <= s.steps; t++) {
+      planned.push(perRow(Math.round(finalCount * scheduleFraction(s.schedule, t, s.steps))));
+    }
+    const choice = chooseMamaPath(rows, cols, planned, s.obsWeight > 0, s.path);
+    log.debug(`${where}: ${choice.reason}`, { path: choice.path, steps: choice.steps });
+    const wide = choice.path === "wide";
+    const steps = choice.steps;
+    const obs =
+      s.obsWeight > 0 && gram !== undefined
+        ? wide
+          ? { fixed: await fullInverseDiagonal(gram, cols, damping, input.backend, where) }
+          : { g: prepareGram(gram, cols), rel: damping, where }
+        : undefined;
+
     const mask = new Uint8Array(n).fill(1); // (rows, cols)
     let cur: Float32Array = new Float32Array(W.data); // (rows, cols)
     const warnings: string[] = [];
     let dampingUsed: number | undefined;
     let refitSolver: "direct" | "pcg" | undefined;
     let prevCount = 0;
-    for (let t = 1; t <= s.steps; t++) {
+    for (let t = 1; t <= steps; t++) {
       throwIfAborted(signal, where);
-      const count = Math.round(finalCount * scheduleFraction(s.schedule, t, s.steps));
-      if (count <= prevCount && t < s.steps) continue;
+      const count = Math.round(finalCount * scheduleFraction(s.schedule, t, steps));
+      if (count <= prevCount && t < steps) continue;
       prevCount = count;
       const score = mixScores(s, cur, W.data, rows, cols, mask, norms, obs, pre);
       pruneLowest(score, size, count, mask, typeof sp === "number" ? undefined : sp);
@@ -411,6 +453,9 @@ export function mamaLinearProcedure(
           log,
           ...(signal !== undefined ? { signal } : {}),
           ...(input.backend !== undefined ? { backend: input.backend } : {}),
+          // Wide path: warm start from the previous step, a small budget until the final step.
+          ...(wide && t > 1 ? { initialWeight: cur } : {}),
+          ...(wide && t < steps ? { maxIterations: MAMA_WIDE_INTERMEDIATE_ITERATIONS } : {}),
         });
         cur = r.weight;
         dampingUsed = r.dampingUsed;
@@ -431,6 +476,7 @@ export function mamaLinearProcedure(
       weight: cur,
       mask,
       redistribution: s.refit ? "refit" : "none",
+      mamaPath: choice.path,
       ...(refitSolver !== undefined ? { refitSolver } : {}),
       ...(dampingUsed !== undefined ? { dampingUsed } : {}),
       warnings,

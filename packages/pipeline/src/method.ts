@@ -81,6 +81,11 @@ export interface LinearProcedureResult {
   readonly dampingUsed?: number;
   /** Which exact-refit solver ran (the last one, when several refits ran), if a refit ran. */
   readonly refitSolver?: "direct" | "pcg";
+  /**
+   * MAMA only: which per-linear path ran — `"exact"` (kept-set OBS inverse per row mask, full refits)
+   * or `"wide"` (one factorisation's [H⁻¹]_jj, fewer steps, warm-started PCG); see `chooseMamaPath`.
+   */
+  readonly mamaPath?: "exact" | "wide";
   /** Warnings (damping escalations …), already sent to `log`. */
   readonly warnings?: readonly string[];
 }

@@ -70,6 +70,8 @@ export interface PruneLinearResult {
   readonly redistribution: Exclude<Redistribution, "auto">;
   /** The refit's solver ("direct" or "pcg", chosen per linear by `chooseRefitSolver`), when a refit ran. */
   readonly refitSolver?: "direct" | "pcg";
+  /** MAMA's per-linear path ("exact" or "wide", chosen by `chooseMamaPath`), when MAMA ran. */
+  readonly mamaPath?: "exact" | "wide";
   /** Absolute damping added by SparseGPT / refit, when used. */
   readonly dampingUsed?: number;
   /** Redistribution "mean": ‖shift‖₂ it would fold into a bias, and whether it could (Llama: never). */
@@ -129,6 +131,7 @@ export async function pruneLinear(options: PruneLinearOptions): Promise<PruneLin
   let meanComp: PruneLinearResult["meanCompensation"];
   let used: Exclude<Redistribution, "auto"> = "sparsegpt";
   let refitSolver: "direct" | "pcg" | undefined;
+  let mamaPath: "exact" | "wide" | undefined;
   const gramFor = (why: string): Float64Array =>
     need(gram, where, "stats.gram", `redistribution ${why} of method ${resolved.method}`);
   // The options of every sparsegpt call (mask or target sparsity added per call).
@@ -165,6 +168,7 @@ export async function pruneLinear(options: PruneLinearOptions): Promise<PruneLin
     used = r.redistribution;
     dampingUsed = r.dampingUsed;
     refitSolver = r.refitSolver;
+    mamaPath = r.mamaPath;
     for (const m of r.warnings ?? []) warnings.push(m);
   } else if (resolved.scorer === undefined) {
     // SparseGPT with its adaptive mask.
@@ -273,6 +277,7 @@ export async function pruneLinear(options: PruneLinearOptions): Promise<PruneLin
     mask,
     redistribution: used,
     ...(refitSolver !== undefined ? { refitSolver } : {}),
+    ...(mamaPath !== undefined ? { mamaPath } : {}),
     ...(dampingUsed !== undefined ? { dampingUsed } : {}),
     ...(meanComp !== undefined ? { meanCompensation: meanComp } : {}),
     ...(recon !== undefined ? { reconstructionError: recon } : {}),

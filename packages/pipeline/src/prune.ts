@@ -331,6 +331,7 @@ export async function startPrune(
         ...(nm !== undefined ? { nmTailColumns: cols % nm.m } : {}),
         redistribution: r.redistribution,
         ...(r.refitSolver !== undefined ? { refitSolver: r.refitSolver } : {}),
+        ...(r.mamaPath !== undefined ? { mamaPath: r.mamaPath } : {}),
         ...(r.reconstructionError !== undefined ? { reconstructionError: r.reconstructionError } : {}),
         ...(r.dampingUsed !== undefined ? { dampingUsed: r.dampingUsed } : {}),
         ...(mc !== undefined ? { meanShiftNorm: mc.shiftNorm } : {}),

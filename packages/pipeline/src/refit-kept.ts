@@ -14,6 +14,14 @@ export interface RefitKeptOptions {
   readonly signal?: AbortSignal;
   /** The direct solve's budget in multiply-adds (default redistribute's `DIRECT_REFIT_MAX_MULTIPLY_ADDS`). */
   readonly maxDirectMultiplyAdds?: number;
+  /** PCG only: warm start (rows·cols; pruned entries ignored), e.g. the previous step's refit. */
+  readonly initialWeight?: Float32Array;
+  /**
+   * PCG only: a deliberate iteration budget (an intermediate step of a gradual procedure). The rows
+   * it leaves short of the tolerance are then expected, so PCG's non-convergence warning is dropped.
+   * Default: PCG's own cap, to full tolerance (non-convergence warned).
+   */
+  readonly maxIterations?: number;
 }
 
 /** Result of {@link refitKept}. */
@@ -60,11 +68,19 @@ export async function refitKept(
     ...(options.signal !== undefined ? { signal: options.signal } : {}),
   };
   if (choice.solver === "pcg" && options.backend !== undefined) {
-    const r = await pcgRefit(weight, hessian, mask, { ...common, backend: options.backend });
+    const budget = options.maxIterations;
+    const { log: _log, ...quiet } = common;
+    const r = await pcgRefit(weight, hessian, mask, {
+      ...(budget === undefined ? common : quiet),
+      backend: options.backend,
+      ...(options.initialWeight !== undefined ? { initialWeight: options.initialWeight } : {}),
+      ...(budget !== undefined ? { maxIterations: budget } : {}),
+    });
     return {
       weight: r.weight,
       dampingUsed: r.dampingUsed,
-      warnings: r.warnings,
+      // pcgRefit's only warning is non-convergence: with a deliberate budget it is the plan, not news.
+      warnings: budget === undefined ? r.warnings : [],
       solver: "pcg",
       reason: choice.reason,
     };

@@ -31,6 +31,13 @@ export interface LinearReport {
    * the backend), chosen per linear by redistribute's `chooseRefitSolver` from their estimated costs.
    */
   readonly refitSolver?: "direct" | "pcg";
+  /**
+   * MAMA only: which per-linear path ran, chosen by estimated cost (`chooseMamaPath`) or forced with
+   * the `path` option: `"exact"` (every step's OBS term from each row's kept-set inverse
+   * [(H_KK + λI)⁻¹]_jj, full refits) or `"wide"` (the OBS term from one factorisation's [(H + λI)⁻¹]_jj,
+   * `MAMA_WIDE_STEPS` steps, warm-started PCG with a small budget until the final full-tolerance refit).
+   */
+  readonly mamaPath?: "exact" | "wide";
   /** Absolute damping added by SparseGPT / refit, when used. */
   readonly dampingUsed?: number;
   /** ‖shift‖₂ that mean compensation would fold into a bias (redistribution "mean" only). */

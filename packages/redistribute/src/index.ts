@@ -1,3 +1,4 @@
+export { BLOCKED_LEAF, type BlockedFactorStats, upperCholeskyOfInverseBlocked } from "./blocked-cholesky.ts";
 export {
   type CholeskyResult,
   cholesky,
@@ -6,6 +7,7 @@ export {
   lowerTriangularInverse,
   PIVOT_REL_TOL,
   upperCholeskyOfInverse,
+  upperCholeskyOfInverseInPlace,
 } from "./linalg.ts";
 export {
   type MeanCompensationOptions,

@@ -1,0 +1,172 @@
+// ---- MAMA at width: which per-linear path runs (cost model), and the wide path's OBS denominators ----
+
+import { type ComputeBackend, PruneError } from "@mama-prune/core";
+import {
+  PCG_DEFAULT_RANK,
+  SPARSEGPT_BACKEND_MIN_COLS,
+  upperCholeskyOfInverseBlocked,
+  upperCholeskyOfInverseInPlace,
+} from "@mama-prune/redistribute";
+
+/**
+ * Which per-linear path of MAMA runs:
+ * - `"exact"`: every step's OBS term from each row's own kept-set inverse [(H_KK + λI)⁻¹]_jj (a float64
+ *   JS Cholesky + inverse per distinct row mask) and every step's refit to full precision;
+ * - `"wide"`: the OBS term from ONE factorisation per linear, d_j = [(H + λI)⁻¹]_jj (SparseGPT's
+ *   denominator, on the backend), scored on the current refitted weights; {@link MAMA_WIDE_STEPS}
+ *   steps; intermediate refits are PCG warm-started from the previous step's weights with
+ *   {@link MAMA_WIDE_INTERMEDIATE_ITERATIONS} iterations, the final refit runs to full tolerance.
+ */
+export type MamaPath = "exact" | "wide";
+
+/**
+ * Largest estimated cost (multiply-adds, JavaScript float64) of the exact path for which "auto" keeps
+ * it: about 40–60 s of single-threaded JS (the lead's 64 × 512 linear, ≈ 1.8·10¹⁰, took 7.7 s). Every
+ * linear of the repository's small models (widths 64/172/192) is far below (≤ 2·10⁹).
+ */
+export const MAMA_EXACT_MAX_MULTIPLY_ADDS = 1e11;
+/** Gradual steps of the wide path (fewer than the exact path's default 8: each costs PCG GEMMs). */
+export const MAMA_WIDE_STEPS = 2;
+/** PCG iteration budget of an intermediate step's refit on the wide path (warm-started). */
+export const MAMA_WIDE_INTERMEDIATE_ITERATIONS = 3;
+/** Assumed PCG iterations of the final full-tolerance refit (cost estimate only; measured ≈ 14 on 1B layers). */
+const FINAL_PCG_ITERATIONS_ESTIMATE = 14;
+
+/** Decision of {@link chooseMamaPath}. */
+export interface MamaPathChoice {
+  readonly path: MamaPath;
+  /** Steps the chosen path runs (the settings' steps on the exact path). */
+  readonly steps: number;
+  /** Estimated multiply-adds of the exact path (JS) and of the wide path (mostly backend GEMMs). */
+  readonly exactMultiplyAdds: number;
+  readonly wideMultiplyAdds: number;
+  /** One sentence for logs: the costs that decided. */
+  readonly reason: string;
+}
+
+/**
+ * Estimated cost of MAMA's exact path on a rows × cols linear: per step t, one kept-set factorisation
+ * + inverse per row (k³/2, k = the row's kept count before step t; rows with the same mask share one,
+ * ignored here: an upper bound) when the OBS term is on, plus the direct refit (cols³/6 + rows·min(k, p)³/6).
+ *
+ * @param prunedPerRow Pruned entries per row after each step (length = steps), in row units.
+ */
+export function mamaExactCost(
+  rows: number,
+  cols: number,
+  prunedPerRow: readonly number[],
+  obs: boolean,
+): number {
+  let total = 0;
+  let before = 0;
+  for (const after of prunedPerRow) {
+    const k = cols - before;
+    if (obs) total += (rows * k ** 3) / 2;
+    const kAfter = cols - after;
+    total += cols ** 3 / 6 + (rows * Math.min(kAfter, cols - kAfter) ** 3) / 6;
+    before = after;
+  }
+  return total;
+}
+
+/**
+ * Estimated cost of the wide path: one factorisation of H (2·cols³/3, as SparseGPT's blocked one) and
+ * per PCG call (2 + iterations) GEMMs rows·cols² plus the Nyström probes (3·rank·cols²).
+ */
+export function mamaWideCost(rows: number, cols: number, steps: number): number {
+  const gemm = rows * cols * cols;
+  const probes = 3 * PCG_DEFAULT_RANK * cols * cols;
+  const intermediate = (steps - 1) * ((2 + MAMA_WIDE_INTERMEDIATE_ITERATIONS) * gemm + probes);
+  const final = (2 + FINAL_PCG_ITERATIONS_ESTIMATE) * gemm + probes;
+  return (2 * cols ** 3) / 3 + intermediate + final;
+}
+
+/**
+ * Choose MAMA's per-linear path (like redistribute's `chooseRefitSolver`): `"exact"` when its
+ * estimated cost is at most `maxExactMultiplyAdds` (default {@link MAMA_EXACT_MAX_MULTIPLY_ADDS}),
+ * `"wide"` otherwise; `forced` ("exact" / "wide") overrides the estimate (the reason says so).
+ *
+ * @param prunedPerRow Pruned entries per row after each of the exact path's steps.
+ * @example
+ * chooseMamaPath(64, 64, [16, 32], true).path; // "exact"
+ */
+export function chooseMamaPath(
+  rows: number,
+  cols: number,
+  prunedPerRow: readonly number[],
+  obs: boolean,
+  forced: "auto" | MamaPath = "auto",
+  maxExactMultiplyAdds: number = MAMA_EXACT_MAX_MULTIPLY_ADDS,
+): MamaPathChoice {
+  const exact = mamaExactCost(rows, cols, prunedPerRow, obs);
+  const wideSteps = Math.min(prunedPerRow.length, MAMA_WIDE_STEPS);
+  const wide = mamaWideCost(rows, cols, wideSteps);
+  const costs = `exact ≈ ${exact.toExponential(2)} multiply-adds in JS, wide ≈ ${wide.toExponential(2)} (backend GEMMs)`;
+  if (forced === "exact" || (forced === "auto" && exact <= maxExactMultiplyAdds)) {
+    return {
+      path: "exact",
+      steps: prunedPerRow.length,
+      exactMultiplyAdds: exact,
+      wideMultiplyAdds: wide,
+      reason:
+        forced === "exact"
+          ? `exact path (forced): ${costs}`
+          : `exact path: ${costs}; exact ≤ ${maxExactMultiplyAdds.toExponential(0)}`,
+    };
+  }
+  return {
+    path: "wide",
+    steps: wideSteps,
+    exactMultiplyAdds: exact,
+    wideMultiplyAdds: wide,
+    reason:
+      forced === "wide"
+        ? `wide path (forced): ${costs}`
+        : `wide path: ${costs}; exact > ${maxExactMultiplyAdds.toExponential(0)}`,
+  };
+}
+
+/**
+ * The wide path's OBS denominators d_j = [(H + λI)⁻¹]_jj (dead inputs H_jj = 0 → 1; λ = rel·mean(diag H),
+ * grown ×10 on failure as everywhere) from one upper Cholesky factor U of the inverse (H⁻¹ = UᵀU, so
+ * [H⁻¹]_jj = Σ_{i ≤ j} U_ij²): the blocked factorisation on `backend` for ≥ 512 columns (SparseGPT's
+ * kernel and threshold), the float64 JS one otherwise. Memory: one n² float64 working copy, as SparseGPT.
+ *
+ * @throws PruneError NUMERIC_FAILURE when the factorisation fails up to λ = rel·10⁴·mean(diag H).
+ */
+export async function fullInverseDiagonal(
+  gram: Float64Array,
+  n: number,
+  rel: number,
+  backend: ComputeBackend | undefined,
+  where: string,
+): Promise<Float64Array> {
+  let sum = 0;
+  const diag = new Float64Array(n); // (n,) H_jj with dead inputs fixed
+  for (let j = 0; j < n; j++) {
+    const v = gram[j * n + j]!;
+    diag[j] = v === 0 ? 1 : v;
+    sum += diag[j]!;
+  }
+  const meanDiag = n === 0 ? 0 : sum / n;
+  let r = rel > 0 ? rel : 1e-6;
+  for (let attempt = 0; attempt < 5; attempt++, r *= 10) {
+    const u = new Float64Array(gram); // (n, n) working copy, factored in place into U
+    for (let j = 0; j < n; j++) u[j * n + j] = diag[j]! + r * meanDiag;
+    const pivot =
+      backend !== undefined && n >= SPARSEGPT_BACKEND_MIN_COLS
+        ? await upperCholeskyOfInverseBlocked(u, n, backend)
+        : upperCholeskyOfInverseInPlace(u, n);
+    if (pivot >= 0) continue;
+    const d = new Float64Array(n); // (n,)
+    for (let i = 0; i < n; i++) {
+      const o = i * n;
+      for (let j = i; j < n; j++) d[j]! += u[o + j]! * u[o + j]!;
+    }
+    return d;
+  }
+  throw new PruneError(
+    "NUMERIC_FAILURE",
+    `${where}: Cholesky of the damped Gram matrix failed for the wide path's OBS saliency. Expected a positive-definite H + λI, got failing pivots up to λ = ${r / 10}·mean(diag H).`,
+  );
+}
