@@ -14,6 +14,8 @@ export {
   type WritePrunedCheckpointOptions,
   writePrunedCheckpoint,
 } from "./checkpoint.ts";
+export { crossGramAccumulate } from "./dense-stream.ts";
+export { type DenseTargetResult, denseTargetWeight } from "./dense-target.ts";
 export {
   type MamaMethodOptions,
   type MamaProcedureSettings,

@@ -10,6 +10,7 @@ import {
 } from "@mama-prune/core";
 import { cholesky, inverseFromCholesky } from "@mama-prune/redistribute";
 import { type MamaOptions, type Normalization, normalizeGroup } from "@mama-prune/scoring";
+import { denseTargetWeight } from "./dense-target.ts";
 import { refineAfterSteps } from "./mama-refine.ts";
 import type { LinearProcedure, LinearProcedureInput, LinearProcedureResult } from "./method.ts";
 import { refitKept } from "./refit-kept.ts";
@@ -45,6 +46,15 @@ export interface MamaMethodOptions extends MamaOptions {
   readonly refineLevels?: "nm" | "all";
   /** Widest layer (cols) the refinement runs on; its cost grows as rows·cols³ (default 256: measured 7.6 s for 64 × 192 from an arbitrary 2:4 mask, 63 s for 64 × 384, on a loaded 2-core machine). */
   readonly refineMaxCols?: number;
+  /**
+   * Whose outputs the refit reconstructs: `"layer"` (default, as every method): min ‖(W' − W)X̃‖² on
+   * the pruned model's input X̃ of the linear; `"dense"`: min ‖W'X̃ − WX‖² with X the DENSE model's
+   * input of the same linear on the same windows (H̃_KK·w'_K = (C·w)_K with the cross-Gram C = X̃ᵀX),
+   * so the errors of the blocks pruned before are corrected too. `"dense"` makes the run carry the
+   * dense model's hidden states beside the pruned ones and accumulate C (stats `crossGram`); it needs
+   * the refit on. See `denseTargetWeight`.
+   */
+  readonly target?: "layer" | "dense";
 }
 
 /** Options a {@link RefitSolver} receives. */
@@ -96,6 +106,7 @@ export interface MamaProcedureSettings {
   readonly refine: "none" | "swap";
   readonly refineLevels: "nm" | "all";
   readonly refineMaxCols: number;
+  readonly target: "layer" | "dense";
 }
 
 function weightOf(name: string, v: number | undefined, fallback: number): number {
@@ -134,7 +145,14 @@ export function mamaSettings(
     refine: o.refine ?? "none",
     refineLevels: o.refineLevels ?? "nm",
     refineMaxCols: o.refineMaxCols ?? 256,
+    target: o.target ?? "layer",
   };
+  if (s.target !== "layer" && s.target !== "dense") {
+    throw new RangeError(`mama: option target must be "layer" or "dense", got ${String(s.target)}`);
+  }
+  if (s.target === "dense" && !s.refit) {
+    throw new RangeError('mama: option target "dense" needs the refit. Expected refit true, got false');
+  }
   if (s.refine !== "none" && s.refine !== "swap") {
     throw new RangeError(`mama: option refine must be "none" or "swap", got ${String(s.refine)}`);
   }
@@ -371,6 +389,24 @@ export function mamaLinearProcedure(
       );
     }
     const damping = input.damping ?? 0.01;
+    const warnings: string[] = [];
+    // The rows every refit, saliency and swap is taken toward: W, or the dense target's V.
+    let T: Matrix = W;
+    if (s.target === "dense") {
+      const cross = st?.crossGram;
+      if (cross === undefined || gram === undefined) {
+        throw new PruneError(
+          "SCORER_INPUT_MISSING",
+          `${where}: option target "dense" needs stats.crossGram (C = X̃ᵀX of the pruned and the dense model's inputs) and stats.gram. Expected both, got ${cross === undefined ? "no crossGram" : "no gram"} (run MAMA through prune/pruneToCheckpoint, whose runner carries the dense stream when the method asks for it).`,
+        );
+      }
+      const d = denseTargetWeight(W, gram, cross, damping, name);
+      T = d.target;
+      for (const m of d.warnings) {
+        warnings.push(m);
+        log.warn(m);
+      }
+    }
     const obs =
       s.obsWeight > 0 && gram !== undefined ? { g: prepareGram(gram, cols), rel: damping, where } : undefined;
 
@@ -392,8 +428,7 @@ export function mamaLinearProcedure(
     }
 
     const mask = new Uint8Array(n).fill(1); // (rows, cols)
-    let cur: Float32Array = new Float32Array(W.data); // (rows, cols)
-    const warnings: string[] = [];
+    let cur: Float32Array = new Float32Array(T.data); // (rows, cols)
     let dampingUsed: number | undefined;
     let refitSolver: "direct" | "pcg" | undefined;
     let prevCount = 0;
@@ -405,7 +440,7 @@ export function mamaLinearProcedure(
       const score = mixScores(s, cur, W.data, rows, cols, mask, norms, obs, pre);
       pruneLowest(score, size, count, mask, typeof sp === "number" ? undefined : sp);
       if (s.refit && gram !== undefined) {
-        const r = await solver(W, gram, mask, {
+        const r = await solver(T, gram, mask, {
           damping,
           name,
           log,
@@ -417,11 +452,17 @@ export function mamaLinearProcedure(
         if (r.solver !== undefined) refitSolver = r.solver;
         for (const m of r.warnings) warnings.push(m);
       } else {
-        cur = new Float32Array(W.data);
+        cur = new Float32Array(T.data);
         for (let k = 0; k < n; k++) if (mask[k] === 0) cur[k] = 0;
       }
     }
-    const refined = await refineAfterSteps(s, input, mask, solver, damping);
+    const refined = await refineAfterSteps(
+      s,
+      T === W ? input : { ...input, weight: T },
+      mask,
+      solver,
+      damping,
+    );
     if (refined !== undefined) {
       mask.set(refined.mask);
       cur = refined.weight;
