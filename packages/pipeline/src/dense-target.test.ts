@@ -216,6 +216,24 @@ describe("denseTargetWeight: the dense-target refit", () => {
       expect(Math.abs(dense.weight[i]! - layer.weight[i]!)).toBeLessThan(1e-4);
   });
 
+  it("targetBlend α moves the target linearly from W (α = 0) to the dense target (α = 1)", () => {
+    const p = problem(51, t, n, rows);
+    const W = matrix(rows, n, p.w);
+    const v1 = denseTargetWeight(W, p.gram, p.cross, 0.01, "t").target.data;
+    const v0 = denseTargetWeight(W, p.gram, p.cross, 0.01, "t", 0).target.data;
+    const vh = denseTargetWeight(W, p.gram, p.cross, 0.01, "t", 0.5).target.data;
+    let moved = 0;
+    for (let i = 0; i < W.data.length; i++) {
+      expect(Math.abs(v0[i]! - W.data[i]!)).toBeLessThan(1e-5);
+      expect(Math.abs(vh[i]! - 0.5 * (v1[i]! + W.data[i]!))).toBeLessThan(1e-5);
+      moved = Math.max(moved, Math.abs(v1[i]! - W.data[i]!));
+    }
+    expect(moved).toBeGreaterThan(1e-2);
+    expect(() => denseTargetWeight(W, p.gram, p.cross, 0.01, "t", 1.5)).toThrow(
+      /targetBlend must be in \[0, 1\]/,
+    );
+  });
+
   it("refuses target dense without the cross-Gram or without the refit, naming the option", async () => {
     const p = problem(41, t, n, 2);
     const W = matrix(2, n, p.w);

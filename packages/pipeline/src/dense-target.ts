@@ -37,6 +37,8 @@ export interface DenseTargetResult {
  * @param gram H̃ = X̃ᵀX̃ (cols, cols).
  * @param crossGram C = X̃ᵀX (cols, cols): C[a, b] = Σ_t x̃_ta·x_tb.
  * @param damping Relative damping (the refit's, default 0.01).
+ * @param blend α ∈ [0, 1]: the target input is αX + (1 − α)X̃, i.e. C is replaced by αC + (1 − α)H̃
+ *   (1 = the dense model's outputs, 0 = the layer target up to rounding). Default 1.
  * @throws PruneError SHAPE_MISMATCH for gram or crossGram of the wrong size; NUMERIC_FAILURE when
  *   H̃ + λI stays indefinite, or a non-finite target row.
  * @example
@@ -49,6 +51,7 @@ export function denseTargetWeight(
   crossGram: Float64Array,
   damping: number,
   name: string,
+  blend = 1,
 ): DenseTargetResult {
   const { rows, cols: n } = weight;
   const where = `mama(${name.slice(0, 120)}) target "dense"`;
@@ -57,6 +60,9 @@ export function denseTargetWeight(
       "SHAPE_MISMATCH",
       `${where}: stats.gram and stats.crossGram must be [cols, cols] for the weight [${rows}, ${n}]. Expected ${n * n} values each, got ${gram.length} and ${crossGram.length}.`,
     );
+  }
+  if (!(blend >= 0 && blend <= 1)) {
+    throw new RangeError(`${where}: option targetBlend must be in [0, 1], got ${String(blend)}`);
   }
   const h = new Float64Array(gram); // (n, n)
   let sum = 0;
@@ -96,7 +102,8 @@ export function denseTargetWeight(
     for (let a = 0; a < n; a++) {
       const ca = a * n;
       let s = lambda * w[a]!;
-      for (let c = 0; c < n; c++) s += crossGram[ca + c]! * w[c]!;
+      if (blend === 1) for (let c = 0; c < n; c++) s += crossGram[ca + c]! * w[c]!;
+      else for (let c = 0; c < n; c++) s += (blend * crossGram[ca + c]! + (1 - blend) * h[ca + c]!) * w[c]!;
       b[a] = s;
     }
     choleskySolveInPlace(lower, n, b);

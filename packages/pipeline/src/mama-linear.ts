@@ -55,6 +55,11 @@ export interface MamaMethodOptions extends MamaOptions {
    * the refit on. See `denseTargetWeight`.
    */
   readonly target?: "layer" | "dense";
+  /**
+   * With `target: "dense"`: α ∈ [0, 1], the refit's target input is αX + (1 − α)X̃ (1 = the dense
+   * model's outputs; default 1).
+   */
+  readonly targetBlend?: number;
 }
 
 /** Options a {@link RefitSolver} receives. */
@@ -107,6 +112,7 @@ export interface MamaProcedureSettings {
   readonly refineLevels: "nm" | "all";
   readonly refineMaxCols: number;
   readonly target: "layer" | "dense";
+  readonly targetBlend: number;
 }
 
 function weightOf(name: string, v: number | undefined, fallback: number): number {
@@ -146,7 +152,11 @@ export function mamaSettings(
     refineLevels: o.refineLevels ?? "nm",
     refineMaxCols: o.refineMaxCols ?? 256,
     target: o.target ?? "layer",
+    targetBlend: o.targetBlend ?? 1,
   };
+  if (typeof s.targetBlend !== "number" || !(s.targetBlend >= 0 && s.targetBlend <= 1)) {
+    throw new RangeError(`mama: option targetBlend must be in [0, 1], got ${String(s.targetBlend)}`);
+  }
   if (s.target !== "layer" && s.target !== "dense") {
     throw new RangeError(`mama: option target must be "layer" or "dense", got ${String(s.target)}`);
   }
@@ -400,7 +410,7 @@ export function mamaLinearProcedure(
           `${where}: option target "dense" needs stats.crossGram (C = X̃ᵀX of the pruned and the dense model's inputs) and stats.gram. Expected both, got ${cross === undefined ? "no crossGram" : "no gram"} (run MAMA through prune/pruneToCheckpoint, whose runner carries the dense stream when the method asks for it).`,
         );
       }
-      const d = denseTargetWeight(W, gram, cross, damping, name);
+      const d = denseTargetWeight(W, gram, cross, damping, name, s.targetBlend);
       T = d.target;
       for (const m of d.warnings) {
         warnings.push(m);
