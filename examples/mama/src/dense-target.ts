@@ -7,7 +7,8 @@
 //    dense target (α = 1) and MAMA + dense target (chosen α), beside the anchors' committed cells
 //    (results/mama-results-<model>.json).
 // Writes results/mama-dense-target.{md,json}. Run: npm run dense-target -w @mama-prune-examples/mama
-// (`tuning` or `evaluation` as argument runs one side; `evaluation` alone reads α from the JSON).
+// (`tuning` or `evaluation` as argument runs one side; `evaluation` alone reads α from the JSON;
+// `report` only rewrites the Markdown from the JSON).
 import { readFile } from "node:fs/promises";
 import type { MamaMethodOptions, SweepLevel, SweepResult } from "@mama-prune/pipeline";
 import { cell, MODELS, mamaColumn, ROOT, runSweep, writeResult } from "./common.ts";
@@ -128,8 +129,8 @@ if (saved.evaluation !== undefined && Object.keys(saved.evaluation).length > 0) 
     "",
     'Anchor cells and "MAMA (committed)" are copied from the committed `results/mama-results-<model>.json`; the other cells ran here. Δ: change of the mean vs MAMA of this run; "beyond spread": |Δ| > sd(MAMA) + sd(dense target).',
     "",
-    `| model | level | ${ANCHORS.join(" | ")} | MAMA (committed) | MAMA | ${blends.map((a) => `${label(a)} | Δ | beyond spread`).join(" | ")} |`,
-    `|---|---|${"---:|".repeat(ANCHORS.length + 2)}${blends.map(() => "---:|---:|---|").join("")}`,
+    `| model | level | ${ANCHORS.join(" | ")} | MAMA (committed) | MAMA | ${blends.map((a) => `${label(a)} | Δ | beyond spread`).join(" | ")} | α = ${chosen} vs best anchor |`,
+    `|---|---|${"---:|".repeat(ANCHORS.length + 2)}${blends.map(() => "---:|---:|---|").join("")}---:|`,
   );
   for (const m of MODELS) {
     const e = saved.evaluation[m.id];
@@ -149,13 +150,21 @@ if (saved.evaluation !== undefined && Object.keys(saved.evaluation).length > 0) 
         return row === undefined || i < 0 ? "–" : fmt({ mean: row.values[i]!, sd: row.spread[i] ?? 0 });
       };
       const base = e.cells["MAMA"]![l]!;
+      const anchorMeans = ANCHORS.map((c) => {
+        const row = committed?.rows.find((x) => x.level === l);
+        const i = committed?.columns.indexOf(c) ?? -1;
+        return row === undefined || i < 0 ? Number.POSITIVE_INFINITY : row.values[i]!;
+      });
+      const best = Math.min(...anchorMeans);
+      const mine = e.cells[label(chosen)]![l]!.mean;
+      const gain = Number.isFinite(best) ? `${((100 * (mine - best)) / best).toFixed(1)} %` : "–";
       const dense = blends.map((a) => {
         const c = e.cells[label(a)]![l]!;
         const d = c.mean - base.mean;
         return `${fmt(c)} | ${d >= 0 ? "+" : ""}${((100 * d) / base.mean).toFixed(1)} % | ${Math.abs(d) > base.sd + c.sd ? "yes" : "no"}`;
       });
       md.push(
-        `| ${m.id} | ${l} | ${ANCHORS.map(old).join(" | ")} | ${old("MAMA")} | ${fmt(base)} | ${dense.join(" | ")} |`,
+        `| ${m.id} | ${l} | ${ANCHORS.map(old).join(" | ")} | ${old("MAMA")} | ${fmt(base)} | ${dense.join(" | ")} | ${gain} |`,
       );
     }
   }
