@@ -14,6 +14,8 @@ export {
   type WritePrunedCheckpointOptions,
   writePrunedCheckpoint,
 } from "./checkpoint.ts";
+export { crossGramAccumulate } from "./dense-stream.ts";
+export { type DenseTargetResult, denseTargetWeight } from "./dense-target.ts";
 export {
   type MamaMethodOptions,
   type MamaProcedureSettings,
@@ -24,7 +26,6 @@ export {
   type RefitSolverResult,
 } from "./mama-linear.ts";
 export { type CreateMamaMethodOptions, createMamaMethod } from "./mama-method.ts";
-export { type SwapRefineOptions, type SwapRefineResult, swapRefineMask } from "./mask-swap.ts";
 export {
   chooseMamaPath,
   fullInverseDiagonal,
@@ -36,6 +37,7 @@ export {
   mamaExactCost,
   mamaWideCost,
 } from "./mama-wide.ts";
+export { type SwapRefineOptions, type SwapRefineResult, swapRefineMask } from "./mask-swap.ts";
 export {
   defineMethod,
   isMethodDefinition,

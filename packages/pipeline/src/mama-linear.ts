@@ -10,6 +10,7 @@ import {
 } from "@mama-prune/core";
 import { cholesky, inverseFromCholesky } from "@mama-prune/redistribute";
 import { type MamaOptions, type Normalization, normalizeGroup } from "@mama-prune/scoring";
+import { denseTargetWeight } from "./dense-target.ts";
 import { refineAfterSteps } from "./mama-refine.ts";
 import {
   chooseMamaPath,
@@ -57,6 +58,20 @@ export interface MamaMethodOptions extends MamaOptions {
    * force one (e.g. to measure what the wide path's approximation costs on small models).
    */
   readonly path?: "auto" | MamaPath;
+  /**
+   * Whose outputs the refit reconstructs: `"layer"` (default, as every method): min ‖(W' − W)X̃‖² on
+   * the pruned model's input X̃ of the linear; `"dense"`: min ‖W'X̃ − WX‖² with X the DENSE model's
+   * input of the same linear on the same windows (H̃_KK·w'_K = (C·w)_K with the cross-Gram C = X̃ᵀX),
+   * so the errors of the blocks pruned before are corrected too. `"dense"` makes the run carry the
+   * dense model's hidden states beside the pruned ones and accumulate C (stats `crossGram`); it needs
+   * the refit on. See `denseTargetWeight`.
+   */
+  readonly target?: "layer" | "dense";
+  /**
+   * With `target: "dense"`: α ∈ [0, 1], the refit's target input is αX + (1 − α)X̃ (1 = the dense
+   * model's outputs; default 1).
+   */
+  readonly targetBlend?: number;
 }
 
 /** Options a {@link RefitSolver} receives. */
@@ -113,6 +128,8 @@ export interface MamaProcedureSettings {
   readonly refineLevels: "nm" | "all";
   readonly refineMaxCols: number;
   readonly path: "auto" | MamaPath;
+  readonly target: "layer" | "dense";
+  readonly targetBlend: number;
 }
 
 function weightOf(name: string, v: number | undefined, fallback: number): number {
@@ -152,7 +169,18 @@ export function mamaSettings(
     refineLevels: o.refineLevels ?? "nm",
     refineMaxCols: o.refineMaxCols ?? 256,
     path: o.path ?? "auto",
+    target: o.target ?? "layer",
+    targetBlend: o.targetBlend ?? 1,
   };
+  if (typeof s.targetBlend !== "number" || !(s.targetBlend >= 0 && s.targetBlend <= 1)) {
+    throw new RangeError(`mama: option targetBlend must be in [0, 1], got ${String(s.targetBlend)}`);
+  }
+  if (s.target !== "layer" && s.target !== "dense") {
+    throw new RangeError(`mama: option target must be "layer" or "dense", got ${String(s.target)}`);
+  }
+  if (s.target === "dense" && !s.refit) {
+    throw new RangeError('mama: option target "dense" needs the refit. Expected refit true, got false');
+  }
   if (s.refine !== "none" && s.refine !== "swap") {
     throw new RangeError(`mama: option refine must be "none" or "swap", got ${String(s.refine)}`);
   }
@@ -398,6 +426,24 @@ export function mamaLinearProcedure(
       );
     }
     const damping = input.damping ?? 0.01;
+    const warnings: string[] = [];
+    // The rows every refit, saliency and swap is taken toward: W, or the dense target's V.
+    let T: Matrix = W;
+    if (s.target === "dense") {
+      const cross = st?.crossGram;
+      if (cross === undefined || gram === undefined) {
+        throw new PruneError(
+          "SCORER_INPUT_MISSING",
+          `${where}: option target "dense" needs stats.crossGram (C = X̃ᵀX of the pruned and the dense model's inputs) and stats.gram. Expected both, got ${cross === undefined ? "no crossGram" : "no gram"} (run MAMA through prune/pruneToCheckpoint, whose runner carries the dense stream when the method asks for it).`,
+        );
+      }
+      const d = denseTargetWeight(W, gram, cross, damping, name, s.targetBlend);
+      T = d.target;
+      for (const m of d.warnings) {
+        warnings.push(m);
+        log.warn(m);
+      }
+    }
 
     // Groups: N:M → runs of M columns; otherwise a row or the whole matrix.
     let size: number;
@@ -434,8 +480,7 @@ export function mamaLinearProcedure(
         : undefined;
 
     const mask = new Uint8Array(n).fill(1); // (rows, cols)
-    let cur: Float32Array = new Float32Array(W.data); // (rows, cols)
-    const warnings: string[] = [];
+    let cur: Float32Array = new Float32Array(T.data); // (rows, cols)
     let dampingUsed: number | undefined;
     let refitSolver: "direct" | "pcg" | undefined;
     let prevCount = 0;
@@ -447,7 +492,7 @@ export function mamaLinearProcedure(
       const score = mixScores(s, cur, W.data, rows, cols, mask, norms, obs, pre);
       pruneLowest(score, size, count, mask, typeof sp === "number" ? undefined : sp);
       if (s.refit && gram !== undefined) {
-        const r = await solver(W, gram, mask, {
+        const r = await solver(T, gram, mask, {
           damping,
           name,
           log,
@@ -462,11 +507,17 @@ export function mamaLinearProcedure(
         if (r.solver !== undefined) refitSolver = r.solver;
         for (const m of r.warnings) warnings.push(m);
       } else {
-        cur = new Float32Array(W.data);
+        cur = new Float32Array(T.data);
         for (let k = 0; k < n; k++) if (mask[k] === 0) cur[k] = 0;
       }
     }
-    const refined = await refineAfterSteps(s, input, mask, solver, damping);
+    const refined = await refineAfterSteps(
+      s,
+      T === W ? input : { ...input, weight: T },
+      mask,
+      solver,
+      damping,
+    );
     if (refined !== undefined) {
       mask.set(refined.mask);
       cur = refined.weight;

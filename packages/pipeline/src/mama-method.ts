@@ -15,6 +15,7 @@ import {
   type Redistribution,
   type UnstructuredGroup,
 } from "./method.ts";
+import type { StatsNeeds } from "./stats.ts";
 
 /**
  * MAMA's measured defaults (results/mama-defaults.md, tuned on a held-out slice of the CALIBRATION
@@ -93,6 +94,11 @@ export function createMamaMethod(
       mamaSettings(env.optionsGiven ? env.options : undefined, defaults).group,
     redistribution: "refit",
     defaultOptions: defaults,
+    // The dense target needs the cross-Gram: the run then carries the dense stream (nothing otherwise).
+    stats: (env: MethodEnvironment<MamaMethodOptions>): StatsNeeds =>
+      mamaSettings(env.optionsGiven ? env.options : undefined, defaults).target === "dense"
+        ? { crossGram: true }
+        : {},
     linear: (env: MethodEnvironment<MamaMethodOptions>): LinearProcedure =>
       mamaLinearProcedure(mamaSettings(env.optionsGiven ? env.options : undefined, defaults), solver),
   });

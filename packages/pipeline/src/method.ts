@@ -2,7 +2,7 @@
 
 import { type ComputeBackend, type Logger, type Matrix, PruneError, type Sparsity } from "@mama-prune/core";
 import type { MaskGroup, ScorerPlugin } from "@mama-prune/scoring";
-import type { LinearInputStats } from "./stats.ts";
+import type { LinearInputStats, StatsNeeds } from "./stats.ts";
 
 /**
  * How the kept weights are updated once a mask is chosen:
@@ -122,6 +122,13 @@ export interface MethodDefinitionInput<O = unknown> {
    * redistribution).
    */
   readonly linear?: MethodFunction<O, LinearProcedure>;
+  /**
+   * Optional: statistics the method's own per-linear procedure needs beyond what its scorer's
+   * `requires` and its redistribution declare (e.g. MAMA's `target: "dense"` asks for `crossGram`,
+   * which makes the run carry the dense model's hidden states beside the pruned ones). Merged into
+   * `methodNeeds` only when the run uses `linear` (not when it overrides scorer or redistribution).
+   */
+  readonly stats?: MethodFunction<O, StatsNeeds>;
 }
 
 /**
@@ -187,6 +194,13 @@ export function validateMethodDefinition(def: unknown): string[] {
   } else if (linear !== undefined && scorer === "adaptive") {
     problems.push(
       'linear cannot be combined with scorer "adaptive". Expected a scorer factory, got "adaptive".',
+    );
+  }
+  if (d["stats"] !== undefined && typeof d["stats"] !== "function") {
+    problems.push(`stats must be a function of the run's options when given, got ${typeof d["stats"]}.`);
+  } else if (d["stats"] !== undefined && linear === undefined) {
+    problems.push(
+      "stats declares the needs of the method's own procedure. Expected linear as well, got none.",
     );
   }
   if (d["apiVersion"] !== undefined && d["apiVersion"] !== METHOD_API_VERSION) {

@@ -138,6 +138,8 @@ export interface ResolvedMethod {
    * overrides the scorer or the redistribution.
    */
   readonly linear?: LinearProcedure;
+  /** Extra statistics `linear` needs (the definition's `stats`), when `linear` is used. */
+  readonly linearStats?: StatsNeeds;
 }
 
 /** Options of {@link resolveMethod}. */
@@ -252,6 +254,7 @@ export function resolveMethod(method: MethodRef, options: ResolveMethodOptions =
     def.linear !== undefined && options.scorer === undefined && options.redistribution === undefined
       ? def.linear(env)
       : undefined;
+  const linearStats = linear !== undefined && def.stats !== undefined ? def.stats(env) : undefined;
   return {
     method: name,
     definition: def,
@@ -260,6 +263,7 @@ export function resolveMethod(method: MethodRef, options: ResolveMethodOptions =
     group: options.group ?? (typeof def.group === "function" ? def.group(env) : def.group),
     redistribution: options.redistribution ?? def.redistribution,
     ...(linear !== undefined ? { linear } : {}),
+    ...(linearStats !== undefined ? { linearStats } : {}),
   };
 }
 
@@ -298,17 +302,25 @@ export interface MethodNeedsOptions {
 export function methodNeeds(resolved: ResolvedMethod, options: MethodNeedsOptions = {}): MethodNeeds {
   const req = resolved.scorer?.requires ?? [];
   const r = resolved.redistribution;
+  const extra = resolved.linearStats ?? {};
   const stats: StatsNeeds = {
-    sqNorm: req.includes("activation-norms") || options.allocation?.kind === "owl",
+    sqNorm: req.includes("activation-norms") || options.allocation?.kind === "owl" || extra.sqNorm === true,
     // Without sample weights, the weighted norms are the plain ones (accumulated with weight 1).
-    weightedSqNorm: req.includes("sample-weighted-activation-norms"),
-    sum: req.includes("activation-mean") || r === "mean",
-    gram: r === "sparsegpt" || r === "refit" || r === "auto" || options.reconstructionError === true,
+    weightedSqNorm: req.includes("sample-weighted-activation-norms") || extra.weightedSqNorm === true,
+    sum: req.includes("activation-mean") || r === "mean" || extra.sum === true,
+    gram:
+      r === "sparsegpt" ||
+      r === "refit" ||
+      r === "auto" ||
+      options.reconstructionError === true ||
+      extra.gram === true,
+    // Only a method that asks for it (MAMA's dense target): the run then carries the dense stream.
+    ...(extra.crossGram === true ? { crossGram: true } : {}),
   };
   return {
     inputs: req,
     stats,
-    calibration: Boolean(stats.sqNorm || stats.weightedSqNorm || stats.sum || stats.gram),
+    calibration: Boolean(stats.sqNorm || stats.weightedSqNorm || stats.sum || stats.gram || stats.crossGram),
     preWeights: req.includes("pre-weights"),
     gradients: req.includes("gradients"),
   };

@@ -20,6 +20,7 @@ import {
   linearTensorName,
   runBlockBatched,
 } from "./block-runner.ts";
+import { collectBlockStatsTwoStreams } from "./dense-stream.ts";
 import { methodNeeds, resolveMethod } from "./methods.ts";
 import { owlOutlierRatios } from "./owl.ts";
 import { pruneLinear } from "./prune-linear.ts";
@@ -200,6 +201,10 @@ export async function startPrune(
     }
     options.onProgress?.({ stage: "calibrate", done: 1, total: 1 });
   }
+  // The dense model's hidden states, carried beside the pruned ones only when the method asks for
+  // the cross-Gram X̃ᵀX (MAMA's target "dense"); every other run never allocates it.
+  let denseHidden: Float32Array | undefined = // (nsamples·seqlen, H)
+    needs.stats.crossGram === true && hidden !== undefined ? new Float32Array(hidden) : undefined;
 
   // ---- Per-block sparsity ----
   const nm = typeof options.sparsity === "number" ? undefined : options.sparsity;
@@ -241,7 +246,22 @@ export async function startPrune(
     await tick(`prune: block ${l}`);
     const { model, local } = await access.open(l);
     let stats: Partial<Record<InputKey, LinearInputStats>> = {};
-    if (dataDriven && hidden !== undefined && cal !== undefined) {
+    if (denseHidden !== undefined && hidden !== undefined && cal !== undefined) {
+      let denseOutput: Float32Array;
+      ({ stats, denseOutput } = await collectBlockStatsTwoStreams({
+        model,
+        local,
+        hidden,
+        denseHidden,
+        calibration: cal,
+        batchSize,
+        rowWeights,
+        needs: needs.stats,
+        backend,
+        signal,
+      }));
+      denseHidden = denseOutput;
+    } else if (dataDriven && hidden !== undefined && cal !== undefined) {
       ({ stats } = await collectBlockStats({
         model,
         local,

@@ -13,6 +13,12 @@ export interface StatsNeeds {
   readonly sum?: boolean;
   /** Σ_t w_t·x_t x_tᵀ in float64 (the Hessian of SparseGPT / refit, up to a positive factor). */
   readonly gram?: boolean;
+  /**
+   * C = Σ_t w_t·x̃_t x_tᵀ in float64: the cross-Gram of the pruned model's input x̃ and the DENSE
+   * model's input x of the same linear on the same windows (MAMA's `target: "dense"`). Accumulated by
+   * the two-stream runner (`collectBlockStatsTwoStreams`), not by {@link createStatsAccumulator}.
+   */
+  readonly crossGram?: boolean;
 }
 
 /** Accumulated statistics of one linear input X [tokens, cols]. */
@@ -26,6 +32,8 @@ export interface LinearInputStats {
   readonly weightedSqNorm?: Float64Array; // (cols,)
   readonly sum?: Float64Array; // (cols,)
   readonly gram?: Float64Array; // (cols, cols)
+  /** C = X̃ᵀX (rows: the pruned stream's columns, cols: the dense stream's), when asked for. */
+  readonly crossGram?: Float64Array; // (cols, cols)
 }
 
 /** Accumulates {@link LinearInputStats} batch by batch (see {@link createStatsAccumulator}). */

@@ -1,0 +1,166 @@
+// ---- Two hidden-state streams through a block: the pruned stream (X̃) and the dense one (X) ----
+//
+// MAMA's dense-target refit (issue 13, `target: "dense"`) solves min ‖W'X̃ − WX‖² with X̃ the input
+// of a linear on the PRUNED model's hidden states (as every method's statistics today) and X the
+// input of the same linear in the DENSE model on the same windows. It needs, per shared linear
+// input, the cross-Gram C = X̃ᵀX next to H̃ = X̃ᵀX̃. This file runs block l twice per calibration
+// batch, before block l is pruned: on the dense stream (capturing X at every shared input and
+// producing the next dense hidden states) and on the pruned stream (accumulating the usual
+// statistics exactly as `collectBlockStats` does, plus C). Only runs whose method declares
+// `crossGram` in its needs come here; every other run takes `collectBlockStats`, untouched.
+
+import { type ComputeBackend, createYielder, PruneError } from "@mama-prune/core";
+import type { LinearName, LlamaModel } from "@mama-prune/model";
+import { INPUT_KEYS, INPUT_OF, type InputKey, inputCols } from "./block-runner.ts";
+import type { CalibrationInput } from "./prune-options.ts";
+import {
+  createStatsAccumulator,
+  type LinearInputStats,
+  type StatsAccumulator,
+  type StatsNeeds,
+} from "./stats.ts";
+
+/**
+ * acc[a, b] += Σ_t w_t·xp[t, a]·xd[t, b] for xp, xd [rows, cols] (the cross-Gram X̃ᵀX of the pruned
+ * and the dense stream's inputs of one linear), in float64 (each float32 product is exact in float64).
+ * `rowWeights` (rows,) are the sample weights (absent = 1), as the weighted Gram Σ w_t·x_t x_tᵀ.
+ *
+ * @throws PruneError SHAPE_MISMATCH for inputs or an accumulator of the wrong size.
+ * @example
+ * const c = new Float64Array(4);
+ * crossGramAccumulate(new Float32Array([1, 2]), new Float32Array([3, 4]), 1, 2, c);
+ * c; // Float64Array [3, 4, 6, 8]
+ */
+export function crossGramAccumulate(
+  xp: Float32Array,
+  xd: Float32Array,
+  rows: number,
+  cols: number,
+  acc: Float64Array,
+  rowWeights?: Float32Array,
+): void {
+  if (xp.length !== rows * cols || xd.length !== rows * cols || acc.length !== cols * cols) {
+    throw new PruneError(
+      "SHAPE_MISMATCH",
+      `crossGramAccumulate: inputs must be [rows, cols] = [${rows}, ${cols}] and the accumulator [cols, cols]. Expected lengths ${rows * cols}, ${rows * cols}, ${cols * cols}, got ${xp.length}, ${xd.length}, ${acc.length}.`,
+    );
+  }
+  if (rowWeights !== undefined && rowWeights.length !== rows) {
+    throw new PruneError(
+      "SHAPE_MISMATCH",
+      `crossGramAccumulate: sample weights have the wrong length. Expected one per row (${rows}), got ${rowWeights.length}.`,
+    );
+  }
+  const d = new Float64Array(cols); // (cols,) w_t·xd[t, :]
+  for (let t = 0; t < rows; t++) {
+    const w = rowWeights === undefined ? 1 : rowWeights[t]!;
+    if (w === 0) continue;
+    const o = t * cols;
+    for (let b = 0; b < cols; b++) d[b] = w * xd[o + b]!;
+    for (let a = 0; a < cols; a++) {
+      const pa = xp[o + a]!;
+      if (pa === 0) continue;
+      const row = a * cols;
+      for (let b = 0; b < cols; b++) acc[row + b] = acc[row + b]! + pa * d[b]!;
+    }
+  }
+}
+
+/** What {@link collectBlockStatsTwoStreams} runs on. */
+export interface TwoStreamInput {
+  readonly model: LlamaModel;
+  readonly local: number;
+  /** The pruned stream's hidden states (nsamples·seqlen, H): block l's input in the pruned model. */
+  readonly hidden: Float32Array;
+  /** The dense stream's hidden states (nsamples·seqlen, H): block l's input in the dense model. */
+  readonly denseHidden: Float32Array;
+  readonly calibration: CalibrationInput;
+  readonly batchSize: number;
+  readonly rowWeights: Float32Array | undefined; // (nsamples·seqlen,)
+  /** The statistics of the pruned stream (`crossGram` adds C = X̃ᵀX to each input's stats). */
+  readonly needs: StatsNeeds;
+  readonly backend: ComputeBackend;
+  readonly signal: AbortSignal | undefined;
+}
+
+/** The linear at which each shared input is captured (the first of its group). */
+const FIRST_OF: Readonly<Record<InputKey, LinearName>> = {
+  attn: "q_proj",
+  o: "o_proj",
+  mlp: "gate_proj",
+  down: "down_proj",
+};
+
+/**
+ * Run the still-dense block `local` over the windows on both streams, batch by batch: first on the
+ * dense stream (capturing each shared linear input X, keeping the block's output as the next dense
+ * hidden states), then on the pruned stream with the same hooks and accumulators as
+ * `collectBlockStats` (so H̃, Σx², … are the same numbers bit for bit) plus, when `needs.crossGram`,
+ * C = Σ_t w_t·x̃_t x_tᵀ per shared input (`LinearInputStats.crossGram`).
+ *
+ * Memory: one more hidden-state array (the dense stream) and one batch of captured inputs.
+ *
+ * @throws PruneError SHAPE_MISMATCH when the two streams differ in length; the errors of the stats
+ *   accumulators; ABORTED.
+ */
+export async function collectBlockStatsTwoStreams(
+  o: TwoStreamInput,
+): Promise<{ stats: Record<InputKey, LinearInputStats>; denseOutput: Float32Array }> {
+  const { model, local, calibration: cal, batchSize, signal } = o;
+  if (o.denseHidden.length !== o.hidden.length) {
+    throw new PruneError(
+      "SHAPE_MISMATCH",
+      `prune: block ${local}: the dense and the pruned hidden-state streams differ. Expected ${o.hidden.length} values each, got ${o.denseHidden.length} for the dense stream.`,
+    );
+  }
+  const H = model.config.hiddenSize;
+  const S = cal.seqlen;
+  const cols = {} as Record<InputKey, number>;
+  const accs = {} as Record<InputKey, StatsAccumulator>;
+  const cross = {} as Record<InputKey, Float64Array>;
+  for (const k of INPUT_KEYS) {
+    cols[k] = inputCols(model, local, k);
+    accs[k] = createStatsAccumulator(cols[k], o.needs, o.backend);
+    if (o.needs.crossGram) cross[k] = new Float64Array(cols[k] * cols[k]); // (cols, cols)
+  }
+  const denseOutput = new Float32Array(o.denseHidden.length); // (nsamples·seqlen, H)
+  const tick = createYielder(signal);
+  const captured: Partial<Record<InputKey, Float32Array>> = {};
+  for (let b0 = 0; b0 < cal.nsamples; b0 += batchSize) {
+    const where = `prune: block ${local} (calibration batch ${b0 / batchSize}, two streams)`;
+    await tick(where);
+    const nb = Math.min(batchSize, cal.nsamples - b0);
+    const r0 = b0 * S;
+    const rows = nb * S;
+    const w = o.rowWeights?.subarray(r0, r0 + rows); // (rows,)
+    // Dense stream: capture X at each shared input (the hook's array is only valid during the call).
+    const xd = o.denseHidden.subarray(r0 * H, (r0 + rows) * H); // (rows, H)
+    const yd = await model.runBlock(local, xd, nb, S, {
+      onLinearInput: async (name: LinearName, xin: Float32Array): Promise<void> => {
+        await tick(`${where} dense ${name}`);
+        const k = INPUT_OF[name];
+        if (FIRST_OF[k] === name) captured[k] = new Float32Array(xin);
+      },
+    });
+    denseOutput.set(yd, r0 * H);
+    // Pruned stream: the usual statistics, plus C against the captured dense input.
+    const xp = o.hidden.subarray(r0 * H, (r0 + rows) * H); // (rows, H)
+    await model.runBlock(local, xp, nb, S, {
+      onLinearInput: async (name: LinearName, xin: Float32Array, n: number): Promise<void> => {
+        await tick(`${where} ${name}`);
+        const k = INPUT_OF[name];
+        if (FIRST_OF[k] !== name) return;
+        await accs[k].add(xin, n, w);
+        const c = cross[k];
+        if (c !== undefined) crossGramAccumulate(xin, captured[k]!, n, cols[k], c, w);
+        await tick(`${where} ${name}`);
+      },
+    });
+  }
+  const stats = {} as Record<InputKey, LinearInputStats>;
+  for (const k of INPUT_KEYS) {
+    const c = cross[k];
+    stats[k] = c === undefined ? accs[k].result() : { ...accs[k].result(), crossGram: c };
+  }
+  return { stats, denseOutput };
+}
