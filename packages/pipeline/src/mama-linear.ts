@@ -41,6 +41,11 @@ export interface MamaMethodOptions extends MamaOptions {
    * skips it. Applies to N:M levels (`"nm"`, the default) or to every level (`"all"`).
    */
   readonly refine?: "none" | "swap";
+  /**
+   * Move set of the refinement (`swapRefineMask`'s `moves`): `"swap"` one kept ↔ one pruned weight;
+   * `"group"` (N:M levels) every other mask of one M-run with the rest of the row fixed (default `"swap"`).
+   */
+  readonly refineMoves?: "swap" | "group";
   /** Which levels {@link MamaMethodOptions.refine} applies to (default `"nm"`). */
   readonly refineLevels?: "nm" | "all";
   /** Widest layer (cols) the refinement runs on; its cost grows as rows·cols³ (default 256: measured 7.6 s for 64 × 192 from an arbitrary 2:4 mask, 63 s for 64 × 384, on a loaded 2-core machine). */
@@ -96,6 +101,7 @@ export interface MamaProcedureSettings {
   readonly refine: "none" | "swap";
   readonly refineLevels: "nm" | "all";
   readonly refineMaxCols: number;
+  readonly refineMoves: "swap" | "group";
 }
 
 function weightOf(name: string, v: number | undefined, fallback: number): number {
@@ -134,7 +140,11 @@ export function mamaSettings(
     refine: o.refine ?? "none",
     refineLevels: o.refineLevels ?? "nm",
     refineMaxCols: o.refineMaxCols ?? 256,
+    refineMoves: o.refineMoves ?? "swap",
   };
+  if (s.refineMoves !== "swap" && s.refineMoves !== "group") {
+    throw new RangeError(`mama: option refineMoves must be "swap" or "group", got ${String(s.refineMoves)}`);
+  }
   if (s.refine !== "none" && s.refine !== "swap") {
     throw new RangeError(`mama: option refine must be "none" or "swap", got ${String(s.refine)}`);
   }

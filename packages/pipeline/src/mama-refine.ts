@@ -28,6 +28,7 @@ export async function refineAfterSteps(
   const r = swapRefineMask(W, gram, mask, {
     damping,
     name,
+    moves: s.refineMoves,
     ...(typeof sp === "number" ? {} : { nm: sp }),
     ...(input.signal !== undefined ? { signal: input.signal } : {}),
   });
