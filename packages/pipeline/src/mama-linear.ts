@@ -46,6 +46,17 @@ export interface MamaMethodOptions extends MamaOptions {
    * `"group"` (N:M levels) every other mask of one M-run with the rest of the row fixed (default `"swap"`).
    */
   readonly refineMoves?: "swap" | "group";
+  /**
+   * Relative damping of the refinement's search loss (λ / mean(diag H)); undefined: the refit's damping.
+   * The refit after the search keeps the run's damping.
+   */
+  readonly refineDamping?: number;
+  /**
+   * Starts of the refinement (multi-start): `"steps"` (the gradual steps' mask) and/or `"sparsegpt"`
+   * (SparseGPT's mask of the dense weight); each start is refined, and per row the refined mask with the
+   * lowest exact loss is kept (ties: the earlier start). Default `["steps"]`.
+   */
+  readonly refineStarts?: readonly ("steps" | "sparsegpt")[];
   /** Which levels {@link MamaMethodOptions.refine} applies to (default `"nm"`). */
   readonly refineLevels?: "nm" | "all";
   /** Widest layer (cols) the refinement runs on; its cost grows as rows·cols³ (default 256: measured 7.6 s for 64 × 192 from an arbitrary 2:4 mask, 63 s for 64 × 384, on a loaded 2-core machine). */
@@ -102,6 +113,8 @@ export interface MamaProcedureSettings {
   readonly refineLevels: "nm" | "all";
   readonly refineMaxCols: number;
   readonly refineMoves: "swap" | "group";
+  readonly refineDamping: number | undefined;
+  readonly refineStarts: readonly ("steps" | "sparsegpt")[];
 }
 
 function weightOf(name: string, v: number | undefined, fallback: number): number {
@@ -141,7 +154,23 @@ export function mamaSettings(
     refineLevels: o.refineLevels ?? "nm",
     refineMaxCols: o.refineMaxCols ?? 256,
     refineMoves: o.refineMoves ?? "swap",
+    refineDamping: o.refineDamping,
+    refineStarts: o.refineStarts ?? ["steps"],
   };
+  if (s.refineDamping !== undefined && !(Number.isFinite(s.refineDamping) && s.refineDamping >= 0)) {
+    throw new RangeError(
+      `mama: option refineDamping must be a finite number >= 0, got ${String(s.refineDamping)}`,
+    );
+  }
+  if (
+    s.refineStarts.length === 0 ||
+    s.refineStarts.some((x) => x !== "steps" && x !== "sparsegpt") ||
+    new Set(s.refineStarts).size !== s.refineStarts.length
+  ) {
+    throw new RangeError(
+      `mama: option refineStarts must list distinct starts from "steps", "sparsegpt", got ${JSON.stringify(s.refineStarts)}`,
+    );
+  }
   if (s.refineMoves !== "swap" && s.refineMoves !== "group") {
     throw new RangeError(`mama: option refineMoves must be "swap" or "group", got ${String(s.refineMoves)}`);
   }

@@ -37,6 +37,8 @@ export interface SwapRefineResult {
   /** Σ over rows of min ‖(W' − W)X‖²_damped for the input mask and for the refined mask. */
   readonly lossBefore: number;
   readonly lossAfter: number;
+  /** Each row's exact loss for the refined mask (0 for rows all kept or all pruned; +∞ where the factorisation failed). */
+  readonly rowLoss: Float64Array;
 }
 
 /** Per-row state: A = (Hd_KK)⁻¹ and B = Hd·A, both n×n with zeros outside the kept set K. */
@@ -361,6 +363,7 @@ export function swapRefineMask(
   let swaps = 0;
   let lossBefore = 0;
   let lossAfter = 0;
+  const rowLoss = new Float64Array(rows); // (rows,)
   for (let r = 0; r < rows; r++) {
     throwIfAborted(options.signal, where);
     const w = weight.data.subarray(r * n, (r + 1) * n);
@@ -382,10 +385,11 @@ export function swapRefineMask(
         after = before;
       } else swaps += done;
     }
+    rowLoss[r] = after;
     if (Number.isFinite(before)) {
       lossBefore += before;
       lossAfter += after;
     }
   }
-  return { mask: out, swaps, lossBefore, lossAfter };
+  return { mask: out, swaps, lossBefore, lossAfter, rowLoss };
 }
