@@ -31,6 +31,7 @@ export async function refineAfterSteps(
       damping: s.refineDamping ?? damping,
       name,
       moves: s.refineMoves,
+      ...(s.refineKicks > 0 ? { kicks: s.refineKicks } : {}),
       ...(typeof sp === "number" ? {} : { nm: sp }),
       ...(input.signal !== undefined ? { signal: input.signal } : {}),
     });

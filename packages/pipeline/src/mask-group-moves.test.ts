@@ -191,6 +191,31 @@ describe("swapRefineMask, moves: group", () => {
     expect(capped.lossAfter).toBeCloseTo(lc, 8);
   });
 
+  it("2:4 iterated local search (kicks): never above the plain descent per row, and closer to the exhaustive optimum", () => {
+    const start = new Uint8Array(rows * n);
+    const optimum: number[] = [];
+    for (let i = 0; i < rows; i++) {
+      const row = Array.from(w.data.subarray(i * n, (i + 1) * n));
+      const losses = masks.map((m) => bestLoss(row, h, keptOf(m)));
+      start.set(masks[losses.indexOf(Math.max(...losses))]!, i * n);
+      optimum.push(Math.min(...losses));
+    }
+    const plain = swapRefineMask(w, gram, start, { nm: { n: 2, m: 4 } });
+    const ils = swapRefineMask(w, gram, start, { nm: { n: 2, m: 4 }, kicks: 30 });
+    const again = swapRefineMask(w, gram, start, { nm: { n: 2, m: 4 }, kicks: 30 });
+    expect(Array.from(again.mask)).toEqual(Array.from(ils.mask)); // deterministic
+    for (let i = 0; i < rows; i++) {
+      const row = Array.from(w.data.subarray(i * n, (i + 1) * n));
+      const l = bestLoss(row, h, keptOf(ils.mask.subarray(i * n, (i + 1) * n)));
+      expect(l).toBeCloseTo(ils.rowLoss[i]!, 8);
+      expect(l).toBeLessThanOrEqual(plain.rowLoss[i]! * (1 + 1e-9));
+      expect(l).toBeGreaterThanOrEqual(optimum[i]! * (1 - 1e-9));
+    }
+    const best = optimum.reduce((a, b) => a + b, 0);
+    expect(ils.lossAfter).toBeLessThan(plain.lossAfter);
+    expect(ils.lossAfter).toBeLessThanOrEqual(best * 1.002);
+  });
+
   it("maxMoveSize 1 is the one-swap search (same masks as moves: swap)", () => {
     const start = new Uint8Array(rows * n);
     for (let i = 0; i < rows; i++) start.set(masks[(i * 31 + 7) % masks.length]!, i * n);

@@ -3,6 +3,7 @@
 import { type Matrix, PruneError, throwIfAborted } from "@mama-prune/core";
 import { cholesky, inverseFromCholesky } from "@mama-prune/redistribute";
 import { bestGroupMove, type GroupMove, type GroupMoveState } from "./mask-group-moves.ts";
+import { iteratedLocalSearch } from "./mask-ils.ts";
 
 /** Options of {@link swapRefineMask}. */
 export interface SwapRefineOptions {
@@ -21,6 +22,14 @@ export interface SwapRefineOptions {
   readonly moves?: "swap" | "group";
   /** Largest exchange (columns out = columns in) of `moves: "group"` (default M). */
   readonly maxMoveSize?: number;
+  /**
+   * Iterated local search (N:M only): after the descent, this many kicks per row, each re-drawing
+   * `kickRuns` random M-runs of the best mask and descending again; a kick is kept when the row's exact
+   * loss drops (default 0: plain descent). Deterministic (seeded by the row index).
+   */
+  readonly kicks?: number;
+  /** M-runs re-drawn per kick (default 2). */
+  readonly kickRuns?: number;
   /** Most swaps (moves) per row (default: cols). */
   readonly maxSwapsPerRow?: number;
   /** Names the linear in messages. */
@@ -384,6 +393,20 @@ export function swapRefineMask(
         m.set(orig);
         after = before;
       } else swaps += done;
+    }
+    const kicks = options.kicks ?? 0;
+    if (kicks > 0 && nm !== undefined && Number.isFinite(after)) {
+      const descend = (t: Uint8Array): void => {
+        if (group) refineRowGroups(hd, n, w, t, nm.m, maxT, maxSwaps);
+        else refineRow(hd, n, w, t, nm.m, maxSwaps);
+      };
+      const l = iteratedLocalSearch(m, after, nm.m, kicks, options.kickRuns ?? 2, r, descend, (t) =>
+        exactLoss(hd, n, w, t),
+      );
+      if (l < after) {
+        swaps++;
+        after = l;
+      }
     }
     rowLoss[r] = after;
     if (Number.isFinite(before)) {
