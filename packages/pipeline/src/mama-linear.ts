@@ -52,11 +52,11 @@ export interface MamaMethodOptions extends MamaOptions {
    */
   readonly refineDamping?: number;
   /**
-   * Starts of the refinement (multi-start): `"steps"` (the gradual steps' mask) and/or `"sparsegpt"`
-   * (SparseGPT's mask of the dense weight); each start is refined, and per row the refined mask with the
+   * Starts of the refinement (multi-start): `"steps"` (the gradual steps' mask), `"sparsegpt"`
+   * (SparseGPT's mask of the dense weight), `"admm"` (`admmMask`, ALPS-style ADMM); each start is refined, and per row the refined mask with the
    * lowest exact loss is kept (ties: the earlier start). Default `["steps"]`.
    */
-  readonly refineStarts?: readonly ("steps" | "sparsegpt")[];
+  readonly refineStarts?: readonly ("steps" | "sparsegpt" | "admm")[];
   /** Iterated local search of the refinement at N:M levels: kicks per row (`swapRefineMask`'s `kicks`; default 0). */
   readonly refineKicks?: number;
   /** Which levels {@link MamaMethodOptions.refine} applies to (default `"nm"`). */
@@ -116,7 +116,7 @@ export interface MamaProcedureSettings {
   readonly refineMaxCols: number;
   readonly refineMoves: "swap" | "group";
   readonly refineDamping: number | undefined;
-  readonly refineStarts: readonly ("steps" | "sparsegpt")[];
+  readonly refineStarts: readonly ("steps" | "sparsegpt" | "admm")[];
   readonly refineKicks: number;
 }
 
@@ -171,11 +171,11 @@ export function mamaSettings(
   }
   if (
     s.refineStarts.length === 0 ||
-    s.refineStarts.some((x) => x !== "steps" && x !== "sparsegpt") ||
+    s.refineStarts.some((x) => x !== "steps" && x !== "sparsegpt" && x !== "admm") ||
     new Set(s.refineStarts).size !== s.refineStarts.length
   ) {
     throw new RangeError(
-      `mama: option refineStarts must list distinct starts from "steps", "sparsegpt", got ${JSON.stringify(s.refineStarts)}`,
+      `mama: option refineStarts must list distinct starts from "steps", "sparsegpt", "admm", got ${JSON.stringify(s.refineStarts)}`,
     );
   }
   if (s.refineMoves !== "swap" && s.refineMoves !== "group") {

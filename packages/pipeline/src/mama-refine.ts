@@ -2,6 +2,7 @@
 
 import { sparsegpt } from "@mama-prune/redistribute";
 import type { MamaProcedureSettings, RefitSolver } from "./mama-linear.ts";
+import { admmMask } from "./mask-admm.ts";
 import { type SwapRefineResult, swapRefineMask } from "./mask-swap.ts";
 import type { LinearProcedureInput } from "./method.ts";
 
@@ -39,7 +40,15 @@ export async function refineAfterSteps(
   let changed = false;
   for (const from of s.refineStarts) {
     const start =
-      from === "steps" ? mask : (await sparsegpt(W, gram, { sparsity: sp, percdamp: damping, name })).mask;
+      from === "steps"
+        ? mask
+        : from === "admm"
+          ? admmMask(W, gram, sp, {
+              damping,
+              name,
+              ...(input.signal !== undefined ? { signal: input.signal } : {}),
+            })
+          : (await sparsegpt(W, gram, { sparsity: sp, percdamp: damping, name })).mask;
     const x = refine(start);
     if (r === undefined) {
       r = x;
