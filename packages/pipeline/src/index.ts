@@ -24,6 +24,7 @@ export {
   type RefitSolverResult,
 } from "./mama-linear.ts";
 export { type CreateMamaMethodOptions, createMamaMethod } from "./mama-method.ts";
+export { type AdmmMaskOptions, admmMask } from "./mask-admm.ts";
 export { type SwapRefineOptions, type SwapRefineResult, swapRefineMask } from "./mask-swap.ts";
 export {
   defineMethod,
