@@ -318,6 +318,9 @@ function refineRowGroups(
  *
  * Cost per linear (rows r, cols c, kept k): r·(k³ + c·k²) to start each row, then per accepted swap
  * O(c²) for the candidates and the updates — O(r·c³) in all, as MAMA's gradual steps; gate it by width.
+ * `moves: "group"` (N:M) evaluates Σ_t C(N,t)·C(M−N,t) exchanges per run, each by t × t solves plus an
+ * O(c) Schur entry per pair of pruned columns, so still O(c²) per accepted move and O(r·c³) in all;
+ * `kicks` adds per row `kicks` fresh factorisations and descents: O((1 + kicks)·r·c³).
  *
  * @param weight The DENSE weight [rows, cols] whose outputs the kept weights reconstruct.
  * @param gram H = XᵀX (cols × cols); dead inputs (H_jj = 0) are set to 1 as the refit does.
