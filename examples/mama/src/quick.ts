@@ -26,7 +26,7 @@ for (const c of r.table.columns) {
     c.padEnd(40),
     r.table.levels
       .filter((l) => l !== "0")
-      .map((l) => cell(r, c, l).mean.toFixed(2))
+      .map((l) => `${cell(r, c, l).mean.toFixed(2)} ± ${cell(r, c, l).sd.toFixed(2)}`)
       .join("  "),
   );
 }

@@ -37,6 +37,7 @@ export {
   mamaExactCost,
   mamaWideCost,
 } from "./mama-wide.ts";
+export { type AdmmMaskOptions, admmMask } from "./mask-admm.ts";
 export { type SwapRefineOptions, type SwapRefineResult, swapRefineMask } from "./mask-swap.ts";
 export {
   defineMethod,

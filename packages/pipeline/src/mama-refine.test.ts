@@ -1,5 +1,5 @@
 import { matrix, SILENT_LOGGER } from "@mama-prune/core";
-import { leastSquaresRefit } from "@mama-prune/redistribute";
+import { leastSquaresRefit, sparsegpt } from "@mama-prune/redistribute";
 import { describe, expect, it } from "vitest";
 import { mamaLinearProcedure, mamaSettings } from "./mama-linear.ts";
 import { MAMA_PIPELINE_DEFAULTS } from "./mama-method.ts";
@@ -84,6 +84,52 @@ describe("MAMA's refine option", () => {
       input({ n: 2, m: 4 }),
     );
     expect(Array.from(gated.weight)).toEqual(Array.from(plain24.weight));
+  });
+
+  it("multi-start (steps + sparsegpt): no row's loss above either single start, weights = the exact refit of its mask", async () => {
+    const a = await mamaLinearProcedure(mamaSettings({ refine: "swap" }, defaults))(input({ n: 2, m: 4 }));
+    const sg = await leastSquaresRefit(
+      w,
+      gram,
+      (await sparsegpt(w, gram, { sparsity: { n: 2, m: 4 } })).mask,
+      {
+        damping: 0.01,
+      },
+    );
+    const ms = await mamaLinearProcedure(
+      mamaSettings({ refine: "swap", refineStarts: ["steps", "sparsegpt"] }, defaults),
+    )(input({ n: 2, m: 4 }));
+    const one = (x: Float32Array, row: number): number =>
+      loss(w.data.subarray(row * n, (row + 1) * n), x.subarray(row * n, (row + 1) * n), gram, n, 0.01);
+    let better = 0;
+    for (let row = 0; row < rows; row++) {
+      const l = one(ms.weight, row);
+      expect(l).toBeLessThanOrEqual(one(a.weight, row) * (1 + 1e-6));
+      expect(l).toBeLessThanOrEqual(one(sg.weight, row) * (1 + 1e-6));
+      if (l < one(a.weight, row) * (1 - 1e-6)) better++;
+    }
+    expect(better).toBeGreaterThan(0);
+    const ref = await leastSquaresRefit(w, gram, ms.mask, { damping: 0.01 });
+    expect(Array.from(ms.weight)).toEqual(Array.from(ref.weight));
+  });
+
+  it("group moves and the search's own damping: masks keep 2 of 4; refineDamping equal to the run's is the default bit for bit", async () => {
+    const base = await mamaLinearProcedure(mamaSettings({ refine: "swap" }, defaults))(input({ n: 2, m: 4 }));
+    const same = await mamaLinearProcedure(mamaSettings({ refine: "swap", refineDamping: 0.01 }, defaults))(
+      input({ n: 2, m: 4 }),
+    );
+    expect(Array.from(same.weight)).toEqual(Array.from(base.weight));
+    const grp = await mamaLinearProcedure(mamaSettings({ refine: "swap", refineMoves: "group" }, defaults))(
+      input({ n: 2, m: 4 }),
+    );
+    for (let g = 0; g < rows * n; g += 4)
+      expect(grp.mask.subarray(g, g + 4).reduce((x, y) => x + y, 0)).toBe(2);
+    expect(loss(w.data, grp.weight, gram, n, 0.01)).toBeLessThanOrEqual(
+      loss(w.data, base.weight, gram, n, 0.01) * 1.05,
+    );
+    expect(() => mamaSettings({ refineStarts: [] }, defaults)).toThrow(/refineStarts/);
+    expect(() => mamaSettings({ refineDamping: -1 }, defaults)).toThrow(/refineDamping/);
+    expect(() => mamaSettings({ refineMoves: "pairs" as "swap" }, defaults)).toThrow(/refineMoves/);
   });
 
   it("rejects an unknown refine value, naming the option", () => {

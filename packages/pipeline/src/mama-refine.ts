@@ -1,7 +1,9 @@
 // ---- MAMA's optional mask refinement after the gradual steps (gated by width) ----
 
+import { sparsegpt } from "@mama-prune/redistribute";
 import type { MamaProcedureSettings, RefitSolver } from "./mama-linear.ts";
-import { swapRefineMask } from "./mask-swap.ts";
+import { admmMask } from "./mask-admm.ts";
+import { type SwapRefineResult, swapRefineMask } from "./mask-swap.ts";
 import type { LinearProcedureInput } from "./method.ts";
 
 /**
@@ -25,15 +27,47 @@ export async function refineAfterSteps(
   if (s.refine !== "swap" || !s.refit || gram === undefined || W.cols > s.refineMaxCols) return undefined;
   if (typeof sp === "number" && s.refineLevels !== "all") return undefined;
   if (typeof sp === "number" && s.group !== "row") return undefined;
-  const r = swapRefineMask(W, gram, mask, {
-    damping,
-    name,
-    ...(typeof sp === "number" ? {} : { nm: sp }),
-    ...(input.signal !== undefined ? { signal: input.signal } : {}),
-  });
-  if (r.swaps === 0) return undefined;
+  const refine = (start: Uint8Array): SwapRefineResult =>
+    swapRefineMask(W, gram, start, {
+      damping: s.refineDamping ?? damping,
+      name,
+      moves: s.refineMoves,
+      ...(s.refineKicks > 0 ? { kicks: s.refineKicks } : {}),
+      ...(typeof sp === "number" ? {} : { nm: sp }),
+      ...(input.signal !== undefined ? { signal: input.signal } : {}),
+    });
+  let r: SwapRefineResult | undefined;
+  let changed = false;
+  for (const from of s.refineStarts) {
+    const start =
+      from === "steps"
+        ? mask
+        : from === "admm"
+          ? admmMask(W, gram, sp, {
+              damping,
+              name,
+              ...(input.signal !== undefined ? { signal: input.signal } : {}),
+            })
+          : (await sparsegpt(W, gram, { sparsity: sp, percdamp: damping, name })).mask;
+    const x = refine(start);
+    if (r === undefined) {
+      r = x;
+      changed = x.swaps > 0 || from !== "steps";
+      continue;
+    }
+    // Per row: keep the refined mask of the lowest exact loss (ties: the earlier start).
+    const cols = W.cols;
+    for (let row = 0; row < W.rows; row++) {
+      if (x.rowLoss[row]! < r.rowLoss[row]!) {
+        r.mask.set(x.mask.subarray(row * cols, (row + 1) * cols), row * cols);
+        r.rowLoss[row] = x.rowLoss[row]!;
+        changed = true;
+      }
+    }
+  }
+  if (r === undefined || !changed) return undefined;
   input.log?.debug?.(
-    `${name}: MAMA refine swapped ${r.swaps} pairs, reconstruction loss ${r.lossBefore.toPrecision(6)} → ${r.lossAfter.toPrecision(6)}`,
+    `${name}: MAMA refine (${s.refineStarts.join("+")}, ${s.refineMoves}) accepted ${r.swaps} moves, reconstruction loss ${r.lossBefore.toPrecision(6)} → ${r.lossAfter.toPrecision(6)}`,
   );
   const fit = await solver(W, gram, r.mask, {
     damping,

@@ -2,6 +2,8 @@
 
 import { type Matrix, PruneError, throwIfAborted } from "@mama-prune/core";
 import { cholesky, inverseFromCholesky } from "@mama-prune/redistribute";
+import { bestGroupMove, type GroupMove, type GroupMoveState } from "./mask-group-moves.ts";
+import { iteratedLocalSearch } from "./mask-ils.ts";
 
 /** Options of {@link swapRefineMask}. */
 export interface SwapRefineOptions {
@@ -12,7 +14,23 @@ export interface SwapRefineOptions {
    * weights); undefined: any kept and pruned weight of the same row may swap.
    */
   readonly nm?: { readonly n: number; readonly m: number };
-  /** Most swaps per row (default: cols). */
+  /**
+   * Move set of the local search: `"swap"` (default) one kept ↔ one pruned weight; `"group"` (N:M
+   * only) every equal-size exchange inside one M-run, i.e. every other mask of the run with the rest
+   * of the row fixed (2:4: the one-swaps plus the 2-out/2-in complement), up to `maxMoveSize` out.
+   */
+  readonly moves?: "swap" | "group";
+  /** Largest exchange (columns out = columns in) of `moves: "group"` (default M). */
+  readonly maxMoveSize?: number;
+  /**
+   * Iterated local search (N:M only): after the descent, this many kicks per row, each re-drawing
+   * `kickRuns` random M-runs of the best mask and descending again; a kick is kept when the row's exact
+   * loss drops (default 0: plain descent). Deterministic (seeded by the row index).
+   */
+  readonly kicks?: number;
+  /** M-runs re-drawn per kick (default 2). */
+  readonly kickRuns?: number;
+  /** Most swaps (moves) per row (default: cols). */
   readonly maxSwapsPerRow?: number;
   /** Names the linear in messages. */
   readonly name?: string;
@@ -28,6 +46,8 @@ export interface SwapRefineResult {
   /** Σ over rows of min ‖(W' − W)X‖²_damped for the input mask and for the refined mask. */
   readonly lossBefore: number;
   readonly lossAfter: number;
+  /** Each row's exact loss for the refined mask (0 for rows all kept or all pruned; +∞ where the factorisation failed). */
+  readonly rowLoss: Float64Array;
 }
 
 /** Per-row state: A = (Hd_KK)⁻¹ and B = Hd·A, both n×n with zeros outside the kept set K. */
@@ -159,51 +179,132 @@ function refineRow(
       }
     }
     if (bi < 0) break;
-    // Remove bi: A ← A − a·aᵀ/A_ii, B ← B − B_{:,i}·aᵀ/A_ii.
-    const aii = a[bi * n + bi]!;
-    for (let q = 0; q < n; q++) col[q] = m[q] === 1 ? a[q * n + bi]! : 0;
-    for (let r = 0; r < n; r++) {
-      const f = col[r]! / aii;
-      if (f !== 0) for (let c = 0; c < n; c++) a[r * n + c]! -= f * col[c]!;
-    }
-    for (let r = 0; r < n; r++) {
-      const f = b[r * n + bi]! / aii;
-      if (f !== 0) for (let c = 0; c < n; c++) b[r * n + c]! -= f * col[c]!;
-    }
-    for (let q = 0; q < n; q++) {
-      a[q * n + bi] = 0;
-      a[bi * n + q] = 0;
-      b[q * n + bi] = 0;
-    }
-    m[bi] = 0;
-    // Add bj: u = (A·Hd_{:,j}) − e_j = B_{j,:}ᵀ − e_j, s = Hd_jj − Hd_jK·A·Hd_Kj; A ← A + u·uᵀ/s, B ← B + Hd·u·uᵀ/s.
-    let s = hd[bj * n + bj]!;
-    for (let q = 0; q < n; q++) {
-      col[q] = m[q] === 1 ? b[bj * n + q]! : 0;
-      s -= col[q]! * hd[q * n + bj]!;
-    }
-    col[bj] = -1;
-    if (!(s > 0)) {
+    removeKept(n, m, st, bi, col);
+    if (!addKept(hd, n, m, st, bj, col, hu)) {
       m[bi] = 1; // numerically unusable: stop here (the caller re-checks the row's exact loss)
       break;
     }
-    for (let r = 0; r < n; r++) {
-      const f = col[r]! / s;
-      if (f !== 0) for (let c = 0; c < n; c++) a[r * n + c]! += f * col[c]!;
-    }
-    for (let r = 0; r < n; r++) {
-      let v = 0;
-      for (let q = 0; q < n; q++) v += hd[r * n + q]! * col[q]!;
-      hu[r] = v / s;
-    }
-    for (let r = 0; r < n; r++) {
-      const f = hu[r]!;
-      if (f !== 0) for (let c = 0; c < n; c++) b[r * n + c]! += f * col[c]!;
-    }
-    m[bj] = 1;
     swaps++;
   }
   return swaps;
+}
+
+/** Remove kept column i: A ← A − a·aᵀ/A_ii, B ← B − B_{:,i}·aᵀ/A_ii; m[i] = 0. */
+function removeKept(n: number, m: Uint8Array, st: RowState, bi: number, col: Float64Array): void {
+  const { a, b } = st;
+  const aii = a[bi * n + bi]!;
+  for (let q = 0; q < n; q++) col[q] = m[q] === 1 ? a[q * n + bi]! : 0;
+  for (let r = 0; r < n; r++) {
+    const f = col[r]! / aii;
+    if (f !== 0) for (let c = 0; c < n; c++) a[r * n + c]! -= f * col[c]!;
+  }
+  for (let r = 0; r < n; r++) {
+    const f = b[r * n + bi]! / aii;
+    if (f !== 0) for (let c = 0; c < n; c++) b[r * n + c]! -= f * col[c]!;
+  }
+  for (let q = 0; q < n; q++) {
+    a[q * n + bi] = 0;
+    a[bi * n + q] = 0;
+    b[q * n + bi] = 0;
+  }
+  m[bi] = 0;
+}
+
+/**
+ * Keep pruned column j: u = (A·Hd_{:,j}) − e_j = B_{j,:}ᵀ − e_j, s = Hd_jj − Hd_jK·A·Hd_Kj;
+ * A ← A + u·uᵀ/s, B ← B + Hd·u·uᵀ/s; m[j] = 1. False (nothing changed) when s ≤ 0.
+ */
+function addKept(
+  hd: Float64Array,
+  n: number,
+  m: Uint8Array,
+  st: RowState,
+  bj: number,
+  col: Float64Array,
+  hu: Float64Array,
+): boolean {
+  const { a, b } = st;
+  let s = hd[bj * n + bj]!;
+  for (let q = 0; q < n; q++) {
+    col[q] = m[q] === 1 ? b[bj * n + q]! : 0;
+    s -= col[q]! * hd[q * n + bj]!;
+  }
+  col[bj] = -1;
+  if (!(s > 0)) return false;
+  for (let r = 0; r < n; r++) {
+    const f = col[r]! / s;
+    if (f !== 0) for (let c = 0; c < n; c++) a[r * n + c]! += f * col[c]!;
+  }
+  for (let r = 0; r < n; r++) {
+    let v = 0;
+    for (let q = 0; q < n; q++) v += hd[r * n + q]! * col[q]!;
+    hu[r] = v / s;
+  }
+  for (let r = 0; r < n; r++) {
+    const f = hu[r]!;
+    if (f !== 0) for (let c = 0; c < n; c++) b[r * n + c]! += f * col[c]!;
+  }
+  m[bj] = 1;
+  return true;
+}
+
+/**
+ * Refine one row's mask `m` in place by group-exact moves (every equal-size exchange inside a run of
+ * `groupSize`, up to `maxT` columns out); returns the moves accepted.
+ */
+function refineRowGroups(
+  hd: Float64Array,
+  n: number,
+  w: Float32Array,
+  m: Uint8Array,
+  groupSize: number,
+  maxT: number,
+  maxMoves: number,
+): number {
+  const st = freshState(hd, n, m);
+  if (st === undefined) return 0;
+  const wOpt = new Float64Array(n); // (n,)
+  const g = new Float64Array(n); // (n,)
+  const sch = new Float64Array(n); // (n,)
+  const col = new Float64Array(n);
+  const hu = new Float64Array(n);
+  const gs: GroupMoveState = { hd, n, m, a: st.a, b: st.b, wOpt, g, sch };
+  let moves = 0;
+  while (moves < maxMoves) {
+    const loss = optimum(hd, n, w, m, st, wOpt, g);
+    for (let j = 0; j < n; j++) {
+      if (m[j] === 1) continue;
+      let s = hd[j * n + j]!;
+      for (let q = 0; q < n; q++) if (m[q] === 1) s -= st.b[j * n + q]! * hd[q * n + j]!;
+      sch[j] = s;
+    }
+    let best: GroupMove | undefined;
+    let bd = -1e-9 * Math.max(loss, 1e-30);
+    for (let g0 = 0; g0 < n; g0 += groupSize) {
+      const mv = bestGroupMove(gs, g0, Math.min(n, g0 + groupSize), maxT, bd);
+      if (mv !== undefined) {
+        best = mv;
+        bd = mv.delta;
+      }
+    }
+    if (best === undefined) break;
+    for (const i of best.out) removeKept(n, m, st, i, col);
+    let ok = true;
+    for (const j of best.into) {
+      if (!addKept(hd, n, m, st, j, col, hu)) {
+        ok = false;
+        break;
+      }
+    }
+    if (!ok) {
+      // numerically unusable: restore this move's mask and stop (the caller re-checks the exact loss)
+      for (const i of best.out) m[i] = 1;
+      for (const j of best.into) m[j] = 0;
+      break;
+    }
+    moves++;
+  }
+  return moves;
 }
 
 /**
@@ -217,6 +318,9 @@ function refineRow(
  *
  * Cost per linear (rows r, cols c, kept k): r·(k³ + c·k²) to start each row, then per accepted swap
  * O(c²) for the candidates and the updates — O(r·c³) in all, as MAMA's gradual steps; gate it by width.
+ * `moves: "group"` (N:M) evaluates Σ_t C(N,t)·C(M−N,t) exchanges per run, each by t × t solves plus an
+ * O(c) Schur entry per pair of pruned columns, so still O(c²) per accepted move and O(r·c³) in all;
+ * `kicks` adds per row `kicks` fresh factorisations and descents: O((1 + kicks)·r·c³).
  *
  * @param weight The DENSE weight [rows, cols] whose outputs the kept weights reconstruct.
  * @param gram H = XᵀX (cols × cols); dead inputs (H_jj = 0) are set to 1 as the refit does.
@@ -243,6 +347,19 @@ export function swapRefineMask(
       `${where}: option nm must be N ≤ M with M dividing cols. Expected M | ${n}, got ${nm.n}:${nm.m}.`,
     );
   }
+  if (options.moves !== undefined && options.moves !== "swap" && options.moves !== "group") {
+    throw new PruneError(
+      "CONFIG_INVALID",
+      `${where}: option moves must be "swap" or "group", got ${String(options.moves)}.`,
+    );
+  }
+  const mt = options.maxMoveSize;
+  if (mt !== undefined && (!Number.isInteger(mt) || mt < 1)) {
+    throw new PruneError(
+      "CONFIG_INVALID",
+      `${where}: option maxMoveSize must be an integer >= 1, got ${String(mt)}.`,
+    );
+  }
   const hd = new Float64Array(gram); // (n, n)
   let sum = 0;
   for (let j = 0; j < n; j++) {
@@ -253,9 +370,12 @@ export function swapRefineMask(
   for (let j = 0; j < n; j++) hd[j * n + j]! += lambda;
   const out = new Uint8Array(mask);
   const maxSwaps = options.maxSwapsPerRow ?? n;
+  const group = options.moves === "group";
+  const maxT = options.maxMoveSize ?? nm?.m ?? 1;
   let swaps = 0;
   let lossBefore = 0;
   let lossAfter = 0;
+  const rowLoss = new Float64Array(rows); // (rows,)
   for (let r = 0; r < rows; r++) {
     throwIfAborted(options.signal, where);
     const w = weight.data.subarray(r * n, (r + 1) * n);
@@ -265,7 +385,10 @@ export function swapRefineMask(
     if (kept === 0 || kept === n) continue;
     const orig = new Uint8Array(m);
     const before = exactLoss(hd, n, w, m);
-    const done = refineRow(hd, n, w, m, nm !== undefined ? nm.m : n, maxSwaps);
+    const done =
+      group && nm !== undefined
+        ? refineRowGroups(hd, n, w, m, nm.m, maxT, maxSwaps)
+        : refineRow(hd, n, w, m, nm !== undefined ? nm.m : n, maxSwaps);
     let after = before;
     if (done > 0) {
       after = exactLoss(hd, n, w, m);
@@ -274,10 +397,25 @@ export function swapRefineMask(
         after = before;
       } else swaps += done;
     }
+    const kicks = options.kicks ?? 0;
+    if (kicks > 0 && nm !== undefined && Number.isFinite(after)) {
+      const descend = (t: Uint8Array): void => {
+        if (group) refineRowGroups(hd, n, w, t, nm.m, maxT, maxSwaps);
+        else refineRow(hd, n, w, t, nm.m, maxSwaps);
+      };
+      const l = iteratedLocalSearch(m, after, nm.m, kicks, options.kickRuns ?? 2, r, descend, (t) =>
+        exactLoss(hd, n, w, t),
+      );
+      if (l < after) {
+        swaps++;
+        after = l;
+      }
+    }
+    rowLoss[r] = after;
     if (Number.isFinite(before)) {
       lossBefore += before;
       lossAfter += after;
     }
   }
-  return { mask: out, swaps, lossBefore, lossAfter };
+  return { mask: out, swaps, lossBefore, lossAfter, rowLoss };
 }
