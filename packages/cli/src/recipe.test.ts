@@ -79,6 +79,18 @@ describe("parseRecipe", () => {
     expect(r.sparsity).toEqual({ n: 2, m: 4 });
     expect(r.calibration).toEqual({ text: "t.txt", seed: 0, split: 0.15 });
     expect(parseRecipe("lenient: true\n", "r.yaml").lenient).toBe(true);
+    const m = parseRecipe(
+      "method:\n  name: mama\n  mama: { target: layer, targetBlend: 0.5, refine: none, refineLevels: all, refineMaxCols: 64, path: exact }\n",
+      "r.yaml",
+    ).method;
+    expect(typeof m === "object" ? m.mama : undefined).toEqual({
+      target: "layer",
+      targetBlend: 0.5,
+      refine: "none",
+      refineLevels: "all",
+      refineMaxCols: 64,
+      path: "exact",
+    });
     expect(() => parseRecipe("lenient: 1\n", "r.yaml")).toThrow(
       /recipe\.lenient: expected true or false, got 1/,
     );
@@ -126,6 +138,16 @@ describe("validateRecipe", () => {
       "a negative mama weight",
       { method: { name: "mama", mama: { activationWeight: -1 } } },
       "RECIPE_INVALID: recipe.method.mama.activationWeight: expected a number ≥ 0, got -1.",
+    ],
+    [
+      "a dense-target blend outside [0, 1]",
+      { method: { name: "mama", mama: { target: "dense", targetBlend: 1.5 } } },
+      "RECIPE_INVALID: recipe.method.mama.targetBlend: expected a number in [0, 1], got 1.5.",
+    ],
+    [
+      "an unknown refit target",
+      { method: { name: "mama", mama: { target: "teacher" } } },
+      "RECIPE_INVALID: recipe.method.mama.target: expected one of",
     ],
     [
       "a level of 1",

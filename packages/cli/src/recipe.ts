@@ -160,6 +160,12 @@ function mamaOptions(v: unknown, path: string): MamaOptions {
     "steps",
     "schedule",
     "refit",
+    "refine",
+    "refineLevels",
+    "refineMaxCols",
+    "target",
+    "targetBlend",
+    "path",
   ]);
   const out: Record<string, unknown> = {};
   for (const k of ["magnitudeWeight", "activationWeight", "movementWeight", "obsWeight"]) {
@@ -180,6 +186,25 @@ function mamaOptions(v: unknown, path: string): MamaOptions {
     );
   if (o["schedule"] !== undefined)
     out["schedule"] = oneOf(o["schedule"], `${path}.schedule`, ["linear", "cubic"]);
+  if (o["refine"] !== undefined) out["refine"] = oneOf(o["refine"], `${path}.refine`, ["none", "swap"]);
+  if (o["refineLevels"] !== undefined)
+    out["refineLevels"] = oneOf(o["refineLevels"], `${path}.refineLevels`, ["nm", "all"]);
+  if (o["refineMaxCols"] !== undefined)
+    out["refineMaxCols"] = num(
+      o["refineMaxCols"],
+      `${path}.refineMaxCols`,
+      (x) => Number.isInteger(x) && x >= 0,
+      "an integer ≥ 0",
+    );
+  if (o["target"] !== undefined) out["target"] = oneOf(o["target"], `${path}.target`, ["layer", "dense"]);
+  if (o["targetBlend"] !== undefined)
+    out["targetBlend"] = num(
+      o["targetBlend"],
+      `${path}.targetBlend`,
+      (x) => x >= 0 && x <= 1,
+      "a number in [0, 1]",
+    );
+  if (o["path"] !== undefined) out["path"] = oneOf(o["path"], `${path}.path`, ["auto", "exact", "wide"]);
   return out as MamaOptions;
 }
 

@@ -43,6 +43,16 @@ const GOLDEN: Readonly<Record<string, { weights: string; report: string }>> = {
     weights: "8ea7760446d76c2f7ad589304e66ad7333e3f11b748324b87ce4058b0262a78f",
     report: "0b04b50f113971fccd4aff43c9a4390e6dbdb18b4b161beb38cd4f4910888e32",
   },
+  // Recorded when MAMA's default became the dense target (targetBlend 0.35; issue 13). The refit toward
+  // the dense target is tested against float64 normal equations in dense-target.test.ts.
+  "mama-dense": {
+    weights: "27194df650aecb0872d18cd897c079709c153c5a9fb867570e9f148e2eae6a2f",
+    report: "a0fe5eb14d5c8cf8bf4f9d4231161bef56c659e529b5d4e7f904d1599a375455",
+  },
+  "mama-dense-1:4": {
+    weights: "acf7f2a233f82cc1689d980ec38cf327064da51c87461873d5bad4e05e0d68f8",
+    report: "d164aad7c90c3b159bf4cf2e6cc1734fe13d7972ff7f76fb352ac9e062d22aba",
+  },
   "wanda-2:4": {
     weights: "98e9efebce975da1bf6626dc56333c7c37c0d62ab724ddfed723d9bba71cf76d",
     report: "1ff7e732dab3512bc0757e952f0a09b84e0976aabc5ee6c10720f0c17d8d2750",
