@@ -137,7 +137,7 @@ describe("denseTargetWeight: the dense-target refit", () => {
       mask[0] = 1; // at least one kept per row
       mask[n] = 1;
       mask[2 * n] = 1;
-      const { target, lambda } = denseTargetWeight(W, p.gram, p.cross, damping, "t");
+      const { target, lambda } = await denseTargetWeight(W, p.gram, p.cross, damping, "t");
       let diag = 0;
       for (let j = 0; j < n; j++) diag += p.gram[j * n + j]!;
       expect(lambda).toBeCloseTo((damping * diag) / n, 12);
@@ -180,7 +180,7 @@ describe("denseTargetWeight: the dense-target refit", () => {
     const p = problem(21, t, n, rows);
     const W = matrix(rows, n, p.w);
     const damping = 0.01;
-    const { target, lambda } = denseTargetWeight(W, p.gram, p.cross, damping, "t");
+    const { target, lambda } = await denseTargetWeight(W, p.gram, p.cross, damping, "t");
     // A deliberately poor 2:4 mask: the first two of every four kept.
     const mask = new Uint8Array(rows * n);
     for (let i = 0; i < rows * n; i++) mask[i] = i % 4 < 2 ? 1 : 0;
@@ -204,7 +204,7 @@ describe("denseTargetWeight: the dense-target refit", () => {
   it("with X̃ = X (C = H̃) the target is W and MAMA's dense target picks the layer target's mask", async () => {
     const p = problem(31, t, n, 4);
     const W = matrix(4, n, p.w);
-    const { target } = denseTargetWeight(W, p.gram, p.gram, 0.01, "t");
+    const { target } = await denseTargetWeight(W, p.gram, p.gram, 0.01, "t");
     for (let i = 0; i < W.data.length; i++) expect(Math.abs(target.data[i]! - W.data[i]!)).toBeLessThan(1e-5);
     const stats: LinearInputStats = { cols: n, tokens: t, weightSum: t, gram: p.gram, crossGram: p.gram };
     const base = MAMA_PIPELINE_DEFAULTS.scorer;
@@ -216,12 +216,12 @@ describe("denseTargetWeight: the dense-target refit", () => {
       expect(Math.abs(dense.weight[i]! - layer.weight[i]!)).toBeLessThan(1e-4);
   });
 
-  it("targetBlend α moves the target linearly from W (α = 0) to the dense target (α = 1)", () => {
+  it("targetBlend α moves the target linearly from W (α = 0) to the dense target (α = 1)", async () => {
     const p = problem(51, t, n, rows);
     const W = matrix(rows, n, p.w);
-    const v1 = denseTargetWeight(W, p.gram, p.cross, 0.01, "t").target.data;
-    const v0 = denseTargetWeight(W, p.gram, p.cross, 0.01, "t", 0).target.data;
-    const vh = denseTargetWeight(W, p.gram, p.cross, 0.01, "t", 0.5).target.data;
+    const v1 = (await denseTargetWeight(W, p.gram, p.cross, 0.01, "t")).target.data;
+    const v0 = (await denseTargetWeight(W, p.gram, p.cross, 0.01, "t", 0)).target.data;
+    const vh = (await denseTargetWeight(W, p.gram, p.cross, 0.01, "t", 0.5)).target.data;
     let moved = 0;
     for (let i = 0; i < W.data.length; i++) {
       expect(Math.abs(v0[i]! - W.data[i]!)).toBeLessThan(1e-5);
@@ -229,7 +229,7 @@ describe("denseTargetWeight: the dense-target refit", () => {
       moved = Math.max(moved, Math.abs(v1[i]! - W.data[i]!));
     }
     expect(moved).toBeGreaterThan(1e-2);
-    expect(() => denseTargetWeight(W, p.gram, p.cross, 0.01, "t", 1.5)).toThrow(
+    await expect(denseTargetWeight(W, p.gram, p.cross, 0.01, "t", 1.5)).rejects.toThrow(
       /targetBlend must be in \[0, 1\]/,
     );
   });

@@ -1,7 +1,8 @@
 // ---- MAMA's dense target: refit toward the DENSE model's outputs through an equivalent target row ----
 
-import { type Matrix, matrix, PruneError } from "@mama-prune/core";
-import { cholesky, choleskySolveInPlace } from "@mama-prune/redistribute";
+import { type ComputeBackend, type Matrix, matrix, PruneError } from "@mama-prune/core";
+import { cholesky, choleskySolveInPlace, SPARSEGPT_BACKEND_MIN_COLS } from "@mama-prune/redistribute";
+import { denseTargetOnBackend } from "./dense-target-backend.ts";
 
 /** What {@link denseTargetWeight} returns. */
 export interface DenseTargetResult {
@@ -33,26 +34,34 @@ export interface DenseTargetResult {
  *
  * Cost: one Cholesky (cols³/6), then rows·(cols² for C·w + cols² for the solve).
  *
+ * With a `backend` and cols ≥ 512 (SparseGPT's `backendMinCols` default) V is computed instead as
+ * W + α·W·(C − H̃)ᵀ·(H̃ + λI)⁻¹ with float32 GEMMs on the backend ((H̃ + λI)⁻¹ = UᵀU from
+ * `upperCholeskyOfInverseBlocked`, then three rows·cols² GEMMs), holding one float64 cols² working
+ * matrix beyond gram and crossGram (the JS path holds three); the result agrees with the float64 path
+ * to float32 round-off of the correction V − W. Narrower layers, or no backend: the float64 JS path.
+ *
  * @param weight Dense weight W (rows, cols).
  * @param gram H̃ = X̃ᵀX̃ (cols, cols).
  * @param crossGram C = X̃ᵀX (cols, cols): C[a, b] = Σ_t x̃_ta·x_tb.
  * @param damping Relative damping (the refit's, default 0.01).
  * @param blend α ∈ [0, 1]: the target input is αX + (1 − α)X̃, i.e. C is replaced by αC + (1 − α)H̃
  *   (1 = the dense model's outputs, 0 = the layer target up to rounding). Default 1.
+ * @param backend Run wide layers (cols ≥ 512) as float32 GEMMs here; absent: float64 JS throughout.
  * @throws PruneError SHAPE_MISMATCH for gram or crossGram of the wrong size; NUMERIC_FAILURE when
  *   H̃ + λI stays indefinite, or a non-finite target row.
  * @example
- * const { target } = denseTargetWeight(w, gram, crossGram, 0.01, "q_proj");
+ * const { target } = await denseTargetWeight(w, gram, crossGram, 0.01, "q_proj");
  * await leastSquaresRefit(target, gram, mask, { damping: 0.01 }); // the dense-target refit
  */
-export function denseTargetWeight(
+export async function denseTargetWeight(
   weight: Matrix,
   gram: Float64Array,
   crossGram: Float64Array,
   damping: number,
   name: string,
   blend = 1,
-): DenseTargetResult {
+  backend?: ComputeBackend,
+): Promise<DenseTargetResult> {
   const { rows, cols: n } = weight;
   const where = `mama(${name.slice(0, 120)}) target "dense"`;
   if (gram.length !== n * n || crossGram.length !== n * n) {
@@ -63,6 +72,9 @@ export function denseTargetWeight(
   }
   if (!(blend >= 0 && blend <= 1)) {
     throw new RangeError(`${where}: option targetBlend must be in [0, 1], got ${String(blend)}`);
+  }
+  if (backend !== undefined && n >= SPARSEGPT_BACKEND_MIN_COLS) {
+    return denseTargetOnBackend(weight, gram, crossGram, damping, where, blend, backend);
   }
   const h = new Float64Array(gram); // (n, n)
   let sum = 0;

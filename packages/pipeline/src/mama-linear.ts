@@ -244,7 +244,7 @@ export function mamaLinearProcedure(
           `${where}: option target "dense" needs stats.crossGram (C = X̃ᵀX of the pruned and the dense model's inputs) and stats.gram. Expected both, got ${cross === undefined ? "no crossGram" : "no gram"} (run MAMA through prune/pruneToCheckpoint, whose runner carries the dense stream when the method asks for it).`,
         );
       }
-      const d = denseTargetWeight(W, gram, cross, damping, name, s.targetBlend);
+      const d = await denseTargetWeight(W, gram, cross, damping, name, s.targetBlend, input.backend);
       T = d.target;
       for (const m of d.warnings) {
         warnings.push(m);
