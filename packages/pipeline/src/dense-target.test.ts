@@ -254,10 +254,15 @@ describe("denseTargetWeight: the dense-target refit", () => {
 describe("dense target in the pipeline", () => {
   const SHAPE = { hidden: 16, intermediate: 32, layers: 3, heads: 4, kvHeads: 2, vocab: 40 };
 
-  it("declares the cross-Gram only when asked for (other methods and MAMA's default need nothing new)", () => {
-    for (const m of ["magnitude", "wanda", "sparsegpt", "ria", "mama"]) {
+  it("declares the cross-Gram only when asked for (other methods and MAMA with target layer need nothing new)", () => {
+    for (const m of ["magnitude", "wanda", "sparsegpt", "ria"]) {
       expect(methodNeeds(resolveMethod(m)).stats.crossGram, m).toBeUndefined();
     }
+    expect(
+      methodNeeds(resolveMethod("mama", { methodOptions: { target: "layer" } })).stats.crossGram,
+    ).toBeUndefined();
+    // MAMA's default (target "dense", targetBlend 0.35) asks for it.
+    expect(methodNeeds(resolveMethod("mama")).stats.crossGram).toBe(true);
     expect(methodNeeds(resolveMethod("mama", { methodOptions: { target: "dense" } })).stats).toMatchObject({
       gram: true,
       crossGram: true,
@@ -346,17 +351,23 @@ describe("dense target in the pipeline", () => {
     }
   });
 
-  it("MAMA target dense: runs resident and streaming alike (same weights bit for bit), and differs from the default", async () => {
+  it("MAMA target dense: runs resident and streaming alike (same weights bit for bit), and differs from target layer", async () => {
     const { checkpoint } = await randomModel({ ...SHAPE, seed: 5 });
     const cal = randomWindows(3, 10, SHAPE.vocab, 13);
     const opts = {
       method: "mama",
       sparsity: 0.5,
       calibration: cal,
-      methodOptions: { target: "dense" },
+      methodOptions: { target: "dense", targetBlend: 1 },
     } as const;
     const mem = await prune({ checkpoint, ...opts });
-    const base = await prune({ checkpoint, method: "mama", sparsity: 0.5, calibration: cal });
+    const base = await prune({
+      checkpoint,
+      method: "mama",
+      sparsity: 0.5,
+      calibration: cal,
+      methodOptions: { target: "layer" },
+    });
     const out = memoryCheckpointDir("streamed-dense");
     await pruneToCheckpoint(out, { checkpoint, ...opts, format: "dense" });
     const back = await readHfCheckpoint(out);
