@@ -1,4 +1,4 @@
-import { createRng, matrix } from "@mama-prune/core";
+import { createRng, matrix, SILENT_LOGGER } from "@mama-prune/core";
 import { LINEAR_NAMES, loadLlama } from "@mama-prune/model";
 import { leastSquaresRefit } from "@mama-prune/redistribute";
 import { memoryCheckpointDir, readHfCheckpoint } from "@mama-prune/tensor-io";
@@ -234,14 +234,18 @@ describe("denseTargetWeight: the dense-target refit", () => {
     );
   });
 
-  it("refuses target dense without the cross-Gram or without the refit, naming the option", async () => {
+  it("without the cross-Gram takes X = X̃ (the layer target) and says so; refuses it without the refit", async () => {
     const p = problem(41, t, n, 2);
     const W = matrix(2, n, p.w);
     const stats: LinearInputStats = { cols: n, tokens: t, weightSum: t, gram: p.gram };
     const proc = mamaLinearProcedure(mamaSettings({ target: "dense" }, MAMA_PIPELINE_DEFAULTS.scorer));
-    await expect(
-      proc({ name: "q", weight: W, sparsity: 0.5, group: "row", stats, log: console }),
-    ).rejects.toThrow(/option target "dense" needs stats\.crossGram/);
+    const layer = mamaLinearProcedure(mamaSettings({ target: "layer" }, MAMA_PIPELINE_DEFAULTS.scorer));
+    const input = { name: "q", weight: W, sparsity: 0.5, group: "row", stats, log: SILENT_LOGGER } as const;
+    const got = await proc(input);
+    const want = await layer(input);
+    expect(Array.from(got.weight)).toEqual(Array.from(want.weight));
+    expect(got.warnings?.join("\n")).toMatch(/option target "dense" without stats\.crossGram/);
+    expect(want.warnings?.join("\n") ?? "").not.toMatch(/crossGram/);
     expect(() => mamaSettings({ target: "dense", refit: false }, MAMA_PIPELINE_DEFAULTS.scorer)).toThrow(
       /option target "dense" needs the refit/,
     );

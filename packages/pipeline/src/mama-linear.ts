@@ -236,14 +236,16 @@ export function mamaLinearProcedure(
     const warnings: string[] = [];
     // The rows every refit, saliency and swap is taken toward: W, or the dense target's V.
     let T: Matrix = W;
-    if (s.target === "dense") {
-      const cross = st?.crossGram;
-      if (cross === undefined || gram === undefined) {
-        throw new PruneError(
-          "SCORER_INPUT_MISSING",
-          `${where}: option target "dense" needs stats.crossGram (C = X̃ᵀX of the pruned and the dense model's inputs) and stats.gram. Expected both, got ${cross === undefined ? "no crossGram" : "no gram"} (run MAMA through prune/pruneToCheckpoint, whose runner carries the dense stream when the method asks for it).`,
-        );
-      }
+    const cross = st?.crossGram;
+    if (s.target === "dense" && gram !== undefined && cross === undefined) {
+      // No dense stream (a linear pruned on its own, e.g. pruneLinear or a conformance kit): its input
+      // is taken as the dense model's (X = X̃, so C = H̃), where the dense target IS the layer target.
+      // prune/pruneToCheckpoint always carry the dense stream for this target (methodNeeds).
+      const m = `${where}: option target "dense" without stats.crossGram (no dense-model stream): the input is taken as the dense model's (X = X̃), where the dense target equals the layer target; refitting to the layer's own outputs.`;
+      warnings.push(m);
+      log.debug(m);
+    }
+    if (s.target === "dense" && gram !== undefined && cross !== undefined) {
       const d = await denseTargetWeight(W, gram, cross, damping, name, s.targetBlend, input.backend);
       T = d.target;
       for (const m of d.warnings) {

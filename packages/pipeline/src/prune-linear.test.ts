@@ -24,15 +24,23 @@ describe("pruneLinear", () => {
     async (method) => {
       const { checkpoint, pre, calibration } = await goldenInputs();
       const sparsity = method === "sparsegpt" ? 0.6 : 0.5;
+      // MAMA's default dense target needs the dense stream of prune()'s runner (block 0: C = H̃, equal
+      // to the layer target only up to rounding): compare its layer target here (dense-target.test.ts
+      // covers the other).
+      const methodOptions = method === "mama" ? { target: "layer" as const } : undefined;
       const { model: pruned } = await prune({
         checkpoint,
         method,
         sparsity,
         calibration,
         preCheckpoint: pre,
+        ...(methodOptions !== undefined ? { methodOptions } : {}),
       });
       const dense = await loadLlama(checkpoint);
-      const resolved = resolveMethod(method, { hasPreCheckpoint: true });
+      const resolved = resolveMethod(method, {
+        hasPreCheckpoint: true,
+        ...(methodOptions !== undefined ? { methodOptions } : {}),
+      });
       const needs = methodNeeds(resolved);
       const stats = needs.calibration
         ? (
