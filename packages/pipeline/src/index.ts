@@ -15,6 +15,11 @@ export {
   writePrunedCheckpoint,
 } from "./checkpoint.ts";
 export {
+  type BlockConditionalObs,
+  blockConditionalPrecisions,
+  blockKeptDiagonal,
+} from "./mama-block-obs.ts";
+export {
   type MamaMethodOptions,
   type MamaProcedureSettings,
   mamaLinearProcedure,
@@ -24,18 +29,25 @@ export {
   type RefitSolverResult,
 } from "./mama-linear.ts";
 export { type CreateMamaMethodOptions, createMamaMethod } from "./mama-method.ts";
-export { type SwapRefineOptions, type SwapRefineResult, swapRefineMask } from "./mask-swap.ts";
 export {
   chooseMamaPath,
   fullInverseDiagonal,
+  fullInverseUpper,
   MAMA_EXACT_MAX_MULTIPLY_ADDS,
+  MAMA_WIDE_BLOCK,
   MAMA_WIDE_INTERMEDIATE_ITERATIONS,
+  MAMA_WIDE_OBS,
   MAMA_WIDE_STEPS,
   type MamaPath,
   type MamaPathChoice,
+  type MamaWideObs,
+  type MamaWideOptions,
+  type MamaWideSettings,
   mamaExactCost,
   mamaWideCost,
+  mamaWideSettings,
 } from "./mama-wide.ts";
+export { type SwapRefineOptions, type SwapRefineResult, swapRefineMask } from "./mask-swap.ts";
 export {
   defineMethod,
   isMethodDefinition,

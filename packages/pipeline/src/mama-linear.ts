@@ -10,12 +10,15 @@ import {
 } from "@mama-prune/core";
 import { cholesky, inverseFromCholesky } from "@mama-prune/redistribute";
 import { type MamaOptions, type Normalization, normalizeGroup } from "@mama-prune/scoring";
+import { type BlockConditionalObs, blockKeptDiagonal } from "./mama-block-obs.ts";
 import { refineAfterSteps } from "./mama-refine.ts";
 import {
   chooseMamaPath,
-  fullInverseDiagonal,
-  MAMA_WIDE_INTERMEDIATE_ITERATIONS,
   type MamaPath,
+  type MamaWideOptions,
+  type MamaWideSettings,
+  mamaWideSettings,
+  wideObsState,
 } from "./mama-wide.ts";
 import type { LinearProcedure, LinearProcedureInput, LinearProcedureResult } from "./method.ts";
 import { refitKept } from "./refit-kept.ts";
@@ -57,6 +60,8 @@ export interface MamaMethodOptions extends MamaOptions {
    * force one (e.g. to measure what the wide path's approximation costs on small models).
    */
   readonly path?: "auto" | MamaPath;
+  /** Knobs of the wide path (steps, intermediate PCG budget, OBS term; see `MamaWideOptions`). */
+  readonly wide?: MamaWideOptions;
 }
 
 /** Options a {@link RefitSolver} receives. */
@@ -113,6 +118,7 @@ export interface MamaProcedureSettings {
   readonly refineLevels: "nm" | "all";
   readonly refineMaxCols: number;
   readonly path: "auto" | MamaPath;
+  readonly wide: MamaWideSettings;
 }
 
 function weightOf(name: string, v: number | undefined, fallback: number): number {
@@ -152,6 +158,7 @@ export function mamaSettings(
     refineLevels: o.refineLevels ?? "nm",
     refineMaxCols: o.refineMaxCols ?? 256,
     path: o.path ?? "auto",
+    wide: mamaWideSettings(o.wide),
   };
   if (s.refine !== "none" && s.refine !== "swap") {
     throw new RangeError(`mama: option refine must be "none" or "swap", got ${String(s.refine)}`);
@@ -286,6 +293,7 @@ function mixScores(
   obs:
     | { g: { h: Float64Array; meanDiag: number }; rel: number; where: string }
     | { fixed: Float64Array }
+    | { block: BlockConditionalObs }
     | undefined,
   pre: Float32Array | undefined,
 ): Float64Array {
@@ -319,7 +327,11 @@ function mixScores(
         else {
           const key = String.fromCharCode(...row);
           const hit = cache.get(key);
-          d = hit ?? keptInverseDiagonal(obs.g, cols, row, obs.rel, obs.where);
+          d =
+            hit ??
+            ("block" in obs
+              ? blockKeptDiagonal(obs.block, row)
+              : keptInverseDiagonal(obs.g, cols, row, obs.rel, obs.where));
           if (hit === undefined) cache.set(key, d);
         }
         for (let j = 0; j < cols; j++) {
@@ -422,14 +434,14 @@ export function mamaLinearProcedure(
     for (let t = 1; t <= s.steps; t++) {
       planned.push(perRow(Math.round(finalCount * scheduleFraction(s.schedule, t, s.steps))));
     }
-    const choice = chooseMamaPath(rows, cols, planned, s.obsWeight > 0, s.path);
+    const choice = chooseMamaPath(rows, cols, planned, s.obsWeight > 0, s.path, undefined, s.wide.steps);
     log.debug(`${where}: ${choice.reason}`, { path: choice.path, steps: choice.steps });
     const wide = choice.path === "wide";
     const steps = choice.steps;
     const obs =
       s.obsWeight > 0 && gram !== undefined
-        ? wide
-          ? { fixed: await fullInverseDiagonal(gram, cols, damping, input.backend, where) }
+        ? wide && s.wide.obs !== "kept"
+          ? await wideObsState(s.wide.obs, s.wide.block, gram, cols, damping, input.backend, where)
           : { g: prepareGram(gram, cols), rel: damping, where }
         : undefined;
 
@@ -455,7 +467,9 @@ export function mamaLinearProcedure(
           ...(input.backend !== undefined ? { backend: input.backend } : {}),
           // Wide path: warm start from the previous step, a small budget until the final step.
           ...(wide && t > 1 ? { initialWeight: cur } : {}),
-          ...(wide && t < steps ? { maxIterations: MAMA_WIDE_INTERMEDIATE_ITERATIONS } : {}),
+          ...(wide && t < steps && s.wide.intermediateIterations > 0
+            ? { maxIterations: s.wide.intermediateIterations }
+            : {}),
         });
         cur = r.weight;
         dampingUsed = r.dampingUsed;
