@@ -1,7 +1,7 @@
 // ---- MAMA's wide path: the block-conditional kept-set OBS term from one factorisation ----
 
 import { PruneError } from "@mama-prune/core";
-import { cholesky, inverseFromCholesky } from "@mama-prune/redistribute";
+import { cholesky, inverseFromCholesky, lowerTriangularInverse } from "@mama-prune/redistribute";
 
 /**
  * The conditional precisions S_b = (G_bb)⁻¹ of each column block b (B consecutive columns, the last
@@ -13,6 +13,8 @@ export interface BlockConditionalObs {
   readonly block: number;
   /** S_b, row-major (len_b × len_b), one per block in column order. */
   readonly precisions: readonly Float64Array[];
+  /** diag(G_bb) per block: the term of a block whose columns are all kept (no inverse needed). */
+  readonly fullDiagonals: readonly Float64Array[];
   /** The linear, for error messages. */
   readonly where: string;
 }
@@ -35,6 +37,7 @@ export function blockConditionalPrecisions(
     throw new RangeError(`${where}: wide.block must be a positive integer, got ${String(block)}`);
   }
   const precisions: Float64Array[] = [];
+  const fullDiagonals: Float64Array[] = [];
   for (let c0 = 0; c0 < cols; c0 += block) {
     const len = Math.min(block, cols - c0);
     const g = new Float64Array(len * len); // (len, len) G_bb
@@ -57,8 +60,9 @@ export function blockConditionalPrecisions(
       );
     }
     precisions.push(inverseFromCholesky(c.lower, len));
+    fullDiagonals.push(Float64Array.from({ length: len }, (_, p) => g[p * len + p]!));
   }
-  return { cols, block, precisions, where };
+  return { cols, block, precisions, fullDiagonals, where };
 }
 
 /**
@@ -66,7 +70,7 @@ export function blockConditionalPrecisions(
  * K_b of it, d_j = [((S_b)_{K_b K_b})⁻¹]_jj (0 for pruned columns). Equal to the exact kept-set term
  * [(H_KK + λI)⁻¹]_jj when the row has no pruned column outside block b (and so for every row when
  * the block is the whole row); otherwise the pruned columns of other blocks are treated as kept.
- * Cost: Σ_b |K_b|³ (a Cholesky and an inverse per block).
+ * Cost: Σ_b |K_b|³/3 (a Cholesky and a triangular inverse per block with a pruned column; none for a fully kept block).
  *
  * @throws PruneError NUMERIC_FAILURE when a kept sub-block is not positive definite.
  */
@@ -81,6 +85,10 @@ export function blockKeptDiagonal(obs: BlockConditionalObs, maskRow: Uint8Array)
     for (let p = 0; p < len; p++) if (maskRow[c0 + p] === 1) kept.push(p);
     const k = kept.length;
     if (k === 0) continue;
+    if (k === len) {
+      d.set(obs.fullDiagonals[b]!, c0); // ((S_b)⁻¹)_jj = (G_bb)_jj
+      continue;
+    }
     const a = new Float64Array(k * k); // (k, k) (S_b)_{K_b K_b}
     for (let p = 0; p < k; p++) {
       const sp = kept[p]! * len;
@@ -93,8 +101,12 @@ export function blockKeptDiagonal(obs: BlockConditionalObs, maskRow: Uint8Array)
         `${where}: the wide path's block OBS term needs a positive-definite kept sub-block of S_b (columns from ${c0}), got a failing pivot ${c.pivot}.`,
       );
     }
-    const inv = inverseFromCholesky(c.lower, k); // (k, k)
-    for (let p = 0; p < k; p++) d[c0 + kept[p]!] = inv[p * k + p]!;
+    // [A⁻¹]_jj = Σ_{i ≥ j} (L⁻¹)_ij² with A = L·Lᵀ (L⁻¹ lower triangular).
+    const li = lowerTriangularInverse(c.lower, k); // (k, k)
+    for (let i = 0; i < k; i++) {
+      const o = i * k;
+      for (let p = 0; p <= i; p++) d[c0 + kept[p]!]! += li[o + p]! * li[o + p]!;
+    }
   }
   return d;
 }
