@@ -29,6 +29,11 @@ export const VARIANTS: Record<string, MamaWideOptions | undefined> = {
   "wide8-block32-tol": { steps: 8, intermediateIterations: 0, obs: "block", block: 32 },
   "wide4-block32": { steps: 4, intermediateIterations: 3, obs: "block", block: 32 },
   "wide8-kept-tol": { steps: 8, intermediateIterations: 0, obs: "kept" },
+  "wide8-full": { steps: 8, intermediateIterations: 3, obs: "full" },
+  "wide4-full": { steps: 4, intermediateIterations: 3, obs: "full" },
+  "wide8-full-1it": { steps: 8, intermediateIterations: 1, obs: "full" },
+  "wide6-full-1it": { steps: 6, intermediateIterations: 1, obs: "full" },
+  "wide8-block32": { steps: 8, intermediateIterations: 3, obs: "block", block: 32 },
 };
 
 function column(label: string): SweepMethod {

@@ -1,6 +1,9 @@
+import { matrix, SILENT_LOGGER } from "@mama-prune/core";
 import { describe, expect, it } from "vitest";
 import { blockConditionalPrecisions, blockKeptDiagonal } from "./mama-block-obs.ts";
-import { fullInverseUpper, upperDiagonal } from "./mama-wide.ts";
+import { mamaLinearProcedure, mamaSettings } from "./mama-linear.ts";
+import { createMamaMethod } from "./mama-method.ts";
+import { fullInverseUpper, type MamaWideOptions, mamaWideSettings, upperDiagonal } from "./mama-wide.ts";
 
 function rng(seed: number): () => number {
   let s = seed >>> 0;
@@ -128,5 +131,66 @@ describe("the block-conditional kept-set OBS term", () => {
   it("rejects a block width that is not a positive integer", async () => {
     const u = await fullInverseUpper(gram, n, rel, undefined, "t");
     expect(() => blockConditionalPrecisions(u, n, 0, "t")).toThrow(/block must be a positive integer, got 0/);
+  });
+});
+
+describe("the wide path with the block term", () => {
+  const rows = 12;
+  const n = 48;
+  const r = rng(21);
+  const w = matrix(
+    rows,
+    n,
+    Float32Array.from({ length: rows * n }, () => r()),
+  );
+  const gram = gramOf(n, 150, 23);
+  const sqNorm = Float64Array.from({ length: n }, (_, j) => gram[j * n + j]!);
+  const stats = { cols: n, tokens: 150, weightSum: 150, gram, sqNorm };
+  const defaults = createMamaMethod().defaultOptions!;
+  const run = (wide: MamaWideOptions, sparsity: 0.5 | { n: 2; m: 4 }) =>
+    mamaLinearProcedure(mamaSettings({ path: "wide", wide }, defaults))({
+      name: "w",
+      weight: w,
+      sparsity,
+      group: typeof sparsity === "number" ? "row" : "n:m",
+      stats,
+      log: SILENT_LOGGER,
+    });
+
+  it.each([0.5, { n: 2, m: 4 }] as const)(
+    "at %o with one block of all columns picks the same mask and weights as the exact kept-set term",
+    async (sparsity) => {
+      for (const steps of [2, 4]) {
+        const kept = await run({ steps, obs: "kept" }, sparsity);
+        const block = await run({ steps, obs: "block", block: n }, sparsity);
+        const full = await run({ steps, obs: "full" }, sparsity);
+        expect(block.mamaPath).toBe("wide");
+        expect(Array.from(block.mask)).toEqual(Array.from(kept.mask));
+        for (let k = 0; k < rows * n; k++) expect(block.weight[k]).toBeCloseTo(kept.weight[k]!, 6);
+        // The term matters at 50 % (at 2:4 the default swap refinement brings the masks together).
+        if (sparsity === 0.5) expect(Array.from(full.mask)).not.toEqual(Array.from(kept.mask));
+      }
+    },
+  );
+
+  it("checks its knobs", () => {
+    expect(mamaWideSettings(undefined)).toEqual({
+      steps: 8,
+      intermediateIterations: 3,
+      obs: "full",
+      block: 64,
+    });
+    expect(mamaWideSettings({ obs: "block", block: 32 })).toEqual({
+      steps: 8,
+      intermediateIterations: 3,
+      obs: "block",
+      block: 32,
+    });
+    expect(() => mamaWideSettings({ obs: "x" as "full" })).toThrow(
+      /wide.obs must be "full", "block" or "kept", got x/,
+    );
+    expect(() => mamaWideSettings({ block: 0 })).toThrow(/wide.block must be an integer >= 1, got 0/);
+    expect(() => mamaWideSettings({ steps: 0 })).toThrow(/wide.steps must be an integer in \[1, 64\], got 0/);
+    expect(() => mamaWideSettings({ intermediateIterations: -1 })).toThrow(/wide.intermediateIterations/);
   });
 });

@@ -26,8 +26,13 @@ export type MamaPath = "exact" | "wide";
  * linear of the repository's small models (widths 64/172/192) is far below (≤ 2·10⁹).
  */
 export const MAMA_EXACT_MAX_MULTIPLY_ADDS = 1e11;
-/** Gradual steps of the wide path (fewer than the exact path's default 8: each costs PCG GEMMs). */
-export const MAMA_WIDE_STEPS = 2;
+/**
+ * Gradual steps of the wide path (as the exact path's default 8). Measured on the small models with the
+ * wide path forced (results/mama-wide-gap.md): the steps, not the OBS term, made the wide path's gap
+ * (2 steps: llama2xs 70 % 46.6 vs the exact path's 28.2; 8 steps: 30.1); each intermediate step costs
+ * one warm-started PCG call ({@link MAMA_WIDE_INTERMEDIATE_ITERATIONS} iterations + 2 GEMMs + probes).
+ */
+export const MAMA_WIDE_STEPS = 8;
 /** PCG iteration budget of an intermediate step's refit on the wide path (warm-started). */
 export const MAMA_WIDE_INTERMEDIATE_ITERATIONS = 3;
 /** Assumed PCG iterations of the final full-tolerance refit (cost estimate only; measured ≈ 14 on 1B layers). */
@@ -60,7 +65,7 @@ export type MamaWideSettings = Required<MamaWideOptions>;
 /** Default OBS term of the wide path. */
 export const MAMA_WIDE_OBS: MamaWideObs = "full";
 /** Default block width of the wide path's `"block"` OBS term. */
-export const MAMA_WIDE_BLOCK = 128;
+export const MAMA_WIDE_BLOCK = 64;
 
 /**
  * Fill in and check the wide path's knobs.
