@@ -16,10 +16,12 @@ const VARIANTS: [string, MamaMethodOptions][] = [
   ["− OBS saliency (activation instead)", { obsWeight: 0, activationWeight: 1 }],
   ["− gradual (one-shot mask)", { steps: 1 }],
   ["− swap refine (N:M)", { refine: "none" }],
-  ["− refit", { refit: false }],
+  ["− dense target (the layer's own outputs)", { target: "layer" }],
+  // The dense target needs the refit: without refit the weights are W ⊙ mask, whatever the target.
+  ["− refit", { refit: false, target: "layer" }],
   [
-    "− gradual − OBS − swap (= Wanda + refit)",
-    { steps: 1, obsWeight: 0, activationWeight: 1, refine: "none" },
+    "− gradual − OBS − swap − dense target (= Wanda + refit)",
+    { steps: 1, obsWeight: 0, activationWeight: 1, refine: "none", target: "layer" },
   ],
 ];
 const r = await runSweep(

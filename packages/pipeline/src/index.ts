@@ -17,6 +17,11 @@ export {
 export { crossGramAccumulate } from "./dense-stream.ts";
 export { type DenseTargetResult, denseTargetWeight } from "./dense-target.ts";
 export {
+  type BlockConditionalObs,
+  blockConditionalPrecisions,
+  blockKeptDiagonal,
+} from "./mama-block-obs.ts";
+export {
   type MamaMethodOptions,
   type MamaProcedureSettings,
   mamaLinearProcedure,
@@ -29,13 +34,20 @@ export { type CreateMamaMethodOptions, createMamaMethod } from "./mama-method.ts
 export {
   chooseMamaPath,
   fullInverseDiagonal,
+  fullInverseUpper,
   MAMA_EXACT_MAX_MULTIPLY_ADDS,
+  MAMA_WIDE_BLOCK,
   MAMA_WIDE_INTERMEDIATE_ITERATIONS,
+  MAMA_WIDE_OBS,
   MAMA_WIDE_STEPS,
   type MamaPath,
   type MamaPathChoice,
+  type MamaWideObs,
+  type MamaWideOptions,
+  type MamaWideSettings,
   mamaExactCost,
   mamaWideCost,
+  mamaWideSettings,
 } from "./mama-wide.ts";
 export { type AdmmMaskOptions, admmMask } from "./mask-admm.ts";
 export { type SwapRefineOptions, type SwapRefineResult, swapRefineMask } from "./mask-swap.ts";

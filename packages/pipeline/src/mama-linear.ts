@@ -4,9 +4,10 @@ import { type Matrix, PruneError, type Sparsity, throwIfAborted } from "@mama-pr
 import { cholesky, inverseFromCholesky } from "@mama-prune/redistribute";
 import { normalizeGroup } from "@mama-prune/scoring";
 import { denseTargetWeight } from "./dense-target.ts";
+import { type BlockConditionalObs, blockKeptDiagonal } from "./mama-block-obs.ts";
 import type { MamaProcedureSettings, RefitSolver } from "./mama-options.ts";
 import { refineAfterSteps } from "./mama-refine.ts";
-import { chooseMamaPath, fullInverseDiagonal, MAMA_WIDE_INTERMEDIATE_ITERATIONS } from "./mama-wide.ts";
+import { chooseMamaPath, wideObsState } from "./mama-wide.ts";
 import type { LinearProcedure, LinearProcedureInput, LinearProcedureResult } from "./method.ts";
 import { refitKept } from "./refit-kept.ts";
 import { columnNorms } from "./stats.ts";
@@ -121,6 +122,7 @@ function mixScores(
   obs:
     | { g: { h: Float64Array; meanDiag: number }; rel: number; where: string }
     | { fixed: Float64Array }
+    | { block: BlockConditionalObs }
     | undefined,
   pre: Float32Array | undefined,
 ): Float64Array {
@@ -154,7 +156,11 @@ function mixScores(
         else {
           const key = String.fromCharCode(...row);
           const hit = cache.get(key);
-          d = hit ?? keptInverseDiagonal(obs.g, cols, row, obs.rel, obs.where);
+          d =
+            hit ??
+            ("block" in obs
+              ? blockKeptDiagonal(obs.block, row)
+              : keptInverseDiagonal(obs.g, cols, row, obs.rel, obs.where));
           if (hit === undefined) cache.set(key, d);
         }
         for (let j = 0; j < cols; j++) {
@@ -277,14 +283,14 @@ export function mamaLinearProcedure(
     for (let t = 1; t <= s.steps; t++) {
       planned.push(perRow(Math.round(finalCount * scheduleFraction(s.schedule, t, s.steps))));
     }
-    const choice = chooseMamaPath(rows, cols, planned, s.obsWeight > 0, s.path);
+    const choice = chooseMamaPath(rows, cols, planned, s.obsWeight > 0, s.path, undefined, s.wide.steps);
     log.debug(`${where}: ${choice.reason}`, { path: choice.path, steps: choice.steps });
     const wide = choice.path === "wide";
     const steps = choice.steps;
     const obs =
       s.obsWeight > 0 && gram !== undefined
-        ? wide
-          ? { fixed: await fullInverseDiagonal(gram, cols, damping, input.backend, where) }
+        ? wide && s.wide.obs !== "kept"
+          ? await wideObsState(s.wide.obs, s.wide.block, gram, cols, damping, input.backend, where)
           : { g: prepareGram(gram, cols), rel: damping, where }
         : undefined;
 
@@ -309,7 +315,9 @@ export function mamaLinearProcedure(
           ...(input.backend !== undefined ? { backend: input.backend } : {}),
           // Wide path: warm start from the previous step, a small budget until the final step.
           ...(wide && t > 1 ? { initialWeight: cur } : {}),
-          ...(wide && t < steps ? { maxIterations: MAMA_WIDE_INTERMEDIATE_ITERATIONS } : {}),
+          ...(wide && t < steps && s.wide.intermediateIterations > 0
+            ? { maxIterations: s.wide.intermediateIterations }
+            : {}),
         });
         cur = r.weight;
         dampingUsed = r.dampingUsed;

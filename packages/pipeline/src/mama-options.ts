@@ -2,7 +2,7 @@
 
 import type { ComputeBackend, Logger, Matrix } from "@mama-prune/core";
 import type { MamaOptions, Normalization } from "@mama-prune/scoring";
-import type { MamaPath } from "./mama-wide.ts";
+import { type MamaPath, type MamaWideOptions, type MamaWideSettings, mamaWideSettings } from "./mama-wide.ts";
 /**
  * Options of the MAMA method (`methodOptions` / `mama` of a run). The score terms are those of the
  * `mama` scorer of @mama-prune/scoring, plus the OBS saliency and the procedure's steps.
@@ -57,6 +57,8 @@ export interface MamaMethodOptions extends MamaOptions {
    * force one (e.g. to measure what the wide path's approximation costs on small models).
    */
   readonly path?: "auto" | MamaPath;
+  /** Knobs of the wide path (steps, intermediate PCG budget, OBS term; see `MamaWideOptions`). */
+  readonly wide?: MamaWideOptions;
   /**
    * Whose outputs the refit reconstructs: `"layer"` (default, as every method): min ‖(W' − W)X̃‖² on
    * the pruned model's input X̃ of the linear; `"dense"`: min ‖W'X̃ − WX‖² with X the DENSE model's
@@ -127,6 +129,7 @@ export interface MamaProcedureSettings {
   readonly refineLevels: "nm" | "all";
   readonly refineMaxCols: number;
   readonly path: "auto" | MamaPath;
+  readonly wide: MamaWideSettings;
   readonly target: "layer" | "dense";
   readonly targetBlend: number;
   readonly refineMoves: "swap" | "group";
@@ -172,6 +175,7 @@ export function mamaSettings(
     refineLevels: o.refineLevels ?? "nm",
     refineMaxCols: o.refineMaxCols ?? 256,
     path: o.path ?? "auto",
+    wide: mamaWideSettings(o.wide),
     target: o.target ?? "layer",
     targetBlend: o.targetBlend ?? 1,
     refineMoves: o.refineMoves ?? "swap",

@@ -82,7 +82,8 @@ describe("MAMA's path choice", () => {
       const c = chooseMamaPath(rows, cols, steps8(cols, 0.5), true);
       expect(c.path).toBe("wide");
       expect(c.steps).toBe(MAMA_WIDE_STEPS);
-      expect(c.wideMultiplyAdds).toBeLessThan(c.exactMultiplyAdds / 100);
+      // 8 steps: 85× cheaper than the exact path on 2048 × 2048 (2 steps were 250× cheaper).
+      expect(c.wideMultiplyAdds).toBeLessThan(c.exactMultiplyAdds / 50);
     }
     expect(chooseMamaPath(64, 64, steps8(64, 0.5), true, "wide").path).toBe("wide");
     expect(chooseMamaPath(2048, 2048, steps8(2048, 0.5), true, "exact").reason).toMatch(/forced/);
@@ -131,7 +132,7 @@ describe("MAMA's wide path against the exact path on a 64 × 256 layer", () => {
   const backend = createCpuBackend();
 
   it.each([0.5, 0.7, { n: 2, m: 4 }] as const)(
-    "at %o: the final refit is exact for its mask (PCG within 1e-5 of the direct solve) and the error within 12 % of the exact path's",
+    "at %o: the final refit is exact for its mask (PCG within 1e-5 of the direct solve) and the error within 2 % of the exact path's",
     async (sparsity) => {
       const run = async (path: "exact" | "wide") =>
         mamaLinearProcedure(
@@ -157,9 +158,10 @@ describe("MAMA's wide path against the exact path on a 64 × 256 layer", () => {
       const direct = await leastSquaresRefit(w, gram, wide.mask, { damping: 0.01 });
       const eDirect = reconstructionError(w, direct.weight, gram);
       expect(Math.abs(eWide - eDirect) / eDirect).toBeLessThan(1e-5);
-      // What the approximation costs here: measured 1.095 at 50 %, 1.081 at 70 %, 1.028 at 2:4.
-      expect(eWide / eExact).toBeLessThan(1.12);
-      expect(eWide / eExact).toBeGreaterThan(0.9);
+      // What the approximation costs here with 8 steps: measured 1.002 at 50 %, 0.999 at 70 %, 0.999
+      // at 2:4 (with 2 steps it was 1.095, 1.081, 1.028).
+      expect(eWide / eExact).toBeLessThan(1.02);
+      expect(eWide / eExact).toBeGreaterThan(0.98);
       // Same pruned count per row as the exact path.
       for (let i = 0; i < rows; i++) {
         let a = 0;

@@ -7,6 +7,7 @@ import {
   upperCholeskyOfInverseBlocked,
   upperCholeskyOfInverseInPlace,
 } from "@mama-prune/redistribute";
+import { type BlockConditionalObs, blockConditionalPrecisions } from "./mama-block-obs.ts";
 
 /**
  * Which per-linear path of MAMA runs:
@@ -25,12 +26,97 @@ export type MamaPath = "exact" | "wide";
  * linear of the repository's small models (widths 64/172/192) is far below (≤ 2·10⁹).
  */
 export const MAMA_EXACT_MAX_MULTIPLY_ADDS = 1e11;
-/** Gradual steps of the wide path (fewer than the exact path's default 8: each costs PCG GEMMs). */
-export const MAMA_WIDE_STEPS = 2;
+/**
+ * Gradual steps of the wide path (as the exact path's default 8). Measured on the small models with the
+ * wide path forced (results/mama-wide-gap.md): the steps, not the OBS term, made the wide path's gap
+ * (2 steps: llama2xs 70 % 46.6 vs the exact path's 28.2; 8 steps: 30.1); each intermediate step costs
+ * one warm-started PCG call ({@link MAMA_WIDE_INTERMEDIATE_ITERATIONS} iterations + 2 GEMMs + probes).
+ */
+export const MAMA_WIDE_STEPS = 8;
 /** PCG iteration budget of an intermediate step's refit on the wide path (warm-started). */
 export const MAMA_WIDE_INTERMEDIATE_ITERATIONS = 3;
 /** Assumed PCG iterations of the final full-tolerance refit (cost estimate only; measured ≈ 14 on 1B layers). */
 const FINAL_PCG_ITERATIONS_ESTIMATE = 14;
+
+/**
+ * The wide path's OBS term: `"full"` w²/[(H + λI)⁻¹]_jj (one factorisation, the same denominators for
+ * every row); `"block"` the block-conditional kept-set term (see `blockKeptDiagonal`: per row and
+ * column block of {@link MamaWideOptions.block} columns, the kept set's inverse within the block
+ * given all other columns); `"kept"` the exact path's per-row kept-set inverse (a measurement, JS
+ * cost rows·cols³/2 per step).
+ */
+export type MamaWideObs = "full" | "block" | "kept";
+
+/** Knobs of the wide path (`wide` of MAMA's options); unset keys take the defaults below. */
+export interface MamaWideOptions {
+  /** Gradual steps (at most the run's `steps`; default {@link MAMA_WIDE_STEPS}). */
+  readonly steps?: number;
+  /** PCG budget of intermediate refits; 0 = to full tolerance (default {@link MAMA_WIDE_INTERMEDIATE_ITERATIONS}). */
+  readonly intermediateIterations?: number;
+  /** OBS term (default {@link MAMA_WIDE_OBS}). */
+  readonly obs?: MamaWideObs;
+  /** Block width B of the `"block"` term (default {@link MAMA_WIDE_BLOCK}). */
+  readonly block?: number;
+}
+
+/** {@link MamaWideOptions} with every key filled in. */
+export type MamaWideSettings = Required<MamaWideOptions>;
+
+/** Default OBS term of the wide path. */
+export const MAMA_WIDE_OBS: MamaWideObs = "full";
+/** Default block width of the wide path's `"block"` OBS term. */
+export const MAMA_WIDE_BLOCK = 64;
+
+/**
+ * Fill in and check the wide path's knobs.
+ *
+ * @throws RangeError for steps not an integer in [1, 64], a negative or fractional iteration budget,
+ *   an unknown obs term or a block width not a positive integer.
+ */
+export function mamaWideSettings(o: MamaWideOptions | undefined): MamaWideSettings {
+  const s: MamaWideSettings = {
+    steps: o?.steps ?? MAMA_WIDE_STEPS,
+    intermediateIterations: o?.intermediateIterations ?? MAMA_WIDE_INTERMEDIATE_ITERATIONS,
+    obs: o?.obs ?? MAMA_WIDE_OBS,
+    block: o?.block ?? MAMA_WIDE_BLOCK,
+  };
+  if (!Number.isInteger(s.steps) || s.steps < 1 || s.steps > 64) {
+    throw new RangeError(`mama: option wide.steps must be an integer in [1, 64], got ${String(s.steps)}`);
+  }
+  if (!Number.isInteger(s.intermediateIterations) || s.intermediateIterations < 0) {
+    throw new RangeError(
+      `mama: option wide.intermediateIterations must be an integer >= 0 (0 = full tolerance), got ${String(s.intermediateIterations)}`,
+    );
+  }
+  if (s.obs !== "full" && s.obs !== "block" && s.obs !== "kept") {
+    throw new RangeError(`mama: option wide.obs must be "full", "block" or "kept", got ${String(s.obs)}`);
+  }
+  if (!Number.isInteger(s.block) || s.block < 1) {
+    throw new RangeError(`mama: option wide.block must be an integer >= 1, got ${String(s.block)}`);
+  }
+  return s;
+}
+
+/**
+ * The wide path's OBS state for `"full"` (`fixed` denominators) or `"block"` (the per-block
+ * conditional precisions), both from one factorisation of H + λI.
+ *
+ * @throws PruneError NUMERIC_FAILURE as {@link fullInverseUpper} / `blockConditionalPrecisions`.
+ */
+export async function wideObsState(
+  obs: "full" | "block",
+  block: number,
+  gram: Float64Array,
+  n: number,
+  rel: number,
+  backend: ComputeBackend | undefined,
+  where: string,
+): Promise<{ fixed: Float64Array } | { block: BlockConditionalObs }> {
+  const u = await fullInverseUpper(gram, n, rel, backend, where);
+  return obs === "full"
+    ? { fixed: upperDiagonal(u, n) }
+    : { block: blockConditionalPrecisions(u, n, Math.min(block, n), where) };
+}
 
 /** Decision of {@link chooseMamaPath}. */
 export interface MamaPathChoice {
@@ -97,9 +183,10 @@ export function chooseMamaPath(
   obs: boolean,
   forced: "auto" | MamaPath = "auto",
   maxExactMultiplyAdds: number = MAMA_EXACT_MAX_MULTIPLY_ADDS,
+  wideStepsMax: number = MAMA_WIDE_STEPS,
 ): MamaPathChoice {
   const exact = mamaExactCost(rows, cols, prunedPerRow, obs);
-  const wideSteps = Math.min(prunedPerRow.length, MAMA_WIDE_STEPS);
+  const wideSteps = Math.min(prunedPerRow.length, wideStepsMax);
   const wide = mamaWideCost(rows, cols, wideSteps);
   const costs = `exact ≈ ${exact.toExponential(2)} multiply-adds in JS, wide ≈ ${wide.toExponential(2)} (backend GEMMs)`;
   if (forced === "exact" || (forced === "auto" && exact <= maxExactMultiplyAdds)) {
@@ -127,14 +214,13 @@ export function chooseMamaPath(
 }
 
 /**
- * The wide path's OBS denominators d_j = [(H + λI)⁻¹]_jj (dead inputs H_jj = 0 → 1; λ = rel·mean(diag H),
- * grown ×10 on failure as everywhere) from one upper Cholesky factor U of the inverse (H⁻¹ = UᵀU, so
- * [H⁻¹]_jj = Σ_{i ≤ j} U_ij²): the blocked factorisation on `backend` for ≥ 512 columns (SparseGPT's
- * kernel and threshold), the float64 JS one otherwise. Memory: one n² float64 working copy, as SparseGPT.
+ * The upper Cholesky factor U of G = (H + λI)⁻¹ = UᵀU (dead inputs H_jj = 0 → 1; λ = rel·mean(diag H),
+ * grown ×10 on failure as everywhere): the blocked factorisation on `backend` for ≥ 512 columns
+ * (SparseGPT's kernel and threshold), the float64 JS one otherwise. Memory: one n² float64, as SparseGPT.
  *
  * @throws PruneError NUMERIC_FAILURE when the factorisation fails up to λ = rel·10⁴·mean(diag H).
  */
-export async function fullInverseDiagonal(
+export async function fullInverseUpper(
   gram: Float64Array,
   n: number,
   rel: number,
@@ -157,16 +243,36 @@ export async function fullInverseDiagonal(
       backend !== undefined && n >= SPARSEGPT_BACKEND_MIN_COLS
         ? await upperCholeskyOfInverseBlocked(u, n, backend)
         : upperCholeskyOfInverseInPlace(u, n);
-    if (pivot >= 0) continue;
-    const d = new Float64Array(n); // (n,)
-    for (let i = 0; i < n; i++) {
-      const o = i * n;
-      for (let j = i; j < n; j++) d[j]! += u[o + j]! * u[o + j]!;
-    }
-    return d;
+    if (pivot < 0) return u;
   }
   throw new PruneError(
     "NUMERIC_FAILURE",
     `${where}: Cholesky of the damped Gram matrix failed for the wide path's OBS saliency. Expected a positive-definite H + λI, got failing pivots up to λ = ${r / 10}·mean(diag H).`,
   );
+}
+
+/**
+ * The wide path's full-inverse OBS denominators d_j = [(H + λI)⁻¹]_jj = Σ_{i ≤ j} U_ij² from
+ * {@link fullInverseUpper}'s factor (SparseGPT's denominator).
+ *
+ * @throws PruneError NUMERIC_FAILURE as {@link fullInverseUpper}.
+ */
+export async function fullInverseDiagonal(
+  gram: Float64Array,
+  n: number,
+  rel: number,
+  backend: ComputeBackend | undefined,
+  where: string,
+): Promise<Float64Array> {
+  return upperDiagonal(await fullInverseUpper(gram, n, rel, backend, where), n);
+}
+
+/** diag(UᵀU) of an upper triangular n × n U. */
+export function upperDiagonal(u: Float64Array, n: number): Float64Array {
+  const d = new Float64Array(n); // (n,)
+  for (let i = 0; i < n; i++) {
+    const o = i * n;
+    for (let j = i; j < n; j++) d[j]! += u[o + j]! * u[o + j]!;
+  }
+  return d;
 }

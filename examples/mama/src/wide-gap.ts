@@ -1,0 +1,82 @@
+// Where MAMA's wide path loses quality against its exact path (issue 13's scaling work): on the small
+// models with the wide path FORCED (PCG refits even at these widths), run variants that change one
+// part of the wide path at a time — steps (2 vs 8, PCG to tolerance on every step), the OBS term
+// (full-inverse w²/[(H + λI)⁻¹]_jj, the exact per-row kept-set term, the block-conditional kept-set
+// term with B columns) — against the exact path. Prints a markdown table and writes a JSON of the
+// per-seed perplexities to results/mama-wide-gap-<side>.json.
+// Run: npx tsx --conditions @mama-prune/source examples/mama/src/wide-gap.ts <tuning|evaluation> [models,] [variants,] [seeds,]
+import {
+  createMamaMethod,
+  type MamaWideOptions,
+  type RefitSolver,
+  refitKept,
+  type SweepLevel,
+  type SweepMethod,
+} from "@mama-prune/pipeline";
+import { cell, MODELS, mamaColumn, runSweep, type Side, writeResult } from "./common.ts";
+
+const LEVELS: readonly SweepLevel[] = [0.5, 0.7, { n: 2, m: 4 }];
+const pcgAlways: RefitSolver = (w, h, m, o) => refitKept(w, h, m, { ...o, maxDirectMultiplyAdds: 0 });
+const wideMethod = createMamaMethod({ refit: pcgAlways, name: "mama-wide", label: "MAMA (wide path)" });
+
+/** The variants: label → the wide path's knobs (undefined = the exact path). */
+export const VARIANTS: Record<string, MamaWideOptions | undefined> = {
+  exact: undefined,
+  "wide2-full": { steps: 2, intermediateIterations: 3, obs: "full" },
+  "wide8-full-tol": { steps: 8, intermediateIterations: 0, obs: "full" },
+  "wide2-kept": { steps: 2, intermediateIterations: 3, obs: "kept" },
+  "wide2-block32": { steps: 2, intermediateIterations: 3, obs: "block", block: 32 },
+  "wide8-block32-tol": { steps: 8, intermediateIterations: 0, obs: "block", block: 32 },
+  "wide4-block32": { steps: 4, intermediateIterations: 3, obs: "block", block: 32 },
+  "wide8-kept-tol": { steps: 8, intermediateIterations: 0, obs: "kept" },
+  "wide8-full": { steps: 8, intermediateIterations: 3, obs: "full" },
+  "wide4-full": { steps: 4, intermediateIterations: 3, obs: "full" },
+  "wide8-full-1it": { steps: 8, intermediateIterations: 1, obs: "full" },
+  "wide6-full-1it": { steps: 6, intermediateIterations: 1, obs: "full" },
+  "wide8-block32": { steps: 8, intermediateIterations: 3, obs: "block", block: 32 },
+};
+
+function column(label: string): SweepMethod {
+  const w = VARIANTS[label];
+  if (w === undefined) return { ...mamaColumn(label, { path: "exact" }), usePreCheckpoint: false };
+  return {
+    label,
+    options: { method: wideMethod, methodOptions: { path: "wide", wide: w } },
+    usePreCheckpoint: false,
+  };
+}
+
+const side = (process.argv[2] ?? "tuning") as Side;
+const models = (process.argv[3] ?? MODELS.map((m) => m.id).join(",")).split(",");
+const variants = (process.argv[4] ?? Object.keys(VARIANTS).join(",")).split(",");
+const seeds = (process.argv[5] ?? "0,1,2").split(",").map(Number);
+const out: { model: string; label: string; level: string; seed: number; value: number; seconds?: number }[] =
+  [];
+const lines: string[] = [];
+for (const id of models) {
+  const m = MODELS.find((x) => x.id === id)!;
+  for (const v of variants) {
+    const t0 = performance.now();
+    const r = await runSweep(m, [column(v)], LEVELS, side, `wide gap ${id} ${v}`, seeds);
+    const secs = (performance.now() - t0) / 1000;
+    for (const x of r.rows)
+      if (x.label === v)
+        out.push({ model: id, label: v, level: x.level, seed: x.seed ?? -1, value: x.value });
+    const cells = r.table.levels
+      .filter((l) => l !== "0")
+      .map((l) => {
+        const c = cell(r, v, l);
+        return `${c.mean.toFixed(2)} ± ${c.sd.toFixed(2)}`;
+      });
+    const line = `| ${id} | ${v} | ${cells.join(" | ")} | ${secs.toFixed(0)} s |`;
+    lines.push(line);
+    console.log(line);
+  }
+}
+console.log(
+  ["| model | variant | 0.5 | 0.7 | 2:4 | time |", "|---|---|---:|---:|---:|---:|", ...lines].join("\n"),
+);
+await writeResult(
+  `mama-wide-gap-${side}-${models.join("+")}-${variants.length}v.json`,
+  `${JSON.stringify({ side, seeds, rows: out }, null, 1)}\n`,
+);
