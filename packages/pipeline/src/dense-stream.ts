@@ -12,6 +12,7 @@
 import { type ComputeBackend, createYielder, PruneError } from "@mama-prune/core";
 import type { LinearName, LlamaModel } from "@mama-prune/model";
 import { INPUT_KEYS, INPUT_OF, type InputKey, inputCols } from "./block-runner.ts";
+import { crossGramAccumulateOnBackend } from "./cross-gram-backend.ts";
 import type { CalibrationInput } from "./prune-options.ts";
 import {
   createStatsAccumulator,
@@ -152,7 +153,8 @@ export async function collectBlockStatsTwoStreams(
         if (FIRST_OF[k] !== name) return;
         await accs[k].add(xin, n, w);
         const c = cross[k];
-        if (c !== undefined) crossGramAccumulate(xin, captured[k]!, n, cols[k], c, w);
+        if (c !== undefined)
+          await crossGramAccumulateOnBackend(o.backend, xin, captured[k]!, n, cols[k], c, w);
         await tick(`${where} ${name}`);
       },
     });
