@@ -16,6 +16,7 @@
 import { type ComputeBackend, type Matrix, matrix, PruneError } from "@mama-prune/core";
 import { upperCholeskyOfInverseBlocked } from "@mama-prune/redistribute";
 import type { DenseTargetResult } from "./dense-target.ts";
+import { liveDiagonal } from "./gram-diagonal.ts";
 
 /** y = x·wᵀ on the backend, dropping the backend's cached copy of the temporary `w`. */
 async function gemm(
@@ -50,12 +51,7 @@ export async function denseTargetOnBackend(
 ): Promise<DenseTargetResult> {
   const { rows, cols: n } = weight;
   const nn = n * n;
-  let sum = 0;
-  for (let j = 0; j < n; j++) {
-    const v = gram[j * n + j]!;
-    sum += v === 0 ? 1 : v;
-  }
-  const meanDiag = n === 0 ? 0 : sum / n;
+  const { diag, meanDiag } = liveDiagonal(gram, n);
 
   // M = W·Dᵀ with D = α(C − H̃) (dead diagonal fixed), D dropped right after.
   let d: Float32Array = new Float32Array(nn); // (n, n)
@@ -71,10 +67,7 @@ export async function denseTargetOnBackend(
   let ok = false;
   for (let attempt = 0; attempt < 6; attempt++) {
     u.set(gram);
-    for (let j = 0; j < n; j++) {
-      const v = gram[j * n + j]!;
-      u[j * n + j] = (v === 0 ? 1 : v) + rel * meanDiag;
-    }
+    for (let j = 0; j < n; j++) u[j * n + j] = diag[j]! + rel * meanDiag;
     if ((await upperCholeskyOfInverseBlocked(u, n, backend)) < 0) {
       ok = true;
       break;

@@ -3,6 +3,7 @@
 import { type ComputeBackend, type Matrix, matrix, PruneError } from "@mama-prune/core";
 import { cholesky, choleskySolveInPlace, SPARSEGPT_BACKEND_MIN_COLS } from "@mama-prune/redistribute";
 import { denseTargetOnBackend } from "./dense-target-backend.ts";
+import { prepareGram } from "./gram-diagonal.ts";
 
 /** What {@link denseTargetWeight} returns. */
 export interface DenseTargetResult {
@@ -76,13 +77,7 @@ export async function denseTargetWeight(
   if (backend !== undefined && n >= SPARSEGPT_BACKEND_MIN_COLS) {
     return denseTargetOnBackend(weight, gram, crossGram, damping, where, blend, backend);
   }
-  const h = new Float64Array(gram); // (n, n)
-  let sum = 0;
-  for (let j = 0; j < n; j++) {
-    if (h[j * n + j] === 0) h[j * n + j] = 1;
-    sum += h[j * n + j]!;
-  }
-  const meanDiag = n === 0 ? 0 : sum / n;
+  const { h, meanDiag } = prepareGram(gram, n); // (n, n) dead inputs fixed
   const warnings: string[] = [];
   let rel = damping;
   let lower: Float64Array | undefined;

@@ -4,6 +4,7 @@ import { type Matrix, PruneError, type Sparsity, throwIfAborted } from "@mama-pr
 import { cholesky, inverseFromCholesky } from "@mama-prune/redistribute";
 import { normalizeGroup } from "@mama-prune/scoring";
 import { denseTargetWeight } from "./dense-target.ts";
+import { prepareGram } from "./gram-diagonal.ts";
 import { type BlockConditionalObs, blockKeptDiagonal } from "./mama-block-obs.ts";
 import type { MamaProcedureSettings, RefitSolver } from "./mama-options.ts";
 import { refineAfterSteps } from "./mama-refine.ts";
@@ -26,17 +27,6 @@ function scheduleFraction(schedule: "linear" | "cubic", t: number, k: number): n
   if (t >= k) return 1;
   const f = t / k;
   return schedule === "linear" ? f : 1 - (1 - f) ** 3;
-}
-
-/** H with dead inputs fixed (H_jj = 0 → 1) and its mean diagonal. */
-function prepareGram(gram: Float64Array, n: number): { h: Float64Array; meanDiag: number } {
-  const h = new Float64Array(gram); // (n, n)
-  let sum = 0;
-  for (let j = 0; j < n; j++) {
-    if (h[j * n + j] === 0) h[j * n + j] = 1;
-    sum += h[j * n + j]!;
-  }
-  return { h, meanDiag: n === 0 ? 0 : sum / n };
 }
 
 /**

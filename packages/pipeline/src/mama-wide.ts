@@ -7,6 +7,7 @@ import {
   upperCholeskyOfInverseBlocked,
   upperCholeskyOfInverseInPlace,
 } from "@mama-prune/redistribute";
+import { liveDiagonal } from "./gram-diagonal.ts";
 import { type BlockConditionalObs, blockConditionalPrecisions } from "./mama-block-obs.ts";
 
 /**
@@ -227,14 +228,7 @@ export async function fullInverseUpper(
   backend: ComputeBackend | undefined,
   where: string,
 ): Promise<Float64Array> {
-  let sum = 0;
-  const diag = new Float64Array(n); // (n,) H_jj with dead inputs fixed
-  for (let j = 0; j < n; j++) {
-    const v = gram[j * n + j]!;
-    diag[j] = v === 0 ? 1 : v;
-    sum += diag[j]!;
-  }
-  const meanDiag = n === 0 ? 0 : sum / n;
+  const { diag, meanDiag } = liveDiagonal(gram, n);
   let r = rel > 0 ? rel : 1e-6;
   for (let attempt = 0; attempt < 5; attempt++, r *= 10) {
     const u = new Float64Array(gram); // (n, n) working copy, factored in place into U
