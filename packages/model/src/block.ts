@@ -18,6 +18,13 @@ export interface BlockHooks {
    * A returned promise is awaited before the block continues.
    */
   onLinearInput?(name: LinearName, x: Float32Array, rows: number, cols: number): void | Promise<void>;
+  /**
+   * The caller needs only the linear inputs (calibration statistics), not the block's output: the
+   * block stops right after handing down_proj's input to {@link BlockHooks.onLinearInput}, so
+   * down_proj's product (about a quarter of a Llama block's linear FLOPs) and the residual add are
+   * skipped, and the returned hidden states are an empty array. Every hook call is unchanged.
+   */
+  readonly inputsOnly?: boolean;
 }
 
 /** The weights of one decoder block. */
@@ -124,6 +131,9 @@ export async function decoderBlock(
   if (hooks && !(hidden instanceof Float32Array)) {
     throw new TypeError("decoderBlock: hooks need float32 hidden states");
   }
+  if (hooks?.inputsOnly === true && save) {
+    throw new TypeError("decoderBlock: hooks.inputsOnly skips down_proj, so saveActivations cannot be set with it");
+  }
   const hook = hooks?.onLinearInput?.bind(hooks);
   const heads: AttentionHeads = cfg;
 
@@ -167,6 +177,7 @@ export async function decoderBlock(
     await options.swiglu(g, u, aOut);
   } else a = swiglu(g, u, aOut);
   if (hook) await hook("down_proj", a as Float32Array, rows, I);
+  if (hooks?.inputsOnly === true) return { out: zerosOf(hidden, 0), activations: undefined };
   const d = await linear(a, L.linears.down_proj, rows, I, H); // (rows, H)
   const out = save ? zerosOf(hidden, rows * H) : h1; // (rows, H), in place unless saving
   for (let i = 0; i < h1.length; i++) out[i] = h1[i]! + d[i]!;

@@ -399,6 +399,44 @@ describe("LlamaModel", () => {
     }
   });
 
+  it("hooks.inputsOnly hands the hooks the same inputs, skips down_proj's product and returns no hidden states", async () => {
+    const backend = createCpuBackend();
+    const products: number[] = []; // output widths of the linears' matmuls, in call order
+    const counting = {
+      ...backend,
+      matmulTransB(...args: Parameters<typeof backend.matmulTransB>) {
+        products.push(args[4]);
+        return backend.matmulTransB(...args);
+      },
+    };
+    const model = await loadLlama(randomLlamaCheckpoint({ seed: 13, kvHeads: 2, layers: 1 }), {
+      backend: counting,
+      attention: "js",
+    });
+    const h0 = model.embed(Int32Array.from([5, 6, 7, 8, 9, 10]));
+    const run = async (inputsOnly: boolean) => {
+      const seen: [LinearName, Float32Array][] = [];
+      products.length = 0;
+      const out = await model.runBlock(0, h0, 2, 3, {
+        ...(inputsOnly ? { inputsOnly } : {}),
+        onLinearInput(name, x) {
+          seen.push([name, x.slice()]);
+        },
+      });
+      return { seen, out, products: [...products] };
+    };
+    const full = await run(false);
+    const only = await run(true);
+    expect(only.seen.map(([n]) => n)).toEqual([...LINEAR_NAMES]);
+    for (let i = 0; i < full.seen.length; i++) expect(only.seen[i]![1]).toEqual(full.seen[i]![1]);
+    expect(full.out.length).toBe(6 * model.config.hiddenSize);
+    expect(only.out.length).toBe(0);
+    // Six of the seven products ran; the missing one is down_proj's (output width = hidden size).
+    expect(full.products.length).toBe(7);
+    expect(only.products).toEqual(full.products.slice(0, 6));
+    expect(full.products[6]).toBe(model.config.hiddenSize);
+  });
+
   it("composes embed → runBlock → head into forward, and hooks see each linear's input", async () => {
     const model = await loadLlama(randomLlamaCheckpoint({ seed: 12, kvHeads: 2, layers: 3 }));
     const toks = Int32Array.from([5, 6, 7, 8, 9, 10]);

@@ -73,7 +73,8 @@ export interface LlamaModel {
   embed(tokens: Int32Array): Float32Array;
   /**
    * Run decoder block `layer` on hidden states [batch·seqLen, hiddenSize] and return the new hidden
-   * states (a new array; the input is not modified). Hooks receive the input of each linear.
+   * states (a new array; the input is not modified). Hooks receive the input of each linear; with
+   * `hooks.inputsOnly` the block stops after down_proj's input and returns an empty array.
    */
   runBlock(
     layer: number,

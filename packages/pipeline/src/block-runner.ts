@@ -75,6 +75,8 @@ export async function runBlockBatched(
       accs === undefined && signal === undefined
         ? undefined
         : {
+            // Statistics only: the block's output is not needed, so down_proj's product is skipped.
+            ...(keepOutput ? {} : { inputsOnly: true }),
             onLinearInput: async (name: LinearName, xin: Float32Array, n: number): Promise<void> => {
               await tick(`${where} ${name}`);
               // q/k/v and gate/up share one input: accumulate once, at the first linear of the group.

@@ -147,6 +147,7 @@ export async function collectBlockStatsTwoStreams(
     // Pruned stream: the usual statistics, plus C against the captured dense input.
     const xp = o.hidden.subarray(r0 * H, (r0 + rows) * H); // (rows, H)
     await model.runBlock(local, xp, nb, S, {
+      inputsOnly: true, // the pruned stream's output comes from re-running the pruned block
       onLinearInput: async (name: LinearName, xin: Float32Array, n: number): Promise<void> => {
         await tick(`${where} ${name}`);
         const k = INPUT_OF[name];
