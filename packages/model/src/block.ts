@@ -132,7 +132,9 @@ export async function decoderBlock(
     throw new TypeError("decoderBlock: hooks need float32 hidden states");
   }
   if (hooks?.inputsOnly === true && save) {
-    throw new TypeError("decoderBlock: hooks.inputsOnly skips down_proj, so saveActivations cannot be set with it");
+    throw new TypeError(
+      "decoderBlock: hooks.inputsOnly skips down_proj, so saveActivations cannot be set with it",
+    );
   }
   const hook = hooks?.onLinearInput?.bind(hooks);
   const heads: AttentionHeads = cfg;
