@@ -1,0 +1,130 @@
+// ---- MAMA's wide path, "sweep" solver: SparseGPT's OBS sweep on the refit's target, MAMA's mask inside ----
+
+import type { ComputeBackend, Logger, Matrix, Sparsity } from "@mama-prune/core";
+import { type SparseGptMaskScore, sparsegpt } from "@mama-prune/redistribute";
+import type { MamaProcedureSettings, RefitSolver } from "./mama-options.ts";
+import { mixScores } from "./mama-score.ts";
+
+/**
+ * Whether the sweep's mask score is SparseGPT's own: only the OBS term is on (the shipped weights), so
+ * the mix of one rank- or z-normalised term orders like w²/U_jj² and SparseGPT's native selection runs
+ * unchanged (no callback, bit for bit).
+ */
+export function sweepScoreIsObsOnly(s: MamaProcedureSettings, hasNorms: boolean, hasPre: boolean): boolean {
+  const activation = s.activationWeight > 0 && hasNorms;
+  const movement = s.movementWeight > 0 && hasPre;
+  return s.obsWeight > 0 && s.magnitudeWeight === 0 && !activation && !movement;
+}
+
+/**
+ * MAMA's score as a SparseGPT `maskScore`: the region of the sweep's current weights scored with
+ * MAMA's terms (|w|, |w|·‖x_j‖, the OBS saliency w²/U_jj² with SparseGPT's running denominators, and
+ * movement W¹(W¹ − W⁰) of the dense weights), each normalised over the region (all rows × the column
+ * block, or one row × one N:M group: SparseGPT's selection groups) and mixed with their weights by
+ * `mixScores` — the same code as the exact and pcg wide paths, on a region instead of a row.
+ *
+ * @param dense The dense weight W (movement's W¹).
+ * @param norms ‖x_j‖ per input column, when the activation term is on.
+ * @param pre W⁰, when the movement term is on.
+ */
+export function mamaSweepScore(
+  s: MamaProcedureSettings,
+  dense: Matrix,
+  norms: Float64Array | undefined,
+  pre: Float32Array | undefined,
+): SparseGptMaskScore {
+  const region: MamaProcedureSettings = { ...s, group: "matrix" };
+  return (g, out) => {
+    const rr = g.row1 - g.row0;
+    const bw = g.col1 - g.col0;
+    const n = rr * bw;
+    const cur = new Float64Array(n); // (rr, bw) current weights of the region
+    const w1 = new Float32Array(n); // (rr, bw) dense weights
+    const w0 = pre === undefined ? undefined : new Float32Array(n); // (rr, bw)
+    for (let r = 0; r < rr; r++) {
+      const src = (g.row0 + r) * g.cols + g.col0;
+      cur.set(g.weight.subarray(src, src + bw), r * bw);
+      w1.set(dense.data.subarray(src, src + bw), r * bw);
+      w0?.set(pre!.subarray(src, src + bw), r * bw);
+    }
+    const acc = mixScores(
+      region,
+      cur,
+      w1,
+      rr,
+      bw,
+      new Uint8Array(n).fill(1),
+      norms?.subarray(g.col0, g.col1),
+      s.obsWeight > 0 ? { fixed: g.obsDenominator.subarray(g.col0, g.col1) } : undefined,
+      w0,
+    );
+    out.set(acc);
+  };
+}
+
+/** What {@link mamaSweep} needs. */
+export interface MamaSweepInput {
+  readonly settings: MamaProcedureSettings;
+  /** The refit's target rows: V (dense target) or W (layer target). */
+  readonly target: Matrix;
+  /** The dense weight W (the movement term). */
+  readonly dense: Matrix;
+  readonly gram: Float64Array;
+  readonly sparsity: Sparsity;
+  readonly norms: Float64Array | undefined;
+  readonly pre: Float32Array | undefined;
+  /** Relative damping λ / mean(diag H̃), the refit's. */
+  readonly damping: number;
+  readonly name: string;
+  readonly log: Logger;
+  readonly signal?: AbortSignal;
+  readonly backend?: ComputeBackend;
+}
+
+/** What {@link mamaSweep} returns. */
+export interface MamaSweepResult {
+  readonly weight: Float32Array;
+  readonly mask: Uint8Array;
+  readonly dampingUsed: number;
+  readonly warnings: readonly string[];
+  /** Whether SparseGPT's own score ran (OBS term only), i.e. the result is SparseGPT on the target. */
+  readonly obsOnly: boolean;
+}
+
+/**
+ * The wide path's `"sweep"` solver: SparseGPT's blocked OBS sweep (`sparsegpt`, on the run's backend
+ * from 512 columns) on the target rows with the damped Gram H̃ + λI — since ‖W'X̃ − WX_α‖² =
+ * ‖(W' − V)X̃‖²_{H̃+λI} + const, that minimises MAMA's refit objective — with the adaptive mask chosen
+ * inside the sweep on MAMA's score ({@link mamaSweepScore}; SparseGPT's own w²/U_jj² when only the
+ * OBS term is on), then `polishIterations` warm-started refit iterations of `solver` on the final mask.
+ * Cost: SparseGPT's (2·cols³/3 + rows·cols²) plus the polish's (2 + k) GEMMs.
+ */
+export async function mamaSweep(input: MamaSweepInput, solver: RefitSolver): Promise<MamaSweepResult> {
+  const { settings: s, target, gram, sparsity, damping, name, log, signal, backend } = input;
+  const obsOnly = sweepScoreIsObsOnly(s, input.norms !== undefined, input.pre !== undefined);
+  const r = await sparsegpt(target, gram, {
+    sparsity,
+    percdamp: damping,
+    name,
+    log,
+    ...(signal !== undefined ? { signal } : {}),
+    ...(backend !== undefined ? { backend } : {}),
+    ...(obsOnly ? {} : { maskScore: mamaSweepScore(s, input.dense, input.norms, input.pre) }),
+  });
+  const warnings = [...r.diagnostics.warnings];
+  const k = s.wide.polishIterations;
+  if (k === 0) {
+    return { weight: r.weight, mask: r.mask, dampingUsed: r.dampingUsed, warnings, obsOnly };
+  }
+  const p = await solver(target, gram, r.mask, {
+    damping,
+    name,
+    log,
+    ...(signal !== undefined ? { signal } : {}),
+    ...(backend !== undefined ? { backend } : {}),
+    initialWeight: r.weight,
+    maxIterations: k,
+  });
+  for (const m of p.warnings) warnings.push(m);
+  return { weight: p.weight, mask: r.mask, dampingUsed: p.dampingUsed, warnings, obsOnly };
+}
