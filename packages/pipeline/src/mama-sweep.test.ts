@@ -51,7 +51,14 @@ const denseStats = { ...layerStats, crossGram: cross };
 const defaults = createMamaMethod().defaultOptions!;
 const backend = createCpuBackend();
 const pcg: RefitSolver = (W, H, m, o) => refitKept(W, H, m, { ...o, maxDirectMultiplyAdds: 0 });
-const obsOnly = { obsWeight: 1, magnitudeWeight: 0, activationWeight: 0, refine: "none" } as const;
+// SparseGPT's own selection group (rows × block); MAMA's default group "row" selects per row.
+const obsOnly = {
+  obsWeight: 1,
+  magnitudeWeight: 0,
+  activationWeight: 0,
+  refine: "none",
+  group: "matrix",
+} as const;
 
 async function run(
   options: MamaMethodOptions,
@@ -144,6 +151,27 @@ describe("MAMA's wide path, solver sweep", () => {
     }
     expect(zeros).toBe(Math.floor(0.5 * rows * n));
     expect(differ).toBeGreaterThan(0);
+  });
+
+  it("with group row (MAMA's default) is SparseGPT's sweep with a per-row selection in each block", async () => {
+    const m = await run(
+      { ...obsOnly, group: "row", target: "layer", wide: { solver: "sweep" } },
+      0.7,
+      layerStats,
+    );
+    const ref = await sparsegpt(w, gram, {
+      sparsity: 0.7,
+      percdamp: 0.01,
+      backend,
+      unstructuredGroup: "row",
+    });
+    expect(Array.from(m.mask)).toEqual(Array.from(ref.mask));
+    expect(Array.from(m.weight)).toEqual(Array.from(ref.weight));
+    for (let i = 0; i < rows; i++) {
+      let zeros = 0;
+      for (let j = 0; j < n; j++) zeros += m.mask[i * n + j] === 0 ? 1 : 0;
+      expect(zeros).toBe(Math.floor(0.7 * n));
+    }
   });
 
   it("never ends above the unrefined sweep's loss: polish (PCG, 3 iterations) and swap refinement at 2:4", async () => {

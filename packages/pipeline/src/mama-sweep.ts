@@ -96,7 +96,10 @@ export interface MamaSweepResult {
  * from 512 columns) on the target rows with the damped Gram H̃ + λI — since ‖W'X̃ − WX_α‖² =
  * ‖(W' − V)X̃‖²_{H̃+λI} + const, that minimises MAMA's refit objective — with the adaptive mask chosen
  * inside the sweep on MAMA's score ({@link mamaSweepScore}; SparseGPT's own w²/U_jj² when only the
- * OBS term is on), then `polishIterations` warm-started refit iterations of `solver` on the final mask.
+ * OBS term is on) — unstructured, in MAMA's comparison group: `group: "row"` (default) each row prunes
+ * its share of every column block, `"matrix"` SparseGPT's one count over rows × block (then, with the
+ * OBS term alone, this IS SparseGPT on the target) — then `polishIterations` warm-started refit
+ * iterations of `solver` on the final mask.
  * Cost: SparseGPT's (2·cols³/3 + rows·cols²) plus the polish's (2 + k) GEMMs.
  */
 export async function mamaSweep(input: MamaSweepInput, solver: RefitSolver): Promise<MamaSweepResult> {
@@ -105,6 +108,8 @@ export async function mamaSweep(input: MamaSweepInput, solver: RefitSolver): Pro
   const r = await sparsegpt(target, gram, {
     sparsity,
     percdamp: damping,
+    // MAMA's comparison group: per row (each row prunes its share of every block) or SparseGPT's own.
+    unstructuredGroup: s.group === "row" ? "row" : "block",
     name,
     log,
     ...(signal !== undefined ? { signal } : {}),

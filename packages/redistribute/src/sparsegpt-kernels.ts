@@ -85,3 +85,27 @@ export function selectNM(
   const k = nmGroupPruned(nm, width);
   for (let t = 0; t < k; t++) mask[at + order[t]!] = 0;
 }
+
+/**
+ * Per row of a column block [i1, i1 + bw): zero the mask of the `count` lowest scores (scores:
+ * (rows, bw)); ties: lower column first.
+ */
+export function selectPerRow(
+  scores: Float64Array,
+  mask: Uint8Array,
+  rows: number,
+  cols: number,
+  i1: number,
+  bw: number,
+  count: number,
+  order: number[],
+): void {
+  for (let r = 0; r < rows; r++) {
+    const so = r * bw;
+    order.length = 0;
+    for (let c = 0; c < bw; c++) order.push(c);
+    order.sort((a, b) => scores[so + a]! - scores[so + b]! || a - b);
+    const mo = r * cols + i1;
+    for (let t = 0; t < count && t < bw; t++) mask[mo + order[t]!] = 0;
+  }
+}

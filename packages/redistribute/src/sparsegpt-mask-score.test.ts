@@ -74,6 +74,33 @@ describe("sparsegpt maskScore", () => {
       }
   });
 
+  it("unstructuredGroup row: every row prunes floor(s·i2) − floor(s·i1) of each block, floor(s·cols) in all", async () => {
+    for (const be of [{}, { backend: wasm, backendMinCols: 0 }]) {
+      const r = await sparsegpt(w, h, { sparsity: 0.7, blockSize: 32, unstructuredGroup: "row", ...be });
+      const block = await sparsegpt(w, h, { sparsity: 0.7, blockSize: 32, ...be });
+      let rowsDiffer = 0;
+      for (let r0 = 0; r0 < rows; r0++) {
+        let inRow = 0;
+        let inBlockRow = 0;
+        for (let i1 = 0; i1 < cols; i1 += 32) {
+          let zeros = 0;
+          for (let j = i1; j < i1 + 32; j++) zeros += r.mask[r0 * cols + j] === 0 ? 1 : 0;
+          expect(zeros).toBe(Math.floor(0.7 * (i1 + 32)) - Math.floor(0.7 * i1));
+          inRow += zeros;
+        }
+        for (let j = 0; j < cols; j++) inBlockRow += block.mask[r0 * cols + j] === 0 ? 1 : 0;
+        expect(inRow).toBe(Math.floor(0.7 * cols));
+        if (inBlockRow !== inRow) rowsDiffer++;
+      }
+      expect(rowsDiffer).toBeGreaterThan(0); // SparseGPT's own group lets rows differ
+      const e = reconstructionError(w, r.weight, h);
+      expect(Math.abs(r.diagnostics.reconstructionError - e) / e).toBeLessThan(1e-5);
+    }
+    await expect(sparsegpt(w, h, { sparsity: 0.5, unstructuredGroup: "col" as "row" })).rejects.toThrow(
+      'option unstructuredGroup must be "block" or "row", got col',
+    );
+  });
+
   it("option errors name maskScore", async () => {
     await expect(
       sparsegpt(w, h, { mask: new Uint8Array(rows * cols).fill(1), maskScore: magnitude }),

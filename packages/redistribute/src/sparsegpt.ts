@@ -23,7 +23,7 @@ import {
 } from "./common.ts";
 import { upperCholeskyOfInverseInPlace } from "./linalg.ts";
 import { kthSmallest, LazyGemm, SPARSEGPT_BACKEND_MIN_COLS } from "./obs-sweep.ts";
-import { lazyUpdate, ROW_TILE, SUB_BLOCK, selectNM } from "./sparsegpt-kernels.ts";
+import { lazyUpdate, ROW_TILE, SUB_BLOCK, selectNM, selectPerRow } from "./sparsegpt-kernels.ts";
 
 /**
  * N:M pattern: N zeros in every M consecutive input columns of each row (2:4 = 50 %).
@@ -80,6 +80,12 @@ export interface SparseGptOptions {
    * (counts, threshold, ties, N:M groups) and the OBS updates stay SparseGPT's. Not with `mask`.
    */
   readonly maskScore?: SparseGptMaskScore;
+  /**
+   * Unstructured selection group: `"block"` (default, SparseGPT's) the lowest scores over rows × block
+   * with one count; `"row"` each row prunes floor(s·i2) − floor(s·i1) of the block's columns [i1, i2),
+   * i.e. floor(s·cols) per row in all (Wanda's per-output comparison group inside the sweep).
+   */
+  readonly unstructuredGroup?: "block" | "row";
   /** Columns per lazy batch (default 128). With N:M it is rounded down to a multiple of M (at least M). */
   readonly blockSize?: number;
   /** Relative damping: percdamp·mean(diag H) is added to diag H (default 0.01). */
@@ -227,6 +233,12 @@ export async function sparsegpt(
       `${where}: nothing to prune. Expected options.sparsity or options.mask, got neither.`,
     );
   }
+  const perRow = options.unstructuredGroup === "row";
+  if (options.unstructuredGroup !== undefined && !perRow && options.unstructuredGroup !== "block") {
+    throw new RangeError(
+      `${where}: option unstructuredGroup must be "block" or "row", got ${String(options.unstructuredGroup)}`,
+    );
+  }
   const maskScore = options.maskScore;
   if (maskScore !== undefined && (fixedMask !== undefined || typeof maskScore !== "function")) {
     throw new RangeError(
@@ -333,9 +345,11 @@ export async function sparsegpt(
     const i2 = Math.min(i1 + blockSize, cols);
     const bw = i2 - i1;
 
-    // ---- Adaptive unstructured mask: one threshold over rows×block ----
+    // ---- Adaptive unstructured mask: one threshold over rows×block (or per row, `unstructuredGroup`) ----
     if (fixedMask === undefined && nm === undefined) {
-      const count = Math.floor(frac * rows * i2) - Math.floor(frac * rows * i1);
+      const count = perRow
+        ? Math.floor(frac * i2) - Math.floor(frac * i1)
+        : Math.floor(frac * rows * i2) - Math.floor(frac * rows * i1);
       if (count > 0) {
         if (scores.length !== rows * bw) {
           scores = new Float64Array(rows * bw); // (rows, bw)
@@ -352,6 +366,9 @@ export async function sparsegpt(
             }
           }
         }
+        if (perRow) selectPerRow(scores, mask, rows, cols, i1, bw, count, nmOrder);
+      }
+      if (count > 0 && !perRow) {
         sorted.set(scores);
         const threshold = kthSmallest(sorted, count - 1); // = sorted(scores)[count − 1], in O(rows·bw)
         let below = 0;
