@@ -49,6 +49,7 @@ export {
   MAMA_WIDE_POLISH_ITERATIONS,
   MAMA_WIDE_SOLVER,
   MAMA_WIDE_STEPS,
+  MAMA_WIDE_SWEEPS,
   type MamaPath,
   type MamaPathChoice,
   type MamaWideObs,

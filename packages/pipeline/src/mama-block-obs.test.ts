@@ -177,6 +177,7 @@ describe("the wide path with the block term", () => {
     expect(mamaWideSettings(undefined)).toEqual({
       solver: "pcg",
       polishIterations: 0,
+      sweeps: 1,
       steps: 8,
       intermediateIterations: 3,
       obs: "full",
@@ -185,6 +186,7 @@ describe("the wide path with the block term", () => {
     expect(mamaWideSettings({ obs: "block", block: 32 })).toEqual({
       solver: "pcg",
       polishIterations: 0,
+      sweeps: 1,
       steps: 8,
       intermediateIterations: 3,
       obs: "block",

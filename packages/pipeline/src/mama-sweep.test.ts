@@ -195,6 +195,34 @@ describe("MAMA's wide path, solver sweep", () => {
     }
   });
 
+  it("gradual sweeps keep exact per-row counts and end no worse than their first sweep's pruned set allows", async () => {
+    const { target: v } = await denseTargetWeight(w, gram, cross, 0.01, "w", 0.35, backend);
+    const base = { ...obsOnly, group: "row", target: "dense", targetBlend: 0.35 } as const;
+    const one = await run({ ...base, wide: { solver: "sweep", polishIterations: 3 } }, 0.7, denseStats, pcg);
+    const two = await run(
+      { ...base, wide: { solver: "sweep", polishIterations: 3, sweeps: 2 } },
+      0.7,
+      denseStats,
+      pcg,
+    );
+    for (let i = 0; i < rows; i++) {
+      let zeros = 0;
+      for (let j = 0; j < n; j++) {
+        zeros += two.mask[i * n + j] === 0 ? 1 : 0;
+        if (two.mask[i * n + j] === 0) expect(two.weight[i * n + j]).toBe(0);
+      }
+      expect(zeros).toBe(Math.floor(0.7 * n));
+    }
+    let differ = 0;
+    for (let k = 0; k < one.mask.length; k++) differ += one.mask[k] !== two.mask[k] ? 1 : 0;
+    expect(differ).toBeGreaterThan(0);
+    // Two sweeps re-score after every earlier prune: here they end below the one-sweep loss.
+    expect(dampedLoss(v, two.weight)).toBeLessThan(dampedLoss(v, one.weight));
+    expect(() => mamaWideSettings({ sweeps: 0 })).toThrow(
+      /option wide.sweeps must be an integer in \[1, 16\]/,
+    );
+  });
+
   it("option errors name the option; the cost estimate is SparseGPT's with no polish", () => {
     expect(() => mamaWideSettings({ solver: "admm" as never })).toThrow(
       'mama: option wide.solver must be "sweep" or "pcg", got admm',

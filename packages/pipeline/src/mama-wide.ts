@@ -17,7 +17,9 @@ import { type BlockConditionalObs, blockConditionalPrecisions } from "./mama-blo
  * - `"wide"`: the OBS term from ONE factorisation per linear, d_j = [(H + λI)⁻¹]_jj (SparseGPT's
  *   denominator, on the backend), scored on the current refitted weights; {@link MAMA_WIDE_STEPS}
  *   steps; intermediate refits are PCG warm-started from the previous step's weights with
- *   {@link MAMA_WIDE_INTERMEDIATE_ITERATIONS} iterations, the final refit runs to full tolerance.
+ *   {@link MAMA_WIDE_INTERMEDIATE_ITERATIONS} iterations, the final refit runs to full tolerance
+ *   (solver `"pcg"`); or, with `wide.solver: "sweep"` ({@link MamaWideSolver}), one SparseGPT sweep
+ *   on the refit's target with MAMA's mask chosen inside it.
  */
 export type MamaPath = "exact" | "wide";
 
@@ -69,6 +71,11 @@ export interface MamaWideOptions {
    * (default {@link MAMA_WIDE_POLISH_ITERATIONS}).
    */
   readonly polishIterations?: number;
+  /**
+   * `"sweep"` only, unstructured levels: gradual sweeps (sweep t prunes to s·t/k from the previous
+   * sweep's weights polished with `intermediateIterations`; default {@link MAMA_WIDE_SWEEPS}).
+   */
+  readonly sweeps?: number;
   /** Gradual steps (at most the run's `steps`; default {@link MAMA_WIDE_STEPS}). */
   readonly steps?: number;
   /** PCG budget of intermediate refits; 0 = to full tolerance (default {@link MAMA_WIDE_INTERMEDIATE_ITERATIONS}). */
@@ -86,6 +93,8 @@ export type MamaWideSettings = Required<MamaWideOptions>;
 export const MAMA_WIDE_SOLVER: MamaWideSolver = "pcg";
 /** Default polish budget of the `"sweep"` solver. */
 export const MAMA_WIDE_POLISH_ITERATIONS = 0;
+/** Default number of gradual sweeps of the `"sweep"` solver. */
+export const MAMA_WIDE_SWEEPS = 1;
 /** Default OBS term of the wide path. */
 export const MAMA_WIDE_OBS: MamaWideObs = "full";
 /** Default block width of the wide path's `"block"` OBS term. */
@@ -102,6 +111,7 @@ export function mamaWideSettings(o: MamaWideOptions | undefined): MamaWideSettin
   const s: MamaWideSettings = {
     solver: o?.solver ?? MAMA_WIDE_SOLVER,
     polishIterations: o?.polishIterations ?? MAMA_WIDE_POLISH_ITERATIONS,
+    sweeps: o?.sweeps ?? MAMA_WIDE_SWEEPS,
     steps: o?.steps ?? MAMA_WIDE_STEPS,
     intermediateIterations: o?.intermediateIterations ?? MAMA_WIDE_INTERMEDIATE_ITERATIONS,
     obs: o?.obs ?? MAMA_WIDE_OBS,
@@ -114,6 +124,9 @@ export function mamaWideSettings(o: MamaWideOptions | undefined): MamaWideSettin
     throw new RangeError(
       `mama: option wide.polishIterations must be an integer >= 0 (0 = no polish), got ${String(s.polishIterations)}`,
     );
+  }
+  if (!Number.isInteger(s.sweeps) || s.sweeps < 1 || s.sweeps > 16) {
+    throw new RangeError(`mama: option wide.sweeps must be an integer in [1, 16], got ${String(s.sweeps)}`);
   }
   if (!Number.isInteger(s.steps) || s.steps < 1 || s.steps > 64) {
     throw new RangeError(`mama: option wide.steps must be an integer in [1, 64], got ${String(s.steps)}`);
@@ -203,20 +216,21 @@ export function mamaWideCost(rows: number, cols: number, steps: number): number 
 }
 
 /**
- * Estimated cost of the wide path's `"sweep"` solver: SparseGPT's (one factorisation 2·cols³/3, the
- * lazy-batch GEMMs ≈ rows·cols²) plus, with a polish, one warm-started PCG call of `polish` iterations.
+ * Estimated cost of the wide path's `"sweep"` solver: per sweep SparseGPT's (one factorisation
+ * 2·cols³/3, the lazy-batch GEMMs ≈ rows·cols²), a warm-started PCG call of `between` iterations
+ * between sweeps and, with a polish, one of `polish` iterations at the end.
  */
-export function mamaSweepCost(rows: number, cols: number, polish: number): number {
+export function mamaSweepCost(rows: number, cols: number, polish: number, sweeps = 1, between = 3): number {
   const gemm = rows * cols * cols;
-  const pcg = polish > 0 ? (2 + polish) * gemm + 3 * PCG_DEFAULT_RANK * cols * cols : 0;
-  return (2 * cols ** 3) / 3 + gemm + pcg;
+  const pcg = (k: number): number => (k > 0 ? (2 + k) * gemm + 3 * PCG_DEFAULT_RANK * cols * cols : 0);
+  return sweeps * ((2 * cols ** 3) / 3 + gemm) + (sweeps - 1) * pcg(Math.max(1, between)) + pcg(polish);
 }
 
 /**
  * Choose MAMA's per-linear path (like redistribute's `chooseRefitSolver`): `"exact"` when its
  * estimated cost is at most `maxExactMultiplyAdds` (default {@link MAMA_EXACT_MAX_MULTIPLY_ADDS}),
  * `"wide"` otherwise; `forced` ("exact" / "wide") overrides the estimate (the reason says so).
- * `wideSolver` only changes the wide path's estimate and steps (1 for the sweep) in the decision.
+ * `wideSolver` only changes the wide path's estimate and steps (the sweeps for the sweep) in the decision.
  *
  * @param prunedPerRow Pruned entries per row after each of the exact path's steps.
  * @example
@@ -230,16 +244,18 @@ export function chooseMamaPath(
   forced: "auto" | MamaPath = "auto",
   maxExactMultiplyAdds: number = MAMA_EXACT_MAX_MULTIPLY_ADDS,
   wideStepsMax: number = MAMA_WIDE_STEPS,
-  wideSolver: { readonly solver: MamaWideSolver; readonly polishIterations: number } = {
-    solver: "pcg",
-    polishIterations: 0,
-  },
+  wideSolver: {
+    readonly solver: MamaWideSolver;
+    readonly polishIterations: number;
+    readonly sweeps?: number;
+    readonly intermediateIterations?: number;
+  } = { solver: "pcg", polishIterations: 0 },
 ): MamaPathChoice {
   const exact = mamaExactCost(rows, cols, prunedPerRow, obs);
   const sweep = wideSolver.solver === "sweep";
-  const wideSteps = sweep ? 1 : Math.min(prunedPerRow.length, wideStepsMax);
+  const wideSteps = sweep ? (wideSolver.sweeps ?? 1) : Math.min(prunedPerRow.length, wideStepsMax);
   const wide = sweep
-    ? mamaSweepCost(rows, cols, wideSolver.polishIterations)
+    ? mamaSweepCost(rows, cols, wideSolver.polishIterations, wideSteps, wideSolver.intermediateIterations)
     : mamaWideCost(rows, cols, wideSteps);
   const costs = `exact ≈ ${exact.toExponential(2)} multiply-adds in JS, wide (${wideSolver.solver}) ≈ ${wide.toExponential(2)} (backend GEMMs)`;
   if (forced === "exact" || (forced === "auto" && exact <= maxExactMultiplyAdds)) {
