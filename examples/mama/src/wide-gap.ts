@@ -39,10 +39,12 @@ export const VARIANTS: Record<string, MamaWideOptions | undefined> = {
   // shipped weights: OBS term only), each row pruning its share of every block (MAMA's group "row"),
   // then k warm-started PCG iterations; "-block": SparseGPT's own rows × block selection (group
   // "matrix": exactly SparseGPT run on V).
-  sweep: { solver: "sweep" },
+  sweep: { solver: "sweep", polishIterations: 0 },
   "sweep-p3": { solver: "sweep", polishIterations: 3 },
   "sweep-p10": { solver: "sweep", polishIterations: 10 },
-  "sweep-block": { solver: "sweep" },
+  "sweep2-p3": { solver: "sweep", polishIterations: 3, sweeps: 2 },
+  "sweep4-p3": { solver: "sweep", polishIterations: 3, sweeps: 4 },
+  "sweep-block": { solver: "sweep", polishIterations: 0 },
   "sweep-block-p3": { solver: "sweep", polishIterations: 3 },
 };
 

@@ -101,7 +101,11 @@ describe("MAMA's wide path, solver sweep", () => {
   it.each([0.5, 0.7, { n: 2, m: 4 }] as const)(
     "at %o with the OBS term alone and the layer target is SparseGPT on W, bit for bit",
     async (sparsity) => {
-      const m = await run({ ...obsOnly, target: "layer", wide: { solver: "sweep" } }, sparsity, layerStats);
+      const m = await run(
+        { ...obsOnly, target: "layer", wide: { solver: "sweep", polishIterations: 0 } },
+        sparsity,
+        layerStats,
+      );
       const ref = await sparsegpt(w, gram, { sparsity, percdamp: 0.01, backend });
       expect(m.mamaPath).toBe("wide");
       expect(m.refitSolver).toBe("sweep");
@@ -113,7 +117,12 @@ describe("MAMA's wide path, solver sweep", () => {
   it.each([0.5, { n: 2, m: 4 }] as const)(
     "at %o with the dense target is SparseGPT run on V, bit for bit",
     async (sparsity) => {
-      const o = { ...obsOnly, target: "dense", targetBlend: 0.35, wide: { solver: "sweep" } } as const;
+      const o = {
+        ...obsOnly,
+        target: "dense",
+        targetBlend: 0.35,
+        wide: { solver: "sweep", polishIterations: 0 },
+      } as const;
       const m = await run(o, sparsity, denseStats);
       const { target } = await denseTargetWeight(w, gram, cross, 0.01, "w", 0.35, backend);
       const ref = await sparsegpt(target, gram, { sparsity, percdamp: 0.01, backend });
@@ -130,7 +139,7 @@ describe("MAMA's wide path, solver sweep", () => {
     expect(sweepScoreIsObsOnly(mamaSettings({ ...obsOnly }, defaults), true, false)).toBe(true);
     expect(sweepScoreIsObsOnly(mamaSettings({ ...mixed }, defaults), true, false)).toBe(false);
     const nm = await run(
-      { ...mixed, target: "layer", wide: { solver: "sweep" } },
+      { ...mixed, target: "layer", wide: { solver: "sweep", polishIterations: 0 } },
       { n: 2, m: 4 },
       layerStats,
     );
@@ -140,8 +149,16 @@ describe("MAMA's wide path, solver sweep", () => {
         for (let t = 0; t < 4; t++) zeros += nm.mask[i * n + g + t] === 0 ? 1 : 0;
         expect(zeros).toBe(2);
       }
-    const u = await run({ ...mixed, target: "layer", wide: { solver: "sweep" } }, 0.5, layerStats);
-    const ref = await run({ ...obsOnly, target: "layer", wide: { solver: "sweep" } }, 0.5, layerStats);
+    const u = await run(
+      { ...mixed, target: "layer", wide: { solver: "sweep", polishIterations: 0 } },
+      0.5,
+      layerStats,
+    );
+    const ref = await run(
+      { ...obsOnly, target: "layer", wide: { solver: "sweep", polishIterations: 0 } },
+      0.5,
+      layerStats,
+    );
     let zeros = 0;
     let differ = 0;
     for (let k = 0; k < u.mask.length; k++) {
@@ -155,7 +172,7 @@ describe("MAMA's wide path, solver sweep", () => {
 
   it("with group row (MAMA's default) is SparseGPT's sweep with a per-row selection in each block", async () => {
     const m = await run(
-      { ...obsOnly, group: "row", target: "layer", wide: { solver: "sweep" } },
+      { ...obsOnly, group: "row", target: "layer", wide: { solver: "sweep", polishIterations: 0 } },
       0.7,
       layerStats,
     );
@@ -178,7 +195,11 @@ describe("MAMA's wide path, solver sweep", () => {
     const { target: v } = await denseTargetWeight(w, gram, cross, 0.01, "w", 0.35, backend);
     const base = { ...obsOnly, target: "dense", targetBlend: 0.35 } as const;
     for (const sparsity of [0.7, { n: 2, m: 4 }] as const) {
-      const start = await run({ ...base, wide: { solver: "sweep" } }, sparsity, denseStats);
+      const start = await run(
+        { ...base, wide: { solver: "sweep", polishIterations: 0 } },
+        sparsity,
+        denseStats,
+      );
       const polished = await run(
         { ...base, wide: { solver: "sweep", polishIterations: 3 } },
         sparsity,
@@ -190,7 +211,11 @@ describe("MAMA's wide path, solver sweep", () => {
       const l1 = dampedLoss(v, polished.weight);
       expect(l1).toBeLessThan(l0);
       if (typeof sparsity === "number") continue;
-      const refined = await run({ ...base, refine: "swap", wide: { solver: "sweep" } }, sparsity, denseStats);
+      const refined = await run(
+        { ...base, refine: "swap", wide: { solver: "sweep", polishIterations: 0 } },
+        sparsity,
+        denseStats,
+      );
       expect(dampedLoss(v, refined.weight)).toBeLessThanOrEqual(l0 * (1 + 1e-9));
     }
   });
