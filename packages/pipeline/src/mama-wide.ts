@@ -57,7 +57,8 @@ export type MamaWideObs = "full" | "block" | "kept";
  * column block (N:M: per group) on MAMA's score of the current weights, then
  * {@link MamaWideOptions.polishIterations} warm-started refit iterations on the final mask. Since
  * ‖W'X̃ − WX_α‖² = ‖(W' − V)X̃‖²_{H̃+λI} + const, the sweep minimises MAMA's objective at about
- * SparseGPT's cost; with the OBS term alone (the shipped weights) it IS SparseGPT run on V. The sweep
+ * SparseGPT's cost; with the OBS term alone (the shipped weights) it is SparseGPT run on V with each
+ * row pruning its share of every block (`group: "row"`), or exactly SparseGPT on V (`"matrix"`). The sweep
  * is an OBS update, i.e. a refit: with `refit: false` the wide path runs its steps without refits.
  */
 export type MamaWideSolver = "sweep" | "pcg";
