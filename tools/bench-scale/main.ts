@@ -2,6 +2,7 @@
 // each run in its own child process (peak RSS = process.resourceUsage().maxRSS of that run alone).
 //   npm run bench:scale -- [--shape llama-3.2-1b] [--layers N] [--methods wanda,sparsegpt] [--levels 0.5,2:4]
 //     [--nsamples 32] [--seqlen 512] [--eval-windows 16] [--eval-method wanda] [--small] [--keep] [--out results/bench-scale]
+//     [--mama-options '{"wide":{"solver":"sweep"}}'] (MAMA's methodOptions for its runs)
 // Writes <out>.json and <out>.md. Generated models go under models/ and are deleted at the end (unless --keep).
 import { execFileSync } from "node:child_process";
 import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
@@ -140,6 +141,10 @@ async function child(job: Record<string, string>): Promise<void> {
         checkpoint: ckpt,
         backend,
         method: job["method"] as "wanda",
+        // MAMA's options of the run (--mama-options JSON), e.g. {"wide":{"solver":"sweep"}}.
+        ...(job["method"] === "mama" && job["mamaOptions"] !== undefined
+          ? { methodOptions: JSON.parse(job["mamaOptions"]) as Record<string, unknown> }
+          : {}),
         sparsity: parseLevel(job["level"]!),
         calibration: { tokens, nsamples, seqlen },
       },
@@ -209,6 +214,7 @@ async function parent(): Promise<void> {
       seqlen: { type: "string", default: "512" },
       "eval-windows": { type: "string", default: "16" },
       "eval-method": { type: "string", default: "" },
+      "mama-options": { type: "string" },
       small: { type: "string", default: "" },
       keep: { type: "boolean", default: false },
       mid: { type: "boolean", default: false },
@@ -301,6 +307,9 @@ async function parent(): Promise<void> {
           nsamples: values.nsamples,
           seqlen: values.seqlen,
           out: o,
+          ...(m === "mama" && values["mama-options"] !== undefined
+            ? { mamaOptions: values["mama-options"] }
+            : {}),
         });
         runs.push({ model: values.shape, layers: values.layers ?? "full", ...r });
         say(JSON.stringify(r));

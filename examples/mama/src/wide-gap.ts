@@ -7,6 +7,7 @@
 // Run: npx tsx --conditions @mama-prune/source examples/mama/src/wide-gap.ts <tuning|evaluation> [models,] [variants,] [seeds,]
 import {
   createMamaMethod,
+  type MamaMethodOptions,
   type MamaWideOptions,
   type RefitSolver,
   refitKept,
@@ -34,6 +35,23 @@ export const VARIANTS: Record<string, MamaWideOptions | undefined> = {
   "wide8-full-1it": { steps: 8, intermediateIterations: 1, obs: "full" },
   "wide6-full-1it": { steps: 6, intermediateIterations: 1, obs: "full" },
   "wide8-block32": { steps: 8, intermediateIterations: 3, obs: "block", block: 32 },
+  // The sweep solver: SparseGPT's OBS sweep on the refit's target V, MAMA's score inside it (the
+  // shipped weights: OBS term only), each row pruning its share of every block (MAMA's group "row"),
+  // then k warm-started PCG iterations; "-block": SparseGPT's own rows × block selection (group
+  // "matrix": exactly SparseGPT run on V).
+  sweep: { solver: "sweep", polishIterations: 0 },
+  "sweep-p3": { solver: "sweep", polishIterations: 3 },
+  "sweep-p10": { solver: "sweep", polishIterations: 10 },
+  "sweep2-p3": { solver: "sweep", polishIterations: 3, sweeps: 2 },
+  "sweep4-p3": { solver: "sweep", polishIterations: 3, sweeps: 4 },
+  "sweep-block": { solver: "sweep", polishIterations: 0 },
+  "sweep-block-p3": { solver: "sweep", polishIterations: 3 },
+};
+
+/** MAMA options of a variant beyond its wide-path knobs. */
+const EXTRA: Record<string, MamaMethodOptions> = {
+  "sweep-block": { group: "matrix" },
+  "sweep-block-p3": { group: "matrix" },
 };
 
 function column(label: string): SweepMethod {
@@ -41,7 +59,7 @@ function column(label: string): SweepMethod {
   if (w === undefined) return { ...mamaColumn(label, { path: "exact" }), usePreCheckpoint: false };
   return {
     label,
-    options: { method: wideMethod, methodOptions: { path: "wide", wide: w } },
+    options: { method: wideMethod, methodOptions: { ...EXTRA[label], path: "wide", wide: w } },
     usePreCheckpoint: false,
   };
 }

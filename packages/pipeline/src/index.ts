@@ -32,6 +32,13 @@ export {
 } from "./mama-linear.ts";
 export { type CreateMamaMethodOptions, createMamaMethod } from "./mama-method.ts";
 export {
+  type MamaSweepInput,
+  type MamaSweepResult,
+  mamaSweep,
+  mamaSweepScore,
+  sweepScoreIsObsOnly,
+} from "./mama-sweep.ts";
+export {
   chooseMamaPath,
   fullInverseDiagonal,
   fullInverseUpper,
@@ -39,13 +46,18 @@ export {
   MAMA_WIDE_BLOCK,
   MAMA_WIDE_INTERMEDIATE_ITERATIONS,
   MAMA_WIDE_OBS,
+  MAMA_WIDE_POLISH_ITERATIONS,
+  MAMA_WIDE_SOLVER,
   MAMA_WIDE_STEPS,
+  MAMA_WIDE_SWEEPS,
   type MamaPath,
   type MamaPathChoice,
   type MamaWideObs,
   type MamaWideOptions,
   type MamaWideSettings,
+  type MamaWideSolver,
   mamaExactCost,
+  mamaSweepCost,
   mamaWideCost,
   mamaWideSettings,
 } from "./mama-wide.ts";

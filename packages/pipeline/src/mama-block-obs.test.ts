@@ -175,12 +175,18 @@ describe("the wide path with the block term", () => {
 
   it("checks its knobs", () => {
     expect(mamaWideSettings(undefined)).toEqual({
+      solver: "pcg",
+      polishIterations: 3,
+      sweeps: 1,
       steps: 8,
       intermediateIterations: 3,
       obs: "full",
       block: 64,
     });
     expect(mamaWideSettings({ obs: "block", block: 32 })).toEqual({
+      solver: "pcg",
+      polishIterations: 3,
+      sweeps: 1,
       steps: 8,
       intermediateIterations: 3,
       obs: "block",

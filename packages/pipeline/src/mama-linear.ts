@@ -1,13 +1,12 @@
 // ---- MAMA's per-linear procedure: mask and weights chosen together (gradual score → mask → refit) ----
 
 import { type Matrix, PruneError, type Sparsity, throwIfAborted } from "@mama-prune/core";
-import { cholesky, inverseFromCholesky } from "@mama-prune/redistribute";
-import { normalizeGroup } from "@mama-prune/scoring";
 import { denseTargetWeight } from "./dense-target.ts";
 import { prepareGram } from "./gram-diagonal.ts";
-import { type BlockConditionalObs, blockKeptDiagonal } from "./mama-block-obs.ts";
 import type { MamaProcedureSettings, RefitSolver } from "./mama-options.ts";
 import { refineAfterSteps } from "./mama-refine.ts";
+import { mixScores } from "./mama-score.ts";
+import { mamaSweep } from "./mama-sweep.ts";
 import { chooseMamaPath, wideObsState } from "./mama-wide.ts";
 import type { LinearProcedure, LinearProcedureInput, LinearProcedureResult } from "./method.ts";
 import { refitKept } from "./refit-kept.ts";
@@ -27,42 +26,6 @@ function scheduleFraction(schedule: "linear" | "cubic", t: number, k: number): n
   if (t >= k) return 1;
   const f = t / k;
   return schedule === "linear" ? f : 1 - (1 - f) ** 3;
-}
-
-/**
- * OBS denominators of one row: d_j = [(H_KK + λI)⁻¹]_jj for the kept columns K of `maskRow` (0 for
- * pruned ones), so that w_j²/d_j is the exact increase of ‖(W' − W)X‖² when w_j is removed from the
- * current refitted row and the rest re-optimised. λ = rel·mean(diag H), grown ×10 on failure.
- */
-function keptInverseDiagonal(
-  g: { h: Float64Array; meanDiag: number },
-  n: number,
-  maskRow: Uint8Array,
-  rel: number,
-  where: string,
-): Float64Array {
-  const kept: number[] = [];
-  for (let j = 0; j < n; j++) if (maskRow[j] === 1) kept.push(j);
-  const k = kept.length;
-  const d = new Float64Array(n); // (n,)
-  let r = rel > 0 ? rel : 1e-6;
-  for (let attempt = 0; attempt < 5; attempt++, r *= 10) {
-    const a = new Float64Array(k * k); // (k, k)
-    for (let p = 0; p < k; p++) {
-      const hp = kept[p]! * n;
-      for (let q = 0; q < k; q++) a[p * k + q] = g.h[hp + kept[q]!]!;
-      a[p * k + p]! += r * g.meanDiag;
-    }
-    const c = cholesky(a, k);
-    if (!c.ok) continue;
-    const inv = inverseFromCholesky(c.lower, k); // (k, k)
-    for (let p = 0; p < k; p++) d[kept[p]!] = inv[p * k + p]!;
-    return d;
-  }
-  throw new PruneError(
-    "NUMERIC_FAILURE",
-    `${where}: Cholesky of the damped kept-set Gram matrix failed for the OBS saliency. Expected a positive-definite H_KK + λI, got failing pivots up to λ = ${r / 10}·mean(diag H).`,
-  );
 }
 
 /**
@@ -98,76 +61,6 @@ function pruneLowest(
       done++;
     }
   }
-}
-
-/** Per-group normalised mix of the score terms of the current weights `cur`; pruned entries get −∞. */
-function mixScores(
-  s: MamaProcedureSettings,
-  cur: Float32Array,
-  dense: Float32Array,
-  rows: number,
-  cols: number,
-  mask: Uint8Array,
-  norms: Float64Array | undefined,
-  obs:
-    | { g: { h: Float64Array; meanDiag: number }; rel: number; where: string }
-    | { fixed: Float64Array }
-    | { block: BlockConditionalObs }
-    | undefined,
-  pre: Float32Array | undefined,
-): Float64Array {
-  const n = rows * cols;
-  const total = s.magnitudeWeight + s.activationWeight + s.obsWeight + s.movementWeight;
-  const acc = new Float64Array(n); // (rows, cols)
-  const size = s.group === "matrix" ? n : cols;
-  const term = new Float64Array(size); // (group,)
-  const normed = new Float64Array(size); // (group,)
-  const cache = new Map<string, Float64Array>(); // row mask → OBS denominators
-  const add = (off: number, coef: number): void => {
-    normalizeGroup(term, 0, size, s.normalize, normed);
-    for (let k = 0; k < size; k++) acc[off + k]! += coef * normed[k]!;
-  };
-  for (let off = 0; off < n; off += size) {
-    if (s.magnitudeWeight > 0) {
-      for (let k = 0; k < size; k++) term[k] = Math.abs(cur[off + k]!);
-      add(off, s.magnitudeWeight / total);
-    }
-    if (s.activationWeight > 0 && norms !== undefined) {
-      for (let k = 0; k < size; k++) term[k] = Math.abs(cur[off + k]!) * norms[(off + k) % cols]!;
-      add(off, s.activationWeight / total);
-    }
-    if (s.obsWeight > 0 && obs !== undefined) {
-      // Exact path, per row: the kept set's own inverse (rows with the same mask share one
-      // factorisation). Wide path: the full inverse's diagonal, the same for every row.
-      for (let r0 = off; r0 < off + size; r0 += cols) {
-        const row = mask.subarray(r0, r0 + cols);
-        let d: Float64Array;
-        if ("fixed" in obs) d = obs.fixed;
-        else {
-          const key = String.fromCharCode(...row);
-          const hit = cache.get(key);
-          d =
-            hit ??
-            ("block" in obs
-              ? blockKeptDiagonal(obs.block, row)
-              : keptInverseDiagonal(obs.g, cols, row, obs.rel, obs.where));
-          if (hit === undefined) cache.set(key, d);
-        }
-        for (let j = 0; j < cols; j++) {
-          const w = cur[r0 + j]!;
-          term[r0 - off + j] = row[j] === 1 ? (w * w) / d[j]! : 0;
-        }
-      }
-      add(off, s.obsWeight / total);
-    }
-    if (s.movementWeight > 0 && pre !== undefined) {
-      // Movement is a property of the training run: W¹(W¹ − W⁰) of the dense post-trained weights.
-      for (let k = 0; k < size; k++) term[k] = dense[off + k]! * (dense[off + k]! - pre[off + k]!);
-      add(off, s.movementWeight / total);
-    }
-  }
-  for (let k = 0; k < n; k++) if (mask[k] === 0) acc[k] = Number.NEGATIVE_INFINITY;
-  return acc;
 }
 
 /**
@@ -273,49 +166,86 @@ export function mamaLinearProcedure(
     for (let t = 1; t <= s.steps; t++) {
       planned.push(perRow(Math.round(finalCount * scheduleFraction(s.schedule, t, s.steps))));
     }
-    const choice = chooseMamaPath(rows, cols, planned, s.obsWeight > 0, s.path, undefined, s.wide.steps);
+    // The wide path's sweep solver needs the refit (it is one: SparseGPT's OBS updates toward T).
+    const sweep = s.wide.solver === "sweep" && s.refit && gram !== undefined;
+    const choice = chooseMamaPath(
+      rows,
+      cols,
+      planned,
+      s.obsWeight > 0,
+      s.path,
+      undefined,
+      s.wide.steps,
+      sweep ? s.wide : undefined,
+    );
     log.debug(`${where}: ${choice.reason}`, { path: choice.path, steps: choice.steps });
     const wide = choice.path === "wide";
     const steps = choice.steps;
-    const obs =
-      s.obsWeight > 0 && gram !== undefined
-        ? wide && s.wide.obs !== "kept"
-          ? await wideObsState(s.wide.obs, s.wide.block, gram, cols, damping, input.backend, where)
-          : { g: prepareGram(gram, cols), rel: damping, where }
-        : undefined;
 
     const mask = new Uint8Array(n).fill(1); // (rows, cols)
     let cur: Float32Array = new Float32Array(T.data); // (rows, cols)
     let dampingUsed: number | undefined;
-    let refitSolver: "direct" | "pcg" | undefined;
-    let prevCount = 0;
-    for (let t = 1; t <= steps; t++) {
+    let refitSolver: "direct" | "pcg" | "sweep" | undefined;
+    if (wide && sweep && gram !== undefined) {
       throwIfAborted(signal, where);
-      const count = Math.round(finalCount * scheduleFraction(s.schedule, t, steps));
-      if (count <= prevCount && t < steps) continue;
-      prevCount = count;
-      const score = mixScores(s, cur, W.data, rows, cols, mask, norms, obs, pre);
-      pruneLowest(score, size, count, mask, typeof sp === "number" ? undefined : sp);
-      if (s.refit && gram !== undefined) {
-        const r = await solver(T, gram, mask, {
+      const r = await mamaSweep(
+        {
+          settings: s,
+          target: T,
+          dense: W,
+          gram,
+          sparsity: sp,
+          norms,
+          pre,
           damping,
           name,
           log,
           ...(signal !== undefined ? { signal } : {}),
           ...(input.backend !== undefined ? { backend: input.backend } : {}),
-          // Wide path: warm start from the previous step, a small budget until the final step.
-          ...(wide && t > 1 ? { initialWeight: cur } : {}),
-          ...(wide && t < steps && s.wide.intermediateIterations > 0
-            ? { maxIterations: s.wide.intermediateIterations }
-            : {}),
-        });
-        cur = r.weight;
-        dampingUsed = r.dampingUsed;
-        if (r.solver !== undefined) refitSolver = r.solver;
-        for (const m of r.warnings) warnings.push(m);
-      } else {
-        cur = new Float32Array(T.data);
-        for (let k = 0; k < n; k++) if (mask[k] === 0) cur[k] = 0;
+        },
+        solver,
+      );
+      mask.set(r.mask);
+      cur = r.weight;
+      dampingUsed = r.dampingUsed;
+      refitSolver = "sweep";
+      for (const m of r.warnings) warnings.push(m);
+    } else {
+      const obs =
+        s.obsWeight > 0 && gram !== undefined
+          ? wide && s.wide.obs !== "kept"
+            ? await wideObsState(s.wide.obs, s.wide.block, gram, cols, damping, input.backend, where)
+            : { g: prepareGram(gram, cols), rel: damping, where }
+          : undefined;
+      let prevCount = 0;
+      for (let t = 1; t <= steps; t++) {
+        throwIfAborted(signal, where);
+        const count = Math.round(finalCount * scheduleFraction(s.schedule, t, steps));
+        if (count <= prevCount && t < steps) continue;
+        prevCount = count;
+        const score = mixScores(s, cur, W.data, rows, cols, mask, norms, obs, pre);
+        pruneLowest(score, size, count, mask, typeof sp === "number" ? undefined : sp);
+        if (s.refit && gram !== undefined) {
+          const r = await solver(T, gram, mask, {
+            damping,
+            name,
+            log,
+            ...(signal !== undefined ? { signal } : {}),
+            ...(input.backend !== undefined ? { backend: input.backend } : {}),
+            // Wide path: warm start from the previous step, a small budget until the final step.
+            ...(wide && t > 1 ? { initialWeight: cur } : {}),
+            ...(wide && t < steps && s.wide.intermediateIterations > 0
+              ? { maxIterations: s.wide.intermediateIterations }
+              : {}),
+          });
+          cur = r.weight;
+          dampingUsed = r.dampingUsed;
+          if (r.solver !== undefined) refitSolver = r.solver;
+          for (const m of r.warnings) warnings.push(m);
+        } else {
+          cur = new Float32Array(T.data);
+          for (let k = 0; k < n; k++) if (mask[k] === 0) cur[k] = 0;
+        }
       }
     }
     const refined = await refineAfterSteps(

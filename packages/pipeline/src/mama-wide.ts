@@ -17,7 +17,9 @@ import { type BlockConditionalObs, blockConditionalPrecisions } from "./mama-blo
  * - `"wide"`: the OBS term from ONE factorisation per linear, d_j = [(H + λI)⁻¹]_jj (SparseGPT's
  *   denominator, on the backend), scored on the current refitted weights; {@link MAMA_WIDE_STEPS}
  *   steps; intermediate refits are PCG warm-started from the previous step's weights with
- *   {@link MAMA_WIDE_INTERMEDIATE_ITERATIONS} iterations, the final refit runs to full tolerance.
+ *   {@link MAMA_WIDE_INTERMEDIATE_ITERATIONS} iterations, the final refit runs to full tolerance
+ *   (solver `"pcg"`); or, with `wide.solver: "sweep"` ({@link MamaWideSolver}), one SparseGPT sweep
+ *   on the refit's target with MAMA's mask chosen inside it.
  */
 export type MamaPath = "exact" | "wide";
 
@@ -48,8 +50,34 @@ const FINAL_PCG_ITERATIONS_ESTIMATE = 14;
  */
 export type MamaWideObs = "full" | "block" | "kept";
 
+/**
+ * The wide path's solver: `"pcg"` the gradual steps (score → prune → warm-started PCG refit,
+ * {@link MamaWideOptions.steps} times); `"sweep"` one SparseGPT sweep on the refit's target rows
+ * (V, or W with the layer target) with the damped H̃, its adaptive mask chosen inside the sweep per
+ * column block (N:M: per group) on MAMA's score of the current weights, then
+ * {@link MamaWideOptions.polishIterations} warm-started refit iterations on the final mask. Since
+ * ‖W'X̃ − WX_α‖² = ‖(W' − V)X̃‖²_{H̃+λI} + const, the sweep minimises MAMA's objective at about
+ * SparseGPT's cost; with the OBS term alone (the shipped weights) it is SparseGPT run on V with each
+ * row pruning its share of every block (`group: "row"`), or exactly SparseGPT on V (`"matrix"`). The sweep
+ * is an OBS update, i.e. a refit: with `refit: false` the wide path runs its steps without refits.
+ */
+export type MamaWideSolver = "sweep" | "pcg";
+
 /** Knobs of the wide path (`wide` of MAMA's options); unset keys take the defaults below. */
 export interface MamaWideOptions {
+  /** Solver (default {@link MAMA_WIDE_SOLVER}). */
+  readonly solver?: MamaWideSolver;
+  /**
+   * `"sweep"` only: warm-started refit iterations on the sweep's mask (the run's refit solver with this
+   * budget: PCG on wide layers; a direct solver ignores the budget and solves exactly); 0 = none
+   * (default {@link MAMA_WIDE_POLISH_ITERATIONS}).
+   */
+  readonly polishIterations?: number;
+  /**
+   * `"sweep"` only, unstructured levels: gradual sweeps (sweep t prunes to s·t/k from the previous
+   * sweep's weights polished with `intermediateIterations`; default {@link MAMA_WIDE_SWEEPS}).
+   */
+  readonly sweeps?: number;
   /** Gradual steps (at most the run's `steps`; default {@link MAMA_WIDE_STEPS}). */
   readonly steps?: number;
   /** PCG budget of intermediate refits; 0 = to full tolerance (default {@link MAMA_WIDE_INTERMEDIATE_ITERATIONS}). */
@@ -63,6 +91,16 @@ export interface MamaWideOptions {
 /** {@link MamaWideOptions} with every key filled in. */
 export type MamaWideSettings = Required<MamaWideOptions>;
 
+/** Default solver of the wide path. */
+export const MAMA_WIDE_SOLVER: MamaWideSolver = "pcg";
+/**
+ * Default polish budget of the `"sweep"` solver: 3 (results/mama-sweep.md, calibration side, wide
+ * path forced on stories260K / llama2xs: 0 → 3 iterations took 0.5 from 19.64 / 18.78 to 16.92 / 16.26
+ * and 0.7 from 74.54 / 43.69 to 63.73 / 34.04; 10 iterations gave no more than 3).
+ */
+export const MAMA_WIDE_POLISH_ITERATIONS = 3;
+/** Default number of gradual sweeps of the `"sweep"` solver. */
+export const MAMA_WIDE_SWEEPS = 1;
 /** Default OBS term of the wide path. */
 export const MAMA_WIDE_OBS: MamaWideObs = "full";
 /** Default block width of the wide path's `"block"` OBS term. */
@@ -71,16 +109,31 @@ export const MAMA_WIDE_BLOCK = 64;
 /**
  * Fill in and check the wide path's knobs.
  *
- * @throws RangeError for steps not an integer in [1, 64], a negative or fractional iteration budget,
+ * @throws RangeError for an unknown solver, a negative or fractional polish budget, steps not an
+ *   integer in [1, 64], a negative or fractional iteration budget,
  *   an unknown obs term or a block width not a positive integer.
  */
 export function mamaWideSettings(o: MamaWideOptions | undefined): MamaWideSettings {
   const s: MamaWideSettings = {
+    solver: o?.solver ?? MAMA_WIDE_SOLVER,
+    polishIterations: o?.polishIterations ?? MAMA_WIDE_POLISH_ITERATIONS,
+    sweeps: o?.sweeps ?? MAMA_WIDE_SWEEPS,
     steps: o?.steps ?? MAMA_WIDE_STEPS,
     intermediateIterations: o?.intermediateIterations ?? MAMA_WIDE_INTERMEDIATE_ITERATIONS,
     obs: o?.obs ?? MAMA_WIDE_OBS,
     block: o?.block ?? MAMA_WIDE_BLOCK,
   };
+  if (s.solver !== "sweep" && s.solver !== "pcg") {
+    throw new RangeError(`mama: option wide.solver must be "sweep" or "pcg", got ${String(s.solver)}`);
+  }
+  if (!Number.isInteger(s.polishIterations) || s.polishIterations < 0) {
+    throw new RangeError(
+      `mama: option wide.polishIterations must be an integer >= 0 (0 = no polish), got ${String(s.polishIterations)}`,
+    );
+  }
+  if (!Number.isInteger(s.sweeps) || s.sweeps < 1 || s.sweeps > 16) {
+    throw new RangeError(`mama: option wide.sweeps must be an integer in [1, 16], got ${String(s.sweeps)}`);
+  }
   if (!Number.isInteger(s.steps) || s.steps < 1 || s.steps > 64) {
     throw new RangeError(`mama: option wide.steps must be an integer in [1, 64], got ${String(s.steps)}`);
   }
@@ -169,9 +222,21 @@ export function mamaWideCost(rows: number, cols: number, steps: number): number 
 }
 
 /**
+ * Estimated cost of the wide path's `"sweep"` solver: per sweep SparseGPT's (one factorisation
+ * 2·cols³/3, the lazy-batch GEMMs ≈ rows·cols²), a warm-started PCG call of `between` iterations
+ * between sweeps and, with a polish, one of `polish` iterations at the end.
+ */
+export function mamaSweepCost(rows: number, cols: number, polish: number, sweeps = 1, between = 3): number {
+  const gemm = rows * cols * cols;
+  const pcg = (k: number): number => (k > 0 ? (2 + k) * gemm + 3 * PCG_DEFAULT_RANK * cols * cols : 0);
+  return sweeps * ((2 * cols ** 3) / 3 + gemm) + (sweeps - 1) * pcg(Math.max(1, between)) + pcg(polish);
+}
+
+/**
  * Choose MAMA's per-linear path (like redistribute's `chooseRefitSolver`): `"exact"` when its
  * estimated cost is at most `maxExactMultiplyAdds` (default {@link MAMA_EXACT_MAX_MULTIPLY_ADDS}),
  * `"wide"` otherwise; `forced` ("exact" / "wide") overrides the estimate (the reason says so).
+ * `wideSolver` only changes the wide path's estimate and steps (the sweeps for the sweep) in the decision.
  *
  * @param prunedPerRow Pruned entries per row after each of the exact path's steps.
  * @example
@@ -185,11 +250,20 @@ export function chooseMamaPath(
   forced: "auto" | MamaPath = "auto",
   maxExactMultiplyAdds: number = MAMA_EXACT_MAX_MULTIPLY_ADDS,
   wideStepsMax: number = MAMA_WIDE_STEPS,
+  wideSolver: {
+    readonly solver: MamaWideSolver;
+    readonly polishIterations: number;
+    readonly sweeps?: number;
+    readonly intermediateIterations?: number;
+  } = { solver: "pcg", polishIterations: 0 },
 ): MamaPathChoice {
   const exact = mamaExactCost(rows, cols, prunedPerRow, obs);
-  const wideSteps = Math.min(prunedPerRow.length, wideStepsMax);
-  const wide = mamaWideCost(rows, cols, wideSteps);
-  const costs = `exact ≈ ${exact.toExponential(2)} multiply-adds in JS, wide ≈ ${wide.toExponential(2)} (backend GEMMs)`;
+  const sweep = wideSolver.solver === "sweep";
+  const wideSteps = sweep ? (wideSolver.sweeps ?? 1) : Math.min(prunedPerRow.length, wideStepsMax);
+  const wide = sweep
+    ? mamaSweepCost(rows, cols, wideSolver.polishIterations, wideSteps, wideSolver.intermediateIterations)
+    : mamaWideCost(rows, cols, wideSteps);
+  const costs = `exact ≈ ${exact.toExponential(2)} multiply-adds in JS, wide (${wideSolver.solver}) ≈ ${wide.toExponential(2)} (backend GEMMs)`;
   if (forced === "exact" || (forced === "auto" && exact <= maxExactMultiplyAdds)) {
     return {
       path: "exact",

@@ -79,8 +79,11 @@ export interface LinearProcedureResult {
   readonly redistribution: Exclude<Redistribution, "auto">;
   /** Absolute damping used by a solver, when one ran. */
   readonly dampingUsed?: number;
-  /** Which exact-refit solver ran (the last one, when several refits ran), if a refit ran. */
-  readonly refitSolver?: "direct" | "pcg";
+  /**
+   * Which exact-refit solver ran (the last one, when several refits ran), if a refit ran; `"sweep"`:
+   * MAMA's wide-path OBS sweep toward the refit's target (`wide.solver: "sweep"`).
+   */
+  readonly refitSolver?: "direct" | "pcg" | "sweep";
   /**
    * MAMA only: which per-linear path ran — `"exact"` (kept-set OBS inverse per row mask, full refits)
    * or `"wide"` (one factorisation's [H⁻¹]_jj, fewer steps, warm-started PCG); see `chooseMamaPath`.

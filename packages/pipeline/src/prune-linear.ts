@@ -68,8 +68,11 @@ export interface PruneLinearResult {
   readonly mask: Uint8Array;
   /** The redistribution that ran ("auto" is the refit). */
   readonly redistribution: Exclude<Redistribution, "auto">;
-  /** The refit's solver ("direct" or "pcg", chosen per linear by `chooseRefitSolver`), when a refit ran. */
-  readonly refitSolver?: "direct" | "pcg";
+  /**
+   * The refit's solver ("direct" or "pcg", chosen per linear by `chooseRefitSolver`; "sweep" for MAMA's
+   * wide-path OBS sweep), when a refit ran.
+   */
+  readonly refitSolver?: "direct" | "pcg" | "sweep";
   /** MAMA's per-linear path ("exact" or "wide", chosen by `chooseMamaPath`), when MAMA ran. */
   readonly mamaPath?: "exact" | "wide";
   /** Absolute damping added by SparseGPT / refit, when used. */
@@ -130,7 +133,7 @@ export async function pruneLinear(options: PruneLinearOptions): Promise<PruneLin
   let dampingUsed: number | undefined;
   let meanComp: PruneLinearResult["meanCompensation"];
   let used: Exclude<Redistribution, "auto"> = "sparsegpt";
-  let refitSolver: "direct" | "pcg" | undefined;
+  let refitSolver: "direct" | "pcg" | "sweep" | undefined;
   let mamaPath: "exact" | "wide" | undefined;
   const gramFor = (why: string): Float64Array =>
     need(gram, where, "stats.gram", `redistribution ${why} of method ${resolved.method}`);

@@ -28,9 +28,11 @@ export interface LinearReport {
   readonly redistribution: Exclude<Redistribution, "auto">;
   /**
    * Which refit solver ran, when a refit ran: `"direct"` (leastSquaresRefit) or `"pcg"` (batched PCG on
-   * the backend), chosen per linear by redistribute's `chooseRefitSolver` from their estimated costs.
+   * the backend), chosen per linear by redistribute's `chooseRefitSolver` from their estimated costs;
+   * MAMA's wide path with `wide.solver: "sweep"`: `"sweep"` (SparseGPT's OBS sweep on the refit's
+   * target, MAMA's mask chosen inside it, plus any `wide.polishIterations`).
    */
-  readonly refitSolver?: "direct" | "pcg";
+  readonly refitSolver?: "direct" | "pcg" | "sweep";
   /**
    * MAMA only: which per-linear path ran, chosen by estimated cost (`chooseMamaPath`) or forced with
    * the `path` option: `"exact"` (every step's OBS term from each row's kept-set inverse

@@ -40,7 +40,9 @@ export {
 export {
   type NMPattern,
   type SparseGptDiagnostics,
+  type SparseGptMaskScore,
   type SparseGptOptions,
   type SparseGptResult,
+  type SparseGptScoreRegion,
   sparsegpt,
 } from "./sparsegpt.ts";

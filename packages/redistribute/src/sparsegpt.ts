@@ -6,7 +6,6 @@ import {
   type Logger,
   type Matrix,
   type NmPattern,
-  nmGroupPruned,
   PruneError,
   validateSparsity,
 } from "@mama-prune/core";
@@ -24,12 +23,43 @@ import {
 } from "./common.ts";
 import { upperCholeskyOfInverseInPlace } from "./linalg.ts";
 import { kthSmallest, LazyGemm, SPARSEGPT_BACKEND_MIN_COLS } from "./obs-sweep.ts";
+import { lazyUpdate, ROW_TILE, SUB_BLOCK, selectNM, selectPerRow } from "./sparsegpt-kernels.ts";
 
 /**
  * N:M pattern: N zeros in every M consecutive input columns of each row (2:4 = 50 %).
  * @deprecated Use `NmPattern` from `@mama-prune/core` (the same type).
  */
 export type NMPattern = NmPattern;
+
+/**
+ * A region of SparseGPT's sweep to score for its adaptive mask: rows [row0, row1) × columns
+ * [col0, col1) of the working weights, none of it pruned yet. Unstructured: all rows × one column
+ * block, at the block's start; N:M: one row × one group of M, when the walk reaches the group.
+ */
+export interface SparseGptScoreRegion {
+  /**
+   * The sweep's working weights (rows·cols, float64, row-major), read-only: every OBS update so far is
+   * in (the region's columns carry the errors of all pruned columns before them).
+   */
+  readonly weight: Float64Array;
+  readonly rows: number;
+  readonly cols: number;
+  readonly row0: number;
+  readonly row1: number;
+  readonly col0: number;
+  readonly col1: number;
+  /**
+   * SparseGPT's OBS denominators U_jj² (cols,), H_d⁻¹ = UᵀU: w²/U_jj² is its own score, the loss
+   * increase of pruning w with the later columns re-optimised.
+   */
+  readonly obsDenominator: Float64Array;
+}
+
+/**
+ * Scores a {@link SparseGptScoreRegion} into `out` ((row1 − row0)·(col1 − col0), row-major): the
+ * lowest scores are pruned first (ties: lower index), in place of SparseGPT's w²/U_jj².
+ */
+export type SparseGptMaskScore = (region: SparseGptScoreRegion, out: Float64Array) => void;
 
 /** Options of {@link sparsegpt}. */
 export interface SparseGptOptions {
@@ -44,6 +74,18 @@ export interface SparseGptOptions {
    * use it instead of SparseGPT's adaptive w²/U_jj² selection.
    */
   readonly mask?: Uint8Array;
+  /**
+   * The adaptive mask's score (default w²/U_jj², SparseGPT's own): called per column block
+   * (unstructured) or per row and group (N:M) on the current, already updated weights; the selection
+   * (counts, threshold, ties, N:M groups) and the OBS updates stay SparseGPT's. Not with `mask`.
+   */
+  readonly maskScore?: SparseGptMaskScore;
+  /**
+   * Unstructured selection group: `"block"` (default, SparseGPT's) the lowest scores over rows × block
+   * with one count; `"row"` each row prunes floor(s·i2) − floor(s·i1) of the block's columns [i1, i2),
+   * i.e. floor(s·cols) per row in all (Wanda's per-output comparison group inside the sweep).
+   */
+  readonly unstructuredGroup?: "block" | "row";
   /** Columns per lazy batch (default 128). With N:M it is rounded down to a multiple of M (at least M). */
   readonly blockSize?: number;
   /** Relative damping: percdamp·mean(diag H) is added to diag H (default 0.01). */
@@ -151,7 +193,9 @@ function checkSparsity(where: string, sparsity: unknown): void {
  *    share to within one weight and the matrix exactly floor(s·rows·cols) zeros (ties: lower row-major
  *    index first). N:M = in each row, the N smallest scores of every M consecutive columns, chosen when
  *    the walk reaches the group (ties: lower column first); a row's last cols % M columns (t < M) form
- *    a tail group that loses floor(N·t/M) (core's `nmGroupPruned`). A fixed `mask` replaces both.
+ *    a tail group that loses floor(N·t/M) (core's `nmGroupPruned`). A fixed `mask` replaces both;
+ *    `maskScore` replaces the score w²/U_jj² and keeps the rest of the selection (e.g. MAMA's mixed
+ *    score chosen inside the sweep).
  * 4. Column by column: err = (w − q)/U_jj (q = 0 if pruned, w if kept); W[:, j:] −= err·U[j, j:]
  *    inside the block; after the block W[:, i2:] −= Err·U[i1:i2, i2:] (lazy batch update).
  *
@@ -187,6 +231,18 @@ export async function sparsegpt(
     throw new PruneError(
       "SPARSITY_INVALID",
       `${where}: nothing to prune. Expected options.sparsity or options.mask, got neither.`,
+    );
+  }
+  const perRow = options.unstructuredGroup === "row";
+  if (options.unstructuredGroup !== undefined && !perRow && options.unstructuredGroup !== "block") {
+    throw new RangeError(
+      `${where}: option unstructuredGroup must be "block" or "row", got ${String(options.unstructuredGroup)}`,
+    );
+  }
+  const maskScore = options.maskScore;
+  if (maskScore !== undefined && (fixedMask !== undefined || typeof maskScore !== "function")) {
+    throw new RangeError(
+      `${where}: option maskScore must be a function and excludes option mask. Expected one of them, got ${fixedMask !== undefined ? "both" : typeof maskScore}.`,
     );
   }
   const percdamp = options.percdamp ?? 0.01;
@@ -253,10 +309,28 @@ export async function sparsegpt(
   }
   const mask = fixedMask !== undefined ? new Uint8Array(fixedMask) : new Uint8Array(rows * cols).fill(1); // (rows, cols)
   const invDiagSq = new Float64Array(cols); // (cols,) 1/U_jj²
+  const obsDenominator = new Float64Array(maskScore === undefined ? 0 : cols); // (cols,) U_jj²
   for (let j = 0; j < cols; j++) {
     const d = u[j * cols + j]!;
     invDiagSq[j] = 1 / (d * d);
+    if (maskScore !== undefined) obsDenominator[j] = d * d;
   }
+  // The caller's score of a region (maskScore), checked: a NaN would break the selection's order.
+  const scoreRegion =
+    maskScore === undefined
+      ? undefined
+      : (row0: number, row1: number, col0: number, col1: number, out: Float64Array): void => {
+          maskScore({ weight: w, rows, cols, row0, row1, col0, col1, obsDenominator }, out);
+          const len = (row1 - row0) * (col1 - col0);
+          for (let k = 0; k < len; k++) {
+            if (Number.isNaN(out[k])) {
+              throw new PruneError(
+                "NUMERIC_FAILURE",
+                `${where}: option maskScore returned NaN for rows [${row0}, ${row1}) × columns [${col0}, ${col1}). Expected comparable scores, got NaN at offset ${k}.`,
+              );
+            }
+          }
+        };
   const err = new Float64Array(ROW_TILE * blockSize); // (ROW_TILE, blockSize) errors of a row tile in the block
   let obsError = 0;
   let scores = new Float64Array(0);
@@ -271,22 +345,30 @@ export async function sparsegpt(
     const i2 = Math.min(i1 + blockSize, cols);
     const bw = i2 - i1;
 
-    // ---- Adaptive unstructured mask: one threshold over rows×block ----
+    // ---- Adaptive unstructured mask: one threshold over rows×block (or per row, `unstructuredGroup`) ----
     if (fixedMask === undefined && nm === undefined) {
-      const count = Math.floor(frac * rows * i2) - Math.floor(frac * rows * i1);
+      const count = perRow
+        ? Math.floor(frac * i2) - Math.floor(frac * i1)
+        : Math.floor(frac * rows * i2) - Math.floor(frac * rows * i1);
       if (count > 0) {
         if (scores.length !== rows * bw) {
           scores = new Float64Array(rows * bw); // (rows, bw)
           sorted = new Float64Array(rows * bw);
         }
-        for (let r = 0; r < rows; r++) {
-          const ro = r * cols;
-          const so = r * bw;
-          for (let c = 0; c < bw; c++) {
-            const v = w[ro + i1 + c]!;
-            scores[so + c] = v * v * invDiagSq[i1 + c]!;
+        if (scoreRegion !== undefined) scoreRegion(0, rows, i1, i2, scores);
+        else {
+          for (let r = 0; r < rows; r++) {
+            const ro = r * cols;
+            const so = r * bw;
+            for (let c = 0; c < bw; c++) {
+              const v = w[ro + i1 + c]!;
+              scores[so + c] = v * v * invDiagSq[i1 + c]!;
+            }
           }
         }
+        if (perRow) selectPerRow(scores, mask, rows, cols, i1, bw, count, nmOrder);
+      }
+      if (count > 0 && !perRow) {
         sorted.set(scores);
         const threshold = kthSmallest(sorted, count - 1); // = sorted(scores)[count − 1], in O(rows·bw)
         let below = 0;
@@ -323,8 +405,23 @@ export async function sparsegpt(
           const eo = t * blockSize;
           for (let c = c1; c < c2; c++) {
             const j = i1 + c;
-            if (nm !== undefined && nm.n > 0 && j % nm.m === 0)
-              selectNM(w, mask, ro + j, j, Math.min(nm.m, cols - j), nm, invDiagSq, nmScores, nmOrder);
+            if (nm !== undefined && nm.n > 0 && j % nm.m === 0) {
+              const row = r0 + t;
+              selectNM(
+                w,
+                mask,
+                ro + j,
+                j,
+                Math.min(nm.m, cols - j),
+                nm,
+                invDiagSq,
+                nmScores,
+                nmOrder,
+                scoreRegion === undefined
+                  ? undefined
+                  : (j0, width, out) => scoreRegion(row, row + 1, j0, j0 + width, out.subarray(0, width)),
+              );
+            }
             if (mask[ro + j] === 1) {
               err[eo + c] = 0;
               continue;
@@ -389,81 +486,4 @@ export async function sparsegpt(
       },
     },
   };
-}
-
-/** Rows processed together in the lazy batch update. */
-const ROW_TILE = 4;
-/** Columns of the sub-blocks of the backend path's in-block sweep (a multiple of common N:M's M). */
-const SUB_BLOCK = 32;
-
-/** W[r0 + t, i2:] −= Σ_c err[t, c]·U[i1 + c, i2:] for t < tile. */
-function lazyUpdate(
-  w: Float64Array,
-  u: Float64Array,
-  err: Float64Array,
-  cols: number,
-  blockSize: number,
-  r0: number,
-  tile: number,
-  i1: number,
-  bw: number,
-  i2: number,
-): void {
-  if (tile === ROW_TILE) {
-    const w0 = r0 * cols;
-    const w1 = w0 + cols;
-    const w2 = w1 + cols;
-    const w3 = w2 + cols;
-    for (let c = 0; c < bw; c++) {
-      const e0 = err[c]!;
-      const e1 = err[blockSize + c]!;
-      const e2 = err[2 * blockSize + c]!;
-      const e3 = err[3 * blockSize + c]!;
-      if (e0 === 0 && e1 === 0 && e2 === 0 && e3 === 0) continue;
-      const uj = (i1 + c) * cols;
-      for (let k = i2; k < cols; k++) {
-        const v = u[uj + k]!;
-        w[w0 + k]! -= e0 * v;
-        w[w1 + k]! -= e1 * v;
-        w[w2 + k]! -= e2 * v;
-        w[w3 + k]! -= e3 * v;
-      }
-    }
-    return;
-  }
-  for (let t = 0; t < tile; t++) {
-    const ro = (r0 + t) * cols;
-    for (let c = 0; c < bw; c++) {
-      const e = err[t * blockSize + c]!;
-      if (e === 0) continue;
-      const uj = (i1 + c) * cols;
-      for (let k = i2; k < cols; k++) w[ro + k]! -= e * u[uj + k]!;
-    }
-  }
-}
-
-/**
- * In one row, zero the mask of the N smallest w²/U_jj² among columns j..j+width−1 (ties: lower
- * column); width = M, or t < M for the row's tail group, which loses floor(N·t/M) (core's nmGroupPruned).
- */
-function selectNM(
-  w: Float64Array,
-  mask: Uint8Array,
-  at: number,
-  j: number,
-  width: number,
-  nm: NmPattern,
-  invDiagSq: Float64Array,
-  nmScores: Float64Array,
-  order: number[],
-): void {
-  order.length = 0;
-  for (let t = 0; t < width; t++) {
-    const v = w[at + t]!;
-    nmScores[t] = v * v * invDiagSq[j + t]!;
-    order.push(t);
-  }
-  order.sort((a, b) => nmScores[a]! - nmScores[b]! || a - b);
-  const k = nmGroupPruned(nm, width);
-  for (let t = 0; t < k; t++) mask[at + order[t]!] = 0;
 }

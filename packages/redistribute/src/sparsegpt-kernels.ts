@@ -1,0 +1,111 @@
+// ---- SparseGPT's inner kernels: the float64 lazy batch update and the per-group N:M selection ----
+
+import { type NmPattern, nmGroupPruned } from "@mama-prune/core";
+
+/** Rows processed together in the lazy batch update. */
+export const ROW_TILE = 4;
+/** Columns of the sub-blocks of the backend path's in-block sweep (a multiple of common N:M's M). */
+export const SUB_BLOCK: number = 32;
+
+/** W[r0 + t, i2:] −= Σ_c err[t, c]·U[i1 + c, i2:] for t < tile. */
+export function lazyUpdate(
+  w: Float64Array,
+  u: Float64Array,
+  err: Float64Array,
+  cols: number,
+  blockSize: number,
+  r0: number,
+  tile: number,
+  i1: number,
+  bw: number,
+  i2: number,
+): void {
+  if (tile === ROW_TILE) {
+    const w0 = r0 * cols;
+    const w1 = w0 + cols;
+    const w2 = w1 + cols;
+    const w3 = w2 + cols;
+    for (let c = 0; c < bw; c++) {
+      const e0 = err[c]!;
+      const e1 = err[blockSize + c]!;
+      const e2 = err[2 * blockSize + c]!;
+      const e3 = err[3 * blockSize + c]!;
+      if (e0 === 0 && e1 === 0 && e2 === 0 && e3 === 0) continue;
+      const uj = (i1 + c) * cols;
+      for (let k = i2; k < cols; k++) {
+        const v = u[uj + k]!;
+        w[w0 + k]! -= e0 * v;
+        w[w1 + k]! -= e1 * v;
+        w[w2 + k]! -= e2 * v;
+        w[w3 + k]! -= e3 * v;
+      }
+    }
+    return;
+  }
+  for (let t = 0; t < tile; t++) {
+    const ro = (r0 + t) * cols;
+    for (let c = 0; c < bw; c++) {
+      const e = err[t * blockSize + c]!;
+      if (e === 0) continue;
+      const uj = (i1 + c) * cols;
+      for (let k = i2; k < cols; k++) w[ro + k]! -= e * u[uj + k]!;
+    }
+  }
+}
+
+/**
+ * In one row, zero the mask of the N smallest scores among columns j..j+width−1 (ties: lower column);
+ * width = M, or t < M for the row's tail group, which loses floor(N·t/M) (core's nmGroupPruned). The
+ * scores are w²/U_jj², or, when `score` is given, what it writes into nmScores[0, width).
+ */
+export function selectNM(
+  w: Float64Array,
+  mask: Uint8Array,
+  at: number,
+  j: number,
+  width: number,
+  nm: NmPattern,
+  invDiagSq: Float64Array,
+  nmScores: Float64Array,
+  order: number[],
+  score?: (j: number, width: number, out: Float64Array) => void,
+): void {
+  order.length = 0;
+  if (score !== undefined) {
+    score(j, width, nmScores);
+    for (let t = 0; t < width; t++) order.push(t);
+  } else {
+    for (let t = 0; t < width; t++) {
+      const v = w[at + t]!;
+      nmScores[t] = v * v * invDiagSq[j + t]!;
+      order.push(t);
+    }
+  }
+  order.sort((a, b) => nmScores[a]! - nmScores[b]! || a - b);
+  const k = nmGroupPruned(nm, width);
+  for (let t = 0; t < k; t++) mask[at + order[t]!] = 0;
+}
+
+/**
+ * Per row of a column block [i1, i1 + bw): zero the mask of the `count` lowest scores (scores:
+ * (rows, bw)); ties: lower column first.
+ */
+export function selectPerRow(
+  scores: Float64Array,
+  mask: Uint8Array,
+  rows: number,
+  cols: number,
+  i1: number,
+  bw: number,
+  count: number,
+  order: number[],
+): void {
+  for (let r = 0; r < rows; r++) {
+    const so = r * bw;
+    order.length = 0;
+    for (let c = 0; c < bw; c++) order.push(c);
+    order.sort((a, b) => scores[so + a]! - scores[so + b]! || a - b);
+    const mo = r * cols + i1;
+    for (let t = 0; t < count && t < bw; t++) mask[mo + order[t]!] = 0;
+  }
+}
