@@ -33,14 +33,27 @@ export const SETS: Record<string, { levels: readonly SweepLevel[]; candidates: C
     levels: NM,
     candidates: [["permute channels", m({ permute: "channels" })]],
   },
+  combos: {
+    levels: NM,
+    candidates: [
+      ["permute + α 0.5", m({ permute: "channels", targetBlend: 0.5 })],
+      ["permute + damping 0.003", { damping: 0.003, ...m({ permute: "channels" }) }],
+      [
+        "permute + α 0.5 + damping 0.003",
+        { damping: 0.003, ...m({ permute: "channels", targetBlend: 0.5 }) },
+      ],
+    ],
+  },
 };
 
 const setName = process.argv[2] ?? "knobs";
-const set = SETS[setName];
+// `report` only rewrites the Markdown from the JSON.
+const set = setName === "report" ? { levels: NM, candidates: [] } : SETS[setName];
 if (set === undefined)
   throw new Error(`unknown set ${setName}; expected one of ${Object.keys(SETS).join(", ")}`);
 const only = process.argv[3]?.split(",");
-const models = MODELS.filter((x) => only === undefined || only.includes(x.id));
+const models =
+  set.candidates.length === 0 ? [] : MODELS.filter((x) => only === undefined || only.includes(x.id));
 
 type Cell = { mean: number; sd: number; values: number[] };
 interface Saved {
@@ -89,3 +102,52 @@ for (const model of models) {
   saved.wallSeconds[`${setName} ${model.id}`] = (performance.now() - t0) / 1000;
   await writeResult("mama-nm-tuning.json", `${JSON.stringify(saved, null, 1)}\n`);
 }
+
+// ---- Markdown from whatever the JSON holds ----
+const saved = await load();
+const BASE = "MAMA (defaults)";
+const ids = MODELS.map((x) => x.id).filter((id) => saved.cells[id] !== undefined);
+const labels = [...new Set(ids.flatMap((id) => Object.keys(saved.cells[id]!)))];
+const fmt = (c: Cell | undefined): string =>
+  c === undefined ? "–" : `${c.mean.toFixed(2)} ± ${c.sd.toFixed(2)}`;
+const md: string[] = [
+  "# MAMA at 2:4: the N:M knobs and the channel permutation, on the calibration side",
+  "",
+  "Regenerate: `npm run nm-tuning -w @mama-prune-examples/mama -- <set>` for the sets `knobs`, `permute`, `combos` (`examples/mama/src/nm-tuning.ts`; each set merges its cells into `results/mama-nm-tuning.json` and rewrites this file).",
+  "",
+  'Every candidate is laid over MAMA\'s defaults as they were before this table (steps 8, OBS term, swap refinement at N:M, dense target α = 0.35, damping 0.01). Perplexity on the held-out tuning slice of the CALIBRATION split (never the evaluation split), calibration seeds 0, 1, level 2:4. Δ: change of the mean vs MAMA (defaults) on the same model; "beyond": |Δ| > sd(defaults) + sd(candidate).',
+  "",
+  `| candidate | ${ids.map((id) => `${id} | Δ | beyond`).join(" | ")} | mean Δ log ppl |`,
+  `|---|${ids.map(() => "---:|---:|---|").join("")}---:|`,
+];
+for (const label of labels) {
+  let sumLog = 0;
+  let n = 0;
+  const cells = ids.map((id) => {
+    const c = saved.cells[id]![label]?.["2:4"];
+    const b = saved.cells[id]![BASE]?.["2:4"];
+    if (c === undefined || b === undefined) return `${fmt(c)} | – | –`;
+    const d = c.mean - b.mean;
+    sumLog += Math.log(c.mean / b.mean);
+    n++;
+    return `${fmt(c)} | ${d >= 0 ? "+" : ""}${((100 * d) / b.mean).toFixed(1)} % | ${Math.abs(d) > b.sd + c.sd ? "yes" : "no"}`;
+  });
+  md.push(
+    `| ${label} | ${cells.join(" | ")} | ${n === ids.length ? `${(100 * (sumLog / n)).toFixed(2)} %` : "–"} |`,
+  );
+}
+md.push("", "Protocols:", "", ...ids.map((id) => `- ${id}: ${saved.protocol[id]}`), "");
+md.push(
+  `Wall time (s, this machine, shared with two other engineers and a background benchmark): ${Object.entries(
+    saved.wallSeconds,
+  )
+    .map(([k, v]) => `${k} ${v.toFixed(0)}`)
+    .join(", ")}.`,
+  "",
+);
+try {
+  md.push((await readFile(`${ROOT}examples/mama/nm-tuning-choice.md`, "utf8")).trimEnd(), "");
+} catch {
+  // no choice written yet
+}
+await writeResult("mama-nm-tuning.md", md.join("\n"));
