@@ -1,5 +1,6 @@
 import { createRng, type NmPattern, SILENT_LOGGER } from "@mama-prune/core";
 import { LINEAR_NAMES, type LinearName, loadLlama } from "@mama-prune/model";
+import { memoryCheckpointDir, readHfCheckpoint } from "@mama-prune/tensor-io";
 import { describe, expect, it } from "vitest";
 import { randomModel, randomWindows } from "../test/fixtures/random-model.ts";
 import {
@@ -11,6 +12,7 @@ import {
 import { permuteBlockChannels } from "./channel-permutation-block.ts";
 import { prune } from "./prune.ts";
 import type { LinearInputStats } from "./stats.ts";
+import { pruneToCheckpoint } from "./stream.ts";
 
 const NM: NmPattern = { n: 2, m: 4 };
 
@@ -230,5 +232,26 @@ describe('prune with MAMA\'s permute: "channels"', () => {
     for (let l = 0; l < 2; l++)
       for (const name of LINEAR_NAMES)
         expect(a.model.getLinearWeight(l, name)).toEqual(b.model.getLinearWeight(l, name));
+  });
+
+  it("writes the same permuted weights one block at a time (pruneToCheckpoint) as in memory", async () => {
+    const { checkpoint } = await randomModel(SHAPE);
+    const cal = randomWindows(3, 8, SHAPE.vocab);
+    const opts = {
+      method: "mama",
+      sparsity: NM,
+      calibration: cal,
+      methodOptions: { permute: "channels" },
+    } as const;
+    const mem = await prune({ checkpoint, ...opts });
+    const out = memoryCheckpointDir("permuted");
+    await pruneToCheckpoint(out, { checkpoint, ...opts, format: "dense" });
+    const back = await readHfCheckpoint(out);
+    for (let l = 0; l < SHAPE.layers; l++) {
+      for (const name of LINEAR_NAMES) {
+        const got = await back.readF32(mem.model.parameterName(l, name));
+        expect(Array.from(got), `${l}.${name}`).toEqual(Array.from(mem.model.getLinearWeight(l, name)));
+      }
+    }
   });
 });
