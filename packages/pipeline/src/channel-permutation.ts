@@ -182,7 +182,7 @@ export function chooseNmChannelPermutation(
   return {
     perm: pick.ch,
     prunedBefore,
-    prunedAfter: pick.r.pruned <= prunedBefore ? pick.r.pruned : prunedBefore,
+    prunedAfter: pick.r.pruned, // ≤ prunedBefore: the identity start only takes improving swaps
     swaps: a.swaps + b.swaps,
     passes: a.passes + b.passes,
     budgetSpent: budget <= 0,
