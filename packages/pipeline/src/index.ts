@@ -9,6 +9,17 @@ export {
   splitCalibrationText,
 } from "./calibration.ts";
 export {
+  type ChannelDomain,
+  type ChannelPermutation,
+  type ChannelPermutationOptions,
+  chooseNmChannelPermutation,
+  permuteStats,
+} from "./channel-permutation.ts";
+export {
+  type BlockPermutationResult,
+  permuteBlockChannels,
+} from "./channel-permutation-block.ts";
+export {
   prunedCheckpointEntries,
   pruneMetadata,
   type WritePrunedCheckpointOptions,

@@ -103,6 +103,9 @@ export function createMamaMethod(
       mamaSettings(env.optionsGiven ? env.options : undefined, defaults).target === "dense"
         ? { crossGram: true }
         : {},
+    // N:M channel permutation of o_proj / down_proj (the pipeline moves the producers' rows too).
+    permute: (env: MethodEnvironment<MamaMethodOptions>): "none" | "channels" =>
+      mamaSettings(env.optionsGiven ? env.options : undefined, defaults).permute,
     linear: (env: MethodEnvironment<MamaMethodOptions>): LinearProcedure =>
       mamaLinearProcedure(mamaSettings(env.optionsGiven ? env.options : undefined, defaults), solver),
   });

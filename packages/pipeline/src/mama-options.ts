@@ -73,6 +73,14 @@ export interface MamaMethodOptions extends MamaOptions {
    * model's outputs; default 1).
    */
   readonly targetBlend?: number;
+  /**
+   * N:M runs of `prune` / `pruneToCheckpoint` only: `"channels"` permutes the input channels of
+   * o_proj (within each kv head, with v_proj's rows) and down_proj (with gate_proj's and up_proj's
+   * rows) before they are pruned, chosen so the N:M runs drop the least w²·H_jj (Pool & Yu 2021; RIA's
+   * channel allocation + swaps); the model stays the same function (`permuteBlockChannels`). A linear
+   * pruned on its own (`pruneLinear`) is not permuted. Default `"none"`.
+   */
+  readonly permute?: "none" | "channels";
 }
 
 /** Options a {@link RefitSolver} receives. */
@@ -136,6 +144,7 @@ export interface MamaProcedureSettings {
   readonly refineDamping: number | undefined;
   readonly refineStarts: readonly ("steps" | "sparsegpt" | "admm")[];
   readonly refineKicks: number;
+  readonly permute: "none" | "channels";
 }
 
 function weightOf(name: string, v: number | undefined, fallback: number): number {
@@ -182,7 +191,11 @@ export function mamaSettings(
     refineDamping: o.refineDamping,
     refineStarts: o.refineStarts ?? ["steps"],
     refineKicks: o.refineKicks ?? 0,
+    permute: o.permute ?? "none",
   };
+  if (s.permute !== "none" && s.permute !== "channels") {
+    throw new RangeError(`mama: option permute must be "none" or "channels", got ${String(s.permute)}`);
+  }
   if (typeof s.targetBlend !== "number" || !(s.targetBlend >= 0 && s.targetBlend <= 1)) {
     throw new RangeError(`mama: option targetBlend must be in [0, 1], got ${String(s.targetBlend)}`);
   }

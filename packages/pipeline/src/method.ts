@@ -132,6 +132,13 @@ export interface MethodDefinitionInput<O = unknown> {
    * `methodNeeds` only when the run uses `linear` (not when it overrides scorer or redistribution).
    */
   readonly stats?: MethodFunction<O, StatsNeeds>;
+  /**
+   * Optional, N:M runs only: `"channels"` makes the pipeline permute the input channels of o_proj
+   * (within each kv head) and down_proj, with their producers' rows (v_proj; gate_proj, up_proj), before
+   * pruning them, so the N:M runs drop the least importance (`permuteBlockChannels`); the model stays
+   * the same function. Used only when the run uses `linear`. Default `"none"`.
+   */
+  readonly permute?: MethodFunction<O, "none" | "channels">;
 }
 
 /**
@@ -210,6 +217,11 @@ export function validateMethodDefinition(def: unknown): string[] {
     problems.push(
       `apiVersion is unsupported. Expected ${METHOD_API_VERSION}, got ${String(d["apiVersion"]).slice(0, 40)}.`,
     );
+  }
+  if (d["permute"] !== undefined && typeof d["permute"] !== "function") {
+    problems.push(`permute must be a function of the run's options when given, got ${typeof d["permute"]}.`);
+  } else if (d["permute"] !== undefined && linear === undefined) {
+    problems.push("permute applies to the method's own procedure. Expected linear as well, got none.");
   }
   return problems;
 }

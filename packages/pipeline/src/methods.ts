@@ -140,6 +140,8 @@ export interface ResolvedMethod {
   readonly linear?: LinearProcedure;
   /** Extra statistics `linear` needs (the definition's `stats`), when `linear` is used. */
   readonly linearStats?: StatsNeeds;
+  /** The definition's `permute` for this run (N:M channel permutation), when `linear` is used. */
+  readonly permute?: "none" | "channels";
 }
 
 /** Options of {@link resolveMethod}. */
@@ -255,6 +257,7 @@ export function resolveMethod(method: MethodRef, options: ResolveMethodOptions =
       ? def.linear(env)
       : undefined;
   const linearStats = linear !== undefined && def.stats !== undefined ? def.stats(env) : undefined;
+  const permute = linear !== undefined && def.permute !== undefined ? def.permute(env) : undefined;
   return {
     method: name,
     definition: def,
@@ -264,6 +267,7 @@ export function resolveMethod(method: MethodRef, options: ResolveMethodOptions =
     redistribution: options.redistribution ?? def.redistribution,
     ...(linear !== undefined ? { linear } : {}),
     ...(linearStats !== undefined ? { linearStats } : {}),
+    ...(permute !== undefined ? { permute } : {}),
   };
 }
 

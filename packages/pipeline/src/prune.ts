@@ -20,6 +20,7 @@ import {
   linearTensorName,
   runBlockBatched,
 } from "./block-runner.ts";
+import { PERMUTABLE, permuteBlockChannels } from "./channel-permutation-block.ts";
 import { collectBlockStatsTwoStreams } from "./dense-stream.ts";
 import { methodNeeds, resolveMethod } from "./methods.ts";
 import { owlOutlierRatios } from "./owl.ts";
@@ -288,6 +289,11 @@ export async function startPrune(
       const tl = clock();
       const [rows, cols] = model.linearShape(local, name);
       const pname = linearTensorName(model, local, l, name);
+      const input = stats[INPUT_OF[name]];
+      if (nm !== undefined && resolved.permute === "channels" && PERMUTABLE[name] && input !== undefined) {
+        // N:M channel permutation: moves this linear's columns and its producers' rows (same function).
+        stats[INPUT_OF[name]] = permuteBlockChannels(model, local, name, input, nm, log).stats;
+      }
       const live = model.getLinearWeight(local, name);
       const W = matrix(rows, cols, new Float32Array(live)); // (rows, cols) dense copy
       const st = stats[INPUT_OF[name]];
