@@ -80,7 +80,7 @@ describe("parseRecipe", () => {
     expect(r.calibration).toEqual({ text: "t.txt", seed: 0, split: 0.15 });
     expect(parseRecipe("lenient: true\n", "r.yaml").lenient).toBe(true);
     const m = parseRecipe(
-      "method:\n  name: mama\n  mama: { target: layer, targetBlend: 0.5, refine: none, refineLevels: all, refineMaxCols: 64, path: exact }\n",
+      "method:\n  name: mama\n  mama: { target: layer, targetBlend: 0.5, refine: none, refineLevels: all, refineMaxCols: 64, path: exact, permute: none }\n",
       "r.yaml",
     ).method;
     expect(typeof m === "object" ? m.mama : undefined).toEqual({
@@ -90,6 +90,7 @@ describe("parseRecipe", () => {
       refineLevels: "all",
       refineMaxCols: 64,
       path: "exact",
+      permute: "none",
     });
     expect(() => parseRecipe("lenient: 1\n", "r.yaml")).toThrow(
       /recipe\.lenient: expected true or false, got 1/,

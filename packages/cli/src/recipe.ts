@@ -166,6 +166,7 @@ function mamaOptions(v: unknown, path: string): MamaOptions {
     "target",
     "targetBlend",
     "path",
+    "permute",
   ]);
   const out: Record<string, unknown> = {};
   for (const k of ["magnitudeWeight", "activationWeight", "movementWeight", "obsWeight"]) {
@@ -205,6 +206,8 @@ function mamaOptions(v: unknown, path: string): MamaOptions {
       "a number in [0, 1]",
     );
   if (o["path"] !== undefined) out["path"] = oneOf(o["path"], `${path}.path`, ["auto", "exact", "wide"]);
+  if (o["permute"] !== undefined)
+    out["permute"] = oneOf(o["permute"], `${path}.permute`, ["none", "channels"]);
   return out as MamaOptions;
 }
 

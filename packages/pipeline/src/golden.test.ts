@@ -53,6 +53,12 @@ const GOLDEN: Readonly<Record<string, { weights: string; report: string }>> = {
     weights: "acf7f2a233f82cc1689d980ec38cf327064da51c87461873d5bad4e05e0d68f8",
     report: "d164aad7c90c3b159bf4cf2e6cc1734fe13d7972ff7f76fb352ac9e062d22aba",
   },
+  // Recorded when the N:M channel permutation became MAMA's default (issue 13, 2:4 target; tested for
+  // the same block function and exact permuted statistics in channel-permutation.test.ts).
+  "mama-permute-1:4": {
+    weights: "5b9cd2f2c3563b1784cd277de7ff0ac3536aae823a7616546dc6a9b911e70f49",
+    report: "03c8db6162cc0b788edb94a2c4b5b2f06e6a8e988a0cb6d541b643167c0b8e8a",
+  },
   "wanda-2:4": {
     weights: "98e9efebce975da1bf6626dc56333c7c37c0d62ab724ddfed723d9bba71cf76d",
     report: "1ff7e732dab3512bc0757e952f0a09b84e0976aabc5ee6c10720f0c17d8d2750",

@@ -46,6 +46,10 @@ export const MAMA_PIPELINE_DEFAULTS: Readonly<{
     // chosen on the calibration side, stories260K seeds 0, 1).
     target: "dense",
     targetBlend: 0.35,
+    // N:M only: permute o_proj's and down_proj's input channels (with their producers' rows, the same
+    // function) before pruning them (results/mama-nm-tuning.md: better on every model and every paired
+    // calibration seed of the tuning side at 2:4; no effect at unstructured levels).
+    permute: "channels",
   },
   redistribution: "refit",
 };

@@ -18,7 +18,9 @@ export const GOLDEN_CASES: Readonly<Record<string, Readonly<Record<string, unkno
   mama: { method: "mama", sparsity: 0.5, methodOptions: { target: "layer" } },
   "mama-no-pre": { method: "mama", sparsity: 0.5, noPre: true, methodOptions: { target: "layer" } },
   "mama-dense": { method: "mama", sparsity: 0.5 },
-  "mama-dense-1:4": { method: "mama", sparsity: { n: 1, m: 4 } },
+  "mama-dense-1:4": { method: "mama", sparsity: { n: 1, m: 4 }, methodOptions: { permute: "none" } },
+  // The default at N:M since the channel permutation became MAMA's default (issue 13, 2:4 target).
+  "mama-permute-1:4": { method: "mama", sparsity: { n: 1, m: 4 } },
   "wanda-2:4": { method: "wanda", sparsity: { n: 2, m: 4 } },
   "sparsegpt-2:4": { method: "sparsegpt", sparsity: { n: 2, m: 4 } },
   // MAMA's steps alone at 1:4 (the digest recorded before the swap refinement existed) and the default,
@@ -26,9 +28,13 @@ export const GOLDEN_CASES: Readonly<Record<string, Readonly<Record<string, unkno
   "mama-1:4": {
     method: "mama",
     sparsity: { n: 1, m: 4 },
-    methodOptions: { refine: "none", target: "layer" },
+    methodOptions: { refine: "none", target: "layer", permute: "none" },
   },
-  "mama-swap-1:4": { method: "mama", sparsity: { n: 1, m: 4 }, methodOptions: { target: "layer" } },
+  "mama-swap-1:4": {
+    method: "mama",
+    sparsity: { n: 1, m: 4 },
+    methodOptions: { target: "layer", permute: "none" },
+  },
   "wanda-owl": { method: "wanda", sparsity: 0.5, allocation: { kind: "owl", lambda: 0.1, M: 3 } },
   "magnitude-refit": { method: "magnitude", sparsity: 0.5, redistribution: "refit" },
   "magnitude-mean": { method: "magnitude", sparsity: 0.4, redistribution: "mean" },
