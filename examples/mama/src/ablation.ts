@@ -16,12 +16,13 @@ const VARIANTS: [string, MamaMethodOptions][] = [
   ["− OBS saliency (activation instead)", { obsWeight: 0, activationWeight: 1 }],
   ["− gradual (one-shot mask)", { steps: 1 }],
   ["− swap refine (N:M)", { refine: "none" }],
+  ["− channel permutation (N:M)", { permute: "none" }],
   ["− dense target (the layer's own outputs)", { target: "layer" }],
   // The dense target needs the refit: without refit the weights are W ⊙ mask, whatever the target.
   ["− refit", { refit: false, target: "layer" }],
   [
-    "− gradual − OBS − swap − dense target (= Wanda + refit)",
-    { steps: 1, obsWeight: 0, activationWeight: 1, refine: "none", target: "layer" },
+    "− gradual − OBS − swap − permutation − dense target (= Wanda + refit)",
+    { steps: 1, obsWeight: 0, activationWeight: 1, refine: "none", permute: "none", target: "layer" },
   ],
 ];
 const r = await runSweep(
