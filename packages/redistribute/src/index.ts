@@ -42,5 +42,6 @@ export {
   type SparseGptDiagnostics,
   type SparseGptOptions,
   type SparseGptResult,
+  type SparseGptStage,
   sparsegpt,
 } from "./sparsegpt.ts";

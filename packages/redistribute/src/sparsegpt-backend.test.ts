@@ -1,8 +1,8 @@
 import { createWasmBackend } from "@mama-prune/compute-wasm";
-import { createMemoryLogger, createRng } from "@mama-prune/core";
+import { createMemoryLogger, createRng, nmGroupPruned } from "@mama-prune/core";
 import { afterAll, describe, expect, it } from "vitest";
 import { activationLikeHessian, naiveBackend, nmMask, randomWeight } from "../test/helpers.ts";
-import { kthSmallest } from "./obs-sweep.ts";
+import { kthSmallest, LazyGemm, lazyGemmChunk, selectNmGroup } from "./obs-sweep.ts";
 import { reconstructionError } from "./reconstruction-error.ts";
 import { sparsegpt } from "./sparsegpt.ts";
 
@@ -102,4 +102,92 @@ describe("kthSmallest", () => {
       }
     }
   });
+});
+
+describe("LazyGemm column chunks", () => {
+  it("chunked lazy updates give the same weights bit for bit as one GEMM (wasm and float64-sum backends)", async () => {
+    const r = 37;
+    const c = 530;
+    const bs = 32;
+    const rng = createRng(31);
+    const u = Float64Array.from({ length: c * c }, () => rng.normal());
+    const w0 = Float64Array.from({ length: r * c }, () => rng.normal());
+    const err = Float64Array.from({ length: 4 * bs }, () => rng.normal());
+    expect(lazyGemmChunk(4096)).toBe(2048);
+    expect(lazyGemmChunk(1e9)).toBe(256);
+    for (const be of [wasm, naiveBackend()]) {
+      const out: Float64Array[] = [];
+      for (const chunk of [1_000_000, 8, 61]) {
+        const g = new LazyGemm(be, r, c, bs, chunk);
+        const w = new Float64Array(w0);
+        for (let r0 = 0; r0 < r; r0 += 4) g.collect(err, bs, r0, Math.min(4, r - r0), bs);
+        await g.applyWithin(w, u, 64, bs, 0, 16); // inside the block [64, 96)
+        await g.apply(w, u, 64, 96); // W[:, 96:] −= Err·U[64:96, 96:], 434 columns
+        out.push(w);
+      }
+      for (const w of out.slice(1)) {
+        let same = true;
+        for (let i = 0; i < w.length; i++) if (!Object.is(w[i], out[0]![i])) same = false;
+        expect(same).toBe(true);
+      }
+      let moved = 0;
+      for (let i = 0; i < w0.length; i++) if (out[0]![i] !== w0[i]) moved++;
+      expect(moved).toBe(r * (c - 96) + r * 16); // every updated entry changed
+    }
+  });
+});
+
+describe("selectNmGroup", () => {
+  /** The selection it replaced: sort the group's indices by (score, column), prune the first k. */
+  function bySort(
+    w: Float64Array,
+    at: number,
+    j: number,
+    width: number,
+    k: number,
+    inv: Float64Array,
+  ): number[] {
+    const s = Array.from({ length: width }, (_, t) => w[at + t]! * w[at + t]! * inv[j + t]!);
+    const order = Array.from({ length: width }, (_, t) => t);
+    order.sort((a, b) => s[a]! - s[b]! || a - b);
+    return order.slice(0, k).sort((a, b) => a - b);
+  }
+
+  it.each([
+    { n: 2, m: 4 },
+    { n: 4, m: 8 },
+    { n: 1, m: 3 },
+    { n: 3, m: 4 },
+  ])(
+    "prunes the same columns as the sort by (score, column), ties and tail groups included ($n:$m)",
+    (nm) => {
+      const rng = createRng(7 + nm.m);
+      const cols = 10 * nm.m + 3; // a tail group of 3 (or 0 when m = 3)
+      const rows = 400;
+      // Few distinct values, zeros and equal inverse diagonals: most groups hold ties.
+      const levels = [0, 0.5, -0.5, 1, -1, 2];
+      const w = Float64Array.from({ length: rows * cols }, () => levels[rng.int(levels.length)]!);
+      const inv = Float64Array.from({ length: cols }, () => [1, 1, 4][rng.int(3)]!);
+      const scores = new Float64Array(nm.m);
+      const taken = new Uint8Array(nm.m);
+      const full = nmGroupPruned(nm, nm.m);
+      let groups = 0;
+      let tied = 0;
+      for (let r = 0; r < rows; r++) {
+        const mask = new Uint8Array(rows * cols).fill(1);
+        for (let j = 0; j < cols; j += nm.m) {
+          const width = Math.min(nm.m, cols - j);
+          selectNmGroup(w, mask, r * cols + j, j, width, nm, full, inv, scores, taken);
+          const want = bySort(w, r * cols + j, j, width, nmGroupPruned(nm, width), inv);
+          const got: number[] = [];
+          for (let t = 0; t < width; t++) if (mask[r * cols + j + t] === 0) got.push(t);
+          expect(got).toEqual(want);
+          groups++;
+          const s = Array.from({ length: width }, (_, t) => w[r * cols + j + t]! ** 2 * inv[j + t]!);
+          if (new Set(s).size < width) tied++;
+        }
+      }
+      expect(tied / groups).toBeGreaterThan(0.3); // the tie rule was exercised
+    },
+  );
 });

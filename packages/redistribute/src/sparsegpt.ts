@@ -11,6 +11,7 @@ import {
   validateSparsity,
 } from "@mama-prune/core";
 import { upperCholeskyOfInverseBlocked } from "./blocked-cholesky.ts";
+import { WORK_POOL } from "./buffer-pool.ts";
 import {
   checkAttempts,
   checkDamping,
@@ -23,7 +24,7 @@ import {
   factorWithDamping,
 } from "./common.ts";
 import { upperCholeskyOfInverseInPlace } from "./linalg.ts";
-import { kthSmallest, LazyGemm, SPARSEGPT_BACKEND_MIN_COLS } from "./obs-sweep.ts";
+import { kthSmallest, LazyGemm, SPARSEGPT_BACKEND_MIN_COLS, selectNmGroup } from "./obs-sweep.ts";
 
 /**
  * N:M pattern: N zeros in every M consecutive input columns of each row (2:4 = 50 %).
@@ -72,7 +73,16 @@ export interface SparseGptOptions {
    * a Float32Array or a not exactly symmetric hessian (default false).
    */
   readonly overwriteHessian?: boolean;
+  /**
+   * Called at each stage boundary (for memory and time probes): "checked" (Hessian validated),
+   * "damped" (each attempt's damped matrix built), "factored" (U = chol(H⁻¹) ready), "swept" (all
+   * column blocks done, before the float32 result is built).
+   */
+  readonly onStage?: (stage: SparseGptStage) => void;
 }
+
+/** Stage boundaries reported by {@link SparseGptOptions.onStage}. */
+export type SparseGptStage = "checked" | "damped" | "factored" | "swept";
 
 /** Numbers describing one {@link sparsegpt} run. */
 export interface SparseGptDiagnostics {
@@ -218,7 +228,17 @@ export async function sparsegpt(
     options.overwriteHessian === true &&
     hessian instanceof Float64Array &&
     prep.exactlySymmetric;
-  const source = inPlace ? dampedInPlace(hessian, cols, prep.dead) : dampedCopies(hessian, cols, prep.dead);
+  const onStage = options.onStage;
+  const damp = inPlace ? dampedInPlace(hessian, cols, prep.dead) : dampedCopies(hessian, cols, prep.dead);
+  const source =
+    onStage === undefined
+      ? damp
+      : (damping: number, attempt: number): Float64Array => {
+          const m = damp(damping, attempt);
+          onStage("damped");
+          return m;
+        };
+  onStage?.("checked");
   const warnings: string[] = [];
   const t1 = performance.now();
   const factor = await factorWithDamping(
@@ -244,8 +264,10 @@ export async function sparsegpt(
   );
   const t2 = performance.now();
   const u = factor.value; // (cols, cols), upper triangular, H_d⁻¹ = UᵀU
+  onStage?.("factored");
 
-  const w = new Float64Array(weight.data); // (rows, cols) working copy
+  const w = new Float64Array(WORK_POOL.take(8 * rows * cols), 0, rows * cols); // (rows, cols) working copy
+  w.set(weight.data);
   if (prep.deadCount > 0) {
     for (let j = 0; j < cols; j++) {
       if (prep.dead[j] === 1) for (let r = 0; r < rows; r++) w[r * cols + j] = 0;
@@ -262,7 +284,8 @@ export async function sparsegpt(
   let scores = new Float64Array(0);
   let sorted = new Float64Array(0);
   const nmScores = new Float64Array(nm?.m ?? 0); // (m,)
-  const nmOrder: number[] = [];
+  const nmTaken = new Uint8Array(nm?.m ?? 0); // (m,)
+  const nmPruned = nm === undefined ? 0 : nmGroupPruned(nm, nm.m); // zeros of a full group
   const gemm = backend === undefined ? undefined : new LazyGemm(backend, rows, cols, blockSize);
   let lazyMs = 0;
 
@@ -324,7 +347,18 @@ export async function sparsegpt(
           for (let c = c1; c < c2; c++) {
             const j = i1 + c;
             if (nm !== undefined && nm.n > 0 && j % nm.m === 0)
-              selectNM(w, mask, ro + j, j, Math.min(nm.m, cols - j), nm, invDiagSq, nmScores, nmOrder);
+              selectNmGroup(
+                w,
+                mask,
+                ro + j,
+                j,
+                Math.min(nm.m, cols - j),
+                nm,
+                nmPruned,
+                invDiagSq,
+                nmScores,
+                nmTaken,
+              );
             if (mask[ro + j] === 1) {
               err[eo + c] = 0;
               continue;
@@ -353,9 +387,11 @@ export async function sparsegpt(
     if (gemm !== undefined && i2 < cols) await gemm.apply(w, u, i1, i2);
   }
 
+  onStage?.("swept");
   let prunedCount = 0;
   for (let i = 0; i < mask.length; i++) if (mask[i] === 0) prunedCount++;
   const newWeight = new Float32Array(w); // (rows, cols)
+  WORK_POOL.give(w.buffer); // w is not read below
   let deltaSq = 0; // ‖ΔW‖² over the live inputs
   for (let r = 0; r < rows; r++) {
     const ro = r * cols;
@@ -440,30 +476,4 @@ function lazyUpdate(
       for (let k = i2; k < cols; k++) w[ro + k]! -= e * u[uj + k]!;
     }
   }
-}
-
-/**
- * In one row, zero the mask of the N smallest w²/U_jj² among columns j..j+width−1 (ties: lower
- * column); width = M, or t < M for the row's tail group, which loses floor(N·t/M) (core's nmGroupPruned).
- */
-function selectNM(
-  w: Float64Array,
-  mask: Uint8Array,
-  at: number,
-  j: number,
-  width: number,
-  nm: NmPattern,
-  invDiagSq: Float64Array,
-  nmScores: Float64Array,
-  order: number[],
-): void {
-  order.length = 0;
-  for (let t = 0; t < width; t++) {
-    const v = w[at + t]!;
-    nmScores[t] = v * v * invDiagSq[j + t]!;
-    order.push(t);
-  }
-  order.sort((a, b) => nmScores[a]! - nmScores[b]! || a - b);
-  const k = nmGroupPruned(nm, width);
-  for (let t = 0; t < k; t++) mask[at + order[t]!] = 0;
 }
