@@ -288,8 +288,10 @@ export async function startPrune(
       const tl = clock();
       const [rows, cols] = model.linearShape(local, name);
       const pname = linearTensorName(model, local, l, name);
-      const live = model.getLinearWeight(local, name);
-      const W = matrix(rows, cols, new Float32Array(live)); // (rows, cols) dense copy
+      // The live weight itself, not a copy (172 MiB per MLP linear of a 7B block, held through the
+      // linear's OBS): methods and scorers never modify their input weight, and setLinearWeight copies
+      // the result into it only after pruneLinear returns.
+      const W = matrix(rows, cols, model.getLinearWeight(local, name)); // (rows, cols) dense
       const st = stats[INPUT_OF[name]];
       let preWeight: ReturnType<typeof matrix> | undefined;
       if (needs.preWeights) {
