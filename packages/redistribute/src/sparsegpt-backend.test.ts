@@ -191,3 +191,32 @@ describe("selectNmGroup", () => {
     },
   );
 });
+
+describe("sparsegpt backend path pinned", () => {
+  /** FNV-1a over the float32 bits of the weights, then the mask bytes. */
+  function fnv(a: Float32Array, m: Uint8Array): string {
+    const bits = new Uint32Array(a.buffer, a.byteOffset, a.length);
+    let x = 0x811c9dc5;
+    for (let i = 0; i < bits.length; i++) x = Math.imul(x ^ bits[i]!, 0x01000193) >>> 0;
+    for (let i = 0; i < m.length; i++) x = Math.imul(x ^ m[i]!, 0x01000193) >>> 0;
+    return x.toString(16);
+  }
+
+  // The checksums were computed with the code before the memory rework (main at 71435a1: fresh
+  // temporaries per product, one lazy GEMM per block, per-group index sort): the reused scratch stack,
+  // the in-place products, the buffer pool and the typed N:M selection change no bit. A float64-sum
+  // backend keeps the pin independent of the wasm kernel; 1100 columns split 640 + 460 with parts.
+  it.each([
+    { label: "50 %", sparsity: 0.5 as const, want: "65a83c43" },
+    { label: "2:4", sparsity: { n: 2, m: 4 }, want: "a2d14da4" },
+  ])("$label: weights and mask as before, bit for bit", async ({ sparsity, want }) => {
+    const w1 = randomWeight(24, 1100, 41);
+    const h1 = activationLikeHessian(700, 1100, 42, { dead: [3, 900] });
+    const r = await sparsegpt(w1, h1, { sparsity, backend: naiveBackend(), backendMinCols: 0 });
+    expect(r.diagnostics.onBackend).toBe(true);
+    expect(fnv(r.weight, r.mask)).toBe(want);
+    // Twice in a row: the second call reuses the pooled factor scratch, stale contents and all.
+    const again = await sparsegpt(w1, h1, { sparsity, backend: naiveBackend(), backendMinCols: 0 });
+    expect(fnv(again.weight, again.mask)).toBe(want);
+  });
+});
