@@ -52,7 +52,9 @@ export interface BlockedFactorStats {
  * untouched, in reversed order (so a caller can restore A: `dampedInPlace`). Cost ≈ 0.4·n³
  * multiply-adds on the backend (the products with a triangular operand run in up to `parts` = 4 column
  * or row parts, skipping most of its zero half; `parts` = 1 runs them as full GEMMs, ≈ 0.58·n³, with
- * the same result bit for bit) plus n·leaf²/3 in JS; extra memory ≈ 2.5·(n/2)² float32.
+ * the same result bit for bit) plus n·leaf²/3 in JS; extra memory: one float32 scratch
+ * stack of {@link scratchFloats}(n) floats (≈ 0.75·n² at n = 11008), taken from and returned to the
+ * shared buffer pool.
  */
 export async function upperCholeskyOfInverseBlocked(
   a: Float64Array,
