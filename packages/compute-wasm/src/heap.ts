@@ -9,6 +9,8 @@ export const HEAP_ALIGN = 64;
 /** Bytes at address 0 that are never handed out, so pointer 0 can mean "absent". */
 const RESERVED_BYTES = HEAP_ALIGN;
 const PAGE_BYTES = 65536;
+/** Default {@link WasmHeap.relieveFromBytes}: below it the memory grows freely (caching included). */
+export const RELIEVE_FROM_BYTES: number = 256 * 2 ** 20;
 
 interface FreeBlock {
   ptr: number;
@@ -29,6 +31,14 @@ export class WasmHeap {
   private readonly free_: FreeBlock[] = []; // sorted by ptr, coalesced
   private readonly used = new Map<number, number>(); // ptr → size
   private top = RESERVED_BYTES;
+  /**
+   * Asked to free something (e.g. cached panels) before the memory grows, once it holds at least
+   * {@link relieveFromBytes}: returns whether it freed a block (the allocation is then retried).
+   * A WebAssembly memory never shrinks, so every growth stays resident for the process.
+   */
+  relieve: (() => boolean) | undefined = undefined;
+  /** Memory size from which {@link relieve} is asked before growing (default 256 MiB). */
+  relieveFromBytes: number = RELIEVE_FROM_BYTES;
 
   constructor(memory: WebAssembly.Memory, maxPages: number) {
     this.memory = memory;
@@ -57,6 +67,34 @@ export class WasmHeap {
       throw new RangeError(`WasmHeap.alloc: bytes must be a non-negative integer, got ${bytes}`);
     }
     const size = Math.max(HEAP_ALIGN, Math.ceil(bytes / HEAP_ALIGN) * HEAP_ALIGN);
+    for (;;) {
+      const ptr = this.allocWithin(size);
+      if (ptr !== 0) return ptr;
+      const relieve = this.relieve;
+      if (relieve === undefined || this.memory.buffer.byteLength < this.relieveFromBytes || !relieve()) break;
+    }
+    const ptr = this.top;
+    const end = ptr + size;
+    const have = this.memory.buffer.byteLength;
+    const needPages = Math.ceil((end - have) / PAGE_BYTES);
+    const havePages = have / PAGE_BYTES;
+    // Grow geometrically (×1.5) to keep the number of grow calls small, within the maximum.
+    const wantPages = Math.min(this.maxPages - havePages, Math.max(needPages, Math.ceil(havePages / 2)));
+    if (wantPages < needPages) {
+      throw new RangeError(
+        `compute-wasm: cannot allocate ${size} bytes of WebAssembly memory. Expected at most ` +
+          `${this.maxPages * PAGE_BYTES} bytes in total (maxMemoryBytes), got a request ` +
+          `needing ${end}`,
+      );
+    }
+    this.memory.grow(wantPages);
+    this.top = end;
+    this.used.set(ptr, size);
+    return ptr;
+  }
+
+  /** First fit among the free blocks, else the bump region when it fits the memory as it is; 0 if neither. */
+  private allocWithin(size: number): number {
     for (let i = 0; i < this.free_.length; i++) {
       const b = this.free_[i] as FreeBlock;
       if (b.size >= size) {
@@ -71,23 +109,8 @@ export class WasmHeap {
       }
     }
     const ptr = this.top;
-    const end = ptr + size;
-    const have = this.memory.buffer.byteLength;
-    if (end > have) {
-      const needPages = Math.ceil((end - have) / PAGE_BYTES);
-      const havePages = have / PAGE_BYTES;
-      // Grow geometrically (×1.5) to keep the number of grow calls small, within the maximum.
-      const wantPages = Math.min(this.maxPages - havePages, Math.max(needPages, Math.ceil(havePages / 2)));
-      if (wantPages < needPages) {
-        throw new RangeError(
-          `compute-wasm: cannot allocate ${size} bytes of WebAssembly memory. Expected at most ` +
-            `${this.maxPages * PAGE_BYTES} bytes in total (maxMemoryBytes), got a request ` +
-            `needing ${end}`,
-        );
-      }
-      this.memory.grow(wantPages);
-    }
-    this.top = end;
+    if (ptr + size > this.memory.buffer.byteLength) return 0;
+    this.top = ptr + size;
     this.used.set(ptr, size);
     return ptr;
   }

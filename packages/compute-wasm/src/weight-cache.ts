@@ -48,11 +48,15 @@ export class PackedWeightCache {
   private busy = false;
   private readonly pendingFree: number[] = [];
   private packs = 0;
+  private readonly inUse = new Set<PackedEntry>(); // acquired by the call in progress
 
   constructor(heap: WasmHeap, memory: WebAssembly.Memory, budget: number) {
     this.heap = heap;
     this.memory = memory;
     this.budget = budget;
+    // Cached panels never make the memory grow past the heap's relieve threshold: the least recently
+    // used ones (not in use by the call in progress) are freed first.
+    heap.relieve = () => this.evictOne();
     // When a weight array is garbage-collected its panels are freed (if still cached).
     this.finalizer = new FinalizationRegistry((entry) => {
       if (this.lru.has(entry)) this.evict(entry);
@@ -82,6 +86,7 @@ export class PackedWeightCache {
       if (hit.n === n && hit.k === k && hit.fingerprint === fp) {
         this.lru.delete(hit);
         this.lru.add(hit); // most recently used
+        this.inUse.add(hit);
         return hit;
       }
       this.evict(hit);
@@ -101,6 +106,7 @@ export class PackedWeightCache {
     packPanels(new Float32Array(this.memory.buffer), ptr >>> 2, w, n, k, nPad, kPad);
     this.packs++;
     const entry: PackedEntry = { ptr, bytes, n, k, fingerprint: fp, ref: new WeakRef(w) };
+    this.inUse.add(entry);
     if (cacheable) {
       this.lru.add(entry);
       this.cachedBytes += bytes;
@@ -112,7 +118,22 @@ export class PackedWeightCache {
 
   /** End of a call that used `e`: free it unless it is cached (budget 0 or too large). */
   release(e: PackedEntry): void {
+    this.inUse.delete(e);
     if (!this.lru.has(e)) this.heap.free(e.ptr);
+  }
+
+  /**
+   * Free the least recently used cached panels that no call is using (the heap's `relieve`); false
+   * when there are none, or while kernels run (evicted panels are only freed at {@link endRun}).
+   */
+  evictOne(): boolean {
+    if (this.busy) return false;
+    for (const e of this.lru) {
+      if (this.inUse.has(e)) continue;
+      this.evict(e);
+      return true;
+    }
+    return false;
   }
 
   /** Drop the panels of `w` (its contents changed in place). */

@@ -1,7 +1,7 @@
 import { createWasmBackend } from "@mama-prune/compute-wasm";
 import { afterAll, describe, expect, it } from "vitest";
 import { activationLikeHessian, naiveBackend } from "../test/helpers.ts";
-import { type BlockedFactorStats, upperCholeskyOfInverseBlocked } from "./blocked-cholesky.ts";
+import { type BlockedFactorStats, scratchFloats, upperCholeskyOfInverseBlocked } from "./blocked-cholesky.ts";
 import { upperCholeskyOfInverse } from "./linalg.ts";
 
 function damped(h: Float64Array, n: number, rel: number): Float64Array {
@@ -73,6 +73,33 @@ describe("upperCholeskyOfInverseBlocked triangle-aware products", () => {
     let same = true;
     for (let i = 0; i < full.length; i++) if (!Object.is(full[i], parted[i])) same = false;
     expect(same).toBe(true); // so the float64 comparisons of the tests above carry over
+  });
+});
+
+describe("upperCholeskyOfInverseBlocked scratch", () => {
+  it.each([
+    { n: 1100, leaf: 128, parts: 4 },
+    { n: 1100, leaf: 128, parts: 1 },
+    { n: 777, leaf: 64, parts: 4 },
+    { n: 300, leaf: 32, parts: 4 },
+  ])(
+    "all temporaries fit one chunk of scratchFloats(n, leaf, parts) (n $n, leaf $leaf, parts $parts)",
+    async ({ n, leaf, parts }) => {
+      const h = damped(activationLikeHessian(400, n, 21), n, 0.01);
+      const stats: BlockedFactorStats = { gemmCalls: 0, gemmMultiplyAdds: 0 };
+      expect(await upperCholeskyOfInverseBlocked(new Float64Array(h), n, wasm, leaf, stats, parts)).toBe(-1);
+      expect(stats.scratchChunks).toBe(1);
+      expect(stats.scratchFloats).toBe(scratchFloats(n, leaf, parts));
+      // The bound is not loose: the deepest live set reaches most of it.
+      expect(stats.scratchHighWater!).toBeLessThanOrEqual(stats.scratchFloats!);
+      expect(stats.scratchHighWater!).toBeGreaterThan(0.6 * stats.scratchFloats!);
+    },
+  );
+
+  it("the 7B down_proj size needs about 0.75·n² floats of scratch (346 MiB at n = 11008)", () => {
+    const f = scratchFloats(11008, 128);
+    expect(f / 11008 ** 2).toBeGreaterThan(0.7);
+    expect(f / 11008 ** 2).toBeLessThan(0.8);
   });
 });
 

@@ -11,8 +11,14 @@
 // Leaves (≤ `leaf` columns) are factored and inverted in float64 JS; every product above is one float32
 // backend GEMM (y = x·wᵀ), accumulated into the float64 matrix — what torch does on a GPU for
 // SparseGPT. Only X is kept (L is needed inside the recursion only, as L21 = B·X11ᵀ).
+//
+// Every float32 temporary (operands, GEMM outputs) is a view into one stack of scratch chunks owned by
+// the call (see F32Stack): nothing of size n² is allocated and dropped per product, so the call leaves
+// no garbage for V8 to collect late (at n = 11008 the dropped temporaries reached ~1.2 GiB).
 
 import type { ComputeBackend } from "@mama-prune/core";
+import { WORK_POOL } from "./buffer-pool.ts";
+import { F32Stack } from "./f32-stack.ts";
 import { choleskyInPlace, lowerTriangularInverseInPlace } from "./linalg.ts";
 
 /** Columns of the diagonal blocks factored in float64 JS (default of {@link upperCholeskyOfInverseBlocked}). */
@@ -30,6 +36,12 @@ export const BLOCKED_PIVOT_REL_TOL = 1e-6;
 export interface BlockedFactorStats {
   gemmMultiplyAdds: number;
   gemmCalls: number;
+  /** Float32 scratch the call held, in floats (all chunks of its stack; set at the end). */
+  scratchFloats?: number;
+  /** Chunks of that scratch (1 when {@link scratchFloats}' bound held). */
+  scratchChunks?: number;
+  /** Most scratch floats in use at once. */
+  scratchHighWater?: number;
 }
 
 /**
@@ -40,7 +52,9 @@ export interface BlockedFactorStats {
  * untouched, in reversed order (so a caller can restore A: `dampedInPlace`). Cost ≈ 0.4·n³
  * multiply-adds on the backend (the products with a triangular operand run in up to `parts` = 4 column
  * or row parts, skipping most of its zero half; `parts` = 1 runs them as full GEMMs, ≈ 0.58·n³, with
- * the same result bit for bit) plus n·leaf²/3 in JS; extra memory ≈ 2.5·(n/2)² float32.
+ * the same result bit for bit) plus n·leaf²/3 in JS; extra memory: one float32 scratch
+ * stack of {@link scratchFloats}(n) floats (≈ 0.75·n² at n = 11008), taken from and returned to the
+ * shared buffer pool.
  */
 export async function upperCholeskyOfInverseBlocked(
   a: Float64Array,
@@ -55,8 +69,19 @@ export async function upperCholeskyOfInverseBlocked(
   a.reverse(); // J·A·J: A's upper triangle becomes the lower one
   const diag0 = new Float64Array(n); // (n,) diagonal handed in, the scale of the pivot test
   for (let i = 0; i < n; i++) diag0[i] = a[i * n + i]!;
-  const ctx: Ctx = { a, n, backend, leaf, diag0, stats, parts };
-  const pivot = await factorInvert(ctx, 0, n);
+  const scratch = new F32Stack(scratchFloats(n, leaf, parts), WORK_POOL);
+  const ctx: Ctx = { a, n, backend, leaf, diag0, stats, parts, scratch };
+  let pivot: number;
+  try {
+    pivot = await factorInvert(ctx, 0, n);
+  } finally {
+    if (stats !== undefined) {
+      stats.scratchFloats = scratch.capacity;
+      stats.scratchChunks = scratch.chunkCount;
+      stats.scratchHighWater = scratch.highWater;
+    }
+    scratch.dispose();
+  }
   if (pivot >= 0) return n - 1 - pivot;
   for (let i = 0; i < n; i++) a.fill(0, i * n + i + 1, (i + 1) * n); // lower triangular L'⁻¹
   a.reverse(); // U = J·L'⁻¹·J
@@ -71,11 +96,37 @@ interface Ctx {
   readonly diag0: Float64Array; // (n,)
   readonly stats: BlockedFactorStats | undefined;
   readonly parts: number; // parts of the triangular operands (1 = full GEMMs)
+  readonly scratch: F32Stack; // every float32 temporary
 }
 
-/** y = x·wᵀ on the backend; `w` is a temporary, so its cached panels are dropped right away. */
+/**
+ * Floats of scratch one factorisation of size n needs (the first chunk of its {@link F32Stack}): per
+ * level (size s = n1 + n2), L21 (n2·n1) plus one part's operand copies and output, which stay below
+ * n2·n1 + 2·q·(n1 + n2) + n2·n1 for parts of width q; L21 is held while the recursion goes on into C.
+ */
+export function scratchFloats(n: number, leaf: number, parts: number = PARTS_MAX): number {
+  let held = 0;
+  let peak = 0;
+  let s = n;
+  while (s > leaf) {
+    const n1 = leaf * Math.ceil(s / (2 * leaf));
+    const n2 = s - n1;
+    const width = (v: number): number =>
+      Math.ceil(v / Math.max(1, Math.min(parts, Math.floor(v / PART_MIN))));
+    const q = Math.max(width(n1), width(n2));
+    peak = Math.max(peak, held + 2 * n2 * n1 + 2 * q * (n1 + n2));
+    held += n2 * n1;
+    s = n2;
+  }
+  return Math.max(peak, held);
+}
+
+/**
+ * y = x·wᵀ on the backend, y taken from the scratch; `w` is a temporary, so its cached panels are
+ * dropped right away.
+ */
 async function gemm(ctx: Ctx, x: Float32Array, w: Float32Array, m: number, k: number, nOut: number) {
-  const y = await ctx.backend.matmulTransB(x, w, m, k, nOut);
+  const y = await ctx.backend.matmulTransB(x, w, m, k, nOut, { out: ctx.scratch.take(m * nOut) });
   ctx.backend.invalidate(w);
   if (ctx.stats !== undefined) {
     ctx.stats.gemmCalls++;
@@ -84,22 +135,19 @@ async function gemm(ctx: Ctx, x: Float32Array, w: Float32Array, m: number, k: nu
   return y;
 }
 
-/** float32 copy of a[r0:r0+h, c0:c0+w] (h, w); `lower` zeroes entries above the diagonal of a square block. */
-function copyBlock(ctx: Ctx, r0: number, c0: number, h: number, w: number, lower: boolean): Float32Array {
+/** float32 copy of a[r0:r0+h, c0:c0+w] (h, w), from the scratch. */
+function copyBlock(ctx: Ctx, r0: number, c0: number, h: number, w: number): Float32Array {
   const { a, n } = ctx;
-  const out = new Float32Array(h * w); // (h, w)
+  const out = ctx.scratch.take(h * w); // (h, w)
   for (let i = 0; i < h; i++) {
     const src = (r0 + i) * n + c0;
-    const len = lower ? i + 1 : w;
-    for (let j = 0; j < len; j++) out[i * w + j] = a[src + j]!;
+    for (let j = 0; j < w; j++) out[i * w + j] = a[src + j]!;
   }
   return out;
 }
 
-const EMPTY = new Float32Array(0);
-
-function transpose(x: Float32Array, h: number, w: number): Float32Array {
-  const t = new Float32Array(h * w); // (w, h)
+function transpose(ctx: Ctx, x: Float32Array, h: number, w: number): Float32Array {
+  const t = ctx.scratch.take(h * w); // (w, h)
   for (let i = 0; i < h; i++) for (let j = 0; j < w; j++) t[j * h + i] = x[i * w + j]!;
   return t;
 }
@@ -116,8 +164,12 @@ async function factorInvert(ctx: Ctx, o: number, s: number): Promise<number> {
   const o2 = o + n1;
   let p = await factorInvert(ctx, o, n1);
   if (p >= 0) return p;
-  // Temporaries are dropped as soon as they are used up (B inside timesLowerT, L21 after L21·X11).
-  let g = await timesLowerT(ctx, copyBlock(ctx, o2, o, n2, n1, false), n2, o, n1); // (n2, n1) L21 = B·X11ᵀ
+  // Everything above `base` (L21 and each product's temporaries) goes back to the scratch when used up.
+  const sc = ctx.scratch;
+  const base = sc.mark();
+  const g = sc.take(n2 * n1); // (n2, n1) L21 = B·X11ᵀ, later L21·X11, later X22·L21·X11 (in place)
+  await timesLowerT(ctx, o2, n2, o, n1, g); // B = a[o2:, o:o2] read part by part
+  const strips = sc.mark();
   // C −= L21·L21ᵀ, lower triangle only, in row strips (strip rows r0..r1 need columns < r1).
   const strip = Math.max(leaf, Math.ceil(n2 / 4));
   for (let r0 = 0; r0 < n2; r0 += strip) {
@@ -128,18 +180,19 @@ async function factorInvert(ctx: Ctx, o: number, s: number): Promise<number> {
       const yo = i * r1;
       for (let j = 0; j <= r0 + i; j++) a[dst + j]! -= y[yo + j]!;
     }
+    sc.release(strips);
   }
   p = await factorInvert(ctx, o2, n2);
-  if (p >= 0) return p;
-  let t = await timesLower(ctx, g, n2, o, n1); // (n2, n1) L21·X11
-  g = EMPTY;
-  const x21 = await lowerTimes(ctx, o2, n2, t, n1); // (n2, n1) X22·L21·X11
-  t = EMPTY;
-  for (let i = 0; i < n2; i++) {
-    const dst = (o2 + i) * n + o;
-    for (let j = 0; j < n1; j++) a[dst + j] = -x21[i * n1 + j]!;
+  if (p < 0) {
+    await timesLowerInPlace(ctx, g, n2, o, n1); // g = L21·X11
+    await lowerTimesInPlace(ctx, o2, n2, g, n1); // g = X22·L21·X11 = −X21
+    for (let i = 0; i < n2; i++) {
+      const dst = (o2 + i) * n + o;
+      for (let j = 0; j < n1; j++) a[dst + j] = -g[i * n1 + j]!;
+    }
   }
-  return -1;
+  sc.release(base);
+  return p;
 }
 
 // ---- Products with the lower triangular X = a[o:o+s, o:o+s], in column/row parts ----
@@ -164,7 +217,7 @@ function partBounds(ctx: Ctx, s: number): number[] {
 /** float32 a[r0:r0+h, c0:c0+w] with the entries above the global diagonal (column > row) zeroed. */
 function copyLowerPart(ctx: Ctx, r0: number, c0: number, h: number, w: number): Float32Array {
   const { a, n } = ctx;
-  const out = new Float32Array(h * w); // (h, w)
+  const out = ctx.scratch.take(h * w, true); // (h, w)
   for (let i = 0; i < h; i++) {
     const len = Math.min(w, r0 + i - c0 + 1);
     const src = (r0 + i) * n + c0;
@@ -174,59 +227,73 @@ function copyLowerPart(ctx: Ctx, r0: number, c0: number, h: number, w: number): 
 }
 
 /** Columns [c0, c1) of x (h, w), contiguous. */
-function columns(x: Float32Array, h: number, w: number, c0: number, c1: number): Float32Array {
+function columns(ctx: Ctx, x: Float32Array, h: number, w: number, c0: number, c1: number): Float32Array {
   if (c0 === 0 && c1 === w) return x;
-  const out = new Float32Array(h * (c1 - c0)); // (h, c1 − c0)
+  const out = ctx.scratch.take(h * (c1 - c0)); // (h, c1 − c0)
   for (let i = 0; i < h; i++) out.set(x.subarray(i * w + c0, i * w + c1), i * (c1 - c0));
   return out;
 }
 
-/** y = x·Xᵀ, x (h, s), X lower at a[o:o+s, o:o+s]: y[:, c0:c1] = x[:, :c1]·X[c0:c1, :c1]ᵀ. */
+/**
+ * y = B·Xᵀ with B = a[r0:r0+h, o:o+s] and X lower at a[o:o+s, o:o+s]: y[:, c0:c1] =
+ * B[:, :c1]·X[c0:c1, :c1]ᵀ, written to `y` (h, s). Each part copies the columns of B it needs straight
+ * from `a` (the float32 values a copy of all of B would hold).
+ */
 async function timesLowerT(
   ctx: Ctx,
-  x: Float32Array,
+  r0: number,
   h: number,
   o: number,
   s: number,
-): Promise<Float32Array> {
-  const y = new Float32Array(h * s); // (h, s)
+  y: Float32Array,
+): Promise<void> {
   const bounds = partBounds(ctx, s);
   for (let p = 0; p + 1 < bounds.length; p++) {
     const c0 = bounds[p]!;
     const c1 = bounds[p + 1]!;
+    const m = ctx.scratch.mark();
+    const x = copyBlock(ctx, r0, o, h, c1); // (h, c1) B[:, :c1]
     const w = copyLowerPart(ctx, o + c0, o, c1 - c0, c1); // (c1−c0, c1)
-    const part = await gemm(ctx, columns(x, h, s, 0, c1), w, h, c1, c1 - c0); // (h, c1−c0)
+    const part = await gemm(ctx, x, w, h, c1, c1 - c0); // (h, c1−c0)
     for (let i = 0; i < h; i++) y.set(part.subarray(i * (c1 - c0), (i + 1) * (c1 - c0)), i * s + c0);
+    ctx.scratch.release(m);
   }
-  return y;
 }
 
-/** y = x·X, x (h, s), X lower at a[o:o+s, o:o+s]: y[:, c0:c1] = x[:, c0:]·X[c0:, c0:c1]. */
-async function timesLower(ctx: Ctx, x: Float32Array, h: number, o: number, s: number): Promise<Float32Array> {
-  const y = new Float32Array(h * s); // (h, s)
+/**
+ * x ← x·X, x (h, s), X lower at a[o:o+s, o:o+s]: x[:, c0:c1] = x[:, c0:]·X[c0:, c0:c1]. In place: a
+ * part reads columns ≥ c0 and writes columns [c0, c1), which the later parts no longer read.
+ */
+async function timesLowerInPlace(ctx: Ctx, x: Float32Array, h: number, o: number, s: number): Promise<void> {
   const bounds = partBounds(ctx, s);
   for (let p = 0; p + 1 < bounds.length; p++) {
     const c0 = bounds[p]!;
     const c1 = bounds[p + 1]!;
-    const xt = transpose(copyLowerPart(ctx, o + c0, o + c0, s - c0, c1 - c0), s - c0, c1 - c0); // (c1−c0, s−c0)
-    const part = await gemm(ctx, columns(x, h, s, c0, s), xt, h, s - c0, c1 - c0); // (h, c1−c0)
-    for (let i = 0; i < h; i++) y.set(part.subarray(i * (c1 - c0), (i + 1) * (c1 - c0)), i * s + c0);
+    const m = ctx.scratch.mark();
+    const lowerPart = copyLowerPart(ctx, o + c0, o + c0, s - c0, c1 - c0); // (s−c0, c1−c0)
+    const xt = transpose(ctx, lowerPart, s - c0, c1 - c0); // (c1−c0, s−c0)
+    const part = await gemm(ctx, columns(ctx, x, h, s, c0, s), xt, h, s - c0, c1 - c0); // (h, c1−c0)
+    for (let i = 0; i < h; i++) x.set(part.subarray(i * (c1 - c0), (i + 1) * (c1 - c0)), i * s + c0);
+    ctx.scratch.release(m);
   }
-  return y;
 }
 
-/** y = X·t, X lower at a[o:o+s, o:o+s], t (s, w): y[r0:r1, :] = X[r0:r1, :r1]·t[:r1, :]. */
-async function lowerTimes(ctx: Ctx, o: number, s: number, t: Float32Array, w: number): Promise<Float32Array> {
-  const y = new Float32Array(s * w); // (s, w)
+/**
+ * t ← X·t, X lower at a[o:o+s, o:o+s], t (s, w): t[r0:r1, :] = X[r0:r1, :r1]·t[:r1, :]. In place, the
+ * parts from the last to the first: a part reads rows < r1 and writes rows [r0, r1), which the parts
+ * still to come (rows < r0) no longer read.
+ */
+async function lowerTimesInPlace(ctx: Ctx, o: number, s: number, t: Float32Array, w: number): Promise<void> {
   const bounds = partBounds(ctx, s);
-  for (let p = 0; p + 1 < bounds.length; p++) {
+  for (let p = bounds.length - 2; p >= 0; p--) {
     const r0 = bounds[p]!;
     const r1 = bounds[p + 1]!;
+    const m = ctx.scratch.mark();
     const x = copyLowerPart(ctx, o + r0, o, r1 - r0, r1); // (r1−r0, r1)
-    const part = await gemm(ctx, x, transpose(t.subarray(0, r1 * w), r1, w), r1 - r0, r1, w); // (r1−r0, w)
-    y.set(part, r0 * w);
+    const part = await gemm(ctx, x, transpose(ctx, t.subarray(0, r1 * w), r1, w), r1 - r0, r1, w); // (r1−r0, w)
+    t.set(part, r0 * w);
+    ctx.scratch.release(m);
   }
-  return y;
 }
 
 /** Float64 JS factor + inverse of the diagonal block a[o:o+s, o:o+s]. */

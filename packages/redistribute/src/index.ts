@@ -44,5 +44,6 @@ export {
   type SparseGptOptions,
   type SparseGptResult,
   type SparseGptScoreRegion,
+  type SparseGptStage,
   sparsegpt,
 } from "./sparsegpt.ts";

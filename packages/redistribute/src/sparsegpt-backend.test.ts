@@ -1,8 +1,8 @@
 import { createWasmBackend } from "@mama-prune/compute-wasm";
-import { createMemoryLogger, createRng } from "@mama-prune/core";
+import { createMemoryLogger, createRng, nmGroupPruned } from "@mama-prune/core";
 import { afterAll, describe, expect, it } from "vitest";
 import { activationLikeHessian, naiveBackend, nmMask, randomWeight } from "../test/helpers.ts";
-import { kthSmallest } from "./obs-sweep.ts";
+import { kthSmallest, LazyGemm, lazyGemmChunk, selectNmGroup } from "./obs-sweep.ts";
 import { reconstructionError } from "./reconstruction-error.ts";
 import { sparsegpt } from "./sparsegpt.ts";
 
@@ -101,5 +101,122 @@ describe("kthSmallest", () => {
         expect(kthSmallest(new Float64Array(a), k)).toBe(sorted[k]);
       }
     }
+  });
+});
+
+describe("LazyGemm column chunks", () => {
+  it("chunked lazy updates give the same weights bit for bit as one GEMM (wasm and float64-sum backends)", async () => {
+    const r = 37;
+    const c = 530;
+    const bs = 32;
+    const rng = createRng(31);
+    const u = Float64Array.from({ length: c * c }, () => rng.normal());
+    const w0 = Float64Array.from({ length: r * c }, () => rng.normal());
+    const err = Float64Array.from({ length: 4 * bs }, () => rng.normal());
+    expect(lazyGemmChunk(4096)).toBe(2048);
+    expect(lazyGemmChunk(1e9)).toBe(256);
+    for (const be of [wasm, naiveBackend()]) {
+      const out: Float64Array[] = [];
+      for (const chunk of [1_000_000, 8, 61]) {
+        const g = new LazyGemm(be, r, c, bs, chunk);
+        const w = new Float64Array(w0);
+        for (let r0 = 0; r0 < r; r0 += 4) g.collect(err, bs, r0, Math.min(4, r - r0), bs);
+        await g.applyWithin(w, u, 64, bs, 0, 16); // inside the block [64, 96)
+        await g.apply(w, u, 64, 96); // W[:, 96:] −= Err·U[64:96, 96:], 434 columns
+        out.push(w);
+      }
+      for (const w of out.slice(1)) {
+        let same = true;
+        for (let i = 0; i < w.length; i++) if (!Object.is(w[i], out[0]![i])) same = false;
+        expect(same).toBe(true);
+      }
+      let moved = 0;
+      for (let i = 0; i < w0.length; i++) if (out[0]![i] !== w0[i]) moved++;
+      expect(moved).toBe(r * (c - 96) + r * 16); // every updated entry changed
+    }
+  });
+});
+
+describe("selectNmGroup", () => {
+  /** The selection it replaced: sort the group's indices by (score, column), prune the first k. */
+  function bySort(
+    w: Float64Array,
+    at: number,
+    j: number,
+    width: number,
+    k: number,
+    inv: Float64Array,
+  ): number[] {
+    const s = Array.from({ length: width }, (_, t) => w[at + t]! * w[at + t]! * inv[j + t]!);
+    const order = Array.from({ length: width }, (_, t) => t);
+    order.sort((a, b) => s[a]! - s[b]! || a - b);
+    return order.slice(0, k).sort((a, b) => a - b);
+  }
+
+  it.each([
+    { n: 2, m: 4 },
+    { n: 4, m: 8 },
+    { n: 1, m: 3 },
+    { n: 3, m: 4 },
+  ])(
+    "prunes the same columns as the sort by (score, column), ties and tail groups included ($n:$m)",
+    (nm) => {
+      const rng = createRng(7 + nm.m);
+      const cols = 10 * nm.m + 3; // a tail group of 3 (or 0 when m = 3)
+      const rows = 400;
+      // Few distinct values, zeros and equal inverse diagonals: most groups hold ties.
+      const levels = [0, 0.5, -0.5, 1, -1, 2];
+      const w = Float64Array.from({ length: rows * cols }, () => levels[rng.int(levels.length)]!);
+      const inv = Float64Array.from({ length: cols }, () => [1, 1, 4][rng.int(3)]!);
+      const scores = new Float64Array(nm.m);
+      const taken = new Uint8Array(nm.m);
+      const full = nmGroupPruned(nm, nm.m);
+      let groups = 0;
+      let tied = 0;
+      for (let r = 0; r < rows; r++) {
+        const mask = new Uint8Array(rows * cols).fill(1);
+        for (let j = 0; j < cols; j += nm.m) {
+          const width = Math.min(nm.m, cols - j);
+          selectNmGroup(w, mask, r * cols + j, j, width, nm, full, inv, scores, taken);
+          const want = bySort(w, r * cols + j, j, width, nmGroupPruned(nm, width), inv);
+          const got: number[] = [];
+          for (let t = 0; t < width; t++) if (mask[r * cols + j + t] === 0) got.push(t);
+          expect(got).toEqual(want);
+          groups++;
+          const s = Array.from({ length: width }, (_, t) => w[r * cols + j + t]! ** 2 * inv[j + t]!);
+          if (new Set(s).size < width) tied++;
+        }
+      }
+      expect(tied / groups).toBeGreaterThan(0.3); // the tie rule was exercised
+    },
+  );
+});
+
+describe("sparsegpt backend path pinned", () => {
+  /** FNV-1a over the float32 bits of the weights, then the mask bytes. */
+  function fnv(a: Float32Array, m: Uint8Array): string {
+    const bits = new Uint32Array(a.buffer, a.byteOffset, a.length);
+    let x = 0x811c9dc5;
+    for (let i = 0; i < bits.length; i++) x = Math.imul(x ^ bits[i]!, 0x01000193) >>> 0;
+    for (let i = 0; i < m.length; i++) x = Math.imul(x ^ m[i]!, 0x01000193) >>> 0;
+    return x.toString(16);
+  }
+
+  // The checksums were computed with the code before the memory rework (main at 71435a1: fresh
+  // temporaries per product, one lazy GEMM per block, per-group index sort): the reused scratch stack,
+  // the in-place products, the buffer pool and the typed N:M selection change no bit. A float64-sum
+  // backend keeps the pin independent of the wasm kernel; 1100 columns split 640 + 460 with parts.
+  it.each([
+    { label: "50 %", sparsity: 0.5 as const, want: "65a83c43" },
+    { label: "2:4", sparsity: { n: 2, m: 4 }, want: "a2d14da4" },
+  ])("$label: weights and mask as before, bit for bit", async ({ sparsity, want }) => {
+    const w1 = randomWeight(24, 1100, 41);
+    const h1 = activationLikeHessian(700, 1100, 42, { dead: [3, 900] });
+    const r = await sparsegpt(w1, h1, { sparsity, backend: naiveBackend(), backendMinCols: 0 });
+    expect(r.diagnostics.onBackend).toBe(true);
+    expect(fnv(r.weight, r.mask)).toBe(want);
+    // Twice in a row: the second call reuses the pooled factor scratch, stale contents and all.
+    const again = await sparsegpt(w1, h1, { sparsity, backend: naiveBackend(), backendMinCols: 0 });
+    expect(fnv(again.weight, again.mask)).toBe(want);
   });
 });

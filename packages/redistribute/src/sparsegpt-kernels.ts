@@ -1,6 +1,8 @@
 // ---- SparseGPT's inner kernels: the float64 lazy batch update and the per-group N:M selection ----
 
-import { type NmPattern, nmGroupPruned } from "@mama-prune/core";
+import { type NmPattern, nmGroupPruned, PruneError } from "@mama-prune/core";
+import { selectNmGroup, zeroLowestInGroup } from "./obs-sweep.ts";
+import type { SparseGptMaskScore } from "./sparsegpt.ts";
 
 /** Rows processed together in the lazy batch update. */
 export const ROW_TILE = 4;
@@ -65,25 +67,18 @@ export function selectNM(
   j: number,
   width: number,
   nm: NmPattern,
+  full: number,
   invDiagSq: Float64Array,
   nmScores: Float64Array,
-  order: number[],
+  taken: Uint8Array,
   score?: (j: number, width: number, out: Float64Array) => void,
 ): void {
-  order.length = 0;
-  if (score !== undefined) {
-    score(j, width, nmScores);
-    for (let t = 0; t < width; t++) order.push(t);
-  } else {
-    for (let t = 0; t < width; t++) {
-      const v = w[at + t]!;
-      nmScores[t] = v * v * invDiagSq[j + t]!;
-      order.push(t);
-    }
+  if (score === undefined) {
+    selectNmGroup(w, mask, at, j, width, nm, full, invDiagSq, nmScores, taken);
+    return;
   }
-  order.sort((a, b) => nmScores[a]! - nmScores[b]! || a - b);
-  const k = nmGroupPruned(nm, width);
-  for (let t = 0; t < k; t++) mask[at + order[t]!] = 0;
+  score(j, width, nmScores);
+  zeroLowestInGroup(mask, at, width, width === nm.m ? full : nmGroupPruned(nm, width), nmScores, taken);
 }
 
 /**
@@ -108,4 +103,66 @@ export function selectPerRow(
     const mo = r * cols + i1;
     for (let t = 0; t < count && t < bw; t++) mask[mo + order[t]!] = 0;
   }
+}
+
+/**
+ * A caller's {@link SparseGptMaskScore} of a region of the working weights, checked: a NaN would break
+ * the selection's order, so it throws NUMERIC_FAILURE naming the region and offset.
+ */
+export function checkedScoreRegion(
+  maskScore: SparseGptMaskScore,
+  w: Float64Array,
+  rows: number,
+  cols: number,
+  obsDenominator: Float64Array,
+  where: string,
+): (row0: number, row1: number, col0: number, col1: number, out: Float64Array) => void {
+  return (row0, row1, col0, col1, out) => {
+    maskScore({ weight: w, rows, cols, row0, row1, col0, col1, obsDenominator }, out);
+    const len = (row1 - row0) * (col1 - col0);
+    for (let k = 0; k < len; k++) {
+      if (Number.isNaN(out[k])) {
+        throw new PruneError(
+          "NUMERIC_FAILURE",
+          `${where}: option maskScore returned NaN for rows [${row0}, ${row1}) × columns [${col0}, ${col1}). Expected comparable scores, got NaN at offset ${k}.`,
+        );
+      }
+    }
+  };
+}
+
+/** ‖W − W'‖² over the live input columns (dead[j] = 1 skipped). */
+export function liveDeltaSq(
+  before: Float32Array,
+  after: Float32Array,
+  rows: number,
+  cols: number,
+  dead: Uint8Array,
+): number {
+  let deltaSq = 0;
+  for (let r = 0; r < rows; r++) {
+    const ro = r * cols;
+    for (let j = 0; j < cols; j++) {
+      if (dead[j] === 1) continue;
+      const d = before[ro + j]! - after[ro + j]!;
+      deltaSq += d * d;
+    }
+  }
+  return deltaSq;
+}
+
+/** From the upper factor U of H⁻¹: 1/U_jj² per column, and U_jj² (empty unless `withDenominator`). */
+export function obsDiagonals(
+  u: Float64Array,
+  cols: number,
+  withDenominator: boolean,
+): { invDiagSq: Float64Array; obsDenominator: Float64Array } {
+  const invDiagSq = new Float64Array(cols); // (cols,)
+  const obsDenominator = new Float64Array(withDenominator ? cols : 0); // (cols,)
+  for (let j = 0; j < cols; j++) {
+    const d = u[j * cols + j]!;
+    invDiagSq[j] = 1 / (d * d);
+    if (withDenominator) obsDenominator[j] = d * d;
+  }
+  return { invDiagSq, obsDenominator };
 }

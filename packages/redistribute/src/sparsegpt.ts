@@ -6,10 +6,12 @@ import {
   type Logger,
   type Matrix,
   type NmPattern,
+  nmGroupPruned,
   PruneError,
   validateSparsity,
 } from "@mama-prune/core";
 import { upperCholeskyOfInverseBlocked } from "./blocked-cholesky.ts";
+import { WORK_POOL } from "./buffer-pool.ts";
 import {
   checkAttempts,
   checkDamping,
@@ -23,7 +25,16 @@ import {
 } from "./common.ts";
 import { upperCholeskyOfInverseInPlace } from "./linalg.ts";
 import { kthSmallest, LazyGemm, SPARSEGPT_BACKEND_MIN_COLS } from "./obs-sweep.ts";
-import { lazyUpdate, ROW_TILE, SUB_BLOCK, selectNM, selectPerRow } from "./sparsegpt-kernels.ts";
+import {
+  checkedScoreRegion,
+  lazyUpdate,
+  liveDeltaSq,
+  obsDiagonals,
+  ROW_TILE,
+  SUB_BLOCK,
+  selectNM,
+  selectPerRow,
+} from "./sparsegpt-kernels.ts";
 
 /**
  * N:M pattern: N zeros in every M consecutive input columns of each row (2:4 = 50 %).
@@ -114,7 +125,16 @@ export interface SparseGptOptions {
    * a Float32Array or a not exactly symmetric hessian (default false).
    */
   readonly overwriteHessian?: boolean;
+  /**
+   * Called at each stage boundary (for memory and time probes): "checked" (Hessian validated),
+   * "damped" (each attempt's damped matrix built), "factored" (U = chol(H⁻¹) ready), "swept" (all
+   * column blocks done, before the float32 result is built).
+   */
+  readonly onStage?: (stage: SparseGptStage) => void;
 }
+
+/** Stage boundaries reported by {@link SparseGptOptions.onStage}. */
+export type SparseGptStage = "checked" | "damped" | "factored" | "swept";
 
 /** Numbers describing one {@link sparsegpt} run. */
 export interface SparseGptDiagnostics {
@@ -274,7 +294,17 @@ export async function sparsegpt(
     options.overwriteHessian === true &&
     hessian instanceof Float64Array &&
     prep.exactlySymmetric;
-  const source = inPlace ? dampedInPlace(hessian, cols, prep.dead) : dampedCopies(hessian, cols, prep.dead);
+  const onStage = options.onStage;
+  const damp = inPlace ? dampedInPlace(hessian, cols, prep.dead) : dampedCopies(hessian, cols, prep.dead);
+  const source =
+    onStage === undefined
+      ? damp
+      : (damping: number, attempt: number): Float64Array => {
+          const m = damp(damping, attempt);
+          onStage("damped");
+          return m;
+        };
+  onStage?.("checked");
   const warnings: string[] = [];
   const t1 = performance.now();
   const factor = await factorWithDamping(
@@ -300,43 +330,28 @@ export async function sparsegpt(
   );
   const t2 = performance.now();
   const u = factor.value; // (cols, cols), upper triangular, H_d⁻¹ = UᵀU
+  onStage?.("factored");
 
-  const w = new Float64Array(weight.data); // (rows, cols) working copy
+  const w = new Float64Array(WORK_POOL.take(8 * rows * cols), 0, rows * cols); // (rows, cols) working copy
+  w.set(weight.data);
   if (prep.deadCount > 0) {
     for (let j = 0; j < cols; j++) {
       if (prep.dead[j] === 1) for (let r = 0; r < rows; r++) w[r * cols + j] = 0;
     }
   }
   const mask = fixedMask !== undefined ? new Uint8Array(fixedMask) : new Uint8Array(rows * cols).fill(1); // (rows, cols)
-  const invDiagSq = new Float64Array(cols); // (cols,) 1/U_jj²
-  const obsDenominator = new Float64Array(maskScore === undefined ? 0 : cols); // (cols,) U_jj²
-  for (let j = 0; j < cols; j++) {
-    const d = u[j * cols + j]!;
-    invDiagSq[j] = 1 / (d * d);
-    if (maskScore !== undefined) obsDenominator[j] = d * d;
-  }
+  const { invDiagSq, obsDenominator } = obsDiagonals(u, cols, maskScore !== undefined); // 1/U_jj², U_jj²
   // The caller's score of a region (maskScore), checked: a NaN would break the selection's order.
   const scoreRegion =
-    maskScore === undefined
-      ? undefined
-      : (row0: number, row1: number, col0: number, col1: number, out: Float64Array): void => {
-          maskScore({ weight: w, rows, cols, row0, row1, col0, col1, obsDenominator }, out);
-          const len = (row1 - row0) * (col1 - col0);
-          for (let k = 0; k < len; k++) {
-            if (Number.isNaN(out[k])) {
-              throw new PruneError(
-                "NUMERIC_FAILURE",
-                `${where}: option maskScore returned NaN for rows [${row0}, ${row1}) × columns [${col0}, ${col1}). Expected comparable scores, got NaN at offset ${k}.`,
-              );
-            }
-          }
-        };
+    maskScore === undefined ? undefined : checkedScoreRegion(maskScore, w, rows, cols, obsDenominator, where);
   const err = new Float64Array(ROW_TILE * blockSize); // (ROW_TILE, blockSize) errors of a row tile in the block
   let obsError = 0;
   let scores = new Float64Array(0);
   let sorted = new Float64Array(0);
   const nmScores = new Float64Array(nm?.m ?? 0); // (m,)
-  const nmOrder: number[] = [];
+  const nmTaken = new Uint8Array(nm?.m ?? 0); // (m,)
+  const nmPruned = nm === undefined ? 0 : nmGroupPruned(nm, nm.m); // zeros of a full group
+  const nmOrder: number[] = []; // per-row selection's index scratch
   const gemm = backend === undefined ? undefined : new LazyGemm(backend, rows, cols, blockSize);
   let lazyMs = 0;
 
@@ -414,9 +429,10 @@ export async function sparsegpt(
                 j,
                 Math.min(nm.m, cols - j),
                 nm,
+                nmPruned,
                 invDiagSq,
                 nmScores,
-                nmOrder,
+                nmTaken,
                 scoreRegion === undefined
                   ? undefined
                   : (j0, width, out) => scoreRegion(row, row + 1, j0, j0 + width, out.subarray(0, width)),
@@ -450,18 +466,12 @@ export async function sparsegpt(
     if (gemm !== undefined && i2 < cols) await gemm.apply(w, u, i1, i2);
   }
 
+  onStage?.("swept");
   let prunedCount = 0;
   for (let i = 0; i < mask.length; i++) if (mask[i] === 0) prunedCount++;
   const newWeight = new Float32Array(w); // (rows, cols)
-  let deltaSq = 0; // ‖ΔW‖² over the live inputs
-  for (let r = 0; r < rows; r++) {
-    const ro = r * cols;
-    for (let j = 0; j < cols; j++) {
-      if (prep.dead[j] === 1) continue;
-      const d = weight.data[ro + j]! - newWeight[ro + j]!;
-      deltaSq += d * d;
-    }
-  }
+  WORK_POOL.give(w.buffer); // w is not read below
+  const deltaSq = liveDeltaSq(weight.data, newWeight, rows, cols, prep.dead); // ‖ΔW‖² over the live inputs
   return {
     weight: newWeight,
     mask,

@@ -1,0 +1,73 @@
+// ---- Large working buffers handed from one call to the next ----
+//
+// SparseGPT's float64 working copy of W and the blocked factor's float32 scratch are hundreds of MiB
+// on a 7B block (344 MiB and 346 MiB at 4096 × 11008). Allocated fresh per linear, each one outlives a
+// few young-generation collections and then waits in V8's old generation for a full collection, which
+// a program whose JavaScript heap stays at a few MiB rarely triggers: on a 7B block the dropped
+// buffers of the earlier linears were still resident (~1.8 GiB) when down_proj started. The pool lets
+// the next call reuse them instead. Its buffers are held through WeakRefs, so a collection may still
+// take them.
+
+/** Buffers smaller than this are allocated directly (not worth pooling). */
+export const POOL_MIN_BYTES: number = 1 << 20;
+
+/**
+ * A pool of ArrayBuffers: `take(bytes)` returns the smallest pooled buffer of at least `bytes` (its
+ * contents are stale) or a new one; `give(buffer)` hands it back for later calls. At most `keep`
+ * buffers are kept (the oldest is dropped first).
+ *
+ * @example
+ * const pool = new BufferPool();
+ * const w = new Float64Array(pool.take(8 * n), 0, n); // stale contents: initialise it
+ * pool.give(w.buffer);
+ */
+export class BufferPool {
+  private readonly free: WeakRef<ArrayBuffer>[] = [];
+  private readonly keep: number;
+
+  constructor(keep = 4) {
+    if (!Number.isInteger(keep) || keep < 0)
+      throw new RangeError(`BufferPool: keep must be an integer ≥ 0, got ${keep}`);
+    this.keep = keep;
+  }
+
+  /** Buffers currently pooled (and not yet collected). */
+  get size(): number {
+    return this.free.filter((r) => r.deref() !== undefined).length;
+  }
+
+  /** An ArrayBuffer of at least `bytes` (stale contents); a new one when none pooled fits. */
+  take(bytes: number): ArrayBuffer {
+    if (bytes < POOL_MIN_BYTES) return new ArrayBuffer(bytes);
+    let best: ArrayBuffer | undefined;
+    let at = -1;
+    for (let i = this.free.length - 1; i >= 0; i--) {
+      const b = this.free[i]!.deref();
+      if (b === undefined) {
+        this.free.splice(i, 1);
+        if (at > i) at--;
+        continue;
+      }
+      if (b.byteLength >= bytes && (best === undefined || b.byteLength < best.byteLength)) {
+        best = b;
+        at = i;
+      }
+    }
+    if (best === undefined) return new ArrayBuffer(bytes);
+    this.free.splice(at, 1);
+    return best;
+  }
+
+  /** Hand `buffer` back: nothing may use it (or a view of it) afterwards. */
+  give(buffer: ArrayBufferLike): void {
+    if (!(buffer instanceof ArrayBuffer) || buffer.byteLength < POOL_MIN_BYTES || this.keep === 0) return;
+    this.free.push(new WeakRef(buffer));
+    if (this.free.length > this.keep) this.free.shift();
+  }
+}
+
+/**
+ * The pool SparseGPT and the blocked factorisation share: two buffers (the last call's working copy
+ * of W and its factor scratch), so what one linear held is what the next reuses, and no more.
+ */
+export const WORK_POOL: BufferPool = new BufferPool(2);
