@@ -40,9 +40,13 @@ export {
 export {
   type NMPattern,
   type SparseGptDiagnostics,
+  type SparseGptFactor,
+  type SparseGptFactorOptions,
+  type SparseGptFactorResult,
   type SparseGptMaskScore,
   type SparseGptOptions,
   type SparseGptResult,
   type SparseGptScoreRegion,
+  sparseGptFactor,
   sparsegpt,
 } from "./sparsegpt.ts";
