@@ -73,6 +73,8 @@ export async function refitKept(
     const r = await pcgRefit(weight, hessian, mask, {
       ...(budget === undefined ? common : quiet),
       backend: options.backend,
+      // Only the weights are used here: skip PCG's final measuring GEMM (same weights, bit for bit).
+      measure: false,
       ...(options.initialWeight !== undefined ? { initialWeight: options.initialWeight } : {}),
       ...(budget !== undefined ? { maxIterations: budget } : {}),
     });
