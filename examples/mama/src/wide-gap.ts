@@ -59,7 +59,12 @@ function column(label: string): SweepMethod {
   if (w === undefined) return { ...mamaColumn(label, { path: "exact" }), usePreCheckpoint: false };
   return {
     label,
-    options: { method: wideMethod, methodOptions: { ...EXTRA[label], path: "wide", wide: w } },
+    // Every knob the variant leaves out is pinned to what it was measured with (the pcg solver, one
+    // sweep), so the variants stay the same when the wide path's defaults move.
+    options: {
+      method: wideMethod,
+      methodOptions: { ...EXTRA[label], path: "wide", wide: { solver: "pcg", sweeps: 1, ...w } },
+    },
     usePreCheckpoint: false,
   };
 }
