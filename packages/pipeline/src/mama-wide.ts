@@ -14,12 +14,13 @@ import { type BlockConditionalObs, blockConditionalPrecisions } from "./mama-blo
  * Which per-linear path of MAMA runs:
  * - `"exact"`: every step's OBS term from each row's own kept-set inverse [(H_KK + λI)⁻¹]_jj (a float64
  *   JS Cholesky + inverse per distinct row mask) and every step's refit to full precision;
- * - `"wide"`: the OBS term from ONE factorisation per linear, d_j = [(H + λI)⁻¹]_jj (SparseGPT's
- *   denominator, on the backend), scored on the current refitted weights; {@link MAMA_WIDE_STEPS}
- *   steps; intermediate refits are PCG warm-started from the previous step's weights with
- *   {@link MAMA_WIDE_INTERMEDIATE_ITERATIONS} iterations, the final refit runs to full tolerance
- *   (solver `"pcg"`); or, with `wide.solver: "sweep"` ({@link MamaWideSolver}), one SparseGPT sweep
- *   on the refit's target with MAMA's mask chosen inside it.
+ * - `"wide"`: by default ({@link MAMA_WIDE_SOLVER} = `"sweep"`, {@link MamaWideSolver}) SparseGPT's
+ *   sweep on the refit's target with MAMA's mask chosen inside it, then a short PCG polish; or, with
+ *   `wide.solver: "pcg"`, the OBS term from ONE factorisation per linear, d_j = [(H + λI)⁻¹]_jj
+ *   (SparseGPT's denominator, on the backend), scored on the current refitted weights;
+ *   {@link MAMA_WIDE_STEPS} steps; intermediate refits are PCG warm-started from the previous step's
+ *   weights with {@link MAMA_WIDE_INTERMEDIATE_ITERATIONS} iterations, the final refit runs to full
+ *   tolerance.
  */
 export type MamaPath = "exact" | "wide";
 
@@ -91,8 +92,12 @@ export interface MamaWideOptions {
 /** {@link MamaWideOptions} with every key filled in. */
 export type MamaWideSettings = Required<MamaWideOptions>;
 
-/** Default solver of the wide path. */
-export const MAMA_WIDE_SOLVER: MamaWideSolver = "pcg";
+/**
+ * Default solver of the wide path: `"sweep"` (results/mama-sweep.md: within issue 13's cost budget of
+ * 3× SparseGPT on a qwen2.5-0.5b block, where `"pcg"` cost 22.6×; `wide: { solver: "pcg" }` keeps the
+ * gradual PCG steps, of better quality at that cost).
+ */
+export const MAMA_WIDE_SOLVER: MamaWideSolver = "sweep";
 /**
  * Default polish budget of the `"sweep"` solver: 3 (results/mama-sweep.md, calibration side, wide
  * path forced on stories260K / llama2xs: 0 → 3 iterations took 0.5 from 19.64 / 18.78 to 16.92 / 16.26
