@@ -58,6 +58,7 @@ export const VARIANTS: Record<string, MamaWideOptions | undefined> = {
   // at 896+ columns it does not run. "-nr": refinement off, the 2:4 sweep as it runs at scale.
   "sweep-nr": { solver: "sweep", polishIterations: 0 },
   "sweep-p1-nr": { solver: "sweep", polishIterations: 1 },
+  "sweep-p2-nr": { solver: "sweep", polishIterations: 2 },
   "sweep-p3-nr": { solver: "sweep", polishIterations: 3 },
   "wide8-full-nr": { steps: 8, intermediateIterations: 3, obs: "full" },
 };
@@ -68,6 +69,7 @@ const EXTRA: Record<string, MamaMethodOptions> = {
   "sweep-block-p3": { group: "matrix" },
   "sweep-nr": { refine: "none" },
   "sweep-p1-nr": { refine: "none" },
+  "sweep-p2-nr": { refine: "none" },
   "sweep-p3-nr": { refine: "none" },
   "wide8-full-nr": { refine: "none" },
 };

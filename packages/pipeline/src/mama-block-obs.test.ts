@@ -176,7 +176,7 @@ describe("the wide path with the block term", () => {
   it("checks its knobs", () => {
     expect(mamaWideSettings(undefined)).toEqual({
       solver: "sweep",
-      polishIterations: 3,
+      polishIterations: 1,
       sweeps: 1,
       steps: 8,
       intermediateIterations: 3,
@@ -185,7 +185,7 @@ describe("the wide path with the block term", () => {
     });
     expect(mamaWideSettings({ obs: "block", block: 32 })).toEqual({
       solver: "sweep",
-      polishIterations: 3,
+      polishIterations: 1,
       sweeps: 1,
       steps: 8,
       intermediateIterations: 3,
