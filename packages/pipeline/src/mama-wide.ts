@@ -102,7 +102,7 @@ export const MAMA_WIDE_SOLVER: MamaWideSolver = "sweep";
  * Default polish budget of the `"sweep"` solver: 1 (results/mama-sweep.md, calibration side, wide path
  * forced on stories260K / llama2xs, seeds 0, 1: 0 → 1 iteration takes 0.5 from 19.64 / 18.78 to
  * 16.99 / 16.45 and 0.7 from 74.54 / 43.69 to 63.84 / 34.40; 3 iterations give 16.92 / 16.26 and
- * 63.73 / 34.04, within 1 % and the seed spread; at 2:4 without the swap refinement, as at 896+
+ * 63.73 / 34.04, within 1.2 %; at 2:4 without the swap refinement, as at 896+
  * columns: 31.59 / 20.34 with 1, 29.73 / 20.40 with 3. Each iteration is one rows·cols² GEMM: on a
  * qwen2.5-0.5b block 3 iterations cost ≈ 0.2–0.4× SparseGPT's CPU time more than 1).
  */
