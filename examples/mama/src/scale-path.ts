@@ -1,8 +1,10 @@
 // What MAMA's wide path costs in quality (issue 13's scaling work): on the three small models, where
 // "auto" runs the exact path on every linear, run both paths forced — the exact path (kept-set OBS
-// inverse per row mask, 8 steps, exact refits) and the wide path as it runs on 1B/7B layers (one
-// factorisation's [H⁻¹]_jj, MAMA_WIDE_STEPS steps, PCG warm-started with a small budget on intermediate
-// steps and to full tolerance on the last; PCG forced even at these widths) — at 50 %, 70 % and 2:4,
+// inverse per row mask, 8 steps, exact refits) and the wide path's pcg solver (`wide: { solver:
+// "pcg" }`, pinned: the default before the sweep solver; one factorisation's [H⁻¹]_jj,
+// MAMA_WIDE_STEPS steps, PCG warm-started with a small budget on intermediate steps and to full
+// tolerance on the last; PCG forced even at these widths; the sweep solver's quality is in
+// results/mama-sweep.md) — at 50 %, 70 % and 2:4,
 // calibration seeds 0, 1, 2, same protocol as results/mama-results.md. SparseGPT for scale.
 // Writes results/mama-scale-path.md. Run: npm run scale-path -w @mama-prune-examples/mama
 
@@ -55,12 +57,15 @@ for (const m of MODELS) {
       { ...mamaColumn(EXACT, { path: "exact" }), usePreCheckpoint: false },
       {
         label: WIDE,
-        options: { method: wideMethod, methodOptions: { path: "wide" } },
+        options: { method: wideMethod, methodOptions: { path: "wide", wide: { solver: "pcg" } } },
         usePreCheckpoint: false,
       },
       {
         label: WIDE2,
-        options: { method: wideMethod, methodOptions: { path: "wide", wide: { steps: 2 } } },
+        options: {
+          method: wideMethod,
+          methodOptions: { path: "wide", wide: { solver: "pcg", steps: 2 } },
+        },
         usePreCheckpoint: false,
       },
     ],
@@ -100,7 +105,7 @@ const md = [
   "`auto` runs the exact path on every linear of these models (widths 64/172/192); on 1B/7B-width",
   "layers it runs the wide path (packages/pipeline/src/mama-wide.ts). Both are forced here on every",
   `linear: **exact** = 8 steps, OBS term w²/[(H_KK + λI)⁻¹]_jj from each row's current kept set, exact refits;`,
-  `**wide** (the default wide path) = ${MAMA_WIDE_STEPS} steps, OBS term "${MAMA_WIDE_OBS}" (w²/[(H + λI)⁻¹]_jj from one factorisation per linear, scored on the`,
+  `**wide** (the pcg solver, \`wide: { solver: "pcg" }\`: the wide path's default before the sweep solver, results/mama-sweep.md) = ${MAMA_WIDE_STEPS} steps, OBS term "${MAMA_WIDE_OBS}" (w²/[(H + λI)⁻¹]_jj from one factorisation per linear, scored on the`,
   `current refitted weights), PCG refits (forced even at these widths) warm-started from the previous`,
   `step with ${MAMA_WIDE_INTERMEDIATE_ITERATIONS} iterations on intermediate steps and to full tolerance on the last;`,
   "**wide, 2 steps** = the same with 2 steps (the wide path's default before the gap was traced to the steps:",

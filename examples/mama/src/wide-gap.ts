@@ -4,9 +4,10 @@
 // (full-inverse w²/[(H + λI)⁻¹]_jj, the exact per-row kept-set term, the block-conditional kept-set
 // term with B columns) — against the exact path. Prints a markdown table and writes a JSON of the
 // per-seed perplexities to results/mama-wide-gap-<side>.json.
-// Run: npx tsx --conditions @mama-prune/source examples/mama/src/wide-gap.ts <tuning|evaluation> [models,] [variants,] [seeds,]
+// Run: npx tsx --conditions @mama-prune/source examples/mama/src/wide-gap.ts <tuning|evaluation> [models,] [variants,] [seeds,] [levels,]
 import {
   createMamaMethod,
+  levelLabel,
   type MamaMethodOptions,
   type MamaWideOptions,
   type RefitSolver,
@@ -16,7 +17,12 @@ import {
 } from "@mama-prune/pipeline";
 import { cell, MODELS, mamaColumn, runSweep, type Side, writeResult } from "./common.ts";
 
-const LEVELS: readonly SweepLevel[] = [0.5, 0.7, { n: 2, m: 4 }];
+const ALL_LEVELS: readonly SweepLevel[] = [0.5, 0.7, { n: 2, m: 4 }];
+// Optional 6th argument: the levels to run (e.g. "2:4"; default all three).
+const LEVELS: readonly SweepLevel[] =
+  process.argv[6] === undefined
+    ? ALL_LEVELS
+    : ALL_LEVELS.filter((l) => process.argv[6]!.split(",").includes(levelLabel(l)));
 const pcgAlways: RefitSolver = (w, h, m, o) => refitKept(w, h, m, { ...o, maxDirectMultiplyAdds: 0 });
 const wideMethod = createMamaMethod({ refit: pcgAlways, name: "mama-wide", label: "MAMA (wide path)" });
 
@@ -40,18 +46,32 @@ export const VARIANTS: Record<string, MamaWideOptions | undefined> = {
   // then k warm-started PCG iterations; "-block": SparseGPT's own rows × block selection (group
   // "matrix": exactly SparseGPT run on V).
   sweep: { solver: "sweep", polishIterations: 0 },
+  "sweep-p1": { solver: "sweep", polishIterations: 1 },
+  "sweep-p2": { solver: "sweep", polishIterations: 2 },
   "sweep-p3": { solver: "sweep", polishIterations: 3 },
   "sweep-p10": { solver: "sweep", polishIterations: 10 },
   "sweep2-p3": { solver: "sweep", polishIterations: 3, sweeps: 2 },
   "sweep4-p3": { solver: "sweep", polishIterations: 3, sweeps: 4 },
   "sweep-block": { solver: "sweep", polishIterations: 0 },
   "sweep-block-p3": { solver: "sweep", polishIterations: 3 },
+  // At 2:4 the small models run MAMA's swap refinement (widths ≤ refineMaxCols) after every solver;
+  // at 896+ columns it does not run. "-nr": refinement off, the 2:4 sweep as it runs at scale.
+  "sweep-nr": { solver: "sweep", polishIterations: 0 },
+  "sweep-p1-nr": { solver: "sweep", polishIterations: 1 },
+  "sweep-p2-nr": { solver: "sweep", polishIterations: 2 },
+  "sweep-p3-nr": { solver: "sweep", polishIterations: 3 },
+  "wide8-full-nr": { steps: 8, intermediateIterations: 3, obs: "full" },
 };
 
 /** MAMA options of a variant beyond its wide-path knobs. */
 const EXTRA: Record<string, MamaMethodOptions> = {
   "sweep-block": { group: "matrix" },
   "sweep-block-p3": { group: "matrix" },
+  "sweep-nr": { refine: "none" },
+  "sweep-p1-nr": { refine: "none" },
+  "sweep-p2-nr": { refine: "none" },
+  "sweep-p3-nr": { refine: "none" },
+  "wide8-full-nr": { refine: "none" },
 };
 
 function column(label: string): SweepMethod {
@@ -59,7 +79,12 @@ function column(label: string): SweepMethod {
   if (w === undefined) return { ...mamaColumn(label, { path: "exact" }), usePreCheckpoint: false };
   return {
     label,
-    options: { method: wideMethod, methodOptions: { ...EXTRA[label], path: "wide", wide: w } },
+    // Every knob the variant leaves out is pinned to what it was measured with (the pcg solver, one
+    // sweep), so the variants stay the same when the wide path's defaults move.
+    options: {
+      method: wideMethod,
+      methodOptions: { ...EXTRA[label], path: "wide", wide: { solver: "pcg", sweeps: 1, ...w } },
+    },
     usePreCheckpoint: false,
   };
 }
@@ -80,9 +105,10 @@ for (const id of models) {
     for (const x of r.rows)
       if (x.label === v)
         out.push({ model: id, label: v, level: x.level, seed: x.seed ?? -1, value: x.value });
-    const cells = r.table.levels
-      .filter((l) => l !== "0")
+    const cells = ALL_LEVELS.map((l) => levelLabel(l))
+      .map((l) => (r.table.levels.includes(l) ? l : undefined))
       .map((l) => {
+        if (l === undefined) return "–";
         const c = cell(r, v, l);
         return `${c.mean.toFixed(2)} ± ${c.sd.toFixed(2)}`;
       });

@@ -1,7 +1,12 @@
 // ---- MAMA's dense target: refit toward the DENSE model's outputs through an equivalent target row ----
 
 import { type ComputeBackend, type Matrix, matrix, PruneError } from "@mama-prune/core";
-import { cholesky, choleskySolveInPlace, SPARSEGPT_BACKEND_MIN_COLS } from "@mama-prune/redistribute";
+import {
+  cholesky,
+  choleskySolveInPlace,
+  SPARSEGPT_BACKEND_MIN_COLS,
+  type SparseGptFactor,
+} from "@mama-prune/redistribute";
 import { denseTargetOnBackend } from "./dense-target-backend.ts";
 import { prepareGram } from "./gram-diagonal.ts";
 
@@ -48,6 +53,9 @@ export interface DenseTargetResult {
  * @param blend α ∈ [0, 1]: the target input is αX + (1 − α)X̃, i.e. C is replaced by αC + (1 − α)H̃
  *   (1 = the dense model's outputs, 0 = the layer target up to rounding). Default 1.
  * @param backend Run wide layers (cols ≥ 512) as float32 GEMMs here; absent: float64 JS throughout.
+ * @param factor Backend path only: SparseGPT's factor of the same damped H̃ (`sparseGptFactor` with
+ *   percdamp = damping), shared with the sweep and linears on the same input; used (read only) when
+ *   its relative damping is `damping`, skipping this function's factorisation (V bit-identical).
  * @throws PruneError SHAPE_MISMATCH for gram or crossGram of the wrong size; NUMERIC_FAILURE when
  *   H̃ + λI stays indefinite, or a non-finite target row.
  * @example
@@ -62,6 +70,7 @@ export async function denseTargetWeight(
   name: string,
   blend = 1,
   backend?: ComputeBackend,
+  factor?: SparseGptFactor,
 ): Promise<DenseTargetResult> {
   const { rows, cols: n } = weight;
   const where = `mama(${name.slice(0, 120)}) target "dense"`;
@@ -75,7 +84,7 @@ export async function denseTargetWeight(
     throw new RangeError(`${where}: option targetBlend must be in [0, 1], got ${String(blend)}`);
   }
   if (backend !== undefined && n >= SPARSEGPT_BACKEND_MIN_COLS) {
-    return denseTargetOnBackend(weight, gram, crossGram, damping, where, blend, backend);
+    return denseTargetOnBackend(weight, gram, crossGram, damping, where, blend, backend, factor);
   }
   const { h, meanDiag } = prepareGram(gram, n); // (n, n) dead inputs fixed
   const warnings: string[] = [];

@@ -148,7 +148,7 @@ describe("the wide path with the block term", () => {
   const stats = { cols: n, tokens: 150, weightSum: 150, gram, sqNorm };
   const defaults = createMamaMethod().defaultOptions!;
   const run = (wide: MamaWideOptions, sparsity: 0.5 | { n: 2; m: 4 }) =>
-    mamaLinearProcedure(mamaSettings({ path: "wide", wide }, defaults))({
+    mamaLinearProcedure(mamaSettings({ path: "wide", wide: { solver: "pcg", ...wide } }, defaults))({
       name: "w",
       weight: w,
       sparsity,
@@ -175,8 +175,8 @@ describe("the wide path with the block term", () => {
 
   it("checks its knobs", () => {
     expect(mamaWideSettings(undefined)).toEqual({
-      solver: "pcg",
-      polishIterations: 3,
+      solver: "sweep",
+      polishIterations: 1,
       sweeps: 1,
       steps: 8,
       intermediateIterations: 3,
@@ -184,8 +184,8 @@ describe("the wide path with the block term", () => {
       block: 64,
     });
     expect(mamaWideSettings({ obs: "block", block: 32 })).toEqual({
-      solver: "pcg",
-      polishIterations: 3,
+      solver: "sweep",
+      polishIterations: 1,
       sweeps: 1,
       steps: 8,
       intermediateIterations: 3,

@@ -1,6 +1,7 @@
 // ---- MAMA's per-linear procedure: mask and weights chosen together (gradual score → mask → refit) ----
 
 import { type Matrix, PruneError, type Sparsity, throwIfAborted } from "@mama-prune/core";
+import { SPARSEGPT_BACKEND_MIN_COLS, type SparseGptFactor, sparseGptFactor } from "@mama-prune/redistribute";
 import { denseTargetWeight } from "./dense-target.ts";
 import { prepareGram } from "./gram-diagonal.ts";
 import type { MamaProcedureSettings, RefitSolver } from "./mama-options.ts";
@@ -88,6 +89,12 @@ export function mamaLinearProcedure(
   settings: MamaProcedureSettings,
   solver: RefitSolver = refitKept,
 ): LinearProcedure {
+  // SparseGPT's factor of each input's damped Gram (keyed by the Gram object, which the linears of
+  // one input share), held only as long as that Gram is (a WeakMap: no factor outlives its block).
+  const factors = new WeakMap<
+    Float64Array,
+    { damping: number; factor: SparseGptFactor; warnings: readonly string[] }
+  >();
   return async (input: LinearProcedureInput): Promise<LinearProcedureResult> => {
     const { name, weight: W, stats: st, signal, log } = input;
     const where = `mama(${name.slice(0, 120)})`;
@@ -123,26 +130,6 @@ export function mamaLinearProcedure(
     }
     const damping = input.damping ?? 0.01;
     const warnings: string[] = [];
-    // The rows every refit, saliency and swap is taken toward: W, or the dense target's V.
-    let T: Matrix = W;
-    const cross = st?.crossGram;
-    if (s.target === "dense" && gram !== undefined && cross === undefined) {
-      // No dense stream (a linear pruned on its own, e.g. pruneLinear or a conformance kit): its input
-      // is taken as the dense model's (X = X̃, so C = H̃), where the dense target IS the layer target.
-      // prune/pruneToCheckpoint always carry the dense stream for this target (methodNeeds).
-      const m = `${where}: option target "dense" without stats.crossGram (no dense-model stream): the input is taken as the dense model's (X = X̃), where the dense target equals the layer target; refitting to the layer's own outputs.`;
-      warnings.push(m);
-      log.debug(m);
-    }
-    if (s.target === "dense" && gram !== undefined && cross !== undefined) {
-      const d = await denseTargetWeight(W, gram, cross, damping, name, s.targetBlend, input.backend);
-      T = d.target;
-      for (const m of d.warnings) {
-        warnings.push(m);
-        log.warn(m);
-      }
-    }
-
     // Groups: N:M → runs of M columns; otherwise a row or the whole matrix.
     let size: number;
     let finalCount: number;
@@ -182,6 +169,47 @@ export function mamaLinearProcedure(
     const wide = choice.path === "wide";
     const steps = choice.steps;
 
+    // The sweep on the backend: ONE factorisation of the damped H̃ (SparseGPT's, `sparseGptFactor`)
+    // for the dense target's V, every sweep, and every linear of the same input (q/k/v, gate/up share
+    // their Gram object): the same kernel on the same matrix, so every result is bit-identical.
+    let factor: SparseGptFactor | undefined;
+    if (
+      wide &&
+      sweep &&
+      gram !== undefined &&
+      input.backend !== undefined &&
+      cols >= SPARSEGPT_BACKEND_MIN_COLS
+    ) {
+      let hit = factors.get(gram);
+      if (hit === undefined || hit.damping !== damping) {
+        throwIfAborted(signal, where);
+        const f = await sparseGptFactor(gram, cols, { percdamp: damping, backend: input.backend, name, log });
+        hit = { damping, factor: { upper: f.upper, relDamping: f.relDamping }, warnings: f.warnings };
+        factors.set(gram, hit);
+      }
+      factor = hit.factor;
+      for (const m of hit.warnings) warnings.push(m); // every linear using it reports its escalations
+    }
+    // The rows every refit, saliency and swap is taken toward: W, or the dense target's V.
+    let T: Matrix = W;
+    const cross = st?.crossGram;
+    if (s.target === "dense" && gram !== undefined && cross === undefined) {
+      // No dense stream (a linear pruned on its own, e.g. pruneLinear or a conformance kit): its input
+      // is taken as the dense model's (X = X̃, so C = H̃), where the dense target IS the layer target.
+      // prune/pruneToCheckpoint always carry the dense stream for this target (methodNeeds).
+      const m = `${where}: option target "dense" without stats.crossGram (no dense-model stream): the input is taken as the dense model's (X = X̃), where the dense target equals the layer target; refitting to the layer's own outputs.`;
+      warnings.push(m);
+      log.debug(m);
+    }
+    if (s.target === "dense" && gram !== undefined && cross !== undefined) {
+      const d = await denseTargetWeight(W, gram, cross, damping, name, s.targetBlend, input.backend, factor);
+      T = d.target;
+      for (const m of d.warnings) {
+        warnings.push(m);
+        log.warn(m);
+      }
+    }
+
     const mask = new Uint8Array(n).fill(1); // (rows, cols)
     let cur: Float32Array = new Float32Array(T.data); // (rows, cols)
     let dampingUsed: number | undefined;
@@ -192,6 +220,7 @@ export function mamaLinearProcedure(
         {
           settings: s,
           target: T,
+          ...(factor !== undefined ? { factor } : {}),
           dense: W,
           gram,
           sparsity: sp,

@@ -264,4 +264,16 @@ describe("MAMA's wide path, solver sweep", () => {
     expect(c.wideMultiplyAdds).toBe((2 * 2048 ** 3) / 3 + 2048 ** 3);
     expect(c.reason).toMatch(/wide \(sweep\)/);
   });
+
+  it("is the wide path's default solver; the pcg solver stays reachable by option", async () => {
+    expect(mamaSettings({}, defaults).wide.solver).toBe("sweep");
+    const d = await run({}, 0.5, denseStats);
+    expect(d.mamaPath).toBe("wide");
+    expect(d.refitSolver).toBe("sweep");
+    const explicit = await run({ wide: { solver: "sweep" } }, 0.5, denseStats);
+    expect(Array.from(d.weight)).toEqual(Array.from(explicit.weight));
+    const p = await run({ wide: { solver: "pcg" } }, 0.5, denseStats, pcg);
+    expect(p.refitSolver).toBe("pcg");
+    expect(Array.from(p.mask)).not.toEqual(Array.from(d.mask));
+  });
 });

@@ -1,7 +1,7 @@
 // ---- MAMA's wide path, "sweep" solver: SparseGPT's OBS sweep on the refit's target, MAMA's mask inside ----
 
 import { type ComputeBackend, type Logger, type Matrix, matrix, type Sparsity } from "@mama-prune/core";
-import { type SparseGptMaskScore, sparsegpt } from "@mama-prune/redistribute";
+import { type SparseGptFactor, type SparseGptMaskScore, sparsegpt } from "@mama-prune/redistribute";
 import type { MamaProcedureSettings, RefitSolver } from "./mama-options.ts";
 import { mixScores } from "./mama-score.ts";
 
@@ -91,6 +91,11 @@ export interface MamaSweepInput {
   readonly settings: MamaProcedureSettings;
   /** The refit's target rows: V (dense target) or W (layer target). */
   readonly target: Matrix;
+  /**
+   * SparseGPT's factor of the damped Gram (`sparseGptFactor` with percdamp = damping), shared by every
+   * sweep (and the caller's other users); absent: each sweep factors on its own (same results).
+   */
+  readonly factor?: SparseGptFactor;
   /** The dense weight W (the movement term). */
   readonly dense: Matrix;
   readonly gram: Float64Array;
@@ -153,6 +158,7 @@ export async function mamaSweep(input: MamaSweepInput, solver: RefitSolver): Pro
       log,
       ...(signal !== undefined ? { signal } : {}),
       ...(backend !== undefined ? { backend } : {}),
+      ...(input.factor !== undefined ? { factor: input.factor } : {}),
       ...(obsOnly && prior === undefined
         ? {}
         : { maskScore: mamaSweepScore(s, input.dense, input.norms, input.pre, prior, obsOnly) }),

@@ -136,7 +136,7 @@ describe("MAMA's wide path against the exact path on a 64 × 256 layer", () => {
     async (sparsity) => {
       const run = async (path: "exact" | "wide") =>
         mamaLinearProcedure(
-          mamaSettings({ path, target: "layer" }, defaults),
+          mamaSettings({ path, target: "layer", wide: { solver: "pcg" } }, defaults),
           path === "wide" ? pcg : undefined,
         )({
           name: "w",

@@ -14,12 +14,13 @@ import { type BlockConditionalObs, blockConditionalPrecisions } from "./mama-blo
  * Which per-linear path of MAMA runs:
  * - `"exact"`: every step's OBS term from each row's own kept-set inverse [(H_KK + λI)⁻¹]_jj (a float64
  *   JS Cholesky + inverse per distinct row mask) and every step's refit to full precision;
- * - `"wide"`: the OBS term from ONE factorisation per linear, d_j = [(H + λI)⁻¹]_jj (SparseGPT's
- *   denominator, on the backend), scored on the current refitted weights; {@link MAMA_WIDE_STEPS}
- *   steps; intermediate refits are PCG warm-started from the previous step's weights with
- *   {@link MAMA_WIDE_INTERMEDIATE_ITERATIONS} iterations, the final refit runs to full tolerance
- *   (solver `"pcg"`); or, with `wide.solver: "sweep"` ({@link MamaWideSolver}), one SparseGPT sweep
- *   on the refit's target with MAMA's mask chosen inside it.
+ * - `"wide"`: by default ({@link MAMA_WIDE_SOLVER} = `"sweep"`, {@link MamaWideSolver}) SparseGPT's
+ *   sweep on the refit's target with MAMA's mask chosen inside it, then a short PCG polish; or, with
+ *   `wide.solver: "pcg"`, the OBS term from ONE factorisation per linear, d_j = [(H + λI)⁻¹]_jj
+ *   (SparseGPT's denominator, on the backend), scored on the current refitted weights;
+ *   {@link MAMA_WIDE_STEPS} steps; intermediate refits are PCG warm-started from the previous step's
+ *   weights with {@link MAMA_WIDE_INTERMEDIATE_ITERATIONS} iterations, the final refit runs to full
+ *   tolerance.
  */
 export type MamaPath = "exact" | "wide";
 
@@ -91,15 +92,27 @@ export interface MamaWideOptions {
 /** {@link MamaWideOptions} with every key filled in. */
 export type MamaWideSettings = Required<MamaWideOptions>;
 
-/** Default solver of the wide path. */
-export const MAMA_WIDE_SOLVER: MamaWideSolver = "pcg";
 /**
- * Default polish budget of the `"sweep"` solver: 3 (results/mama-sweep.md, calibration side, wide
- * path forced on stories260K / llama2xs: 0 → 3 iterations took 0.5 from 19.64 / 18.78 to 16.92 / 16.26
- * and 0.7 from 74.54 / 43.69 to 63.73 / 34.04; 10 iterations gave no more than 3).
+ * Default solver of the wide path: `"sweep"` (results/mama-sweep.md: within issue 13's cost budget of
+ * 3× SparseGPT on a qwen2.5-0.5b block, where `"pcg"` cost 22.6×; `wide: { solver: "pcg" }` keeps the
+ * gradual PCG steps, of better quality at that cost).
  */
-export const MAMA_WIDE_POLISH_ITERATIONS = 3;
-/** Default number of gradual sweeps of the `"sweep"` solver. */
+export const MAMA_WIDE_SOLVER: MamaWideSolver = "sweep";
+/**
+ * Default polish budget of the `"sweep"` solver: 1 (results/mama-sweep.md, calibration side, wide path
+ * forced on stories260K / llama2xs, seeds 0, 1: 0 → 1 iteration takes 0.5 from 19.64 / 18.78 to
+ * 16.99 / 16.45 and 0.7 from 74.54 / 43.69 to 63.84 / 34.40; 3 iterations give 16.92 / 16.26 and
+ * 63.73 / 34.04, within 1.2 %; at 2:4 without the swap refinement, as at 896+
+ * columns: 31.59 / 20.34 with 1, 29.73 / 20.40 with 3. Each iteration is one rows·cols² GEMM: on a
+ * qwen2.5-0.5b block 3 iterations cost ≈ 0.2–0.4× SparseGPT's CPU time more than 1).
+ */
+export const MAMA_WIDE_POLISH_ITERATIONS = 1;
+/**
+ * Default number of gradual sweeps of the `"sweep"` solver: 1. Measured on a qwen2.5-0.5b block at 0.5
+ * (results/mama-sweep.md, CPU time against SparseGPT's in the same invocation, polish 3): 1 sweep
+ * 3.2×, 2 sweeps 4.5×, 4 sweeps 7.3× — only one fits issue 13's 3× budget (with the wide path
+ * forced on the small models 2 / 4 sweeps lower perplexity by 0–5 % / 5–12 % at 0.5 and 0.7; opt-in).
+ */
 export const MAMA_WIDE_SWEEPS = 1;
 /** Default OBS term of the wide path. */
 export const MAMA_WIDE_OBS: MamaWideObs = "full";

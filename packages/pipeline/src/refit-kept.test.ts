@@ -66,6 +66,32 @@ describe("refitKept", () => {
     for (let k = 0; k < mask.length; k++) if (mask[k] === 0) expect(r.weight[k]).toBe(0);
   });
 
+  it("with an iteration budget runs PCG where the budgeted PCG costs less than the direct solve", async () => {
+    const backend = createCpuBackend();
+    // 8 × 48, half of each row pruned: direct ≈ 48³/6 + 8·24³/6 ≈ 3.7·10⁴ < PCG(3) ≈ (5·8 + 48)·48² ≈ 2.0·10⁵
+    const small = layer(8, 48, 5);
+    const s3 = await refitKept(small.w, small.h, small.mask, { name: "s", backend, maxIterations: 3 });
+    expect(s3.solver).toBe("direct");
+    const d = await leastSquaresRefit(small.w, small.h, small.mask, { name: "s" });
+    expect(Array.from(s3.weight)).toEqual(Array.from(d.weight));
+    // 8 × 256: direct ≈ 256³/6 + 8·128³/6 + 8·128² ≈ 5.7·10⁶ > PCG(1) ≈ (3·8 + 48)·256² ≈ 4.7·10⁶
+    const { w, h, mask } = layer(8, 256, 6);
+    expect((await refitKept(w, h, mask, { name: "b", backend })).solver).toBe("direct"); // no budget
+    expect((await refitKept(w, h, mask, { name: "b", maxIterations: 1 })).solver).toBe("direct"); // no backend
+    const r = await refitKept(w, h, mask, { name: "b", backend, maxIterations: 1 });
+    expect(r.solver).toBe("pcg");
+    expect(r.reason).toMatch(
+      /budget of 1 iterations: ≈ 4\.72e\+6 multiply-adds, below the direct solve's 5\.72e\+6/,
+    );
+    for (let k = 0; k < mask.length; k++) if (mask[k] === 0) expect(r.weight[k]).toBe(0);
+    // One warm-started iteration from W ⊙ mask: better than no refit, not better than the exact solve.
+    const masked = Float32Array.from(w.data, (v, k) => (mask[k] === 1 ? v : 0));
+    const eExact = reconstructionError(w, (await leastSquaresRefit(w, h, mask, { name: "b" })).weight, h);
+    const eOne = reconstructionError(w, r.weight, h);
+    expect(eOne).toBeLessThan(reconstructionError(w, masked, h));
+    expect(eOne).toBeGreaterThanOrEqual(eExact * (1 - 1e-9));
+  });
+
   it("without a backend falls back to the direct solve, never to another method, and names why", async () => {
     const { w, h, mask } = layer(6, 16, 3);
     const r = await refitKept(w, h, mask, { name: "nobackend", maxDirectMultiplyAdds: 0 });

@@ -40,10 +40,14 @@ export {
 export {
   type NMPattern,
   type SparseGptDiagnostics,
+  type SparseGptFactor,
+  type SparseGptFactorOptions,
+  type SparseGptFactorResult,
   type SparseGptMaskScore,
   type SparseGptOptions,
   type SparseGptResult,
   type SparseGptScoreRegion,
   type SparseGptStage,
+  sparseGptFactor,
   sparsegpt,
 } from "./sparsegpt.ts";

@@ -188,3 +188,28 @@ describe("pcgRefit", () => {
     await expectCode(pcgRefit(w, h, mask, { backend, signal: ac.signal }), "ABORTED");
   });
 });
+
+describe("pcgRefit measure: false", () => {
+  it("gives the same weights bit for bit with one GEMM less and the measurements NaN", async () => {
+    const rows = 20;
+    const cols = 48;
+    const w = randomWeight(rows, cols, 71);
+    const h = activationLikeHessian(200, cols, 72);
+    const mask = withSpecialRows(randomMask(rows, cols, 0.5, 73), cols);
+    const init = (await sparsegpt(w, h, { mask })).weight;
+    for (const maxIterations of [0, 3, 500]) {
+      const o = { backend: naiveBackend(), initialWeight: init, maxIterations };
+      const ref = await pcgRefit(w, h, mask, o);
+      const r = await pcgRefit(w, h, mask, { ...o, measure: false });
+      expect(Array.from(r.weight)).toEqual(Array.from(ref.weight));
+      expect(r.iterations).toBe(ref.iterations);
+      expect(r.startError).toBe(ref.startError);
+      expect(r.gemmCalls).toBe(ref.gemmCalls - 1);
+      expect(ref.measured).toBe(true);
+      expect(r.measured).toBe(false);
+      expect(Number.isNaN(r.reconstructionError) && Number.isNaN(r.maxResidual)).toBe(true);
+      const exact = reconstructionError(w, ref.weight, h); // float64, independent
+      expect(Math.abs(ref.reconstructionError - exact) / exact).toBeLessThan(1e-6);
+    }
+  });
+});

@@ -48,6 +48,12 @@ export interface PcgRefitOptions {
   readonly log?: Logger;
   /** Checked between iterations; the loop then yields to the event loop about every 50 ms. */
   readonly signal?: AbortSignal;
+  /**
+   * Run the final GEMM that measures `residual`, `maxResidual` and `reconstructionError` (default
+   * true). false skips it (one rows·cols² product less; the weights are the same bit for bit): those
+   * fields are then NaN and `measured` is false.
+   */
+  readonly measure?: boolean;
 }
 
 /** Result of {@link pcgRefit}. */
@@ -74,6 +80,8 @@ export interface PcgRefitResult {
   readonly reconstructionError: number;
   /** The same for the warm start. */
   readonly startError: number;
+  /** Whether the final measuring GEMM ran (option `measure`); if not, the three fields above are NaN. */
+  readonly measured: boolean;
   /** Absolute ridge λ added to diag H. */
   readonly dampingUsed: number;
   /** GEMM calls and their multiply-adds (initial and final included). */
@@ -297,10 +305,12 @@ export async function pcgRefit(
       p32[a * n + j] = v - src[wo + j]!;
     }
   }
+  const measured = options.measure ?? true;
   const residual = new Float64Array(rows); // (rows,)
-  let maxResidual = 0;
-  let reconstructionError = 0;
-  if (total > 0) {
+  if (!measured) residual.fill(Number.NaN);
+  let maxResidual = measured ? 0 : Number.NaN;
+  let reconstructionError = measured ? 0 : Number.NaN;
+  if (total > 0 && measured) {
     const q = await gemm(total);
     for (let a = 0; a < total; a++) {
       const o = a * n;
@@ -334,6 +344,7 @@ export async function pcgRefit(
     maxResidual,
     reconstructionError,
     startError,
+    measured,
     dampingUsed: lambda,
     gemmCalls,
     gemmMultiplyAdds,

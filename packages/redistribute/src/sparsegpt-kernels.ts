@@ -2,7 +2,7 @@
 
 import { type NmPattern, nmGroupPruned, PruneError } from "@mama-prune/core";
 import { selectNmGroup, zeroLowestInGroup } from "./obs-sweep.ts";
-import type { SparseGptMaskScore } from "./sparsegpt.ts";
+import type { SparseGptMaskScore } from "./sparsegpt-types.ts";
 
 /** Rows processed together in the lazy batch update. */
 export const ROW_TILE = 4;
