@@ -25,8 +25,8 @@ import { cell, MODELS, mamaColumn, ROOT, runSweep, SEEDS, writeResult } from "./
 const LEVELS: readonly SweepLevel[] = [0.5, 0.7, { n: 2, m: 4 }];
 const EXACT = "MAMA (exact path)";
 const WIDE = "MAMA (wide path)";
-// The wide path before issue 13's gap work: 2 steps (the quality gap was the steps, not the OBS term).
-const WIDE2 = "MAMA (wide path, 2 steps)";
+// The wide path's default solver since the sweep (what "auto" runs on 1B/7B-width linears).
+const SWEEP = "MAMA (wide path, sweep)";
 
 // The PCG refit even where the direct solve is cheap, as on 1B/7B layers.
 const pcgAlways: RefitSolver = (w, h, m, o) => refitKept(w, h, m, { ...o, maxDirectMultiplyAdds: 0 });
@@ -34,17 +34,30 @@ const wideMethod = createMamaMethod({ refit: pcgAlways, name: "mama-wide", label
 
 const fmt = (c: { mean: number; sd: number }): string => `${c.mean.toFixed(2)} ± ${c.sd.toFixed(2)}`;
 
-/** Wanda + refit from the committed main table (same protocol, seeds and calibration windows). */
-async function wandaRefit(model: string, level: string): Promise<{ mean: number; sd: number } | undefined> {
+/**
+ * The best anchor (lowest mean of Wanda + refit, SparseGPT, SparseGPT mask + refit) from the committed
+ * main table (same protocol, seeds and calibration windows).
+ */
+async function bestAnchor(
+  model: string,
+  level: string,
+): Promise<{ label: string; mean: number; sd: number } | undefined> {
   const text = await readFile(`${ROOT}results/mama-results-${model}.json`, "utf8").catch(() => undefined);
   if (text === undefined) return undefined;
   const t = JSON.parse(text) as {
     columns: string[];
     rows: { level: string; values: number[]; spread: (number | null)[] }[];
   };
-  const k = t.columns.indexOf("Wanda + refit");
   const row = t.rows.find((x) => x.level === level);
-  return k < 0 || row === undefined ? undefined : { mean: row.values[k]!, sd: row.spread[k] ?? 0 };
+  if (row === undefined) return undefined;
+  let best: { label: string; mean: number; sd: number } | undefined;
+  for (const label of ["Wanda + refit", "SparseGPT", "SparseGPT mask + refit"]) {
+    const k = t.columns.indexOf(label);
+    if (k < 0) continue;
+    if (best === undefined || row.values[k]! < best.mean)
+      best = { label, mean: row.values[k]!, sd: row.spread[k] ?? 0 };
+  }
+  return best;
 }
 const lines: string[] = [];
 const protocols: string[] = [];
@@ -61,11 +74,8 @@ for (const m of MODELS) {
         usePreCheckpoint: false,
       },
       {
-        label: WIDE2,
-        options: {
-          method: wideMethod,
-          methodOptions: { path: "wide", wide: { solver: "pcg", steps: 2 } },
-        },
+        label: SWEEP,
+        options: { method: wideMethod, methodOptions: { path: "wide", wide: { solver: "sweep" } } },
         usePreCheckpoint: false,
       },
     ],
@@ -90,9 +100,12 @@ for (const m of MODELS) {
       r.rows.filter((x) => x.label === WIDE).flatMap((x) => x.report.linears.map((l) => l.mamaPath)),
     );
     if (paths.size !== 1 || !paths.has("wide")) throw new Error(`${m.id}: the wide column ran ${[...paths]}`);
-    const wr = await wandaRefit(m.id, level);
+    const wr = await bestAnchor(m.id, level);
+    const sw = cell(r, SWEEP, level);
+    const vs = (c: { mean: number }): string =>
+      wr === undefined ? "–" : `${(100 * (c.mean / wr.mean - 1)).toFixed(1)} %`;
     lines.push(
-      `| ${m.id} | ${level} | ${fmt(cell(r, "SparseGPT", level))} | ${wr === undefined ? "–" : fmt(wr)} | ${fmt(e)} | ${fmt(w)} | ${fmt(cell(r, WIDE2, level))} | ${wr === undefined ? "–" : w.mean < wr.mean ? "yes" : "**no**"} | ${(100 * mean).toFixed(1)} % ± ${(100 * sd).toFixed(1)} % | ${rel.map((x) => `${(100 * x).toFixed(1)} %`).join(", ")} |`,
+      `| ${m.id} | ${level} | ${fmt(cell(r, "SparseGPT", level))} | ${wr === undefined ? "–" : `${fmt(wr)} (${wr.label})`} | ${fmt(e)} | ${fmt(w)} | ${fmt(sw)} | ${vs(w)} | ${vs(sw)} | ${(100 * mean).toFixed(1)} % ± ${(100 * sd).toFixed(1)} % | ${rel.map((x) => `${(100 * x).toFixed(1)} %`).join(", ")} |`,
     );
   }
 }
@@ -108,13 +121,15 @@ const md = [
   `**wide** (the pcg solver, \`wide: { solver: "pcg" }\`: the wide path's default before the sweep solver, results/mama-sweep.md) = ${MAMA_WIDE_STEPS} steps, OBS term "${MAMA_WIDE_OBS}" (w²/[(H + λI)⁻¹]_jj from one factorisation per linear, scored on the`,
   `current refitted weights), PCG refits (forced even at these widths) warm-started from the previous`,
   `step with ${MAMA_WIDE_INTERMEDIATE_ITERATIONS} iterations on intermediate steps and to full tolerance on the last;`,
-  "**wide, 2 steps** = the same with 2 steps (the wide path's default before the gap was traced to the steps:",
-  "results/mama-wide-gap.md).",
+  "**wide, sweep** = the wide path's default solver (what `auto` runs on 1B/7B-width linears): SparseGPT's OBS",
+  "sweep on MAMA's refit target with MAMA's score inside it, then warm-started PCG polish (results/mama-sweep.md);",
+  "at 2:4 the swap refinement and the channel permutation also run here (at ≥ 256 columns the refinement does not).",
   "",
   'Cells: perplexity, mean ± sample std over calibration seeds 0, 1, 2. "wide vs exact": per-seed',
   "relative change of the wide path's perplexity against the exact path's with the same calibration",
-  "windows (mean ± sample std, then the three seeds); positive = the wide path is worse. Wanda + refit:",
-  "the anchor's cells in results/mama-results-<model>.json (same protocol, seeds and windows; not rerun).",
+  "windows (mean ± sample std, then the three seeds); positive = the wide path is worse. Best anchor:",
+  "the lowest of Wanda + refit, SparseGPT and SparseGPT mask + refit in results/mama-results-<model>.json (same",
+  'protocol, seeds and windows; not rerun); "vs best anchor": the column\'s mean against it (negative = better).',
   'Every MAMA column runs MAMA\'s default swap refinement at 2:4 (`refine: "swap"`, N:M levels): the 2:4',
   "cells of this file before the wide path's 8-step default predate it (exact path then 28.33 / 12.38 /",
   "11.03); the exact-path cells of stories260K and llama2xs equal the MAMA column of results/mama-results-<model>.md",
@@ -124,8 +139,8 @@ const md = [
   "",
   ...protocols,
   "",
-  "| model | level | SparseGPT | Wanda + refit | MAMA exact path | MAMA wide path | MAMA wide path, 2 steps | wide below Wanda + refit | wide vs exact | per seed |",
-  "|---|---|---:|---:|---:|---:|---:|---|---:|---|",
+  "| model | level | SparseGPT | best anchor | MAMA exact path | MAMA wide path (pcg) | MAMA wide path (sweep) | pcg vs best anchor | sweep vs best anchor | pcg vs exact | per seed |",
+  "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|",
   ...lines,
   "",
 ];
