@@ -17,6 +17,7 @@ import {
   checkHessian,
   checkMask,
   checkWeight,
+  type DampedAttempt,
   DEFAULT_MAX_DAMPING_ATTEMPTS,
   dampedCopies,
   dampedInPlace,
@@ -191,16 +192,7 @@ export async function sparsegpt(
           maxAttempts,
           options.log,
           warnings,
-          backend === undefined
-            ? (damped) => {
-                // The damped copy is ours: factor it in place, so U needs no second n² buffer.
-                const pivot = upperCholeskyOfInverseInPlace(damped, cols);
-                return pivot < 0 ? { ok: true, value: damped } : { ok: false, pivot };
-              }
-            : async (damped) => {
-                const pivot = await upperCholeskyOfInverseBlocked(damped, cols, backend);
-                return pivot < 0 ? { ok: true, value: damped } : { ok: false, pivot };
-              },
+          factorInPlace(cols, backend),
           source,
         );
   const t2 = performance.now();
@@ -426,16 +418,27 @@ export async function sparseGptFactor(
     maxAttempts,
     options.log,
     warnings,
-    backend === undefined
-      ? (damped) => {
-          const pivot = upperCholeskyOfInverseInPlace(damped, cols);
-          return pivot < 0 ? { ok: true, value: damped } : { ok: false, pivot };
-        }
-      : async (damped) => {
-          const pivot = await upperCholeskyOfInverseBlocked(damped, cols, backend);
-          return pivot < 0 ? { ok: true, value: damped } : { ok: false, pivot };
-        },
+    factorInPlace(cols, backend),
     dampedCopies(hessian, cols, prep.dead),
   );
   return { upper: f.value, relDamping: f.relDamping, warnings };
+}
+
+/**
+ * SparseGPT's factorisation step for `factorWithDamping`: U with H_d⁻¹ = UᵀU computed in place in the
+ * damped copy (ours, so U needs no second n² buffer), blocked on the backend when one is given.
+ */
+function factorInPlace(
+  cols: number,
+  backend: ComputeBackend | undefined,
+): (damped: Float64Array) => DampedAttempt<Float64Array> | Promise<DampedAttempt<Float64Array>> {
+  return backend === undefined
+    ? (damped) => {
+        const pivot = upperCholeskyOfInverseInPlace(damped, cols);
+        return pivot < 0 ? { ok: true, value: damped } : { ok: false, pivot };
+      }
+    : async (damped) => {
+        const pivot = await upperCholeskyOfInverseBlocked(damped, cols, backend);
+        return pivot < 0 ? { ok: true, value: damped } : { ok: false, pivot };
+      };
 }
