@@ -202,6 +202,49 @@ describe("permuteBlockChannels", () => {
   });
 });
 
+describe("permuteBlockChannels' work budget", () => {
+  it("is the whole linear's, split evenly over o_proj's kv-head domains", async () => {
+    const H = 64;
+    const { checkpoint } = await randomModel({
+      hidden: H,
+      intermediate: 32,
+      heads: 4,
+      kvHeads: 2,
+      layers: 1,
+    });
+    const hd = 16; // 64 / 4 heads: 4 runs of 4 per domain, 6 pairs of runs per pass
+    const domains: ChannelDomain[] = [0, 1].map((k) => ({
+      size: hd,
+      offsets: [2 * k * hd, (2 * k + 1) * hd],
+    }));
+    const rng = createRng(5);
+    const diag = Float64Array.from({ length: H }, () => Math.exp(rng.normal()));
+    // The permutation a budget gives each domain, composed as permuteBlockChannels composes it.
+    const expected = async (perDomain: number): Promise<Float32Array> => {
+      const model = await loadLlama(checkpoint);
+      const W = model.getLinearWeight(0, "o_proj");
+      const score = new Float64Array(H * H);
+      for (let r = 0; r < H; r++)
+        for (let j = 0; j < H; j++) score[r * H + j] = W[r * H + j]! ** 2 * diag[j]!;
+      const perms = domains.map(
+        (d) => chooseNmChannelPermutation(score, H, H, d, NM, { budget: perDomain }).perm,
+      );
+      const col = columnPermutation(H, domains, perms);
+      const out = new Float32Array(H * H);
+      for (let r = 0; r < H; r++) for (let j = 0; j < H; j++) out[r * H + j] = W[r * H + col[j]!]!;
+      return out;
+    };
+    const budget = 16 * 16384; // 16384 reads per pair of runs here: the search stops early
+    const model = await loadLlama(checkpoint);
+    const st: LinearInputStats = { cols: H, tokens: 1, weightSum: 1, sqNorm: diag };
+    permuteBlockChannels(model, 0, "o_proj", st, NM, SILENT_LOGGER, { budget });
+    const got = Float32Array.from(model.getLinearWeight(0, "o_proj"));
+    expect(got).toEqual(await expected(budget / 2));
+    // Not the result of giving every domain the whole budget (so the split is what this checks).
+    expect(got).not.toEqual(await expected(budget));
+  });
+});
+
 describe('prune with MAMA\'s permute: "channels"', () => {
   const SHAPE = { hidden: 32, intermediate: 32, layers: 2, heads: 4, kvHeads: 2, vocab: 40 };
   it("gives a valid 2:4 model that differs from the unpermuted one, and changes nothing at 50 %", async () => {

@@ -19,6 +19,9 @@ export interface ChannelDomain {
 }
 
 /** Options of {@link chooseNmChannelPermutation}. */
+/** Default work budget of the channel-permutation swap search, in score reads (≈ 2 s of JS). */
+export const DEFAULT_PERMUTATION_BUDGET = 2e8;
+
 export interface ChannelPermutationOptions {
   /** Passes of pairwise swaps between groups (default 8; stops earlier when a pass finds none). */
   readonly maxPasses?: number;
@@ -84,7 +87,7 @@ export function chooseNmChannelPermutation(
     );
   }
   const maxPasses = options.maxPasses ?? 8;
-  let budget = options.budget ?? 2e8;
+  let budget = options.budget ?? DEFAULT_PERMUTATION_BUDGET;
   const V = rows * offsets.length; // values per channel
   const S = new Float64Array(size * V); // (channel, row·copy)
   const total = new Float64Array(size);
