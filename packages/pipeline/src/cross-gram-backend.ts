@@ -13,7 +13,7 @@ export const CROSS_GRAM_CHUNK_ROWS = 2048;
  * float32 cols² array (256 MiB at cols = 8192). Each row of the product depends on its own row of X̃ᵀ
  * only, so the blocks are the whole product's rows bit for bit.
  */
-export const CROSS_GRAM_OUT_FLOATS = 2 ** 23;
+export const CROSS_GRAM_OUT_FLOATS: number = 2 ** 23;
 
 /**
  * acc[a, b] += Σ_t w_t·xp[t, a]·xd[t, b] (the pruned-stream input X̃ against the dense-stream input X,
