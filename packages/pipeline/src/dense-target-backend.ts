@@ -67,7 +67,9 @@ async function gemmByRowBlocks(
  * failure being a failing pivot of the blocked factor. With `factor` (SparseGPT's factor of the same
  * damped H̃, `sparseGptFactor`) at relative damping `damping`, that U is used (read in float32 blocks,
  * not modified) instead of factoring: the same kernel on the same matrix, so V is bit-identical.
- * `blockFloats` bounds each GEMM's block of an n² operand (the values do not depend on it).
+ * `factor` may be deferred (a function): it is then called once, after M = W·Dᵀ is formed, the last
+ * read of `crossGram`, so it may write the factor into crossGram's buffer (`sparseGptFactor`'s
+ * `into`). `blockFloats` bounds each GEMM's block of an n² operand (the values do not depend on it).
  *
  * @internal
  */
@@ -79,7 +81,7 @@ export async function denseTargetOnBackend(
   where: string,
   blend: number,
   backend: ComputeBackend,
-  factor?: SparseGptFactor,
+  factor?: SparseGptFactor | (() => Promise<SparseGptFactor>),
   blockFloats: number = DENSE_TARGET_BLOCK_FLOATS,
 ): Promise<DenseTargetResult> {
   const { rows, cols: n } = weight;
@@ -101,6 +103,8 @@ export async function denseTargetOnBackend(
   const warnings: string[] = [];
   let rel = damping;
   let upper: Float64Array; // (n, n) U, read by blocks of rows (U) and of columns (Uᵀ) in float32
+  // A deferred factor is made only now, after the last read of C (it may be written into C's buffer).
+  if (typeof factor === "function") factor = await factor();
   if (factor !== undefined && factor.relDamping === damping && factor.upper.length === nn) {
     upper = factor.upper;
   } else {

@@ -189,9 +189,11 @@ export function dampedCopies(
   h: Float64Array | Float32Array,
   n: number,
   dead?: Uint8Array,
+  into?: Float64Array,
 ): DampedMatrixSource {
   return (damping) => {
-    const damped = new Float64Array(h); // (n, n)
+    // (n, n) a new copy, or H copied into the caller's spare n² buffer
+    const damped = into === undefined ? new Float64Array(h) : (into.set(h), into);
     for (let j = 0; j < n; j++) {
       if (dead !== undefined && dead[j] === 1) damped[j * n + j] = 1 + damping;
       else damped[j * n + j]! += damping;
