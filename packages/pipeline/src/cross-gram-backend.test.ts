@@ -68,6 +68,24 @@ describe("crossGramAccumulateOnBackend", () => {
     try {
       await crossGramAccumulateOnBackend(backend, xp, xd, rows, cols, whole, w, cols * cols);
       await crossGramAccumulateOnBackend(backend, xp, xd, rows, cols, blocked, w, 12 * cols);
+      // Reused scratch across calls (a longer call first, then this one): the same sums again.
+      const scratch = {};
+      const again = new Float64Array(cols * cols).fill(0.25);
+      const junk = new Float64Array(cols * cols);
+      const x2 = correlated(rows + 40, cols, 6);
+      await crossGramAccumulateOnBackend(
+        backend,
+        x2.xp,
+        x2.xd,
+        rows + 40,
+        cols,
+        junk,
+        undefined,
+        12 * cols,
+        scratch,
+      );
+      await crossGramAccumulateOnBackend(backend, xp, xd, rows, cols, again, w, 12 * cols, scratch);
+      expect(Array.from(again)).toEqual(Array.from(blocked));
     } finally {
       await backend.dispose?.();
     }

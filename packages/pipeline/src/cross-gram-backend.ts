@@ -16,6 +16,15 @@ export const CROSS_GRAM_CHUNK_ROWS = 2048;
 export const CROSS_GRAM_OUT_FLOATS: number = 2 ** 23;
 
 /**
+ * Buffers `crossGramAccumulateOnBackend` may keep between calls (its float32 transposes of X̃ and
+ * w·X, 2·min(rows, 2048)·cols values): pass the same object on every call for one input.
+ */
+export interface CrossGramScratch {
+  a?: Float32Array;
+  b?: Float32Array;
+}
+
+/**
  * acc[a, b] += Σ_t w_t·xp[t, a]·xd[t, b] (the pruned-stream input X̃ against the dense-stream input X,
  * both [rows, cols]). Below {@link SPARSEGPT_BACKEND_MIN_COLS} columns (or without a backend) this is
  * `crossGramAccumulate`, the float64 JS loop, bit for bit; from there on it is one backend GEMM per
@@ -35,6 +44,7 @@ export async function crossGramAccumulateOnBackend(
   acc: Float64Array,
   rowWeights?: Float32Array,
   outFloats: number = CROSS_GRAM_OUT_FLOATS,
+  scratch?: CrossGramScratch,
 ): Promise<void> {
   if (backend === undefined || cols < SPARSEGPT_BACKEND_MIN_COLS) {
     crossGramAccumulate(xp, xd, rows, cols, acc, rowWeights);
@@ -50,8 +60,17 @@ export async function crossGramAccumulateOnBackend(
     return;
   }
   const chunk = Math.min(CROSS_GRAM_CHUNK_ROWS, rows);
-  const a = new Float32Array(cols * chunk); // (cols, chunk) X̃ᵀ
-  const b = new Float32Array(cols * chunk); // (cols, chunk) (w·X)ᵀ
+  const size = cols * chunk;
+  const fit = (f: Float32Array | undefined): Float32Array =>
+    f !== undefined && f.length >= size ? f : new Float32Array(size);
+  const aFull = fit(scratch?.a);
+  const bFull = fit(scratch?.b);
+  if (scratch !== undefined) {
+    scratch.a = aFull;
+    scratch.b = bFull;
+  }
+  const a = aFull.subarray(0, size); // (cols, chunk) X̃ᵀ
+  const b = bFull.subarray(0, size); // (cols, chunk) (w·X)ᵀ
   // Rows of C per GEMM: a multiple of 4 (the kernel's row block), at least 4.
   const rb = Math.min(cols, Math.max(4, Math.floor(outFloats / cols / 4) * 4));
   const out = new Float32Array(rb * cols); // (rb, cols) one block of C's rows
