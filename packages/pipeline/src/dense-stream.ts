@@ -120,8 +120,10 @@ export async function collectBlockStatsTwoStreams(
   const cols = {} as Record<InputKey, number>;
   const accs = {} as Record<InputKey, StatsAccumulator>;
   const cross = {} as Record<InputKey, Float64Array>;
+  const scratch = {} as Record<InputKey, CrossGramScratch>; // the cross-Gram's transposes, per input
   for (const k of INPUT_KEYS) {
     cols[k] = inputCols(model, local, k);
+    scratch[k] = {};
     accs[k] = createStatsAccumulator(cols[k], o.needs, o.backend);
     if (o.needs.crossGram) cross[k] = new Float64Array(cols[k] * cols[k]); // (cols, cols)
   }
@@ -129,7 +131,6 @@ export async function collectBlockStatsTwoStreams(
   const tick = createYielder(signal);
   const captured: Partial<Record<InputKey, Float32Array>> = {};
   const capturedBuf: Partial<Record<InputKey, Float32Array>> = {};
-  const scratch: Partial<Record<InputKey, CrossGramScratch>> = {}; // the cross-Gram's transposes
   for (let b0 = 0; b0 < cal.nsamples; b0 += batchSize) {
     const where = `prune: block ${local} (calibration batch ${b0 / batchSize}, two streams)`;
     await tick(where);
@@ -146,7 +147,10 @@ export async function collectBlockStatsTwoStreams(
         if (FIRST_OF[k] !== name) return;
         // One buffer per input for all batches (the last batch may be shorter: a prefix of it).
         let buf = capturedBuf[k];
-        if (buf === undefined || buf.length < xin.length) buf = capturedBuf[k] = new Float32Array(xin.length);
+        if (buf === undefined || buf.length < xin.length) {
+          buf = new Float32Array(xin.length);
+          capturedBuf[k] = buf;
+        }
         captured[k] = buf.subarray(0, xin.length);
         captured[k].set(xin);
       },
@@ -172,7 +176,7 @@ export async function collectBlockStatsTwoStreams(
             c,
             w,
             undefined,
-            (scratch[k] ??= {}),
+            scratch[k],
           );
         await tick(`${where} ${name}`);
       },

@@ -193,7 +193,12 @@ export function dampedCopies(
 ): DampedMatrixSource {
   return (damping) => {
     // (n, n) a new copy, or H copied into the caller's spare n² buffer
-    const damped = into === undefined ? new Float64Array(h) : (into.set(h), into);
+    let damped: Float64Array;
+    if (into === undefined) damped = new Float64Array(h);
+    else {
+      into.set(h);
+      damped = into;
+    }
     for (let j = 0; j < n; j++) {
       if (dead !== undefined && dead[j] === 1) damped[j * n + j] = 1 + damping;
       else damped[j * n + j]! += damping;
