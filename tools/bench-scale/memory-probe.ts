@@ -3,7 +3,9 @@
 //     the real streamed prune (pruneToCheckpoint, SparseGPT 0.5, 4 × 512) of a synthesized llama-2-7b
 //     block; every backend call samples process.memoryUsage() and the wasm memory, and a line is
 //     printed each time the peak RSS has grown by 64 MiB (with the call that found it); then the
-//     per-linear times.
+//     per-linear times. [--shape llama-3.2-1b] [--method mama] [--nsamples 32] [--level 2:4] pick
+//     another shape, method, calibration size (default 4 × 512) or level; the method's log lines
+//     (MAMA: each linear's start) are printed with the memory then.
 //   node --expose-gc ... memory-probe.ts linear [--level 0.5]
 //     one down_proj-shaped SparseGPT (4096 × 11008, Gram of 2048 × 11008 activations) in the pipeline's
 //     situation (the block's float32 weights resident, their packed copies dropped), logged at SparseGPT's
@@ -64,14 +66,20 @@ async function makeBackend(): Promise<{
 
 // ---- pipeline: the real streamed prune, phases told apart by the backend calls ----
 
-async function pipeline(layers: number, level: string): Promise<void> {
+async function pipeline(
+  layers: number,
+  level: string,
+  shape: string,
+  method: string,
+  nsamples: number,
+): Promise<void> {
   const { backend, wasmBytes, dispose } = await makeBackend();
   const sample = sampler(wasmBytes);
-  const model = join("models", `probe-llama-2-7b-L${layers}`);
+  const model = join("models", `probe-${shape}-L${layers}`);
   const out = join("models", "probe-out");
   await rm(model, { recursive: true, force: true });
   await rm(out, { recursive: true, force: true });
-  await synthesize({ shape: "llama-2-7b", out: model, layers });
+  await synthesize({ shape: shape as "llama-2-7b", out: model, layers });
   gc?.();
   console.log(`start ${fmt(sample())}`);
   // One line each time the peak RSS has grown by 64 MiB since the last line: the backend call that
@@ -98,17 +106,26 @@ async function pipeline(layers: number, level: string): Promise<void> {
       };
     },
   });
+  const mark = (m: string): void => {
+    const t = ((performance.now() - t0) / 1000).toFixed(0).padStart(4);
+    console.log(`${t} s [${m.slice(0, 90)}]: ${fmt(sample())}`);
+  };
   const ckpt = await openCheckpoint(model);
   const V = (ckpt.config as Record<string, number>)["vocab_size"]!;
   const rng = createRng(7);
-  const nsamples = 4;
   const seqlen = 512;
   const tokens = Int32Array.from({ length: nsamples * seqlen }, () => rng.int(V));
   const sparsity = /^(\d+):(\d+)$/.exec(level);
   const { report } = await pruneToCheckpoint(await createCheckpointDirWriter(out), {
     checkpoint: ckpt,
     backend: probe,
-    method: "sparsegpt",
+    method,
+    // Stage marks: MAMA logs its path choice at each linear's start (debug), SparseGPT its escalations.
+    logger: {
+      debug: (m: string) => mark(m),
+      info: (m: string) => mark(m),
+      warn: (m: string) => mark(m),
+    },
     sparsity: sparsity !== null ? { n: Number(sparsity[1]), m: Number(sparsity[2]) } : Number(level),
     calibration: { tokens, nsamples, seqlen },
   });
@@ -190,8 +207,15 @@ async function linear(level: string): Promise<void> {
 
 const { positionals, values } = parseArgs({
   allowPositionals: true,
-  options: { layers: { type: "string", default: "1" }, level: { type: "string", default: "0.5" } },
+  options: {
+    layers: { type: "string", default: "1" },
+    level: { type: "string", default: "0.5" },
+    shape: { type: "string", default: "llama-2-7b" },
+    method: { type: "string", default: "sparsegpt" },
+    nsamples: { type: "string", default: "4" },
+  },
 });
 if (gc === undefined) console.log("(run with node --expose-gc for the after-gc columns)");
-if (positionals[0] === "pipeline") await pipeline(Number(values.layers), values.level);
+if (positionals[0] === "pipeline")
+  await pipeline(Number(values.layers), values.level, values.shape, values.method, Number(values.nsamples));
 else await linear(values.level);

@@ -129,5 +129,10 @@ export function permuteBlockChannels(
   log.debug(
     `permute ${name} (block ${local}): ${moved} of ${cols} columns moved, importance N:M drops ${before.toExponential(4)} → ${after.toExponential(4)}`,
   );
-  return { stats: permuteStats(stats, colPerm), prunedBefore: before, prunedAfter: after, moved };
+  return {
+    stats: permuteStats(stats, colPerm, options.inPlaceStats === true),
+    prunedBefore: before,
+    prunedAfter: after,
+    moved,
+  };
 }

@@ -136,6 +136,28 @@ describe("permuteStats", () => {
     };
     const id = [0, 1, 2, 3, 4, 5, 6, 7];
     expect(permuteStats(stats(x, y, id), perm)).toEqual(stats(x, y, perm));
+    // In place (cycles 0→3→0, 2→7→4→2, 5→6→5, 1 fixed): the same values in the given arrays.
+    const given = stats(x, y, id);
+    const inPlace = permuteStats(given, perm, true);
+    expect(inPlace).toEqual(stats(x, y, perm));
+    expect(inPlace.gram).toBe(given.gram);
+    expect(inPlace.crossGram).toBe(given.crossGram);
+  });
+
+  it("in place equals the copy bit for bit on a long random permutation", () => {
+    const rng = createRng(9);
+    const n = 97;
+    const perm = Int32Array.from({ length: n }, (_, i) => i);
+    for (let i = n - 1; i > 0; i--) {
+      const j = rng.int(i + 1);
+      [perm[i], perm[j]] = [perm[j]!, perm[i]!];
+    }
+    const gram = Float64Array.from({ length: n * n }, () => rng.normal());
+    const base = { cols: n, tokens: 1, weightSum: 1, gram };
+    const copy = permuteStats(base, perm);
+    const inPlace = permuteStats({ ...base, gram: new Float64Array(gram) }, perm, true);
+    expect(Array.from(inPlace.gram!)).toEqual(Array.from(copy.gram!));
+    expect(copy.gram![0]).toBe(gram[perm[0]! * n + perm[0]!]);
   });
 });
 

@@ -30,6 +30,11 @@ export interface ChannelPermutationOptions {
    * (wide layers), keeping what it found.
    */
   readonly budget?: number;
+  /**
+   * `permuteBlockChannels` only: permute the given statistics' Gram and cross-Gram in place (the
+   * caller drops the unpermuted ones anyway) instead of copying them. Default false.
+   */
+  readonly inPlaceStats?: boolean;
 }
 
 /** What {@link chooseNmChannelPermutation} returns. */
@@ -251,16 +256,52 @@ function permuteSquare(m: Float64Array | undefined, perm: Int32Array): Float64Ar
 }
 
 /**
- * The statistics of the input whose columns are permuted by `perm` (new column j = old column
- * perm[j]): column vectors gathered, the Gram and cross-Gram permuted on both sides (exact copies).
+ * m ← m[perm, perm] in place (new[i, j] = old[perm[i], perm[j]]), with two rows of scratch: rows
+ * moved along the permutation's cycles, then each row's columns gathered. The same values as
+ * {@link permuteSquare}'s copy, bit for bit (moves only).
  */
-export function permuteStats(stats: LinearInputStats, perm: Int32Array): LinearInputStats {
+function permuteSquareInPlace(m: Float64Array | undefined, perm: Int32Array): Float64Array | undefined {
+  if (m === undefined) return undefined;
+  const n = perm.length;
+  const tmp = new Float64Array(n); // (n,)
+  const done = new Uint8Array(n);
+  for (let s = 0; s < n; s++) {
+    if (done[s] === 1) continue;
+    tmp.set(m.subarray(s * n, (s + 1) * n));
+    let i = s;
+    for (;;) {
+      done[i] = 1;
+      const j = perm[i]!;
+      if (j === s) {
+        m.set(tmp, i * n);
+        break;
+      }
+      m.copyWithin(i * n, j * n, (j + 1) * n);
+      i = j;
+    }
+  }
+  for (let i = 0; i < n; i++) {
+    const o = i * n;
+    tmp.set(m.subarray(o, o + n));
+    for (let j = 0; j < n; j++) m[o + j] = tmp[perm[j]!]!;
+  }
+  return m;
+}
+
+/**
+ * The statistics of the input whose columns are permuted by `perm` (new column j = old column
+ * perm[j]): column vectors gathered, the Gram and cross-Gram permuted on both sides (exact copies;
+ * with `inPlace`, the given Gram and cross-Gram arrays themselves are permuted and returned, so no
+ * second cols² float64 matrix is allocated — 2 × 512 MiB at cols = 8192 — and `stats` is spent).
+ */
+export function permuteStats(stats: LinearInputStats, perm: Int32Array, inPlace = false): LinearInputStats {
   const v = (k: "sqNorm" | "weightedSqNorm" | "sum"): { [x: string]: Float64Array } => {
     const p = permuteVector(stats[k], perm);
     return p === undefined ? {} : { [k]: p };
   };
-  const gram = permuteSquare(stats.gram, perm);
-  const crossGram = permuteSquare(stats.crossGram, perm);
+  const square = inPlace ? permuteSquareInPlace : permuteSquare;
+  const gram = square(stats.gram, perm);
+  const crossGram = square(stats.crossGram, perm);
   return {
     cols: stats.cols,
     tokens: stats.tokens,

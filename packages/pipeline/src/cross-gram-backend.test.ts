@@ -57,6 +57,53 @@ describe("crossGramAccumulateOnBackend", () => {
     expect(asymmetry / maxAbs).toBeGreaterThan(1e-2);
   });
 
+  it("taking the product in blocks of C's rows gives the whole product's sums bit for bit", async () => {
+    const rows = 300;
+    const cols = 520; // 520 = 4·130: ragged last block at 12 rows per block
+    const { xp, xd } = correlated(rows, cols, 5);
+    const w = Float32Array.from({ length: rows }, (_, t) => 1 + (t % 3) / 2);
+    const whole = new Float64Array(cols * cols).fill(0.25);
+    const blocked = new Float64Array(cols * cols).fill(0.25);
+    const backend = await createWasmBackend();
+    try {
+      await crossGramAccumulateOnBackend(backend, xp, xd, rows, cols, whole, w, cols * cols);
+      await crossGramAccumulateOnBackend(backend, xp, xd, rows, cols, blocked, w, 12 * cols);
+      // Reused scratch across calls (a longer call first, then this one): the same sums again.
+      const scratch = {};
+      const again = new Float64Array(cols * cols).fill(0.25);
+      const junk = new Float64Array(cols * cols);
+      const x2 = correlated(rows + 40, cols, 6);
+      await crossGramAccumulateOnBackend(
+        backend,
+        x2.xp,
+        x2.xd,
+        rows + 40,
+        cols,
+        junk,
+        undefined,
+        12 * cols,
+        scratch,
+      );
+      await crossGramAccumulateOnBackend(backend, xp, xd, rows, cols, again, w, 12 * cols, scratch);
+      expect(Array.from(again)).toEqual(Array.from(blocked));
+    } finally {
+      await backend.dispose?.();
+    }
+    let diff = 0;
+    for (let k = 0; k < whole.length; k++) if (whole[k] !== blocked[k]) diff++;
+    expect(diff).toBe(0);
+    // And the sums are the product's: against the float64 loop within float32 accuracy.
+    const want = new Float64Array(cols * cols).fill(0.25);
+    crossGramAccumulate(xp, xd, rows, cols, want, w);
+    let maxAbs = 0;
+    let maxErr = 0;
+    for (let k = 0; k < want.length; k++) {
+      maxAbs = Math.max(maxAbs, Math.abs(want[k]!));
+      maxErr = Math.max(maxErr, Math.abs(blocked[k]! - want[k]!));
+    }
+    expect(maxErr / maxAbs).toBeLessThan(1e-5);
+  });
+
   it("names the wrong length like the JS loop", async () => {
     const backend = await createWasmBackend();
     try {

@@ -8,11 +8,29 @@ import { crossGramAccumulate } from "./dense-stream.ts";
 export const CROSS_GRAM_CHUNK_ROWS = 2048;
 
 /**
+ * At most this many float32 values of the product per backend GEMM (32 MiB): the cols² product is
+ * taken in blocks of C's rows, so neither the JavaScript heap nor the kernel memory holds a whole
+ * float32 cols² array (256 MiB at cols = 8192). Each row of the product depends on its own row of X̃ᵀ
+ * only, so the blocks are the whole product's rows bit for bit.
+ */
+export const CROSS_GRAM_OUT_FLOATS: number = 2 ** 23;
+
+/**
+ * Buffers `crossGramAccumulateOnBackend` may keep between calls (its float32 transposes of X̃ and
+ * w·X, 2·min(rows, 2048)·cols values): pass the same object on every call for one input.
+ */
+export interface CrossGramScratch {
+  a?: Float32Array;
+  b?: Float32Array;
+}
+
+/**
  * acc[a, b] += Σ_t w_t·xp[t, a]·xd[t, b] (the pruned-stream input X̃ against the dense-stream input X,
  * both [rows, cols]). Below {@link SPARSEGPT_BACKEND_MIN_COLS} columns (or without a backend) this is
  * `crossGramAccumulate`, the float64 JS loop, bit for bit; from there on it is one backend GEMM per
  * {@link CROSS_GRAM_CHUNK_ROWS} rows (X̃ᵀ and (w·X)ᵀ transposed into float32 operands, the float32 product
- * added to the float64 accumulator), the way the wide Gram is accumulated.
+ * added to the float64 accumulator), the way the wide Gram is accumulated; the product is taken in
+ * blocks of at most `outFloats` values ({@link CROSS_GRAM_OUT_FLOATS}), bit for bit the same sums.
  *
  * @example
  * await crossGramAccumulateOnBackend(backend, xPruned, xDense, rows, cols, acc);
@@ -25,6 +43,8 @@ export async function crossGramAccumulateOnBackend(
   cols: number,
   acc: Float64Array,
   rowWeights?: Float32Array,
+  outFloats: number = CROSS_GRAM_OUT_FLOATS,
+  scratch?: CrossGramScratch,
 ): Promise<void> {
   if (backend === undefined || cols < SPARSEGPT_BACKEND_MIN_COLS) {
     crossGramAccumulate(xp, xd, rows, cols, acc, rowWeights);
@@ -40,9 +60,20 @@ export async function crossGramAccumulateOnBackend(
     return;
   }
   const chunk = Math.min(CROSS_GRAM_CHUNK_ROWS, rows);
-  const a = new Float32Array(cols * chunk); // (cols, chunk) X̃ᵀ
-  const b = new Float32Array(cols * chunk); // (cols, chunk) (w·X)ᵀ
-  const out = new Float32Array(cols * cols); // (cols, cols)
+  const size = cols * chunk;
+  const fit = (f: Float32Array | undefined): Float32Array =>
+    f !== undefined && f.length >= size ? f : new Float32Array(size);
+  const aFull = fit(scratch?.a);
+  const bFull = fit(scratch?.b);
+  if (scratch !== undefined) {
+    scratch.a = aFull;
+    scratch.b = bFull;
+  }
+  const a = aFull.subarray(0, size); // (cols, chunk) X̃ᵀ
+  const b = bFull.subarray(0, size); // (cols, chunk) (w·X)ᵀ
+  // Rows of C per GEMM: a multiple of 4 (the kernel's row block), at least 4.
+  const rb = Math.min(cols, Math.max(4, Math.floor(outFloats / cols / 4) * 4));
+  const out = new Float32Array(rb * cols); // (rb, cols) one block of C's rows
   for (let t0 = 0; t0 < rows; t0 += chunk) {
     const m = Math.min(chunk, rows - t0);
     for (let t = 0; t < m; t++) {
@@ -55,8 +86,13 @@ export async function crossGramAccumulateOnBackend(
     }
     const am = a.subarray(0, cols * m);
     const bm = b.subarray(0, cols * m);
-    await backend.matmulTransB(am, bm, cols, m, cols, { out });
+    for (let r0 = 0; r0 < cols; r0 += rb) {
+      const r = Math.min(rb, cols - r0);
+      const o = out.subarray(0, r * cols);
+      await backend.matmulTransB(am.subarray(r0 * m, (r0 + r) * m), bm, r, m, cols, { out: o });
+      const base = r0 * cols;
+      for (let k = 0; k < o.length; k++) acc[base + k] = acc[base + k]! + o[k]!;
+    }
     backend.invalidate(bm);
-    for (let k = 0; k < out.length; k++) acc[k] = acc[k]! + out[k]!;
   }
 }

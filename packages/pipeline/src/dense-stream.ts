@@ -12,7 +12,7 @@
 import { type ComputeBackend, createYielder, PruneError } from "@mama-prune/core";
 import type { LinearName, LlamaModel } from "@mama-prune/model";
 import { INPUT_KEYS, INPUT_OF, type InputKey, inputCols } from "./block-runner.ts";
-import { crossGramAccumulateOnBackend } from "./cross-gram-backend.ts";
+import { type CrossGramScratch, crossGramAccumulateOnBackend } from "./cross-gram-backend.ts";
 import type { CalibrationInput } from "./prune-options.ts";
 import {
   createStatsAccumulator,
@@ -99,7 +99,8 @@ const FIRST_OF: Readonly<Record<InputKey, LinearName>> = {
  * `collectBlockStats` (so H̃, Σx², … are the same numbers bit for bit) plus, when `needs.crossGram`,
  * C = Σ_t w_t·x̃_t x_tᵀ per shared input (`LinearInputStats.crossGram`).
  *
- * Memory: one more hidden-state array (the dense stream) and one batch of captured inputs.
+ * Memory: one more hidden-state array (the dense stream) and one batch of captured inputs, their
+ * buffers (and the cross-Gram's float32 transposes) reused from batch to batch.
  *
  * @throws PruneError SHAPE_MISMATCH when the two streams differ in length; the errors of the stats
  *   accumulators; ABORTED.
@@ -119,14 +120,17 @@ export async function collectBlockStatsTwoStreams(
   const cols = {} as Record<InputKey, number>;
   const accs = {} as Record<InputKey, StatsAccumulator>;
   const cross = {} as Record<InputKey, Float64Array>;
+  const scratch = {} as Record<InputKey, CrossGramScratch>; // the cross-Gram's transposes, per input
   for (const k of INPUT_KEYS) {
     cols[k] = inputCols(model, local, k);
+    scratch[k] = {};
     accs[k] = createStatsAccumulator(cols[k], o.needs, o.backend);
     if (o.needs.crossGram) cross[k] = new Float64Array(cols[k] * cols[k]); // (cols, cols)
   }
   const denseOutput = new Float32Array(o.denseHidden.length); // (nsamples·seqlen, H)
   const tick = createYielder(signal);
   const captured: Partial<Record<InputKey, Float32Array>> = {};
+  const capturedBuf: Partial<Record<InputKey, Float32Array>> = {};
   for (let b0 = 0; b0 < cal.nsamples; b0 += batchSize) {
     const where = `prune: block ${local} (calibration batch ${b0 / batchSize}, two streams)`;
     await tick(where);
@@ -140,7 +144,15 @@ export async function collectBlockStatsTwoStreams(
       onLinearInput: async (name: LinearName, xin: Float32Array): Promise<void> => {
         await tick(`${where} dense ${name}`);
         const k = INPUT_OF[name];
-        if (FIRST_OF[k] === name) captured[k] = new Float32Array(xin);
+        if (FIRST_OF[k] !== name) return;
+        // One buffer per input for all batches (the last batch may be shorter: a prefix of it).
+        let buf = capturedBuf[k];
+        if (buf === undefined || buf.length < xin.length) {
+          buf = new Float32Array(xin.length);
+          capturedBuf[k] = buf;
+        }
+        captured[k] = buf.subarray(0, xin.length);
+        captured[k].set(xin);
       },
     });
     denseOutput.set(yd, r0 * H);
@@ -155,7 +167,17 @@ export async function collectBlockStatsTwoStreams(
         await accs[k].add(xin, n, w);
         const c = cross[k];
         if (c !== undefined)
-          await crossGramAccumulateOnBackend(o.backend, xin, captured[k]!, n, cols[k], c, w);
+          await crossGramAccumulateOnBackend(
+            o.backend,
+            xin,
+            captured[k]!,
+            n,
+            cols[k],
+            c,
+            w,
+            undefined,
+            scratch[k],
+          );
         await tick(`${where} ${name}`);
       },
     });

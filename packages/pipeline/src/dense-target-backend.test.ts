@@ -1,8 +1,10 @@
 // The dense target's backend path (cols ≥ 512, float32 GEMMs) against the float64 JS path.
 import { createWasmBackend, isWasmSimdSupported } from "@mama-prune/compute-wasm";
 import { type ComputeBackend, createRng, matrix } from "@mama-prune/core";
+import { sparseGptFactor } from "@mama-prune/redistribute";
 import { afterAll, describe, expect, it } from "vitest";
 import { denseTargetWeight } from "./dense-target.ts";
+import { denseTargetOnBackend } from "./dense-target-backend.ts";
 
 /**
  * Correlated inputs: dense X (t, n) with AR(1) columns (ρ = 0.8) plus 4 shared latent factors, pruned
@@ -113,5 +115,23 @@ describe.skipIf(!isWasmSimdSupported())("denseTargetWeight on a backend (cols �
     );
     expect(r.lambda).toBeGreaterThan(0);
     for (const v of r.target.data) expect(Number.isFinite(v)).toBe(true);
+  });
+
+  it("taking D, U and Uᵀ in blocks of rows gives the one-block GEMMs' target bit for bit (own and shared factor)", async () => {
+    const f = await sparseGptFactor(p.gram, n, { percdamp: 0.01, backend });
+    const shared = { upper: f.upper, relDamping: f.relDamping };
+    for (const factor of [undefined, shared]) {
+      const whole = await denseTargetOnBackend(W, p.gram, p.cross, 0.01, "t", 0.8, backend, factor, n * n);
+      // 40 rows per block: 16 blocks, the n² operands never whole.
+      const blocks = await denseTargetOnBackend(W, p.gram, p.cross, 0.01, "t", 0.8, backend, factor, 40 * n);
+      let diff = 0;
+      for (let k = 0; k < whole.target.data.length; k++)
+        if (whole.target.data[k] !== blocks.target.data[k]) diff++;
+      expect(diff).toBe(0);
+      expect(blocks.lambda).toBe(whole.lambda);
+      // And it is the dense target: against the float64 JS path within the float32 tolerance above.
+      const js = await denseTargetWeight(W, p.gram, p.cross, 0.01, "t", 0.8);
+      expect(maxDiff(blocks.target.data, js.target.data)).toBeLessThan(1e-4 * maxAbs(js.target.data));
+    }
   });
 });

@@ -9,34 +9,55 @@
 // float64, rounded once to float32):  M = W·Dᵀ,  P = M·Uᵀ,  V = W + P·U  — three GEMMs of rows·n².
 // The float32 round-off then scales with the correction V − W, not with V (X̃ = X gives V = W exactly).
 //
-// Memory beyond the caller's gram/crossGram: D (float32 n²) until M is formed, then ONE float64 n²
-// working matrix u that the blocked factor overwrites with U; U and Uᵀ are then written as float32 into
-// the two halves of u's own buffer, so no further n² array is allocated. With a caller's (shared)
-// float64 factor: two float32 n² arrays, U and Uᵀ.
+// Memory beyond the caller's gram/crossGram: ONE float64 n² working matrix u that the blocked factor
+// overwrites with U (none with a caller's shared float64 factor), and the rows × n products M, P, P·U.
+// D, U and Uᵀ enter the GEMMs in float32 blocks of at most DENSE_TARGET_BLOCK_FLOATS values, formed
+// from the float64 matrices block by block: no float32 n² array is allocated (the whole float32 D, U
+// and Uᵀ were 3 × 256 MiB at n = 8192, and as many in the kernel memory).
 
 import { type ComputeBackend, type Matrix, matrix, PruneError } from "@mama-prune/core";
 import { type SparseGptFactor, upperCholeskyOfInverseBlocked } from "@mama-prune/redistribute";
 import type { DenseTargetResult } from "./dense-target.ts";
 import { liveDiagonal } from "./gram-diagonal.ts";
 
-/** y = x·wᵀ on the backend, dropping the backend's cached copy of the temporary `w`. */
-async function gemm(
+/**
+ * At most this many float32 values of an n² operand per backend GEMM (32 MiB): the three products
+ * take the n × n factor (D, U or Uᵀ) in blocks of its rows, converted from float64 block by block, so
+ * no float32 n² array exists, in the JavaScript heap or in the kernel memory (256 MiB each at
+ * n = 8192). Column j of x·wᵀ depends on row j of w only, so the blocks give the whole product's
+ * values bit for bit.
+ */
+export const DENSE_TARGET_BLOCK_FLOATS: number = 2 ** 23;
+
+/**
+ * y = x·wᵀ on the backend with w (n × k) given by blocks of its rows: `fill(j0, j1, buf)` writes rows
+ * j0..j1 of w into buf ((j1 − j0) × k); each block's product lands in y's columns j0..j1.
+ */
+async function gemmByRowBlocks(
   backend: ComputeBackend,
   x: Float32Array,
-  w: Float32Array,
   m: number,
   k: number,
   n: number,
+  blockFloats: number,
+  fill: (j0: number, j1: number, buf: Float32Array) => void,
 ): Promise<Float32Array> {
-  const y = await backend.matmulTransB(x, w, m, k, n);
-  backend.invalidate(w);
+  // Rows of w per GEMM: a multiple of 8 (the kernel's column panel), at least 8.
+  const nb = Math.min(n, Math.max(8, Math.floor(blockFloats / k / 8) * 8));
+  const y = new Float32Array(m * n); // (m, n)
+  const wb = new Float32Array(nb * k); // (nb, k) one block of w's rows
+  const yb = nb === n ? y : new Float32Array(m * nb); // (m, nb)
+  for (let j0 = 0; j0 < n; j0 += nb) {
+    const j1 = Math.min(n, j0 + nb);
+    const c = j1 - j0;
+    const w = wb.subarray(0, c * k);
+    fill(j0, j1, w);
+    const out = yb.subarray(0, m * c);
+    await backend.matmulTransB(x, w, m, k, c, { out });
+    backend.invalidate(w);
+    if (yb !== y) for (let i = 0; i < m; i++) y.set(out.subarray(i * c, (i + 1) * c), i * n + j0);
+  }
   return y;
-}
-
-/** Uᵀ of the upper part of `up` into `upT` (its strict upper triangle zero). */
-function transposeUpper(up: Float32Array, upT: Float32Array, n: number): void {
-  for (let i = 0; i < n; i++) for (let j = i; j < n; j++) upT[j * n + i] = up[i * n + j]!;
-  for (let i = 0; i < n; i++) upT.fill(0, i * n + i + 1, (i + 1) * n);
 }
 
 /**
@@ -44,8 +65,11 @@ function transposeUpper(up: Float32Array, upT: Float32Array, n: number): void {
  * diagonal fix of dead inputs, H̃_jj = 0 → 1, is applied on the fly). Same damping-retry semantics and
  * messages as the JS path: λ = rel·mean(diag H̃), rel ×10 (from 1e-8 when 0) up to 6 attempts, a
  * failure being a failing pivot of the blocked factor. With `factor` (SparseGPT's factor of the same
- * damped H̃, `sparseGptFactor`) at relative damping `damping`, that U is used (copied to float32, not
- * modified) instead of factoring: the same kernel on the same matrix, so V is bit-identical.
+ * damped H̃, `sparseGptFactor`) at relative damping `damping`, that U is used (read in float32 blocks,
+ * not modified) instead of factoring: the same kernel on the same matrix, so V is bit-identical.
+ * `factor` may be deferred (a function): it is then called once, after M = W·Dᵀ is formed, the last
+ * read of `crossGram`, so it may write the factor into crossGram's buffer (`sparseGptFactor`'s
+ * `into`). `blockFloats` bounds each GEMM's block of an n² operand (the values do not depend on it).
  *
  * @internal
  */
@@ -57,31 +81,34 @@ export async function denseTargetOnBackend(
   where: string,
   blend: number,
   backend: ComputeBackend,
-  factor?: SparseGptFactor,
+  factor?: SparseGptFactor | (() => Promise<SparseGptFactor>),
+  blockFloats: number = DENSE_TARGET_BLOCK_FLOATS,
 ): Promise<DenseTargetResult> {
   const { rows, cols: n } = weight;
   const nn = n * n;
   const { diag, meanDiag } = liveDiagonal(gram, n);
 
-  // M = W·Dᵀ with D = α(C − H̃) (dead diagonal fixed), D dropped right after.
-  let d: Float32Array = new Float32Array(nn); // (n, n)
-  for (let i = 0; i < nn; i++) d[i] = blend * (crossGram[i]! - gram[i]!);
-  for (let j = 0; j < n; j++) if (gram[j * n + j] === 0) d[j * n + j] = blend * (crossGram[j * n + j]! - 1);
-  const m = await gemm(backend, weight.data, d, rows, n, n); // (rows, n)
-  d = new Float32Array(0);
+  // M = W·Dᵀ with D = α(C − H̃) (dead diagonal fixed), D formed block by block of its rows.
+  const m = await gemmByRowBlocks(backend, weight.data, rows, n, n, blockFloats, (j0, j1, buf) => {
+    for (let j = j0; j < j1; j++) {
+      const o = j * n;
+      const b = (j - j0) * n;
+      for (let a = 0; a < n; a++) buf[b + a] = blend * (crossGram[o + a]! - gram[o + a]!);
+      if (gram[o + j] === 0) buf[b + j] = blend * (crossGram[o + j]! - 1);
+    }
+  }); // (rows, n)
 
   // (H̃ + λI)⁻¹ = UᵀU: the caller's factor at this damping (shared, read only), or factored here,
   // retried with more damping as the JS path does.
   const warnings: string[] = [];
   let rel = damping;
-  let up: Float32Array; // (n, n) U
-  let upT: Float32Array; // (n, n) Uᵀ
+  let upper: Float64Array; // (n, n) U, read by blocks of rows (U) and of columns (Uᵀ) in float32
+  // A deferred factor is made only now, after the last read of C (it may be written into C's buffer).
+  if (typeof factor === "function") factor = await factor();
   if (factor !== undefined && factor.relDamping === damping && factor.upper.length === nn) {
-    up = new Float32Array(factor.upper);
-    upT = new Float32Array(nn);
-    transposeUpper(up, upT, n);
+    upper = factor.upper;
   } else {
-    let u: Float64Array | undefined = new Float64Array(nn); // (n, n) the one float64 working matrix
+    const u = new Float64Array(nn); // (n, n) the one float64 working matrix
     let ok = false;
     for (let attempt = 0; attempt < 6; attempt++) {
       u.set(gram);
@@ -102,19 +129,25 @@ export async function denseTargetOnBackend(
         `${where}: Cholesky of the damped Gram matrix H̃ + λI failed. Expected a positive-definite matrix, got failing pivots up to λ = ${rel / 10}·mean(diag H̃).`,
       );
     }
-    // U (float32) into the first half of u's buffer (in place, forward: element k of the float32 view
-    // overwrites bytes of float64 elements < k only after element k was read), Uᵀ into the second half.
-    const buf = u.buffer;
-    const f64 = u;
-    u = undefined;
-    up = new Float32Array(buf, 0, nn);
-    for (let k = 0; k < nn; k++) up[k] = f64[k]!;
-    upT = new Float32Array(buf, nn * 4, nn);
-    transposeUpper(up, upT, n);
+    upper = u;
   }
   const lambda = rel * meanDiag;
-  const p = await gemm(backend, m, up, rows, n, n); // (rows, n) P = M·Uᵀ
-  const corr = await gemm(backend, p, upT, rows, n, n); // (rows, n) P·U
+  // P = M·Uᵀ: w = U, its rows as stored (float32-rounded).
+  const p = await gemmByRowBlocks(backend, m, rows, n, n, blockFloats, (j0, j1, buf) => {
+    for (let j = j0; j < j1; j++) {
+      const o = j * n;
+      const b = (j - j0) * n;
+      for (let a = 0; a < n; a++) buf[b + a] = upper[o + a]!;
+    }
+  }); // (rows, n)
+  // P·U: w = Uᵀ of U's upper triangle, row j = column j of U down to the diagonal, zero beyond it.
+  const corr = await gemmByRowBlocks(backend, p, rows, n, n, blockFloats, (j0, j1, buf) => {
+    for (let j = j0; j < j1; j++) {
+      const b = (j - j0) * n;
+      for (let i = 0; i <= j; i++) buf[b + i] = upper[i * n + j]!;
+      buf.fill(0, b + j + 1, b + n);
+    }
+  }); // (rows, n)
 
   const out = new Float32Array(rows * n); // (rows, n)
   for (let i = 0; i < rows; i++) {

@@ -55,7 +55,9 @@ export interface DenseTargetResult {
  * @param backend Run wide layers (cols ≥ 512) as float32 GEMMs here; absent: float64 JS throughout.
  * @param factor Backend path only: SparseGPT's factor of the same damped H̃ (`sparseGptFactor` with
  *   percdamp = damping), shared with the sweep and linears on the same input; used (read only) when
- *   its relative damping is `damping`, skipping this function's factorisation (V bit-identical).
+ *   its relative damping is `damping`, skipping this function's factorisation (V bit-identical). A
+ *   function is called once, after the last read of `crossGram` (it may factor into crossGram's
+ *   buffer); the JS path never calls it.
  * @throws PruneError SHAPE_MISMATCH for gram or crossGram of the wrong size; NUMERIC_FAILURE when
  *   H̃ + λI stays indefinite, or a non-finite target row.
  * @example
@@ -70,7 +72,7 @@ export async function denseTargetWeight(
   name: string,
   blend = 1,
   backend?: ComputeBackend,
-  factor?: SparseGptFactor,
+  factor?: SparseGptFactor | (() => Promise<SparseGptFactor>),
 ): Promise<DenseTargetResult> {
   const { rows, cols: n } = weight;
   const where = `mama(${name.slice(0, 120)}) target "dense"`;

@@ -173,7 +173,31 @@ export function mamaLinearProcedure(
     // for the dense target's V, every sweep, and every linear of the same input (q/k/v, gate/up share
     // their Gram object): the same kernel on the same matrix, so every result is bit-identical.
     let factor: SparseGptFactor | undefined;
+    const cross = st?.crossGram;
+    // The last linear of its input (`gramDisposable`) with a dense target: the factor is made after
+    // the dense target's last read of C, INTO C's buffer (no third float64 cols² matrix beside H̃ and
+    // C: 512 MiB at cols = 8192), and not kept for other linears. Same values bit for bit.
+    const factorIntoCross =
+      input.gramDisposable === true && s.target === "dense" && cross !== undefined && cross !== gram;
+    let deferred: (() => Promise<SparseGptFactor>) | undefined;
     if (
+      wide &&
+      sweep &&
+      gram !== undefined &&
+      input.backend !== undefined &&
+      cols >= SPARSEGPT_BACKEND_MIN_COLS &&
+      factorIntoCross &&
+      factors.get(gram)?.damping !== damping
+    ) {
+      const backend = input.backend;
+      deferred = async (): Promise<SparseGptFactor> => {
+        throwIfAborted(signal, where);
+        const f = await sparseGptFactor(gram, cols, { percdamp: damping, backend, name, log, into: cross });
+        factor = { upper: f.upper, relDamping: f.relDamping };
+        for (const m of f.warnings) warnings.push(m);
+        return factor;
+      };
+    } else if (
       wide &&
       sweep &&
       gram !== undefined &&
@@ -192,7 +216,6 @@ export function mamaLinearProcedure(
     }
     // The rows every refit, saliency and swap is taken toward: W, or the dense target's V.
     let T: Matrix = W;
-    const cross = st?.crossGram;
     if (s.target === "dense" && gram !== undefined && cross === undefined) {
       // No dense stream (a linear pruned on its own, e.g. pruneLinear or a conformance kit): its input
       // is taken as the dense model's (X = X̃, so C = H̃), where the dense target IS the layer target.
@@ -202,7 +225,16 @@ export function mamaLinearProcedure(
       log.debug(m);
     }
     if (s.target === "dense" && gram !== undefined && cross !== undefined) {
-      const d = await denseTargetWeight(W, gram, cross, damping, name, s.targetBlend, input.backend, factor);
+      const d = await denseTargetWeight(
+        W,
+        gram,
+        cross,
+        damping,
+        name,
+        s.targetBlend,
+        input.backend,
+        deferred ?? factor,
+      );
       T = d.target;
       for (const m of d.warnings) {
         warnings.push(m);
@@ -289,6 +321,9 @@ export function mamaLinearProcedure(
       cur = refined.weight;
       for (const m of refined.warnings) warnings.push(m);
     }
+    // The last linear of its input: its shared factor is of no further use (do not wait for the
+    // Gram's collection to drop it).
+    if (input.gramDisposable === true && gram !== undefined) factors.delete(gram);
     return {
       weight: cur,
       mask,

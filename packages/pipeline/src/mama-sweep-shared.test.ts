@@ -123,4 +123,29 @@ describe("MAMA's sweep solver: one shared factorisation per input", () => {
       expect(calls[2]).toBe(calls[1]);
     },
   );
+
+  it.each([{ sparsity: 0.5 as Sparsity }, { sparsity: { n: 2, m: 4 } as Sparsity }])(
+    "gramDisposable: factoring into the cross-Gram's buffer after V gives the same weights bit for bit ($sparsity)",
+    async ({ sparsity }) => {
+      const settings = mamaSettings({ path: "wide", wide: { solver: "sweep" } }, defaults);
+      const w = weights[0]!;
+      const group = typeof sparsity === "number" ? ("row" as const) : ("n:m" as const);
+      const base = { name: "l0", weight: w, sparsity, group, backend: wasm, log: SILENT_LOGGER };
+      const ref = await mamaLinearProcedure(settings)({ ...base, stats });
+      const spent = new Float64Array(cross); // the caller's C, given up to the procedure
+      const got = await mamaLinearProcedure(settings)({
+        ...base,
+        stats: { ...stats, crossGram: spent },
+        gramDisposable: true,
+      });
+      expect(Array.from(got.mask)).toEqual(Array.from(ref.mask));
+      expect(Array.from(got.weight)).toEqual(Array.from(ref.weight));
+      expect(got.dampingUsed).toBe(ref.dampingUsed);
+      // C's buffer now holds the factor U (upper triangular: zero below the diagonal, as the factor's).
+      let changed = 0;
+      for (let k = 0; k < spent.length; k++) if (spent[k] !== cross[k]) changed++;
+      expect(changed).toBeGreaterThan(spent.length / 2);
+      expect(gram[5 * n + 3]).not.toBe(0); // and H̃ itself is untouched (it is read after)
+    },
+  );
 });

@@ -53,7 +53,8 @@ export interface PruneLinearOptions {
   /**
    * The caller reads `stats.gram` no more after this call (this linear is the last one of its shared
    * input): SparseGPT on the backend path may then damp and factor it in place (`overwriteHessian`, no
-   * n² float64 copy), and `stats.gram` holds garbage afterwards. Default false.
+   * n² float64 copy), and `stats.gram` holds garbage afterwards; a method's own procedure is told so
+   * too (MAMA then reuses `stats.crossGram`'s buffer, which holds garbage afterwards). Default false.
    */
   readonly gramDisposable?: boolean;
   readonly log?: Logger;
@@ -163,6 +164,7 @@ export async function pruneLinear(options: PruneLinearOptions): Promise<PruneLin
       ...(options.preWeight !== undefined ? { preWeight: options.preWeight } : {}),
       ...(options.damping !== undefined ? { damping: options.damping } : {}),
       ...(options.backend !== undefined ? { backend: options.backend } : {}),
+      ...(options.gramDisposable === true ? { gramDisposable: true } : {}),
       log,
       ...(signal !== undefined ? { signal } : {}),
     });

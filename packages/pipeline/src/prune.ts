@@ -292,7 +292,10 @@ export async function startPrune(
       const input = stats[INPUT_OF[name]];
       if (nm !== undefined && resolved.permute === "channels" && PERMUTABLE[name] && input !== undefined) {
         // N:M channel permutation: moves this linear's columns and its producers' rows (same function).
-        stats[INPUT_OF[name]] = permuteBlockChannels(model, local, name, input, nm, log).stats;
+        // In place: the unpermuted Gram and cross-Gram are dropped anyway (no second cols² copy each).
+        stats[INPUT_OF[name]] = permuteBlockChannels(model, local, name, input, nm, log, {
+          inPlaceStats: true,
+        }).stats;
       }
       // The live weight itself, not a copy (172 MiB per MLP linear of a 7B block, held through the
       // linear's OBS): methods and scorers never modify their input weight, and setLinearWeight copies

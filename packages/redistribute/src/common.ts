@@ -189,9 +189,16 @@ export function dampedCopies(
   h: Float64Array | Float32Array,
   n: number,
   dead?: Uint8Array,
+  into?: Float64Array,
 ): DampedMatrixSource {
   return (damping) => {
-    const damped = new Float64Array(h); // (n, n)
+    // (n, n) a new copy, or H copied into the caller's spare n² buffer
+    let damped: Float64Array;
+    if (into === undefined) damped = new Float64Array(h);
+    else {
+      into.set(h);
+      damped = into;
+    }
     for (let j = 0; j < n; j++) {
       if (dead !== undefined && dead[j] === 1) damped[j * n + j] = 1 + damping;
       else damped[j * n + j]! += damping;

@@ -19,6 +19,7 @@ export {
   PCG_DEFAULT_MAX_ITERATIONS,
   PCG_DEFAULT_RANK,
   PCG_DEFAULT_TOLERANCE,
+  PCG_H_BLOCK_FLOATS,
   PCG_WINDOW,
   type PcgRefitOptions,
   type PcgRefitResult,

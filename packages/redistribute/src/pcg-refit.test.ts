@@ -213,3 +213,29 @@ describe("pcgRefit measure: false", () => {
     }
   });
 });
+
+describe("pcgRefit hBlockFloats", () => {
+  it("H in float32 blocks of rows gives the one-copy weights bit for bit (wasm, ragged last block, warm start)", async () => {
+    const rows = 40;
+    const cols = 172; // 172 = 8·21 + 4: blocks of 24 rows, the last of 4
+    const w = randomWeight(rows, cols, 81);
+    const h = activationLikeHessian(400, cols, 82, { dead: [7] });
+    const mask = withSpecialRows(randomMask(rows, cols, 0.5, 83), cols);
+    const init = (await sparsegpt(w, h, { mask })).weight;
+    const backend = await createWasmBackend();
+    try {
+      for (const initialWeight of [undefined, init]) {
+        const o = { backend, maxIterations: 6, ...(initialWeight !== undefined ? { initialWeight } : {}) };
+        const whole = await pcgRefit(w, h, mask, o);
+        const blocked = await pcgRefit(w, h, mask, { ...o, hBlockFloats: 24 * cols });
+        expect(Array.from(blocked.weight)).toEqual(Array.from(whole.weight));
+        expect(blocked.iterations).toBe(whole.iterations);
+        expect(blocked.reconstructionError).toBe(whole.reconstructionError);
+        // And the refit moved the weights toward the least squares: its error is below the masked start's.
+        expect(blocked.reconstructionError).toBeLessThan(blocked.startError);
+      }
+    } finally {
+      await backend.dispose?.();
+    }
+  });
+});

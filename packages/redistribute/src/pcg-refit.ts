@@ -54,7 +54,20 @@ export interface PcgRefitOptions {
    * fields are then NaN and `measured` is false.
    */
   readonly measure?: boolean;
+  /**
+   * At most this many float32 values of H per backend GEMM (default {@link PCG_H_BLOCK_FLOATS}): a
+   * float64 H wider than that enters each H·v product in float32 blocks of its rows, converted block
+   * by block, so no float32 copy of H exists in the heap or the kernel memory. The weights do not
+   * depend on it (column j of v·H uses row j of H only), bit for bit.
+   */
+  readonly hBlockFloats?: number;
 }
+
+/**
+ * Default of `PcgRefitOptions.hBlockFloats`: 2²³ values (32 MiB); H up to 2896² is one block, as a
+ * whole float32 copy (8192²: 8 blocks instead of a 256 MiB copy in the heap and in the kernel memory).
+ */
+export const PCG_H_BLOCK_FLOATS: number = 2 ** 23;
 
 /** Result of {@link pcgRefit}. */
 export interface PcgRefitResult {
@@ -151,7 +164,14 @@ export async function pcgRefit(
   await tick(where);
   const info = checkHessian(where, hessian, n);
   const lambda = relDamping * info.meanDiag;
-  const h32 = hessian instanceof Float32Array ? hessian : new Float32Array(hessian); // (n, n)
+  const hBlock = options.hBlockFloats ?? PCG_H_BLOCK_FLOATS;
+  // Rows of H per GEMM: all of them (one float32 H, as given or copied once), or blocks of a multiple
+  // of 8 (the kernel's column panel) converted from the float64 H per product.
+  const nb =
+    hessian instanceof Float32Array || n * n <= hBlock ? n : Math.max(8, Math.floor(hBlock / n / 8) * 8);
+  const h32 = nb === n ? (hessian instanceof Float32Array ? hessian : new Float32Array(hessian)) : undefined; // (n, n)
+  const hb = h32 === undefined ? new Float32Array(nb * n) : undefined; // (nb, n) one block of H's rows
+  const yb = hb === undefined ? undefined : new Float32Array(rows * nb); // (≤ rows, nb)
   // H_d·v = H·v + shift ⊙ v: the ridge, plus the anchor's H_jj = 1 on dead inputs.
   const shift = new Float64Array(n); // (n,)
   const diagD = new Float64Array(n); // (n,) diag(H_d)
@@ -189,9 +209,22 @@ export async function pcgRefit(
   const gemmOf = async (x: Float32Array, m: number, out?: Float32Array): Promise<Float32Array> => {
     gemmCalls++;
     gemmMultiplyAdds += m * n * n;
-    const q = await backend.matmulTransB(x, h32, m, n, n, out === undefined ? undefined : { out });
-    if (out !== undefined && q !== out) out.set(q);
-    return out ?? q;
+    if (h32 !== undefined) {
+      const q = await backend.matmulTransB(x, h32, m, n, n, out === undefined ? undefined : { out });
+      if (out !== undefined && q !== out) out.set(q);
+      return out ?? q;
+    }
+    const y = out ?? new Float32Array(m * n); // (m, n)
+    for (let j0 = 0; j0 < n; j0 += nb) {
+      const c = Math.min(nb, n - j0);
+      const w = hb!.subarray(0, c * n);
+      for (let k = 0; k < c * n; k++) w[k] = hessian[j0 * n + k]!;
+      const yo = (m <= rows ? yb! : new Float32Array(m * c)).subarray(0, m * c);
+      const q = await backend.matmulTransB(x, w, m, n, c, { out: yo });
+      backend.invalidate(w);
+      for (let i = 0; i < m; i++) y.set(q.subarray(i * c, (i + 1) * c), i * n + j0);
+    }
+    return y;
   };
   const gemm = (m: number): Promise<Float32Array> =>
     gemmOf(p32.subarray(0, m * n), m, q32.subarray(0, m * n));

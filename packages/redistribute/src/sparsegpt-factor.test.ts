@@ -49,4 +49,23 @@ describe("sparsegpt with a shared factor (sparseGptFactor)", () => {
       /option factor\.upper.*Expected 160·160 = 25600, got 25599/,
     );
   });
+
+  it("into: the factor written into the caller's buffer equals the new one bit for bit (also after an escalation)", async () => {
+    for (const [hh, percdamp] of [
+      [h, 0.01],
+      [activationLikeHessian(20, cols, 33), 0],
+    ] as const) {
+      for (const be of [{}, { backend: wasm, backendMinCols: 0 }]) {
+        const ref = await sparseGptFactor(hh, cols, { percdamp, ...be });
+        const buf = new Float64Array(cols * cols).fill(7);
+        const f = await sparseGptFactor(hh, cols, { percdamp, ...be, into: buf });
+        expect(f.upper).toBe(buf);
+        expect(Array.from(f.upper)).toEqual(Array.from(ref.upper));
+        expect(f.relDamping).toBe(ref.relDamping);
+      }
+    }
+    await expect(sparseGptFactor(h, cols, { into: new Float64Array(4) })).rejects.toThrow(
+      /option into must be a separate float64 buffer of cols² values\. Expected 25600 values apart from the Hessian, got 4 values/,
+    );
+  });
 });

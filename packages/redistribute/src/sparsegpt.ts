@@ -376,6 +376,12 @@ export interface SparseGptFactorOptions {
   /** As `sparsegpt`'s: the blocked factorisation here when cols ≥ `backendMinCols`. */
   readonly backend?: ComputeBackend;
   readonly backendMinCols?: number;
+  /**
+   * A float64 cols² buffer the caller no longer needs (e.g. a matrix it is done with): the damped
+   * copy of H, and so the factor, is written into it instead of a new cols² array (the returned
+   * `upper` is then this buffer). The factor's values are the same bit for bit.
+   */
+  readonly into?: Float64Array;
 }
 
 /** Result of {@link sparseGptFactor}: the factor to pass as `sparsegpt`'s `factor`. */
@@ -388,7 +394,7 @@ export interface SparseGptFactorResult extends SparseGptFactor {
  * SparseGPT's factorisation on its own (dead inputs → 1, damping, U with H_d⁻¹ = UᵀU, the damping
  * escalation): exactly the factor {@link sparsegpt} computes with the same options, to share among
  * several sweeps on one Gram matrix (`sparsegpt(…, { factor })` then gives bit-identical results).
- * Memory: one float64 cols² (the factor).
+ * Memory: one float64 cols² (the factor; none with `into`).
  *
  * @throws as `sparsegpt`'s factorisation: `SHAPE_MISMATCH`, `CALIBRATION_INVALID`, `NUMERIC_FAILURE`.
  * @example
@@ -408,6 +414,12 @@ export async function sparseGptFactor(
   const minCols = options.backendMinCols ?? SPARSEGPT_BACKEND_MIN_COLS;
   const backend = options.backend !== undefined && cols >= minCols ? options.backend : undefined;
   const prep = checkHessian(where, hessian, cols);
+  if (options.into !== undefined && (options.into.length !== cols * cols || options.into === hessian)) {
+    throw new PruneError(
+      "SHAPE_MISMATCH",
+      `${where}: option into must be a separate float64 buffer of cols² values. Expected ${cols * cols} values apart from the Hessian, got ${options.into === hessian ? "the Hessian itself" : `${options.into.length} values`}.`,
+    );
+  }
   const warnings: string[] = [];
   const f = await factorWithDamping(
     where,
@@ -419,7 +431,7 @@ export async function sparseGptFactor(
     options.log,
     warnings,
     factorInPlace(cols, backend),
-    dampedCopies(hessian, cols, prep.dead),
+    dampedCopies(hessian, cols, prep.dead, options.into),
   );
   return { upper: f.value, relDamping: f.relDamping, warnings };
 }
