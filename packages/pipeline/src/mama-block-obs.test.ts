@@ -1,17 +1,10 @@
 import { matrix, SILENT_LOGGER } from "@mama-prune/core";
 import { describe, expect, it } from "vitest";
+import { rng } from "../test/fixtures/mask-problems.ts";
 import { blockConditionalPrecisions, blockKeptDiagonal } from "./mama-block-obs.ts";
 import { mamaLinearProcedure, mamaSettings } from "./mama-linear.ts";
 import { createMamaMethod } from "./mama-method.ts";
 import { fullInverseUpper, type MamaWideOptions, mamaWideSettings, upperDiagonal } from "./mama-wide.ts";
-
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s * 1664525 + 1013904223) >>> 0;
-    return s / 2 ** 32 - 0.5;
-  };
-}
 
 /** Gram XᵀX of random correlated inputs (tokens, n) with uneven column scales. */
 function gramOf(n: number, tokens: number, seed: number): Float64Array {

@@ -2,17 +2,10 @@ import { matrix, SILENT_LOGGER } from "@mama-prune/core";
 import { leastSquaresRefit } from "@mama-prune/redistribute";
 import { selectMask, wanda } from "@mama-prune/scoring";
 import { describe, expect, it } from "vitest";
+import { bestLoss as bestLossNested, rng } from "../test/fixtures/mask-problems.ts";
 import { mamaLinearProcedure, mamaSettings } from "./mama-linear.ts";
 import { createMamaMethod } from "./mama-method.ts";
 import { resolveMethod } from "./methods.ts";
-
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s * 1664525 + 1013904223) >>> 0;
-    return s / 2 ** 32 - 0.5;
-  };
-}
 
 /** Gram XᵀX of random correlated inputs X (tokens, n), with its squared column norms. */
 function gramOf(n: number, tokens: number, seed: number): { gram: Float64Array; sqNorm: Float64Array } {
@@ -29,35 +22,13 @@ function gramOf(n: number, tokens: number, seed: number): { gram: Float64Array; 
   return { gram, sqNorm };
 }
 
-/** min over w' supported on `keep` of (w − w')ᵀH(w − w'), by Gaussian elimination (independent of the code). */
+/** The fixture's brute-force loss min over w' supported on `keep` of (w − w')ᵀH(w − w') on a flat H. */
 function bestLoss(w: number[], h: Float64Array, n: number, keep: number[]): number {
-  const k = keep.length;
-  const drop = w.map((_, j) => j).filter((j) => !keep.includes(j));
-  // δ_K solves H_KK δ = H_KP w_P; loss = (w − w')ᵀH(w − w') with w'_K = w_K + δ, w'_P = 0.
-  const a = keep.map((i) => [
-    ...keep.map((j) => h[i * n + j]!),
-    drop.reduce((s, p) => s + h[i * n + p]! * w[p]!, 0),
-  ]);
-  for (let c = 0; c < k; c++) {
-    for (let r2 = c + 1; r2 < k; r2++) {
-      const f = a[r2]![c]! / a[c]![c]!;
-      for (let q = c; q <= k; q++) a[r2]![q]! -= f * a[c]![q]!;
-    }
-  }
-  const d = new Array<number>(k).fill(0);
-  for (let c = k - 1; c >= 0; c--) {
-    let s = a[c]![k]!;
-    for (let q = c + 1; q < k; q++) s -= a[c]![q]! * d[q]!;
-    d[c] = s / a[c]![c]!;
-  }
-  const diff = new Array<number>(n).fill(0); // w − w'
-  keep.forEach((j, i) => {
-    diff[j] = -d[i]!;
-  });
-  for (const p of drop) diff[p] = w[p]!;
-  let loss = 0;
-  for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) loss += diff[i]! * h[i * n + j]! * diff[j]!;
-  return loss;
+  return bestLossNested(
+    w,
+    Array.from({ length: n }, (_, i) => Array.from(h.subarray(i * n, (i + 1) * n))),
+    keep,
+  );
 }
 
 describe("MAMA's per-linear procedure", () => {

@@ -2,6 +2,7 @@ import { type Matrix, matrix, SILENT_LOGGER, type Sparsity } from "@mama-prune/c
 import { createCpuBackend } from "@mama-prune/model";
 import { sparsegpt } from "@mama-prune/redistribute";
 import { describe, expect, it } from "vitest";
+import { rng } from "../test/fixtures/mask-problems.ts";
 import { denseTargetWeight } from "./dense-target.ts";
 import {
   type MamaMethodOptions,
@@ -13,14 +14,6 @@ import { createMamaMethod } from "./mama-method.ts";
 import { sweepScoreIsObsOnly } from "./mama-sweep.ts";
 import { chooseMamaPath, mamaWideSettings } from "./mama-wide.ts";
 import { refitKept } from "./refit-kept.ts";
-
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s * 1664525 + 1013904223) >>> 0;
-    return s / 2 ** 32 - 0.5;
-  };
-}
 
 const rows = 16;
 const n = 64;

@@ -2,18 +2,11 @@ import { matrix, SILENT_LOGGER } from "@mama-prune/core";
 import { createCpuBackend } from "@mama-prune/model";
 import { leastSquaresRefit, reconstructionError } from "@mama-prune/redistribute";
 import { describe, expect, it } from "vitest";
+import { rng } from "../test/fixtures/mask-problems.ts";
 import { mamaLinearProcedure, mamaSettings, type RefitSolver } from "./mama-linear.ts";
 import { createMamaMethod } from "./mama-method.ts";
 import { chooseMamaPath, fullInverseDiagonal, MAMA_WIDE_STEPS } from "./mama-wide.ts";
 import { refitKept } from "./refit-kept.ts";
-
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s * 1664525 + 1013904223) >>> 0;
-    return s / 2 ** 32 - 0.5;
-  };
-}
 
 /** Gram XᵀX of random correlated inputs X (tokens, n) with uneven column scales, and its diagonal. */
 function gramOf(n: number, tokens: number, seed: number): { gram: Float64Array; sqNorm: Float64Array } {
