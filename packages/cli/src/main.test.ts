@@ -186,6 +186,23 @@ describe("main: prune --recipe", () => {
     const cfg = JSON.parse(await readFile(join(ws.dir, "from-recipe", "config.json"), "utf8"));
     expect(cfg.quantization_config.sparsity_config.format).toBe("sparse-bitmask");
   });
+
+  it("passes mama.wide to the method: the wide path's solver named in each linear's report", async () => {
+    const solvers = async (solver: string, out: string): Promise<Set<unknown>> => {
+      await writeFile(
+        join(ws.dir, `wide-${solver}.yaml`),
+        `model: model\nmethod: { name: mama, mama: { path: wide, wide: { solver: ${solver}, polishIterations: 2 } } }\nsparsity: 0.5\ncalibration: { text: text.txt, nsamples: 2, seqlen: 8 }\noutput: { dir: ${out} }\n`,
+      );
+      const r = await runCli(["prune", "--recipe", `wide-${solver}.yaml`, "--json", "--quiet"], ws.dir);
+      expect(r.code, r.stderr).toBe(0);
+      const layers = JSON.parse(r.stdout).report.linears as { mamaPath?: string; refitSolver?: string }[];
+      expect(layers.length).toBeGreaterThan(0);
+      expect(new Set(layers.map((l) => l.mamaPath))).toEqual(new Set(["wide"]));
+      return new Set(layers.map((l) => l.refitSolver));
+    };
+    expect(await solvers("sweep", "wide-sweep")).toEqual(new Set(["sweep"]));
+    expect([...(await solvers("pcg", "wide-pcg"))]).not.toContain("sweep");
+  });
 });
 
 describe("main: error paths", () => {

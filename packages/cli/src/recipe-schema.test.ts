@@ -125,6 +125,11 @@ describe("recipe.schema.json", () => {
       ["output", props(schema)["output"]!, (k) => ({ output: { [k]: 1 } })],
       ["method", objectForm(defs["method"]!), (k) => ({ method: { name: "wanda", [k]: 1 } })],
       ["mama", defs["mama"]!, (k) => ({ method: { name: "mama", mama: { [k]: 1 } } })],
+      [
+        "mama.wide",
+        props(defs["mama"]!)["wide"]!,
+        (k) => ({ method: { name: "mama", mama: { wide: { [k]: 1 } } } }),
+      ],
       ["allocation", objectForm(defs["allocation"]!), (k) => ({ allocation: { kind: "owl", [k]: 1 } })],
       ["plugin", objectForm(defs["plugin"]!), (k) => ({ plugins: [{ package: "p", [k]: 1 }] })],
       ["distill", props(schema)["distill"]!, (k) => ({ distill: { teacher: "t", text: "x", [k]: 1 } })],

@@ -92,6 +92,35 @@ describe("parseRecipe", () => {
       path: "exact",
       permute: "none",
     });
+    const w = parseRecipe(
+      "method:\n  name: mama\n  mama: { wide: { solver: pcg, polishIterations: 3, sweeps: 2, steps: 4, intermediateIterations: 0, obs: block, block: 32 } }\n",
+      "r.yaml",
+    ).method;
+    expect(typeof w === "object" ? w.mama : undefined).toEqual({
+      wide: {
+        solver: "pcg",
+        polishIterations: 3,
+        sweeps: 2,
+        steps: 4,
+        intermediateIterations: 0,
+        obs: "block",
+        block: 32,
+      },
+    });
+    for (const [bad, msg] of [
+      ["solver: gradual", /recipe\.method\.mama\.wide\.solver: expected one of sweep, pcg, got "gradual"/],
+      ["sweeps: 17", /recipe\.method\.mama\.wide\.sweeps: expected an integer in \[1, 16\], got 17/],
+      [
+        "polishIterations: 1.5",
+        /recipe\.method\.mama\.wide\.polishIterations: expected an integer ≥ 0, got 1\.5/,
+      ],
+      ["steps: 0", /recipe\.method\.mama\.wide\.steps: expected an integer in \[1, 64\], got 0/],
+      ["iterations: 3", /recipe\.method\.mama\.wide\.iterations: unknown key\. Expected one of solver, polishIterations/],
+    ] as const) {
+      expect(() => parseRecipe(`method:\n  name: mama\n  mama: { wide: { ${bad} } }\n`, "r.yaml")).toThrow(
+        msg,
+      );
+    }
     expect(() => parseRecipe("lenient: 1\n", "r.yaml")).toThrow(
       /recipe\.lenient: expected true or false, got 1/,
     );

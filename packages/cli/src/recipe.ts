@@ -6,8 +6,13 @@
 // Files (YAML/JSON text with line:column in errors) are parsed in recipe-file.ts.
 
 import { parseSparsity as parseSparsityText, type Sparsity, validateSparsity } from "@mama-prune/core";
-import { PRUNE_METHODS, REDISTRIBUTIONS, type Redistribution } from "@mama-prune/pipeline";
-import type { MamaOptions } from "@mama-prune/scoring";
+import {
+  type MamaMethodOptions,
+  type MamaWideOptions,
+  PRUNE_METHODS,
+  REDISTRIBUTIONS,
+  type Redistribution,
+} from "@mama-prune/pipeline";
 import { bool, fail, int, intIn, num, obj, oneOf, pluginSpec, str } from "./recipe-checks.ts";
 import { type DistillRecipe, distillRecipe, type GrpoRecipe, grpoRecipe } from "./recipe-train.ts";
 
@@ -43,7 +48,7 @@ export interface MethodSpec {
   readonly scorer?: string;
   readonly group?: "matrix" | "row" | "block";
   readonly redistribution?: Redistribution;
-  readonly mama?: MamaOptions;
+  readonly mama?: MamaMethodOptions;
   readonly damping?: number;
   readonly blockSize?: number;
   /** Give this method the recipe's pre-trained checkpoint (`pre`) for movement terms. Default true. */
@@ -146,7 +151,7 @@ function methodName(v: unknown, path: string): string {
 
 const GROUPS = ["matrix", "row", "block"] as const;
 
-function mamaOptions(v: unknown, path: string): MamaOptions {
+function mamaOptions(v: unknown, path: string): MamaMethodOptions {
   const o = obj(v, path, [
     "magnitudeWeight",
     "activationWeight",
@@ -167,6 +172,7 @@ function mamaOptions(v: unknown, path: string): MamaOptions {
     "targetBlend",
     "path",
     "permute",
+    "wide",
   ]);
   const out: Record<string, unknown> = {};
   for (const k of ["magnitudeWeight", "activationWeight", "movementWeight", "obsWeight"]) {
@@ -208,7 +214,41 @@ function mamaOptions(v: unknown, path: string): MamaOptions {
   if (o["path"] !== undefined) out["path"] = oneOf(o["path"], `${path}.path`, ["auto", "exact", "wide"]);
   if (o["permute"] !== undefined)
     out["permute"] = oneOf(o["permute"], `${path}.permute`, ["none", "channels"]);
-  return out as MamaOptions;
+  if (o["wide"] !== undefined) out["wide"] = mamaWide(o["wide"], `${path}.wide`);
+  return out as MamaMethodOptions;
+}
+
+/** MAMA's wide-path knobs (`mama.wide`): the same keys and ranges as the library's `mamaWideSettings`. */
+function mamaWide(v: unknown, path: string): MamaWideOptions {
+  const o = obj(v, path, [
+    "solver",
+    "polishIterations",
+    "sweeps",
+    "steps",
+    "intermediateIterations",
+    "obs",
+    "block",
+  ]);
+  const out: Record<string, unknown> = {};
+  if (o["solver"] !== undefined) out["solver"] = oneOf(o["solver"], `${path}.solver`, ["sweep", "pcg"]);
+  if (o["obs"] !== undefined) out["obs"] = oneOf(o["obs"], `${path}.obs`, ["full", "block", "kept"]);
+  const ranges: [string, number, number | undefined][] = [
+    ["polishIterations", 0, undefined],
+    ["sweeps", 1, 16],
+    ["steps", 1, 64],
+    ["intermediateIterations", 0, undefined],
+    ["block", 1, undefined],
+  ];
+  for (const [k, lo, hi] of ranges) {
+    if (o[k] === undefined) continue;
+    out[k] = num(
+      o[k],
+      `${path}.${k}`,
+      (x) => Number.isInteger(x) && x >= lo && (hi === undefined || x <= hi),
+      hi === undefined ? `an integer ≥ ${lo}` : `an integer in [${lo}, ${hi}]`,
+    );
+  }
+  return out as MamaWideOptions;
 }
 
 function methodSpec(v: unknown, path: string): MethodSpec {
