@@ -1,0 +1,228 @@
+// The native backend's matmulTransB against a float64 reference on both sides of the threshold (odd
+// sizes, bias, views with a byteOffset, an out buffer), its routing, passthroughs and errors.
+import { createWasmBackend, isWasmSimdSupported } from "@mama-prune/compute-wasm";
+import { type ComputeBackend, createRng, isPruneError } from "@mama-prune/core";
+import { afterAll, describe, expect, it, vi } from "vitest";
+import { createOrtGemmBackend, type NativeBackend } from "./native-backend.ts";
+import { loadOnnxRuntime } from "./node/native-node.ts";
+import type { OrtModule } from "./ort.ts";
+import { DEFAULT_NATIVE_GEMM_THRESHOLD, usesNativeGemm } from "./threshold.ts";
+
+function uniform(length: number, seed: number): Float32Array {
+  const rng = createRng(seed);
+  return Float32Array.from({ length }, () => 2 * rng.next() - 1);
+}
+
+/** y = x·wᵀ (+ bias) in float64 and the per-entry scale Σ|x·w| (+|bias|) the error is measured in. */
+function reference(x: Float32Array, w: Float32Array, m: number, k: number, n: number, bias?: Float32Array) {
+  const y = new Float64Array(m * n);
+  const scale = new Float64Array(m * n);
+  for (let i = 0; i < m; i++) {
+    for (let j = 0; j < n; j++) {
+      let s = bias ? bias[j]! : 0;
+      let a = bias ? Math.abs(bias[j]!) : 0;
+      for (let t = 0; t < k; t++) {
+        const p = x[i * k + t]! * w[j * k + t]!;
+        s += p;
+        a += Math.abs(p);
+      }
+      y[i * n + j] = s;
+      scale[i * n + j] = a;
+    }
+  }
+  return { y, scale };
+}
+
+/** max |got − want| / scale over all entries. */
+function maxRelError(got: Float32Array, want: Float64Array, scale: Float64Array): number {
+  let e = 0;
+  for (let i = 0; i < want.length; i++) e = Math.max(e, Math.abs(got[i]! - want[i]!) / (scale[i]! + 1e-30));
+  return e;
+}
+
+/** float32 GEMM error in units of Σ|x·w|: a few ulps of float32 (2⁻²³ ≈ 1.2e-7) for these k. */
+const TOL = 2e-6;
+
+const ort = await loadOnnxRuntime().catch(() => undefined);
+const canRun = ort !== undefined && isWasmSimdSupported();
+
+describe.skipIf(!canRun)("createOrtGemmBackend on onnxruntime-node", () => {
+  const open: ComputeBackend[] = [];
+  afterAll(async () => {
+    for (const b of open) await b.dispose?.();
+  });
+  const make = async (threads = 2, threshold?: { minDim?: number; minMkn?: number }): Promise<NativeBackend> => {
+    const b = createOrtGemmBackend({
+      ort: ort as OrtModule,
+      delegate: await createWasmBackend(),
+      threads,
+      ...(threshold !== undefined ? { threshold } : {}),
+    });
+    open.push(b);
+    return b;
+  };
+
+  // [m, k, n, on onnxruntime under the default threshold (minDim 256, m·k·n ≥ 2²²)]
+  const SHAPES: [number, number, number, boolean][] = [
+    [1, 256, 256, false], // m·k·n below 2²²
+    [64, 256, 256, true], // exactly 2²²
+    [63, 256, 256, false], // one row short
+    [512, 64, 512, false], // k below minDim (stories260K's head)
+    [512, 512, 255, false], // n below minDim
+    [33, 300, 517, true], // odd sizes
+    [7, 1031, 777, true],
+    [129, 2048, 260, true],
+  ];
+  for (const [m, k, n, native] of SHAPES) {
+    for (const withBias of [false, true]) {
+      it(`${m}×${k}×${n}${withBias ? " + bias" : ""} runs on ${native ? "onnxruntime" : "the delegate"} within ${TOL} of float64`, async () => {
+        const b = await make();
+        expect(usesNativeGemm(m, k, n, DEFAULT_NATIVE_GEMM_THRESHOLD)).toBe(native);
+        const x = uniform(m * k, m + k);
+        const w = uniform(n * k, n + 3 * k);
+        const bias = withBias ? uniform(n, 5 * n) : undefined;
+        const before = b.stats();
+        const y = await b.matmulTransB(x, w, m, k, n, bias ? { bias } : {});
+        const after = b.stats();
+        expect(after.nativeCalls - before.nativeCalls).toBe(native ? 1 : 0);
+        expect(after.delegatedCalls - before.delegatedCalls).toBe(native ? 0 : 1);
+        const { y: want, scale } = reference(x, w, m, k, n, bias);
+        const err = maxRelError(y, want, scale);
+        expect(err).toBeLessThanOrEqual(TOL);
+        // The tolerance can fail: one entry off by 1e-4 of its scale is caught.
+        const bad = y.slice();
+        bad[m * n - 1] = bad[m * n - 1]! + 1e-4 * scale[m * n - 1]!;
+        expect(maxRelError(bad, want, scale)).toBeGreaterThan(TOL);
+        if (!native) {
+          const d = await createWasmBackend();
+          open.push(d);
+          expect(y).toEqual(await d.matmulTransB(x, w, m, k, n, bias ? { bias } : {})); // bit for bit
+        }
+      });
+    }
+  }
+
+  it("reads views at a byteOffset, writes into `out`, and reuses one session per (k, n, bias)", async () => {
+    const b = await make(1, { minDim: 0, minMkn: 0 }); // everything on onnxruntime
+    const [m, k, n] = [5, 37, 19];
+    const xBig = uniform(3 + m * k, 1);
+    const wBig = uniform(1 + n * k, 2);
+    const x = xBig.subarray(3, 3 + m * k);
+    const w = wBig.subarray(1);
+    const outBig = new Float32Array(2 + m * n).fill(Number.NaN);
+    const out = outBig.subarray(2);
+    const r = await b.matmulTransB(x, w, m, k, n, { out });
+    expect(r).toBe(out);
+    expect(Number.isNaN(outBig[0]!) && Number.isNaN(outBig[1]!)).toBe(true); // nothing written before the view
+    const { y: want, scale } = reference(x, w, m, k, n);
+    expect(maxRelError(out, want, scale)).toBeLessThanOrEqual(TOL);
+    await b.matmulTransB(uniform(9 * k, 3), w, 9, k, n); // another m: the same session
+    expect(b.stats()).toEqual({ nativeCalls: 2, delegatedCalls: 0, sessions: 1 });
+    await b.matmulTransB(x, w, m, k, n, { bias: uniform(n, 4) });
+    expect(b.stats().sessions).toBe(2);
+  });
+
+  it("keeps concurrent calls apart (each result its own)", async () => {
+    const b = await make(2, { minDim: 0, minMkn: 0 });
+    const [m, k, n] = [40, 300, 280];
+    const xs = [0, 1, 2, 3].map((s) => uniform(m * k, 10 + s));
+    const w = uniform(n * k, 20);
+    const ys = await Promise.all(xs.map((x) => b.matmulTransB(x, w, m, k, n)));
+    for (const [i, x] of xs.entries()) {
+      const { y: want, scale } = reference(x, w, m, k, n);
+      expect(maxRelError(ys[i]!, want, scale)).toBeLessThanOrEqual(TOL);
+    }
+  });
+
+  it("sends Gram, column norms, attention, SwiGLU and invalidate to the delegate; dispose disposes it", async () => {
+    const d = await createWasmBackend();
+    const spies = {
+      gram: vi.spyOn(d, "gramAccumulate"),
+      col: vi.spyOn(d, "colSqNormAccumulate"),
+      swiglu: vi.spyOn(d, "swiglu"),
+      invalidate: vi.spyOn(d, "invalidate"),
+      dispose: vi.spyOn(d, "dispose"),
+    };
+    const b = createOrtGemmBackend({ ort: ort as OrtModule, delegate: d, threads: 1 });
+    expect(b.name).toBe("onnxruntime x1 + wasm-simd x1");
+    const x = uniform(6 * 4, 9);
+    const acc = new Float64Array(16);
+    await b.gramAccumulate(x, 6, 4, acc);
+    const want = [0, 1, 2, 3, 4, 5].reduce((s, i) => s + x[i * 4]! ** 2, 0);
+    expect(Math.abs(acc[0]! - want) / want).toBeLessThan(1e-6); // the delegate's float32 chunk sums
+    await b.colSqNormAccumulate(x, 6, 4, new Float64Array(4));
+    const g = uniform(8, 1);
+    const out = new Float32Array(8);
+    await b.swiglu?.(g, uniform(8, 2), out);
+    b.invalidate(x);
+    expect([spies.gram, spies.col, spies.swiglu, spies.invalidate].map((s) => s.mock.calls.length)).toEqual([
+      1, 1, 1, 1,
+    ]);
+    expect(spies.invalidate.mock.calls[0]?.[0]).toBe(x);
+    expect(typeof b.causalAttentionWindows).toBe("function");
+    await b.dispose();
+    await b.dispose(); // twice is fine
+    expect(spies.dispose).toHaveBeenCalledTimes(1);
+    await expect(b.matmulTransB(x, x, 6, 4, 6)).rejects.toThrow(/disposed/);
+  });
+
+  it("offers attention and SwiGLU only when the delegate has them", () => {
+    const plain: ComputeBackend = {
+      name: "plain",
+      matmulTransB: async () => new Float32Array(0),
+      gramAccumulate: async () => {},
+      colSqNormAccumulate: async () => {},
+      invalidate: () => {},
+    };
+    const b = createOrtGemmBackend({ ort: ort as OrtModule, delegate: plain, threads: 1 });
+    expect(b.causalAttentionWindows).toBeUndefined();
+    expect(b.swiglu).toBeUndefined();
+  });
+
+  it("rejects bad shapes naming the operand, and bad threads / threshold naming the option", async () => {
+    const b = await make(1);
+    await expect(b.matmulTransB(new Float32Array(5), new Float32Array(6), 2, 3, 2)).rejects.toThrow(
+      /x has 5 elements, expected m·k = 6/,
+    );
+    await expect(
+      b.matmulTransB(new Float32Array(6), new Float32Array(6), 2, 3, 2, { bias: new Float32Array(3) }),
+    ).rejects.toThrow(/bias has 3 elements, expected n = 2/);
+    const d = await createWasmBackend();
+    open.push(d);
+    expect(() => createOrtGemmBackend({ ort: ort as OrtModule, delegate: d, threads: 0 })).toThrow(
+      /threads must be an integer in \[1, 256\], got 0/,
+    );
+    expect(() =>
+      createOrtGemmBackend({ ort: ort as OrtModule, delegate: d, threads: 1, threshold: { minDim: -1 } }),
+    ).toThrow(/threshold\.minDim must be a non-negative integer, got "-1"/);
+  });
+});
+
+describe.skipIf(!isWasmSimdSupported())("createOrtGemmBackend with a failing onnxruntime", () => {
+  it("wraps a failed run in BACKEND_WORKER_FAILED naming the shapes", async () => {
+    const fake: OrtModule = {
+      Tensor: class {
+        constructor(
+          _t: string,
+          readonly data: Float32Array,
+          _d: readonly number[],
+        ) {}
+      },
+      InferenceSession: {
+        create: async () => ({
+          run: async () => {
+            throw new Error("bad allocation");
+          },
+          release: async () => {},
+        }),
+      },
+    };
+    const b = createOrtGemmBackend({ ort: fake, delegate: await createWasmBackend(), threads: 1 });
+    const e = await b
+      .matmulTransB(new Float32Array(300 * 300), new Float32Array(300 * 300), 300, 300, 300)
+      .catch((x: unknown) => x);
+    expect(isPruneError(e, "BACKEND_WORKER_FAILED")).toBe(true);
+    expect(String(e)).toMatch(/x \[300, 300\] · w \[300, 300\]ᵀ.*bad allocation/);
+    await b.dispose();
+  });
+});

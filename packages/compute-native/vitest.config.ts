@@ -1,0 +1,3 @@
+import { sharedProject } from "../../tools/vitest.shared.ts";
+
+export default sharedProject;
