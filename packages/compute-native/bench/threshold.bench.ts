@@ -69,7 +69,11 @@ await writeFile(`${values.out}.json`, `${JSON.stringify({ meta, rows }, null, 2)
 const md = [
   `# matmulTransB: onnxruntime-node (MLAS) vs wasm, x${threads}`,
   "",
-  `${meta.date}, ${meta.cpus}, Node ${meta.node}; load average ${load0.map((x) => x.toFixed(2)).join("/")} at start, ${loadavg().map((x) => x.toFixed(2)).join("/")} at end (shared machine: indicative). GFLOP/s = 2mkn / best-of-3 mean time per call, weights warm.`,
+  `${meta.date}, ${meta.cpus}, Node ${meta.node}; load average ${load0.map((x) => x.toFixed(2)).join("/")} at start, ${loadavg()
+    .map((x) => x.toFixed(2))
+    .join(
+      "/",
+    )} at end (shared machine: indicative). GFLOP/s = 2mkn / best-of-3 mean time per call, weights warm.`,
   "",
   "| m × k × n | wasm GFLOP/s | onnxruntime GFLOP/s | ort / wasm |",
   "|---|---:|---:|---:|",

@@ -51,7 +51,10 @@ describe.skipIf(!canRun)("createOrtGemmBackend on onnxruntime-node", () => {
   afterAll(async () => {
     for (const b of open) await b.dispose?.();
   });
-  const make = async (threads = 2, threshold?: { minDim?: number; minMkn?: number }): Promise<NativeBackend> => {
+  const make = async (
+    threads = 2,
+    threshold?: { minDim?: number; minMkn?: number },
+  ): Promise<NativeBackend> => {
     const b = createOrtGemmBackend({
       ort: ort as OrtModule,
       delegate: await createWasmBackend(),
@@ -202,11 +205,10 @@ describe.skipIf(!isWasmSimdSupported())("createOrtGemmBackend with a failing onn
   it("wraps a failed run in BACKEND_WORKER_FAILED naming the shapes", async () => {
     const fake: OrtModule = {
       Tensor: class {
-        constructor(
-          _t: string,
-          readonly data: Float32Array,
-          _d: readonly number[],
-        ) {}
+        readonly data: Float32Array;
+        constructor(_t: string, data: Float32Array, _d: readonly number[]) {
+          this.data = data;
+        }
       },
       InferenceSession: {
         create: async () => ({

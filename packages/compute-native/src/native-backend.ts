@@ -2,12 +2,7 @@
  * A ComputeBackend whose large matmuls run on onnxruntime (MLAS on CPU) and everything else on a
  * delegate backend (the wasm one in `./node`). Runtime-neutral: the onnxruntime module is injected.
  */
-import {
-  type ComputeBackend,
-  checkMatmulShapes,
-  type MatmulOptions,
-  PruneError,
-} from "@mama-prune/core";
+import { type ComputeBackend, checkMatmulShapes, type MatmulOptions, PruneError } from "@mama-prune/core";
 import { gemmModel } from "./onnx-proto.ts";
 import type { OrtModule, OrtSession, OrtTensor } from "./ort.ts";
 import { type NativeGemmThreshold, resolveThreshold, usesNativeGemm } from "./threshold.ts";
