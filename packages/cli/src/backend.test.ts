@@ -68,10 +68,10 @@ describe("cli compute backend", () => {
 
   it("rejects bad --backend and --threads values as usage errors", async () => {
     for (const [flags, pattern] of [
-      [["--backend", "gpu"], /--backend: expected one of auto, wasm, js, webgpu, got "gpu"/],
+      [["--backend", "gpu"], /--backend: expected one of auto, wasm, js, webgpu, native, got "gpu"/],
       [["--threads", "0"], /--threads: expected an integer ≥ 1, got "0"/],
       [["--threads", "999"], /--threads: expected an integer in \[1, 256\], got 999/],
-      [["--backend", "js", "--threads", "2"], /--threads: only the wasm backend has threads/],
+      [["--backend", "js", "--threads", "2"], /--threads: only the wasm and native backends have threads/],
     ] as const) {
       const r = await runCli([...evalArgs, ...flags, "--quiet"], dir);
       expect(r.code, flags.join(" ")).toBe(2);
@@ -79,10 +79,18 @@ describe("cli compute backend", () => {
     }
   });
 
-  it("prunes Wanda 50 % with the same mask on wasm and on js", async () => {
+  it("evaluates with --backend native (onnxruntime-node + wasm): stories260K's perplexity of wasm, bit for bit", async () => {
+    const wasm = await evalJson(["--threads", "2"]);
+    const native = await evalJson(["--backend", "native", "--threads", "2"]);
+    expect(native.backend).toBe("onnxruntime x2 + wasm-simd x2");
+    expect(native.protocol).toMatch(/backend onnxruntime x2 \+ wasm-simd x2/);
+    expect(native.ppl).toBe(wasm.ppl); // every matmul of stories260K is below the native threshold
+  });
+
+  it("prunes Wanda 50 % with the same mask on wasm, js and native", async () => {
     const masks: Uint8Array[][] = [];
     const names: string[] = [];
-    for (const backend of ["wasm", "js"]) {
+    for (const backend of ["wasm", "js", "native"]) {
       const out = join(dir, `wanda-${backend}`);
       const r = await runCli(
         [
@@ -108,7 +116,9 @@ describe("cli compute backend", () => {
         dir,
       );
       expect(r.code, r.stderr).toBe(0);
-      expect(JSON.parse(r.stdout).report.backend).toMatch(backend === "js" ? /^js$/ : /^wasm-simd x\d+$/);
+      expect(JSON.parse(r.stdout).report.backend).toMatch(
+        { js: /^js$/, wasm: /^wasm-simd x\d+$/, native: /^onnxruntime x\d+ \+ wasm-simd x\d+$/ }[backend]!,
+      );
       const ck = await openCheckpoint(out);
       try {
         const ms: Uint8Array[] = [];
@@ -123,13 +133,16 @@ describe("cli compute backend", () => {
         await ck.close();
       }
     }
-    const [a, b] = masks as [Uint8Array[], Uint8Array[]];
+    const [a, ...others] = masks as [Uint8Array[], ...Uint8Array[][]];
     expect(names.length).toBe(5 * 7);
-    expect(b.length).toBe(a.length);
-    for (const [i, m] of a.entries()) {
-      const zeros = m.reduce((s, v) => s + v, 0);
-      expect(zeros / m.length, names[i]).toBeCloseTo(0.5, 2);
-      expect(Buffer.from(m).equals(Buffer.from(b[i] as Uint8Array)), names[i]).toBe(true);
+    expect(others).toHaveLength(2);
+    for (const b of others) {
+      expect(b.length).toBe(a.length);
+      for (const [i, m] of a.entries()) {
+        const zeros = m.reduce((s, v) => s + v, 0);
+        expect(zeros / m.length, names[i]).toBeCloseTo(0.5, 2);
+        expect(Buffer.from(m).equals(Buffer.from(b[i] as Uint8Array)), names[i]).toBe(true);
+      }
     }
   });
 });

@@ -58,6 +58,8 @@ describe("--backend webgpu", () => {
   it("--threads with --backend webgpu is a usage error", async () => {
     const r = await runCli([...evalArgs("webgpu"), "--threads", "2"], process.cwd());
     expect(r.code).toBe(2);
-    expect(r.stderr).toMatch(/--threads: only the wasm backend has threads, got --backend webgpu/);
+    expect(r.stderr).toMatch(
+      /--threads: only the wasm and native backends have threads, got --backend webgpu/,
+    );
   });
 });

@@ -5,7 +5,7 @@ import { readFile } from "node:fs/promises";
 import { dirname, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { PruneError } from "@mama-prune/core";
-import { BACKEND_CHOICES, type BackendChoice } from "../commands/context.ts";
+import { BACKEND_CHOICES, type BackendChoice, THREADED_BACKENDS } from "../commands/context.ts";
 import { UsageError } from "../exit-codes.ts";
 import type { CliIo } from "../io.ts";
 import { parseRecipe, type Recipe } from "../recipe.ts";
@@ -65,13 +65,13 @@ export const BACKEND_FLAGS: FlagTable = {
     type: "string",
     value: BACKEND_CHOICES.join("|"),
     description:
-      "compute backend: WebAssembly SIMD (wasm), plain JavaScript (js) or WebGPU through Dawn (webgpu; without a GPU set VK_ICD_FILENAMES to SwiftShader's ICD)",
+      "compute backend: WebAssembly SIMD (wasm), plain JavaScript (js), WebGPU through Dawn (webgpu; without a GPU set VK_ICD_FILENAMES to SwiftShader's ICD) or native (onnxruntime-node's MLAS for the large matmuls, wasm for the rest; needs onnxruntime-node installed)",
     default: "auto: wasm when available, else js",
   },
   threads: {
     type: "string",
     value: "<n>",
-    description: "worker threads of the wasm backend, 1 to 256",
+    description: "threads of the wasm or native backend, 1 to 256",
     default: "all cores, at most 8",
   },
 };
@@ -106,8 +106,8 @@ export function backendFlags(v: Record<string, unknown>): { backend?: BackendCho
   if (threads !== undefined && threads > 256) {
     throw new UsageError(`--threads: expected an integer in [1, 256], got ${threads}`);
   }
-  if (threads !== undefined && (b === "js" || b === "webgpu")) {
-    throw new UsageError(`--threads: only the wasm backend has threads, got --backend ${b}`);
+  if (threads !== undefined && b !== undefined && !(THREADED_BACKENDS as readonly string[]).includes(b)) {
+    throw new UsageError(`--threads: only the wasm and native backends have threads, got --backend ${b}`);
   }
   return {
     ...(b !== undefined ? { backend: b as BackendChoice } : {}),

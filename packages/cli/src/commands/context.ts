@@ -23,11 +23,17 @@ import type { CliIo } from "../io.ts";
 import { createProgress, type Step, startStep, withStep } from "../progress.ts";
 import { modelChecksum } from "../provenance.ts";
 
-/** `--backend` values: the CPU backends (auto, wasm, js) and WebGPU (a Dawn device on Node). */
-export type BackendChoice = CpuBackendChoice | "webgpu";
+/**
+ * `--backend` values: the CPU backends (auto, wasm, js), WebGPU (a Dawn device on Node) and native
+ * (onnxruntime-node's MLAS for the large matmuls, wasm for the rest; `@mama-prune/compute-native`).
+ */
+export type BackendChoice = CpuBackendChoice | "webgpu" | "native";
 
 /** Every `--backend` value, in help order. */
-export const BACKEND_CHOICES: readonly BackendChoice[] = [...CPU_BACKEND_CHOICES, "webgpu"];
+export const BACKEND_CHOICES: readonly BackendChoice[] = [...CPU_BACKEND_CHOICES, "webgpu", "native"];
+
+/** The `--backend` values that take `--threads`. */
+export const THREADED_BACKENDS: readonly BackendChoice[] = ["auto", "wasm", "native"];
 
 /** How a command reports: where, and whether stdout gets JSON. */
 export interface CommandContext {
@@ -41,10 +47,12 @@ export interface CommandContext {
    * caller disposes it); a choice creates one per command and disposes it at the end: `"auto"`
    * (default) is the threaded WebAssembly SIMD backend when available, else the plain JS one;
    * `"webgpu"` is kernels-webgpu's backend on a Dawn device (`webgpu` package; on a machine without a
-   * GPU, SwiftShader through VK_ICD_FILENAMES), refused with GPU_UNAVAILABLE when no adapter is found.
+   * GPU, SwiftShader through VK_ICD_FILENAMES), refused with GPU_UNAVAILABLE when no adapter is found;
+   * `"native"` is compute-native's backend (onnxruntime-node for the matmuls above its threshold, wasm
+   * for the rest), refused with BACKEND_UNAVAILABLE when onnxruntime-node is not installed.
    */
   readonly backend?: ComputeBackend | BackendChoice;
-  /** Threads of a wasm backend created from a choice (default: all cores, at most 8). */
+  /** Threads of a wasm or native backend created from a choice (default: all cores, at most 8). */
   readonly threads?: number;
   /**
    * Accept safetensors files with unused bytes or unknown entry fields (printing a warning for
@@ -82,6 +90,7 @@ export async function withBackend<T>(
 ): Promise<T> {
   if (typeof ctx.backend === "object") return await fn(ctx.backend);
   if (ctx.backend === "webgpu") return await withWebGpu(fn);
+  if (ctx.backend === "native") return await withNative(ctx, fn);
   const backend = await createDefaultCpuBackend({
     fallback: createCpuBackend,
     prefer: ctx.backend ?? "auto",
@@ -111,6 +120,32 @@ async function withWebGpu<T>(fn: (backend: ComputeBackend) => Promise<T>): Promi
   } finally {
     await backend.dispose?.();
     await gpu.dispose();
+  }
+}
+
+async function withNative<T>(ctx: CommandContext, fn: (backend: ComputeBackend) => Promise<T>): Promise<T> {
+  // Loaded on demand, so the other backends never load it (nor onnxruntime-node).
+  let mod: typeof import("@mama-prune/compute-native/node");
+  try {
+    mod = await import("@mama-prune/compute-native/node");
+  } catch (e) {
+    throw new PruneError(
+      "BACKEND_UNAVAILABLE",
+      `--backend native: the @mama-prune/compute-native package could not be loaded (${String(e).split("\n")[0]?.slice(0, 200)}). Expected it installed with its peer (npm install @mama-prune/compute-native onnxruntime-node@1.30.0), got none; or use --backend wasm.`,
+      { cause: e },
+    );
+  }
+  let backend: Awaited<ReturnType<typeof mod.createNativeBackend>>;
+  try {
+    backend = await mod.createNativeBackend(ctx.threads !== undefined ? { threads: ctx.threads } : {});
+  } catch (e) {
+    if (e instanceof PruneError) throw new PruneError(e.code, `--backend native: ${e.message}`, { cause: e });
+    throw e;
+  }
+  try {
+    return await fn(backend);
+  } finally {
+    await backend.dispose();
   }
 }
 

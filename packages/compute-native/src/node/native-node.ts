@@ -63,7 +63,7 @@ export async function loadOnnxRuntime(load?: () => Promise<unknown>): Promise<Or
   } catch (e) {
     throw new PruneError(
       "BACKEND_UNAVAILABLE",
-      `${where}: the native backend needs the "onnxruntime-node" package (onnxruntime's N-API addon for Node), which could not be loaded (${String(e).split("\n")[0]?.slice(0, 300)}). Expected onnxruntime-node ${ONNXRUNTIME_NODE_VERSION} installed (${INSTALL}; set onnxruntime-node-install=skip in .npmrc so its postinstall skips the CUDA download), got none. Without it, use the wasm backend.`,
+      `${where}: the native backend needs the "onnxruntime-node" package (onnxruntime's N-API addon for Node). Expected onnxruntime-node ${ONNXRUNTIME_NODE_VERSION} installed (${INSTALL}; onnxruntime-node-install=skip in .npmrc skips its CUDA download), got a failed import: ${String(e).split("\n")[0]?.slice(0, 200)}. Without it, use the wasm backend.`,
       { cause: e },
     );
   }
