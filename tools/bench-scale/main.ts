@@ -3,6 +3,7 @@
 //   npm run bench:scale -- [--shape llama-3.2-1b] [--layers N] [--methods wanda,sparsegpt] [--levels 0.5,2:4]
 //     [--nsamples 32] [--seqlen 512] [--eval-windows 16] [--eval-method wanda] [--small] [--keep] [--out results/bench-scale]
 //     [--mama-options '{"wide":{"solver":"sweep"}}'] (MAMA's methodOptions for its runs)
+//     [--backend wasm,native] (each prune/eval run once per backend, back to back; default: the CLI default)
 // Writes <out>.json and <out>.md. Generated models go under models/ and are deleted at the end (unless --keep).
 import { execFileSync } from "node:child_process";
 import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
@@ -116,8 +117,20 @@ const parseLevel = (s: string): Sparsity => {
   return m !== null ? { n: Number(m[1]), m: Number(m[2]) } : Number(s);
 };
 
+/** The backend of a child: "auto" (the CLI default, as without --backend), "wasm", "js" or "native". */
+async function createBackend(name: string | undefined): Promise<ComputeBackend> {
+  if (name === "native") {
+    const { createNativeBackend } = await import("@mama-prune/compute-native/node");
+    return await createNativeBackend();
+  }
+  const prefer = name === undefined ? "auto" : name;
+  if (prefer !== "auto" && prefer !== "wasm" && prefer !== "js")
+    throw new Error(`--backend: expected auto, wasm, js or native, got ${JSON.stringify(prefer)}`);
+  return await createDefaultCpuBackend({ fallback: createCpuBackend, prefer });
+}
+
 async function child(job: Record<string, string>): Promise<void> {
-  const backend0 = await createDefaultCpuBackend({ fallback: createCpuBackend });
+  const backend0 = await createBackend(job["backend"]);
   const ops: Record<string, OpStat> = {};
   const backend = timedBackend(backend0, ops);
   const gemm = await gemmGflops(backend0, 512, 2048, 2048);
@@ -220,6 +233,7 @@ async function parent(): Promise<void> {
       "eval-windows": { type: "string", default: "16" },
       "eval-method": { type: "string", default: "" },
       "mama-options": { type: "string" },
+      backend: { type: "string" },
       small: { type: "string", default: "" },
       keep: { type: "boolean", default: false },
       mid: { type: "boolean", default: false },
@@ -287,6 +301,9 @@ async function parent(): Promise<void> {
     `bench-${values.shape}${values.layers !== undefined ? `-L${values.layers}` : ""}`,
   );
   const methods = values.methods.split(",").filter((s) => s !== "");
+  // --backend a,b: every prune/eval run once per backend; absent: the CLI default (no backend in the job).
+  const backends: (string | undefined)[] =
+    values.backend === undefined ? [undefined] : values.backend.split(",").filter((s) => s !== "");
   if (methods.length > 0) {
     await rm(model, { recursive: true, force: true });
     say(`▶ synth ${values.shape} ${values.layers ?? "full"} layers bf16 → ${model}`);
@@ -301,35 +318,46 @@ async function parent(): Promise<void> {
   try {
     for (const m of methods) {
       for (const level of values.levels.split(",")) {
-        const o = join("models", `bench-out-${m}-${level.replace(":", "of")}`);
-        await rm(o, { recursive: true, force: true });
-        say(`▶ prune ${m} ${level}`);
-        const r = runChild({
-          kind: "prune",
-          model,
-          method: m,
-          level,
-          nsamples: values.nsamples,
-          seqlen: values.seqlen,
-          out: o,
-          ...(m === "mama" && values["mama-options"] !== undefined
-            ? { mamaOptions: values["mama-options"] }
-            : {}),
-        });
-        runs.push({ model: values.shape, layers: values.layers ?? "full", ...r });
-        say(JSON.stringify(r));
-        if (values["eval-method"] === `${m}@${level}`) {
-          say(`▶ eval ${o}`);
-          const e = runChild({
-            kind: "eval",
-            model: o,
+        // One run per backend, back to back (same model, level and calibration): comparable under load.
+        for (const b of backends) {
+          const be = b === undefined ? {} : { backend: b };
+          const o = join("models", `bench-out-${m}-${level.replace(":", "of")}`);
+          await rm(o, { recursive: true, force: true });
+          say(`▶ prune ${m} ${level}${b === undefined ? "" : ` on ${b}`}`);
+          const r = runChild({
+            kind: "prune",
+            model,
+            method: m,
+            level,
+            nsamples: values.nsamples,
             seqlen: values.seqlen,
-            windows: values["eval-windows"],
+            out: o,
+            ...be,
+            ...(m === "mama" && values["mama-options"] !== undefined
+              ? { mamaOptions: values["mama-options"] }
+              : {}),
           });
-          runs.push({ model: values.shape, layers: values.layers ?? "full", evalOf: `${m}@${level}`, ...e });
-          say(JSON.stringify(e));
+          runs.push({ model: values.shape, layers: values.layers ?? "full", ...r });
+          say(JSON.stringify(r));
+          if (values["eval-method"] === `${m}@${level}`) {
+            say(`▶ eval ${o}`);
+            const e = runChild({
+              kind: "eval",
+              model: o,
+              seqlen: values.seqlen,
+              windows: values["eval-windows"],
+              ...be,
+            });
+            runs.push({
+              model: values.shape,
+              layers: values.layers ?? "full",
+              evalOf: `${m}@${level}`,
+              ...e,
+            });
+            say(JSON.stringify(e));
+          }
+          await rm(o, { recursive: true, force: true });
         }
-        await rm(o, { recursive: true, force: true });
       }
     }
   } finally {
@@ -448,24 +476,45 @@ function renderMarkdown(f: BenchFile): string {
       "",
     );
     const prunes = inv.runs.filter((r) => (r as Run).job.kind === "prune") as Run[];
+    // A backend column only for invocations with --backend (older files render as before).
+    const named = inv.runs.some((r) => (r as Run).job.backend !== undefined);
+    const bcol = (r: Run): string => (named ? ` ${String(r["backend"])} |` : "");
     if (prunes.length > 0) {
-      out.push(
-        "| model | layers | method | level | calibration | total (s) | load | forward | statistics | scoring/OBS/refit | writing | matmul GFLOP/s | gram GFLOP/s | GEMM GFLOP/s (same run) | peak RSS (GiB) |",
-        "|---|---:|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
-      );
+      const cols = [
+        "model",
+        "layers",
+        "method",
+        "level",
+        ...(named ? ["backend"] : []),
+        "calibration",
+        "total (s)",
+        ...(named ? ["CPU (s)"] : []),
+        "load",
+        "forward",
+        "statistics",
+        "scoring/OBS/refit",
+        "writing",
+        "matmul GFLOP/s",
+        "gram GFLOP/s",
+        "GEMM GFLOP/s (same run)",
+        "peak RSS (GiB)",
+      ];
+      const left = new Set(["model", "method", "level", "backend", "calibration"]);
+      out.push(`| ${cols.join(" | ")} |`, `|${cols.map((c) => (left.has(c) ? "---" : "---:")).join("|")}|`);
       for (const r of prunes) {
         out.push(
-          `| ${r["model"]} | ${r["layers"] ?? "all"} | ${r.job.method} | ${r.job.level} | ${r.job.nsamples} × ${r.job.seqlen} | ${sec(r["totalMs"])} | ${sec(r["loadMs"])} | ${sec(r["forwardMs"])} | ${sec(r["statsMs"])} | ${sec(r["scoreMs"])} | ${sec(r["writeMs"])} | ${gf(r.ops?.["matmulTransB"])} | ${gf(r.ops?.["gramAccumulate"])} | ${(r["gemmGflops"] as number).toFixed(1)} | ${gib(r["maxRssMiB"])} |`,
+          `| ${r["model"]} | ${r["layers"] ?? "all"} | ${r.job.method} | ${r.job.level} |${bcol(r)} ${r.job.nsamples} × ${r.job.seqlen} | ${sec(r["totalMs"])} |${named ? ` ${sec(r["cpuMs"])} |` : ""} ${sec(r["loadMs"])} | ${sec(r["forwardMs"])} | ${sec(r["statsMs"])} | ${sec(r["scoreMs"])} | ${sec(r["writeMs"])} | ${gf(r.ops?.["matmulTransB"])} | ${gf(r.ops?.["gramAccumulate"])} | ${(r["gemmGflops"] as number).toFixed(1)} | ${gib(r["maxRssMiB"])} |`,
         );
       }
       out.push("");
       out.push(...mamaRatios(prunes));
+      if (named) out.push(...backendRatios(prunes));
     }
     const evals = inv.runs.filter((r) => (r as Run).job.kind === "eval") as Run[];
     if (evals.length > 0) {
       out.push(
-        "| eval of | layers | windows | embed (s) | blocks (s) | per block (s) | head (s) | total (s) | matmul GFLOP/s | GEMM GFLOP/s | peak RSS (GiB) |",
-        "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        `| eval of | layers |${named ? " backend |" : ""} windows | embed (s) | blocks (s) | per block (s) | head (s) | total (s) | matmul GFLOP/s | GEMM GFLOP/s | peak RSS (GiB) |`,
+        `|---|---:|${named ? "---|" : ""}---|---:|---:|---:|---:|---:|---:|---:|---:|`,
       );
       for (const r of evals) {
         const t = r["timings"] as {
@@ -476,7 +525,7 @@ function renderMarkdown(f: BenchFile): string {
           totalMs: number;
         };
         out.push(
-          `| ${r["evalOf"]} (${r["model"]}) | ${r["layers"]} | ${r.job.windows} × ${r.job.seqlen} | ${sec(t.embedMs)} | ${sec(t.blocksMs)} | ${t.blockMs.map((b) => sec(b)).join(", ")} | ${sec(t.headMs)} | ${sec(t.totalMs)} | ${gf(r.ops?.["matmulTransB"])} | ${(r["gemmGflops"] as number).toFixed(1)} | ${gib(r["maxRssMiB"])} |`,
+          `| ${r["evalOf"]} (${r["model"]}) | ${r["layers"]} |${bcol(r)} ${r.job.windows} × ${r.job.seqlen} | ${sec(t.embedMs)} | ${sec(t.blocksMs)} | ${t.blockMs.map((b) => sec(b)).join(", ")} | ${sec(t.headMs)} | ${sec(t.totalMs)} | ${gf(r.ops?.["matmulTransB"])} | ${(r["gemmGflops"] as number).toFixed(1)} | ${gib(r["maxRssMiB"])} |`,
         );
       }
       out.push("");
@@ -539,6 +588,37 @@ function mamaRatios(prunes: Run[]): string[] {
     out.push("");
   }
   return out;
+}
+
+/**
+ * Every backend against the first one of the invocation (same model, method, level, calibration):
+ * wall, CPU, matmul and GEMM GFLOP/s, peak RSS.
+ */
+function backendRatios(prunes: Run[]): string[] {
+  const key = (r: Run): string =>
+    `${r["model"]}|${r["layers"] ?? ""}|${r.job.method}|${r.job.level}|${r.job.nsamples}|${r.job.seqlen}`;
+  const first = prunes[0]?.job.backend;
+  const num = (r: Run, k: string): number => r[k] as number;
+  const x = (a: number, b: number): string => (Number.isFinite(a / b) ? `${(a / b).toFixed(2)}×` : "–");
+  const rows: string[] = [];
+  for (const r of prunes) {
+    if (r.job.backend === first) continue;
+    const base = prunes.find((b) => b.job.backend === first && key(b) === key(r));
+    if (base === undefined) continue;
+    const g = (o: OpStat | undefined): number => (o === undefined || o.ms === 0 ? Number.NaN : o.flop / o.ms);
+    rows.push(
+      `| ${r.job.method} | ${r.job.level} | ${r.job.backend} / ${first} | ${x(num(r, "totalMs"), num(base, "totalMs"))} | ${x(num(r, "cpuMs"), num(base, "cpuMs"))} | ${x(g(r.ops?.["matmulTransB"]), g(base.ops?.["matmulTransB"]))} | ${x(num(r, "gemmGflops"), num(base, "gemmGflops"))} | ${x(num(r, "maxRssMiB"), num(base, "maxRssMiB"))} |`,
+    );
+  }
+  if (rows.length === 0) return [];
+  return [
+    "Backends against each other in this invocation (same model, method, level and calibration; < 1× = less time / fewer GFLOP/s / less memory):",
+    "",
+    "| method | level | backends | wall | CPU | matmul GFLOP/s | GEMM GFLOP/s | peak RSS |",
+    "|---|---|---|---:|---:|---:|---:|---:|",
+    ...rows,
+    "",
+  ];
 }
 
 const FULL_DEPTH: Readonly<Record<string, number>> = {
