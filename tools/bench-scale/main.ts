@@ -463,8 +463,13 @@ const gib = (mib: unknown): string => (typeof mib === "number" ? (mib / 1024).to
 
 function renderMarkdown(f: BenchFile): string {
   const out: string[] = ["# bench:scale — streamed prune and eval at realistic shapes", ""];
+  const anyNamed = f.invocations.some((inv) => inv.runs.some((r) => (r as Run).job.backend !== undefined));
   out.push(
-    "Regenerate: `npm run bench:scale -- <subset>` (see tools/bench-scale/main.ts; `--append` accumulates invocations, `--render` rewrites this file from the JSON). Every run is a child process: peak RSS = its `process.resourceUsage().maxRSS`. Backend: the CLI default (wasm SIMD, 2 threads). GEMM GFLOP/s: the backend's `matmulTransB` on 512 × 2048 × 2048, best of 3, measured at the start of the same child. Stage times: load = time inside checkpoint reads; statistics = time in `gramAccumulate`/`colSqNormAccumulate`; scoring/OBS/refit = Σ of the report's per-linear times; writing = time inside the output sink's writes; forward = the rest (calibration forward of the dense and pruned blocks, attention, norms). matmul GFLOP/s = all `matmulTransB` FLOPs of the run / their time.",
+    "Regenerate: `npm run bench:scale -- <subset>` (see tools/bench-scale/main.ts; `--append` accumulates invocations, `--render` rewrites this file from the JSON). Every run is a child process: peak RSS = its `process.resourceUsage().maxRSS`. Backend: the CLI default (wasm SIMD, 2 threads)" +
+      (anyNamed
+        ? ", or the one in the backend column (`--backend`; CPU = user + system seconds of the prune run, all threads)"
+        : "") +
+      ". GEMM GFLOP/s: the backend's `matmulTransB` on 512 × 2048 × 2048, best of 3, measured at the start of the same child. Stage times: load = time inside checkpoint reads; statistics = time in `gramAccumulate`/`colSqNormAccumulate`; scoring/OBS/refit = Σ of the report's per-linear times; writing = time inside the output sink's writes; forward = the rest (calibration forward of the dense and pruned blocks, attention, norms). matmul GFLOP/s = all `matmulTransB` FLOPs of the run / their time.",
     "",
   );
   for (const inv of f.invocations) {
@@ -638,7 +643,7 @@ function extrapolation(f: BenchFile): string[] {
       if (r.job.kind === "prune") {
         const perBlock = (r["totalMs"] as number) / layers;
         rows.push(
-          `| prune ${r["model"]} ${r.job.method} ${r.job.level}, ${r.job.nsamples} × ${r.job.seqlen} | ${layers} | ${sec(perBlock)} | ${((full * perBlock) / 60000).toFixed(1)} min | ${gib(r["maxRssMiB"])} |`,
+          `| prune ${r["model"]} ${r.job.method} ${r.job.level}${r.job.backend === undefined ? "" : ` (${r.job.backend})`}, ${r.job.nsamples} × ${r.job.seqlen} | ${layers} | ${sec(perBlock)} | ${((full * perBlock) / 60000).toFixed(1)} min | ${gib(r["maxRssMiB"])} |`,
         );
       } else {
         const t = r["timings"] as { embedMs: number; blocksMs: number; headMs: number };
