@@ -12,10 +12,13 @@ export interface NativeGemmThreshold {
 }
 
 /**
- * The default threshold, measured on a 2-core AVX-512 machine (bench/threshold.bench.ts, results in
- * bench-results/threshold.md): below it the wasm kernel is as fast or the difference is lost in the
- * call overhead. Every matmul of a stories260K-sized model (dims ≤ 512) stays below it, so such
- * models give the delegate's results bit for bit.
+ * The default threshold, from two runs of bench/threshold.bench.ts on a loaded 2-core AVX-512 machine
+ * (bench-results/threshold.md, threshold-run2.md; wasm and onnxruntime on 2 threads): with k = 64
+ * (stories260K's widths) onnxruntime was 0.4–4.4× wasm, i.e. no reliable gain; with k and n ≥ 256 it
+ * won in every shape measured, 1.5–15× (m from 16 to 512). The m·k·n floor (2²², e.g. 64 rows of a
+ * 256 × 256 weight) keeps calls whose time is dominated by the call overhead on wasm; it is
+ * conservative (16 × 256 × 256 already won). Every matmul of a stories260K-sized model (hidden 64)
+ * stays below it, so such models give the delegate's results bit for bit.
  */
 export const DEFAULT_NATIVE_GEMM_THRESHOLD: NativeGemmThreshold = { minDim: 256, minMkn: 1 << 22 };
 
