@@ -115,7 +115,10 @@ describe("parseRecipe", () => {
         /recipe\.method\.mama\.wide\.polishIterations: expected an integer ≥ 0, got 1\.5/,
       ],
       ["steps: 0", /recipe\.method\.mama\.wide\.steps: expected an integer in \[1, 64\], got 0/],
-      ["iterations: 3", /recipe\.method\.mama\.wide\.iterations: unknown key\. Expected one of solver, polishIterations/],
+      [
+        "iterations: 3",
+        /recipe\.method\.mama\.wide\.iterations: unknown key\. Expected one of solver, polishIterations/,
+      ],
     ] as const) {
       expect(() => parseRecipe(`method:\n  name: mama\n  mama: { wide: { ${bad} } }\n`, "r.yaml")).toThrow(
         msg,
