@@ -124,6 +124,15 @@ async function createBackend(name: string | undefined): Promise<ComputeBackend> 
     return await createNativeBackend();
   }
   const prefer = name === undefined ? "auto" : name;
+  if (prefer === "auto" && process.env["MAMA_PRUNE_NO_NATIVE"] !== "1") {
+    // As the CLI's auto: native where it can be created, else the CPU backends.
+    try {
+      const { createNativeBackend } = await import("@mama-prune/compute-native/node");
+      return await createNativeBackend();
+    } catch {
+      // onnxruntime-node missing or unusable here: wasm, else js.
+    }
+  }
   if (prefer !== "auto" && prefer !== "wasm" && prefer !== "js")
     throw new Error(`--backend: expected auto, wasm, js or native, got ${JSON.stringify(prefer)}`);
   return await createDefaultCpuBackend({ fallback: createCpuBackend, prefer });
@@ -463,9 +472,13 @@ const gib = (mib: unknown): string => (typeof mib === "number" ? (mib / 1024).to
 
 function renderMarkdown(f: BenchFile): string {
   const out: string[] = ["# bench:scale — streamed prune and eval at realistic shapes", ""];
-  const anyNamed = f.invocations.some((inv) => inv.runs.some((r) => (r as Run).job.backend !== undefined));
+  // A backend column where a run named its backend (--backend) or ran on something other than plain wasm
+  // (auto takes compute-native where onnxruntime-node is installed); older files render as before.
+  const namedRun = (r: Run): boolean =>
+    r.job.backend !== undefined || (typeof r["backend"] === "string" && !/^wasm-simd/.test(r["backend"]));
+  const anyNamed = f.invocations.some((inv) => inv.runs.some((r) => namedRun(r as Run)));
   out.push(
-    "Regenerate: `npm run bench:scale -- <subset>` (see tools/bench-scale/main.ts; `--append` accumulates invocations, `--render` rewrites this file from the JSON). Every run is a child process: peak RSS = its `process.resourceUsage().maxRSS`. Backend: the CLI default (wasm SIMD, 2 threads)" +
+    "Regenerate: `npm run bench:scale -- <subset>` (see tools/bench-scale/main.ts; `--append` accumulates invocations, `--render` rewrites this file from the JSON). Every run is a child process: peak RSS = its `process.resourceUsage().maxRSS`. Backend: the CLI default (wasm SIMD, 2 threads; since compute-native became auto's first choice, onnxruntime + wasm where onnxruntime-node is installed, named in the backend column)" +
       (anyNamed
         ? ", or the one in the backend column (`--backend`; CPU = user + system seconds of the prune run, all threads)"
         : "") +
@@ -482,7 +495,7 @@ function renderMarkdown(f: BenchFile): string {
     );
     const prunes = inv.runs.filter((r) => (r as Run).job.kind === "prune") as Run[];
     // A backend column only for invocations with --backend (older files render as before).
-    const named = inv.runs.some((r) => (r as Run).job.backend !== undefined);
+    const named = inv.runs.some((r) => namedRun(r as Run));
     const bcol = (r: Run): string => (named ? ` ${String(r["backend"])} |` : "");
     if (prunes.length > 0) {
       const cols = [

@@ -29,18 +29,32 @@ async function evalJson(extra: string[]): Promise<{ ppl: number; backend: string
 }
 
 describe("cli compute backend", () => {
-  it("evaluates on wasm by default, on js with --backend js, and the perplexities agree to 1e-5", async () => {
-    const wasm = await evalJson([]);
+  it("evaluates on native by default (onnxruntime-node is installed here), on wasm / js when asked, and the perplexities agree to 1e-5", async () => {
+    const auto = await evalJson([]);
+    expect(auto.backend).toMatch(/^onnxruntime x\d+ \+ wasm-simd x\d+$/);
+    expect(auto.protocol).toMatch(/backend onnxruntime x\d+ \+ wasm-simd x\d+/);
+    const wasm = await evalJson(["--backend", "wasm"]);
     expect(wasm.backend).toMatch(/^wasm-simd x\d+$/);
     expect(wasm.protocol).toMatch(/backend wasm-simd x\d+/);
     const one = await evalJson(["--threads", "1"]);
-    expect(one.backend).toBe("wasm-simd x1");
+    expect(one.backend).toBe("onnxruntime x1 + wasm-simd x1");
     const js = await evalJson(["--backend", "js"]);
     expect(js.backend).toBe("js");
     expect(js.protocol).toMatch(/backend js/);
     expect(Number.isFinite(js.ppl) && js.ppl > 1).toBe(true);
+    // The tiny model's matmuls are all below native's threshold: auto computes exactly what wasm does.
+    expect(auto.ppl).toBe(wasm.ppl);
     expect(Math.abs(wasm.ppl - js.ppl) / js.ppl).toBeLessThan(1e-5);
     expect(Math.abs(one.ppl - js.ppl) / js.ppl).toBeLessThan(1e-5);
+  });
+
+  it("MAMA_PRUNE_NO_NATIVE=1 makes auto take wasm", async () => {
+    vi.stubEnv("MAMA_PRUNE_NO_NATIVE", "1");
+    try {
+      expect((await evalJson([])).backend).toMatch(/^wasm-simd x\d+$/);
+    } finally {
+      vi.unstubAllEnvs();
+    }
   });
 
   it("falls back to js when WebAssembly SIMD is missing; --backend wasm then fails with one line", async () => {

@@ -69,7 +69,7 @@ output: { dir: out, name: t, title: "Table X" }
       /^## Table X\n\nProtocol: model model \(hf-folder\)/,
     );
     // The default backend is the WebAssembly SIMD one, named in the protocol line.
-    expect(j.protocol).toMatch(/ \| backend wasm-simd x\d+ \| /);
+    expect(j.protocol).toMatch(/ \| backend (?:onnxruntime x\d+ \+ )?wasm-simd x\d+ \| /);
   });
 
   it("prints the table as JSON with --json", async () => {

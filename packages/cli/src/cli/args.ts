@@ -66,7 +66,7 @@ export const BACKEND_FLAGS: FlagTable = {
     value: BACKEND_CHOICES.join("|"),
     description:
       "compute backend: WebAssembly SIMD (wasm), plain JavaScript (js), WebGPU through Dawn (webgpu; without a GPU set VK_ICD_FILENAMES to SwiftShader's ICD) or native (onnxruntime-node's MLAS for the large matmuls, wasm for the rest; needs onnxruntime-node installed)",
-    default: "auto: wasm when available, else js",
+    default: "auto: native where onnxruntime-node loads, else wasm, else js",
   },
   threads: {
     type: "string",

@@ -45,7 +45,8 @@ export interface CommandContext {
   /**
    * The compute backend of every forward pass and matmul. A `ComputeBackend` is used as given (the
    * caller disposes it); a choice creates one per command and disposes it at the end: `"auto"`
-   * (default) is the threaded WebAssembly SIMD backend when available, else the plain JS one;
+   * (default) is `"native"` where it can be created (Node with onnxruntime-node installed), else the
+   * threaded WebAssembly SIMD backend when available, else the plain JS one;
    * `"webgpu"` is kernels-webgpu's backend on a Dawn device (`webgpu` package; on a machine without a
    * GPU, SwiftShader through VK_ICD_FILENAMES), refused with GPU_UNAVAILABLE when no adapter is found;
    * `"native"` is compute-native's backend (onnxruntime-node for the matmuls above its threshold, wasm
@@ -91,6 +92,17 @@ export async function withBackend<T>(
   if (typeof ctx.backend === "object") return await fn(ctx.backend);
   if (ctx.backend === "webgpu") return await withWebGpu(fn);
   if (ctx.backend === "native") return await withNative(ctx, fn);
+  if (ctx.backend === undefined || ctx.backend === "auto") {
+    // auto: native where it loads (onnxruntime-node installed, Node), else wasm, else js.
+    const native = await tryNative(ctx);
+    if (native !== undefined) {
+      try {
+        return await fn(native);
+      } finally {
+        await native.dispose?.();
+      }
+    }
+  }
   const backend = await createDefaultCpuBackend({
     fallback: createCpuBackend,
     prefer: ctx.backend ?? "auto",
@@ -120,6 +132,21 @@ async function withWebGpu<T>(fn: (backend: ComputeBackend) => Promise<T>): Promi
   } finally {
     await backend.dispose?.();
     await gpu.dispose();
+  }
+}
+
+/**
+ * `auto`'s first choice: compute-native's backend, or undefined when it cannot be created here (the
+ * package or onnxruntime-node missing, no WebAssembly SIMD for its delegate, …): `auto` then takes the
+ * CPU backends as before. `MAMA_PRUNE_NO_NATIVE=1` in the environment skips it (auto = wasm).
+ */
+async function tryNative(ctx: CommandContext): Promise<ComputeBackend | undefined> {
+  if (process.env["MAMA_PRUNE_NO_NATIVE"] === "1") return undefined;
+  try {
+    const mod = await import("@mama-prune/compute-native/node");
+    return await mod.createNativeBackend(ctx.threads !== undefined ? { threads: ctx.threads } : {});
+  } catch {
+    return undefined;
   }
 }
 
