@@ -80,23 +80,40 @@ describe("packColumnBlocks48", () => {
       expect(sameBits(b.subarray(0, kp * mcPad), a4), `4: ${mc}x${k}`).toBe(true);
       expect(sameBits(b.subarray(kp * mcPad), a8), `8: ${mc}x${k}`).toBe(true);
       expect(a4.some(Number.isNaN)).toBe(false);
+      if (k % 8 !== 0) continue;
+      // column ranges, last first (as the Gram packs them): the same packs, piece by piece
+      const c = new Float32Array(2 * kp * mcPad).fill(Number.NaN);
+      for (let c1 = k; c1 > 0; c1 -= 8)
+        packColumnBlocks48(c, 0, kp * mcPad, x, i0, mc, mcPad, k, kp, c1 - 8, c1);
+      expect(sameBits(c, b), `ranges: ${mc}x${k}`).toBe(true);
     }
   });
 });
 
 describe("gramAccumulate, block-row path (k ≥ 512)", () => {
   it("equals the kernel's float32-per-chunk arithmetic bit for bit, on one thread and two (fold overlapped)", async () => {
-    // m = 1100: chunks of 1024 + 76 rows; k = 520: block rows 256, 256, 8; acc not symmetric.
-    const [m, k] = [1100, 520];
+    // m = 1102: chunks of 1024 + 78 rows (zero padded to 80); k = 520: block rows 8, 256, 256 (the
+    // last first, packed column range by column range); k = 515 (not a multiple of 8): packed whole.
+    // The accumulator starts non-symmetric.
+    for (const [m, k, seed] of [
+      [1102, 520, 41],
+      [7, 515, 43],
+    ] as const) {
+      const x = uniform(m * k, seed);
+      const start = uniform(k * k, seed + 1);
+      const want = Float64Array.from(start);
+      emulatedGram(x, m, k, want);
+      for (const b of [single, threaded]) {
+        const acc = Float64Array.from(start);
+        await b.gramAccumulate(x, m, k, acc);
+        expect(sameBits(acc, want), `${b.name} ${m}x${k}`).toBe(true);
+      }
+    }
+    const [m, k] = [1102, 520];
     const x = uniform(m * k, 41);
     const start = uniform(k * k, 42);
     const want = Float64Array.from(start);
     emulatedGram(x, m, k, want);
-    for (const b of [single, threaded]) {
-      const acc = Float64Array.from(start);
-      await b.gramAccumulate(x, m, k, acc);
-      expect(sameBits(acc, want), b.name).toBe(true);
-    }
     // and it is not the float64 Gram (the float32 partial sums are what is pinned here)
     let exact = start[0] as number;
     for (let i = 0; i < m; i++) exact += (x[i * k] as number) ** 2;

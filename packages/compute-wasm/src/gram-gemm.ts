@@ -1,16 +1,20 @@
 /**
  * The Gram matrix of wide inputs (k ≥ {@link GRAM_GEMM_MIN_K}) as block rows of the matmul kernel:
- * per chunk of {@link GRAM_GEMM_DEPTH} rows of x, xᵀ is packed once in both operand layouts (one pass
- * over x) and each block row [ib, ib + B) of the upper triangle is one `mm` call whose operands are
- * offsets into those packs (y = X_b·X[ib:]ᵀ, about half the flops of the full product). The float32
- * block is added to the float64 accumulator in JavaScript, its transpose mirrored into the lower
- * triangle from the same values (exactly symmetric increments), in small tiles so that both the
- * row-wise and the mirrored accesses stay in the cache. That fold runs on the calling thread while
- * the workers compute the next block row (`alongside`, y double-buffered), so it costs wall time only
- * where the calling thread would otherwise claim kernel tasks. Scratch: 2·kp·depth + 2·B·kp floats
- * (≈ 80 MiB at k = 8192). Every output element is the same float32 sum over the chunk as before the
- * overlap (kernel, packs and depth unchanged), and every accumulator element gets one float64 add per
- * chunk, so the result is the same bit for bit whatever the fold's order. @internal
+ * per chunk of {@link GRAM_GEMM_DEPTH} rows of x, xᵀ is packed in both operand layouts (one pass over
+ * x) and each block row [ib, ib + B) of the upper triangle is one `mm` call whose operands are offsets
+ * into those packs (y = X_b·X[ib:]ᵀ, about half the flops of the full product). The float32 block is
+ * added to the float64 accumulator in JavaScript, its transpose mirrored into the lower triangle from
+ * the same values (exactly symmetric increments), in small tiles so that both the row-wise and the
+ * mirrored accesses stay in the cache.
+ *
+ * Both threads stay busy: block rows run from the last to the first, and block row ib reads the packs'
+ * columns ≥ ib only, so the calling thread packs the columns the next block row adds and folds the
+ * previous block row (y double-buffered) while the workers run this block row's kernel tasks
+ * (`alongside`), then claims tasks too. Scratch: 2·kp·depth + 2·B·kp floats (≈ 80 MiB at k = 8192).
+ *
+ * Every output element is the same float32 sum over the chunk as before the overlap (kernel, packed
+ * values and depth unchanged), and every accumulator element gets one float64 add per chunk, so the
+ * result is the same bit for bit whatever the order of block rows and folds. @internal
  */
 import type { WasmHeap } from "./heap.ts";
 import { packColumnBlocks } from "./packing.ts";
@@ -66,7 +70,9 @@ export function foldGramBlockRow(
 /**
  * Rows [i0, i0 + mc) of x [*, k], seen as xᵀ [k, mc], into both operand layouts of the kernel in one
  * pass over x: 4-column blocks [kp/4][mcPad][4] at `base4` and 8-column panels [kp/8][mcPad][8] at
- * `base8` (f32 indices), zero padded; the values of `packColumnBlocks` with widths 4 and 8.
+ * `base8` (f32 indices), zero padded; the values of `packColumnBlocks` with widths 4 and 8. Only
+ * columns [c0, c1) of x are packed (multiples of 8; default all): the parts of both packs they fill
+ * are disjoint from the other columns' parts. k not a multiple of 8 packs all columns.
  *
  * @example
  * packColumnBlocks48(f32, xp >>> 2, wp >>> 2, x, 0, mc, mcPad, k, kp);
@@ -81,21 +87,24 @@ export function packColumnBlocks48(
   mcPad: number,
   k: number,
   kp: number,
+  c0 = 0,
+  c1: number = k,
 ): void {
   if (k % 8 !== 0) {
     packColumnBlocks(f32, base4, x, i0, mc, mcPad, k, kp, 4);
     packColumnBlocks(f32, base8, x, i0, mc, mcPad, k, kp, 8);
     return;
   }
-  if (mcPad !== mc || kp !== k) {
-    f32.fill(0, base4, base4 + kp * mcPad);
-    f32.fill(0, base8, base8 + kp * mcPad);
+  if (c1 === k && kp > k) {
+    // the padding columns [k, kp) of both packs (their blocks start at column·mcPad in both layouts)
+    f32.fill(0, base4 + k * mcPad, base4 + kp * mcPad);
+    f32.fill(0, base8 + k * mcPad, base8 + kp * mcPad);
   }
-  for (let c0 = 0; c0 < k; c0 += 8) {
-    let d4 = base4 + c0 * mcPad; // block c0/4
-    let e4 = d4 + 4 * mcPad; // block c0/4 + 1
-    let d8 = base8 + c0 * mcPad; // panel c0/8
-    let s = i0 * k + c0;
+  for (let cb = c0; cb < c1; cb += 8) {
+    let d4 = base4 + cb * mcPad; // block cb/4
+    let e4 = d4 + 4 * mcPad; // block cb/4 + 1
+    let d8 = base8 + cb * mcPad; // panel cb/8
+    let s = i0 * k + cb;
     for (let ii = 0; ii < mc; ii++, d4 += 4, e4 += 4, d8 += 8, s += k) {
       const v0 = x[s] as number;
       const v1 = x[s + 1] as number;
@@ -121,6 +130,11 @@ export function packColumnBlocks48(
       f32[d8 + 5] = v5;
       f32[d8 + 6] = v6;
       f32[d8 + 7] = v7;
+    }
+    if (mcPad !== mc) {
+      f32.fill(0, d4, d4 + 4 * (mcPad - mc));
+      f32.fill(0, e4, e4 + 4 * (mcPad - mc));
+      f32.fill(0, d8, d8 + 8 * (mcPad - mc));
     }
   }
 }
@@ -183,13 +197,30 @@ export async function gramBlockRows(
     wp = heap.alloc(kp * depth * 4); // xᵀ chunk as 8-row panels [kp/8][mcPad][8]
     yps[0] = heap.alloc(GRAM_GEMM_BLOCK * kp * 4); // one block row (≤ B, ≤ kp)
     yps[1] = heap.alloc(GRAM_GEMM_BLOCK * kp * 4);
+    const whole = k % 8 !== 0; // packs all columns at once (no column ranges)
+    const last = GRAM_GEMM_BLOCK * Math.floor((k - 1) / GRAM_GEMM_BLOCK); // the last block row
     let buf = 0;
     for (let i0 = 0; i0 < m; i0 += depth) {
       const mc = Math.min(depth, m - i0);
       const mcPad = ceilTo(mc, 4);
-      // The packs are not read by a pending fold (it reads its y buffer only).
-      packColumnBlocks48(new Float32Array(ctx.memory.buffer), xp >>> 2, wp >>> 2, x, i0, mc, mcPad, k, kp);
-      for (let ib = 0; ib < k; ib += GRAM_GEMM_BLOCK) {
+      // Block row ib reads columns ≥ ib of the packs: the block rows run from the last to the first,
+      // and the columns [ib − B, ib) the next one adds are packed alongside block row ib's tasks.
+      const pack = (c0: number, c1: number): void =>
+        packColumnBlocks48(
+          new Float32Array(ctx.memory.buffer),
+          xp >>> 2,
+          wp >>> 2,
+          x,
+          i0,
+          mc,
+          mcPad,
+          k,
+          kp,
+          c0,
+          c1,
+        );
+      pack(whole ? 0 : last, k); // (a pending fold reads its y buffer only, not the packs)
+      for (let ib = last; ib >= 0; ib -= GRAM_GEMM_BLOCK) {
         const rowsPad = Math.min(GRAM_GEMM_BLOCK, kp - ib); // a multiple of 8
         const ny = kp - ib; // a multiple of 8
         const { tasks, count } = planMatmul(
@@ -201,15 +232,21 @@ export async function gramBlockRows(
         );
         ctx.setTasks(tasks);
         const off = ib * mcPad * 4; // the same byte offset in both packs
+        let packed = whole || ib === 0;
+        const alongside = (): void => {
+          foldPending(); // the previous block row, in the other buffer
+          if (!packed) pack(ib - GRAM_GEMM_BLOCK, ib); // columns this call does not read
+          packed = true;
+        };
         await ctx.run(
           OP_MM,
           [xp + off, wp + off, yps[buf] as number, 0, mcPad, ny],
           tasks,
           count,
           2 * rowsPad * mcPad * ny >= PARALLEL_MIN_FLOPS,
-          foldPending, // the previous block row, in the other buffer
+          alongside,
         );
-        foldPending(); // a no-op: the runner ran it (kept for a runner that would not)
+        alongside(); // a no-op: the runner ran it (kept for a runner that would not)
         pending = { buf, ny, rows: Math.min(GRAM_GEMM_BLOCK, k - ib), ib };
         buf = 1 - buf;
       }
