@@ -48,7 +48,10 @@ function timedBackend(b: ComputeBackend, ops: Record<string, OpStat>): ComputeBa
         s.calls++;
         if (prop === "matmulTransB")
           s.flop += 2 * (args[2] as number) * (args[3] as number) * (args[4] as number);
-        else if (prop === "gramAccumulate") s.flop += 2 * (args[1] as number) * (args[2] as number) ** 2;
+        // The flops done: the backends compute the upper triangle (diagonal included) and mirror it,
+        // m·k(k+1)/2 multiply-adds, not the full product's m·k² (records before 2026-12-07 counted that).
+        else if (prop === "gramAccumulate")
+          s.flop += (args[1] as number) * (args[2] as number) * ((args[2] as number) + 1);
         else if (prop === "colSqNormAccumulate") s.flop += 2 * (args[1] as number) * (args[2] as number);
         return r;
       };
@@ -149,7 +152,13 @@ async function child(job: Record<string, string>): Promise<void> {
   const openMs = now() - t0;
   const cfg = ckpt.config as Record<string, number>;
   const V = cfg["vocab_size"]!;
-  const out: Record<string, unknown> = { job, backend: backend0.name, gemmGflops: gemm, openMs };
+  const out: Record<string, unknown> = {
+    job,
+    backend: backend0.name,
+    gemmGflops: gemm,
+    openMs,
+    gramFlopCount: "upper-triangle",
+  };
   if (job["kind"] === "prune") {
     const nsamples = Number(job["nsamples"]);
     const seqlen = Number(job["seqlen"]);
@@ -468,6 +477,15 @@ type Run = Record<string, unknown> & { job: Record<string, string>; ops?: Record
 const sec = (ms: unknown): string => (typeof ms === "number" ? (ms / 1000).toFixed(1) : "–");
 const gf = (o: OpStat | undefined): string =>
   o === undefined || o.ms === 0 ? "–" : (o.flop / o.ms / 1e6).toFixed(1);
+/**
+ * The Gram's rate in flops done (upper triangle). Records without `gramFlopCount` counted the full
+ * product 2·m·k²: halved here (exact to 1/(2k), < 0.1 % for the widths measured).
+ */
+const gramGf = (r: Run): string => {
+  const o = r.ops?.["gramAccumulate"];
+  if (o === undefined || o.ms === 0) return "–";
+  return ((o.flop * (r["gramFlopCount"] === "upper-triangle" ? 1 : 0.5)) / o.ms / 1e6).toFixed(1);
+};
 const gib = (mib: unknown): string => (typeof mib === "number" ? (mib / 1024).toFixed(2) : "–");
 
 function renderMarkdown(f: BenchFile): string {
@@ -482,7 +500,7 @@ function renderMarkdown(f: BenchFile): string {
       (anyNamed
         ? ", or the one in the backend column (`--backend`; CPU = user + system seconds of the prune run, all threads)"
         : "") +
-      ". GEMM GFLOP/s: the backend's `matmulTransB` on 512 × 2048 × 2048, best of 3, measured at the start of the same child. Stage times: load = time inside checkpoint reads; statistics = time in `gramAccumulate`/`colSqNormAccumulate`; scoring/OBS/refit = Σ of the report's per-linear times; writing = time inside the output sink's writes; forward = the rest (calibration forward of the dense and pruned blocks, attention, norms). matmul GFLOP/s = all `matmulTransB` FLOPs of the run / their time.",
+      ". GEMM GFLOP/s: the backend's `matmulTransB` on 512 × 2048 × 2048, best of 3, measured at the start of the same child. Stage times: load = time inside checkpoint reads; statistics = time in `gramAccumulate`/`colSqNormAccumulate`; scoring/OBS/refit = Σ of the report's per-linear times; writing = time inside the output sink's writes; forward = the rest (calibration forward of the dense and pruned blocks, attention, norms). matmul GFLOP/s = all `matmulTransB` FLOPs of the run / their time. gram GFLOP/s = the flops `gramAccumulate` does (the upper triangle, m·k·(k+1) per call; runs recorded before 2026-12-07 counted the full product 2·m·k² and are shown halved) / its time.",
     "",
   );
   for (const inv of f.invocations) {
@@ -513,7 +531,7 @@ function renderMarkdown(f: BenchFile): string {
         "scoring/OBS/refit",
         "writing",
         "matmul GFLOP/s",
-        "gram GFLOP/s",
+        "gram GFLOP/s (done: upper triangle)",
         "GEMM GFLOP/s (same run)",
         "peak RSS (GiB)",
       ];
@@ -521,10 +539,11 @@ function renderMarkdown(f: BenchFile): string {
       out.push(`| ${cols.join(" | ")} |`, `|${cols.map((c) => (left.has(c) ? "---" : "---:")).join("|")}|`);
       for (const r of prunes) {
         out.push(
-          `| ${r["model"]} | ${r["layers"] ?? "all"} | ${r.job.method} | ${r.job.level} |${bcol(r)} ${r.job.nsamples} × ${r.job.seqlen} | ${sec(r["totalMs"])} |${named ? ` ${sec(r["cpuMs"])} |` : ""} ${sec(r["loadMs"])} | ${sec(r["forwardMs"])} | ${sec(r["statsMs"])} | ${sec(r["scoreMs"])} | ${sec(r["writeMs"])} | ${gf(r.ops?.["matmulTransB"])} | ${gf(r.ops?.["gramAccumulate"])} | ${(r["gemmGflops"] as number).toFixed(1)} | ${gib(r["maxRssMiB"])} |`,
+          `| ${r["model"]} | ${r["layers"] ?? "all"} | ${r.job.method} | ${r.job.level} |${bcol(r)} ${r.job.nsamples} × ${r.job.seqlen} | ${sec(r["totalMs"])} |${named ? ` ${sec(r["cpuMs"])} |` : ""} ${sec(r["loadMs"])} | ${sec(r["forwardMs"])} | ${sec(r["statsMs"])} | ${sec(r["scoreMs"])} | ${sec(r["writeMs"])} | ${gf(r.ops?.["matmulTransB"])} | ${gramGf(r)} | ${(r["gemmGflops"] as number).toFixed(1)} | ${gib(r["maxRssMiB"])} |`,
         );
       }
       out.push("");
+      out.push(...sparsegptRatios(prunes));
       out.push(...mamaRatios(prunes));
       if (named) out.push(...backendRatios(prunes));
     }
@@ -557,6 +576,30 @@ function renderMarkdown(f: BenchFile): string {
  * MAMA's cost against SparseGPT and Wanda from the SAME invocation (same model, level, calibration),
  * and where MAMA's per-linear time went (path and refit solver named by the report).
  */
+/** SparseGPT against Wanda in one invocation (issue 12's "within 2× of Wanda" target). */
+function sparsegptRatios(prunes: Run[]): string[] {
+  const key = (r: Run): string =>
+    `${r["model"]}|${r["layers"] ?? ""}|${r.job.level}|${r.job.nsamples}|${r.job.seqlen}`;
+  const pairs = prunes
+    .filter((r) => r.job.method === "sparsegpt")
+    .map((sg) => [sg, prunes.find((r) => r.job.method === "wanda" && key(r) === key(sg))] as const)
+    .filter((p): p is readonly [Run, Run] => p[1] !== undefined);
+  if (pairs.length === 0) return [];
+  const ratio = (a: unknown, b: unknown): string =>
+    typeof a === "number" && typeof b === "number" && b > 0 ? `${(a / b).toFixed(2)}×` : "–";
+  return [
+    "SparseGPT against Wanda in this invocation (CPU = user + system time of the prune run, all threads):",
+    "",
+    "| model | level | SparseGPT total (s) | Wanda total (s) | wall ratio | SparseGPT CPU (s) | Wanda CPU (s) | CPU ratio |",
+    "|---|---|---:|---:|---:|---:|---:|---:|",
+    ...pairs.map(
+      ([sg, wa]) =>
+        `| ${sg["model"]} | ${sg.job.level} | ${sec(sg["totalMs"])} | ${sec(wa["totalMs"])} | ${ratio(sg["totalMs"], wa["totalMs"])} | ${sec(sg["cpuMs"])} | ${sec(wa["cpuMs"])} | ${ratio(sg["cpuMs"], wa["cpuMs"])} |`,
+    ),
+    "",
+  ];
+}
+
 function mamaRatios(prunes: Run[]): string[] {
   const out: string[] = [];
   const key = (r: Run): string =>

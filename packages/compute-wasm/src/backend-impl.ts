@@ -6,7 +6,7 @@
 import { type AttentionLayout, checkMatmulShapes, type MatmulOptions } from "@mama-prune/core";
 import { type AttentionCallContext, causalAttentionCall } from "./attention-call.ts";
 import type { WasmBackend, WasmBackendStats, WasmRuntime } from "./backend.ts";
-import { foldGramBlockRow, GRAM_GEMM_BLOCK, GRAM_GEMM_DEPTH, GRAM_GEMM_MIN_K } from "./gram-gemm.ts";
+import { GRAM_GEMM_MIN_K, gramBlockRows } from "./gram-gemm.ts";
 import { WasmHeap } from "./heap.ts";
 import { foldInto, packColumnBlocks, packRowBlocks } from "./packing.ts";
 import { swigluCall } from "./swiglu-call.ts";
@@ -247,52 +247,25 @@ export class WasmBackendImpl implements WasmBackend {
   }
 
   /** Wide Gram matrices: block rows of the upper triangle as `mm` calls (see ./gram-gemm.ts). */
-  private async gramGemmImpl(x: Float32Array, m: number, k: number, acc: Float64Array): Promise<void> {
-    const kp = ceilTo(k, 8);
-    const depth = Math.min(GRAM_GEMM_DEPTH, ceilTo(m, 4));
-    const heap = this.heap;
-    let xp = 0;
-    let wp = 0;
-    let yp = 0;
-    try {
-      xp = heap.alloc(kp * depth * 4); // xᵀ chunk as 4-row blocks [kp/4][mcPad][4]
-      wp = heap.alloc(kp * depth * 4); // xᵀ chunk as 8-row panels [kp/8][mcPad][8]
-      yp = heap.alloc(GRAM_GEMM_BLOCK * kp * 4); // one block row (≤ B, ≤ kp)
-      for (let i0 = 0; i0 < m; i0 += depth) {
-        const mc = Math.min(depth, m - i0);
-        const mcPad = ceilTo(mc, 4);
-        let f32 = new Float32Array(this.rt.memory.buffer);
-        packColumnBlocks(f32, xp >>> 2, x, i0, mc, mcPad, k, kp, 4);
-        packColumnBlocks(f32, wp >>> 2, x, i0, mc, mcPad, k, kp, 8);
-        for (let ib = 0; ib < k; ib += GRAM_GEMM_BLOCK) {
-          const rowsPad = Math.min(GRAM_GEMM_BLOCK, kp - ib); // a multiple of 8
-          const ny = kp - ib; // a multiple of 8
-          const { tasks, count } = planMatmul(
-            this.tasks,
-            rowsPad / 4,
-            ny / 8,
-            this.rt.runner.threads,
-            this.rt.rowBlocksPerTask ?? ROW_BLOCKS_PER_TASK,
-          );
-          this.tasks = tasks;
-          const off = ib * mcPad * 4; // the same byte offset in both packs
-          await this.runTasks(
-            OP_MM,
-            [xp + off, wp + off, yp, 0, mcPad, ny],
-            tasks,
-            count,
-            2 * rowsPad * mcPad * ny >= PARALLEL_MIN_FLOPS,
-          );
-          f32 = new Float32Array(this.rt.memory.buffer);
-          const y = f32.subarray(yp >>> 2, (yp >>> 2) + rowsPad * ny); // (rowsPad, ny)
-          foldGramBlockRow(y, ny, Math.min(GRAM_GEMM_BLOCK, k - ib), ib, k, acc);
-        }
-      }
-    } finally {
-      heap.free(xp);
-      heap.free(wp);
-      heap.free(yp);
-    }
+  private gramGemmImpl(x: Float32Array, m: number, k: number, acc: Float64Array): Promise<void> {
+    return gramBlockRows(
+      {
+        heap: this.heap,
+        memory: this.rt.memory,
+        threads: this.rt.runner.threads,
+        rowBlocksPerTask: this.rt.rowBlocksPerTask ?? ROW_BLOCKS_PER_TASK,
+        tasks: () => this.tasks,
+        setTasks: (t) => {
+          this.tasks = t;
+        },
+        run: (op, args, tasks, count, parallel, alongside) =>
+          this.runTasks(op, args, tasks, count, parallel, alongside),
+      },
+      x,
+      m,
+      k,
+      acc,
+    );
   }
 
   private async colSqImpl(x: Float32Array, m: number, k: number, acc: Float64Array): Promise<void> {
@@ -374,10 +347,11 @@ export class WasmBackendImpl implements WasmBackend {
     tasks: Int32Array,
     count: number,
     parallel: boolean,
+    alongside?: () => void,
   ): Promise<void> {
     this.cache.beginRun();
     try {
-      await this.rt.runner.run(op, args, tasks, count, parallel);
+      await this.rt.runner.run(op, args, tasks, count, parallel, alongside);
     } finally {
       this.cache.endRun();
     }

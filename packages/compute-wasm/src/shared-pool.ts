@@ -117,7 +117,13 @@ export function createSharedRunner(options: SharedRunnerOptions): TaskRunner {
   ).waitAsync;
   let disposed = false;
 
-  const start = (op: number, args: readonly number[], tasks: Int32Array, count: number): unknown => {
+  const start = (
+    op: number,
+    args: readonly number[],
+    tasks: Int32Array,
+    count: number,
+    alongside: (() => void) | undefined,
+  ): unknown => {
     ctl[OP] = op;
     ctl[COUNT] = count;
     for (let j = 0; j < 8; j++) ctl[ARGS + j] = args[j] ?? 0;
@@ -126,8 +132,9 @@ export function createSharedRunner(options: SharedRunnerOptions): TaskRunner {
     Atomics.store(ctl, NEXT, 0);
     Atomics.add(ctl, GEN, 1);
     Atomics.notify(ctl, GEN);
-    // The calling thread claims tasks too.
+    // The calling thread does its own work first (the workers compute meanwhile), then claims tasks too.
     try {
+      alongside?.();
       for (;;) {
         const i = Atomics.add(ctl, NEXT, 1);
         if (i >= count) return undefined;
@@ -135,7 +142,7 @@ export function createSharedRunner(options: SharedRunnerOptions): TaskRunner {
       }
     } catch (e) {
       Atomics.store(ctl, NEXT, count); // stop the workers from claiming more
-      return e ?? new Error("kernel failed");
+      return e ?? new Error("kernel failed"); // a throw of `alongside` too: the workers finish their tasks
     }
   };
   const fail = (done: number): never => {
@@ -160,14 +167,15 @@ export function createSharedRunner(options: SharedRunnerOptions): TaskRunner {
 
   return {
     threads: nWorkers + 1,
-    run(op, args, tasks, count, parallel): void | Promise<void> {
+    run(op, args, tasks, count, parallel, alongside): void | Promise<void> {
       if (disposed) throw new RangeError("compute-wasm: the worker pool was disposed");
       if (!parallel || nWorkers === 0 || count <= 1) {
+        alongside?.();
         for (let i = 0; i < count; i++) runTask(exports, op, args, tasks, i);
         return;
       }
       if (count > MAX_TASKS) throw new RangeError(`compute-wasm: ${count} tasks > ${MAX_TASKS}`);
-      const callerError = start(op, args, tasks, count);
+      const callerError = start(op, args, tasks, count, alongside);
       // A worker is declared failed only after WORKER_TIMEOUT_MS without any progress (no task
       // claimed, no worker finished), so long calls on a busy machine never trip it.
       let lastProgress = -1;

@@ -32,9 +32,11 @@ export interface TaskRunner {
   readonly threads: number;
   /**
    * Execute tasks [0, count) (4 ints each in `tasks`) of `op` with `args` (at most 8).
-   * `parallel: false` keeps a small call on the calling thread. Returns a promise only when the
-   * runner waits asynchronously (browser main thread); the caller must not start another call
-   * before it settles.
+   * `parallel: false` keeps a small call on the calling thread. `alongside`, when given, is work of
+   * the calling thread's own (e.g. folding the previous call's output): it runs once, after the
+   * workers were woken and before the calling thread claims tasks, so the workers compute meanwhile;
+   * it must not touch this call's operands or output. Returns a promise only when the runner waits
+   * asynchronously (browser main thread); the caller must not start another call before it settles.
    */
   run(
     op: number,
@@ -42,6 +44,7 @@ export interface TaskRunner {
     tasks: Int32Array,
     count: number,
     parallel: boolean,
+    alongside?: () => void,
   ): void | Promise<void>;
   /** Stop the threads; safe to call twice. */
   dispose(): Promise<void>;
@@ -91,7 +94,8 @@ export function runTask(
 export function createInlineRunner(ex: KernelExports): TaskRunner {
   return {
     threads: 1,
-    run(op, args, tasks, count): void {
+    run(op, args, tasks, count, _parallel, alongside): void {
+      alongside?.();
       for (let i = 0; i < count; i++) runTask(ex, op, args, tasks, i);
     },
     async dispose(): Promise<void> {},

@@ -49,12 +49,13 @@ export interface BlockedFactorStats {
  * blocked: leaves in float64 JS, the off-diagonal products as float32 GEMMs on `backend`. Returns -1
  * on success (`a` holds U, zero below the diagonal) or the index (in A's order) of the failing pivot,
  * `a`'s upper triangle (diagonal included) then being garbage while its strict lower triangle is
- * untouched, in reversed order (so a caller can restore A: `dampedInPlace`). Cost ≈ 0.4·n³
- * multiply-adds on the backend (the products with a triangular operand run in up to `parts` = 4 column
- * or row parts, skipping most of its zero half; `parts` = 1 runs them as full GEMMs, ≈ 0.58·n³, with
- * the same result bit for bit) plus n·leaf²/3 in JS; extra memory: one float32 scratch
- * stack of {@link scratchFloats}(n) floats (≈ 0.75·n² at n = 11008), taken from and returned to the
- * shared buffer pool.
+ * untouched, in reversed order (so a caller can restore A: `dampedInPlace`). Cost ≈ 0.39·n³
+ * multiply-adds on the backend at n = 8192, 0.42·n³ at n = 2048 (the products with a triangular
+ * operand run in up to `parts` = 8 column or row parts of at least 256, skipping most of its zero half,
+ * so a 1024-wide operand runs in 4; `parts` = 1 runs them as full GEMMs, ≈ 0.58·n³, with the same
+ * result bit for bit) plus n·leaf²/3 in JS; extra memory: one float32 scratch stack of
+ * {@link scratchFloats}(n) floats (≈ 0.63·n² at n = 4096 and above, 0.75·n² at 2048), taken from and
+ * returned to the shared buffer pool.
  */
 export async function upperCholeskyOfInverseBlocked(
   a: Float64Array,
@@ -203,7 +204,7 @@ async function factorInvert(ctx: Ctx, o: number, s: number): Promise<number> {
 
 /** Parts of a triangular operand of size s: none below 2·PART_MIN, at most PARTS_MAX. */
 const PART_MIN = 256;
-const PARTS_MAX = 4;
+const PARTS_MAX = 8;
 
 function partBounds(ctx: Ctx, s: number): number[] {
   const q = Math.max(1, Math.min(ctx.parts, Math.floor(s / PART_MIN)));
