@@ -78,6 +78,9 @@ function timedCheckpoint(c: Checkpoint, t: { ms: number }): Checkpoint {
     has: (n) => c.has(n),
     info: (n) => c.info(n),
     readRaw: wrap((n: string) => c.readRaw(n)),
+    ...(c.readRawRange !== undefined
+      ? { readRawRange: wrap((n: string, o: number, k: number) => c.readRawRange!(n, o, k)) }
+      : {}),
     readF32: wrap((n: string) => c.readF32(n)),
     close: () => c.close(),
   };

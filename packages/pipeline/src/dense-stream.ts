@@ -99,7 +99,8 @@ const FIRST_OF: Readonly<Record<InputKey, LinearName>> = {
  * `collectBlockStats` (so H̃, Σx², … are the same numbers bit for bit) plus, when `needs.crossGram`,
  * C = Σ_t w_t·x̃_t x_tᵀ per shared input (`LinearInputStats.crossGram`).
  *
- * Memory: one more hidden-state array (the dense stream) and one batch of captured inputs, their
+ * Memory: one more hidden-state array (the dense stream, whose output `denseOutput` is written over
+ * `denseHidden`: the same array) and one batch of captured inputs, their
  * buffers (and the cross-Gram's float32 transposes) reused from batch to batch.
  *
  * @throws PruneError SHAPE_MISMATCH when the two streams differ in length; the errors of the stats
@@ -127,7 +128,9 @@ export async function collectBlockStatsTwoStreams(
     accs[k] = createStatsAccumulator(cols[k], o.needs, o.backend);
     if (o.needs.crossGram) cross[k] = new Float64Array(cols[k] * cols[k]); // (cols, cols)
   }
-  const denseOutput = new Float32Array(o.denseHidden.length); // (nsamples·seqlen, H)
+  // The dense stream's output overwrites its input batch by batch (a batch's rows are read only by its
+  // own dense run): no third hidden-state array (128 MiB at 32 × 512 × 2048).
+  const denseOutput = o.denseHidden; // (nsamples·seqlen, H)
   const tick = createYielder(signal);
   const captured: Partial<Record<InputKey, Float32Array>> = {};
   const capturedBuf: Partial<Record<InputKey, Float32Array>> = {};

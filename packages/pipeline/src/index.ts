@@ -27,6 +27,7 @@ export {
 } from "./checkpoint.ts";
 export { crossGramAccumulate } from "./dense-stream.ts";
 export { type DenseTargetResult, denseTargetWeight } from "./dense-target.ts";
+export { embedTokenRows } from "./embed-rows.ts";
 export {
   type BlockConditionalObs,
   blockConditionalPrecisions,

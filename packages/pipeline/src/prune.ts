@@ -262,6 +262,9 @@ export async function startPrune(
         signal,
       }));
       denseHidden = denseOutput;
+      // As below: every linear is replaced, its packed dense copy is of no further use (the dense
+      // target's GEMMs pack W again for their one use and drop it).
+      for (const name of LINEAR_NAMES) backend.invalidate(model.getLinearWeight(local, name));
     } else if (dataDriven && hidden !== undefined && cal !== undefined) {
       ({ stats } = await collectBlockStats({
         model,

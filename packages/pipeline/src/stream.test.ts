@@ -1,5 +1,5 @@
 import { LINEAR_NAMES } from "@mama-prune/model";
-import { type Checkpoint, memoryCheckpointDir, readHfCheckpoint } from "@mama-prune/tensor-io";
+import { type Checkpoint, f32ToBytes, memoryCheckpointDir, readHfCheckpoint } from "@mama-prune/tensor-io";
 import { describe, expect, it } from "vitest";
 import { randomModel, randomWindows } from "../test/fixtures/random-model.ts";
 import { prune } from "./prune.ts";
@@ -87,4 +87,49 @@ describe("pruneToCheckpoint", () => {
     const name = mem.model.parameterName(3, "up_proj");
     expect(Array.from(await back.readF32(name))).toEqual(Array.from(mem.model.getLinearWeight(3, "up_proj")));
   });
+
+  it.each(["mama", "sparsegpt"] as const)(
+    "reads only the calibration tokens' embedding rows of a sharded bf16 checkpoint, with the same weights as in memory (%s)",
+    async (method) => {
+      const shape = { ...SHAPE, layers: 2, vocab: 300 };
+      const { checkpoint, dir } = await randomModel({ ...shape, dtype: "BF16", maxShardSizeBytes: 4096 });
+      expect(dir.files.has("model.safetensors.index.json")).toBe(true);
+      const cal = randomWindows(2, 16, shape.vocab);
+      const mem = await prune({ checkpoint, method, sparsity: 0.5, calibration: cal });
+      const emb = "model.embed_tokens.weight";
+      let whole = 0;
+      let partBytes = 0;
+      const counted: Checkpoint = {
+        ...checkpoint,
+        readRaw: (n) => {
+          if (n === emb) whole++;
+          return checkpoint.readRaw(n);
+        },
+        readF32: (n) => {
+          if (n === emb) whole++;
+          return checkpoint.readF32(n);
+        },
+        readRawRange: (n, o, k) => {
+          if (n === emb) partBytes += k;
+          return checkpoint.readRawRange!(n, o, k);
+        },
+      };
+      const out = memoryCheckpointDir("rows");
+      await pruneToCheckpoint(out, { checkpoint: counted, method, sparsity: 0.5, calibration: cal });
+      const back = await readHfCheckpoint(out);
+      // The stored bf16 bytes of every pruned linear = the in-memory pipeline's float32 weights rounded.
+      for (let l = 0; l < shape.layers; l++) {
+        for (const name of LINEAR_NAMES) {
+          const got = await back.readRaw(mem.model.parameterName(l, name));
+          const want = f32ToBytes(mem.model.getLinearWeight(l, name), "BF16");
+          expect(Array.from(got), `${l}.${name}`).toEqual(Array.from(want));
+        }
+      }
+      // The embedding's rows for the calibration (2 bytes × hidden each, once per distinct token), then
+      // the stored tensor copied whole to the output (one readRaw), unchanged.
+      expect(partBytes).toBe(new Set(cal.tokens).size * 2 * shape.hidden);
+      expect(whole).toBe(1);
+      expect(Array.from(await back.readRaw(emb))).toEqual(Array.from(await checkpoint.readRaw(emb)));
+    },
+  );
 });

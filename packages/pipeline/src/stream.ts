@@ -13,6 +13,7 @@ import {
 } from "@mama-prune/tensor-io";
 import { blockCheckpoint } from "./block-view.ts";
 import { pruneMetadata } from "./checkpoint.ts";
+import { embedTokenRows } from "./embed-rows.ts";
 import { checkOutputFormat } from "./output-format.ts";
 import { type PruneOptions, type PruneReport, startPrune } from "./prune.ts";
 import { checkPruneOptions } from "./prune-options.ts";
@@ -54,8 +55,9 @@ const LAYER_RE = /^model\.layers\.(\d+)\./;
  *
  * Memory: block l's weights are loaded right before it is pruned (through a one-block view of the
  * checkpoint) and released when block l+1 is loaded; the calibration hidden states, one block's
- * statistics and the tensor being written are the rest. The embedding matrix is read once to embed the
- * calibration windows and dropped. The writer asks for tensors in layer order, and asking for block l's
+ * statistics and the tensor being written are the rest. Of the embedding matrix only the rows of the
+ * calibration tokens are read ({@link embedTokenRows}; the whole stored matrix when the checkpoint
+ * cannot read parts of a tensor), and the tensor itself is still copied to the output. The writer asks for tensors in layer order, and asking for block l's
  * linears is what prunes block l (after blocks 0..l−1), so pruned weights go to disk as soon as their
  * block is done. Everything except the block linears is copied as raw bytes; the pruned linears are
  * stored in the source's dtype (tensor-io encodes float32 to F16/BF16 rounding to nearest even, so
@@ -95,13 +97,8 @@ export async function pruneToCheckpoint(
     return {
       config,
       backend,
-      embed: async (tokens) => {
-        const emb = await source.readF32("model.embed_tokens.weight"); // (vocab, H), dropped after this call
-        const out = new Float32Array(tokens.length * H); // (tokens, H)
-        for (let i = 0; i < tokens.length; i++)
-          out.set(emb.subarray(tokens[i]! * H, (tokens[i]! + 1) * H), i * H);
-        return out;
-      },
+      // Only the rows of the tokens that occur are read (not the whole vocab × H matrix).
+      embed: async (tokens) => embedTokenRows(source, "model.embed_tokens.weight", tokens, H),
       open: async (l) => {
         if (current?.l !== l) {
           current = undefined; // release the previous block before loading the next

@@ -71,3 +71,12 @@ export class BufferPool {
  * of W and its factor scratch), so what one linear held is what the next reuses, and no more.
  */
 export const WORK_POOL: BufferPool = new BufferPool(2);
+
+/**
+ * The pool of the batched PCG refit (`pcgRefit`): its per-call state — Δ and the residuals (float64
+ * rows × cols each), the search directions and the GEMM output (float32), one block of H's rows and
+ * its product — goes back here at the end of the call, so the next refit reuses those pages instead
+ * of allocating ~0.45 GiB anew per 2048 × 8192 linear while the last call's copies wait for a
+ * collection. Pooled buffers are zero-filled on take (as fresh ones): the results do not change.
+ */
+export const PCG_POOL: BufferPool = new BufferPool(6);

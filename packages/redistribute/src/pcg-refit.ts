@@ -2,6 +2,7 @@
 
 import type { ComputeBackend, Logger, Matrix } from "@mama-prune/core";
 import { createYielder, PruneError } from "@mama-prune/core";
+import { PCG_POOL } from "./buffer-pool.ts";
 import { checkDamping, checkHessian, checkMask, checkWeight } from "./common.ts";
 import { buildPreconditioner, type Preconditioner } from "./pcg-precond.ts";
 
@@ -170,8 +171,8 @@ export async function pcgRefit(
   const nb =
     hessian instanceof Float32Array || n * n <= hBlock ? n : Math.max(8, Math.floor(hBlock / n / 8) * 8);
   const h32 = nb === n ? (hessian instanceof Float32Array ? hessian : new Float32Array(hessian)) : undefined; // (n, n)
-  const hb = h32 === undefined ? new Float32Array(nb * n) : undefined; // (nb, n) one block of H's rows
-  const yb = hb === undefined ? undefined : new Float32Array(rows * nb); // (≤ rows, nb)
+  const hb = h32 === undefined ? pooledF32(nb * n) : undefined; // (nb, n) one block of H's rows
+  const yb = hb === undefined ? undefined : pooledF32(rows * nb); // (≤ rows, nb)
   // H_d·v = H·v + shift ⊙ v: the ridge, plus the anchor's H_jj = 1 on dead inputs.
   const shift = new Float64Array(n); // (n,)
   const diagD = new Float64Array(n); // (n,) diag(H_d)
@@ -186,7 +187,7 @@ export async function pcgRefit(
 
   // ---- Δ = W' − W of the warm start; rows to solve first, then all-pruned rows ----
   const src = weight.data;
-  const delta = new Float64Array(rows * n); // (rows, n)
+  const delta = pooledF64(rows * n); // (rows, n)
   const solve: number[] = [];
   const allPruned: number[] = [];
   for (let i = 0; i < rows; i++) {
@@ -202,8 +203,8 @@ export async function pcgRefit(
   }
   const order = Int32Array.from([...solve, ...allPruned]); // GEMM row order
   const total = order.length;
-  const p32 = new Float32Array(total * n); // (≤ total, n) search directions (first: Δ)
-  const q32 = new Float32Array(total * n); // (≤ total, n) GEMM output
+  const p32 = pooledF32(total * n); // (≤ total, n) search directions (first: Δ)
+  const q32 = pooledF32(total * n); // (≤ total, n) GEMM output
   let gemmCalls = 0;
   let gemmMultiplyAdds = 0;
   const gemmOf = async (x: Float32Array, m: number, out?: Float32Array): Promise<Float32Array> => {
@@ -236,7 +237,7 @@ export async function pcgRefit(
   // ---- Initial GEMM: error of the warm start, residual r = −(H_d·Δ)_K, z = D⁻¹r, p = z ----
   for (let a = 0; a < total; a++) p32.set(delta.subarray(order[a]! * n, order[a]! * n + n), a * n);
   let startError = 0;
-  const r = new Float64Array(m0 * n); // (active, n) residuals, 0 on pruned entries
+  const r = pooledF64(m0 * n); // (active, n) residuals, 0 on pruned entries
   const gamma = new Float64Array(m0); // rᵀz per active row
   const err = new Float64Array(m0); // damped error per active row
   const ring = new Float64Array(m0 * PCG_WINDOW); // last error decreases per active row
@@ -367,6 +368,8 @@ export async function pcgRefit(
       }
     }
   }
+  // The per-call state goes back to the pool (nothing below or in the result refers to it).
+  for (const b of [delta, r, p32, q32, hb, yb]) if (b !== undefined) PCG_POOL.give(b.buffer);
   return {
     weight: result,
     iterations,
@@ -383,6 +386,16 @@ export async function pcgRefit(
     gemmMultiplyAdds,
     warnings,
   };
+}
+
+/** A zeroed Float64Array of `n` values on a pooled buffer (the same contents as a fresh one). */
+function pooledF64(n: number): Float64Array {
+  return new Float64Array(PCG_POOL.take(8 * n), 0, n).fill(0);
+}
+
+/** A zeroed Float32Array of `n` values on a pooled buffer (the same contents as a fresh one). */
+function pooledF32(n: number): Float32Array {
+  return new Float32Array(PCG_POOL.take(4 * n), 0, n).fill(0);
 }
 
 /** Drop the rows marked done from the compact per-row state; returns the new active count. */

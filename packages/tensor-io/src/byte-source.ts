@@ -64,6 +64,27 @@ export function blobSource(blob: Blob, name = "<blob>"): ByteSource {
   };
 }
 
+/**
+ * Check a `readRawRange` request against a tensor's byte length.
+ *
+ * @throws RangeError when `offset`/`length` are not non-negative safe integers or leave the tensor.
+ * @example
+ * checkTensorRange("model.safetensors: tensor \"w\"", 0, 8, 16); // ok
+ */
+export function checkTensorRange(where: string, offset: number, length: number, byteLength: number): void {
+  if (
+    !Number.isSafeInteger(offset) ||
+    !Number.isSafeInteger(length) ||
+    offset < 0 ||
+    length < 0 ||
+    offset + length > byteLength
+  ) {
+    throw new RangeError(
+      `${where}: readRawRange must stay inside the tensor's ${byteLength} bytes. Expected integers with 0 ≤ offset and offset + length ≤ ${byteLength}, got offset ${offset}, length ${length}.`,
+    );
+  }
+}
+
 /** Accept the common input kinds (ByteSource, Uint8Array, Blob) and return a ByteSource. */
 export function toByteSource(input: ByteSource | Uint8Array | Blob, name?: string): ByteSource {
   if (input instanceof Uint8Array) return bytesSource(input, name);

@@ -70,6 +70,9 @@ export async function checkpointFromReader(
     has: (n) => r.has(n),
     info: (n) => r.info(n),
     readRaw: async (n) => r.readRaw(n),
+    ...(r.readRawRange !== undefined
+      ? { readRawRange: async (n: string, o: number, k: number) => r.readRawRange!(n, o, k) }
+      : {}),
     readF32: async (n) => r.readF32(n),
     close: () => r.close(),
   };
@@ -248,6 +251,7 @@ async function readSharded(
     has: (n) => owner.has(n),
     info: (n) => get(n).info(n),
     readRaw: async (n) => get(n).readRaw(n),
+    readRawRange: async (n, o, k) => get(n).readRawRange(n, o, k),
     readF32: async (n) => get(n).readF32(n),
     close: async () => {
       await Promise.all([...shards.values()].map((s) => s.close()));

@@ -3,7 +3,7 @@
 // config live in llama2c-format.ts.
 
 import { PruneError } from "@mama-prune/core";
-import { toByteSource } from "./byte-source.ts";
+import { checkTensorRange, toByteSource } from "./byte-source.ts";
 import {
   f32FromLe,
   f32ToLe,
@@ -110,6 +110,14 @@ export async function readLlama2c(input: ByteSource | Uint8Array | Blob, name?: 
       return infoByName.get(tensor)!;
     },
     readRaw,
+    async readRawRange(tensor: string, offset: number, length: number): Promise<Uint8Array> {
+      const r = region(tensor);
+      checkTensorRange(`${file}: "${tensor}"`, offset, length, infoByName.get(tensor)!.byteLength);
+      // q/k rows are reordered on read: those are read whole and cut (they are never read in parts).
+      if (r.permuteHeads !== undefined) return (await readRaw(tensor)).slice(offset, offset + length);
+      if (closed) throw new PruneError("TENSOR_IO_MALFORMED", `${file}: read of "${tensor}" after close.`);
+      return (await src.read(r.offset + offset, length)).slice();
+    },
     readF32: async (tensor: string): Promise<Float32Array> => f32FromLe(await readRaw(tensor)),
     close: async (): Promise<void> => {
       if (closed) return;

@@ -4,7 +4,7 @@
 // The streaming writer lives in safetensors-write.ts (re-exported here).
 
 import { PruneError, quoteUntrusted, truncateForMessage } from "@mama-prune/core";
-import { toByteSource } from "./byte-source.ts";
+import { checkTensorRange, toByteSource } from "./byte-source.ts";
 import { bytesToF32, bytesToF32Into, DTYPES, dtypeByteSize } from "./dtype.ts";
 import {
   checkChunkBytes,
@@ -63,6 +63,8 @@ export interface SafetensorsReader extends TensorReader {
   readonly warnings: readonly SafetensorsWarning[];
   /** The messages of {@link SafetensorsReader.warnings}, one line each (kept for compatibility). */
   readonly diagnostics: readonly string[];
+  /** Part of a tensor's stored bytes (see {@link TensorReader.readRawRange}): one read of the source. */
+  readRawRange(name: string, offset: number, length: number): Promise<Uint8Array>;
   /** Absolute byte range `[begin, end)` of a tensor's data in the file. */
   byteRange(name: string): readonly [number, number];
   /**
@@ -229,6 +231,11 @@ export async function readSafetensors(
       return [e.begin, e.end];
     },
     readRaw,
+    async readRawRange(name: string, offset: number, length: number): Promise<Uint8Array> {
+      const e = get(name);
+      checkTensorRange(`${file}: tensor ${quoteUntrusted(name)}`, offset, length, e.end - e.begin);
+      return readRange(e, offset, length);
+    },
     async readF32(name: string): Promise<Float32Array> {
       const e = get(name);
       const len = e.end - e.begin;

@@ -4,6 +4,7 @@
 // description live in sparse-codec.ts.
 
 import { PruneError, quoteUntrusted } from "@mama-prune/core";
+import { checkTensorRange } from "./byte-source.ts";
 import { bytesToF32, dtypeByteSize } from "./dtype.ts";
 import {
   bitmaskRowBytes,
@@ -396,6 +397,20 @@ export async function decompressSparseReader(
     has: (name: string): boolean => byName.has(name),
     info,
     readRaw,
+    // Parts of dense tensors are read as parts; a compressed weight is decompressed whole, then cut.
+    ...(reader.readRawRange !== undefined
+      ? {
+          readRawRange: async (name: string, offset: number, length: number): Promise<Uint8Array> => {
+            const g = groups.get(name);
+            if (g === undefined) {
+              info(name);
+              return reader.readRawRange!(name, offset, length);
+            }
+            checkTensorRange(`${src}: ${quoteUntrusted(name)}`, offset, length, g.info.byteLength);
+            return (await readRaw(name)).slice(offset, offset + length);
+          },
+        }
+      : {}),
     readF32: async (name: string): Promise<Float32Array> => {
       const g = groups.get(name);
       if (g === undefined) {

@@ -53,6 +53,15 @@ export interface TensorReader {
   info(name: string): TensorInfo;
   /** The stored bytes of one tensor (little-endian, as in the file). */
   readRaw(name: string): Promise<Uint8Array>;
+  /**
+   * `length` stored bytes of one tensor starting `offset` bytes into its data (e.g. a few rows of an
+   * embedding), read without the rest of the tensor. Optional: readers that cannot read a part of a
+   * tensor (a decompressed sparse weight, a wrapper that does not forward it) leave it out, and
+   * callers fall back to `readRaw`.
+   *
+   * @throws RangeError when `offset`/`length` are not integers or leave the tensor's bytes.
+   */
+  readRawRange?(name: string, offset: number, length: number): Promise<Uint8Array>;
   /** One tensor converted to float32 (F64/F16/BF16/integers/BOOL converted; F32 copied). */
   readF32(name: string): Promise<Float32Array>;
   /** Release file handles. Safe to call twice. */
