@@ -216,7 +216,9 @@ export function mamaLinearProcedure(
     }
     // The rows every refit, saliency and swap is taken toward: W, or the dense target's V.
     let T: Matrix = W;
-    if (s.target === "dense" && gram !== undefined && cross === undefined) {
+    // The product statistic M = W·(C − H̃)ᵀ in place of C (the two-stream pass's choice per input).
+    const product = cross === undefined ? st?.targetProduct : undefined;
+    if (s.target === "dense" && gram !== undefined && cross === undefined && product === undefined) {
       // No dense stream (a linear pruned on its own, e.g. pruneLinear or a conformance kit): its input
       // is taken as the dense model's (X = X̃, so C = H̃), where the dense target IS the layer target.
       // prune/pruneToCheckpoint always carry the dense stream for this target (methodNeeds).
@@ -224,11 +226,17 @@ export function mamaLinearProcedure(
       warnings.push(m);
       log.debug(m);
     }
-    if (s.target === "dense" && gram !== undefined && cross !== undefined) {
+    let denseTarget: "cross-gram" | "product" | undefined;
+    if (s.target === "dense" && gram !== undefined && (cross !== undefined || product !== undefined)) {
+      denseTarget = cross !== undefined ? "cross-gram" : "product";
+      log.debug(
+        `${where}: dense target from the ${denseTarget === "product" ? "product statistic M = W·(C − H̃)ᵀ" : "cross-Gram C = X̃ᵀX"}`,
+        { denseTarget },
+      );
       const d = await denseTargetWeight(
         W,
         gram,
-        cross,
+        cross ?? { targetProduct: product! },
         damping,
         name,
         s.targetBlend,
@@ -329,6 +337,7 @@ export function mamaLinearProcedure(
       mask,
       redistribution: s.refit ? "refit" : "none",
       mamaPath: choice.path,
+      ...(denseTarget !== undefined ? { denseTarget } : {}),
       ...(refitSolver !== undefined ? { refitSolver } : {}),
       ...(dampingUsed !== undefined ? { dampingUsed } : {}),
       warnings,

@@ -76,6 +76,12 @@ export interface PruneLinearResult {
   readonly refitSolver?: "direct" | "pcg" | "sweep";
   /** MAMA's per-linear path ("exact" or "wide", chosen by `chooseMamaPath`), when MAMA ran. */
   readonly mamaPath?: "exact" | "wide";
+  /**
+   * MAMA's dense target only: the statistic V came from — `"cross-gram"` (C = X̃ᵀX) or `"product"`
+   * (M = W·(C − H̃)ᵀ, chosen by the two-stream pass where it is cheaper: one consumer, cols ≥ 512,
+   * 2·rows < cols; see `useTargetProduct`).
+   */
+  readonly denseTarget?: "cross-gram" | "product";
   /** Absolute damping added by SparseGPT / refit, when used. */
   readonly dampingUsed?: number;
   /** Redistribution "mean": ‖shift‖₂ it would fold into a bias, and whether it could (Llama: never). */
@@ -136,6 +142,7 @@ export async function pruneLinear(options: PruneLinearOptions): Promise<PruneLin
   let used: Exclude<Redistribution, "auto"> = "sparsegpt";
   let refitSolver: "direct" | "pcg" | "sweep" | undefined;
   let mamaPath: "exact" | "wide" | undefined;
+  let denseTarget: "cross-gram" | "product" | undefined;
   const gramFor = (why: string): Float64Array =>
     need(gram, where, "stats.gram", `redistribution ${why} of method ${resolved.method}`);
   // The options of every sparsegpt call (mask or target sparsity added per call).
@@ -174,6 +181,7 @@ export async function pruneLinear(options: PruneLinearOptions): Promise<PruneLin
     dampingUsed = r.dampingUsed;
     refitSolver = r.refitSolver;
     mamaPath = r.mamaPath;
+    denseTarget = r.denseTarget;
     for (const m of r.warnings ?? []) warnings.push(m);
   } else if (resolved.scorer === undefined) {
     // SparseGPT with its adaptive mask.
@@ -283,6 +291,7 @@ export async function pruneLinear(options: PruneLinearOptions): Promise<PruneLin
     redistribution: used,
     ...(refitSolver !== undefined ? { refitSolver } : {}),
     ...(mamaPath !== undefined ? { mamaPath } : {}),
+    ...(denseTarget !== undefined ? { denseTarget } : {}),
     ...(dampingUsed !== undefined ? { dampingUsed } : {}),
     ...(meanComp !== undefined ? { meanCompensation: meanComp } : {}),
     ...(recon !== undefined ? { reconstructionError: recon } : {}),
