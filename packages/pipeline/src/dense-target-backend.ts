@@ -198,5 +198,15 @@ export async function denseTargetOnBackend(
       out[k] = v;
     }
   }
-  return { target: matrix(rows, n, out), lambda, warnings };
+  // (W − V)·H̃ from what is at hand, no GEMM: (V − W)·(H̃' + λI) = W·Dᵀ (H̃' = H̃ with dead H̃_jj = 1), so
+  // (W − V)·H̃ = λ(V − W) − W·Dᵀ in the live columns and 0 in the dead ones (H̃'s column is 0 there).
+  // Written over M's buffer, which is not read any more.
+  const gradient = m; // (rows, n)
+  for (let i = 0; i < rows; i++) {
+    for (let a = 0; a < n; a++) {
+      const k = i * n + a;
+      gradient[k] = gram[a * n + a] === 0 ? 0 : lambda * (out[k]! - weight.data[k]!) - m[k]!;
+    }
+  }
+  return { target: matrix(rows, n, out), lambda, warnings, targetGradient: gradient };
 }

@@ -21,6 +21,11 @@ export interface DenseTargetResult {
   readonly lambda: number;
   /** Damping escalations, if any. */
   readonly warnings: readonly string[];
+  /**
+   * Backend path only: (W − V)·H̃ (rows × cols, float32), from the path's own products (no GEMM), so a
+   * caller holding (W' − V)·H̃ gets trace((W − W')·H̃·(W − W')ᵀ) without a rows·cols² product.
+   */
+  readonly targetGradient?: Float32Array;
 }
 
 /**

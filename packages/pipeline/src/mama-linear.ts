@@ -227,6 +227,7 @@ export function mamaLinearProcedure(
       log.debug(m);
     }
     let denseTarget: "cross-gram" | "product" | undefined;
+    let targetGradient: Float32Array | undefined; // (W − T)·H̃, from the dense target's backend path
     if (s.target === "dense" && gram !== undefined && (cross !== undefined || product !== undefined)) {
       denseTarget = cross !== undefined ? "cross-gram" : "product";
       log.debug(
@@ -244,6 +245,7 @@ export function mamaLinearProcedure(
         deferred ?? factor,
       );
       T = d.target;
+      targetGradient = d.targetGradient;
       for (const m of d.warnings) {
         warnings.push(m);
         log.warn(m);
@@ -254,6 +256,7 @@ export function mamaLinearProcedure(
     let cur: Float32Array = new Float32Array(T.data); // (rows, cols)
     let dampingUsed: number | undefined;
     let refitSolver: "direct" | "pcg" | "sweep" | undefined;
+    let reconstructionError: number | undefined;
     if (wide && sweep && gram !== undefined) {
       throwIfAborted(signal, where);
       const r = await mamaSweep(
@@ -279,6 +282,11 @@ export function mamaLinearProcedure(
       dampingUsed = r.dampingUsed;
       refitSolver = "sweep";
       for (const m of r.warnings) warnings.push(m);
+      // trace((W − W')·H̃·(W − W')ᵀ) from the polish's tracked (W' − T)·H̃ and the target's (W − T)·H̃
+      // (0 for the layer target): no rows·cols² measuring GEMM (SparseGPT reports its own likewise).
+      if (r.hDelta !== undefined && (T === W || targetGradient !== undefined)) {
+        reconstructionError = errorFromGradients(W.data, cur, r.hDelta, T === W ? undefined : targetGradient);
+      }
     } else {
       const obs =
         s.obsWeight > 0 && gram !== undefined
@@ -325,6 +333,7 @@ export function mamaLinearProcedure(
       damping,
     );
     if (refined !== undefined) {
+      reconstructionError = undefined; // other weights now: the caller measures them
       mask.set(refined.mask);
       cur = refined.weight;
       for (const m of refined.warnings) warnings.push(m);
@@ -340,7 +349,26 @@ export function mamaLinearProcedure(
       ...(denseTarget !== undefined ? { denseTarget } : {}),
       ...(refitSolver !== undefined ? { refitSolver } : {}),
       ...(dampingUsed !== undefined ? { dampingUsed } : {}),
+      ...(reconstructionError !== undefined ? { reconstructionError } : {}),
       warnings,
     };
   };
+}
+
+/**
+ * trace((W − W')·H·(W − W')ᵀ) = Σ (W − W') ⊙ ((W − T)·H − (W' − T)·H) from the two gradients against
+ * the target T (`targetGradient` absent: T = W), in float64: O(rows·cols) instead of a rows·cols² GEMM.
+ */
+function errorFromGradients(
+  dense: Float32Array,
+  pruned: Float32Array,
+  hDelta: Float32Array,
+  targetGradient: Float32Array | undefined,
+): number {
+  let e = 0;
+  for (let k = 0; k < dense.length; k++) {
+    const g = (targetGradient === undefined ? 0 : targetGradient[k]!) - hDelta[k]!;
+    e += (dense[k]! - pruned[k]!) * g;
+  }
+  return e;
 }

@@ -105,6 +105,8 @@ export interface RefitSolverOptions {
   readonly initialWeight?: Float32Array;
   /** Iteration budget for an iterative solver on an intermediate step (default: full tolerance). */
   readonly maxIterations?: number;
+  /** Ask an iterative solver for `hDelta` = (W' − W)·H from its own GEMMs (it may ignore it). */
+  readonly hDelta?: boolean;
 }
 
 /** What a {@link RefitSolver} returns (a subset of `leastSquaresRefit`'s result). */
@@ -115,6 +117,8 @@ export interface RefitSolverResult {
   readonly warnings: readonly string[];
   /** Which solver ran, when the solver says ("direct" / "pcg"). */
   readonly solver?: "direct" | "pcg";
+  /** (W' − W)·H (rows × cols, undamped H), when asked for and the solver tracked it. */
+  readonly hDelta?: Float32Array;
 }
 
 /**

@@ -101,6 +101,11 @@ export interface LinearProcedureResult {
    * 2·rows < cols; see `useTargetProduct`).
    */
   readonly denseTarget?: "cross-gram" | "product";
+  /**
+   * trace((W − W')·H·(W − W')ᵀ) when the procedure has it from its own products (MAMA's sweep path);
+   * `pruneLinear` then reports it instead of measuring it with a rows·cols² GEMM.
+   */
+  readonly reconstructionError?: number;
   /** Warnings (damping escalations …), already sent to `log`. */
   readonly warnings?: readonly string[];
 }

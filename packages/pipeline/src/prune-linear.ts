@@ -14,6 +14,7 @@ import {
   meanCompensation,
   reconstructionError,
   reconstructionErrorOnBackend,
+  SPARSEGPT_BACKEND_MIN_COLS,
   sparsegpt,
 } from "@mama-prune/redistribute";
 import { runScorer, type ScoreContext, type ScorerInput, selectMask } from "@mama-prune/scoring";
@@ -155,9 +156,10 @@ export async function pruneLinear(options: PruneLinearOptions): Promise<PruneLin
     ...(options.backend !== undefined ? { backend: options.backend } : {}),
     ...(options.gramDisposable === true ? { overwriteHessian: true } : {}),
   };
-  // SparseGPT on the backend path reports trace(ΔW·H·ΔWᵀ) itself (from its sweep, for free), where the
-  // product below costs a rows·cols² GEMM and a float32 copy of H; the float64 JS path keeps the
-  // reference computation, bit for bit.
+  // SparseGPT on the backend path reports trace(ΔW·H·ΔWᵀ) itself (from its sweep, for free), and so
+  // does MAMA's sweep path (from its polish's and its dense target's products), where the product
+  // below costs a rows·cols² GEMM and a float32 copy of H; the float64 JS path keeps the reference
+  // computation, bit for bit.
   let sparsegptRecon: number | undefined;
 
   if (resolved.linear !== undefined) {
@@ -182,6 +184,13 @@ export async function pruneLinear(options: PruneLinearOptions): Promise<PruneLin
     refitSolver = r.refitSolver;
     mamaPath = r.mamaPath;
     denseTarget = r.denseTarget;
+    // Where the measurement below would be the backend's GEMM (≥ 512 columns); narrower: float64, as before.
+    if (
+      r.reconstructionError !== undefined &&
+      options.backend !== undefined &&
+      cols >= SPARSEGPT_BACKEND_MIN_COLS
+    )
+      sparsegptRecon = r.reconstructionError;
     for (const m of r.warnings ?? []) warnings.push(m);
   } else if (resolved.scorer === undefined) {
     // SparseGPT with its adaptive mask.
