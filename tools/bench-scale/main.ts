@@ -206,6 +206,7 @@ async function child(job: Record<string, string>): Promise<void> {
         ms: l.wallTimeMs,
         ...(l.mamaPath !== undefined ? { mamaPath: l.mamaPath } : {}),
         ...(l.refitSolver !== undefined ? { refitSolver: l.refitSolver } : {}),
+        ...(l.denseTarget !== undefined ? { denseTarget: l.denseTarget } : {}),
       })),
       warnings: report.warnings,
     });
@@ -628,7 +629,7 @@ function mamaRatios(prunes: Run[]): string[] {
   const withLinears = mamas.filter((m) => Array.isArray(m["linears"]));
   if (withLinears.length > 0) {
     out.push(
-      "MAMA per linear (s; the path and refit solver each linear's report names):",
+      "MAMA per linear (s; the path and refit solver each linear's report names; \"(product)\": MAMA's dense target from the product statistic):",
       "",
       "| level | linear | shape | path | refit solver | MAMA (s) | SparseGPT (s) |",
       "|---|---|---|---|---|---:|---:|",
@@ -642,10 +643,13 @@ function mamaRatios(prunes: Run[]): string[] {
         ms: number;
         mamaPath?: string;
         refitSolver?: string;
+        denseTarget?: string;
       }[]) {
         const s = sgl.find((x) => x.name === l.name);
+        // The dense target's statistic when it is the product (the cross-Gram is the default).
+        const path = `${l.mamaPath ?? "–"}${l.denseTarget === "product" ? " (product)" : ""}`;
         out.push(
-          `| ${m.job.level} | ${l.name.split(".").slice(-2, -1)[0]} | ${l.shape.join(" × ")} | ${l.mamaPath ?? "–"} | ${l.refitSolver ?? "–"} | ${sec(l.ms)} | ${s === undefined ? "–" : sec(s.ms)} |`,
+          `| ${m.job.level} | ${l.name.split(".").slice(-2, -1)[0]} | ${l.shape.join(" × ")} | ${path} | ${l.refitSolver ?? "–"} | ${sec(l.ms)} | ${s === undefined ? "–" : sec(s.ms)} |`,
         );
       }
     }

@@ -289,9 +289,31 @@ function permuteSquareInPlace(m: Float64Array | undefined, perm: Int32Array): Fl
 }
 
 /**
+ * m[:, perm] for a (rows, cols) float64 matrix (new[r, j] = old[r, perm[j]]): MAMA's product statistic
+ * M = W·(C − H̃)ᵀ, whose columns are the input's channels (its rows are the consumer's outputs, which
+ * the permutation does not move). In place with one row of scratch, or a copy. Moves only.
+ */
+function permuteProductColumns(
+  m: Float64Array | undefined,
+  cols: number,
+  perm: Int32Array,
+  inPlace: boolean,
+): Float64Array | undefined {
+  if (m === undefined) return undefined;
+  const out = inPlace ? m : new Float64Array(m.length);
+  const tmp = new Float64Array(cols); // (cols,)
+  for (let o = 0; o < m.length; o += cols) {
+    tmp.set(m.subarray(o, o + cols));
+    for (let j = 0; j < cols; j++) out[o + j] = tmp[perm[j]!]!;
+  }
+  return out;
+}
+
+/**
  * The statistics of the input whose columns are permuted by `perm` (new column j = old column
- * perm[j]): column vectors gathered, the Gram and cross-Gram permuted on both sides (exact copies;
- * with `inPlace`, the given Gram and cross-Gram arrays themselves are permuted and returned, so no
+ * perm[j]): column vectors gathered, the Gram and cross-Gram permuted on both sides, the product
+ * statistic's columns permuted (exact copies; with `inPlace`, the given Gram, cross-Gram and product
+ * arrays themselves are permuted and returned, so no
  * second cols² float64 matrix is allocated — 2 × 512 MiB at cols = 8192 — and `stats` is spent).
  */
 export function permuteStats(stats: LinearInputStats, perm: Int32Array, inPlace = false): LinearInputStats {
@@ -302,6 +324,7 @@ export function permuteStats(stats: LinearInputStats, perm: Int32Array, inPlace 
   const square = inPlace ? permuteSquareInPlace : permuteSquare;
   const gram = square(stats.gram, perm);
   const crossGram = square(stats.crossGram, perm);
+  const targetProduct = permuteProductColumns(stats.targetProduct, stats.cols, perm, inPlace);
   return {
     cols: stats.cols,
     tokens: stats.tokens,
@@ -311,5 +334,6 @@ export function permuteStats(stats: LinearInputStats, perm: Int32Array, inPlace 
     ...v("sum"),
     ...(gram !== undefined ? { gram } : {}),
     ...(crossGram !== undefined ? { crossGram } : {}),
+    ...(targetProduct !== undefined ? { targetProduct } : {}),
   };
 }

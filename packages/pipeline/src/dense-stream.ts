@@ -10,7 +10,7 @@
 // `crossGram` in its needs come here; every other run takes `collectBlockStats`, untouched.
 
 import { type ComputeBackend, createYielder, PruneError } from "@mama-prune/core";
-import type { LinearName, LlamaModel } from "@mama-prune/model";
+import { LINEAR_NAMES, type LinearName, type LlamaModel } from "@mama-prune/model";
 import { INPUT_KEYS, INPUT_OF, type InputKey, inputCols } from "./block-runner.ts";
 import { type CrossGramScratch, crossGramAccumulateOnBackend } from "./cross-gram-backend.ts";
 import type { CalibrationInput } from "./prune-options.ts";
@@ -20,6 +20,7 @@ import {
   type StatsAccumulator,
   type StatsNeeds,
 } from "./stats.ts";
+import { type TargetProductScratch, targetProductAccumulate, useTargetProduct } from "./target-product.ts";
 
 /**
  * acc[a, b] += Σ_t w_t·xp[t, a]·xd[t, b] for xp, xd [rows, cols] (the cross-Gram X̃ᵀX of the pruned
@@ -97,7 +98,11 @@ const FIRST_OF: Readonly<Record<InputKey, LinearName>> = {
  * dense stream (capturing each shared linear input X, keeping the block's output as the next dense
  * hidden states), then on the pruned stream with the same hooks and accumulators as
  * `collectBlockStats` (so H̃, Σx², … are the same numbers bit for bit) plus, when `needs.crossGram`,
- * C = Σ_t w_t·x̃_t x_tᵀ per shared input (`LinearInputStats.crossGram`).
+ * C = Σ_t w_t·x̃_t x_tᵀ per shared input (`LinearInputStats.crossGram`) — or, with
+ * `needs.targetProduct` on an input where `useTargetProduct` holds (one consumer W, out × cols, with
+ * cols ≥ 512 and 2·out < cols: llama-3.2-1b's down_proj), the product M = Σ_t w_t·W(x_t − x̃_t)·x̃_tᵀ
+ * instead (`LinearInputStats.targetProduct`, `targetProductAccumulate`): the dense target needs C
+ * only through W·(C − H̃)ᵀ = M, at 2·out·cols instead of cols² multiply-adds per token.
  *
  * Memory: one more hidden-state array (the dense stream, whose output `denseOutput` is written over
  * `denseHidden`: the same array) and one batch of captured inputs, their
@@ -122,11 +127,26 @@ export async function collectBlockStatsTwoStreams(
   const accs = {} as Record<InputKey, StatsAccumulator>;
   const cross = {} as Record<InputKey, Float64Array>;
   const scratch = {} as Record<InputKey, CrossGramScratch>; // the cross-Gram's transposes, per input
+  // Inputs whose dense target comes from the product statistic: the consumer's name and dense weight.
+  const product = {} as Partial<
+    Record<InputKey, { name: LinearName; weight: Float32Array; acc: Float64Array }>
+  >;
+  const productScratch = {} as Record<InputKey, TargetProductScratch>;
   for (const k of INPUT_KEYS) {
     cols[k] = inputCols(model, local, k);
     scratch[k] = {};
+    productScratch[k] = {};
     accs[k] = createStatsAccumulator(cols[k], o.needs, o.backend);
-    if (o.needs.crossGram) cross[k] = new Float64Array(cols[k] * cols[k]); // (cols, cols)
+    if (!o.needs.crossGram) continue;
+    const consumers = LINEAR_NAMES.filter((n) => INPUT_OF[n] === k);
+    const [out] = model.linearShape(local, consumers[0]!);
+    if (o.needs.targetProduct === true && useTargetProduct(out, cols[k], consumers.length)) {
+      const name = consumers[0]!;
+      const weight = model.getLinearWeight(local, name); // (out, cols) dense, read only
+      product[k] = { name, weight, acc: new Float64Array(out * cols[k]) }; // (out, cols)
+    } else {
+      cross[k] = new Float64Array(cols[k] * cols[k]); // (cols, cols)
+    }
   }
   // The dense stream's output overwrites its input batch by batch (a batch's rows are read only by its
   // own dense run): no third hidden-state array (128 MiB at 32 × 512 × 2048).
@@ -168,6 +188,21 @@ export async function collectBlockStatsTwoStreams(
         const k = INPUT_OF[name];
         if (FIRST_OF[k] !== name) return;
         await accs[k].add(xin, n, w);
+        const p = product[k];
+        if (p !== undefined) {
+          await targetProductAccumulate(
+            o.backend,
+            xin,
+            captured[k]!,
+            p.weight,
+            n,
+            cols[k],
+            p.weight.length / cols[k],
+            p.acc,
+            w,
+            productScratch[k],
+          );
+        }
         const c = cross[k];
         if (c !== undefined)
           await crossGramAccumulateOnBackend(
@@ -188,7 +223,13 @@ export async function collectBlockStatsTwoStreams(
   const stats = {} as Record<InputKey, LinearInputStats>;
   for (const k of INPUT_KEYS) {
     const c = cross[k];
-    stats[k] = c === undefined ? accs[k].result() : { ...accs[k].result(), crossGram: c };
+    const p = product[k];
+    stats[k] =
+      c !== undefined
+        ? { ...accs[k].result(), crossGram: c }
+        : p !== undefined
+          ? { ...accs[k].result(), targetProduct: p.acc }
+          : accs[k].result();
   }
   return { stats, denseOutput };
 }

@@ -11,6 +11,10 @@
 //
 // Memory beyond the caller's gram/crossGram: ONE float64 n² working matrix u that the blocked factor
 // overwrites with U (none with a caller's shared float64 factor), and the rows × n products M, P, P·U.
+// With the product statistic M = W·(C − H̃)ᵀ accumulated in the two-stream pass instead of C
+// (target-product.ts; wide inputs with one narrow consumer, e.g. down_proj), the first GEMM is skipped:
+// W·Dᵀ = α·M, except in the columns of dead inputs (H̃_jj = 0 → 1 puts −α·W[:, j] there).
+//
 // D, U and Uᵀ enter the GEMMs in float32 blocks of at most DENSE_TARGET_BLOCK_FLOATS values, formed
 // from the float64 matrices block by block: no float32 n² array is allocated (the whole float32 D, U
 // and Uᵀ were 3 × 256 MiB at n = 8192, and as many in the kernel memory).
@@ -60,6 +64,32 @@ async function gemmByRowBlocks(
   return y;
 }
 
+/** The dense target's statistic when it is the product M = W·(C − H̃)ᵀ (rows, cols) instead of C. */
+export interface TargetProductInput {
+  readonly targetProduct: Float64Array;
+}
+
+/**
+ * W·Dᵀ from the product statistic: α·M with, in the column of each dead input j (H̃_jj = 0, so
+ * C[j, :] = H̃[j, :] = 0 and M[:, j] = 0), the −α·W[:, j] that the cross-Gram path's fix H̃_jj → 1
+ * puts there; float64, rounded once to float32.
+ */
+function productCorrection(
+  weight: Matrix,
+  gram: Float64Array,
+  product: Float64Array,
+  blend: number,
+): Float32Array {
+  const { rows, cols: n } = weight;
+  const out = new Float32Array(rows * n); // (rows, n)
+  for (let k = 0; k < out.length; k++) out[k] = blend * product[k]!;
+  for (let j = 0; j < n; j++) {
+    if (gram[j * n + j] !== 0) continue;
+    for (let i = 0; i < rows; i++) out[i * n + j] = blend * (product[i * n + j]! - weight.data[i * n + j]!);
+  }
+  return out;
+}
+
 /**
  * The backend path of `denseTargetWeight` (same arguments after validation; `h` is not taken: the
  * diagonal fix of dead inputs, H̃_jj = 0 → 1, is applied on the fly). Same damping-retry semantics and
@@ -67,8 +97,9 @@ async function gemmByRowBlocks(
  * failure being a failing pivot of the blocked factor. With `factor` (SparseGPT's factor of the same
  * damped H̃, `sparseGptFactor`) at relative damping `damping`, that U is used (read in float32 blocks,
  * not modified) instead of factoring: the same kernel on the same matrix, so V is bit-identical.
- * `factor` may be deferred (a function): it is then called once, after M = W·Dᵀ is formed, the last
- * read of `crossGram`, so it may write the factor into crossGram's buffer (`sparseGptFactor`'s
+ * `crossGram` may be the product statistic instead ({@link TargetProductInput}: M = W·(C − H̃)ᵀ, then
+ * W·Dᵀ = α·M, no GEMM). `factor` may be deferred (a function): it is then called once, after M = W·Dᵀ
+ * is formed, the last read of `crossGram`, so it may write the factor into crossGram's buffer (`sparseGptFactor`'s
  * `into`). `blockFloats` bounds each GEMM's block of an n² operand (the values do not depend on it).
  *
  * @internal
@@ -76,7 +107,7 @@ async function gemmByRowBlocks(
 export async function denseTargetOnBackend(
   weight: Matrix,
   gram: Float64Array,
-  crossGram: Float64Array,
+  crossGram: Float64Array | TargetProductInput,
   damping: number,
   where: string,
   blend: number,
@@ -88,15 +119,19 @@ export async function denseTargetOnBackend(
   const nn = n * n;
   const { diag, meanDiag } = liveDiagonal(gram, n);
 
-  // M = W·Dᵀ with D = α(C − H̃) (dead diagonal fixed), D formed block by block of its rows.
-  const m = await gemmByRowBlocks(backend, weight.data, rows, n, n, blockFloats, (j0, j1, buf) => {
-    for (let j = j0; j < j1; j++) {
-      const o = j * n;
-      const b = (j - j0) * n;
-      for (let a = 0; a < n; a++) buf[b + a] = blend * (crossGram[o + a]! - gram[o + a]!);
-      if (gram[o + j] === 0) buf[b + j] = blend * (crossGram[o + j]! - 1);
-    }
-  }); // (rows, n)
+  // M = W·Dᵀ with D = α(C − H̃) (dead diagonal fixed), D formed block by block of its rows; or, from
+  // the product statistic, α·(W·(C − H̃)ᵀ − W[:, dead]) rounded once to float32.
+  const m =
+    crossGram instanceof Float64Array
+      ? await gemmByRowBlocks(backend, weight.data, rows, n, n, blockFloats, (j0, j1, buf) => {
+          for (let j = j0; j < j1; j++) {
+            const o = j * n;
+            const b = (j - j0) * n;
+            for (let a = 0; a < n; a++) buf[b + a] = blend * (crossGram[o + a]! - gram[o + a]!);
+            if (gram[o + j] === 0) buf[b + j] = blend * (crossGram[o + j]! - 1);
+          }
+        }) // (rows, n)
+      : productCorrection(weight, gram, crossGram.targetProduct, blend); // (rows, n)
 
   // (H̃ + λI)⁻¹ = UᵀU: the caller's factor at this damping (shared, read only), or factored here,
   // retried with more damping as the JS path does.
@@ -163,5 +198,15 @@ export async function denseTargetOnBackend(
       out[k] = v;
     }
   }
-  return { target: matrix(rows, n, out), lambda, warnings };
+  // (W − V)·H̃ from what is at hand, no GEMM: (V − W)·(H̃' + λI) = W·Dᵀ (H̃' = H̃ with dead H̃_jj = 1), so
+  // (W − V)·H̃ = λ(V − W) − W·Dᵀ in the live columns and 0 in the dead ones (H̃'s column is 0 there).
+  // Written over M's buffer, which is not read any more.
+  const gradient = m; // (rows, n)
+  for (let i = 0; i < rows; i++) {
+    for (let a = 0; a < n; a++) {
+      const k = i * n + a;
+      gradient[k] = gram[a * n + a] === 0 ? 0 : lambda * (out[k]! - weight.data[k]!) - m[k]!;
+    }
+  }
+  return { target: matrix(rows, n, out), lambda, warnings, targetGradient: gradient };
 }

@@ -7,7 +7,10 @@ import {
   SPARSEGPT_BACKEND_MIN_COLS,
   type SparseGptFactor,
 } from "@mama-prune/redistribute";
-import { denseTargetOnBackend } from "./dense-target-backend.ts";
+import { denseTargetOnBackend, type TargetProductInput } from "./dense-target-backend.ts";
+
+export type { TargetProductInput } from "./dense-target-backend.ts";
+
 import { prepareGram } from "./gram-diagonal.ts";
 
 /** What {@link denseTargetWeight} returns. */
@@ -18,6 +21,11 @@ export interface DenseTargetResult {
   readonly lambda: number;
   /** Damping escalations, if any. */
   readonly warnings: readonly string[];
+  /**
+   * Backend path only: (W − V)·H̃ (rows × cols, float32), from the path's own products (no GEMM), so a
+   * caller holding (W' − V)·H̃ gets trace((W − W')·H̃·(W − W')ᵀ) without a rows·cols² product.
+   */
+  readonly targetGradient?: Float32Array;
 }
 
 /**
@@ -48,7 +56,10 @@ export interface DenseTargetResult {
  *
  * @param weight Dense weight W (rows, cols).
  * @param gram H̃ = X̃ᵀX̃ (cols, cols).
- * @param crossGram C = X̃ᵀX (cols, cols): C[a, b] = Σ_t x̃_ta·x_tb.
+ * @param crossGram C = X̃ᵀX (cols, cols): C[a, b] = Σ_t x̃_ta·x_tb; or `{ targetProduct: M }` with
+ *   M = W·(C − H̃)ᵀ (rows, cols), the product statistic the two-stream pass accumulates instead of C on
+ *   wide inputs with one narrow consumer (`useTargetProduct`): V = W + α·(H̃ + λI)⁻¹-solve of M's rows
+ *   (float64 here; on the backend α·M replaces the W·Dᵀ GEMM), the same V up to round-off.
  * @param damping Relative damping (the refit's, default 0.01).
  * @param blend α ∈ [0, 1]: the target input is αX + (1 − α)X̃, i.e. C is replaced by αC + (1 − α)H̃
  *   (1 = the dense model's outputs, 0 = the layer target up to rounding). Default 1.
@@ -67,7 +78,7 @@ export interface DenseTargetResult {
 export async function denseTargetWeight(
   weight: Matrix,
   gram: Float64Array,
-  crossGram: Float64Array,
+  crossGram: Float64Array | TargetProductInput,
   damping: number,
   name: string,
   blend = 1,
@@ -76,7 +87,15 @@ export async function denseTargetWeight(
 ): Promise<DenseTargetResult> {
   const { rows, cols: n } = weight;
   const where = `mama(${name.slice(0, 120)}) target "dense"`;
-  if (gram.length !== n * n || crossGram.length !== n * n) {
+  if (!(crossGram instanceof Float64Array)) {
+    const len = crossGram.targetProduct.length;
+    if (gram.length !== n * n || len !== rows * n) {
+      throw new PruneError(
+        "SHAPE_MISMATCH",
+        `${where}: stats.gram must be [cols, cols] and stats.targetProduct [rows, cols] for the weight [${rows}, ${n}]. Expected ${n * n} and ${rows * n} values, got ${gram.length} and ${len}.`,
+      );
+    }
+  } else if (gram.length !== n * n || crossGram.length !== n * n) {
     throw new PruneError(
       "SHAPE_MISMATCH",
       `${where}: stats.gram and stats.crossGram must be [cols, cols] for the weight [${rows}, ${n}]. Expected ${n * n} values each, got ${gram.length} and ${crossGram.length}.`,
@@ -117,12 +136,24 @@ export async function denseTargetWeight(
   const b = new Float64Array(n); // (n,)
   for (let i = 0; i < rows; i++) {
     const w = weight.data.subarray(i * n, (i + 1) * n);
-    for (let a = 0; a < n; a++) {
-      const ca = a * n;
-      let s = lambda * w[a]!;
-      if (blend === 1) for (let c = 0; c < n; c++) s += crossGram[ca + c]! * w[c]!;
-      else for (let c = 0; c < n; c++) s += (blend * crossGram[ca + c]! + (1 - blend) * h[ca + c]!) * w[c]!;
-      b[a] = s;
+    if (crossGram instanceof Float64Array) {
+      for (let a = 0; a < n; a++) {
+        const ca = a * n;
+        let s = lambda * w[a]!;
+        if (blend === 1) for (let c = 0; c < n; c++) s += crossGram[ca + c]! * w[c]!;
+        else for (let c = 0; c < n; c++) s += (blend * crossGram[ca + c]! + (1 - blend) * h[ca + c]!) * w[c]!;
+        b[a] = s;
+      }
+    } else {
+      // (H̃ + λI)·w + α·(C − H̃)·w with (C − H̃)·w = M's row (H̃ with its dead diagonal fixed: −α·w_j there).
+      const mrow = crossGram.targetProduct.subarray(i * n, (i + 1) * n);
+      for (let a = 0; a < n; a++) {
+        const ca = a * n;
+        let s = lambda * w[a]! + blend * mrow[a]!;
+        if (gram[ca + a] === 0) s -= blend * w[a]!;
+        for (let c = 0; c < n; c++) s += h[ca + c]! * w[c]!;
+        b[a] = s;
+      }
     }
     choleskySolveInPlace(lower, n, b);
     for (let a = 0; a < n; a++) {

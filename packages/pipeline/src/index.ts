@@ -26,7 +26,7 @@ export {
   writePrunedCheckpoint,
 } from "./checkpoint.ts";
 export { crossGramAccumulate } from "./dense-stream.ts";
-export { type DenseTargetResult, denseTargetWeight } from "./dense-target.ts";
+export { type DenseTargetResult, denseTargetWeight, type TargetProductInput } from "./dense-target.ts";
 export { embedTokenRows } from "./embed-rows.ts";
 export {
   type BlockConditionalObs,
@@ -165,3 +165,8 @@ export {
   sweepReportFiles,
   sweepSparsityTable,
 } from "./sweep-report.ts";
+export {
+  type TargetProductScratch,
+  targetProductAccumulate,
+  useTargetProduct,
+} from "./target-product.ts";

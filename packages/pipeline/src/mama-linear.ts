@@ -216,7 +216,9 @@ export function mamaLinearProcedure(
     }
     // The rows every refit, saliency and swap is taken toward: W, or the dense target's V.
     let T: Matrix = W;
-    if (s.target === "dense" && gram !== undefined && cross === undefined) {
+    // The product statistic M = W·(C − H̃)ᵀ in place of C (the two-stream pass's choice per input).
+    const product = cross === undefined ? st?.targetProduct : undefined;
+    if (s.target === "dense" && gram !== undefined && cross === undefined && product === undefined) {
       // No dense stream (a linear pruned on its own, e.g. pruneLinear or a conformance kit): its input
       // is taken as the dense model's (X = X̃, so C = H̃), where the dense target IS the layer target.
       // prune/pruneToCheckpoint always carry the dense stream for this target (methodNeeds).
@@ -224,11 +226,18 @@ export function mamaLinearProcedure(
       warnings.push(m);
       log.debug(m);
     }
-    if (s.target === "dense" && gram !== undefined && cross !== undefined) {
+    let denseTarget: "cross-gram" | "product" | undefined;
+    let targetGradient: Float32Array | undefined; // (W − T)·H̃, from the dense target's backend path
+    if (s.target === "dense" && gram !== undefined && (cross !== undefined || product !== undefined)) {
+      denseTarget = cross !== undefined ? "cross-gram" : "product";
+      log.debug(
+        `${where}: dense target from the ${denseTarget === "product" ? "product statistic M = W·(C − H̃)ᵀ" : "cross-Gram C = X̃ᵀX"}`,
+        { denseTarget },
+      );
       const d = await denseTargetWeight(
         W,
         gram,
-        cross,
+        cross ?? { targetProduct: product! },
         damping,
         name,
         s.targetBlend,
@@ -236,6 +245,7 @@ export function mamaLinearProcedure(
         deferred ?? factor,
       );
       T = d.target;
+      targetGradient = d.targetGradient;
       for (const m of d.warnings) {
         warnings.push(m);
         log.warn(m);
@@ -248,6 +258,7 @@ export function mamaLinearProcedure(
     let cur: Float32Array;
     let dampingUsed: number | undefined;
     let refitSolver: "direct" | "pcg" | "sweep" | undefined;
+    let reconstructionError: number | undefined;
     if (wide && sweep && gram !== undefined) {
       throwIfAborted(signal, where);
       const r = await mamaSweep(
@@ -273,6 +284,11 @@ export function mamaLinearProcedure(
       dampingUsed = r.dampingUsed;
       refitSolver = "sweep";
       for (const m of r.warnings) warnings.push(m);
+      // trace((W − W')·H̃·(W − W')ᵀ) from the polish's tracked (W' − T)·H̃ and the target's (W − T)·H̃
+      // (0 for the layer target): no rows·cols² measuring GEMM (SparseGPT reports its own likewise).
+      if (r.hDelta !== undefined && (T === W || targetGradient !== undefined)) {
+        reconstructionError = errorFromGradients(W.data, cur, r.hDelta, T === W ? undefined : targetGradient);
+      }
     } else {
       cur = new Float32Array(T.data);
       const obs =
@@ -320,6 +336,7 @@ export function mamaLinearProcedure(
       damping,
     );
     if (refined !== undefined) {
+      reconstructionError = undefined; // other weights now: the caller measures them
       mask.set(refined.mask);
       cur = refined.weight;
       for (const m of refined.warnings) warnings.push(m);
@@ -332,9 +349,29 @@ export function mamaLinearProcedure(
       mask,
       redistribution: s.refit ? "refit" : "none",
       mamaPath: choice.path,
+      ...(denseTarget !== undefined ? { denseTarget } : {}),
       ...(refitSolver !== undefined ? { refitSolver } : {}),
       ...(dampingUsed !== undefined ? { dampingUsed } : {}),
+      ...(reconstructionError !== undefined ? { reconstructionError } : {}),
       warnings,
     };
   };
+}
+
+/**
+ * trace((W − W')·H·(W − W')ᵀ) = Σ (W − W') ⊙ ((W − T)·H − (W' − T)·H) from the two gradients against
+ * the target T (`targetGradient` absent: T = W), in float64: O(rows·cols) instead of a rows·cols² GEMM.
+ */
+function errorFromGradients(
+  dense: Float32Array,
+  pruned: Float32Array,
+  hDelta: Float32Array,
+  targetGradient: Float32Array | undefined,
+): number {
+  let e = 0;
+  for (let k = 0; k < dense.length; k++) {
+    const g = (targetGradient === undefined ? 0 : targetGradient[k]!) - hDelta[k]!;
+    e += (dense[k]! - pruned[k]!) * g;
+  }
+  return e;
 }

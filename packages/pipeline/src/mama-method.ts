@@ -102,11 +102,15 @@ export function createMamaMethod(
       mamaSettings(env.optionsGiven ? env.options : undefined, defaults).group,
     redistribution: "refit",
     defaultOptions: defaults,
-    // The dense target needs the cross-Gram: the run then carries the dense stream (nothing otherwise).
-    stats: (env: MethodEnvironment<MamaMethodOptions>): StatsNeeds =>
-      mamaSettings(env.optionsGiven ? env.options : undefined, defaults).target === "dense"
-        ? { crossGram: true }
-        : {},
+    // The dense target needs the cross-Gram (or, where cheaper, the product statistic): the run then
+    // carries the dense stream (nothing otherwise).
+    stats: (env: MethodEnvironment<MamaMethodOptions>): StatsNeeds => {
+      const s = mamaSettings(env.optionsGiven ? env.options : undefined, defaults);
+      if (s.target !== "dense") return {};
+      return s.denseTargetStatistic === "auto"
+        ? { crossGram: true, targetProduct: true }
+        : { crossGram: true };
+    },
     // N:M channel permutation of o_proj / down_proj (the pipeline moves the producers' rows too).
     permute: (env: MethodEnvironment<MamaMethodOptions>): "none" | "channels" =>
       mamaSettings(env.optionsGiven ? env.options : undefined, defaults).permute,

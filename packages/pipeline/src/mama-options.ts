@@ -74,6 +74,15 @@ export interface MamaMethodOptions extends MamaOptions {
    */
   readonly targetBlend?: number;
   /**
+   * With `target: "dense"`: the statistic the dense target is taken from. `"auto"` (default): the
+   * product M = W·(C − H̃)ᵀ (M = Σ_t W(x_t − x̃_t)·x̃_tᵀ, out × cols) on inputs with one consumer
+   * where it is the cheaper statistic — cols ≥ 512 (the backend path) and 2·out < cols, e.g. a 1B
+   * down_proj — and the cross-Gram C = X̃ᵀX elsewhere (every input of the small models);
+   * `"cross-gram"`: C everywhere. The two give V to float32 round-off; the report names which ran
+   * (`LinearReport.denseTarget`).
+   */
+  readonly denseTargetStatistic?: "auto" | "cross-gram";
+  /**
    * N:M runs of `prune` / `pruneToCheckpoint` only: `"channels"` permutes the input channels of
    * o_proj (within each kv head, with v_proj's rows) and down_proj (with gate_proj's and up_proj's
    * rows) before they are pruned, chosen so the N:M runs drop the least w²·H_jj (Pool & Yu 2021; RIA's
@@ -96,6 +105,8 @@ export interface RefitSolverOptions {
   readonly initialWeight?: Float32Array;
   /** Iteration budget for an iterative solver on an intermediate step (default: full tolerance). */
   readonly maxIterations?: number;
+  /** Ask an iterative solver for `hDelta` = (W' − W)·H from its own GEMMs (it may ignore it). */
+  readonly hDelta?: boolean;
 }
 
 /** What a {@link RefitSolver} returns (a subset of `leastSquaresRefit`'s result). */
@@ -106,6 +117,8 @@ export interface RefitSolverResult {
   readonly warnings: readonly string[];
   /** Which solver ran, when the solver says ("direct" / "pcg"). */
   readonly solver?: "direct" | "pcg";
+  /** (W' − W)·H (rows × cols, undamped H), when asked for and the solver tracked it. */
+  readonly hDelta?: Float32Array;
 }
 
 /**
@@ -140,6 +153,7 @@ export interface MamaProcedureSettings {
   readonly wide: MamaWideSettings;
   readonly target: "layer" | "dense";
   readonly targetBlend: number;
+  readonly denseTargetStatistic: "auto" | "cross-gram";
   readonly refineMoves: "swap" | "group";
   readonly refineDamping: number | undefined;
   readonly refineStarts: readonly ("steps" | "sparsegpt" | "admm")[];
@@ -187,6 +201,7 @@ export function mamaSettings(
     wide: mamaWideSettings(o.wide),
     target: o.target ?? "layer",
     targetBlend: o.targetBlend ?? 1,
+    denseTargetStatistic: o.denseTargetStatistic ?? "auto",
     refineMoves: o.refineMoves ?? "swap",
     refineDamping: o.refineDamping,
     refineStarts: o.refineStarts ?? ["steps"],
@@ -198,6 +213,11 @@ export function mamaSettings(
   }
   if (typeof s.targetBlend !== "number" || !(s.targetBlend >= 0 && s.targetBlend <= 1)) {
     throw new RangeError(`mama: option targetBlend must be in [0, 1], got ${String(s.targetBlend)}`);
+  }
+  if (s.denseTargetStatistic !== "auto" && s.denseTargetStatistic !== "cross-gram") {
+    throw new RangeError(
+      `mama: option denseTargetStatistic must be "auto" or "cross-gram", got ${String(s.denseTargetStatistic)}`,
+    );
   }
   if (s.target !== "layer" && s.target !== "dense") {
     throw new RangeError(`mama: option target must be "layer" or "dense", got ${String(s.target)}`);

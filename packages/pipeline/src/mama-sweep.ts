@@ -118,6 +118,11 @@ export interface MamaSweepResult {
   readonly warnings: readonly string[];
   /** Whether SparseGPT's own score ran (OBS term only), i.e. the result is SparseGPT on the target. */
   readonly obsOnly: boolean;
+  /**
+   * (weight − target)·H (rows × cols), tracked by the final polish's PCG when it ran (no measuring
+   * GEMM): with the target's own (W − T)·H it gives the per-linear reconstruction error for free.
+   */
+  readonly hDelta?: Float32Array;
 }
 
 /**
@@ -147,6 +152,7 @@ export async function mamaSweep(input: MamaSweepInput, solver: RefitSolver): Pro
   let weight: Float32Array = target.data;
   let mask: Uint8Array = new Uint8Array(0);
   let dampingUsed = 0;
+  let hDelta: Float32Array | undefined;
   for (let t = 1; t <= k; t++) {
     const last = t === k;
     const r = await sparsegpt(start, gram, {
@@ -180,13 +186,15 @@ export async function mamaSweep(input: MamaSweepInput, solver: RefitSolver): Pro
         ...(backend !== undefined ? { backend } : {}),
         initialWeight: weight,
         maxIterations: budget,
+        ...(last ? { hDelta: true } : {}),
       });
       for (const m of p.warnings) warnings.push(m);
       weight = p.weight;
+      hDelta = last ? p.hDelta : undefined;
       dampingUsed = p.dampingUsed;
     }
     start = matrix(target.rows, target.cols, weight);
     prior = mask;
   }
-  return { weight, mask, dampingUsed, warnings, obsOnly };
+  return { weight, mask, dampingUsed, warnings, obsOnly, ...(hDelta !== undefined ? { hDelta } : {}) };
 }

@@ -95,6 +95,17 @@ export interface LinearProcedureResult {
    * or `"wide"` (one factorisation's [H⁻¹]_jj, fewer steps, warm-started PCG); see `chooseMamaPath`.
    */
   readonly mamaPath?: "exact" | "wide";
+  /**
+   * MAMA's dense target only: the statistic V came from — `"cross-gram"` (C = X̃ᵀX) or `"product"`
+   * (M = W·(C − H̃)ᵀ, chosen by the two-stream pass where it is cheaper: one consumer, cols ≥ 512,
+   * 2·rows < cols; see `useTargetProduct`).
+   */
+  readonly denseTarget?: "cross-gram" | "product";
+  /**
+   * trace((W − W')·H·(W − W')ᵀ) when the procedure has it from its own products (MAMA's sweep path);
+   * `pruneLinear` then reports it instead of measuring it with a rows·cols² GEMM.
+   */
+  readonly reconstructionError?: number;
   /** Warnings (damping escalations …), already sent to `log`. */
   readonly warnings?: readonly string[];
 }

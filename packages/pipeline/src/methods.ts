@@ -320,6 +320,7 @@ export function methodNeeds(resolved: ResolvedMethod, options: MethodNeedsOption
       extra.gram === true,
     // Only a method that asks for it (MAMA's dense target): the run then carries the dense stream.
     ...(extra.crossGram === true ? { crossGram: true } : {}),
+    ...(extra.crossGram === true && extra.targetProduct === true ? { targetProduct: true } : {}),
   };
   return {
     inputs: req,

@@ -14,6 +14,7 @@ import {
   meanCompensation,
   reconstructionError,
   reconstructionErrorOnBackend,
+  SPARSEGPT_BACKEND_MIN_COLS,
   sparsegpt,
 } from "@mama-prune/redistribute";
 import { runScorer, type ScoreContext, type ScorerInput, selectMask } from "@mama-prune/scoring";
@@ -76,6 +77,12 @@ export interface PruneLinearResult {
   readonly refitSolver?: "direct" | "pcg" | "sweep";
   /** MAMA's per-linear path ("exact" or "wide", chosen by `chooseMamaPath`), when MAMA ran. */
   readonly mamaPath?: "exact" | "wide";
+  /**
+   * MAMA's dense target only: the statistic V came from — `"cross-gram"` (C = X̃ᵀX) or `"product"`
+   * (M = W·(C − H̃)ᵀ, chosen by the two-stream pass where it is cheaper: one consumer, cols ≥ 512,
+   * 2·rows < cols; see `useTargetProduct`).
+   */
+  readonly denseTarget?: "cross-gram" | "product";
   /** Absolute damping added by SparseGPT / refit, when used. */
   readonly dampingUsed?: number;
   /** Redistribution "mean": ‖shift‖₂ it would fold into a bias, and whether it could (Llama: never). */
@@ -136,6 +143,7 @@ export async function pruneLinear(options: PruneLinearOptions): Promise<PruneLin
   let used: Exclude<Redistribution, "auto"> = "sparsegpt";
   let refitSolver: "direct" | "pcg" | "sweep" | undefined;
   let mamaPath: "exact" | "wide" | undefined;
+  let denseTarget: "cross-gram" | "product" | undefined;
   const gramFor = (why: string): Float64Array =>
     need(gram, where, "stats.gram", `redistribution ${why} of method ${resolved.method}`);
   // The options of every sparsegpt call (mask or target sparsity added per call).
@@ -148,9 +156,10 @@ export async function pruneLinear(options: PruneLinearOptions): Promise<PruneLin
     ...(options.backend !== undefined ? { backend: options.backend } : {}),
     ...(options.gramDisposable === true ? { overwriteHessian: true } : {}),
   };
-  // SparseGPT on the backend path reports trace(ΔW·H·ΔWᵀ) itself (from its sweep, for free), where the
-  // product below costs a rows·cols² GEMM and a float32 copy of H; the float64 JS path keeps the
-  // reference computation, bit for bit.
+  // SparseGPT on the backend path reports trace(ΔW·H·ΔWᵀ) itself (from its sweep, for free), and so
+  // does MAMA's sweep path (from its polish's and its dense target's products), where the product
+  // below costs a rows·cols² GEMM and a float32 copy of H; the float64 JS path keeps the reference
+  // computation, bit for bit.
   let sparsegptRecon: number | undefined;
 
   if (resolved.linear !== undefined) {
@@ -174,6 +183,14 @@ export async function pruneLinear(options: PruneLinearOptions): Promise<PruneLin
     dampingUsed = r.dampingUsed;
     refitSolver = r.refitSolver;
     mamaPath = r.mamaPath;
+    denseTarget = r.denseTarget;
+    // Where the measurement below would be the backend's GEMM (≥ 512 columns); narrower: float64, as before.
+    if (
+      r.reconstructionError !== undefined &&
+      options.backend !== undefined &&
+      cols >= SPARSEGPT_BACKEND_MIN_COLS
+    )
+      sparsegptRecon = r.reconstructionError;
     for (const m of r.warnings ?? []) warnings.push(m);
   } else if (resolved.scorer === undefined) {
     // SparseGPT with its adaptive mask.
@@ -283,6 +300,7 @@ export async function pruneLinear(options: PruneLinearOptions): Promise<PruneLin
     redistribution: used,
     ...(refitSolver !== undefined ? { refitSolver } : {}),
     ...(mamaPath !== undefined ? { mamaPath } : {}),
+    ...(denseTarget !== undefined ? { denseTarget } : {}),
     ...(dampingUsed !== undefined ? { dampingUsed } : {}),
     ...(meanComp !== undefined ? { meanCompensation: meanComp } : {}),
     ...(recon !== undefined ? { reconstructionError: recon } : {}),

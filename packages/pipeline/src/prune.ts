@@ -366,6 +366,7 @@ export async function startPrune(
         redistribution: r.redistribution,
         ...(r.refitSolver !== undefined ? { refitSolver: r.refitSolver } : {}),
         ...(r.mamaPath !== undefined ? { mamaPath: r.mamaPath } : {}),
+        ...(r.denseTarget !== undefined ? { denseTarget: r.denseTarget } : {}),
         ...(r.reconstructionError !== undefined ? { reconstructionError: r.reconstructionError } : {}),
         ...(r.dampingUsed !== undefined ? { dampingUsed: r.dampingUsed } : {}),
         ...(mc !== undefined ? { meanShiftNorm: mc.shiftNorm } : {}),

@@ -24,6 +24,8 @@ export interface RefitKeptOptions {
    * Default: PCG's own cap, to full tolerance (non-convergence warned).
    */
   readonly maxIterations?: number;
+  /** PCG only: also return `hDelta` = (W' − W)·H, tracked along the solve (`pcgRefit`'s option). */
+  readonly hDelta?: boolean;
 }
 
 /** Result of {@link refitKept}. */
@@ -36,6 +38,8 @@ export interface RefitKeptResult {
   readonly solver: "direct" | "pcg";
   /** Why (the estimated costs from `chooseRefitSolver`). */
   readonly reason: string;
+  /** (W' − W)·H (rows × cols), when option `hDelta` was set and PCG ran. */
+  readonly hDelta?: Float32Array;
 }
 
 /**
@@ -92,8 +96,10 @@ export async function refitKept(
       measure: false,
       ...(options.initialWeight !== undefined ? { initialWeight: options.initialWeight } : {}),
       ...(budget !== undefined ? { maxIterations: budget } : {}),
+      ...(options.hDelta === true ? { hDelta: true } : {}),
     });
     return {
+      ...(r.hDelta !== undefined ? { hDelta: r.hDelta } : {}),
       weight: r.weight,
       dampingUsed: r.dampingUsed,
       // pcgRefit's only warning is non-convergence: with a deliberate budget it is the plan, not news.

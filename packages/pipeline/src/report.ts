@@ -40,6 +40,12 @@ export interface LinearReport {
    * `MAMA_WIDE_STEPS` steps, warm-started PCG with a small budget until the final full-tolerance refit).
    */
   readonly mamaPath?: "exact" | "wide";
+  /**
+   * MAMA's dense target only: the statistic V came from — `"cross-gram"` (C = X̃ᵀX) or `"product"`
+   * (M = W·(C − H̃)ᵀ, chosen by the two-stream pass where it is cheaper: one consumer, cols ≥ 512,
+   * 2·rows < cols; see `useTargetProduct`).
+   */
+  readonly denseTarget?: "cross-gram" | "product";
   /** Absolute damping added by SparseGPT / refit, when used. */
   readonly dampingUsed?: number;
   /** ‖shift‖₂ that mean compensation would fold into a bias (redistribution "mean" only). */

@@ -19,6 +19,12 @@ export interface StatsNeeds {
    * the two-stream runner (`collectBlockStatsTwoStreams`), not by {@link createStatsAccumulator}.
    */
   readonly crossGram?: boolean;
+  /**
+   * With `crossGram`: on an input with one consumer linear W (out × cols) where the product is the
+   * cheaper statistic (`useTargetProduct`: cols ≥ 512 and 2·out < cols), accumulate
+   * M = Σ_t w_t·W(x_t − x̃_t)·x̃_tᵀ = W·(C − H̃)ᵀ instead of C (all MAMA's dense target needs of C there).
+   */
+  readonly targetProduct?: boolean;
 }
 
 /** Accumulated statistics of one linear input X [tokens, cols]. */
@@ -34,6 +40,11 @@ export interface LinearInputStats {
   readonly gram?: Float64Array; // (cols, cols)
   /** C = X̃ᵀX (rows: the pruned stream's columns, cols: the dense stream's), when asked for. */
   readonly crossGram?: Float64Array; // (cols, cols)
+  /**
+   * M = Σ_t w_t·W(x_t − x̃_t)·x̃_tᵀ = W·(C − H̃)ᵀ for the input's one consumer W (out, cols), in place of
+   * `crossGram` where it is the cheaper statistic (`StatsNeeds.targetProduct`).
+   */
+  readonly targetProduct?: Float64Array; // (out, cols)
 }
 
 /** Accumulates {@link LinearInputStats} batch by batch (see {@link createStatsAccumulator}). */

@@ -239,3 +239,41 @@ describe("pcgRefit hBlockFloats", () => {
     }
   });
 });
+
+describe("pcgRefit hDelta", () => {
+  it("tracks (W' − W)·H along the solve: a fresh float64 product agrees to round-off, weights unchanged", async () => {
+    const rows = 30;
+    const cols = 96;
+    const w = randomWeight(rows, cols, 91);
+    const h = activationLikeHessian(300, cols, 92, { dead: [5] });
+    const mask = withSpecialRows(randomMask(rows, cols, 0.5, 93), cols);
+    const init = (await sparsegpt(w, h, { mask })).weight;
+    const backend = await createWasmBackend();
+    try {
+      for (const maxIterations of [1, 8]) {
+        const o = { backend, maxIterations, initialWeight: init, measure: false };
+        const plain = await pcgRefit(w, h, mask, o);
+        const r = await pcgRefit(w, h, mask, { ...o, hDelta: true });
+        expect(plain.hDelta).toBeUndefined();
+        expect(Array.from(r.weight)).toEqual(Array.from(plain.weight));
+        const g = r.hDelta!;
+        let err = 0;
+        let scale = 0;
+        for (let i = 0; i < rows; i++) {
+          for (let j = 0; j < cols; j++) {
+            let s = 0;
+            for (let k = 0; k < cols; k++)
+              s += (r.weight[i * cols + k]! - w.data[i * cols + k]!) * h[k * cols + j]!;
+            err = Math.max(err, Math.abs(g[i * cols + j]! - s));
+            scale = Math.max(scale, Math.abs(s));
+          }
+        }
+        expect(err / scale).toBeLessThan(1e-5);
+        // Row 1 prunes nothing: W' = W there, and its gradient is 0.
+        expect(g.subarray(cols, 2 * cols).every((v) => v === 0)).toBe(true);
+      }
+    } finally {
+      await backend.dispose?.();
+    }
+  });
+});

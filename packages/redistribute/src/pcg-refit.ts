@@ -62,6 +62,13 @@ export interface PcgRefitOptions {
    * depend on it (column j of v·H uses row j of H only), bit for bit.
    */
   readonly hBlockFloats?: number;
+  /**
+   * Also return `hDelta` = (W' − W)·H (undamped, rows × cols), tracked from the GEMMs the solve runs
+   * anyway (the warm start's product, then each iteration's Q added with its step): the gradient a
+   * caller needs for trace((A − W')·H·(A − W')ᵀ) against any A, without a measuring GEMM (default
+   * false). Weights unchanged bit for bit.
+   */
+  readonly hDelta?: boolean;
 }
 
 /**
@@ -98,6 +105,12 @@ export interface PcgRefitResult {
   readonly measured: boolean;
   /** Absolute ridge λ added to diag H. */
   readonly dampingUsed: number;
+  /**
+   * (W' − W)·H with the undamped H (rows × cols), when option `hDelta` was set: float32 GEMM products
+   * accumulated along the iterates (so it agrees with a fresh product to float32 round-off; the final
+   * rounding of W' to float32 is not in it). Rows with nothing pruned are 0.
+   */
+  readonly hDelta?: Float32Array;
   /** GEMM calls and their multiply-adds (initial and final included). */
   readonly gemmCalls: number;
   readonly gemmMultiplyAdds: number;
@@ -244,11 +257,13 @@ export async function pcgRefit(
   const active = Int32Array.from(solve); // row ids, compacted as rows converge
   const rowIterations = new Uint32Array(rows);
   const err0 = new Float64Array(rows); // (rows,) damped error of the warm start
+  const hDelta = options.hDelta === true ? new Float32Array(rows * n) : undefined; // (rows, n) Δ·H
   if (total > 0) {
     const q = await gemm(total);
     for (let a = 0; a < total; a++) {
       const o = a * n;
       const wo = order[a]! * n;
+      hDelta?.set(q.subarray(o, o + n), wo);
       let eu = 0;
       let ed = 0;
       for (let j = 0; j < n; j++) {
@@ -304,6 +319,7 @@ export async function pcgRefit(
         delta[wo + j]! += alpha * pj;
         r[o + j]! -= alpha * (q[o + j]! + shift[j]! * pj) * mask[wo + j]!;
       }
+      if (hDelta !== undefined) for (let j = 0; j < n; j++) hDelta[wo + j]! += alpha * q[o + j]!;
       pre.apply(a, r, o, mask, wo, z);
       let gNew = 0;
       for (let j = 0; j < n; j++) gNew += r[o + j]! * z[j]!;
@@ -381,6 +397,7 @@ export async function pcgRefit(
     reconstructionError,
     startError,
     measured,
+    ...(hDelta !== undefined ? { hDelta } : {}),
     dampingUsed: lambda,
     gemmCalls,
     gemmMultiplyAdds,
