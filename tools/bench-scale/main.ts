@@ -274,23 +274,30 @@ async function parent(): Promise<void> {
   const runs: Record<string, unknown>[] = [];
   const say = (s: string): void => console.log(s);
   await mkdir("models", { recursive: true });
+  // --backend a,b: every prune/eval run (small and mid included) once per backend; absent: the CLI default (no backend in the job).
+  const backends: (string | undefined)[] =
+    values.backend === undefined ? [undefined] : values.backend.split(",").filter((s) => s !== "");
+  const on = (b: string | undefined): string => (b === undefined ? "" : ` on ${b}`);
   // Small comparisons of the issue (stories260K, 128 × 512 calibration), pruning only.
   for (const m of values.small.split(",").filter((s) => s !== "")) {
-    say(`▶ stories260K ${m} 0.5, 128 × 512`);
-    const o = join("models", `bench-small-${m}`);
-    await rm(o, { recursive: true, force: true });
-    const r = runChild({
-      kind: "prune",
-      model: "data/stories260K/stories260K.bin",
-      method: m,
-      level: "0.5",
-      nsamples: "128",
-      seqlen: "512",
-      out: o,
-    });
-    runs.push({ model: "stories260K", ...r });
-    await rm(o, { recursive: true, force: true });
-    say(JSON.stringify(r));
+    for (const b of backends) {
+      say(`▶ stories260K ${m} 0.5, 128 × 512${on(b)}`);
+      const o = join("models", `bench-small-${m}`);
+      await rm(o, { recursive: true, force: true });
+      const r = runChild({
+        kind: "prune",
+        model: "data/stories260K/stories260K.bin",
+        method: m,
+        level: "0.5",
+        nsamples: "128",
+        seqlen: "512",
+        out: o,
+        ...(b !== undefined ? { backend: b } : {}),
+      });
+      runs.push({ model: "stories260K", ...r });
+      await rm(o, { recursive: true, force: true });
+      say(JSON.stringify(r));
+    }
   }
   // The issue's mid-size comparison: a 4-block Llama, hidden 1024, MLP 2816 (vocab 32000, f32), Wanda 32 × 512.
   if (values.mid) {
@@ -298,9 +305,10 @@ async function parent(): Promise<void> {
     await rm(mid, { recursive: true, force: true });
     await writeMidModel(mid);
     try {
-      for (const m of ["wanda"]) {
+      for (const b of backends) {
+        const m = "wanda";
         const o = join("models", `bench-mid-out-${m}`);
-        say(`▶ mid (4 × 1024/2816) ${m} 0.5, 32 × 512`);
+        say(`▶ mid (4 × 1024/2816) ${m} 0.5, 32 × 512${on(b)}`);
         const r = runChild({
           kind: "prune",
           model: mid,
@@ -309,6 +317,7 @@ async function parent(): Promise<void> {
           nsamples: "32",
           seqlen: "512",
           out: o,
+          ...(b !== undefined ? { backend: b } : {}),
         });
         runs.push({ model: "llama-4x1024x2816", ...r });
         await rm(o, { recursive: true, force: true });
@@ -323,9 +332,6 @@ async function parent(): Promise<void> {
     `bench-${values.shape}${values.layers !== undefined ? `-L${values.layers}` : ""}`,
   );
   const methods = values.methods.split(",").filter((s) => s !== "");
-  // --backend a,b: every prune/eval run once per backend; absent: the CLI default (no backend in the job).
-  const backends: (string | undefined)[] =
-    values.backend === undefined ? [undefined] : values.backend.split(",").filter((s) => s !== "");
   if (methods.length > 0) {
     await rm(model, { recursive: true, force: true });
     say(`▶ synth ${values.shape} ${values.layers ?? "full"} layers bf16 → ${model}`);
