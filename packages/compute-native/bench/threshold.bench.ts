@@ -31,6 +31,17 @@ for (const [k, n] of [
 ] as const) {
   for (const m of [16, 128, 512]) SHAPES.push([m, k, n]);
 }
+// k = 128: SparseGPT's lazy batch (x = the errors of a 128-column block, rows × 128) and the blocked
+// factor's updates on 1B/7B widths (run 3 on; decided minDim 256 → 128).
+for (const [m, n] of [
+  [128, 128],
+  [512, 512],
+  [2048, 2048],
+  [2048, 8064],
+  [8192, 2000],
+] as const) {
+  SHAPES.push([m, 128, n]);
+}
 
 async function gflops(b: ComputeBackend, m: number, k: number, n: number): Promise<number> {
   const rng = createRng(m * 7 + k * 3 + n);

@@ -6,7 +6,7 @@ import { afterAll, describe, expect, it, vi } from "vitest";
 import { createOrtGemmBackend, type NativeBackend } from "./native-backend.ts";
 import { loadOnnxRuntime } from "./node/native-node.ts";
 import type { OrtModule } from "./ort.ts";
-import { DEFAULT_NATIVE_GEMM_THRESHOLD, usesNativeGemm } from "./threshold.ts";
+import { DEFAULT_NATIVE_GEMM_THRESHOLD, usesNativeGemm, usesNativeGram } from "./threshold.ts";
 
 function uniform(length: number, seed: number): Float32Array {
   const rng = createRng(seed);
@@ -40,6 +40,27 @@ function maxRelError(got: Float32Array, want: Float64Array, scale: Float64Array)
   return e;
 }
 
+/**
+ * acc0 + xᵀx in float64, and the per-entry scale Σ|xᵢₐxᵢᵦ| (+|acc0|) the error is measured in.
+ */
+function gramReference(x: Float32Array, m: number, k: number, acc0: Float64Array) {
+  const g = Float64Array.from(acc0);
+  const scale = acc0.map(Math.abs);
+  for (let i = 0; i < m; i++) {
+    const r = i * k;
+    for (let a = 0; a < k; a++) {
+      const xa = x[r + a]!;
+      const o = a * k;
+      for (let b = 0; b < k; b++) {
+        const p = xa * x[r + b]!;
+        g[o + b]! += p;
+        scale[o + b]! += Math.abs(p);
+      }
+    }
+  }
+  return { g, scale };
+}
+
 /** float32 GEMM error in units of Σ|x·w|: a few ulps of float32 (2⁻²³ ≈ 1.2e-7) for these k. */
 const TOL = 2e-6;
 
@@ -65,16 +86,17 @@ describe.skipIf(!canRun)("createOrtGemmBackend on onnxruntime-node", () => {
     return b;
   };
 
-  // [m, k, n, on onnxruntime under the default threshold (minDim 256, m·k·n ≥ 2²²)]
+  // [m, k, n, on onnxruntime under the default threshold (minDim 128, m·k·n ≥ 2²²)]
   const SHAPES: [number, number, number, boolean][] = [
     [1, 256, 256, false], // m·k·n below 2²²
     [64, 256, 256, true], // exactly 2²²
     [63, 256, 256, false], // one row short
     [512, 64, 512, false], // k below minDim (stories260K's head)
-    [512, 512, 255, false], // n below minDim
+    [512, 512, 127, false], // n below minDim
     [33, 300, 517, true], // odd sizes
     [7, 1031, 777, true],
     [129, 2048, 260, true],
+    [256, 128, 130, true], // k = 128 (SparseGPT's lazy batch): minDim 128
   ];
   for (const [m, k, n, native] of SHAPES) {
     for (const withBias of [false, true]) {
@@ -105,6 +127,68 @@ describe.skipIf(!canRun)("createOrtGemmBackend on onnxruntime-node", () => {
     }
   }
 
+  // [m, k]: two row chunks (2048 + 52) and a last block row of 8; one chunk and odd k; 300 rows.
+  for (const [m, k] of [
+    [2100, 520],
+    [700, 1031],
+  ] as const) {
+    it(`Gram ${m}×${k} runs on onnxruntime, adds to acc within ${TOL} of float64, exactly symmetric`, async () => {
+      const b = await make();
+      expect(usesNativeGram(m, k, DEFAULT_NATIVE_GEMM_THRESHOLD)).toBe(true);
+      const x = uniform(m * k, 7 * m + k);
+      // A symmetric acc that is not zero: the call adds to it.
+      const acc = new Float64Array(k * k);
+      for (let a = 0; a < k; a++)
+        for (let c = a; c < k; c++) acc[a * k + c] = acc[c * k + a] = ((a + 3 * c) % 11) - 5;
+      const { g, scale } = gramReference(x, m, k, acc);
+      const before = b.stats();
+      await b.gramAccumulate(x, m, k, acc);
+      expect(b.stats().nativeGramCalls - before.nativeGramCalls).toBe(1);
+      expect(b.stats().delegatedCalls).toBe(before.delegatedCalls);
+      let err = 0;
+      for (let i = 0; i < g.length; i++) err = Math.max(err, Math.abs(acc[i]! - g[i]!) / scale[i]!);
+      expect(err).toBeLessThanOrEqual(TOL);
+      expect(err).toBeGreaterThan(0); // float32 sums inside a chunk: not float64's values
+      let asym = 0;
+      for (let a = 0; a < k; a++)
+        for (let c = a + 1; c < k; c++) if (acc[a * k + c] !== acc[c * k + a]) asym++;
+      expect(asym).toBe(0);
+      // The tolerance can fail: one entry off by 1e-4 of its scale is caught.
+      const i = (k - 1) * k + 3;
+      expect(Math.abs(acc[i]! + 1e-4 * scale[i]! - g[i]!) / scale[i]!).toBeGreaterThan(TOL);
+    });
+  }
+
+  it("Gram: narrower than gramMinCols goes to the delegate (its values bit for bit); views at a byteOffset", async () => {
+    const b = await make();
+    const [m, k] = [600, 511];
+    expect(usesNativeGram(m, k, DEFAULT_NATIVE_GEMM_THRESHOLD)).toBe(false);
+    const x = uniform(m * k, 31);
+    const acc = new Float64Array(k * k);
+    await b.gramAccumulate(x, m, k, acc);
+    expect(b.stats().nativeGramCalls).toBe(0);
+    const d = await createWasmBackend();
+    open.push(d);
+    const want = new Float64Array(k * k);
+    await d.gramAccumulate(x, m, k, want);
+    expect(acc).toEqual(want);
+    // A view at a byteOffset on onnxruntime (gramMinCols and minMkn 0): the same as the copy.
+    const c = await make(2, { gramMinCols: 0, minMkn: 0 });
+    const big = uniform(5 + 40 * 9, 32);
+    const view = big.subarray(5);
+    const a1 = new Float64Array(81);
+    const a2 = new Float64Array(81);
+    await c.gramAccumulate(view, 40, 9, a1);
+    await c.gramAccumulate(view.slice(), 40, 9, a2);
+    expect(c.stats().nativeGramCalls).toBe(2);
+    expect(a1).toEqual(a2);
+    const { g, scale } = gramReference(view, 40, 9, new Float64Array(81));
+    for (let i = 0; i < 81; i++) expect(Math.abs(a1[i]! - g[i]!) / scale[i]!).toBeLessThanOrEqual(TOL);
+    await expect(c.gramAccumulate(view, 40, 9, new Float64Array(80))).rejects.toThrow(
+      /gramAccumulate: acc has 80 elements, expected k·k = 81/,
+    );
+  });
+
   it("reads views at a byteOffset, writes into `out`, and reuses one session per (k, n, bias)", async () => {
     const b = await make(1, { minDim: 0, minMkn: 0 }); // everything on onnxruntime
     const [m, k, n] = [5, 37, 19];
@@ -120,7 +204,7 @@ describe.skipIf(!canRun)("createOrtGemmBackend on onnxruntime-node", () => {
     const { y: want, scale } = reference(x, w, m, k, n);
     expect(maxRelError(out, want, scale)).toBeLessThanOrEqual(TOL);
     await b.matmulTransB(uniform(9 * k, 3), w, 9, k, n); // another m: the same session
-    expect(b.stats()).toEqual({ nativeCalls: 2, delegatedCalls: 0, sessions: 1 });
+    expect(b.stats()).toEqual({ nativeCalls: 2, delegatedCalls: 0, nativeGramCalls: 0, sessions: 1 });
     await b.matmulTransB(x, w, m, k, n, { bias: uniform(n, 4) });
     expect(b.stats().sessions).toBe(2);
   });
@@ -137,7 +221,7 @@ describe.skipIf(!canRun)("createOrtGemmBackend on onnxruntime-node", () => {
     }
   });
 
-  it("sends Gram, column norms, attention, SwiGLU and invalidate to the delegate; dispose disposes it", async () => {
+  it("sends narrow Grams, column norms, attention, SwiGLU and invalidate to the delegate; dispose disposes it", async () => {
     const d = await createWasmBackend();
     const spies = {
       gram: vi.spyOn(d, "gramAccumulate"),
@@ -225,6 +309,11 @@ describe.skipIf(!isWasmSimdSupported())("createOrtGemmBackend with a failing onn
       .catch((x: unknown) => x);
     expect(isPruneError(e, "BACKEND_WORKER_FAILED")).toBe(true);
     expect(String(e)).toMatch(/x \[300, 300\] · w \[300, 300\]ᵀ.*bad allocation/);
+    const g = await b
+      .gramAccumulate(new Float32Array(600 * 600), 600, 600, new Float64Array(600 * 600))
+      .catch((x: unknown) => x);
+    expect(isPruneError(g, "BACKEND_WORKER_FAILED")).toBe(true);
+    expect(String(g)).toMatch(/gramAccumulate: onnxruntime failed on x \[600, 600\]ᵀ·x.*bad allocation/);
     await b.dispose();
   });
 });

@@ -5,15 +5,25 @@
 import { type ComputeBackend, checkMatmulShapes, type MatmulOptions, PruneError } from "@mama-prune/core";
 import { gemmModel } from "./onnx-proto.ts";
 import type { OrtModule, OrtSession, OrtTensor } from "./ort.ts";
-import { type NativeGemmThreshold, resolveThreshold, usesNativeGemm } from "./threshold.ts";
+import { type NativeGemmThreshold, resolveThreshold, usesNativeGemm, usesNativeGram } from "./threshold.ts";
+
+/**
+ * Rows of x per onnxruntime Gram product: within a chunk the sums are float32 over at most this many
+ * terms (≈ 2048·2⁻²⁴ ≈ 1.2e-4 of Σ|xᵢₐxᵢᵦ| in the worst case, typically ~1e-7), each chunk's product
+ * is added in float64. The wasm wide path chunks 1024 rows, the pipeline's cross-Gram 2048: 2048
+ * halves the float64 folding in JavaScript, which costs about as much as the GEMM per chunk.
+ */
+export const NATIVE_GRAM_CHUNK_ROWS = 2048;
+/** Rows of the Gram's upper triangle per onnxruntime call (a block row of this many rows). */
+const GRAM_BLOCK_ROWS = 512;
 
 /** Options of {@link createOrtGemmBackend}. */
 export interface OrtGemmBackendOptions {
   /** The onnxruntime module (e.g. `await import("onnxruntime-node")`). */
   readonly ort: OrtModule;
   /**
-   * Runs every call below the threshold and every other operation (Gram, column norms, and the
-   * optional attention and SwiGLU, offered exactly when the delegate has them). Owned by the new backend: its `dispose()` disposes the delegate too.
+   * Runs every call below the threshold and every other operation (column norms, and the optional
+   * attention and SwiGLU, offered exactly when the delegate has them). Owned by the new backend: its `dispose()` disposes the delegate too.
    */
   readonly delegate: ComputeBackend;
   /** onnxruntime's intra-op threads (the calling thread included). */
@@ -28,7 +38,9 @@ export interface NativeBackendStats {
   readonly nativeCalls: number;
   /** matmulTransB calls sent to the delegate (below the threshold). */
   readonly delegatedCalls: number;
-  /** onnxruntime sessions created (one per (k, n, bias) shape). */
+  /** gramAccumulate calls run on onnxruntime (the rest went to the delegate). */
+  readonly nativeGramCalls: number;
+  /** onnxruntime sessions created (one per (k, n, bias) shape, and one for every Gram). */
   readonly sessions: number;
 }
 
@@ -57,6 +69,7 @@ class OrtGemmBackend implements NativeBackend {
   private chain: Promise<unknown> = Promise.resolve();
   private nativeCalls = 0;
   private delegatedCalls = 0;
+  private nativeGramCalls = 0;
   private disposed = false;
   /** The delegate's fused attention, when it has one (the model's matmul path otherwise). */
   readonly causalAttentionWindows?: NonNullable<ComputeBackend["causalAttentionWindows"]>;
@@ -113,6 +126,29 @@ class OrtGemmBackend implements NativeBackend {
       });
       this.sessions.set(key, s);
       // A failed creation is not cached: the next call tries again (and fails with its own error).
+      s.catch(() => this.sessions.delete(key));
+    }
+    return s;
+  }
+
+  /** The session of `Y = Gemm(A, B, transB = 1)` with every dimension symbolic (the Gram's block rows). */
+  private gramSession(): Promise<OrtSession> {
+    const key = "gram";
+    let s = this.sessions.get(key);
+    if (s === undefined) {
+      const bytes = gemmModel({
+        a: { name: "A", dims: ["M", "K"] },
+        b: { name: "B", dims: ["N", "K"] },
+        y: { name: "Y", dims: ["M", "N"] },
+        transB: 1,
+      });
+      s = this.ort.InferenceSession.create(bytes, {
+        intraOpNumThreads: this.threads,
+        interOpNumThreads: 1,
+        executionMode: "sequential",
+        graphOptimizationLevel: "all",
+      });
+      this.sessions.set(key, s);
       s.catch(() => this.sessions.delete(key));
     }
     return s;
@@ -184,7 +220,58 @@ class OrtGemmBackend implements NativeBackend {
 
   async gramAccumulate(x: Float32Array, m: number, k: number, acc: Float64Array): Promise<void> {
     this.alive("gramAccumulate");
-    await this.delegate.gramAccumulate(x, m, k, acc);
+    if (!usesNativeGram(m, k, this.threshold)) {
+      await this.delegate.gramAccumulate(x, m, k, acc);
+      return;
+    }
+    checkGramShapes(x, m, k, acc);
+    this.nativeGramCalls++;
+    await this.serial(() => this.runGram(x, m, k, acc));
+  }
+
+  /**
+   * acc += xᵀx on onnxruntime: per chunk of {@link NATIVE_GRAM_CHUNK_ROWS} rows, the chunk is
+   * transposed once (k × rows), then each block row j0..j1 of the upper triangle is one GEMM,
+   * xtᵀ[j0..j1]·xtᵀ[j0..k]ᵀ (half the flops of the full product), whose float32 values are added in
+   * float64 to acc's upper triangle and, the same values, to its lower triangle (exactly symmetric
+   * increments).
+   */
+  private async runGram(x: Float32Array, m: number, k: number, acc: Float64Array): Promise<void> {
+    const chunk = Math.min(m, NATIVE_GRAM_CHUNK_ROWS);
+    const blockRows = Math.min(k, GRAM_BLOCK_ROWS);
+    const xt = new Float32Array(k * chunk); // (k, rows) one chunk of x, transposed
+    const y = new Float32Array(blockRows * k); // (blockRows, k − j0) one block row of the upper triangle
+    const T = this.ort.Tensor;
+    const session = await this.gramSession().catch((e: unknown) => {
+      throw gramFailure(m, k, e);
+    });
+    for (let r0 = 0; r0 < m; r0 += chunk) {
+      const rows = Math.min(chunk, m - r0);
+      const t = xt.subarray(0, k * rows);
+      transposeRows(x, r0, rows, k, t);
+      for (let j0 = 0; j0 < k; j0 += blockRows) {
+        const b = Math.min(blockRows, k - j0);
+        const w = k - j0;
+        const out = y.subarray(0, b * w);
+        let got: unknown;
+        try {
+          const r = await session.run(
+            {
+              A: new T("float32", t.subarray(j0 * rows, (j0 + b) * rows), [b, rows]),
+              B: new T("float32", t.subarray(j0 * rows), [w, rows]),
+            },
+            { Y: new T("float32", out, [b, w]) },
+          );
+          got = r["Y"]?.data;
+        } catch (e) {
+          throw gramFailure(m, k, e);
+        }
+        if (!(got instanceof Float32Array) || got.length !== b * w) {
+          throw gramFailure(m, k, "no float32 output Y of the block row's size");
+        }
+        foldBlockRow(got, b, w, j0, k, acc);
+      }
+    }
   }
 
   async colSqNormAccumulate(x: Float32Array, m: number, k: number, acc: Float64Array): Promise<void> {
@@ -201,6 +288,7 @@ class OrtGemmBackend implements NativeBackend {
     return {
       nativeCalls: this.nativeCalls,
       delegatedCalls: this.delegatedCalls,
+      nativeGramCalls: this.nativeGramCalls,
       sessions: this.sessions.size,
     };
   }
@@ -216,10 +304,69 @@ class OrtGemmBackend implements NativeBackend {
   }
 }
 
+function checkGramShapes(x: Float32Array, m: number, k: number, acc: Float64Array): void {
+  const where = `${WHERE} gramAccumulate`;
+  for (const [label, v] of [
+    ["m", m],
+    ["k", k],
+  ] as const) {
+    if (!Number.isInteger(v) || v < 0)
+      throw new RangeError(`${where}: ${label} must be a non-negative integer, got ${v}`);
+  }
+  if (x.length !== m * k)
+    throw new RangeError(`${where}: x has ${x.length} elements, expected m·k = ${m * k}`);
+  if (acc.length !== k * k)
+    throw new RangeError(`${where}: acc has ${acc.length} elements, expected k·k = ${k * k}`);
+}
+
+function gramFailure(m: number, k: number, e: unknown): PruneError {
+  return new PruneError(
+    "BACKEND_WORKER_FAILED",
+    `${WHERE} gramAccumulate: onnxruntime failed on x [${m}, ${k}]ᵀ·x. Expected a result, got: ${String(e).slice(0, 300)}`,
+    { cause: e },
+  );
+}
+
+/** t[j·rows + i] = x[(r0 + i)·k + j] for i < rows, j < k: rows r0.. of x, transposed (32 × 32 tiles). */
+function transposeRows(x: Float32Array, r0: number, rows: number, k: number, t: Float32Array): void {
+  const TILE = 32;
+  for (let i0 = 0; i0 < rows; i0 += TILE) {
+    const i1 = Math.min(rows, i0 + TILE);
+    for (let j0 = 0; j0 < k; j0 += TILE) {
+      const j1 = Math.min(k, j0 + TILE);
+      for (let i = i0; i < i1; i++) {
+        const xi = (r0 + i) * k;
+        for (let j = j0; j < j1; j++) t[j * rows + i] = x[xi + j]!;
+      }
+    }
+  }
+}
+
+/**
+ * Add one block row of the Gram's upper triangle, y (b, w) = rows j0..j0+b, columns j0..k, to acc:
+ * y[r, c] (c ≥ r) to acc[j0 + r, j0 + c] and, for c > r, the same value to acc[j0 + c, j0 + r].
+ * The block's entries below its diagonal (c < r) are not read: the mirror supplies them.
+ */
+function foldBlockRow(y: Float32Array, b: number, w: number, j0: number, k: number, acc: Float64Array): void {
+  for (let r = 0; r < b; r++) {
+    const a = (j0 + r) * k + j0;
+    const yr = r * w;
+    for (let c = r; c < w; c++) acc[a + c]! += y[yr + c]!;
+  }
+  // Row j0 + c of acc, its columns j0..j0 + min(b, c): contiguous writes, y read down a column.
+  for (let c = 1; c < w; c++) {
+    const a = (j0 + c) * k + j0;
+    const end = Math.min(b, c);
+    for (let r = 0; r < end; r++) acc[a + r]! += y[r * w + c]!;
+  }
+}
+
 /**
  * Wrap an onnxruntime module and a delegate backend into one ComputeBackend: matmulTransB calls at
  * or above the threshold run as an ONNX `Gemm` on onnxruntime (weights fed as inputs on every call,
- * one session per (k, n, bias)); every other call goes to the delegate unchanged. On Node,
+ * one session per (k, n, bias)), and so do Gram accumulations of inputs at least `gramMinCols` wide
+ * (the upper triangle by block rows over chunks of 2048 rows, float32 within a chunk, float64
+ * across chunks, exactly symmetric); every other call goes to the delegate unchanged. On Node,
  * `createNativeBackend` of `@mama-prune/compute-native/node` loads onnxruntime-node and the wasm
  * delegate for you.
  *

@@ -22,7 +22,7 @@ describe.skipIf(!installed || !isWasmSimdSupported())("createNativeBackend", () 
     try {
       expect(b.name).toBe("onnxruntime x2 + wasm-simd x2");
       expect(b.threads).toBe(2);
-      expect(b.threshold).toEqual({ minDim: 1, minMkn: 1 });
+      expect(b.threshold).toEqual({ minDim: 1, minMkn: 1, gramMinCols: 512 });
       const y = await b.matmulTransB(new Float32Array([1, 2]), new Float32Array([3, 4]), 1, 2, 1);
       expect(Array.from(y)).toEqual([11]);
       expect(b.stats().nativeCalls).toBe(1);
