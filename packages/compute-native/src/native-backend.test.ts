@@ -6,7 +6,12 @@ import { afterAll, describe, expect, it, vi } from "vitest";
 import { createOrtGemmBackend, type NativeBackend } from "./native-backend.ts";
 import { loadOnnxRuntime } from "./node/native-node.ts";
 import type { OrtModule } from "./ort.ts";
-import { DEFAULT_NATIVE_GEMM_THRESHOLD, usesNativeGemm, usesNativeGram } from "./threshold.ts";
+import {
+  DEFAULT_NATIVE_GEMM_THRESHOLD,
+  type NativeGemmThreshold,
+  usesNativeGemm,
+  usesNativeGram,
+} from "./threshold.ts";
 
 function uniform(length: number, seed: number): Float32Array {
   const rng = createRng(seed);
@@ -74,7 +79,7 @@ describe.skipIf(!canRun)("createOrtGemmBackend on onnxruntime-node", () => {
   });
   const make = async (
     threads = 2,
-    threshold?: { minDim?: number; minMkn?: number },
+    threshold?: Partial<NativeGemmThreshold>,
   ): Promise<NativeBackend> => {
     const b = createOrtGemmBackend({
       ort: ort as OrtModule,
