@@ -77,10 +77,7 @@ describe.skipIf(!canRun)("createOrtGemmBackend on onnxruntime-node", () => {
   afterAll(async () => {
     for (const b of open) await b.dispose?.();
   });
-  const make = async (
-    threads = 2,
-    threshold?: Partial<NativeGemmThreshold>,
-  ): Promise<NativeBackend> => {
+  const make = async (threads = 2, threshold?: Partial<NativeGemmThreshold>): Promise<NativeBackend> => {
     const b = createOrtGemmBackend({
       ort: ort as OrtModule,
       delegate: await createWasmBackend(),
