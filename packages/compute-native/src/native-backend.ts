@@ -3,7 +3,7 @@
  * delegate backend (the wasm one in `./node`). Runtime-neutral: the onnxruntime module is injected.
  */
 import { type ComputeBackend, checkMatmulShapes, type MatmulOptions, PruneError } from "@mama-prune/core";
-import { gemmModel } from "./onnx-proto.ts";
+import { type GemmModelOptions, gemmModel } from "./onnx-proto.ts";
 import type { OrtModule, OrtSession, OrtTensor } from "./ort.ts";
 import { type NativeGemmThreshold, resolveThreshold, usesNativeGemm, usesNativeGram } from "./threshold.ts";
 
@@ -108,17 +108,30 @@ class OrtGemmBackend implements NativeBackend {
 
   /** The session of `Y = Gemm(A, B, [C], transB = 1)` for one (k, n, bias) with a symbolic M. */
   private session(k: number, n: number, bias: boolean): Promise<OrtSession> {
-    const key = `${k} ${n} ${bias ? 1 : 0}`;
+    return this.cachedSession(`${k} ${n} ${bias ? 1 : 0}`, {
+      a: { name: "A", dims: ["M", k] },
+      b: { name: "B", dims: [n, k] },
+      ...(bias ? { c: { name: "C", dims: [n] } } : {}),
+      y: { name: "Y", dims: ["M", n] },
+      transB: 1,
+    });
+  }
+
+  /** The session of `Y = Gemm(A, B, transB = 1)` with every dimension symbolic (the Gram's block rows). */
+  private gramSession(): Promise<OrtSession> {
+    return this.cachedSession("gram", {
+      a: { name: "A", dims: ["M", "K"] },
+      b: { name: "B", dims: ["N", "K"] },
+      y: { name: "Y", dims: ["M", "N"] },
+      transB: 1,
+    });
+  }
+
+  /** One session per key, created on first use with this backend's thread settings. */
+  private cachedSession(key: string, model: GemmModelOptions): Promise<OrtSession> {
     let s = this.sessions.get(key);
     if (s === undefined) {
-      const bytes = gemmModel({
-        a: { name: "A", dims: ["M", k] },
-        b: { name: "B", dims: [n, k] },
-        ...(bias ? { c: { name: "C", dims: [n] } } : {}),
-        y: { name: "Y", dims: ["M", n] },
-        transB: 1,
-      });
-      s = this.ort.InferenceSession.create(bytes, {
+      s = this.ort.InferenceSession.create(gemmModel(model), {
         intraOpNumThreads: this.threads,
         interOpNumThreads: 1,
         executionMode: "sequential",
@@ -126,29 +139,6 @@ class OrtGemmBackend implements NativeBackend {
       });
       this.sessions.set(key, s);
       // A failed creation is not cached: the next call tries again (and fails with its own error).
-      s.catch(() => this.sessions.delete(key));
-    }
-    return s;
-  }
-
-  /** The session of `Y = Gemm(A, B, transB = 1)` with every dimension symbolic (the Gram's block rows). */
-  private gramSession(): Promise<OrtSession> {
-    const key = "gram";
-    let s = this.sessions.get(key);
-    if (s === undefined) {
-      const bytes = gemmModel({
-        a: { name: "A", dims: ["M", "K"] },
-        b: { name: "B", dims: ["N", "K"] },
-        y: { name: "Y", dims: ["M", "N"] },
-        transB: 1,
-      });
-      s = this.ort.InferenceSession.create(bytes, {
-        intraOpNumThreads: this.threads,
-        interOpNumThreads: 1,
-        executionMode: "sequential",
-        graphOptimizationLevel: "all",
-      });
-      this.sessions.set(key, s);
       s.catch(() => this.sessions.delete(key));
     }
     return s;
