@@ -84,15 +84,45 @@ export async function crossGramAccumulateOnBackend(
         b[c * m + t] = w * xd[o + c]!;
       }
     }
-    const am = a.subarray(0, cols * m);
-    const bm = b.subarray(0, cols * m);
-    for (let r0 = 0; r0 < cols; r0 += rb) {
-      const r = Math.min(rb, cols - r0);
-      const o = out.subarray(0, r * cols);
-      await backend.matmulTransB(am.subarray(r0 * m, (r0 + r) * m), bm, r, m, cols, { out: o });
-      const base = r0 * cols;
-      for (let k = 0; k < o.length; k++) acc[base + k] = acc[base + k]! + o[k]!;
-    }
-    backend.invalidate(bm);
+    await addProductByRowBlocks(
+      backend,
+      a.subarray(0, cols * m),
+      b.subarray(0, cols * m),
+      cols,
+      m,
+      cols,
+      rb,
+      out,
+      acc,
+    );
   }
+}
+
+/**
+ * acc (n, cols) += a·bᵀ for a (n, m) and b (cols, m), float32 transposed chunks: one backend GEMM per
+ * block of `rb` rows of a, each block's float32 product (in `scratch`, ≥ rb·cols) added to the float64
+ * accumulator; then `b` is invalidated (the caller refills it for the next chunk). The cross-Gram's and
+ * the product statistic's accumulation step.
+ *
+ * @internal
+ */
+export async function addProductByRowBlocks(
+  backend: ComputeBackend,
+  a: Float32Array,
+  b: Float32Array,
+  n: number,
+  m: number,
+  cols: number,
+  rb: number,
+  scratch: Float32Array,
+  acc: Float64Array,
+): Promise<void> {
+  for (let r0 = 0; r0 < n; r0 += rb) {
+    const r = Math.min(rb, n - r0);
+    const o = scratch.subarray(0, r * cols);
+    await backend.matmulTransB(a.subarray(r0 * m, (r0 + r) * m), b, r, m, cols, { out: o });
+    const base = r0 * cols;
+    for (let k = 0; k < o.length; k++) acc[base + k] = acc[base + k]! + o[k]!;
+  }
+  backend.invalidate(b);
 }

@@ -10,7 +10,7 @@
 import type { ComputeBackend } from "@mama-prune/core";
 import { PruneError } from "@mama-prune/core";
 import { SPARSEGPT_BACKEND_MIN_COLS } from "@mama-prune/redistribute";
-import { CROSS_GRAM_CHUNK_ROWS, CROSS_GRAM_OUT_FLOATS } from "./cross-gram-backend.ts";
+import { addProductByRowBlocks, CROSS_GRAM_CHUNK_ROWS, CROSS_GRAM_OUT_FLOATS } from "./cross-gram-backend.ts";
 
 /**
  * Whether an input's dense target is taken from the product statistic instead of the cross-Gram: the
@@ -110,13 +110,6 @@ export async function targetProductAccumulate(
       const xo = (t0 + t) * cols;
       for (let c = 0; c < cols; c++) xt[c * m + t] = xp[xo + c]!;
     }
-    for (let r0 = 0; r0 < out; r0 += rb) {
-      const r = Math.min(rb, out - r0);
-      const o = prod.subarray(0, r * cols);
-      await backend.matmulTransB(et.subarray(r0 * m, (r0 + r) * m), xt, r, m, cols, { out: o });
-      const at = r0 * cols;
-      for (let k = 0; k < o.length; k++) acc[at + k] = acc[at + k]! + o[k]!;
-    }
-    backend.invalidate(xt);
+    await addProductByRowBlocks(backend, et, xt, out, m, cols, rb, prod, acc);
   }
 }
