@@ -2,7 +2,13 @@
  * A ComputeBackend whose large matmuls run on onnxruntime (MLAS on CPU) and everything else on a
  * delegate backend (the wasm one in `./node`). Runtime-neutral: the onnxruntime module is injected.
  */
-import { type ComputeBackend, checkMatmulShapes, type MatmulOptions, PruneError } from "@mama-prune/core";
+import {
+  type ComputeBackend,
+  checkMatmulShapes,
+  type MatmulOptions,
+  PruneError,
+  transposeInto,
+} from "@mama-prune/core";
 import { type GemmModelOptions, gemmModel } from "./onnx-proto.ts";
 import type { OrtModule, OrtSession, OrtTensor } from "./ort.ts";
 import { type NativeGemmThreshold, resolveThreshold, usesNativeGemm, usesNativeGram } from "./threshold.ts";
@@ -238,7 +244,7 @@ class OrtGemmBackend implements NativeBackend {
     for (let r0 = 0; r0 < m; r0 += chunk) {
       const rows = Math.min(chunk, m - r0);
       const t = xt.subarray(0, k * rows);
-      transposeRows(x, r0, rows, k, t);
+      transposeInto(x, r0 * k, k, rows, k, t); // (k, rows) rows r0.. of x, transposed
       for (let j0 = 0; j0 < k; j0 += blockRows) {
         const b = Math.min(blockRows, k - j0);
         const w = k - j0;
@@ -315,40 +321,6 @@ function gramFailure(m: number, k: number, e: unknown): PruneError {
     `${WHERE} gramAccumulate: onnxruntime failed on x [${m}, ${k}]ᵀ·x. Expected a result, got: ${String(e).slice(0, 300)}`,
     { cause: e },
   );
-}
-
-/** Columns of x per strip of {@link transposeRows} (8 rows × this many columns stay in the cache). */
-const TRANSPOSE_STRIP = 256;
-
-/**
- * t[j·rows + i] = x[(r0 + i)·k + j] for i < rows, j < k: rows r0.. of x, transposed. Per strip of
- * {@link TRANSPOSE_STRIP} columns, 8 rows at a time: 8 reads down a column of x, 8 contiguous writes
- * (measured 7× the 32 × 32 element-at-a-time tiles on 2048 × 8192).
- */
-function transposeRows(x: Float32Array, r0: number, rows: number, k: number, t: Float32Array): void {
-  const rows8 = rows - (rows % 8);
-  for (let j0 = 0; j0 < k; j0 += TRANSPOSE_STRIP) {
-    const j1 = Math.min(k, j0 + TRANSPOSE_STRIP);
-    for (let i = 0; i < rows8; i += 8) {
-      const a = (r0 + i) * k;
-      for (let j = j0; j < j1; j++) {
-        const o = j * rows + i;
-        const s = a + j;
-        t[o] = x[s]!;
-        t[o + 1] = x[s + k]!;
-        t[o + 2] = x[s + 2 * k]!;
-        t[o + 3] = x[s + 3 * k]!;
-        t[o + 4] = x[s + 4 * k]!;
-        t[o + 5] = x[s + 5 * k]!;
-        t[o + 6] = x[s + 6 * k]!;
-        t[o + 7] = x[s + 7 * k]!;
-      }
-    }
-    for (let i = rows8; i < rows; i++) {
-      const a = (r0 + i) * k;
-      for (let j = j0; j < j1; j++) t[j * rows + i] = x[a + j]!;
-    }
-  }
 }
 
 /**

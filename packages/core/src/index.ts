@@ -31,5 +31,6 @@ export {
   type ValidateSparsityOptions,
   validateSparsity,
 } from "./sparsity.ts";
+export { transposeInto } from "./transpose.ts";
 export { escapeUntrusted, quoteUntrusted, UNTRUSTED_MAX_CHARS } from "./untrusted.ts";
 export { createYielder, type Yielder, type YielderOptions } from "./yielder.ts";

@@ -16,7 +16,7 @@
 // the call (see F32Stack): nothing of size n² is allocated and dropped per product, so the call leaves
 // no garbage for V8 to collect late (at n = 11008 the dropped temporaries reached ~1.2 GiB).
 
-import type { ComputeBackend } from "@mama-prune/core";
+import { type ComputeBackend, transposeInto } from "@mama-prune/core";
 import { WORK_POOL } from "./buffer-pool.ts";
 import { F32Stack } from "./f32-stack.ts";
 import { choleskyInPlace, lowerTriangularInverseInPlace } from "./linalg.ts";
@@ -149,7 +149,7 @@ function copyBlock(ctx: Ctx, r0: number, c0: number, h: number, w: number): Floa
 
 function transpose(ctx: Ctx, x: Float32Array, h: number, w: number): Float32Array {
   const t = ctx.scratch.take(h * w); // (w, h)
-  for (let i = 0; i < h; i++) for (let j = 0; j < w; j++) t[j * h + i] = x[i * w + j]!;
+  transposeInto(x, 0, w, h, w, t);
   return t;
 }
 

@@ -1,6 +1,6 @@
 // ---- SparseGPT on a ComputeBackend: the lazy batch update as one GEMM per column block ----
 
-import { type ComputeBackend, type NmPattern, nmGroupPruned } from "@mama-prune/core";
+import { type ComputeBackend, type NmPattern, nmGroupPruned, transposeInto } from "@mama-prune/core";
 
 /**
  * Smallest input width for which {@link sparsegpt} with a `backend` runs the blocked Cholesky/inverse
@@ -81,10 +81,7 @@ export class LazyGemm {
     for (let j0 = 0; j0 < n2; j0 += ch) {
       const nc = Math.min(ch, n2 - j0);
       const ut = this.ut.subarray(0, nc * k); // (nc, k) U[u0:u0+k, c0+j0 : c0+j0+nc]ᵀ
-      for (let c = 0; c < k; c++) {
-        const uo = (u0 + c) * cols + c0 + j0;
-        for (let q = 0; q < nc; q++) ut[q * k + c] = u[uo + q]!;
-      }
+      transposeInto(u, u0 * cols + c0 + j0, cols, k, nc, ut);
       const out = this.y.subarray(0, rows * nc); // (rows, nc)
       const y = await this.backend.matmulTransB(x, ut, rows, k, nc, { out });
       this.backend.invalidate(ut);

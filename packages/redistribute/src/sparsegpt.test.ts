@@ -316,6 +316,12 @@ describe("sparsegpt", () => {
     const asym = new Float64Array(h);
     asym[1] = asym[1]! + 1;
     await expectCode(sparsegpt(w, asym, { sparsity: 0.5 }), "CALIBRATION_INVALID");
+    // Two asymmetric pairs, the later one in row-major order found first by the tiled exact check:
+    // the message still names the first in row-major order of the lower triangle.
+    const two = new Float64Array(h);
+    two[(cols - 1) * cols] = two[(cols - 1) * cols]! + 1; // [cols − 1, 0]
+    two[2 * cols + 1] = two[2 * cols + 1]! + 1; // [2, 1]
+    await expect(sparsegpt(w, two, { sparsity: 0.5 })).rejects.toThrow(/hessian is not symmetric at \[2, 1\]/);
     const nan = new Float64Array(h);
     nan[5] = Number.NaN;
     await expectCode(sparsegpt(w, nan, { sparsity: 0.5 }), "CALIBRATION_INVALID");
