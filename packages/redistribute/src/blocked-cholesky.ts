@@ -142,7 +142,7 @@ function copyBlock(ctx: Ctx, r0: number, c0: number, h: number, w: number): Floa
   const out = ctx.scratch.take(h * w); // (h, w)
   for (let i = 0; i < h; i++) {
     const src = (r0 + i) * n + c0;
-    for (let j = 0; j < w; j++) out[i * w + j] = a[src + j]!;
+    out.set(a.subarray(src, src + w), i * w); // float64 → float32, rounded as an element store
   }
   return out;
 }
@@ -237,8 +237,9 @@ function columns(ctx: Ctx, x: Float32Array, h: number, w: number, c0: number, c1
 
 /**
  * y = B·Xᵀ with B = a[r0:r0+h, o:o+s] and X lower at a[o:o+s, o:o+s]: y[:, c0:c1] =
- * B[:, :c1]·X[c0:c1, :c1]ᵀ, written to `y` (h, s). Each part copies the columns of B it needs straight
- * from `a` (the float32 values a copy of all of B would hold).
+ * B[:, :c1]·X[c0:c1, :c1]ᵀ, written to `y` (h, s). B is copied to float32 once (h, s); the parts run
+ * from the last (c1 = s) to the first, each compacting that copy in place to its first c1 columns
+ * (row stride c1): the float32 values a copy of B[:, :c1] per part would hold.
  */
 async function timesLowerT(
   ctx: Ctx,
@@ -249,16 +250,31 @@ async function timesLowerT(
   y: Float32Array,
 ): Promise<void> {
   const bounds = partBounds(ctx, s);
-  for (let p = 0; p + 1 < bounds.length; p++) {
+  const base = ctx.scratch.mark();
+  const b = copyBlock(ctx, r0, o, h, s); // (h, s) B, then (h, c1) its first c1 columns
+  let ld = s; // row stride of b
+  for (let p = bounds.length - 2; p >= 0; p--) {
     const c0 = bounds[p]!;
     const c1 = bounds[p + 1]!;
+    ld = compactColumns(b, h, ld, c1);
     const m = ctx.scratch.mark();
-    const x = copyBlock(ctx, r0, o, h, c1); // (h, c1) B[:, :c1]
     const w = copyLowerPart(ctx, o + c0, o, c1 - c0, c1); // (c1−c0, c1)
-    const part = await gemm(ctx, x, w, h, c1, c1 - c0); // (h, c1−c0)
+    const part = await gemm(ctx, b.subarray(0, h * c1), w, h, c1, c1 - c0); // (h, c1−c0)
     for (let i = 0; i < h; i++) y.set(part.subarray(i * (c1 - c0), (i + 1) * (c1 - c0)), i * s + c0);
     ctx.scratch.release(m);
   }
+  ctx.scratch.release(base);
+}
+
+/**
+ * Keep the first `cols` columns of the row-major x (h rows, row stride ld ≥ cols), in place, as a
+ * dense (h, cols) matrix at the start of x. Returns the new row stride (cols).
+ */
+function compactColumns(x: Float32Array, h: number, ld: number, cols: number): number {
+  if (cols === ld) return ld;
+  // Row i moves from i·ld to i·cols ≤ i·ld: in increasing i no row overwrites one still to move.
+  for (let i = 1; i < h; i++) x.copyWithin(i * cols, i * ld, i * ld + cols);
+  return cols;
 }
 
 /**
@@ -282,19 +298,25 @@ async function timesLowerInPlace(ctx: Ctx, x: Float32Array, h: number, o: number
 /**
  * t ← X·t, X lower at a[o:o+s, o:o+s], t (s, w): t[r0:r1, :] = X[r0:r1, :r1]·t[:r1, :]. In place, the
  * parts from the last to the first: a part reads rows < r1 and writes rows [r0, r1), which the parts
- * still to come (rows < r0) no longer read.
+ * still to come (rows < r0) no longer read. tᵀ is made once (w, s) and compacted in place to its first
+ * r1 columns per part: the values of t[:r1, :]ᵀ when that part runs.
  */
 async function lowerTimesInPlace(ctx: Ctx, o: number, s: number, t: Float32Array, w: number): Promise<void> {
   const bounds = partBounds(ctx, s);
+  const base = ctx.scratch.mark();
+  const tt = transpose(ctx, t.subarray(0, s * w), s, w); // (w, s), then (w, r1)
+  let ld = s; // row stride of tt
   for (let p = bounds.length - 2; p >= 0; p--) {
     const r0 = bounds[p]!;
     const r1 = bounds[p + 1]!;
+    ld = compactColumns(tt, w, ld, r1);
     const m = ctx.scratch.mark();
     const x = copyLowerPart(ctx, o + r0, o, r1 - r0, r1); // (r1−r0, r1)
-    const part = await gemm(ctx, x, transpose(ctx, t.subarray(0, r1 * w), r1, w), r1 - r0, r1, w); // (r1−r0, w)
+    const part = await gemm(ctx, x, tt.subarray(0, w * r1), r1 - r0, r1, w); // (r1−r0, w)
     t.set(part, r0 * w);
     ctx.scratch.release(m);
   }
+  ctx.scratch.release(base);
 }
 
 /** Float64 JS factor + inverse of the diagonal block a[o:o+s, o:o+s]. */

@@ -30,15 +30,32 @@ export interface LazyGemmStats {
 }
 
 /**
- * Collects the OBS errors of every row of a column block (float32, rows × bw) and applies
- * W[:, i2:] −= Err·U[i1:i2, i2:] as one backend GEMM: y = Err·(U[i1:i2, i2:]ᵀ)ᵀ, i.e. matmulTransB
- * with x = Err (rows, bw) and w = U[i1:i2, i2:]ᵀ (cols − i2, bw).
+ * Column blocks per lazy super-block for `cols` inputs and blocks of `blockSize`: about
+ * √(cols / blockSize), which minimises the float64 passes over W (near updates inside the super-block
+ * plus far updates after it, see {@link LazyGemm}); 1 for narrow inputs.
+ */
+export function lazySuperBlocks(cols: number, blockSize: number): number {
+  return Math.max(1, Math.round(Math.sqrt(cols / Math.max(1, blockSize))));
+}
+
+/**
+ * Collects the OBS errors of every row of a column block (float32, rows × bw) and applies the lazy
+ * batch update W[:, i2:] −= Err·U[i1:i2, i2:] as backend GEMMs (y = Err·(U[i1:i2, i2:]ᵀ)ᵀ, i.e.
+ * matmulTransB with x = Err and w = the transposed rows of U), in two levels: the blocks are grouped
+ * into super-blocks of `superBlocks` blocks (columns [s1, s2)); after each block only the rest of its
+ * super-block is updated (W[:, i2:s2]), and after the super-block's last block the columns beyond it
+ * get all of the super-block's errors at once, W[:, s2:] −= Err[:, s1:s2]·U[s1:s2, s2:]. Every column
+ * receives the same terms as block by block (the same algebra one level up), with fewer float64 passes
+ * over W (≈ 4× fewer at cols = 8192, blockSize 128): the float32 GEMM sums a super-block's errors
+ * before the float64 subtraction instead of one block's. `superBlocks` = 1 is the block-by-block update.
  */
 export class LazyGemm {
   private readonly backend: ComputeBackend;
   private readonly rows: number;
   private readonly cols: number;
   private readonly errs: Float32Array; // (rows, blockSize), row stride bw of the current block
+  private readonly superCols: number; // columns per super-block (superBlocks · blockSize)
+  private readonly superErrs: Float32Array; // (rows, superCols), row stride s2 − s1 of the current super-block
   private readonly chunk: number;
   private y: Float32Array = new Float32Array(0);
   private x: Float32Array = new Float32Array(0);
@@ -51,14 +68,19 @@ export class LazyGemm {
     cols: number,
     blockSize: number,
     chunk: number = lazyGemmChunk(rows),
+    superBlocks: number = lazySuperBlocks(cols, blockSize),
   ) {
     if (!Number.isInteger(chunk) || chunk < 1)
       throw new RangeError(`LazyGemm: chunk must be ≥ 1, got ${chunk}`);
+    if (!Number.isInteger(superBlocks) || superBlocks < 1)
+      throw new RangeError(`LazyGemm: superBlocks must be an integer ≥ 1, got ${superBlocks}`);
     this.backend = backend;
     this.rows = rows;
     this.cols = cols;
     this.chunk = chunk;
     this.errs = new Float32Array(rows * blockSize);
+    this.superCols = superBlocks * blockSize;
+    this.superErrs = new Float32Array(superBlocks > 1 ? rows * Math.min(cols, this.superCols) : 0);
   }
 
   /**
@@ -137,15 +159,35 @@ export class LazyGemm {
     this.stats.ms += performance.now() - t0;
   }
 
-  /** W[:, i2:] −= Err·U[i1:i2, i2:] with the errors collected for the block [i1, i2). */
+  /**
+   * The block [i1, i2) is done (its errors collected): W[:, i2:s2] −= Err·U[i1:i2, i2:s2] inside its
+   * super-block [s1, s2), and after the super-block's last block W[:, s2:] −= Err_S·U[s1:s2, s2:] with
+   * the errors of all its blocks. Blocks come in order, each starting where the previous one ended.
+   */
   async apply(w: Float64Array, u: Float64Array, i1: number, i2: number): Promise<void> {
-    const { rows, cols } = this;
+    const { rows, cols, superCols } = this;
     const bw = i2 - i1;
-    const n2 = cols - i2;
-    if (n2 === 0 || rows === 0) return;
+    if (rows === 0 || i2 >= cols) return;
     const t0 = performance.now();
-    await this.update(w, u, this.errs.subarray(0, rows * bw), bw, i1, i2, n2);
-    this.stats.multiplyAdds += rows * bw * n2;
+    const errs = this.errs.subarray(0, rows * bw); // (rows, bw)
+    if (this.superErrs.length === 0) {
+      await this.update(w, u, errs, bw, i1, i2, cols - i2); // one block per super-block
+      this.stats.multiplyAdds += rows * bw * (cols - i2);
+    } else {
+      const s1 = i1 - (i1 % superCols);
+      const s2 = Math.min(cols, s1 + superCols);
+      const sw = s2 - s1;
+      if (i2 < s2) {
+        await this.update(w, u, errs, bw, i1, i2, s2 - i2);
+        this.stats.multiplyAdds += rows * bw * (s2 - i2);
+      }
+      const se = this.superErrs;
+      for (let r = 0; r < rows; r++) se.set(errs.subarray(r * bw, (r + 1) * bw), r * sw + (i1 - s1));
+      if (i2 === s2) {
+        await this.update(w, u, se.subarray(0, rows * sw), sw, s1, s2, cols - s2);
+        this.stats.multiplyAdds += rows * sw * (cols - s2);
+      }
+    }
     this.stats.ms += performance.now() - t0;
   }
 }

@@ -79,12 +79,19 @@ export interface SparseGptOptions {
   /**
    * Run the heavy products on this backend (float32 GEMMs) when cols ≥ `backendMinCols`: the Cholesky
    * factor/inverse blocked (float64 JS leaves, GEMM updates) and the lazy batch update as one GEMM per
-   * column block. Weights then agree with the float64 JS path to float32 round-off (adaptive masks may
-   * differ at near-ties). Without it everything runs in float64 JS.
+   * column block (two levels: see `lazySuperBlocks`). Weights then agree with the float64 JS path to
+   * float32 round-off (adaptive masks may differ at near-ties). Without it everything runs in float64 JS.
    */
   readonly backend?: ComputeBackend;
   /** Smallest cols for which `backend` is used (default {@link SPARSEGPT_BACKEND_MIN_COLS} = 512). */
   readonly backendMinCols?: number;
+  /**
+   * Backend path only: column blocks per lazy super-block. After each block the lazy update reaches
+   * the end of its super-block; the columns beyond get the whole super-block's errors in one GEMM,
+   * so W (float64) is swept about √(cols/blockSize)× less often. 1 = block by block (the update before
+   * 2026-12-07, bit for bit). Default: round(√(cols / blockSize)) (8 at cols = 8192, blockSize 128).
+   */
+  readonly lazySuperBlocks?: number;
   /**
    * The caller no longer needs `hessian`: on the backend path, an exactly symmetric Float64Array is
    * damped and factored in place (no n² float64 copy; 512 MiB at n = 8192) and holds garbage

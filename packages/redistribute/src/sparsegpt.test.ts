@@ -321,7 +321,9 @@ describe("sparsegpt", () => {
     const two = new Float64Array(h);
     two[(cols - 1) * cols] = two[(cols - 1) * cols]! + 1; // [cols − 1, 0]
     two[2 * cols + 1] = two[2 * cols + 1]! + 1; // [2, 1]
-    await expect(sparsegpt(w, two, { sparsity: 0.5 })).rejects.toThrow(/hessian is not symmetric at \[2, 1\]/);
+    await expect(sparsegpt(w, two, { sparsity: 0.5 })).rejects.toThrow(
+      /hessian is not symmetric at \[2, 1\]/,
+    );
     const nan = new Float64Array(h);
     nan[5] = Number.NaN;
     await expectCode(sparsegpt(w, nan, { sparsity: 0.5 }), "CALIBRATION_INVALID");

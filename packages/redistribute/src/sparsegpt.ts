@@ -24,7 +24,7 @@ import {
   factorWithDamping,
 } from "./common.ts";
 import { upperCholeskyOfInverseInPlace } from "./linalg.ts";
-import { kthSmallest, LazyGemm, SPARSEGPT_BACKEND_MIN_COLS } from "./obs-sweep.ts";
+import { kthSmallest, LazyGemm, lazySuperBlocks, SPARSEGPT_BACKEND_MIN_COLS } from "./obs-sweep.ts";
 import {
   checkedScoreRegion,
   lazyUpdate,
@@ -219,7 +219,12 @@ export async function sparsegpt(
   const nmTaken = new Uint8Array(nm?.m ?? 0); // (m,)
   const nmPruned = nm === undefined ? 0 : nmGroupPruned(nm, nm.m); // zeros of a full group
   const nmOrder: number[] = []; // per-row selection's index scratch
-  const gemm = backend === undefined ? undefined : new LazyGemm(backend, rows, cols, blockSize);
+  const superBlocks = options.lazySuperBlocks ?? lazySuperBlocks(cols, blockSize);
+  if (!Number.isInteger(superBlocks) || superBlocks < 1) {
+    throw new RangeError(`${where}: lazySuperBlocks must be an integer ≥ 1, got ${superBlocks}`);
+  }
+  const gemm =
+    backend === undefined ? undefined : new LazyGemm(backend, rows, cols, blockSize, undefined, superBlocks);
   let lazyMs = 0;
 
   for (let i1 = 0; i1 < cols; i1 += blockSize) {
