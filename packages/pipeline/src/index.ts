@@ -115,6 +115,12 @@ export type { CalibrationInput, PruneOptions, PruneProgress } from "./prune-opti
 export { type RefitKeptOptions, type RefitKeptResult, refitKept } from "./refit-kept.ts";
 export type { LinearReport, PruneReport, PruneResult } from "./report.ts";
 export {
+  type CachedSparseGptFactor,
+  type SharedFactorInput,
+  type SparseGptFactorCache,
+  sharedSparseGptFactor,
+} from "./sparsegpt-factor-cache.ts";
+export {
   columnMeans,
   columnNorms,
   createStatsAccumulator,

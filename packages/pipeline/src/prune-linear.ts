@@ -15,12 +15,14 @@ import {
   reconstructionError,
   reconstructionErrorOnBackend,
   SPARSEGPT_BACKEND_MIN_COLS,
+  type SparseGptFactor,
   sparsegpt,
 } from "@mama-prune/redistribute";
 import { runScorer, type ScoreContext, type ScorerInput, selectMask } from "@mama-prune/scoring";
 import type { Redistribution } from "./method.ts";
 import { type MethodRef, type ResolvedMethod, resolveMethod } from "./methods.ts";
 import { refitKept } from "./refit-kept.ts";
+import { type SparseGptFactorCache, sharedSparseGptFactor } from "./sparsegpt-factor-cache.ts";
 import { columnMeans, columnNorms, type LinearInputStats } from "./stats.ts";
 
 /** Options of {@link pruneLinear}. */
@@ -58,6 +60,12 @@ export interface PruneLinearOptions {
    * too (MAMA then reuses `stats.crossGram`'s buffer, which holds garbage afterwards). Default false.
    */
   readonly gramDisposable?: boolean;
+  /**
+   * SparseGPT factors shared by the linears of one input (see {@link SparseGptFactorCache}): with a
+   * cache, SparseGPT on the backend path factors a Gram once for all its linears (the weights are the
+   * same bit for bit). `prune` passes one per block. Default none: every call factors its own.
+   */
+  readonly sparsegptFactors?: SparseGptFactorCache;
   readonly log?: Logger;
   readonly signal?: AbortSignal;
 }
@@ -156,6 +164,22 @@ export async function pruneLinear(options: PruneLinearOptions): Promise<PruneLin
     ...(options.backend !== undefined ? { backend: options.backend } : {}),
     ...(options.gramDisposable === true ? { overwriteHessian: true } : {}),
   };
+  // The factor of a Gram shared with the input's other linears, where there is one to share.
+  const sharedFactor = async (g: Float64Array): Promise<{ factor?: SparseGptFactor }> => {
+    const hit = await sharedSparseGptFactor({
+      cache: options.sparsegptFactors,
+      gram: g,
+      cols,
+      percdamp: options.damping,
+      backend: options.backend,
+      last: options.gramDisposable === true,
+      name,
+      log,
+    });
+    if (hit === undefined) return {};
+    for (const m of hit.warnings) warnings.push(m); // every linear using it reports its escalations
+    return { factor: hit.factor };
+  };
   // SparseGPT on the backend path reports trace(ΔW·H·ΔWᵀ) itself (from its sweep, for free), and so
   // does MAMA's sweep path (from its polish's and its dense target's products), where the product
   // below costs a rows·cols² GEMM and a float32 copy of H; the float64 JS path keeps the reference
@@ -194,9 +218,11 @@ export async function pruneLinear(options: PruneLinearOptions): Promise<PruneLin
     for (const m of r.warnings ?? []) warnings.push(m);
   } else if (resolved.scorer === undefined) {
     // SparseGPT with its adaptive mask.
-    const r = await sparsegpt(W, gramFor("sparsegpt"), {
+    const g = gramFor("sparsegpt");
+    const r = await sparsegpt(W, g, {
       sparsity: nm ?? sparsity,
       ...sparsegptShared,
+      ...(await sharedFactor(g)),
     });
     if (r.diagnostics.onBackend) sparsegptRecon = r.diagnostics.reconstructionError;
     newW = r.weight;
@@ -260,9 +286,11 @@ export async function pruneLinear(options: PruneLinearOptions): Promise<PruneLin
         break;
       }
       case "sparsegpt": {
-        const r = await sparsegpt(W, gramFor("sparsegpt"), {
+        const g = gramFor("sparsegpt");
+        const r = await sparsegpt(W, g, {
           mask,
           ...sparsegptShared,
+          ...(await sharedFactor(g)),
         });
         if (r.diagnostics.onBackend) sparsegptRecon = r.diagnostics.reconstructionError;
         newW = r.weight;

@@ -27,6 +27,7 @@ import { owlOutlierRatios } from "./owl.ts";
 import { pruneLinear } from "./prune-linear.ts";
 import { checkCalibration, checkPruneOptions, type PruneOptions } from "./prune-options.ts";
 import type { LinearReport, PruneReport, PruneResult } from "./report.ts";
+import type { SparseGptFactorCache } from "./sparsegpt-factor-cache.ts";
 import type { LinearInputStats } from "./stats.ts";
 
 export type { BlockAccess } from "./block-runner.ts";
@@ -287,6 +288,8 @@ export async function startPrune(
     // and the input's statistics are dropped right after it (one Gram resident at a time at the end).
     const lastOf = new Map<InputKey, LinearName>();
     for (const name of LINEAR_NAMES) lastOf.set(INPUT_OF[name], name);
+    // SparseGPT's factor of each shared input's Gram, made once for q/k/v and once for gate/up.
+    const sparsegptFactors: SparseGptFactorCache = new Map();
     for (const name of LINEAR_NAMES) {
       await tick(`prune: block ${l} ${name}`);
       const tl = clock();
@@ -337,6 +340,7 @@ export async function startPrune(
           : {}),
         backend,
         ...(lastOf.get(INPUT_OF[name]) === name ? { gramDisposable: true } : {}),
+        sparsegptFactors,
         log,
         ...(signal !== undefined ? { signal } : {}),
       });
