@@ -129,9 +129,9 @@ describe.skipIf(!canRun)("createOrtGemmBackend on onnxruntime-node", () => {
     }
   }
 
-  // [m, k]: two row chunks (2048 + 52) and a last block row of 8; one chunk and odd k; 300 rows.
+  // [m, k]: two row chunks (4096 + 52) and a last block row of 8; one chunk and odd k.
   for (const [m, k] of [
-    [2100, 520],
+    [4148, 520],
     [700, 1031],
   ] as const) {
     it(`Gram ${m}×${k} runs on onnxruntime, adds to acc within ${TOL} of float64, exactly symmetric`, async () => {

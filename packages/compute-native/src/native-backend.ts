@@ -15,11 +15,14 @@ import { type NativeGemmThreshold, resolveThreshold, usesNativeGemm, usesNativeG
 
 /**
  * Rows of x per onnxruntime Gram product: within a chunk the sums are float32 over at most this many
- * terms (≈ 2048·2⁻²⁴ ≈ 1.2e-4 of Σ|xᵢₐxᵢᵦ| in the worst case, typically ~1e-7), each chunk's product
- * is added in float64. The wasm wide path chunks 1024 rows, the pipeline's cross-Gram 2048: 2048
- * halves the float64 folding in JavaScript, which costs about as much as the GEMM per chunk.
+ * terms (MLAS adds them in K blocks; the bound 4096·2⁻²⁴ ≈ 2.4e-4 of Σ|xᵢₐxᵢᵦ| is never approached:
+ * measured ≤ 6.5e-7 on uniform, positive-mean and ReLU-like data, the same as with 2048), each chunk's
+ * product is added in float64. 4096 is one chunk per call of the pipeline's batches (8 × 512 tokens):
+ * the float64 folding in JavaScript costs about a third of the GEMM per chunk, so fewer chunks help
+ * (2048 until 2026-12-07). The wasm wide path chunks 1024 rows. Scratch: k·4096 float32 (128 MiB at
+ * k = 8192) per call.
  */
-export const NATIVE_GRAM_CHUNK_ROWS = 2048;
+export const NATIVE_GRAM_CHUNK_ROWS = 4096;
 /** Rows of the Gram's upper triangle per onnxruntime call (a block row of this many rows). */
 const GRAM_BLOCK_ROWS = 512;
 
@@ -346,7 +349,7 @@ function foldBlockRow(y: Float32Array, b: number, w: number, j0: number, k: numb
  * Wrap an onnxruntime module and a delegate backend into one ComputeBackend: matmulTransB calls at
  * or above the threshold run as an ONNX `Gemm` on onnxruntime (weights fed as inputs on every call,
  * one session per (k, n, bias)), and so do Gram accumulations of inputs at least `gramMinCols` wide
- * (the upper triangle by block rows over chunks of 2048 rows, float32 within a chunk, float64
+ * (the upper triangle by block rows over chunks of 4096 rows, float32 within a chunk, float64
  * across chunks, exactly symmetric); every other call goes to the delegate unchanged. On Node,
  * `createNativeBackend` of `@mama-prune/compute-native/node` loads onnxruntime-node and the wasm
  * delegate for you.
