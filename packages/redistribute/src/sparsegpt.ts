@@ -258,8 +258,9 @@ export async function sparsegpt(
       if (count > 0 && !perRow) {
         sorted.set(scores);
         const threshold = kthSmallest(sorted, count - 1); // = sorted(scores)[count − 1], in O(rows·bw)
+        // kthSmallest leaves every entry below the threshold before index count − 1: count them there.
         let below = 0;
-        for (let k = 0; k < scores.length; k++) if (scores[k]! < threshold) below++;
+        for (let k = 0; k < count - 1; k++) if (sorted[k]! < threshold) below++;
         let ties = count - below; // entries equal to the threshold to prune, lowest index first
         for (let r = 0; r < rows; r++) {
           const so = r * bw;
@@ -339,8 +340,7 @@ export async function sparsegpt(
   }
 
   onStage?.("swept");
-  let prunedCount = 0;
-  for (let i = 0; i < mask.length; i++) if (mask[i] === 0) prunedCount++;
+  const prunedCount = countZeroBytes(mask);
   const newWeight = new Float32Array(w); // (rows, cols)
   WORK_POOL.give(w.buffer); // w is not read below
   const deltaSq = liveDeltaSq(weight.data, newWeight, rows, cols, prep.dead); // ‖ΔW‖² over the live inputs
@@ -368,6 +368,16 @@ export async function sparsegpt(
       },
     },
   };
+}
+
+/** Zeros of a 0/1 mask, four bytes per step (a word's 0/1 bytes summed by one multiply). */
+function countZeroBytes(mask: Uint8Array): number {
+  const words = mask.byteOffset % 4 === 0 ? mask.length >>> 2 : 0;
+  const u32 = new Uint32Array(mask.buffer, mask.byteOffset, words);
+  let ones = 0;
+  for (let i = 0; i < words; i++) ones += Math.imul(u32[i]!, 0x01010101) >>> 24;
+  for (let i = 4 * words; i < mask.length; i++) ones += mask[i]!;
+  return mask.length - ones;
 }
 
 /** Options of {@link sparseGptFactor}: the factorisation options of {@link sparsegpt}. */
