@@ -45,6 +45,38 @@ describe("synth shapes", () => {
     );
   });
 
+  it("width override (development): the block's widths replaced, every other setting kept", () => {
+    const width = {
+      hidden_size: 256,
+      intermediate_size: 1024,
+      num_attention_heads: 4,
+      num_key_value_heads: 1,
+    };
+    const c = synthConfig({ shape: "llama-3.2-1b", out: "unused", layers: 2, vocab: 4096, width });
+    expect(c).toEqual({
+      ...SHAPES["llama-3.2-1b"].config,
+      ...width,
+      num_hidden_layers: 2,
+      torch_dtype: "bfloat16",
+      vocab_size: 4096,
+      bos_token_id: 4094,
+      eos_token_id: 4095,
+    });
+    // head_dim 64 is the published one: q is 4 × 64 = 256 rows, k/v one head of 64.
+    const shapes = Object.fromEntries(tensorPlan(c).map((t) => [t.name, t.shape]));
+    expect(shapes["model.layers.1.self_attn.q_proj.weight"]).toEqual([256, 256]);
+    expect(shapes["model.layers.1.self_attn.k_proj.weight"]).toEqual([64, 256]);
+    expect(shapes["model.layers.1.mlp.down_proj.weight"]).toEqual([256, 1024]);
+    expect(shapes["model.embed_tokens.weight"]).toEqual([4096, 256]);
+    const bad =
+      (width: Record<string, number>): (() => unknown) =>
+      () =>
+        synthConfig({ shape: "llama-3.2-1b", out: "x", width });
+    expect(bad({ rope_theta: 1 })).toThrow(/unknown field "rope_theta"/);
+    expect(bad({ hidden_size: 0 })).toThrow(/width\.hidden_size: expected a positive integer, got 0/);
+    expect(bad({ num_key_value_heads: 3 })).toThrow(/multiple of num_key_value_heads.*32 \/ 3 heads/);
+  });
+
   it("refuses an unknown shape, a depth out of range and an impossible shard count", () => {
     expect(() => synthConfig({ shape: "gpt2" as "llama-2-7b", out: "x" })).toThrow(/unknown shape "gpt2"/);
     expect(() => synthConfig({ shape: "llama-3.2-1b", out: "x", layers: 17 })).toThrow(/\[1, 16\]/);

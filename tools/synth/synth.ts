@@ -32,9 +32,32 @@ export interface SynthOptions {
   readonly seed?: number;
   /** Development/test override of vocab_size (not the real shape); special token ids are kept below it. */
   readonly vocab?: number;
+  /**
+   * Development/test override of the block's widths (not the real shape): a narrower model with the
+   * shape's other settings (rope, norms, tying, biases), e.g. for a smoke run of a benchmark on a slow
+   * device. Each field replaces the config.json number of the same name.
+   */
+  readonly width?: SynthWidth;
   /** Values generated per chunk (default 2^20). */
   readonly chunkValues?: number;
 }
+
+/** {@link SynthOptions.width}: config.json numbers that set the block's widths. */
+export interface SynthWidth {
+  readonly hidden_size?: number;
+  readonly intermediate_size?: number;
+  readonly num_attention_heads?: number;
+  readonly num_key_value_heads?: number;
+  readonly head_dim?: number;
+}
+
+const WIDTH_KEYS: readonly (keyof SynthWidth)[] = [
+  "hidden_size",
+  "intermediate_size",
+  "num_attention_heads",
+  "num_key_value_heads",
+  "head_dim",
+];
 
 /** What {@link synthesize} wrote. */
 export interface SynthResult {
@@ -115,10 +138,36 @@ export function synthConfig(o: SynthOptions): Record<string, unknown> {
     config["bos_token_id"] = bos.id;
     config["eos_token_id"] = eos.id;
   }
+  if (o.width !== undefined) applyWidth(config, o.width);
   return config;
 }
 
 /** The model's special tokens, moved to the top of a reduced vocabulary when their ids do not fit. */
+function applyWidth(config: Record<string, unknown>, width: SynthWidth): void {
+  for (const [k, v] of Object.entries(width)) {
+    if (!(WIDTH_KEYS as readonly string[]).includes(k)) {
+      throw new PruneError(
+        "CONFIG_INVALID",
+        `width: unknown field "${k}". Expected some of ${WIDTH_KEYS.join(", ")}, got "${k}".`,
+      );
+    }
+    if (!Number.isInteger(v) || (v as number) < 1) {
+      throw new PruneError("CONFIG_INVALID", `width.${k}: expected a positive integer, got ${String(v)}.`);
+    }
+    config[k] = v;
+  }
+  const nh = config["num_attention_heads"] as number;
+  const nkv = config["num_key_value_heads"] as number;
+  const hidden = config["hidden_size"] as number;
+  const hd = (config["head_dim"] as number | undefined) ?? hidden / nh;
+  if (nh % nkv !== 0 || !Number.isInteger(hd)) {
+    throw new PruneError(
+      "CONFIG_INVALID",
+      `width: expected num_attention_heads a multiple of num_key_value_heads and an integer head_dim, got ${nh} / ${nkv} heads, head_dim ${hd}.`,
+    );
+  }
+}
+
 function specialTokens(shape: Shape, vocab: number): Pick<Shape, "bos" | "eos"> {
   if (shape.bos.id < vocab && shape.eos.id < vocab) return shape;
   const same = shape.bos.content === shape.eos.content;
