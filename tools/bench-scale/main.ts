@@ -3,16 +3,19 @@
 //   npm run bench:scale -- [--shape llama-3.2-1b] [--layers N] [--methods wanda,sparsegpt] [--levels 0.5,2:4]
 //     [--nsamples 32] [--seqlen 512] [--eval-windows 16] [--eval-method wanda] [--small] [--keep] [--out results/bench-scale]
 //     [--mama-options '{"wide":{"solver":"sweep"}}'] (MAMA's methodOptions for its runs)
-//     [--backend wasm,native] (each prune/eval run once per backend, back to back; default: the CLI default)
+//     [--width '{"hidden_size":256,"intermediate_size":1024,"num_attention_heads":4,"num_key_value_heads":1}']
+//     [--vocab 4096] (development: a narrowed model of the shape, e.g. a smoke run on a CPU WebGPU adapter;
+//      the model column then says so and nothing is extrapolated from it)
+//     [--backend wasm,native] (each prune/eval run once per backend, back to back; default: the CLI default;
+//      one of auto, wasm, js, native, webgpu — webgpu is the CLI's: kernels-webgpu on a Dawn device, the
+//      adapter recorded per run; every backend is created once in a probe child before the model is synthesized)
 // Writes <out>.json and <out>.md. Generated models go under models/ and are deleted at the end (unless --keep).
 import { execFileSync } from "node:child_process";
 import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import { cpus, loadavg } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { parseArgs } from "node:util";
-import { createDefaultCpuBackend } from "@mama-prune/compute-wasm/node";
 import { type ComputeBackend, createRng, type Sparsity } from "@mama-prune/core";
-import { createCpuBackend } from "@mama-prune/model";
 import { perplexityStreaming, pruneToCheckpoint } from "@mama-prune/pipeline";
 import {
   type ByteSink,
@@ -23,6 +26,7 @@ import {
 } from "@mama-prune/tensor-io";
 import { createCheckpointDirWriter, openCheckpoint } from "@mama-prune/tensor-io/node";
 import { synthesize } from "../synth/synth.ts";
+import { createBenchBackend } from "./backends.ts";
 
 const SELF = new URL(import.meta.url).pathname;
 const now = (): number => performance.now();
@@ -40,9 +44,7 @@ function timedBackend(b: ComputeBackend, ops: Record<string, OpStat>): ComputeBa
     get(target, prop, recv) {
       const v = Reflect.get(target, prop, recv);
       if (typeof v !== "function" || prop === "invalidate" || prop === "dispose") return v;
-      return async (...args: unknown[]) => {
-        const t = now();
-        const r = await v.apply(target, args);
+      const record = (t: number, args: unknown[]): void => {
         const s = stat(String(prop));
         s.ms += now() - t;
         s.calls++;
@@ -53,6 +55,18 @@ function timedBackend(b: ComputeBackend, ops: Record<string, OpStat>): ComputeBa
         else if (prop === "gramAccumulate")
           s.flop += (args[1] as number) * (args[2] as number) * ((args[2] as number) + 1);
         else if (prop === "colSqNormAccumulate") s.flop += 2 * (args[1] as number) * (args[2] as number);
+      };
+      // The asynchronous ops are timed to their settling; a synchronous method (WebGPU's
+      // registerSparseWeight, stats) stays synchronous, its return value untouched.
+      return (...args: unknown[]) => {
+        const t = now();
+        const r: unknown = v.apply(target, args);
+        if (r instanceof Promise)
+          return r.then((value: unknown) => {
+            record(t, args);
+            return value;
+          });
+        record(t, args);
         return r;
       };
     },
@@ -123,29 +137,20 @@ const parseLevel = (s: string): Sparsity => {
   return m !== null ? { n: Number(m[1]), m: Number(m[2]) } : Number(s);
 };
 
-/** The backend of a child: "auto" (the CLI default, as without --backend), "wasm", "js" or "native". */
-async function createBackend(name: string | undefined): Promise<ComputeBackend> {
-  if (name === "native") {
-    const { createNativeBackend } = await import("@mama-prune/compute-native/node");
-    return await createNativeBackend();
-  }
-  const prefer = name === undefined ? "auto" : name;
-  if (prefer === "auto" && process.env["MAMA_PRUNE_NO_NATIVE"] !== "1") {
-    // As the CLI's auto: native where it can be created, else the CPU backends.
-    try {
-      const { createNativeBackend } = await import("@mama-prune/compute-native/node");
-      return await createNativeBackend();
-    } catch {
-      // onnxruntime-node missing or unusable here: wasm, else js.
-    }
-  }
-  if (prefer !== "auto" && prefer !== "wasm" && prefer !== "js")
-    throw new Error(`--backend: expected auto, wasm, js or native, got ${JSON.stringify(prefer)}`);
-  return await createDefaultCpuBackend({ fallback: createCpuBackend, prefer });
-}
-
 async function child(job: Record<string, string>): Promise<void> {
-  const backend0 = await createBackend(job["backend"]);
+  const made = await createBenchBackend(job["backend"]);
+  const backend0 = made.backend;
+  if (job["kind"] === "probe") {
+    // The backend can be created here (before any model is synthesized): its name and adapter.
+    const out = {
+      job,
+      backend: backend0.name,
+      ...(made.adapter !== undefined ? { adapter: made.adapter } : {}),
+    };
+    await made.dispose();
+    process.stdout.write(`\n@@RESULT ${JSON.stringify(out)}\n`);
+    return;
+  }
   const ops: Record<string, OpStat> = {};
   const backend = timedBackend(backend0, ops);
   const gemm = await gemmGflops(backend0, 512, 2048, 2048);
@@ -158,6 +163,7 @@ async function child(job: Record<string, string>): Promise<void> {
   const out: Record<string, unknown> = {
     job,
     backend: backend0.name,
+    ...(made.adapter !== undefined ? { adapter: made.adapter } : {}),
     gemmGflops: gemm,
     openMs,
     gramFlopCount: "upper-triangle",
@@ -219,15 +225,16 @@ async function child(job: Record<string, string>): Promise<void> {
     Object.assign(out, { totalMs: r.timings.totalMs, loadMs: reads.ms, timings: r.timings, ppl: r.ppl });
   }
   out["ops"] = ops;
+  if (made.stats !== undefined) out["backendStats"] = made.stats();
   out["maxRssMiB"] = process.resourceUsage().maxRSS / 1024;
   await ckpt.close();
-  await backend0.dispose?.();
+  await made.dispose();
   process.stdout.write(`\n@@RESULT ${JSON.stringify(out)}\n`);
 }
 
 // ---- Parent ----
 
-function runChild(job: Record<string, string>): Record<string, unknown> {
+function runChild(job: Record<string, string>, quiet = false): Record<string, unknown> {
   const args = [
     "--conditions",
     "@mama-prune/source",
@@ -237,10 +244,32 @@ function runChild(job: Record<string, string>): Record<string, unknown> {
     "--child",
     JSON.stringify(job),
   ];
-  const text = execFileSync(process.execPath, args, { encoding: "utf8", maxBuffer: 64 << 20 });
+  const text = execFileSync(process.execPath, args, {
+    encoding: "utf8",
+    maxBuffer: 64 << 20,
+    // quiet: the child's stderr is kept (on the thrown error) instead of shown.
+    ...(quiet ? { stdio: ["ignore", "pipe", "pipe"] as const } : {}),
+  });
   const line = text.split("\n").find((l) => l.startsWith("@@RESULT "));
   if (line === undefined) throw new Error(`child produced no result: ${text.slice(-2000)}`);
   return JSON.parse(line.slice(9)) as Record<string, unknown>;
+}
+
+/** Create `--backend b` once in a child; on failure, exit 2 with the child's error message (one line). */
+function probeBackend(b: string): Record<string, unknown> {
+  try {
+    return runChild({ kind: "probe", backend: b }, true);
+  } catch (e) {
+    const stderr = String((e as { stderr?: unknown }).stderr ?? "");
+    // The thrown error's own line (PruneError [CODE]: … or Error: …), else the tail of what the child said.
+    const line =
+      stderr
+        .split("\n")
+        .find((l) => /^\s*(PruneError|Error|\w+Error)\b.*:/.test(l))
+        ?.trim() ?? stderr.trim().split("\n").slice(-3).join(" ");
+    console.error(`bench:scale: --backend ${b} cannot be created here: ${line}`);
+    process.exit(2);
+  }
 }
 
 async function parent(): Promise<void> {
@@ -255,6 +284,8 @@ async function parent(): Promise<void> {
       "eval-windows": { type: "string", default: "16" },
       "eval-method": { type: "string", default: "" },
       "mama-options": { type: "string" },
+      width: { type: "string" },
+      vocab: { type: "string" },
       backend: { type: "string" },
       small: { type: "string", default: "" },
       keep: { type: "boolean", default: false },
@@ -278,6 +309,15 @@ async function parent(): Promise<void> {
   const backends: (string | undefined)[] =
     values.backend === undefined ? [undefined] : values.backend.split(",").filter((s) => s !== "");
   const on = (b: string | undefined): string => (b === undefined ? "" : ` on ${b}`);
+  // Every named backend is created once before any model is written: a missing GPU or package
+  // fails here, in seconds, with the backend's own message (the child's stderr).
+  for (const b of backends) {
+    if (b === undefined) continue;
+    const p = probeBackend(b);
+    say(
+      `▶ backend ${b}: ${String(p["backend"])}${p["adapter"] !== undefined ? ` — adapter ${JSON.stringify(p["adapter"])}` : ""}`,
+    );
+  }
   // Small comparisons of the issue (stories260K, 128 × 512 calibration), pruning only.
   for (const m of values.small.split(",").filter((s) => s !== "")) {
     for (const b of backends) {
@@ -332,14 +372,23 @@ async function parent(): Promise<void> {
     `bench-${values.shape}${values.layers !== undefined ? `-L${values.layers}` : ""}`,
   );
   const methods = values.methods.split(",").filter((s) => s !== "");
+  // A narrowed model (--width / --vocab) is labelled as such: not the shape, never extrapolated.
+  const width = values.width === undefined ? undefined : (JSON.parse(values.width) as Record<string, number>);
+  const narrowed = [
+    ...Object.entries(width ?? {}).map(([k, v]) => `${k} ${v}`),
+    ...(values.vocab !== undefined ? [`vocab_size ${values.vocab}`] : []),
+  ];
+  const label = narrowed.length === 0 ? values.shape : `${values.shape} narrowed (${narrowed.join(", ")})`;
   if (methods.length > 0) {
     await rm(model, { recursive: true, force: true });
-    say(`▶ synth ${values.shape} ${values.layers ?? "full"} layers bf16 → ${model}`);
+    say(`▶ synth ${label} ${values.layers ?? "full"} layers bf16 → ${model}`);
     const t = now();
     await synthesize({
       shape: values.shape as "llama-3.2-1b",
       out: model,
       ...(values.layers !== undefined ? { layers: Number(values.layers) } : {}),
+      ...(width !== undefined ? { width } : {}),
+      ...(values.vocab !== undefined ? { vocab: Number(values.vocab) } : {}),
     });
     say(`  ${((now() - t) / 1000).toFixed(1)} s`);
   }
@@ -365,7 +414,7 @@ async function parent(): Promise<void> {
               ? { mamaOptions: values["mama-options"] }
               : {}),
           });
-          runs.push({ model: values.shape, layers: values.layers ?? "full", ...r });
+          runs.push({ model: label, layers: values.layers ?? "full", ...r });
           say(JSON.stringify(r));
           if (values["eval-method"] === `${m}@${level}`) {
             say(`▶ eval ${o}`);
@@ -377,7 +426,7 @@ async function parent(): Promise<void> {
               ...be,
             });
             runs.push({
-              model: values.shape,
+              model: label,
               layers: values.layers ?? "full",
               evalOf: `${m}@${level}`,
               ...e,
@@ -407,6 +456,7 @@ async function parent(): Promise<void> {
       file = { invocations: [...prev.invocations, { meta, runs }] };
     }
   }
+  await mkdir(dirname(values.out), { recursive: true });
   await writeFile(`${values.out}.json`, `${JSON.stringify(file, null, 2)}\n`);
   await writeFile(`${values.out}.md`, renderMarkdown(file) + (await notes(values.out)));
   say(`wrote ${values.out}.json and .md`);
