@@ -5,18 +5,24 @@
 //   npm run bench -- --quick      # tiny shapes, a smoke run
 //   npm run bench -- --full       # tokens 1/128/512 × 1024–4096 features (for a real GPU)
 //   add --decode-workgroup        # one-token shapes with the workgroup-per-output decode kernels
+//   add --out <dir>               # write the two files there instead of bench-results/ (npm run bench:gpu)
 //
 // Times are wall-clock per matmulTransB call as a backend user sees them (x upload, dispatch,
 // readback; the weight is cached on the GPU after a warm-up call), the best of `reps` calls.
 
 import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { cpus, loadavg } from "node:os";
+import { resolve } from "node:path";
+import { pathToFileURL } from "node:url";
 import { createRng } from "@mama-prune/core";
 import { createWebGpuBackend } from "../src/backend.ts";
 import { createNodeGpu } from "../src/node/index.ts";
 import { type SparseWeight, sparseFromDense, sparseNnz } from "../src/sparse-weight.ts";
 
 const args = new Set(process.argv.slice(2));
+const outArg = process.argv.indexOf("--out");
+if (outArg >= 0 && process.argv[outArg + 1] === undefined)
+  throw new Error("--out: expected a folder, got none");
 const SWIFTSHADER = "/usr/lib/chromium/vk_swiftshader_icd.json";
 const icd = process.env["VK_ICD_FILENAMES"] ?? (existsSync(SWIFTSHADER) ? SWIFTSHADER : undefined);
 
@@ -173,7 +179,10 @@ const meta = {
   timing: "wall-clock per matmulTransB call (x upload + dispatch + readback), best of reps, weight cached",
   totalSeconds: +totalS.toFixed(1),
 };
-const outDir = new URL("../bench-results/", import.meta.url);
+const outDir =
+  outArg >= 0
+    ? pathToFileURL(`${resolve(process.argv[outArg + 1]!)}/`)
+    : new URL("../bench-results/", import.meta.url);
 mkdirSync(outDir, { recursive: true });
 writeFileSync(new URL(`${outName}.json`, outDir), `${JSON.stringify({ ...meta, results: rows }, null, 2)}\n`);
 const md = [
@@ -208,4 +217,6 @@ const md = [
   "",
 ].join("\n");
 writeFileSync(new URL(`${outName}.md`, outDir), md);
-process.stderr.write(`wrote bench-results/${outName}.json and ${outName}.md in ${totalS.toFixed(1)} s\n`);
+process.stderr.write(
+  `wrote ${new URL(`${outName}.json`, outDir).pathname} and ${outName}.md in ${totalS.toFixed(1)} s\n`,
+);
