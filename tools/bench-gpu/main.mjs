@@ -22,28 +22,44 @@
 //   A CPU adapter (SwiftShader, llvmpipe) stops a full run unless --allow-cpu-adapter.
 //
 // Time on an H100 machine (16 cores), estimated from the flops (not yet measured there): unpacking
-// ≈ 15 s; kernels --full ≈ 1 min (96 weights of up to 4096² drawn in JS, 4 timed calls each, ≈ 0.2
-// TFLOP in all); synth of the 1-layer 1B shape ≈ 15 s (262 M embedding values in JS); per prune run
-// ≈ 5 s of GEMMs (about 1.2 TFLOP for the block's linears, forward and Gram, at ≥ 0.3 TFLOP/s) plus
-// what runs in JavaScript whatever the backend — on WebGPU the attention of 32 × 512 tokens
-// (≈ 35 GFLOP causal, ≈ 30–60 s at JS speed; the native backend has wasm attention), SparseGPT's
-// float64 Cholesky/inverse of the 8192² down_proj Hessian and its OBS sweep (≈ 20–40 s). So ≈ 1 min
-// for Wanda and ≈ 1.5–2 min for SparseGPT on WebGPU, under 1 min each on native: ≈ 6 min in all, under
-// the 9-min default deadline and the tool's 10-min command limit. --quick on SwiftShader here: ≈ 1 min.
+// ≈ 15 s; kernels --full ≈ 1 min (96 weights of up to 4096² drawn in JS, 4 timed calls each; the
+// GPU work itself ≈ 0.1 TFLOP, seconds); synth of the 1-layer 1B shape ≈ 15 s (262 M embedding
+// values drawn in JS). One block's linears are 60.8 M weights: 2 × 60.8 M × 16 384 tokens ≈ 2 TFLOP
+// per calibration forward (one dense, one pruned), ≈ 2–5 s on the GPU with the activations crossing
+// PCIe, ≈ 8–15 s on native (onnxruntime at a few hundred GFLOP/s); attention (≈ 35 GFLOP causal) is
+// per-head backend matmuls + a JS softmax on WebGPU (≈ 2–4 s). SparseGPT adds the Grams (≈ 1.3 TFLOP,
+// 16 384 × 8192² for down_proj) and what stays in JavaScript whatever the backend: the float64
+// Cholesky/inverse of the 8192² Hessian and the OBS sweep (≈ 15–30 s, ≈ 45 s on this 2-core machine).
+// So ≈ 20–40 s per Wanda run and ≈ 40–80 s per SparseGPT run, ≈ 3 min for the four plus the children's
+// start-up and checkpoint reads: ≈ 4–5 min in all, under the 9-min default deadline and the tool's
+// 10-min command limit; --eval adds ≈ 1 min (the 128 256 × 2048 head on 8192 tokens is 4.3 TFLOP).
+// --quick on SwiftShader here: ≈ 1 min.
 //
-// ON THE DEVICE MACHINE (no internet: `npm ci` cannot run there, and node_modules is ~830 MiB):
-//   1. here, once per checkout: `npm run bench:gpu:pack` → .gpu-carry/ (git-ignored, ≈ 44 MiB: Node,
-//      node_modules cut to what runs, Linux x86-64 binaries only, the Vulkan loader; see pack.mjs);
-//      it prints carry + working tree against the tool's 64 MiB;
-//   2. one device `run`, carry [".gpu-carry"], timeout_s 600, command:
-//        set -e; for f in .gpu-carry/*.deb; do dpkg -x $f /; done; ldconfig; mkdir -p /tmp/nb; xz -dc .gpu-carry/node.xz >/tmp/nb/node; chmod +x /tmp/nb/node; export PATH=/tmp/nb:$PATH; tar -xJf .gpu-carry/node_modules.tar.xz; node tools/bench-gpu/main.mjs --out $OUT/bench-gpu
-//      (the script sets VK_DRIVER_FILES to the NVIDIA Vulkan driver under /usr/local/nvidia when no
-//      ICD is named; nothing else is needed — the sources run through tsx, no build);
-//   3. copy the 7 files it brings back (files_at/bench-gpu/) to results/bench-gpu/ and commit them.
+// ON THE DEVICE MACHINE (no internet: `npm ci` cannot run there, and node_modules is ~830 MiB,
+// far over the device tool's 64 MiB for working tree + carry):
+//   1. here, once per checkout (after npm ci): `npm run bench:gpu:pack` → .gpu-carry/ (git-ignored,
+//      ≈ 44 MiB: this Node binary, node_modules cut to what runs with Linux x86-64 binaries only, the
+//      Vulkan loader deb; see pack.mjs); it prints carry + working tree against the 64 MiB;
+//   2. ONE device `run` with carry [".gpu-carry"] and timeout_s 600, command:
+//        bash tools/bench-gpu/device.sh $OUT/bench-gpu
+//      (device.sh unpacks the loader with dpkg -x and ldconfig, Node into /tmp, node_modules into the
+//      tree, then runs this script; main.mjs sets VK_DRIVER_FILES to the NVIDIA Vulkan driver found
+//      under /usr/local/nvidia or /usr/share/vulkan when no ICD is named; no build is needed — the
+//      sources run through tsx). Add `--eval` after the folder for the eval rows (≈ +1 min);
+//   3. the 7 files come back under files_at/bench-gpu/: copy them to results/bench-gpu/ and commit
+//      them (summary.md is the table; the root README's "At scale" text points to it).
 import { spawn, spawnSync } from "node:child_process";
-import { createWriteStream, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import {
+  createWriteStream,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
 import { cpus, totalmem } from "node:os";
-import { dirname, join, resolve } from "node:path";
+import { dirname, join, relative, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { renderSummary } from "./summary.mjs";
 
@@ -55,6 +71,7 @@ const NVIDIA_ICDS = [
   "/usr/share/vulkan/icd.d/nvidia_icd.json",
   "/etc/vulkan/icd.d/nvidia_icd.json",
 ];
+const ICD_DIRS = [...new Set(NVIDIA_ICDS.map((p) => dirname(p)))];
 /** The quick mode's narrowed llama-3.2-1b block (bench:scale --width / --vocab). */
 const QUICK_WIDTH = {
   hidden_size: 256,
@@ -148,6 +165,14 @@ async function main() {
       "--query-gpu=name,driver_version,memory.total",
       "--format=csv,noheader",
     ]),
+    // The Vulkan drivers installed where the loader (or VK_DRIVER_FILES) would look.
+    icds: ICD_DIRS.flatMap((d) => {
+      try {
+        return readdirSync(d).map((f) => join(d, f));
+      } catch {
+        return [];
+      }
+    }),
     vulkanLoader: (tryRun("ldconfig", ["-p"]) ?? "")
       .split("\n")
       .filter((l) => /libvulkan\.so/.test(l))
@@ -204,7 +229,7 @@ async function main() {
 
   const tsx = ["--conditions", "@mama-prune/source", "--import", "tsx"];
   let adapter;
-  if (await stage("adapter", [SELF, "--probe", join(out, "adapter.json")], 90)) {
+  if (await stage("adapter", [relative(ROOT, SELF), "--probe", join(out, "adapter.json")], 90)) {
     adapter = JSON.parse(readFileSync(join(out, "adapter.json"), "utf8"));
   }
   const cpuAdapter = adapter !== undefined && isCpuAdapter(adapter);
@@ -251,7 +276,17 @@ async function main() {
       "--out",
       join(out, "scale"),
     ];
-    await stage("scale", [...tsx, "tools/bench-scale/main.ts", ...scale], (deadline - Date.now()) / 1000 - 5);
+    if (
+      !(await stage(
+        "scale",
+        [...tsx, "tools/bench-scale/main.ts", ...scale],
+        (deadline - Date.now()) / 1000 - 5,
+      ))
+    ) {
+      // A stopped bench:scale leaves its generated folders (it deletes them at its end): these names only.
+      for (const d of ["bench-llama-3.2-1b-L1", "bench-out-wanda-0.5", "bench-out-sparsegpt-0.5"])
+        rmSync(join(ROOT, "models", d), { recursive: true, force: true });
+    }
   }
   const totalS = (Date.now() - started) / 1000;
   say(`bench:gpu: done in ${totalS.toFixed(1)} s`);

@@ -13,7 +13,8 @@
 //                                    unpacked there with `dpkg -x` (see the device README)
 //   .gpu-carry/MANIFEST.txt          what is in it, the sizes, and the device command line
 //
-// Run it here once (after `npm ci`), then the command in tools/bench-gpu/main.mjs's header.
+// Run it here once (after `npm ci`); then ONE device run, carry [".gpu-carry"], command
+// `bash tools/bench-gpu/device.sh $OUT/bench-gpu` (tools/bench-gpu/main.mjs's header says more).
 //   node tools/bench-gpu/pack.mjs [--out .gpu-carry] [--no-node] [--no-vulkan]
 import { spawnSync } from "node:child_process";
 import {
@@ -194,5 +195,5 @@ log(
 if (carry + tree > 64 * MiB) log("WARNING: over the device tool's 64 MiB: the call will be refused");
 writeFileSync(
   join(OUT, "MANIFEST.txt"),
-  `${lines.join("\n")}\n\nDevice command: see the header of tools/bench-gpu/main.mjs (carry: ["${values.out}"]).\n`,
+  `${lines.join("\n")}\n\nDevice tool: carry ["${values.out}"], timeout_s 600, command: bash tools/bench-gpu/device.sh $OUT/bench-gpu\n(see the header of tools/bench-gpu/main.mjs).\n`,
 );

@@ -51,6 +51,7 @@ export function renderSummary(s) {
   } else out.push("| adapter | **none found** (see log.txt) |");
   out.push(
     `| GPU (nvidia-smi) | ${m.nvidiaSmi ?? "–"} |`,
+    `| Vulkan drivers installed | ${m.icds.length > 0 ? m.icds.join(", ") : "none in the usual folders"} |`,
     `| Vulkan | ${m.vk.VK_DRIVER_FILES !== undefined ? `VK_DRIVER_FILES=${m.vk.VK_DRIVER_FILES}` : m.vk.VK_ICD_FILENAMES !== undefined ? `VK_ICD_FILENAMES=${m.vk.VK_ICD_FILENAMES}` : "the loader's default search"}; loader: ${m.vulkanLoader || "–"} |`,
     `| CPU | ${m.cpus}, ${m.memGiB} GiB, Node ${m.node} |`,
     "",
