@@ -288,6 +288,17 @@ async function main() {
         rmSync(join(ROOT, "models", d), { recursive: true, force: true });
     }
   }
+  if (cpuAdapter) {
+    // The stages' own tables say so too, not only summary.md.
+    for (const f of ["kernels-quick.md", "kernels-full.md", "scale.md"]) {
+      const p = join(out, f);
+      if (existsSync(p))
+        writeFileSync(
+          p,
+          `> **CPU adapter (${adapter.description || adapter.architecture}): NOT GPU numbers.** Written by \`bench:gpu${values.quick ? " --quick" : ""}\` (see summary.md).\n\n${readFileSync(p, "utf8")}`,
+        );
+    }
+  }
   const totalS = (Date.now() - started) / 1000;
   say(`bench:gpu: done in ${totalS.toFixed(1)} s`);
   const log = await new Promise((r) => logFile.end(() => r(readFileSync(join(out, "log.txt"), "utf8"))));
