@@ -242,7 +242,11 @@ async function main() {
     say(
       `bench:gpu: the adapter is a CPU one (${adapter.description || adapter.architecture}): a full run would take hours and measure no GPU. Use --quick, or --allow-cpu-adapter.`,
     );
-    adapter = undefined;
+    stages.push({
+      name: "kernels, scale",
+      status: "refused: CPU adapter (--quick or --allow-cpu-adapter)",
+      seconds: 0,
+    });
   } else {
     const kernelsCap = Math.max(60, (deadline - Date.now()) / 3000);
     await stage(
