@@ -24,7 +24,10 @@ const outArg = process.argv.indexOf("--out");
 if (outArg >= 0 && process.argv[outArg + 1] === undefined)
   throw new Error("--out: expected a folder, got none");
 const SWIFTSHADER = "/usr/lib/chromium/vk_swiftshader_icd.json";
-const icd = process.env["VK_ICD_FILENAMES"] ?? (existsSync(SWIFTSHADER) ? SWIFTSHADER : undefined);
+// SwiftShader only when no Vulkan driver is named (VK_DRIVER_FILES is how bench:gpu names the NVIDIA one).
+const icd =
+  process.env["VK_ICD_FILENAMES"] ??
+  (process.env["VK_DRIVER_FILES"] === undefined && existsSync(SWIFTSHADER) ? SWIFTSHADER : undefined);
 
 type Shape = readonly [m: number, k: number, n: number];
 const SHAPES: readonly Shape[] = args.has("--quick")
