@@ -30,7 +30,11 @@ function gramOf(seed: number): Float64Array {
 }
 const weight = (rows: number, seed: number) => {
   const rng = createRng(seed);
-  return matrix(rows, cols, Float32Array.from({ length: rows * cols }, () => 0.02 * rng.normal()));
+  return matrix(
+    rows,
+    cols,
+    Float32Array.from({ length: rows * cols }, () => 0.02 * rng.normal()),
+  );
 };
 
 describe("sharedSparseGptFactor", () => {
