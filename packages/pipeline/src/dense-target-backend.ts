@@ -20,7 +20,12 @@
 // and Uᵀ were 3 × 256 MiB at n = 8192, and as many in the kernel memory).
 
 import { type ComputeBackend, type Matrix, matrix, PruneError } from "@mama-prune/core";
-import { type SparseGptFactor, upperCholeskyOfInverseBlocked } from "@mama-prune/redistribute";
+import {
+  pooledFloat32,
+  recycleFloats,
+  type SparseGptFactor,
+  upperCholeskyOfInverseBlocked,
+} from "@mama-prune/redistribute";
 import type { DenseTargetResult } from "./dense-target.ts";
 import { liveDiagonal } from "./gram-diagonal.ts";
 
@@ -48,7 +53,7 @@ async function gemmByRowBlocks(
 ): Promise<Float32Array> {
   // Rows of w per GEMM: a multiple of 8 (the kernel's column panel), at least 8.
   const nb = Math.min(n, Math.max(8, Math.floor(blockFloats / k / 8) * 8));
-  const y = new Float32Array(m * n); // (m, n)
+  const y = pooledFloat32(m * n); // (m, n) on the pages of a dead rows × cols array when one is pooled
   const wb = new Float32Array(nb * k); // (nb, k) one block of w's rows
   const yb = nb === n ? y : new Float32Array(m * nb); // (m, nb)
   for (let j0 = 0; j0 < n; j0 += nb) {
@@ -81,7 +86,7 @@ function productCorrection(
   blend: number,
 ): Float32Array {
   const { rows, cols: n } = weight;
-  const out = new Float32Array(rows * n); // (rows, n)
+  const out = pooledFloat32(rows * n); // (rows, n)
   for (let k = 0; k < out.length; k++) out[k] = blend * product[k]!;
   for (let j = 0; j < n; j++) {
     if (gram[j * n + j] !== 0) continue;
@@ -183,8 +188,11 @@ export async function denseTargetOnBackend(
       buf.fill(0, b + j + 1, b + n);
     }
   }); // (rows, n)
+  recycleFloats(p); // P's last read was the GEMM above
 
-  const out = new Float32Array(rows * n); // (rows, n)
+  // V = W + P·U, written over P·U's buffer (each entry read once, just before it is replaced: the same
+  // float32 values as a separate array, without a third rows × n array).
+  const out = corr; // (rows, n)
   for (let i = 0; i < rows; i++) {
     for (let a = 0; a < n; a++) {
       const k = i * n + a;

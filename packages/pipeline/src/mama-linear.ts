@@ -1,7 +1,12 @@
 // ---- MAMA's per-linear procedure: mask and weights chosen together (gradual score → mask → refit) ----
 
 import { type Matrix, PruneError, type Sparsity, throwIfAborted } from "@mama-prune/core";
-import { SPARSEGPT_BACKEND_MIN_COLS, type SparseGptFactor, sparseGptFactor } from "@mama-prune/redistribute";
+import {
+  recycleFloats,
+  SPARSEGPT_BACKEND_MIN_COLS,
+  type SparseGptFactor,
+  sparseGptFactor,
+} from "@mama-prune/redistribute";
 import { denseTargetWeight } from "./dense-target.ts";
 import { prepareGram } from "./gram-diagonal.ts";
 import type { MamaProcedureSettings, RefitSolver } from "./mama-options.ts";
@@ -228,6 +233,7 @@ export function mamaLinearProcedure(
     }
     let denseTarget: "cross-gram" | "product" | undefined;
     let targetGradient: Float32Array | undefined; // (W − T)·H̃, from the dense target's backend path
+    let ownTarget = false; // T.data is the backend path's V, owned here
     if (s.target === "dense" && gram !== undefined && (cross !== undefined || product !== undefined)) {
       denseTarget = cross !== undefined ? "cross-gram" : "product";
       log.debug(
@@ -246,6 +252,7 @@ export function mamaLinearProcedure(
       );
       T = d.target;
       targetGradient = d.targetGradient;
+      ownTarget = d.targetGradient !== undefined; // the backend path: V is a new array of its own
       for (const m of d.warnings) {
         warnings.push(m);
         log.warn(m);
@@ -289,6 +296,11 @@ export function mamaLinearProcedure(
       if (r.hDelta !== undefined && (T === W || targetGradient !== undefined)) {
         reconstructionError = errorFromGradients(W.data, cur, r.hDelta, T === W ? undefined : targetGradient);
       }
+      // Both gradients were read for the last time just above: their pages go to the next linear's
+      // rows × cols arrays (the values of fresh ones, without V8's late collection in between).
+      if (r.hDelta !== undefined) recycleFloats(r.hDelta);
+      if (targetGradient !== undefined) recycleFloats(targetGradient);
+      targetGradient = undefined;
     } else {
       cur = new Float32Array(T.data);
       const obs =
@@ -341,6 +353,9 @@ export function mamaLinearProcedure(
       cur = refined.weight;
       for (const m of refined.warnings) warnings.push(m);
     }
+    // The dense target's V (the backend path's own array, never returned: the result is the sweep's,
+    // the refit's or a copy) is read no more.
+    if (ownTarget && T.data !== cur) recycleFloats(T.data);
     // The last linear of its input: its shared factor is of no further use (do not wait for the
     // Gram's collection to drop it).
     if (input.gramDisposable === true && gram !== undefined) factors.delete(gram);

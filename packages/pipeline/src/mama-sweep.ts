@@ -1,7 +1,12 @@
 // ---- MAMA's wide path, "sweep" solver: SparseGPT's OBS sweep on the refit's target, MAMA's mask inside ----
 
 import { type ComputeBackend, type Logger, type Matrix, matrix, type Sparsity } from "@mama-prune/core";
-import { type SparseGptFactor, type SparseGptMaskScore, sparsegpt } from "@mama-prune/redistribute";
+import {
+  recycleFloats,
+  type SparseGptFactor,
+  type SparseGptMaskScore,
+  sparsegpt,
+} from "@mama-prune/redistribute";
 import type { MamaProcedureSettings, RefitSolver } from "./mama-options.ts";
 import { mixScores } from "./mama-score.ts";
 
@@ -189,6 +194,9 @@ export async function mamaSweep(input: MamaSweepInput, solver: RefitSolver): Pro
         ...(last ? { hDelta: true } : {}),
       });
       for (const m of p.warnings) warnings.push(m);
+      // The sweep's weights were the polish's warm start only (copied into its Δ): their pages go
+      // to the next rows × cols array.
+      if (p.weight !== r.weight) recycleFloats(r.weight);
       weight = p.weight;
       hDelta = last ? p.hDelta : undefined;
       dampingUsed = p.dampingUsed;

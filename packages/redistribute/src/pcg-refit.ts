@@ -2,7 +2,7 @@
 
 import type { ComputeBackend, Logger, Matrix } from "@mama-prune/core";
 import { createYielder, PruneError } from "@mama-prune/core";
-import { PCG_POOL } from "./buffer-pool.ts";
+import { PCG_POOL, pooledFloat32 } from "./buffer-pool.ts";
 import { checkDamping, checkHessian, checkMask, checkWeight } from "./common.ts";
 import { buildPreconditioner, type Preconditioner } from "./pcg-precond.ts";
 
@@ -257,7 +257,7 @@ export async function pcgRefit(
   const active = Int32Array.from(solve); // row ids, compacted as rows converge
   const rowIterations = new Uint32Array(rows);
   const err0 = new Float64Array(rows); // (rows,) damped error of the warm start
-  const hDelta = options.hDelta === true ? new Float32Array(rows * n) : undefined; // (rows, n) Δ·H
+  const hDelta = options.hDelta === true ? pooledFloat32(rows * n) : undefined; // (rows, n) Δ·H
   if (total > 0) {
     const q = await gemm(total);
     for (let a = 0; a < total; a++) {
@@ -346,7 +346,8 @@ export async function pcgRefit(
   }
 
   // ---- Final weights, and a fresh GEMM for the true residuals and the reconstruction error ----
-  const result = new Float32Array(src); // (rows, n)
+  const result = pooledFloat32(rows * n); // (rows, n) as new Float32Array(src), on pooled pages
+  result.set(src);
   for (let a = 0; a < total; a++) {
     const wo = order[a]! * n;
     for (let j = 0; j < n; j++) {
