@@ -9,6 +9,8 @@
 //     (MAMA: each linear's start) are printed with the memory then. [--backend native|wasm]: the
 //     backend (default native, onnxruntime + wasm, the CLI's and bench:scale's default; its wasm
 //     column is the delegate's kernel memory, onnxruntime's own allocations count in rss only).
+//     [--gc-at-marks]: call gc() at each method log line (MAMA: each linear's start and its dense
+//     target), to tell the live set from the garbage V8 has not collected yet.
 //   node --expose-gc ... memory-probe.ts linear [--level 0.5]
 //     one down_proj-shaped SparseGPT (4096 × 11008, Gram of 2048 × 11008 activations) in the pipeline's
 //     situation (the block's float32 weights resident, their packed copies dropped), logged at SparseGPT's
@@ -90,6 +92,7 @@ async function pipeline(
   method: string,
   nsamples: number,
   backendName: string,
+  gcAtMarks: boolean,
 ): Promise<void> {
   const { backend, wasmBytes, dispose } = await makeBackend(backendName);
   const sample = sampler(wasmBytes);
@@ -129,9 +132,15 @@ async function pipeline(
   });
   const mark = (m: string): void => {
     const t = ((performance.now() - t0) / 1000).toFixed(0).padStart(4);
-    const s = sample();
+    let s = sample();
     lastRss = s.rss;
     console.log(`${t} s [${m.slice(0, 90)}]: ${fmt(s)}`);
+    if (gcAtMarks && gc !== undefined) {
+      gc(); // what the peak would be if dead buffers were collected at each mark (--gc-at-marks)
+      s = sample();
+      lastRss = s.rss;
+      console.log(`${t} s   after gc(): ${fmt(s)}`);
+    }
   };
   const ckpt = await openCheckpoint(model);
   const V = (ckpt.config as Record<string, number>)["vocab_size"]!;
@@ -237,6 +246,7 @@ const { positionals, values } = parseArgs({
     method: { type: "string", default: "sparsegpt" },
     nsamples: { type: "string", default: "4" },
     backend: { type: "string", default: "native" },
+    "gc-at-marks": { type: "boolean", default: false },
   },
 });
 if (gc === undefined) console.log("(run with node --expose-gc for the after-gc columns)");
@@ -248,5 +258,6 @@ if (positionals[0] === "pipeline")
     values.method,
     Number(values.nsamples),
     values.backend,
+    values["gc-at-marks"],
   );
 else await linear(values.level, values.backend);

@@ -252,6 +252,9 @@ export function mamaLinearProcedure(
       );
       T = d.target;
       targetGradient = d.targetGradient;
+      // The last linear of its input: the product statistic was read for the last time (it entered
+      // W·Dᵀ above); its pages go to the PCG polish's state (the caller drops it after this call).
+      if (product !== undefined && input.gramDisposable === true) recycleFloats(product);
       ownTarget = d.targetGradient !== undefined; // the backend path: V is a new array of its own
       for (const m of d.warnings) {
         warnings.push(m);

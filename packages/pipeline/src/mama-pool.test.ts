@@ -113,6 +113,21 @@ describe("MAMA's wide sweep path with pooled rows × cols arrays", () => {
           log: SILENT_LOGGER,
         });
       const first = await run();
+      if (stat === "targetProduct") {
+        // The last linear of its input: the product statistic's buffer goes to the refit once read.
+        const spent = new Float64Array(product);
+        const disposable = await mamaLinearProcedure(settings)({
+          name: "l0",
+          weight: w,
+          sparsity,
+          group: "row",
+          stats: { ...base, targetProduct: spent },
+          gramDisposable: true,
+          backend: wasm,
+          log: SILENT_LOGGER,
+        });
+        expect(digest(disposable)).toBe(pinned);
+      }
       expect(first.refitSolver).toBe("sweep");
       expect(first.denseTarget).toBe(stat === "crossGram" ? "cross-gram" : "product");
       expect(first.reconstructionError).toBeGreaterThan(0);

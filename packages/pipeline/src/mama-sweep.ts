@@ -190,13 +190,15 @@ export async function mamaSweep(input: MamaSweepInput, solver: RefitSolver): Pro
         ...(signal !== undefined ? { signal } : {}),
         ...(backend !== undefined ? { backend } : {}),
         initialWeight: weight,
+        // The sweep's result is ours and read no more after the polish: the solver may write into it.
+        overwriteInitialWeight: true,
         maxIterations: budget,
         ...(last ? { hDelta: true } : {}),
       });
       for (const m of p.warnings) warnings.push(m);
-      // The sweep's weights were the polish's warm start only (copied into its Δ): their pages go
-      // to the next rows × cols array.
-      if (p.weight !== r.weight) recycleFloats(r.weight);
+      // The sweep's weights were the polish's warm start only (copied into its Δ), unless the polish
+      // wrote its result there: their pages go to the next rows × cols array.
+      if (p.weight.buffer !== r.weight.buffer) recycleFloats(r.weight);
       weight = p.weight;
       hDelta = last ? p.hDelta : undefined;
       dampingUsed = p.dampingUsed;

@@ -143,16 +143,17 @@ describe("refitKept: a one-iteration PCG polish in blocks of rows", () => {
       },
     });
     try {
-      const run = async (rowBlockFloats: number) => {
+      const run = async (rowBlockFloats: number, warm = init, overwriteInitialWeight = false) => {
         calls = 0;
         const r = await refitKept(w, h, mask, {
           backend: counted,
           name: "polish",
           maxIterations: 1,
-          initialWeight: init,
+          initialWeight: warm,
           hDelta: true,
           maxDirectMultiplyAdds: 0, // PCG, as on a wide layer
           rowBlockFloats,
+          overwriteInitialWeight,
         });
         return { r, calls };
       };
@@ -163,6 +164,12 @@ describe("refitKept: a one-iteration PCG polish in blocks of rows", () => {
       expect(Array.from(blocked.r.weight)).toEqual(Array.from(whole.r.weight));
       expect(Array.from(blocked.r.hDelta!)).toEqual(Array.from(whole.r.hDelta!));
       expect(blocked.r.dampingUsed).toBe(whole.r.dampingUsed);
+      // The warm start given up: the result is written into its array, the same values.
+      const spent = new Float32Array(init);
+      const inPlace = await run(REFIT_MIN_BLOCK_ROWS * cols, spent, true);
+      expect(inPlace.r.weight).toBe(spent);
+      expect(Array.from(inPlace.r.weight)).toEqual(Array.from(whole.r.weight));
+      expect(Array.from(inPlace.r.hDelta!)).toEqual(Array.from(whole.r.hDelta!));
       // The polish moved the kept weights (the test compares work done, not two no-ops).
       let moved = 0;
       for (let k = 0; k < init.length; k++) if (whole.r.weight[k] !== init[k]) moved++;

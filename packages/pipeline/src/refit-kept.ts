@@ -54,6 +54,11 @@ export interface RefitKeptOptions {
    * (default {@link REFIT_ROW_BLOCK_FLOATS}); same weights bit for bit, less memory at once.
    */
   readonly rowBlockFloats?: number;
+  /**
+   * The caller reads `initialWeight` no more: a row-blocked polish writes each block's result into it
+   * (after the block's call, the only reader of those rows) and returns it, no second rows × cols array.
+   */
+  readonly overwriteInitialWeight?: boolean;
 }
 
 /** Result of {@link refitKept}. */
@@ -132,7 +137,15 @@ export async function refitKept(
             ...pcgOptions,
             ...(options.initialWeight !== undefined ? { initialWeight: options.initialWeight } : {}),
           })
-        : await pcgByRowBlocks(weight, hessian, mask, pcgOptions, options.initialWeight, blocks);
+        : await pcgByRowBlocks(
+            weight,
+            hessian,
+            mask,
+            pcgOptions,
+            options.initialWeight,
+            blocks,
+            options.overwriteInitialWeight === true,
+          );
     return {
       ...(r.hDelta !== undefined ? { hDelta: r.hDelta } : {}),
       weight: r.weight,
@@ -169,7 +182,8 @@ function polishBlocks(
 /**
  * `pcgRefit` of the rows in `blocks` consecutive blocks (sizes within one row of each other), each a
  * call of its own on the rows' weights, mask and warm start (views, no copies); the blocks' weights and
- * `hDelta` are copied into whole arrays and their own arrays handed back to the pool for the next block.
+ * `hDelta` are copied into whole arrays (the result into the warm start's array with
+ * `overwriteInitial`) and their own arrays handed back to the pool for the next block.
  * Only the fields `refitKept` reads are combined (weight, hDelta, dampingUsed, warnings).
  */
 async function pcgByRowBlocks(
@@ -179,9 +193,12 @@ async function pcgByRowBlocks(
   options: PcgRefitOptions,
   initialWeight: Float32Array | undefined,
   blocks: number,
+  overwriteInitial: boolean,
 ): Promise<Pick<PcgRefitResult, "weight" | "hDelta" | "dampingUsed" | "warnings">> {
   const { rows, cols } = weight;
-  const out = pooledFloat32(rows * cols); // (rows, cols)
+  // (rows, cols) the result: the warm start's own array when the caller gives it up (a block's rows
+  // of it are read by that block's call only, before its result is written there)
+  const out = overwriteInitial && initialWeight !== undefined ? initialWeight : pooledFloat32(rows * cols);
   const hDelta = options.hDelta === true ? pooledFloat32(rows * cols) : undefined; // (rows, cols)
   const warnings: string[] = [];
   let dampingUsed = 0;
