@@ -276,6 +276,8 @@ export function mamaLinearProcedure(
           settings: s,
           target: T,
           ...(factor !== undefined ? { factor } : {}),
+          // The last linear of its input: nobody reads the factor after this sweep.
+          ...(factor !== undefined && input.gramDisposable === true ? { factorDisposable: true } : {}),
           dense: W,
           gram,
           sparsity: sp,

@@ -101,6 +101,11 @@ export interface MamaSweepInput {
    * sweep (and the caller's other users); absent: each sweep factors on its own (same results).
    */
   readonly factor?: SparseGptFactor;
+  /**
+   * The caller reads `factor` no more after this call (the last linear of its input): its float64
+   * cols² buffer goes to the pool once the last sweep is done, for the final polish's state.
+   */
+  readonly factorDisposable?: boolean;
   /** The dense weight W (the movement term). */
   readonly dense: Matrix;
   readonly gram: Float64Array;
@@ -178,6 +183,9 @@ export async function mamaSweep(input: MamaSweepInput, solver: RefitSolver): Pro
     weight = r.weight;
     mask = r.mask;
     dampingUsed = r.dampingUsed;
+    // The shared factor is read by the sweeps only: after the last one its pages can hold the polish's.
+    if (last && input.factorDisposable === true && input.factor !== undefined)
+      recycleFloats(input.factor.upper);
     // Polish toward the target on this mask: the final budget, or the intermediate one (≥ 1) so the
     // next sweep starts from (nearly) the mask's least-squares optimum, where sweeping from it
     // minimises the same objective.
