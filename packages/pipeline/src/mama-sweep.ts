@@ -7,8 +7,14 @@ import {
   type SparseGptMaskScore,
   sparsegpt,
 } from "@mama-prune/redistribute";
-import type { MamaProcedureSettings, RefitSolver } from "./mama-options.ts";
+import type {
+  MamaProcedureSettings,
+  RefitSolver,
+  RefitSolverOptions,
+  RefitSolverResult,
+} from "./mama-options.ts";
 import { mixScores } from "./mama-score.ts";
+import { refitKept } from "./refit-kept.ts";
 
 /**
  * Whether the sweep's mask score is SparseGPT's own: only the OBS term is on (the shipped weights), so
@@ -108,7 +114,13 @@ export interface MamaSweepInput {
   readonly factorDisposable?: boolean;
   /** The dense weight W (the movement term). */
   readonly dense: Matrix;
-  readonly gram: Float64Array;
+  /** H̃, or with `gramDiagonal` its float32 rounding (the float64 Gram then holds the factor). */
+  readonly gram: Float64Array | Float32Array;
+  /**
+   * The float64 diagonal of the Gram `gram` rounds: the polish is then `refitKept` with it
+   * (`hessianDiagonal`: the float64 Gram's weights bit for bit); the sweeps need `factor`.
+   */
+  readonly gramDiagonal?: Float64Array;
   readonly sparsity: Sparsity;
   readonly norms: Float64Array | undefined;
   readonly pre: Float32Array | undefined;
@@ -156,6 +168,13 @@ export async function mamaSweep(input: MamaSweepInput, solver: RefitSolver): Pro
   // Gradual sweeps (unstructured only): sweep t prunes to s·t/k from the previous sweep's polished
   // weights, its pruned entries forced; N:M levels run one sweep.
   const k = typeof sparsity === "number" ? s.wide.sweeps : 1;
+  const diag = input.gramDiagonal;
+  const polish = (t: Matrix, m: Uint8Array, o: RefitSolverOptions): Promise<RefitSolverResult> =>
+    diag !== undefined
+      ? refitKept(t, gram, m, { ...o, hessianDiagonal: diag })
+      : gram instanceof Float64Array
+        ? solver(t, gram, m, o)
+        : Promise.reject(new TypeError(`mamaSweep(${name}): a float32 gram needs option gramDiagonal`));
   const warnings: string[] = [];
   let start: Matrix = target;
   let prior: Uint8Array | undefined;
@@ -191,7 +210,7 @@ export async function mamaSweep(input: MamaSweepInput, solver: RefitSolver): Pro
     // minimises the same objective.
     const budget = last ? s.wide.polishIterations : Math.max(1, s.wide.intermediateIterations);
     if (budget > 0) {
-      const p = await solver(target, gram, mask, {
+      const p = await polish(target, mask, {
         damping,
         name,
         log,

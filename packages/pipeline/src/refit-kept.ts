@@ -59,6 +59,12 @@ export interface RefitKeptOptions {
    * (after the block's call, the only reader of those rows) and returns it, no second rows × cols array.
    */
   readonly overwriteInitialWeight?: boolean;
+  /**
+   * PCG only: `hessian` is the float32 rounding of a float64 Gram with this diagonal (`pcgRefit`'s
+   * option: the float64 Gram's weights bit for bit). The direct solve cannot take it: a RangeError
+   * when the choice falls on it.
+   */
+  readonly hessianDiagonal?: Float64Array;
 }
 
 /** Result of {@link refitKept}. */
@@ -88,7 +94,7 @@ export interface RefitKeptResult {
  */
 export async function refitKept(
   weight: Matrix,
-  hessian: Float64Array,
+  hessian: Float64Array | Float32Array,
   mask: Uint8Array,
   options: RefitKeptOptions,
 ): Promise<RefitKeptResult> {
@@ -129,6 +135,7 @@ export async function refitKept(
       measure: false,
       ...(budget !== undefined ? { maxIterations: budget } : {}),
       ...(options.hDelta === true ? { hDelta: true } : {}),
+      ...(options.hessianDiagonal !== undefined ? { hessianDiagonal: options.hessianDiagonal } : {}),
     };
     const blocks = polishBlocks(weight.rows, weight.cols, budget, options.rowBlockFloats);
     const r =
@@ -155,6 +162,11 @@ export async function refitKept(
       solver: "pcg",
       reason,
     };
+  }
+  if (options.hessianDiagonal !== undefined) {
+    throw new RangeError(
+      `refitKept(${options.name}): option hessianDiagonal needs the PCG solver, got the direct solve (${reason}).`,
+    );
   }
   const r = await leastSquaresRefit(weight, hessian, mask, common);
   return {
@@ -188,7 +200,7 @@ function polishBlocks(
  */
 async function pcgByRowBlocks(
   weight: Matrix,
-  hessian: Float64Array,
+  hessian: Float64Array | Float32Array,
   mask: Uint8Array,
   options: PcgRefitOptions,
   initialWeight: Float32Array | undefined,
