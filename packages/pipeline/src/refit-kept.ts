@@ -16,13 +16,14 @@ import {
  * rows × cols values runs in blocks of rows (each at least {@link REFIT_MIN_BLOCK_ROWS}): PCG's
  * per-call state — Δ and the residuals in float64, the search directions and the GEMM output in
  * float32, 24 bytes per value — then covers one block instead of the whole linear (1 GiB at
- * 11008 × 4096, about 0.5 GiB in two blocks). Rows are independent in PCG (the preconditioner depends
+ * 11008 × 4096, 0.2 GiB in five blocks; each block repeats PCG's checks of H and its preconditioner's
+ * three 16-row GEMMs, about 0.4 s at 11008 columns). Rows are independent in PCG (the preconditioner depends
  * on H only, a row's GEMM products on its own row: the backends give each row of x·wᵀ the same bits
  * whatever other rows the call holds, while the call keeps ≥ 128 rows, which blocks of
  * ≥ {@link REFIT_MIN_BLOCK_ROWS} rows do through a one-iteration polish); the weights and `hDelta`
  * are the whole call's bit for bit.
  */
-export const REFIT_ROW_BLOCK_FLOATS: number = 2 ** 24;
+export const REFIT_ROW_BLOCK_FLOATS: number = 2 ** 23;
 /** Fewest rows of one block of a row-blocked polish (see {@link REFIT_ROW_BLOCK_FLOATS}). */
 export const REFIT_MIN_BLOCK_ROWS = 1024;
 
