@@ -2,10 +2,15 @@
 //   node --expose-gc --conditions @mama-prune/source --import tsx tools/bench-scale/memory-probe.ts pipeline [--layers 1]
 //     the real streamed prune (pruneToCheckpoint, SparseGPT 0.5, 4 × 512) of a synthesized llama-2-7b
 //     block; every backend call samples process.memoryUsage() and the wasm memory, and a line is
-//     printed each time the peak RSS has grown by 64 MiB (with the call that found it); then the
+//     printed each time the peak RSS has grown by 64 MiB or the current RSS has moved by 256 MiB
+//     (with the call that found it); then the
 //     per-linear times. [--shape llama-3.2-1b] [--method mama] [--nsamples 32] [--level 2:4] pick
 //     another shape, method, calibration size (default 4 × 512) or level; the method's log lines
-//     (MAMA: each linear's start) are printed with the memory then.
+//     (MAMA: each linear's start) are printed with the memory then. [--backend native|wasm]: the
+//     backend (default native, onnxruntime + wasm, the CLI's and bench:scale's default; its wasm
+//     column is the delegate's kernel memory, onnxruntime's own allocations count in rss only).
+//     [--gc-at-marks]: call gc() at each method log line (MAMA: each linear's start and its dense
+//     target), to tell the live set from the garbage V8 has not collected yet.
 //   node --expose-gc ... memory-probe.ts linear [--level 0.5]
 //     one down_proj-shaped SparseGPT (4096 × 11008, Gram of 2048 × 11008 activations) in the pipeline's
 //     situation (the block's float32 weights resident, their packed copies dropped), logged at SparseGPT's
@@ -50,17 +55,31 @@ function sampler(wasmBytes: () => number): () => Sample {
 const fmt = (s: Sample): string =>
   `rss ${s.rss.toFixed(0)} | heapUsed ${s.heapUsed.toFixed(0)} | arrayBuffers ${s.arrayBuffers.toFixed(0)} | external ${s.external.toFixed(0)} | wasm ${s.wasm.toFixed(0)} | maxRSS ${s.maxRss.toFixed(0)}`;
 
-async function makeBackend(): Promise<{
+async function makeBackend(name: string): Promise<{
   backend: ComputeBackend;
   wasmBytes: () => number;
   dispose: () => Promise<void>;
 }> {
-  const b = await createDefaultCpuBackend({ fallback: createCpuBackend });
-  const stats = (b as { stats?: () => { memoryBytes: number } }).stats;
+  let b: ComputeBackend;
+  // The kernel memory's owner: the wasm backend itself, or the native backend's wasm delegate.
+  let kernels: ComputeBackend;
+  if (name === "native") {
+    const { createNativeBackend } = await import("@mama-prune/compute-native/node");
+    const nb = await createNativeBackend();
+    b = nb;
+    kernels = nb.delegate;
+  } else if (name === "wasm") {
+    b = await createDefaultCpuBackend({ fallback: createCpuBackend });
+    kernels = b;
+  } else throw new Error(`--backend: expected native or wasm, got ${JSON.stringify(name)}`);
+  const stats = (kernels as { stats?: () => { memoryBytes?: number } }).stats;
+  console.log(`backend ${b.name}`);
   return {
     backend: b,
-    wasmBytes: () => (stats === undefined ? 0 : stats.call(b).memoryBytes),
-    dispose: () => b.dispose(),
+    wasmBytes: () => (stats === undefined ? 0 : (stats.call(kernels).memoryBytes ?? 0)),
+    dispose: async () => {
+      await b.dispose?.();
+    },
   };
 }
 
@@ -72,8 +91,10 @@ async function pipeline(
   shape: string,
   method: string,
   nsamples: number,
+  backendName: string,
+  gcAtMarks: boolean,
 ): Promise<void> {
-  const { backend, wasmBytes, dispose } = await makeBackend();
+  const { backend, wasmBytes, dispose } = await makeBackend(backendName);
   const sample = sampler(wasmBytes);
   const model = join("models", `probe-${shape}-L${layers}`);
   const out = join("models", "probe-out");
@@ -82,10 +103,12 @@ async function pipeline(
   await synthesize({ shape: shape as "llama-2-7b", out: model, layers });
   gc?.();
   console.log(`start ${fmt(sample())}`);
-  // One line each time the peak RSS has grown by 64 MiB since the last line: the backend call that
-  // found it (name, shape) and the memory then.
+  // One line each time the peak RSS has grown by 64 MiB since the last such line, or the current RSS
+  // has moved by 256 MiB (up or down: a collection, a phase's working set) since the last line: the
+  // backend call that found it (name, shape) and the memory then.
   const t0 = performance.now();
   let shown = 0;
+  let lastRss = 0;
   const probe = new Proxy(backend, {
     get(target, prop, recv) {
       const v = Reflect.get(target, prop, recv);
@@ -95,8 +118,9 @@ async function pipeline(
         const shape = args.filter((a) => typeof a === "number").join("×");
         const after = (x: unknown): unknown => {
           const s = sample();
-          if (s.maxRss >= shown + 64) {
-            shown = s.maxRss;
+          if (s.maxRss >= shown + 64 || Math.abs(s.rss - lastRss) >= 256) {
+            shown = Math.max(shown, s.maxRss);
+            lastRss = s.rss;
             const t = ((performance.now() - t0) / 1000).toFixed(0).padStart(4);
             console.log(`${t} s ${String(prop)}(${shape}): ${fmt(s)}`);
           }
@@ -108,7 +132,15 @@ async function pipeline(
   });
   const mark = (m: string): void => {
     const t = ((performance.now() - t0) / 1000).toFixed(0).padStart(4);
-    console.log(`${t} s [${m.slice(0, 90)}]: ${fmt(sample())}`);
+    let s = sample();
+    lastRss = s.rss;
+    console.log(`${t} s [${m.slice(0, 90)}]: ${fmt(s)}`);
+    if (gcAtMarks && gc !== undefined) {
+      gc(); // what the peak would be if dead buffers were collected at each mark (--gc-at-marks)
+      s = sample();
+      lastRss = s.rss;
+      console.log(`${t} s   after gc(): ${fmt(s)}`);
+    }
   };
   const ckpt = await openCheckpoint(model);
   const V = (ckpt.config as Record<string, number>)["vocab_size"]!;
@@ -139,8 +171,8 @@ async function pipeline(
 
 // ---- linear: one down_proj SparseGPT, stage boundaries ----
 
-async function linear(level: string): Promise<void> {
-  const { backend, wasmBytes, dispose } = await makeBackend();
+async function linear(level: string, backendName: string): Promise<void> {
+  const { backend, wasmBytes, dispose } = await makeBackend(backendName);
   const sample = sampler(wasmBytes);
   // Inside sparsegpt (onStage is synchronous) the values are as found. Between the steps outside it,
   // also after gc() and a 200 ms pause: V8 frees dead ArrayBuffers' memory on a background sweeper
@@ -213,9 +245,19 @@ const { positionals, values } = parseArgs({
     shape: { type: "string", default: "llama-2-7b" },
     method: { type: "string", default: "sparsegpt" },
     nsamples: { type: "string", default: "4" },
+    backend: { type: "string", default: "native" },
+    "gc-at-marks": { type: "boolean", default: false },
   },
 });
 if (gc === undefined) console.log("(run with node --expose-gc for the after-gc columns)");
 if (positionals[0] === "pipeline")
-  await pipeline(Number(values.layers), values.level, values.shape, values.method, Number(values.nsamples));
-else await linear(values.level);
+  await pipeline(
+    Number(values.layers),
+    values.level,
+    values.shape,
+    values.method,
+    Number(values.nsamples),
+    values.backend,
+    values["gc-at-marks"],
+  );
+else await linear(values.level, values.backend);

@@ -20,7 +20,12 @@
 // and Uᵀ were 3 × 256 MiB at n = 8192, and as many in the kernel memory).
 
 import { type ComputeBackend, type Matrix, matrix, PruneError } from "@mama-prune/core";
-import { type SparseGptFactor, upperCholeskyOfInverseBlocked } from "@mama-prune/redistribute";
+import {
+  pooledFloat32,
+  recycleFloats,
+  type SparseGptFactor,
+  upperCholeskyOfInverseBlocked,
+} from "@mama-prune/redistribute";
 import type { DenseTargetResult } from "./dense-target.ts";
 import { liveDiagonal } from "./gram-diagonal.ts";
 
@@ -48,7 +53,7 @@ async function gemmByRowBlocks(
 ): Promise<Float32Array> {
   // Rows of w per GEMM: a multiple of 8 (the kernel's column panel), at least 8.
   const nb = Math.min(n, Math.max(8, Math.floor(blockFloats / k / 8) * 8));
-  const y = new Float32Array(m * n); // (m, n)
+  const y = pooledFloat32(m * n); // (m, n) on the pages of a dead rows × cols array when one is pooled
   const wb = new Float32Array(nb * k); // (nb, k) one block of w's rows
   const yb = nb === n ? y : new Float32Array(m * nb); // (m, nb)
   for (let j0 = 0; j0 < n; j0 += nb) {
@@ -62,6 +67,14 @@ async function gemmByRowBlocks(
     if (yb !== y) for (let i = 0; i < m; i++) y.set(out.subarray(i * c, (i + 1) * c), i * n + j0);
   }
   return y;
+}
+
+/**
+ * A deferred factor written into the Gram's own buffer (`sparseGptFactor`'s `overwriteHessian`): the
+ * Gram is gone, so the dense target takes this factor whatever damping it reached (never refactors).
+ */
+export interface SpentGramFactor extends SparseGptFactor {
+  readonly gramSpent: true;
 }
 
 /** The dense target's statistic when it is the product M = W·(C − H̃)ᵀ (rows, cols) instead of C. */
@@ -81,7 +94,7 @@ function productCorrection(
   blend: number,
 ): Float32Array {
   const { rows, cols: n } = weight;
-  const out = new Float32Array(rows * n); // (rows, n)
+  const out = pooledFloat32(rows * n); // (rows, n)
   for (let k = 0; k < out.length; k++) out[k] = blend * product[k]!;
   for (let j = 0; j < n; j++) {
     if (gram[j * n + j] !== 0) continue;
@@ -118,6 +131,8 @@ export async function denseTargetOnBackend(
   const { rows, cols: n } = weight;
   const nn = n * n;
   const { diag, meanDiag } = liveDiagonal(gram, n);
+  const dead = new Uint8Array(n); // (n,) H̃_jj = 0: read here, as a deferred factor may overwrite gram
+  for (let j = 0; j < n; j++) dead[j] = gram[j * n + j] === 0 ? 1 : 0;
 
   // M = W·Dᵀ with D = α(C − H̃) (dead diagonal fixed), D formed block by block of its rows; or, from
   // the product statistic, α·(W·(C − H̃)ᵀ − W[:, dead]) rounded once to float32.
@@ -140,7 +155,24 @@ export async function denseTargetOnBackend(
   let upper: Float64Array; // (n, n) U, read by blocks of rows (U) and of columns (Uᵀ) in float32
   // A deferred factor is made only now, after the last read of C (it may be written into C's buffer).
   if (typeof factor === "function") factor = await factor();
-  if (factor !== undefined && factor.relDamping === damping && factor.upper.length === nn) {
+  // A factor made in gram's own buffer (`gramSpent`) is taken at whatever damping it reached: the
+  // escalation below would have run the same attempts on the same matrices (×10 from `damping`, the
+  // same kernel) and ended there, so only its warnings are written, as it would have.
+  const spent = (factor as SpentGramFactor | undefined)?.gramSpent === true;
+  if (factor !== undefined && (factor.relDamping === damping || spent) && factor.upper.length === nn) {
+    for (let attempt = 1; rel !== factor.relDamping; attempt++) {
+      const next = rel > 0 ? rel * 10 : 1e-8;
+      if (attempt >= 6) {
+        throw new PruneError(
+          "NUMERIC_FAILURE",
+          `${where}: the shared factor's damping is not on this escalation's path. Expected ${damping}·10^k·mean(diag H̃), k < 6, got ${factor.relDamping}.`,
+        );
+      }
+      warnings.push(
+        `${where}: Cholesky of H̃ + λI failed at λ = ${rel}·mean(diag H̃); retrying with ${next}·mean(diag H̃).`,
+      );
+      rel = next;
+    }
     upper = factor.upper;
   } else {
     const u = new Float64Array(nn); // (n, n) the one float64 working matrix
@@ -183,8 +215,11 @@ export async function denseTargetOnBackend(
       buf.fill(0, b + j + 1, b + n);
     }
   }); // (rows, n)
+  recycleFloats(p); // P's last read was the GEMM above
 
-  const out = new Float32Array(rows * n); // (rows, n)
+  // V = W + P·U, written over P·U's buffer (each entry read once, just before it is replaced: the same
+  // float32 values as a separate array, without a third rows × n array).
+  const out = corr; // (rows, n)
   for (let i = 0; i < rows; i++) {
     for (let a = 0; a < n; a++) {
       const k = i * n + a;
@@ -205,7 +240,7 @@ export async function denseTargetOnBackend(
   for (let i = 0; i < rows; i++) {
     for (let a = 0; a < n; a++) {
       const k = i * n + a;
-      gradient[k] = gram[a * n + a] === 0 ? 0 : lambda * (out[k]! - weight.data[k]!) - m[k]!;
+      gradient[k] = dead[a] === 1 ? 0 : lambda * (out[k]! - weight.data[k]!) - m[k]!;
     }
   }
   return { target: matrix(rows, n, out), lambda, warnings, targetGradient: gradient };

@@ -112,7 +112,13 @@ export { checkOutputFormat } from "./output-format.ts";
 export { type BlockAccess, type PruneRun, prune, startPrune } from "./prune.ts";
 export { type PruneLinearOptions, type PruneLinearResult, pruneLinear } from "./prune-linear.ts";
 export type { CalibrationInput, PruneOptions, PruneProgress } from "./prune-options.ts";
-export { type RefitKeptOptions, type RefitKeptResult, refitKept } from "./refit-kept.ts";
+export {
+  REFIT_MIN_BLOCK_ROWS,
+  REFIT_ROW_BLOCK_FLOATS,
+  type RefitKeptOptions,
+  type RefitKeptResult,
+  refitKept,
+} from "./refit-kept.ts";
 export type { LinearReport, PruneReport, PruneResult } from "./report.ts";
 export {
   type CachedSparseGptFactor,

@@ -1,8 +1,15 @@
 // ---- MAMA's per-linear procedure: mask and weights chosen together (gradual score → mask → refit) ----
 
 import { type Matrix, PruneError, type Sparsity, throwIfAborted } from "@mama-prune/core";
-import { SPARSEGPT_BACKEND_MIN_COLS, type SparseGptFactor, sparseGptFactor } from "@mama-prune/redistribute";
+import {
+  DIRECT_REFIT_MAX_MULTIPLY_ADDS,
+  recycleFloats,
+  SPARSEGPT_BACKEND_MIN_COLS,
+  type SparseGptFactor,
+  sparseGptFactor,
+} from "@mama-prune/redistribute";
 import { denseTargetWeight } from "./dense-target.ts";
+import type { SpentGramFactor } from "./dense-target-backend.ts";
 import { prepareGram } from "./gram-diagonal.ts";
 import type { MamaProcedureSettings, RefitSolver } from "./mama-options.ts";
 import { refineAfterSteps } from "./mama-refine.ts";
@@ -180,7 +187,45 @@ export function mamaLinearProcedure(
     const factorIntoCross =
       input.gramDisposable === true && s.target === "dense" && cross !== undefined && cross !== gram;
     let deferred: (() => Promise<SparseGptFactor>) | undefined;
-    if (
+    // The last linear of an input whose dense target comes from the product statistic (down_proj):
+    // the Gram itself is factored in place (no second float64 cols² array: 924 MiB at 11008), after its
+    // float32 rounding (half that) and float64 diagonal are taken for the reads of H̃ that follow — the
+    // sweep's checks and the PCG polish, whose GEMMs take H̃ in float32 anyway. Bit for bit the same.
+    let spentGram: { readonly h32: Float32Array; readonly diagonal: Float64Array } | undefined;
+    const canSpendGram =
+      wide &&
+      sweep &&
+      gram !== undefined &&
+      input.backend !== undefined &&
+      cols >= SPARSEGPT_BACKEND_MIN_COLS &&
+      input.gramDisposable === true &&
+      s.target === "dense" &&
+      cross === undefined &&
+      st?.targetProduct !== undefined &&
+      factors.get(gram) === undefined &&
+      polishIsPcg(s, solver, sp, cols, damping);
+    if (canSpendGram) {
+      const backend = input.backend!;
+      const g = gram!;
+      deferred = async (): Promise<SparseGptFactor> => {
+        throwIfAborted(signal, where);
+        const spend = roundedGram(g, cols);
+        const f = await sparseGptFactor(g, cols, {
+          percdamp: damping,
+          backend,
+          name,
+          log,
+          ...(spend !== undefined ? { overwriteHessian: true } : {}),
+        });
+        for (const m of f.warnings) warnings.push(m);
+        if (spend !== undefined && f.upper === g) {
+          spentGram = spend;
+          const spent: SpentGramFactor = { upper: f.upper, relDamping: f.relDamping, gramSpent: true };
+          factor = spent;
+        } else factor = { upper: f.upper, relDamping: f.relDamping }; // H̃ kept (not exactly symmetric)
+        return factor;
+      };
+    } else if (
       wide &&
       sweep &&
       gram !== undefined &&
@@ -228,6 +273,7 @@ export function mamaLinearProcedure(
     }
     let denseTarget: "cross-gram" | "product" | undefined;
     let targetGradient: Float32Array | undefined; // (W − T)·H̃, from the dense target's backend path
+    let ownTarget = false; // T.data is the backend path's V, owned here
     if (s.target === "dense" && gram !== undefined && (cross !== undefined || product !== undefined)) {
       denseTarget = cross !== undefined ? "cross-gram" : "product";
       log.debug(
@@ -246,6 +292,10 @@ export function mamaLinearProcedure(
       );
       T = d.target;
       targetGradient = d.targetGradient;
+      // The last linear of its input: the product statistic was read for the last time (it entered
+      // W·Dᵀ above); its pages go to the PCG polish's state (the caller drops it after this call).
+      if (product !== undefined && input.gramDisposable === true) recycleFloats(product);
+      ownTarget = d.targetGradient !== undefined; // the backend path: V is a new array of its own
       for (const m of d.warnings) {
         warnings.push(m);
         log.warn(m);
@@ -266,8 +316,10 @@ export function mamaLinearProcedure(
           settings: s,
           target: T,
           ...(factor !== undefined ? { factor } : {}),
+          // The last linear of its input: nobody reads the factor after this sweep.
+          ...(factor !== undefined && input.gramDisposable === true ? { factorDisposable: true } : {}),
           dense: W,
-          gram,
+          ...(spentGram !== undefined ? { gram: spentGram.h32, gramDiagonal: spentGram.diagonal } : { gram }),
           sparsity: sp,
           norms,
           pre,
@@ -281,6 +333,7 @@ export function mamaLinearProcedure(
       );
       mask.set(r.mask);
       cur = r.weight;
+      if (spentGram !== undefined) recycleFloats(spentGram.h32); // the polish was its last reader
       dampingUsed = r.dampingUsed;
       refitSolver = "sweep";
       for (const m of r.warnings) warnings.push(m);
@@ -289,6 +342,11 @@ export function mamaLinearProcedure(
       if (r.hDelta !== undefined && (T === W || targetGradient !== undefined)) {
         reconstructionError = errorFromGradients(W.data, cur, r.hDelta, T === W ? undefined : targetGradient);
       }
+      // Both gradients were read for the last time just above: their pages go to the next linear's
+      // rows × cols arrays (the values of fresh ones, without V8's late collection in between).
+      if (r.hDelta !== undefined) recycleFloats(r.hDelta);
+      if (targetGradient !== undefined) recycleFloats(targetGradient);
+      targetGradient = undefined;
     } else {
       cur = new Float32Array(T.data);
       const obs =
@@ -341,6 +399,9 @@ export function mamaLinearProcedure(
       cur = refined.weight;
       for (const m of refined.warnings) warnings.push(m);
     }
+    // The dense target's V (the backend path's own array, never returned: the result is the sweep's,
+    // the refit's or a copy) is read no more.
+    if (ownTarget && T.data !== cur) recycleFloats(T.data);
     // The last linear of its input: its shared factor is of no further use (do not wait for the
     // Gram's collection to drop it).
     if (input.gramDisposable === true && gram !== undefined) factors.delete(gram);
@@ -356,6 +417,46 @@ export function mamaLinearProcedure(
       warnings,
     };
   };
+}
+
+/**
+ * Whether the sweep's polish is certain to run `refitKept`'s PCG (the float32 Gram is for PCG only):
+ * the default solver with a budget, no refinement after it, and every row both pruned and kept (per
+ * row counts: the unstructured `"row"` group or N:M), so its direct-solve cost is at least
+ * cols³/6 > `DIRECT_REFIT_MAX_MULTIPLY_ADDS`; damping ≥ 1e-8 (the dense target's escalation path is
+ * then SparseGPT's, ×10 per attempt).
+ */
+function polishIsPcg(
+  s: MamaProcedureSettings,
+  solver: RefitSolver,
+  sp: Sparsity,
+  cols: number,
+  damping: number,
+): boolean {
+  if (solver !== refitKept || s.wide.polishIterations < 1 || !(damping >= 1e-8)) return false;
+  if (s.refine === "swap" && cols <= s.refineMaxCols) return false;
+  if (cols ** 3 / 6 <= DIRECT_REFIT_MAX_MULTIPLY_ADDS) return false;
+  if (typeof sp !== "number") return sp.n > 0 && sp.n < sp.m;
+  const first = Math.floor((sp / s.wide.sweeps) * cols); // the first gradual sweep prunes least
+  return s.group === "row" && first > 0 && Math.floor(sp * cols) < cols;
+}
+
+/**
+ * H̃'s float32 rounding and float64 diagonal, when the rounding keeps every entry finite and every
+ * diagonal entry zero exactly where H̃'s is (dead inputs stay dead, live ones live); else undefined.
+ */
+function roundedGram(
+  gram: Float64Array,
+  n: number,
+): { readonly h32: Float32Array; readonly diagonal: Float64Array } | undefined {
+  const h32 = new Float32Array(gram); // (n, n)
+  for (let k = 0; k < h32.length; k++) if (!Number.isFinite(h32[k]!)) return undefined;
+  const diagonal = new Float64Array(n); // (n,)
+  for (let j = 0; j < n; j++) {
+    diagonal[j] = gram[j * n + j]!;
+    if ((diagonal[j] === 0) !== (h32[j * n + j] === 0)) return undefined;
+  }
+  return { h32, diagonal };
 }
 
 /**

@@ -107,6 +107,11 @@ export interface RefitSolverOptions {
   readonly maxIterations?: number;
   /** Ask an iterative solver for `hDelta` = (W' − W)·H from its own GEMMs (it may ignore it). */
   readonly hDelta?: boolean;
+  /**
+   * The caller reads `initialWeight` no more: the solver may write its result into that array (and
+   * return it) instead of a new one (it may ignore this).
+   */
+  readonly overwriteInitialWeight?: boolean;
 }
 
 /** What a {@link RefitSolver} returns (a subset of `leastSquaresRefit`'s result). */

@@ -1,9 +1,20 @@
 // ---- MAMA's wide path, "sweep" solver: SparseGPT's OBS sweep on the refit's target, MAMA's mask inside ----
 
 import { type ComputeBackend, type Logger, type Matrix, matrix, type Sparsity } from "@mama-prune/core";
-import { type SparseGptFactor, type SparseGptMaskScore, sparsegpt } from "@mama-prune/redistribute";
-import type { MamaProcedureSettings, RefitSolver } from "./mama-options.ts";
+import {
+  recycleFloats,
+  type SparseGptFactor,
+  type SparseGptMaskScore,
+  sparsegpt,
+} from "@mama-prune/redistribute";
+import type {
+  MamaProcedureSettings,
+  RefitSolver,
+  RefitSolverOptions,
+  RefitSolverResult,
+} from "./mama-options.ts";
 import { mixScores } from "./mama-score.ts";
+import { refitKept } from "./refit-kept.ts";
 
 /**
  * Whether the sweep's mask score is SparseGPT's own: only the OBS term is on (the shipped weights), so
@@ -96,9 +107,20 @@ export interface MamaSweepInput {
    * sweep (and the caller's other users); absent: each sweep factors on its own (same results).
    */
   readonly factor?: SparseGptFactor;
+  /**
+   * The caller reads `factor` no more after this call (the last linear of its input): its float64
+   * cols² buffer goes to the pool once the last sweep is done, for the final polish's state.
+   */
+  readonly factorDisposable?: boolean;
   /** The dense weight W (the movement term). */
   readonly dense: Matrix;
-  readonly gram: Float64Array;
+  /** H̃, or with `gramDiagonal` its float32 rounding (the float64 Gram then holds the factor). */
+  readonly gram: Float64Array | Float32Array;
+  /**
+   * The float64 diagonal of the Gram `gram` rounds: the polish is then `refitKept` with it
+   * (`hessianDiagonal`: the float64 Gram's weights bit for bit); the sweeps need `factor`.
+   */
+  readonly gramDiagonal?: Float64Array;
   readonly sparsity: Sparsity;
   readonly norms: Float64Array | undefined;
   readonly pre: Float32Array | undefined;
@@ -146,6 +168,13 @@ export async function mamaSweep(input: MamaSweepInput, solver: RefitSolver): Pro
   // Gradual sweeps (unstructured only): sweep t prunes to s·t/k from the previous sweep's polished
   // weights, its pruned entries forced; N:M levels run one sweep.
   const k = typeof sparsity === "number" ? s.wide.sweeps : 1;
+  const diag = input.gramDiagonal;
+  const polish = (t: Matrix, m: Uint8Array, o: RefitSolverOptions): Promise<RefitSolverResult> =>
+    diag !== undefined
+      ? refitKept(t, gram, m, { ...o, hessianDiagonal: diag })
+      : gram instanceof Float64Array
+        ? solver(t, gram, m, o)
+        : Promise.reject(new TypeError(`mamaSweep(${name}): a float32 gram needs option gramDiagonal`));
   const warnings: string[] = [];
   let start: Matrix = target;
   let prior: Uint8Array | undefined;
@@ -173,22 +202,30 @@ export async function mamaSweep(input: MamaSweepInput, solver: RefitSolver): Pro
     weight = r.weight;
     mask = r.mask;
     dampingUsed = r.dampingUsed;
+    // The shared factor is read by the sweeps only: after the last one its pages can hold the polish's.
+    if (last && input.factorDisposable === true && input.factor !== undefined)
+      recycleFloats(input.factor.upper);
     // Polish toward the target on this mask: the final budget, or the intermediate one (≥ 1) so the
     // next sweep starts from (nearly) the mask's least-squares optimum, where sweeping from it
     // minimises the same objective.
     const budget = last ? s.wide.polishIterations : Math.max(1, s.wide.intermediateIterations);
     if (budget > 0) {
-      const p = await solver(target, gram, mask, {
+      const p = await polish(target, mask, {
         damping,
         name,
         log,
         ...(signal !== undefined ? { signal } : {}),
         ...(backend !== undefined ? { backend } : {}),
         initialWeight: weight,
+        // The sweep's result is ours and read no more after the polish: the solver may write into it.
+        overwriteInitialWeight: true,
         maxIterations: budget,
         ...(last ? { hDelta: true } : {}),
       });
       for (const m of p.warnings) warnings.push(m);
+      // The sweep's weights were the polish's warm start only (copied into its Δ), unless the polish
+      // wrote its result there: their pages go to the next rows × cols array.
+      if (p.weight.buffer !== r.weight.buffer) recycleFloats(r.weight);
       weight = p.weight;
       hDelta = last ? p.hDelta : undefined;
       dampingUsed = p.dampingUsed;

@@ -66,9 +66,10 @@ export interface LinearProcedureInput {
   /** The run's compute backend (for solvers that run GEMMs, e.g. the PCG refit). */
   readonly backend?: ComputeBackend;
   /**
-   * The caller reads `stats.gram` and `stats.crossGram` no more after this call (this linear is the
-   * last one of its shared input): the procedure may then reuse their buffers (MAMA factors into the
-   * cross-Gram's once the dense target is formed). Default false.
+   * The caller reads `stats.gram`, `stats.crossGram` and `stats.targetProduct` no more after this
+   * call (this linear is the last one of its shared input): the procedure may then reuse their
+   * buffers (MAMA factors into the cross-Gram's once the dense target is formed, and hands the
+   * product statistic's to its refit once read). Default false.
    */
   readonly gramDisposable?: boolean;
   readonly log: Logger;

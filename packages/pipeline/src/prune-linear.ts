@@ -57,7 +57,8 @@ export interface PruneLinearOptions {
    * The caller reads `stats.gram` no more after this call (this linear is the last one of its shared
    * input): SparseGPT on the backend path may then damp and factor it in place (`overwriteHessian`, no
    * n² float64 copy), and `stats.gram` holds garbage afterwards; a method's own procedure is told so
-   * too (MAMA then reuses `stats.crossGram`'s buffer, which holds garbage afterwards). Default false.
+   * too (MAMA then reuses `stats.crossGram`'s or `stats.targetProduct`'s buffer, which holds garbage
+   * afterwards). Default false.
    */
   readonly gramDisposable?: boolean;
   /**

@@ -1,10 +1,11 @@
-import { createRng, matrix, SILENT_LOGGER } from "@mama-prune/core";
+import { createWasmBackend } from "@mama-prune/compute-wasm";
+import { type ComputeBackend, createRng, matrix, SILENT_LOGGER } from "@mama-prune/core";
 import { createCpuBackend } from "@mama-prune/model";
 import { leastSquaresRefit, reconstructionError } from "@mama-prune/redistribute";
 import { describe, expect, it } from "vitest";
 import { mamaLinearProcedure, mamaSettings } from "./mama-linear.ts";
 import { createMamaMethod } from "./mama-method.ts";
-import { refitKept } from "./refit-kept.ts";
+import { REFIT_MIN_BLOCK_ROWS, refitKept } from "./refit-kept.ts";
 
 // A small layer with correlated inputs (a few strong shared directions + noise, like activations).
 function layer(rows: number, cols: number, seed: number) {
@@ -115,5 +116,66 @@ describe("refitKept", () => {
     });
     expect(r.redistribution).toBe("refit");
     expect(r.refitSolver).toBe("direct");
+  });
+});
+
+describe("refitKept: a one-iteration PCG polish in blocks of rows", () => {
+  it("gives the whole call's weights and hDelta bit for bit, in more GEMM calls (wasm, warm start)", async () => {
+    const rows = 2 * REFIT_MIN_BLOCK_ROWS + 52; // two blocks of ≥ REFIT_MIN_BLOCK_ROWS rows
+    const cols = 96;
+    const { w, h, mask } = layer(rows, cols, 41);
+    mask.fill(0, 0, cols); // row 0 all pruned (only the first GEMM), row 1 none (no solve)
+    mask.fill(1, cols, 2 * cols);
+    const rng = createRng(42);
+    const init = Float32Array.from(w.data, (v, k) => (mask[k] === 1 ? v + 0.05 * rng.normal() : 0));
+    const wasm = await createWasmBackend();
+    let calls = 0;
+    const counted = new Proxy(wasm, {
+      get(target, key, receiver) {
+        const v = Reflect.get(target, key, receiver) as unknown;
+        if (key === "matmulTransB") {
+          return (...a: Parameters<ComputeBackend["matmulTransB"]>) => {
+            calls++;
+            return target.matmulTransB(...a);
+          };
+        }
+        return typeof v === "function" ? v.bind(target) : v;
+      },
+    });
+    try {
+      const run = async (rowBlockFloats: number, warm = init, overwriteInitialWeight = false) => {
+        calls = 0;
+        const r = await refitKept(w, h, mask, {
+          backend: counted,
+          name: "polish",
+          maxIterations: 1,
+          initialWeight: warm,
+          hDelta: true,
+          maxDirectMultiplyAdds: 0, // PCG, as on a wide layer
+          rowBlockFloats,
+          overwriteInitialWeight,
+        });
+        return { r, calls };
+      };
+      const whole = await run(Number.POSITIVE_INFINITY);
+      const blocked = await run(REFIT_MIN_BLOCK_ROWS * cols); // floor(2100 / 1024) = 2 blocks
+      expect(whole.r.solver).toBe("pcg");
+      expect(blocked.calls).toBeGreaterThan(whole.calls);
+      expect(Array.from(blocked.r.weight)).toEqual(Array.from(whole.r.weight));
+      expect(Array.from(blocked.r.hDelta!)).toEqual(Array.from(whole.r.hDelta!));
+      expect(blocked.r.dampingUsed).toBe(whole.r.dampingUsed);
+      // The warm start given up: the result is written into its array, the same values.
+      const spent = new Float32Array(init);
+      const inPlace = await run(REFIT_MIN_BLOCK_ROWS * cols, spent, true);
+      expect(inPlace.r.weight).toBe(spent);
+      expect(Array.from(inPlace.r.weight)).toEqual(Array.from(whole.r.weight));
+      expect(Array.from(inPlace.r.hDelta!)).toEqual(Array.from(whole.r.hDelta!));
+      // The polish moved the kept weights (the test compares work done, not two no-ops).
+      let moved = 0;
+      for (let k = 0; k < init.length; k++) if (whole.r.weight[k] !== init[k]) moved++;
+      expect(moved).toBeGreaterThan(rows * cols * 0.4);
+    } finally {
+      await wasm.dispose?.();
+    }
   });
 });

@@ -1,7 +1,31 @@
 // ---- The exact refit of a row's kept weights, with the solver chosen per linear (never OBS) ----
 
-import type { ComputeBackend, Logger, Matrix } from "@mama-prune/core";
-import { chooseRefitSolver, leastSquaresRefit, pcgRefit } from "@mama-prune/redistribute";
+import { type ComputeBackend, type Logger, type Matrix, matrix } from "@mama-prune/core";
+import {
+  chooseRefitSolver,
+  leastSquaresRefit,
+  type PcgRefitOptions,
+  type PcgRefitResult,
+  pcgRefit,
+  pooledFloat32,
+  recycleFloats,
+} from "@mama-prune/redistribute";
+
+/**
+ * A PCG polish (an iteration budget of at most one, e.g. MAMA's sweep polish) of more than this many
+ * rows × cols values runs in blocks of rows (each at least {@link REFIT_MIN_BLOCK_ROWS}): PCG's
+ * per-call state — Δ and the residuals in float64, the search directions and the GEMM output in
+ * float32, 24 bytes per value — then covers one block instead of the whole linear (1 GiB at
+ * 11008 × 4096, 0.2 GiB in five blocks; each block repeats PCG's checks of H and its preconditioner's
+ * three 16-row GEMMs, about 0.4 s at 11008 columns). Rows are independent in PCG (the preconditioner depends
+ * on H only, a row's GEMM products on its own row: the backends give each row of x·wᵀ the same bits
+ * whatever other rows the call holds, while the call keeps ≥ 128 rows, which blocks of
+ * ≥ {@link REFIT_MIN_BLOCK_ROWS} rows do through a one-iteration polish); the weights and `hDelta`
+ * are the whole call's bit for bit.
+ */
+export const REFIT_ROW_BLOCK_FLOATS: number = 2 ** 23;
+/** Fewest rows of one block of a row-blocked polish (see {@link REFIT_ROW_BLOCK_FLOATS}). */
+export const REFIT_MIN_BLOCK_ROWS = 1024;
 
 /** Options of {@link refitKept}. */
 export interface RefitKeptOptions {
@@ -26,6 +50,22 @@ export interface RefitKeptOptions {
   readonly maxIterations?: number;
   /** PCG only: also return `hDelta` = (W' − W)·H, tracked along the solve (`pcgRefit`'s option). */
   readonly hDelta?: boolean;
+  /**
+   * PCG polish only (`maxIterations` ≤ 1): run it in blocks of rows above this many rows × cols values
+   * (default {@link REFIT_ROW_BLOCK_FLOATS}); same weights bit for bit, less memory at once.
+   */
+  readonly rowBlockFloats?: number;
+  /**
+   * The caller reads `initialWeight` no more: a row-blocked polish writes each block's result into it
+   * (after the block's call, the only reader of those rows) and returns it, no second rows × cols array.
+   */
+  readonly overwriteInitialWeight?: boolean;
+  /**
+   * PCG only: `hessian` is the float32 rounding of a float64 Gram with this diagonal (`pcgRefit`'s
+   * option: the float64 Gram's weights bit for bit). The direct solve cannot take it: a RangeError
+   * when the choice falls on it.
+   */
+  readonly hessianDiagonal?: Float64Array;
 }
 
 /** Result of {@link refitKept}. */
@@ -55,7 +95,7 @@ export interface RefitKeptResult {
  */
 export async function refitKept(
   weight: Matrix,
-  hessian: Float64Array,
+  hessian: Float64Array | Float32Array,
   mask: Uint8Array,
   options: RefitKeptOptions,
 ): Promise<RefitKeptResult> {
@@ -89,15 +129,31 @@ export async function refitKept(
   };
   if (solver === "pcg" && options.backend !== undefined) {
     const { log: _log, ...quiet } = common;
-    const r = await pcgRefit(weight, hessian, mask, {
+    const pcgOptions: PcgRefitOptions = {
       ...(budget === undefined ? common : quiet),
       backend: options.backend,
       // Only the weights are used here: skip PCG's final measuring GEMM (same weights, bit for bit).
       measure: false,
-      ...(options.initialWeight !== undefined ? { initialWeight: options.initialWeight } : {}),
       ...(budget !== undefined ? { maxIterations: budget } : {}),
       ...(options.hDelta === true ? { hDelta: true } : {}),
-    });
+      ...(options.hessianDiagonal !== undefined ? { hessianDiagonal: options.hessianDiagonal } : {}),
+    };
+    const blocks = polishBlocks(weight.rows, weight.cols, budget, options.rowBlockFloats);
+    const r =
+      blocks <= 1
+        ? await pcgRefit(weight, hessian, mask, {
+            ...pcgOptions,
+            ...(options.initialWeight !== undefined ? { initialWeight: options.initialWeight } : {}),
+          })
+        : await pcgByRowBlocks(
+            weight,
+            hessian,
+            mask,
+            pcgOptions,
+            options.initialWeight,
+            blocks,
+            options.overwriteInitialWeight === true,
+          );
     return {
       ...(r.hDelta !== undefined ? { hDelta: r.hDelta } : {}),
       weight: r.weight,
@@ -108,6 +164,11 @@ export async function refitKept(
       reason,
     };
   }
+  if (options.hessianDiagonal !== undefined) {
+    throw new RangeError(
+      `refitKept(${options.name}): option hessianDiagonal needs the PCG solver, got the direct solve (${reason}).`,
+    );
+  }
   const r = await leastSquaresRefit(weight, hessian, mask, common);
   return {
     weight: r.weight,
@@ -117,4 +178,65 @@ export async function refitKept(
     reason:
       choice.solver === "pcg" ? `${choice.reason} (no backend given: the direct solve ran)` : choice.reason,
   };
+}
+
+/** Blocks of rows of a PCG polish (1: the whole linear in one call). */
+function polishBlocks(
+  rows: number,
+  cols: number,
+  budget: number | undefined,
+  rowBlockFloats: number = REFIT_ROW_BLOCK_FLOATS,
+): number {
+  if (budget === undefined || budget > 1 || rows * cols <= rowBlockFloats) return 1;
+  const per = Math.max(REFIT_MIN_BLOCK_ROWS, Math.floor(rowBlockFloats / cols));
+  return Math.max(1, Math.floor(rows / per));
+}
+
+/**
+ * `pcgRefit` of the rows in `blocks` consecutive blocks (sizes within one row of each other), each a
+ * call of its own on the rows' weights, mask and warm start (views, no copies); the blocks' weights and
+ * `hDelta` are copied into whole arrays (the result into the warm start's array with
+ * `overwriteInitial`) and their own arrays handed back to the pool for the next block.
+ * Only the fields `refitKept` reads are combined (weight, hDelta, dampingUsed, warnings).
+ */
+async function pcgByRowBlocks(
+  weight: Matrix,
+  hessian: Float64Array | Float32Array,
+  mask: Uint8Array,
+  options: PcgRefitOptions,
+  initialWeight: Float32Array | undefined,
+  blocks: number,
+  overwriteInitial: boolean,
+): Promise<Pick<PcgRefitResult, "weight" | "hDelta" | "dampingUsed" | "warnings">> {
+  const { rows, cols } = weight;
+  // (rows, cols) the result: the warm start's own array when the caller gives it up (a block's rows
+  // of it are read by that block's call only, before its result is written there)
+  const out = overwriteInitial && initialWeight !== undefined ? initialWeight : pooledFloat32(rows * cols);
+  const hDelta = options.hDelta === true ? pooledFloat32(rows * cols) : undefined; // (rows, cols)
+  const warnings: string[] = [];
+  let dampingUsed = 0;
+  for (let b = 0; b < blocks; b++) {
+    const r0 = Math.floor((b * rows) / blocks);
+    const r1 = Math.floor(((b + 1) * rows) / blocks);
+    const lo = r0 * cols;
+    const hi = r1 * cols;
+    const r = await pcgRefit(
+      matrix(r1 - r0, cols, weight.data.subarray(lo, hi)),
+      hessian,
+      mask.subarray(lo, hi),
+      {
+        ...options,
+        ...(initialWeight !== undefined ? { initialWeight: initialWeight.subarray(lo, hi) } : {}),
+      },
+    );
+    out.set(r.weight, lo);
+    recycleFloats(r.weight);
+    if (hDelta !== undefined && r.hDelta !== undefined) {
+      hDelta.set(r.hDelta, lo);
+      recycleFloats(r.hDelta);
+    }
+    dampingUsed = r.dampingUsed;
+    for (const m of r.warnings) warnings.push(m);
+  }
+  return { weight: out, ...(hDelta !== undefined ? { hDelta } : {}), dampingUsed, warnings };
 }

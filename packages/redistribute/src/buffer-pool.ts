@@ -36,8 +36,12 @@ export class BufferPool {
     return this.free.filter((r) => r.deref() !== undefined).length;
   }
 
-  /** An ArrayBuffer of at least `bytes` (stale contents); a new one when none pooled fits. */
-  take(bytes: number): ArrayBuffer {
+  /**
+   * An ArrayBuffer of at least `bytes` (stale contents); a new one when none pooled fits. `exact`:
+   * only a pooled buffer of exactly `bytes` fits (for arrays handed to callers, whose `.buffer` is
+   * then the array's own size).
+   */
+  take(bytes: number, exact = false): ArrayBuffer {
     if (bytes < POOL_MIN_BYTES) return new ArrayBuffer(bytes);
     let best: ArrayBuffer | undefined;
     let at = -1;
@@ -48,7 +52,8 @@ export class BufferPool {
         if (at > i) at--;
         continue;
       }
-      if (b.byteLength >= bytes && (best === undefined || b.byteLength < best.byteLength)) {
+      const fits = exact ? b.byteLength === bytes : b.byteLength >= bytes;
+      if (fits && (best === undefined || b.byteLength < best.byteLength)) {
         best = b;
         at = i;
       }
@@ -73,10 +78,38 @@ export class BufferPool {
 export const WORK_POOL: BufferPool = new BufferPool(2);
 
 /**
- * The pool of the batched PCG refit (`pcgRefit`): its per-call state — Δ and the residuals (float64
- * rows × cols each), the search directions and the GEMM output (float32), one block of H's rows and
- * its product — goes back here at the end of the call, so the next refit reuses those pages instead
- * of allocating ~0.45 GiB anew per 2048 × 8192 linear while the last call's copies wait for a
- * collection. Pooled buffers are zero-filled on take (as fresh ones): the results do not change.
+ * The pool of the batched PCG refit (`pcgRefit`) and of the rows × cols arrays around it: its per-call
+ * state — Δ and the residuals (float64 rows × cols each), the search directions and the GEMM output
+ * (float32), one block of H's rows and its product — goes back here at the end of the call, so the
+ * next refit reuses those pages instead of allocating ~0.45 GiB anew per 2048 × 8192 linear while
+ * the last call's copies wait for a collection. Its result arrays and a caller's dead rows × cols
+ * arrays (MAMA's dense-target products, warm starts, gradients: {@link recycleFloats}) come from and
+ * go back here too ({@link pooledFloat32}). Pooled buffers are zero-filled on take (as fresh ones):
+ * the results do not change. Twelve buffers: one linear's PCG state (six) plus the caller's arrays.
  */
-export const PCG_POOL: BufferPool = new BufferPool(6);
+export const PCG_POOL: BufferPool = new BufferPool(12);
+
+/**
+ * A zeroed Float32Array of `n` values (the contents of `new Float32Array(n)`) on a buffer of
+ * {@link PCG_POOL} when one of exactly 4·n bytes is pooled, else a new one: a rows × cols array that
+ * reuses the pages of a dead one of the same shape instead of adding to what V8 collects late.
+ *
+ * @example
+ * const y = pooledFloat32(rows * cols); // as new Float32Array(rows * cols)
+ */
+export function pooledFloat32(n: number): Float32Array {
+  const a = new Float32Array(PCG_POOL.take(4 * n, true), 0, n);
+  return a.fill(0);
+}
+
+/**
+ * Hand the buffer of a dead array to {@link PCG_POOL} for {@link pooledFloat32} and the PCG refit:
+ * nothing may read or write `a`, or any other view of its buffer, afterwards. Views that do not start
+ * at their buffer's beginning are ignored (part of a larger buffer someone else may own).
+ *
+ * @example
+ * recycleFloats(gradient); // its last read was just above
+ */
+export function recycleFloats(a: Float32Array | Float64Array): void {
+  if (a.byteOffset === 0) PCG_POOL.give(a.buffer);
+}

@@ -1,4 +1,5 @@
 export { BLOCKED_LEAF, type BlockedFactorStats, upperCholeskyOfInverseBlocked } from "./blocked-cholesky.ts";
+export { pooledFloat32, recycleFloats } from "./buffer-pool.ts";
 export {
   type CholeskyResult,
   cholesky,

@@ -1,10 +1,13 @@
 // ---- Least-squares refit of all rows at once by batched preconditioned conjugate gradients ----
 
 import type { ComputeBackend, Logger, Matrix } from "@mama-prune/core";
-import { createYielder, PruneError } from "@mama-prune/core";
-import { PCG_POOL } from "./buffer-pool.ts";
+import { createYielder } from "@mama-prune/core";
+import { PCG_POOL, pooledFloat32 } from "./buffer-pool.ts";
 import { checkDamping, checkHessian, checkMask, checkWeight } from "./common.ts";
 import { buildPreconditioner, type Preconditioner } from "./pcg-precond.ts";
+import { checkInitial, compact, diagonalInfo, PCG_WINDOW } from "./pcg-support.ts";
+
+export { PCG_WINDOW } from "./pcg-support.ts";
 
 /**
  * Default relative tolerance of {@link pcgRefit}: a row stops when the error decrease of its last
@@ -15,8 +18,6 @@ import { buildPreconditioner, type Preconditioner } from "./pcg-precond.ts";
 export const PCG_DEFAULT_TOLERANCE = 1e-8;
 /** Default iteration cap of {@link pcgRefit} (rows still running then are reported, never hidden). */
 export const PCG_DEFAULT_MAX_ITERATIONS = 500;
-/** Number of consecutive iterations whose error decrease enters the stopping test. */
-export const PCG_WINDOW = 2;
 /** Default rank of the Nyström part of the preconditioner (0 = plain Jacobi). */
 export const PCG_DEFAULT_RANK = 16;
 
@@ -69,6 +70,12 @@ export interface PcgRefitOptions {
    * false). Weights unchanged bit for bit.
    */
   readonly hDelta?: boolean;
+  /**
+   * `hessian` (a Float32Array) is the float32 rounding of a float64 Gram whose diagonal this is: λ,
+   * the dead inputs and diag(H_d) come from it, and H's rows enter the GEMMs in the blocks of the
+   * float64 path (views, no copy) — the float64 Gram's weights bit for bit, with half its memory.
+   */
+  readonly hessianDiagonal?: Float64Array;
 }
 
 /**
@@ -176,16 +183,22 @@ export async function pcgRefit(
   if (init !== undefined) checkInitial(where, init, rows, n);
   const tick = createYielder(options.signal); // a turn for Ctrl-C and timers, then the abort check
   await tick(where);
-  const info = checkHessian(where, hessian, n);
+  const diag64 = options.hessianDiagonal;
+  const checked = checkHessian(where, hessian, n);
+  const info = diag64 === undefined ? checked : diagonalInfo(where, hessian, diag64, n);
   const lambda = relDamping * info.meanDiag;
   const hBlock = options.hBlockFloats ?? PCG_H_BLOCK_FLOATS;
   // Rows of H per GEMM: all of them (one float32 H, as given or copied once), or blocks of a multiple
-  // of 8 (the kernel's column panel) converted from the float64 H per product.
+  // of 8 (the kernel's column panel) converted from the float64 H per product (or, for the float32
+  // rounding of one, views of its rows).
   const nb =
-    hessian instanceof Float32Array || n * n <= hBlock ? n : Math.max(8, Math.floor(hBlock / n / 8) * 8);
+    (hessian instanceof Float32Array && diag64 === undefined) || n * n <= hBlock
+      ? n
+      : Math.max(8, Math.floor(hBlock / n / 8) * 8);
   const h32 = nb === n ? (hessian instanceof Float32Array ? hessian : new Float32Array(hessian)) : undefined; // (n, n)
-  const hb = h32 === undefined ? pooledF32(nb * n) : undefined; // (nb, n) one block of H's rows
-  const yb = hb === undefined ? undefined : pooledF32(rows * nb); // (≤ rows, nb)
+  const rows32 = hessian instanceof Float32Array ? hessian : undefined; // blocks as views
+  const hb = h32 === undefined && rows32 === undefined ? pooledF32(nb * n) : undefined; // (nb, n) one block of H's rows
+  const yb = h32 === undefined ? pooledF32(rows * nb) : undefined; // (≤ rows, nb)
   // H_d·v = H·v + shift ⊙ v: the ridge, plus the anchor's H_jj = 1 on dead inputs.
   const shift = new Float64Array(n); // (n,)
   const diagD = new Float64Array(n); // (n,) diag(H_d)
@@ -193,7 +206,7 @@ export async function pcgRefit(
   for (let j = 0; j < n; j++) {
     const dead = info.dead[j] === 1;
     shift[j] = lambda + (dead ? 1 : 0);
-    const d = (dead ? 1 : hessian[j * n + j]!) + lambda;
+    const d = (dead ? 1 : diag64 === undefined ? hessian[j * n + j]! : diag64[j]!) + lambda;
     diagD[j] = d;
     invDiag[j] = d > 0 ? 1 / d : 0;
   }
@@ -231,8 +244,12 @@ export async function pcgRefit(
     const y = out ?? new Float32Array(m * n); // (m, n)
     for (let j0 = 0; j0 < n; j0 += nb) {
       const c = Math.min(nb, n - j0);
-      const w = hb!.subarray(0, c * n);
-      for (let k = 0; k < c * n; k++) w[k] = hessian[j0 * n + k]!;
+      let w: Float32Array;
+      if (rows32 !== undefined) w = rows32.subarray(j0 * n, (j0 + c) * n);
+      else {
+        w = hb!.subarray(0, c * n);
+        for (let k = 0; k < c * n; k++) w[k] = hessian[j0 * n + k]!;
+      }
       const yo = (m <= rows ? yb! : new Float32Array(m * c)).subarray(0, m * c);
       const q = await backend.matmulTransB(x, w, m, n, c, { out: yo });
       backend.invalidate(w);
@@ -257,7 +274,7 @@ export async function pcgRefit(
   const active = Int32Array.from(solve); // row ids, compacted as rows converge
   const rowIterations = new Uint32Array(rows);
   const err0 = new Float64Array(rows); // (rows,) damped error of the warm start
-  const hDelta = options.hDelta === true ? new Float32Array(rows * n) : undefined; // (rows, n) Δ·H
+  const hDelta = options.hDelta === true ? pooledFloat32(rows * n) : undefined; // (rows, n) Δ·H
   if (total > 0) {
     const q = await gemm(total);
     for (let a = 0; a < total; a++) {
@@ -346,7 +363,8 @@ export async function pcgRefit(
   }
 
   // ---- Final weights, and a fresh GEMM for the true residuals and the reconstruction error ----
-  const result = new Float32Array(src); // (rows, n)
+  const result = pooledFloat32(rows * n); // (rows, n) as new Float32Array(src), on pooled pages
+  result.set(src);
   for (let a = 0; a < total; a++) {
     const wo = order[a]! * n;
     for (let j = 0; j < n; j++) {
@@ -413,54 +431,4 @@ function pooledF64(n: number): Float64Array {
 /** A zeroed Float32Array of `n` values on a pooled buffer (the same contents as a fresh one). */
 function pooledF32(n: number): Float32Array {
   return new Float32Array(PCG_POOL.take(4 * n), 0, n).fill(0);
-}
-
-/** Drop the rows marked done from the compact per-row state; returns the new active count. */
-function compact(
-  m: number,
-  n: number,
-  done: Uint8Array,
-  active: Int32Array,
-  r: Float64Array,
-  p: Float32Array,
-  gamma: Float64Array,
-  err: Float64Array,
-  ring: Float64Array,
-  pre: Preconditioner,
-): number {
-  let w = 0;
-  for (let a = 0; a < m; a++) {
-    if (done[a] === 1) continue;
-    if (w !== a) {
-      active[w] = active[a]!;
-      r.copyWithin(w * n, a * n, a * n + n);
-      p.copyWithin(w * n, a * n, a * n + n);
-      gamma[w] = gamma[a]!;
-      err[w] = err[a]!;
-      ring.copyWithin(w * PCG_WINDOW, a * PCG_WINDOW, a * PCG_WINDOW + PCG_WINDOW);
-      pre.move(a, w);
-    }
-    w++;
-  }
-  done.fill(0, 0, m);
-  return w;
-}
-
-/** Check a warm start: a finite Float32Array of rows·cols. */
-function checkInitial(where: string, init: Float32Array, rows: number, n: number): void {
-  if (!(init instanceof Float32Array)) throw new TypeError(`${where}: initialWeight must be a Float32Array`);
-  if (init.length !== rows * n) {
-    throw new PruneError(
-      "SHAPE_MISMATCH",
-      `${where}: initialWeight length does not match the weight. Expected ${rows}·${n} = ${rows * n}, got ${init.length}.`,
-    );
-  }
-  for (let i = 0; i < init.length; i++) {
-    if (!Number.isFinite(init[i]!)) {
-      throw new PruneError(
-        "NUMERIC_FAILURE",
-        `${where}: initialWeight has a non-finite value at [${Math.floor(i / n)}, ${i % n}]. Expected finite numbers, got ${init[i]}.`,
-      );
-    }
-  }
 }

@@ -397,6 +397,11 @@ export interface SparseGptFactorOptions {
    * `upper` is then this buffer). The factor's values are the same bit for bit.
    */
   readonly into?: Float64Array;
+  /**
+   * The caller gives H up (as `sparsegpt`'s option): on the backend path, with H float64 and exactly
+   * symmetric, the factor is computed in H's own buffer (the returned `upper` is then H). Same values.
+   */
+  readonly overwriteHessian?: boolean;
 }
 
 /** Result of {@link sparseGptFactor}: the factor to pass as `sparsegpt`'s `factor`. */
@@ -446,7 +451,13 @@ export async function sparseGptFactor(
     options.log,
     warnings,
     factorInPlace(cols, backend),
-    dampedCopies(hessian, cols, prep.dead, options.into),
+    options.overwriteHessian === true &&
+      options.into === undefined &&
+      backend !== undefined &&
+      hessian instanceof Float64Array &&
+      prep.exactlySymmetric
+      ? dampedInPlace(hessian, cols, prep.dead)
+      : dampedCopies(hessian, cols, prep.dead, options.into),
   );
   return { upper: f.value, relDamping: f.relDamping, warnings };
 }
