@@ -9,17 +9,10 @@ import { createWasmBackend } from "@mama-prune/compute-wasm";
 import { matrix, SILENT_LOGGER, type Sparsity } from "@mama-prune/core";
 import { recycleFloats } from "@mama-prune/redistribute";
 import { afterAll, describe, expect, it } from "vitest";
+import { driftedStreams, rng } from "../test/fixtures/mask-problems.ts";
 import { mamaLinearProcedure, mamaSettings } from "./mama-linear.ts";
 import { createMamaMethod } from "./mama-method.ts";
 import type { LinearProcedureResult } from "./method.ts";
-
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s * 1664525 + 1013904223) >>> 0;
-    return s / 2 ** 32 - 0.5;
-  };
-}
 
 const wasm = await createWasmBackend();
 afterAll(async () => {
@@ -35,25 +28,7 @@ const w = matrix(
   n,
   Float32Array.from({ length: rows * n }, () => r()),
 );
-const scale = Array.from({ length: n }, () => 0.3 + 2 * (r() + 0.5));
-const gram = new Float64Array(n * n);
-const cross = new Float64Array(n * n);
-const xt = new Float64Array(n);
-const x = new Float64Array(n);
-for (let t = 0; t < tokens; t++) {
-  const base = r();
-  for (let j = 0; j < n; j++) {
-    xt[j] = scale[j]! * (r() + 0.7 * base);
-    x[j] = xt[j]! + 0.3 * r();
-  }
-  for (let a = 0; a < n; a++) {
-    const va = xt[a]!;
-    for (let b = 0; b < n; b++) {
-      gram[a * n + b]! += va * xt[b]!;
-      cross[a * n + b]! += va * x[b]!;
-    }
-  }
-}
+const { gram, cross } = driftedStreams(r, n, tokens);
 // The product statistic M = W·(C − H̃)ᵀ (down_proj's form of the dense target's statistic).
 const product = new Float64Array(rows * n);
 for (let i = 0; i < rows; i++) {

@@ -1,16 +1,9 @@
 import { matrix, SILENT_LOGGER } from "@mama-prune/core";
 import { leastSquaresRefit, sparsegpt } from "@mama-prune/redistribute";
 import { describe, expect, it } from "vitest";
+import { rng } from "../test/fixtures/mask-problems.ts";
 import { mamaLinearProcedure, mamaSettings } from "./mama-linear.ts";
 import { MAMA_PIPELINE_DEFAULTS } from "./mama-method.ts";
-
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s * 1664525 + 1013904223) >>> 0;
-    return s / 2 ** 32 - 0.5;
-  };
-}
 
 /** Σ_rows (w' − w)ᵀ(H + λ·mean(diag H)·I)(w' − w), computed directly. */
 function loss(w: Float32Array, wp: Float32Array, gram: Float64Array, n: number, rel: number): number {

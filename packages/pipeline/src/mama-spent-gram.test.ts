@@ -5,18 +5,11 @@
 import { createWasmBackend } from "@mama-prune/compute-wasm";
 import { matrix, SILENT_LOGGER, type Sparsity } from "@mama-prune/core";
 import { afterAll, describe, expect, it } from "vitest";
+import { rng } from "../test/fixtures/mask-problems.ts";
 import { mamaLinearProcedure, mamaSettings } from "./mama-linear.ts";
 import { createMamaMethod } from "./mama-method.ts";
 import type { LinearProcedureResult } from "./method.ts";
 import { targetProductAccumulate } from "./target-product.ts";
-
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s * 1664525 + 1013904223) >>> 0;
-    return s / 2 ** 32 - 0.5;
-  };
-}
 
 const wasm = await createWasmBackend();
 afterAll(async () => {
