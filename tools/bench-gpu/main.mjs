@@ -59,7 +59,7 @@ import {
   writeFileSync,
 } from "node:fs";
 import { cpus, totalmem } from "node:os";
-import { dirname, join, relative, resolve } from "node:path";
+import { dirname, isAbsolute, join, relative, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { renderSummary } from "./summary.mjs";
 
@@ -140,6 +140,10 @@ async function main() {
   const started = Date.now();
   const deadline = started + Number(values["deadline-s"]) * 1000;
   const out = resolve(values.out);
+  // What the log and the children's command lines show: repo-relative inside the checkout (the children
+  // run in ROOT), so committed logs carry no machine paths; absolute elsewhere (the device's $OUT).
+  const rel = relative(resolve(ROOT), out);
+  const shown = rel !== "" && !rel.startsWith("..") && !isAbsolute(rel) ? rel : out;
   mkdirSync(out, { recursive: true });
   const logFile = createWriteStream(join(out, "log.txt"));
   const say = (s) => {
@@ -179,7 +183,7 @@ async function main() {
       .map((l) => l.trim())
       .join("; "),
   };
-  say(`bench:gpu ${values.quick ? "--quick " : ""}→ ${out}`);
+  say(`bench:gpu ${values.quick ? "--quick " : ""}→ ${shown}`);
   say(`machine: ${JSON.stringify(machine)}`);
 
   /** One stage: a child process with the stage's own time limit; its output goes to the console and log.txt. */
@@ -229,7 +233,7 @@ async function main() {
 
   const tsx = ["--conditions", "@mama-prune/source", "--import", "tsx"];
   let adapter;
-  if (await stage("adapter", [relative(ROOT, SELF), "--probe", join(out, "adapter.json")], 90)) {
+  if (await stage("adapter", [relative(ROOT, SELF), "--probe", join(shown, "adapter.json")], 90)) {
     adapter = JSON.parse(readFileSync(join(out, "adapter.json"), "utf8"));
   }
   const cpuAdapter = adapter !== undefined && isCpuAdapter(adapter);
@@ -256,7 +260,7 @@ async function main() {
         "packages/kernels-webgpu/bench/kernels.bench.ts",
         values.quick ? "--quick" : "--full",
         "--out",
-        out,
+        shown,
       ],
       kernelsCap,
     );
@@ -278,7 +282,7 @@ async function main() {
         ? ["--eval-method", "wanda@0.5", "--eval-windows", values.quick ? "2" : "16"]
         : []),
       "--out",
-      join(out, "scale"),
+      join(shown, "scale"),
     ];
     if (
       !(await stage(
@@ -320,7 +324,7 @@ async function main() {
     log,
   });
   writeFileSync(join(out, "summary.md"), summary);
-  console.log(`wrote ${join(out, "summary.md")}`);
+  console.log(`wrote ${join(shown, "summary.md")}`);
   process.exit(stages.every((s) => s.status === "ok") && adapter !== undefined ? 0 : 1);
 }
 

@@ -12,8 +12,8 @@
 
 import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { cpus, loadavg } from "node:os";
-import { resolve } from "node:path";
-import { pathToFileURL } from "node:url";
+import { relative, resolve } from "node:path";
+import { fileURLToPath, pathToFileURL } from "node:url";
 import { createRng } from "@mama-prune/core";
 import { createWebGpuBackend } from "../src/backend.ts";
 import { createNodeGpu } from "../src/node/index.ts";
@@ -221,5 +221,5 @@ const md = [
 ].join("\n");
 writeFileSync(new URL(`${outName}.md`, outDir), md);
 process.stderr.write(
-  `wrote ${new URL(`${outName}.json`, outDir).pathname} and ${outName}.md in ${totalS.toFixed(1)} s\n`,
+  `wrote ${relative(process.cwd(), fileURLToPath(new URL(`${outName}.json`, outDir)))} and ${outName}.md in ${totalS.toFixed(1)} s\n`,
 );
