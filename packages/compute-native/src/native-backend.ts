@@ -4,6 +4,7 @@
  */
 import {
   type ComputeBackend,
+  checkGramShapes,
   checkMatmulShapes,
   type MatmulOptions,
   PruneError,
@@ -223,7 +224,7 @@ class OrtGemmBackend implements NativeBackend {
       await this.delegate.gramAccumulate(x, m, k, acc);
       return;
     }
-    checkGramShapes(x, m, k, acc);
+    checkGramShapes(`${WHERE} gramAccumulate`, x, m, k, acc);
     this.nativeGramCalls++;
     await this.serial(() => this.runGram(x, m, k, acc));
   }
@@ -301,21 +302,6 @@ class OrtGemmBackend implements NativeBackend {
     await Promise.all(all.map((s) => s.then((x) => x.release()).catch(() => undefined)));
     await this.delegate.dispose?.();
   }
-}
-
-function checkGramShapes(x: Float32Array, m: number, k: number, acc: Float64Array): void {
-  const where = `${WHERE} gramAccumulate`;
-  for (const [label, v] of [
-    ["m", m],
-    ["k", k],
-  ] as const) {
-    if (!Number.isInteger(v) || v < 0)
-      throw new RangeError(`${where}: ${label} must be a non-negative integer, got ${v}`);
-  }
-  if (x.length !== m * k)
-    throw new RangeError(`${where}: x has ${x.length} elements, expected m·k = ${m * k}`);
-  if (acc.length !== k * k)
-    throw new RangeError(`${where}: acc has ${acc.length} elements, expected k·k = ${k * k}`);
 }
 
 function gramFailure(m: number, k: number, e: unknown): PruneError {

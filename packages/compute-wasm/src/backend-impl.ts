@@ -3,7 +3,12 @@
  * running the kernels' tasks, one call at a time. Packing, the weight cache and the task plans live
  * in ./packing.ts, ./weight-cache.ts and ./task-plan.ts. @internal
  */
-import { type AttentionLayout, checkMatmulShapes, type MatmulOptions } from "@mama-prune/core";
+import {
+  type AttentionLayout,
+  checkGramShapes,
+  checkMatmulShapes,
+  type MatmulOptions,
+} from "@mama-prune/core";
 import { type AttentionCallContext, causalAttentionCall } from "./attention-call.ts";
 import type { WasmBackend, WasmBackendStats, WasmRuntime } from "./backend.ts";
 import { GRAM_GEMM_MIN_K, gramBlockRows } from "./gram-gemm.ts";
@@ -201,11 +206,7 @@ export class WasmBackendImpl implements WasmBackend {
     if (!(acc instanceof Float64Array)) {
       throw new TypeError(`${where}: acc must be a Float64Array, got ${describe(acc)}`);
     }
-    checkDims(where, m, k);
-    if (x.length !== m * k)
-      throw new RangeError(`${where}: x has ${x.length} elements, expected m·k = ${m * k}`);
-    if (acc.length !== k * k)
-      throw new RangeError(`${where}: acc has ${acc.length} elements, expected k·k = ${k * k}`);
+    checkGramShapes(where, x, m, k, acc);
     if (m === 0 || k === 0) return;
     if (k >= GRAM_GEMM_MIN_K) return this.gramGemmImpl(x, m, k, acc);
     const kp = ceilTo(k, 8);

@@ -117,3 +117,29 @@ export function checkMatmulShapes(
     throw new RangeError(`${where}: out has ${options.out.length} elements, expected m·n = ${m * n}`);
   }
 }
+
+/**
+ * Validate the shapes of a gramAccumulate call (x [m, k], acc [k, k]), with the messages of
+ * {@link checkMatmulShapes}, so every backend fails alike.
+ *
+ * @throws RangeError naming the mismatching operand.
+ */
+export function checkGramShapes(
+  where: string,
+  x: Float32Array,
+  m: number,
+  k: number,
+  acc: Float64Array,
+): void {
+  for (const [label, v] of [
+    ["m", m],
+    ["k", k],
+  ] as const) {
+    if (!Number.isInteger(v) || v < 0)
+      throw new RangeError(`${where}: ${label} must be a non-negative integer, got ${v}`);
+  }
+  if (x.length !== m * k)
+    throw new RangeError(`${where}: x has ${x.length} elements, expected m·k = ${m * k}`);
+  if (acc.length !== k * k)
+    throw new RangeError(`${where}: acc has ${acc.length} elements, expected k·k = ${k * k}`);
+}

@@ -1,6 +1,7 @@
 export {
   type AttentionLayout,
   type ComputeBackend,
+  checkGramShapes,
   checkMatmulShapes,
   type MatmulOptions,
 } from "./compute.ts";
