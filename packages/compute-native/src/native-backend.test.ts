@@ -1,7 +1,7 @@
 // The native backend's matmulTransB against a float64 reference on both sides of the threshold (odd
 // sizes, bias, views with a byteOffset, an out buffer), its routing, passthroughs and errors.
 import { createWasmBackend, isWasmSimdSupported } from "@mama-prune/compute-wasm";
-import { type ComputeBackend, createRng, isPruneError } from "@mama-prune/core";
+import { type ComputeBackend, createRng, isPruneError, mirrorUpperToLower } from "@mama-prune/core";
 import { afterAll, describe, expect, it, vi } from "vitest";
 import { createOrtGemmBackend, type NativeBackend } from "./native-backend.ts";
 import { loadOnnxRuntime } from "./node/native-node.ts";
@@ -160,6 +160,39 @@ describe.skipIf(!canRun)("createOrtGemmBackend on onnxruntime-node", () => {
       expect(Math.abs(acc[i]! + 1e-4 * scale[i]! - g[i]!) / scale[i]!).toBeGreaterThan(TOL);
     });
   }
+
+  it("Gram upperOnly: the upper triangle as without it, the lower untouched; a mirror gives the full result bit for bit (onnxruntime and delegate, several calls)", async () => {
+    const b = await make();
+    expect(b.gramUpperOnly).toBe(true);
+    for (const [m, k, native] of [
+      [1100, 700, true], // block rows of 512 over 700 columns
+      [600, 511, false], // the delegate's Gram
+    ] as const) {
+      expect(usesNativeGram(m, k, DEFAULT_NATIVE_GEMM_THRESHOLD)).toBe(native);
+      const full = new Float64Array(k * k);
+      const upper = new Float64Array(k * k).fill(Number.NaN); // the lower triangle must stay NaN
+      for (let a = 0; a < k; a++) for (let c = a; c < k; c++) upper[a * k + c] = full[a * k + c] = (a + c) % 5;
+      for (let a = 0; a < k; a++) for (let c = 0; c < a; c++) full[a * k + c] = full[c * k + a]!;
+      for (let call = 0; call < 2; call++) {
+        const x = uniform(m * k, 90 + 7 * call + k);
+        await b.gramAccumulate(x, m, k, full);
+        await b.gramAccumulate(x, m, k, upper, { upperOnly: true });
+      }
+      let upperDiff = 0;
+      let lowerTouched = 0;
+      for (let a = 0; a < k; a++) {
+        for (let c = 0; c < k; c++) {
+          const i = a * k + c;
+          if (c >= a && !Object.is(upper[i], full[i])) upperDiff++;
+          if (c < a && native && !Number.isNaN(upper[i]!)) lowerTouched++;
+        }
+      }
+      expect(upperDiff).toBe(0);
+      expect(lowerTouched).toBe(0); // onnxruntime skipped the lower triangle
+      mirrorUpperToLower(upper, k);
+      expect(upper).toEqual(full);
+    }
+  });
 
   it("Gram: narrower than gramMinCols goes to the delegate (its values bit for bit); views at a byteOffset", async () => {
     const b = await make();

@@ -6,6 +6,7 @@ import {
   type ComputeBackend,
   checkGramShapes,
   checkMatmulShapes,
+  type GramOptions,
   type MatmulOptions,
   PruneError,
   transposeInto,
@@ -81,6 +82,7 @@ class OrtGemmBackend implements NativeBackend {
   private delegatedCalls = 0;
   private nativeGramCalls = 0;
   private disposed = false;
+  private scratchRef: WeakRef<Float32Array> | undefined;
   /** The delegate's fused attention, when it has one (the model's matmul path otherwise). */
   readonly causalAttentionWindows?: NonNullable<ComputeBackend["causalAttentionWindows"]>;
   /** The delegate's SwiGLU, when it has one (the model's own loop otherwise). */
@@ -218,7 +220,20 @@ class OrtGemmBackend implements NativeBackend {
     return out;
   }
 
-  async gramAccumulate(x: Float32Array, m: number, k: number, acc: Float64Array): Promise<void> {
+  /**
+   * `upperOnly` skips the lower triangle's copy of every onnxruntime block row (about 60 % of the
+   * float64 folding); calls below the threshold go to the delegate whole (its Gram is exactly
+   * symmetric, so a mirror reproduces it).
+   */
+  readonly gramUpperOnly = true;
+
+  async gramAccumulate(
+    x: Float32Array,
+    m: number,
+    k: number,
+    acc: Float64Array,
+    options?: GramOptions,
+  ): Promise<void> {
     this.alive("gramAccumulate");
     if (!usesNativeGram(m, k, this.threshold)) {
       await this.delegate.gramAccumulate(x, m, k, acc);
@@ -226,7 +241,7 @@ class OrtGemmBackend implements NativeBackend {
     }
     checkGramShapes(`${WHERE} gramAccumulate`, x, m, k, acc);
     this.nativeGramCalls++;
-    await this.serial(() => this.runGram(x, m, k, acc));
+    await this.serial(() => this.runGram(x, m, k, acc, options?.upperOnly === true));
   }
 
   /**
@@ -234,12 +249,29 @@ class OrtGemmBackend implements NativeBackend {
    * transposed once (k × rows), then each block row j0..j1 of the upper triangle is one GEMM,
    * xtᵀ[j0..j1]·xtᵀ[j0..k]ᵀ (half the flops of the full product), whose float32 values are added in
    * float64 to acc's upper triangle and, the same values, to its lower triangle (exactly symmetric
-   * increments).
+   * increments; skipped with `upperOnly`). The transposed chunk reuses the previous call's scratch
+   * while V8 still holds it (a WeakRef: consecutive calls of one statistics pass skip 4·k·rows bytes
+   * of fresh pages, and nothing is kept alive that a collection would free).
    */
-  private async runGram(x: Float32Array, m: number, k: number, acc: Float64Array): Promise<void> {
+  /** Float32 scratch of at least `n` floats: the last call's while it is still alive, else a new one. */
+  private gramScratch(n: number): Float32Array {
+    const last = this.scratchRef?.deref();
+    if (last !== undefined && last.length >= n) return last;
+    const s = new Float32Array(n);
+    this.scratchRef = new WeakRef(s);
+    return s;
+  }
+
+  private async runGram(
+    x: Float32Array,
+    m: number,
+    k: number,
+    acc: Float64Array,
+    upperOnly: boolean,
+  ): Promise<void> {
     const chunk = Math.min(m, NATIVE_GRAM_CHUNK_ROWS);
     const blockRows = Math.min(k, GRAM_BLOCK_ROWS);
-    const xt = new Float32Array(k * chunk); // (k, rows) one chunk of x, transposed
+    const xt = this.gramScratch(k * chunk); // (k, rows) one chunk of x, transposed
     const y = new Float32Array(blockRows * k); // (blockRows, k − j0) one block row of the upper triangle
     const T = this.ort.Tensor;
     const session = await this.gramSession().catch((e: unknown) => {
@@ -269,7 +301,7 @@ class OrtGemmBackend implements NativeBackend {
         if (!(got instanceof Float32Array) || got.length !== b * w) {
           throw gramFailure(m, k, "no float32 output Y of the block row's size");
         }
-        foldBlockRow(got, b, w, j0, k, acc);
+        foldBlockRow(got, b, w, j0, k, acc, upperOnly);
       }
     }
   }
@@ -314,15 +346,25 @@ function gramFailure(m: number, k: number, e: unknown): PruneError {
 
 /**
  * Add one block row of the Gram's upper triangle, y (b, w) = rows j0..j0+b, columns j0..k, to acc:
- * y[r, c] (c ≥ r) to acc[j0 + r, j0 + c] and, for c > r, the same value to acc[j0 + c, j0 + r].
+ * y[r, c] (c ≥ r) to acc[j0 + r, j0 + c] and, for c > r (unless `upperOnly`), the same value to
+ * acc[j0 + c, j0 + r].
  * The block's entries below its diagonal (c < r) are not read: the mirror supplies them.
  */
-function foldBlockRow(y: Float32Array, b: number, w: number, j0: number, k: number, acc: Float64Array): void {
+function foldBlockRow(
+  y: Float32Array,
+  b: number,
+  w: number,
+  j0: number,
+  k: number,
+  acc: Float64Array,
+  upperOnly: boolean,
+): void {
   for (let r = 0; r < b; r++) {
     const a = (j0 + r) * k + j0;
     const yr = r * w;
     for (let c = r; c < w; c++) acc[a + c]! += y[yr + c]!;
   }
+  if (upperOnly) return;
   // Row j0 + c of acc, its columns j0..j0 + min(b, c): contiguous writes, y read down a column.
   for (let c = 1; c < w; c++) {
     const a = (j0 + c) * k + j0;

@@ -20,8 +20,26 @@ export interface ComputeBackend {
     n: number,
     options?: MatmulOptions,
   ): Promise<Float32Array>;
-  /** acc[k, k] += xᵀx for x [m, k], accumulated in float64 (Gram matrix / Hessian statistics). */
-  gramAccumulate(x: Float32Array, m: number, k: number, acc: Float64Array): Promise<void>;
+  /**
+   * acc[k, k] += xᵀx for x [m, k], accumulated in float64 (Gram matrix / Hessian statistics). With
+   * `options.upperOnly`, a backend that declares {@link ComputeBackend.gramUpperOnly} may leave the
+   * strict lower triangle of acc as it was (the upper triangle and diagonal get exactly what they
+   * would get without the option); the caller restores it with core's `mirrorUpperToLower` before
+   * reading it. Other backends ignore the option.
+   */
+  gramAccumulate(
+    x: Float32Array,
+    m: number,
+    k: number,
+    acc: Float64Array,
+    options?: GramOptions,
+  ): Promise<void>;
+  /**
+   * True when {@link ComputeBackend.gramAccumulate} honours `upperOnly` (it then skips the lower
+   * triangle's copy of every increment, and its full result is exactly symmetric, so mirroring the
+   * upper triangle reproduces it bit for bit). Absent: the option is ignored.
+   */
+  readonly gramUpperOnly?: boolean;
   /** acc[j] += Σ_i x[i, j]² for x [m, k] (squared column norms, e.g. Wanda's ‖X_j‖²). */
   colSqNormAccumulate(x: Float32Array, m: number, k: number, acc: Float64Array): Promise<void>;
   /**
@@ -74,6 +92,15 @@ export interface AttentionLayout {
   readonly headDim: number;
   /** Keys visible to a query: the last `slidingWindow` positions (itself included); absent = all. */
   readonly slidingWindow?: number | undefined;
+}
+
+/** Options of {@link ComputeBackend.gramAccumulate}. */
+export interface GramOptions {
+  /**
+   * Only the upper triangle (diagonal included) of acc needs the increment; a backend with
+   * {@link ComputeBackend.gramUpperOnly} then leaves the strict lower triangle untouched.
+   */
+  readonly upperOnly?: boolean;
 }
 
 /** Options of {@link ComputeBackend.matmulTransB}. */

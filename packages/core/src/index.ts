@@ -3,6 +3,7 @@ export {
   type ComputeBackend,
   checkGramShapes,
   checkMatmulShapes,
+  type GramOptions,
   type MatmulOptions,
 } from "./compute.ts";
 export {
@@ -21,6 +22,7 @@ export { createMemoryLogger, type Logger, type LogRecord, SILENT_LOGGER } from "
 export { type Matrix, matrix, numel } from "./matrix.ts";
 export { createRng, type Rng, randomNormal } from "./rng.ts";
 export {
+  countZeros,
   isNmPattern,
   type NmPattern,
   nmGroupPruned,
@@ -32,6 +34,6 @@ export {
   type ValidateSparsityOptions,
   validateSparsity,
 } from "./sparsity.ts";
-export { transposeInto } from "./transpose.ts";
+export { mirrorUpperToLower, transposeInto } from "./transpose.ts";
 export { escapeUntrusted, quoteUntrusted, UNTRUSTED_MAX_CHARS } from "./untrusted.ts";
 export { createYielder, type Yielder, type YielderOptions } from "./yielder.ts";

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import {
+  countZeros,
   isNmPattern,
   isPruneError,
   nmGroupPruned,
@@ -158,5 +159,20 @@ describe("error codes", () => {
     expect(pruneErrorKind("NUMERIC_FAILURE")).toBe("failure");
     expect(pruneErrorKind("ABORTED")).toBe("aborted");
     expect(PRUNE_ERROR_CODES.filter((c) => pruneErrorKind(c) === "aborted")).toEqual(["ABORTED"]);
+  });
+});
+
+describe("countZeros", () => {
+  it("counts +0 and −0 like w[i] === 0 (NaN, subnormals and ±Infinity are not zero), at a byteOffset", () => {
+    const values = [0, -0, 1, -1, Number.NaN, 1e-45, -1e-45, Number.POSITIVE_INFINITY, -3.5, 0];
+    const big = new Float32Array(3 + 1000);
+    for (let i = 0; i < 1000; i++) big[3 + i] = values[(i * 7) % values.length]!;
+    const w = big.subarray(3);
+    let want = 0;
+    for (let i = 0; i < w.length; i++) if (w[i] === 0) want++;
+    expect(want).toBeGreaterThan(0);
+    expect(countZeros(w)).toBe(want);
+    expect(countZeros(new Float32Array([0, -0, 1, Number.NaN]))).toBe(2);
+    expect(countZeros(new Float32Array(0))).toBe(0);
   });
 });

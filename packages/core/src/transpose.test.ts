@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { transposeInto } from "./transpose.ts";
+import { mirrorUpperToLower, transposeInto } from "./transpose.ts";
 
 /** The definition, element by element. */
 function reference(src: ArrayLike<number>, offset: number, stride: number, h: number, w: number): number[] {
@@ -55,5 +55,26 @@ describe("transposeInto", () => {
     expect(() => transposeInto(new Float32Array(12), 0, 3, 1.5, 3, new Float32Array(12))).toThrow(
       /h must be a non-negative integer, got 1.5/,
     );
+  });
+});
+
+describe("mirrorUpperToLower", () => {
+  it("copies the strict upper triangle onto the lower one, tile edges included (brute force)", () => {
+    for (const k of [0, 1, 2, 63, 64, 65, 130]) {
+      const a = Float64Array.from({ length: k * k }, (_, i) => i * 0.5 - 7);
+      const want = a.slice();
+      for (let i = 0; i < k; i++) for (let j = 0; j < i; j++) want[i * k + j] = a[j * k + i]!;
+      mirrorUpperToLower(a, k);
+      expect(a).toEqual(want);
+      if (k > 1) expect(a[k]).toBe(a[1]); // a[1, 0] = a[0, 1]
+    }
+    const f = new Float32Array([1, 2, 3, 4]);
+    mirrorUpperToLower(f, 2);
+    expect([...f]).toEqual([1, 2, 2, 4]);
+  });
+
+  it("rejects a wrong size or k", () => {
+    expect(() => mirrorUpperToLower(new Float64Array(5), 2)).toThrow(/has 5 elements, expected k·k = 4/);
+    expect(() => mirrorUpperToLower(new Float64Array(4), -1)).toThrow(/k must be a non-negative integer/);
   });
 });

@@ -63,3 +63,37 @@ export function transposeInto(
     }
   }
 }
+
+/** Side of the square tiles of {@link mirrorUpperToLower}. */
+const MIRROR_TILE = 64;
+
+/**
+ * a[j·k + i] = a[i·k + j] for i < j: copy the strict upper triangle of the row-major k × k matrix
+ * `a` onto its strict lower triangle (the upper triangle and the diagonal are not written). Walks
+ * 64 × 64 tiles, so both the column reads and the row writes stay in the cache. For a Gram matrix
+ * accumulated with `{ upperOnly: true }` (see ComputeBackend.gramAccumulate), this restores the
+ * lower triangle; on an exactly symmetric matrix it changes nothing.
+ *
+ * @throws RangeError when k is not a non-negative integer or `a` does not have k·k elements.
+ * @example
+ * const a = new Float64Array([1, 2, 0, 3]);
+ * mirrorUpperToLower(a, 2); // a = [1, 2, 2, 3]
+ */
+export function mirrorUpperToLower(a: Float32Array | Float64Array, k: number): void {
+  if (!Number.isInteger(k) || k < 0)
+    throw new RangeError(`mirrorUpperToLower: k must be a non-negative integer, got ${k}`);
+  if (a.length !== k * k)
+    throw new RangeError(`mirrorUpperToLower: the matrix has ${a.length} elements, expected k·k = ${k * k}`);
+  for (let i0 = 0; i0 < k; i0 += MIRROR_TILE) {
+    const i1 = Math.min(k, i0 + MIRROR_TILE);
+    for (let j0 = i0; j0 < k; j0 += MIRROR_TILE) {
+      const j1 = Math.min(k, j0 + MIRROR_TILE);
+      // rows j of the lower tile (j0..j1) × columns i (i0..min(i1, j)): a[j, i] = a[i, j]
+      for (let j = j0; j < j1; j++) {
+        const o = j * k;
+        const iEnd = Math.min(i1, j);
+        for (let i = i0; i < iEnd; i++) a[o + i] = a[i * k + j]!;
+      }
+    }
+  }
+}

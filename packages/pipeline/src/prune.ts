@@ -1,6 +1,7 @@
 // ---- The sequential pruning pipeline (DESIGN.md §1/§3): a loop over blocks, and over linears ----
 
 import {
+  countZeros,
   createYielder,
   matrix,
   type NmPattern,
@@ -40,12 +41,6 @@ function nmTailNote(nm: NmPattern, name: string, rows: number, cols: number): st
   const k = nmGroupPruned(nm, t);
   const perRow = nmRowPruned(nm, cols);
   return `prune: ${nm.n}:${nm.m} on ${name} [${rows}, ${cols}] of every block: the last ${t} input columns of each row form a tail group shorter than ${nm.m}, pruned at floor(${nm.n}·${t}/${nm.m}) = ${k}; ${perRow} of ${cols} per row (${((100 * perRow) / cols).toFixed(2)} %).`;
-}
-
-function countZeros(w: Float32Array): number {
-  let z = 0;
-  for (let i = 0; i < w.length; i++) if (w[i] === 0) z++;
-  return z;
 }
 
 /**

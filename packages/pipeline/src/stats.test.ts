@@ -1,4 +1,4 @@
-import { createRng, isPruneError } from "@mama-prune/core";
+import { type ComputeBackend, createRng, type GramOptions, isPruneError } from "@mama-prune/core";
 import { createCpuBackend } from "@mama-prune/model";
 import { describe, expect, it } from "vitest";
 import { columnMeans, columnNorms, createStatsAccumulator } from "./stats.ts";
@@ -44,6 +44,39 @@ describe("createStatsAccumulator", () => {
     }
     expect(columnNorms(new Float64Array([9, 16]))).toEqual(new Float32Array([3, 4]));
     expect(columnMeans(new Float64Array([2, 4]), 2)).toEqual(new Float32Array([1, 2]));
+  });
+
+  it("asks a gramUpperOnly backend for the upper triangle only and mirrors it at result() (= the full Gram bit for bit)", async () => {
+    const rng = createRng(4);
+    const [rows, cols] = [9, 6];
+    const x = Float32Array.from({ length: rows * cols }, () => rng.normal()); // (rows, cols)
+    const cpu = createCpuBackend();
+    const seen: (GramOptions | undefined)[] = [];
+    // The CPU backend's Gram with the lower triangle of every increment dropped, as onnxruntime's is.
+    const upperOnlyBackend: ComputeBackend = {
+      ...cpu,
+      gramUpperOnly: true,
+      async gramAccumulate(xb, m, k, acc, options) {
+        seen.push(options);
+        const next = acc.slice();
+        await cpu.gramAccumulate(xb, m, k, next);
+        for (let a = 0; a < k; a++) for (let c = a; c < k; c++) acc[a * k + c] = next[a * k + c]!;
+      },
+    };
+    const full = createStatsAccumulator(cols, { gram: true }, cpu);
+    const upper = createStatsAccumulator(cols, { gram: true }, upperOnlyBackend);
+    for (const [r0, r1] of [
+      [0, 4],
+      [4, 9],
+    ] as const) {
+      await full.add(x.subarray(r0 * cols, r1 * cols), r1 - r0);
+      await upper.add(x.subarray(r0 * cols, r1 * cols), r1 - r0);
+    }
+    expect(seen).toEqual([{ upperOnly: true }, { upperOnly: true }]);
+    const g = upper.result().gram!;
+    expect(g[cols]).not.toBe(0); // the mirrored lower triangle is filled
+    expect(g).toEqual(full.result().gram);
+    expect(upper.result().gram).toEqual(full.result().gram); // a second result() changes nothing
   });
 
   it("collects only what is asked and rejects negative sample weights", async () => {

@@ -1,7 +1,7 @@
 // ---- Per-linear calibration statistics (Σx², Σx, XᵀX, token counts, sample weights) ----
 
 import type { ComputeBackend } from "@mama-prune/core";
-import { PruneError } from "@mama-prune/core";
+import { mirrorUpperToLower, PruneError } from "@mama-prune/core";
 
 /** Which statistics to accumulate for one linear input. */
 export interface StatsNeeds {
@@ -83,6 +83,11 @@ export function createStatsAccumulator(
   const weightedSqNorm = needs.weightedSqNorm ? new Float64Array(cols) : undefined; // (cols,)
   const sum = needs.sum ? new Float64Array(cols) : undefined; // (cols,)
   const gram = needs.gram ? new Float64Array(cols * cols) : undefined; // (cols, cols)
+  // A backend with `gramUpperOnly` accumulates only the upper triangle; result() mirrors it once
+  // (bit for bit the full accumulation, see ComputeBackend.gramAccumulate).
+  const upperOnly = backend.gramUpperOnly === true;
+  const gramOptions = upperOnly ? { upperOnly } : undefined;
+  let lowerStale = false;
   let tokens = 0;
   let weightSum = 0;
   return {
@@ -125,7 +130,10 @@ export function createStatsAccumulator(
         weightSum += rows;
       }
       if (weightedSqNorm) await backend.colSqNormAccumulate(scaled, rows, cols, weightedSqNorm);
-      if (gram) await backend.gramAccumulate(scaled, rows, cols, gram);
+      if (gram) {
+        lowerStale = upperOnly;
+        await backend.gramAccumulate(scaled, rows, cols, gram, gramOptions);
+      }
       if (sum) {
         for (let r = 0; r < rows; r++) {
           const w = rowWeights === undefined ? 1 : rowWeights[r]!;
@@ -136,6 +144,10 @@ export function createStatsAccumulator(
       }
     },
     result(): LinearInputStats {
+      if (gram && lowerStale) {
+        mirrorUpperToLower(gram, cols);
+        lowerStale = false;
+      }
       return {
         cols,
         tokens,
