@@ -5,7 +5,7 @@ import { type ComputeBackend, createRng, isPruneError, mirrorUpperToLower } from
 import { afterAll, describe, expect, it, vi } from "vitest";
 import { createOrtGemmBackend, type NativeBackend } from "./native-backend.ts";
 import { loadOnnxRuntime } from "./node/native-node.ts";
-import type { OrtModule } from "./ort.ts";
+import type { OrtModule, OrtSessionOptions } from "./ort.ts";
 import {
   DEFAULT_NATIVE_GEMM_THRESHOLD,
   type NativeGemmThreshold,
@@ -317,6 +317,41 @@ describe.skipIf(!canRun)("createOrtGemmBackend on onnxruntime-node", () => {
     expect(() =>
       createOrtGemmBackend({ ort: ort as OrtModule, delegate: d, threads: 1, threshold: { minDim: -1 } }),
     ).toThrow(/threshold\.minDim must be a non-negative integer, got "-1"/);
+  });
+});
+
+describe.skipIf(!isWasmSimdSupported())("createOrtGemmBackend session options", () => {
+  it("turns onnxruntime's spin-waiting off unless `spinning: true`; rejects a non-boolean", async () => {
+    const seen: OrtSessionOptions[] = [];
+    const fake: OrtModule = {
+      Tensor: class {
+        readonly data: Float32Array;
+        constructor(_t: string, data: Float32Array, _d: readonly number[]) {
+          this.data = data;
+        }
+      },
+      InferenceSession: {
+        create: async (_m, options) => {
+          seen.push(options);
+          return { run: async () => ({}), release: async () => {} };
+        },
+      },
+    };
+    const call = (b: NativeBackend) =>
+      b.matmulTransB(new Float32Array(300 * 300), new Float32Array(300 * 300), 300, 300, 300).catch(() => 0);
+    const off = createOrtGemmBackend({ ort: fake, delegate: await createWasmBackend(), threads: 2 });
+    const on = createOrtGemmBackend({ ort: fake, delegate: await createWasmBackend(), threads: 2, spinning: true });
+    await call(off);
+    await call(on);
+    expect(seen.map((o) => o.extra.session.intra_op.allow_spinning)).toEqual(["0", "1"]);
+    expect(seen[0]!.intraOpNumThreads).toBe(2);
+    await off.dispose();
+    await on.dispose();
+    const d = await createWasmBackend();
+    expect(() =>
+      createOrtGemmBackend({ ort: fake, delegate: d, threads: 1, spinning: "yes" as unknown as boolean }),
+    ).toThrow(/spinning must be a boolean, got yes/);
+    await d.dispose();
   });
 });
 

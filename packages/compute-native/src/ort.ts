@@ -24,6 +24,8 @@ export interface OrtSessionOptions {
   readonly interOpNumThreads: number;
   readonly executionMode: "sequential";
   readonly graphOptimizationLevel: "all";
+  /** Session config entries (onnxruntime_session_options_config_keys.h), nested by dots. */
+  readonly extra: { readonly session: { readonly intra_op: { readonly allow_spinning: "0" | "1" } } };
 }
 
 /** The onnxruntime module: `Tensor`, `InferenceSession` and (optionally) `env.versions`. */

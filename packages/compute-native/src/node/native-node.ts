@@ -24,6 +24,11 @@ export interface NativeBackendNodeOptions extends WasmBackendBaseOptions {
   readonly threads?: number;
   /** Which matmuls run on onnxruntime (default `DEFAULT_NATIVE_GEMM_THRESHOLD`). */
   readonly threshold?: Partial<NativeGemmThreshold>;
+  /**
+   * Let onnxruntime's intra-op threads spin between calls (default false; see
+   * `OrtGemmBackendOptions.spinning`).
+   */
+  readonly spinning?: boolean;
   /** Loads onnxruntime (default: `import("onnxruntime-node")`); injectable for tests. */
   readonly loadOrt?: () => Promise<unknown>;
   /**
@@ -100,7 +105,7 @@ export async function createNativeBackend(options: NativeBackendNodeOptions = {}
     throw new RangeError(`${where}: threads must be an integer in [1, 256], got ${String(options.threads)}`);
   }
   const ort = await loadOnnxRuntime(options.loadOrt);
-  const { threshold, loadOrt: _l, delegate: given, threads: _t, ...wasmOptions } = options;
+  const { threshold, spinning, loadOrt: _l, delegate: given, threads: _t, ...wasmOptions } = options;
   const delegate = given ?? (await createWasmBackendNode({ ...wasmOptions, threads }));
   try {
     return createOrtGemmBackend({
@@ -108,6 +113,7 @@ export async function createNativeBackend(options: NativeBackendNodeOptions = {}
       delegate,
       threads,
       ...(threshold !== undefined ? { threshold } : {}),
+      ...(spinning !== undefined ? { spinning } : {}),
     });
   } catch (e) {
     await delegate.dispose?.();
