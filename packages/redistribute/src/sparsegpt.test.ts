@@ -342,3 +342,40 @@ describe("sparsegpt", () => {
     );
   });
 });
+
+describe("sparsegpt: the block threshold's ties", () => {
+  it("with H = I (no cross-column updates) prunes, per block, the `count` smallest w² with ties broken by row-major index (brute-force sort)", async () => {
+    const [r, c, block] = [6, 40, 8];
+    // Four magnitudes only: most entries tie with others, and the threshold falls inside a run of ties.
+    const vals = [1, -1, 2, -2, 1, 3, -1, 2];
+    const w = matrix(
+      r,
+      c,
+      Float32Array.from({ length: r * c }, (_, i) => vals[(i * 5 + Math.floor(i / 7)) % vals.length]!),
+    );
+    const h = new Float64Array(c * c);
+    for (let j = 0; j < c; j++) h[j * c + j] = 1;
+    for (const frac of [0.3, 0.5, 0.7]) {
+      const res = await sparsegpt(w, h, { sparsity: frac, blockSize: block });
+      const want = new Uint8Array(r * c).fill(1);
+      let tiedAtThreshold = 0;
+      for (let i1 = 0; i1 < c; i1 += block) {
+        const i2 = Math.min(i1 + block, c);
+        const count = Math.floor(frac * r * i2) - Math.floor(frac * r * i1);
+        const entries: { s: number; at: number; rm: number }[] = [];
+        for (let rr = 0; rr < r; rr++) {
+          for (let cc = i1; cc < i2; cc++) {
+            const v = w.data[rr * c + cc]!;
+            entries.push({ s: v * v, at: rr * c + cc, rm: rr * (i2 - i1) + (cc - i1) });
+          }
+        }
+        entries.sort((a, b) => a.s - b.s || a.rm - b.rm);
+        for (let k = 0; k < count; k++) want[entries[k]!.at] = 0;
+        if (count > 0 && count < entries.length && entries[count - 1]!.s === entries[count]!.s) tiedAtThreshold++;
+      }
+      expect(tiedAtThreshold).toBeGreaterThan(0); // the tie rule decided some blocks
+      expect(Array.from(res.mask)).toEqual(Array.from(want));
+      for (let i = 0; i < r * c; i++) expect(res.weight[i]).toBe(want[i] === 1 ? w.data[i] : 0);
+    }
+  });
+});
