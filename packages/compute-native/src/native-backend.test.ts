@@ -171,7 +171,8 @@ describe.skipIf(!canRun)("createOrtGemmBackend on onnxruntime-node", () => {
       expect(usesNativeGram(m, k, DEFAULT_NATIVE_GEMM_THRESHOLD)).toBe(native);
       const full = new Float64Array(k * k);
       const upper = new Float64Array(k * k).fill(Number.NaN); // the lower triangle must stay NaN
-      for (let a = 0; a < k; a++) for (let c = a; c < k; c++) upper[a * k + c] = full[a * k + c] = (a + c) % 5;
+      for (let a = 0; a < k; a++)
+        for (let c = a; c < k; c++) upper[a * k + c] = full[a * k + c] = (a + c) % 5;
       for (let a = 0; a < k; a++) for (let c = 0; c < a; c++) full[a * k + c] = full[c * k + a]!;
       for (let call = 0; call < 2; call++) {
         const x = uniform(m * k, 90 + 7 * call + k);
@@ -340,7 +341,12 @@ describe.skipIf(!isWasmSimdSupported())("createOrtGemmBackend session options", 
     const call = (b: NativeBackend) =>
       b.matmulTransB(new Float32Array(300 * 300), new Float32Array(300 * 300), 300, 300, 300).catch(() => 0);
     const off = createOrtGemmBackend({ ort: fake, delegate: await createWasmBackend(), threads: 2 });
-    const on = createOrtGemmBackend({ ort: fake, delegate: await createWasmBackend(), threads: 2, spinning: true });
+    const on = createOrtGemmBackend({
+      ort: fake,
+      delegate: await createWasmBackend(),
+      threads: 2,
+      spinning: true,
+    });
     await call(off);
     await call(on);
     expect(seen.map((o) => o.extra.session.intra_op.allow_spinning)).toEqual(["0", "1"]);

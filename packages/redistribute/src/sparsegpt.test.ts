@@ -371,7 +371,8 @@ describe("sparsegpt: the block threshold's ties", () => {
         }
         entries.sort((a, b) => a.s - b.s || a.rm - b.rm);
         for (let k = 0; k < count; k++) want[entries[k]!.at] = 0;
-        if (count > 0 && count < entries.length && entries[count - 1]!.s === entries[count]!.s) tiedAtThreshold++;
+        if (count > 0 && count < entries.length && entries[count - 1]!.s === entries[count]!.s)
+          tiedAtThreshold++;
       }
       expect(tiedAtThreshold).toBeGreaterThan(0); // the tie rule decided some blocks
       expect(Array.from(res.mask)).toEqual(Array.from(want));
