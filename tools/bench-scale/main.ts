@@ -11,6 +11,7 @@
 //      adapter recorded per run; every backend is created once in a probe child before the model is synthesized)
 // Writes <out>.json and <out>.md. Generated models go under models/ and are deleted at the end (unless --keep).
 import { execFileSync } from "node:child_process";
+import { mkdirSync, writeFileSync } from "node:fs";
 import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import { cpus, loadavg } from "node:os";
 import { dirname, join } from "node:path";
@@ -302,7 +303,15 @@ async function parent(): Promise<void> {
     return;
   }
   const startedLoad = loadavg();
+  // Every finished run is also written to <out>.partial.json at once, so a crash or a stopped
+  // session keeps what was measured; the final write removes it.
   const runs: Record<string, unknown>[] = [];
+  const partial = `${values.out}.partial.json`;
+  const record = (run: Record<string, unknown>): void => {
+    runs.push(run);
+    mkdirSync(dirname(partial), { recursive: true });
+    writeFileSync(partial, `${JSON.stringify({ args: process.argv.slice(2), runs }, null, 2)}\n`);
+  };
   const say = (s: string): void => console.log(s);
   await mkdir("models", { recursive: true });
   // --backend a,b: every prune/eval run (small and mid included) once per backend; absent: the CLI default (no backend in the job).
@@ -334,7 +343,7 @@ async function parent(): Promise<void> {
         out: o,
         ...(b !== undefined ? { backend: b } : {}),
       });
-      runs.push({ model: "stories260K", ...r });
+      record({ model: "stories260K", ...r });
       await rm(o, { recursive: true, force: true });
       say(JSON.stringify(r));
     }
@@ -359,7 +368,7 @@ async function parent(): Promise<void> {
           out: o,
           ...(b !== undefined ? { backend: b } : {}),
         });
-        runs.push({ model: "llama-4x1024x2816", ...r });
+        record({ model: "llama-4x1024x2816", ...r });
         await rm(o, { recursive: true, force: true });
         say(JSON.stringify(r));
       }
@@ -414,7 +423,7 @@ async function parent(): Promise<void> {
               ? { mamaOptions: values["mama-options"] }
               : {}),
           });
-          runs.push({ model: label, layers: values.layers ?? "full", ...r });
+          record({ model: label, layers: values.layers ?? "full", ...r });
           say(JSON.stringify(r));
           if (values["eval-method"] === `${m}@${level}`) {
             say(`▶ eval ${o}`);
@@ -425,7 +434,7 @@ async function parent(): Promise<void> {
               windows: values["eval-windows"],
               ...be,
             });
-            runs.push({
+            record({
               model: label,
               layers: values.layers ?? "full",
               evalOf: `${m}@${level}`,
@@ -459,6 +468,7 @@ async function parent(): Promise<void> {
   await mkdir(dirname(values.out), { recursive: true });
   await writeFile(`${values.out}.json`, `${JSON.stringify(file, null, 2)}\n`);
   await writeFile(`${values.out}.md`, renderMarkdown(file) + (await notes(values.out)));
+  await rm(partial, { force: true });
   say(`wrote ${values.out}.json and .md`);
 }
 
@@ -678,7 +688,7 @@ function mamaRatios(prunes: Run[]): string[] {
     const sg = prunes.find((r) => r.job.method === "sparsegpt" && key(r) === key(m));
     const wa = prunes.find((r) => r.job.method === "wanda" && key(r) === key(m));
     out.push(
-      `| ${m["model"]} | ${m.job.level} | ${sec(m["totalMs"])} | ${ratio(ms(m, "totalMs"), ms(sg, "totalMs"))} | ${ratio(ms(m, "totalMs"), ms(wa, "totalMs"))} | ${ratio(ms(m, "scoreMs"), ms(sg, "scoreMs"))} | ${sec(ms(m, "totalMs") - ms(sg, "totalMs"))} | ${m["cpuMs"] === undefined ? "–" : sec(m["cpuMs"])} | ${ratio(ms(m, "cpuMs"), ms(sg, "cpuMs"))} | ${ratio(ms(m, "cpuMs"), ms(wa, "cpuMs"))} |`,
+      `| ${m["model"]} | ${m.job.level} | ${sec(m["totalMs"])} | ${ratio(ms(m, "totalMs"), ms(sg, "totalMs"))} | ${ratio(ms(m, "totalMs"), ms(wa, "totalMs"))} | ${ratio(ms(m, "scoreMs"), ms(sg, "scoreMs"))} | ${sg === undefined ? "–" : sec(ms(m, "totalMs") - ms(sg, "totalMs"))} | ${m["cpuMs"] === undefined ? "–" : sec(m["cpuMs"])} | ${ratio(ms(m, "cpuMs"), ms(sg, "cpuMs"))} | ${ratio(ms(m, "cpuMs"), ms(wa, "cpuMs"))} |`,
     );
   }
   out.push("");
