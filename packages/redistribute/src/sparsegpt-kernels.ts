@@ -1,7 +1,7 @@
 // ---- SparseGPT's inner kernels: the float64 lazy batch update and the per-group N:M selection ----
 
 import { type NmPattern, nmGroupPruned, PruneError } from "@mama-prune/core";
-import { selectNmGroup, zeroLowestInGroup } from "./obs-sweep.ts";
+import { kthSmallest, selectNmGroup, zeroLowestInGroup } from "./obs-sweep.ts";
 import type { SparseGptMaskScore } from "./sparsegpt-types.ts";
 
 /** Rows processed together in the lazy batch update. */
@@ -83,7 +83,10 @@ export function selectNM(
 
 /**
  * Per row of a column block [i1, i1 + bw): zero the mask of the `count` lowest scores (scores:
- * (rows, bw)); ties: lower column first.
+ * (rows, bw)); ties: lower column first. The row's `count`-th lowest score comes from
+ * {@link kthSmallest} on a copy (`scratch`, at least bw long), then every score below it is pruned
+ * by a branch-free 0/1 store and the entries equal to it in column order until `count` are pruned:
+ * the set a sort by (score, column) selects, in O(bw) per row instead of a comparator sort.
  */
 export function selectPerRow(
   scores: Float64Array,
@@ -93,15 +96,29 @@ export function selectPerRow(
   i1: number,
   bw: number,
   count: number,
-  order: number[],
+  scratch: Float64Array,
 ): void {
+  if (count <= 0) return;
   for (let r = 0; r < rows; r++) {
     const so = r * bw;
-    order.length = 0;
-    for (let c = 0; c < bw; c++) order.push(c);
-    order.sort((a, b) => scores[so + a]! - scores[so + b]! || a - b);
     const mo = r * cols + i1;
-    for (let t = 0; t < count && t < bw; t++) mask[mo + order[t]!] = 0;
+    if (count >= bw) {
+      mask.fill(0, mo, mo + bw);
+      continue;
+    }
+    const row = scratch.subarray(0, bw);
+    row.set(scores.subarray(so, so + bw));
+    const threshold = kthSmallest(row, count - 1);
+    let below = 0; // kthSmallest leaves every entry below the threshold before index count − 1
+    for (let k = 0; k < count - 1; k++) if (row[k]! < threshold) below++;
+    let ties = count - below;
+    for (let c = 0; c < bw; c++) mask[mo + c] = mask[mo + c]! & +(scores[so + c]! >= threshold);
+    for (let c = 0; c < bw && ties > 0; c++) {
+      if (scores[so + c] === threshold) {
+        mask[mo + c] = 0;
+        ties--;
+      }
+    }
   }
 }
 

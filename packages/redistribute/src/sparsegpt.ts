@@ -219,7 +219,7 @@ export async function sparsegpt(
   const nmScores = new Float64Array(nm?.m ?? 0); // (m,)
   const nmTaken = new Uint8Array(nm?.m ?? 0); // (m,)
   const nmPruned = nm === undefined ? 0 : nmGroupPruned(nm, nm.m); // zeros of a full group
-  const nmOrder: number[] = []; // per-row selection's index scratch
+  const rowScratch = new Float64Array(perRow ? blockSize : 0); // per-row selection's scratch
   const superBlocks = options.lazySuperBlocks ?? lazySuperBlocks(cols, blockSize);
   if (!Number.isInteger(superBlocks) || superBlocks < 1) {
     throw new RangeError(`${where}: lazySuperBlocks must be an integer ≥ 1, got ${superBlocks}`);
@@ -254,7 +254,7 @@ export async function sparsegpt(
             }
           }
         }
-        if (perRow) selectPerRow(scores, mask, rows, cols, i1, bw, count, nmOrder);
+        if (perRow) selectPerRow(scores, mask, rows, cols, i1, bw, count, rowScratch);
       }
       if (count > 0 && !perRow) {
         sorted.set(scores);
