@@ -27,6 +27,12 @@ export interface Preconditioner {
   ): void;
   /** Move slot `from` to slot `to` (row compaction). */
   move(from: number, to: number): void;
+  /** For tests: F (n, r), D̃⁻¹ (n,) and the Cholesky factor of C in `slot` (r, r; views, not copies). */
+  readonly parts: {
+    readonly f: Float64Array;
+    readonly invD: Float64Array;
+    factor(slot: number): Float64Array;
+  };
 }
 
 /**
@@ -90,6 +96,7 @@ export async function buildPreconditioner(
   const rr = r * r;
   const c = new Float64Array(slots * rr); // (slots, r, r) Cholesky factors of C
   const t = new Float64Array(r); // (r,)
+  const kept = new Int32Array(n + 1); // one row's kept columns
   let setupMultiplyAdds = 0;
   return {
     rank: r,
@@ -100,8 +107,41 @@ export async function buildPreconditioner(
       if (r === 0) return;
       const cs = c.subarray(slot * rr, slot * rr + rr);
       cs.fill(0);
+      // The kept columns, listed without a branch per column; then four at a time, each entry of C
+      // loaded and stored once per four and the four terms added in column order (the rounding of
+      // adding them one column at a time, bit for bit).
+      let nk = 0;
       for (let j = 0; j < n; j++) {
-        if (mask[mo + j] === 0) continue;
+        kept[nk] = j;
+        nk += +(mask[mo + j] !== 0);
+      }
+      let q = 0;
+      for (; q + 4 <= nk; q += 4) {
+        const j0 = kept[q]!;
+        const j1 = kept[q + 1]!;
+        const j2 = kept[q + 2]!;
+        const j3 = kept[q + 3]!;
+        const d0 = invD[j0]!;
+        const d1 = invD[j1]!;
+        const d2 = invD[j2]!;
+        const d3 = invD[j3]!;
+        const f0 = j0 * r;
+        const f1 = j1 * r;
+        const f2 = j2 * r;
+        const f3 = j3 * r;
+        for (let a = 0; a < r; a++) {
+          const v0 = f[f0 + a]! * d0;
+          const v1 = f[f1 + a]! * d1;
+          const v2 = f[f2 + a]! * d2;
+          const v3 = f[f3 + a]! * d3;
+          const ca = a * r;
+          for (let b = 0; b <= a; b++) {
+            cs[ca + b] = cs[ca + b]! + v0 * f[f0 + b]! + v1 * f[f1 + b]! + v2 * f[f2 + b]! + v3 * f[f3 + b]!;
+          }
+        }
+      }
+      for (; q < nk; q++) {
+        const j = kept[q]!;
         const dj = invD[j]!;
         const fj = j * r;
         for (let a = 0; a < r; a++) {
@@ -119,16 +159,46 @@ export async function buildPreconditioner(
         return;
       }
       t.fill(0);
+      // t = F_KᵀD̃⁻¹r over the nonzero terms, four columns at a time in column order (t never holds
+      // −0, so the skipped zero terms would not have changed it: bit for bit the one-at-a-time sum).
+      let nu = 0;
       for (let j = 0; j < n; j++) {
         const u = res[ro + j]! * invD[j]!;
         z[j] = u;
-        if (u === 0) continue;
+        kept[nu] = j;
+        nu += +(u !== 0);
+      }
+      let q = 0;
+      for (; q + 4 <= nu; q += 4) {
+        const j0 = kept[q]!;
+        const j1 = kept[q + 1]!;
+        const j2 = kept[q + 2]!;
+        const j3 = kept[q + 3]!;
+        const u0 = z[j0]!;
+        const u1 = z[j1]!;
+        const u2 = z[j2]!;
+        const u3 = z[j3]!;
+        const f0 = j0 * r;
+        const f1 = j1 * r;
+        const f2 = j2 * r;
+        const f3 = j3 * r;
+        for (let a = 0; a < r; a++)
+          t[a] = t[a]! + u0 * f[f0 + a]! + u1 * f[f1 + a]! + u2 * f[f2 + a]! + u3 * f[f3 + a]!;
+      }
+      for (; q < nu; q++) {
+        const j = kept[q]!;
+        const u = z[j]!;
         const fj = j * r;
         for (let a = 0; a < r; a++) t[a]! += u * f[fj + a]!;
       }
       solveWithFactor(c.subarray(slot * rr, slot * rr + rr), r, t);
+      let nk = 0;
       for (let j = 0; j < n; j++) {
-        if (mask[mo + j] === 0) continue;
+        kept[nk] = j;
+        nk += +(mask[mo + j] !== 0);
+      }
+      for (let p = 0; p < nk; p++) {
+        const j = kept[p]!;
         const fj = j * r;
         let s = 0;
         for (let a = 0; a < r; a++) s += f[fj + a]! * t[a]!;
@@ -138,6 +208,7 @@ export async function buildPreconditioner(
     move(from, to) {
       if (r > 0) c.copyWithin(to * rr, from * rr, from * rr + rr);
     },
+    parts: { f, invD, factor: (slot) => c.subarray(slot * rr, slot * rr + rr) },
   };
 }
 
