@@ -6,7 +6,7 @@ import { type ComputeBackend, PruneError } from "@mama-prune/core";
 import { createCpuBackend } from "@mama-prune/model";
 
 /** Every `--backend` value bench:scale accepts. */
-export const BENCH_BACKENDS: readonly string[] = ["auto", "wasm", "js", "native", "webgpu"];
+export const BENCH_BACKENDS: readonly string[] = ["auto", "wasm", "js", "native", "native-spin", "webgpu"];
 
 /** A child's backend and what must be released with it. */
 export interface BenchBackend {
@@ -18,7 +18,11 @@ export interface BenchBackend {
   dispose(): Promise<void>;
 }
 
-/** `name`: "auto" (or absent: the CLI default, as without --backend), "wasm", "js", "native" or "webgpu". */
+/**
+ * `name`: "auto" (or absent: the CLI default, as without --backend), "wasm", "js", "native",
+ * "native-spin" (native with onnxruntime's threads spin-waiting between calls, its pre-2026-12-07
+ * behaviour, to measure that default) or "webgpu".
+ */
 export async function createBenchBackend(name: string | undefined): Promise<BenchBackend> {
   if (name === "webgpu") return await createWebGpu();
   const backend = await createCpuOrNative(name);
@@ -26,9 +30,9 @@ export async function createBenchBackend(name: string | undefined): Promise<Benc
 }
 
 async function createCpuOrNative(name: string | undefined): Promise<ComputeBackend> {
-  if (name === "native") {
+  if (name === "native" || name === "native-spin") {
     const { createNativeBackend } = await import("@mama-prune/compute-native/node");
-    return await createNativeBackend();
+    return await createNativeBackend(name === "native-spin" ? { spinning: true } : {});
   }
   const prefer = name === undefined ? "auto" : name;
   if (prefer === "auto" && process.env["MAMA_PRUNE_NO_NATIVE"] !== "1") {

@@ -351,6 +351,8 @@ describe.skipIf(!isWasmSimdSupported())("createOrtGemmBackend session options", 
     await call(on);
     expect(seen.map((o) => o.extra.session.intra_op.allow_spinning)).toEqual(["0", "1"]);
     expect(seen[0]!.intraOpNumThreads).toBe(2);
+    expect(off.name).toMatch(/^onnxruntime x2 \+ wasm/);
+    expect(on.name).toMatch(/^onnxruntime x2 \(spinning\) \+ wasm/);
     await off.dispose();
     await on.dispose();
     const d = await createWasmBackend();

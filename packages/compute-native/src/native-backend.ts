@@ -109,7 +109,8 @@ class OrtGemmBackend implements NativeBackend {
       throw new RangeError(`${WHERE}: spinning must be a boolean, got ${String(o.spinning)}`);
     }
     this.spinning = o.spinning ?? false;
-    this.name = `onnxruntime x${o.threads} + ${o.delegate.name}`;
+    this.name = `onnxruntime x${o.threads}${this.spinning ? " (spinning)" : ""} + ${o.delegate.name}`;
+
     const d = o.delegate;
     const attention = d.causalAttentionWindows;
     if (attention !== undefined) {
