@@ -121,6 +121,12 @@ export interface MamaSweepInput {
    * (`hessianDiagonal`: the float64 Gram's weights bit for bit); the sweeps need `factor`.
    */
   readonly gramDiagonal?: Float64Array;
+  /**
+   * With `gramDiagonal`: `gram` is a float64 buffer holding H̃ in its strict lower triangle only (the
+   * factor's buffer, `factor.upper` above it: SparseGPT's `keepLowerTriangle`); the polish reads H̃
+   * from there (`refitKept`'s `hessianLowerTriangle`), the same weights as H̃'s float32 rounding.
+   */
+  readonly gramLowerTriangle?: boolean;
   readonly sparsity: Sparsity;
   readonly norms: Float64Array | undefined;
   readonly pre: Float32Array | undefined;
@@ -171,7 +177,11 @@ export async function mamaSweep(input: MamaSweepInput, solver: RefitSolver): Pro
   const diag = input.gramDiagonal;
   const polish = (t: Matrix, m: Uint8Array, o: RefitSolverOptions): Promise<RefitSolverResult> =>
     diag !== undefined
-      ? refitKept(t, gram, m, { ...o, hessianDiagonal: diag })
+      ? refitKept(t, gram, m, {
+          ...o,
+          hessianDiagonal: diag,
+          ...(input.gramLowerTriangle === true ? { hessianLowerTriangle: true } : {}),
+        })
       : gram instanceof Float64Array
         ? solver(t, gram, m, o)
         : Promise.reject(new TypeError(`mamaSweep(${name}): a float32 gram needs option gramDiagonal`));
@@ -194,6 +204,7 @@ export async function mamaSweep(input: MamaSweepInput, solver: RefitSolver): Pro
       ...(signal !== undefined ? { signal } : {}),
       ...(backend !== undefined ? { backend } : {}),
       ...(input.factor !== undefined ? { factor: input.factor } : {}),
+      ...(input.gramLowerTriangle === true && diag !== undefined ? { hessianLowerTriangle: diag } : {}),
       ...(obsOnly && prior === undefined
         ? {}
         : { maskScore: mamaSweepScore(s, input.dense, input.norms, input.pre, prior, obsOnly) }),
@@ -202,8 +213,9 @@ export async function mamaSweep(input: MamaSweepInput, solver: RefitSolver): Pro
     weight = r.weight;
     mask = r.mask;
     dampingUsed = r.dampingUsed;
-    // The shared factor is read by the sweeps only: after the last one its pages can hold the polish's.
-    if (last && input.factorDisposable === true && input.factor !== undefined)
+    // The shared factor is read by the sweeps only: after the last one its pages can hold the polish's
+    // (not when its buffer also holds the polish's H̃, `gramLowerTriangle`).
+    if (last && input.factorDisposable === true && input.factor !== undefined && input.factor.upper !== gram)
       recycleFloats(input.factor.upper);
     // Polish toward the target on this mask: the final budget, or the intermediate one (≥ 1) so the
     // next sweep starts from (nearly) the mask's least-squares optimum, where sweeping from it

@@ -66,6 +66,11 @@ export interface RefitKeptOptions {
    * when the choice falls on it.
    */
   readonly hessianDiagonal?: Float64Array;
+  /**
+   * PCG only, with `hessianDiagonal`: `hessian` (float64) holds H in its strict lower triangle only
+   * (`pcgRefit`'s option: e.g. SparseGPT's factor above it); same weights as its float32 rounding.
+   */
+  readonly hessianLowerTriangle?: boolean;
 }
 
 /** Result of {@link refitKept}. */
@@ -137,6 +142,7 @@ export async function refitKept(
       ...(budget !== undefined ? { maxIterations: budget } : {}),
       ...(options.hDelta === true ? { hDelta: true } : {}),
       ...(options.hessianDiagonal !== undefined ? { hessianDiagonal: options.hessianDiagonal } : {}),
+      ...(options.hessianLowerTriangle === true ? { hessianLowerTriangle: true } : {}),
     };
     const blocks = polishBlocks(weight.rows, weight.cols, budget, options.rowBlockFloats);
     const r =
@@ -164,9 +170,9 @@ export async function refitKept(
       reason,
     };
   }
-  if (options.hessianDiagonal !== undefined) {
+  if (options.hessianDiagonal !== undefined || options.hessianLowerTriangle === true) {
     throw new RangeError(
-      `refitKept(${options.name}): option hessianDiagonal needs the PCG solver, got the direct solve (${reason}).`,
+      `refitKept(${options.name}): options hessianDiagonal and hessianLowerTriangle need the PCG solver, got the direct solve (${reason}).`,
     );
   }
   const r = await leastSquaresRefit(weight, hessian, mask, common);
