@@ -248,9 +248,11 @@ export async function startPrune(
     await tick(`prune: block ${l}`);
     const { model, local } = await access.open(l);
     let stats: Partial<Record<InputKey, LinearInputStats>> = {};
+    // Inputs whose statistics the two-stream pass deferred: accumulated at their first linear.
+    let deferred: Partial<Record<InputKey, () => Promise<LinearInputStats>>> = {};
     if (denseHidden !== undefined && hidden !== undefined && cal !== undefined) {
       let denseOutput: Float32Array;
-      ({ stats, denseOutput } = await collectBlockStatsTwoStreams({
+      ({ stats, denseOutput, deferred } = await collectBlockStatsTwoStreams({
         model,
         local,
         hidden,
@@ -295,6 +297,11 @@ export async function startPrune(
       const tl = clock();
       const [rows, cols] = model.linearShape(local, name);
       const pname = linearTensorName(model, local, l, name);
+      const later = deferred[INPUT_OF[name]];
+      if (later !== undefined) {
+        delete deferred[INPUT_OF[name]];
+        stats[INPUT_OF[name]] = await later();
+      }
       const input = stats[INPUT_OF[name]];
       if (nm !== undefined && resolved.permute === "channels" && PERMUTABLE[name] && input !== undefined) {
         // N:M channel permutation: moves this linear's columns and its producers' rows (same function).
