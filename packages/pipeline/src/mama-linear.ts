@@ -312,6 +312,7 @@ export function mamaLinearProcedure(
     let reconstructionError: number | undefined;
     if (wide && sweep && gram !== undefined) {
       throwIfAborted(signal, where);
+      input.collectGarbage?.(); // the dense target's dead products, before the sweep's working copy
       const r = await mamaSweep(
         {
           settings: s,
@@ -331,6 +332,7 @@ export function mamaLinearProcedure(
           log,
           ...(signal !== undefined ? { signal } : {}),
           ...(input.backend !== undefined ? { backend: input.backend } : {}),
+          ...(input.collectGarbage !== undefined ? { collectGarbage: input.collectGarbage } : {}),
         },
         solver,
       );

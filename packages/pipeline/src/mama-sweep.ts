@@ -136,6 +136,8 @@ export interface MamaSweepInput {
   readonly log: Logger;
   readonly signal?: AbortSignal;
   readonly backend?: ComputeBackend;
+  /** The run's garbage collection hook (`LinearProcedureInput.collectGarbage`), called before each polish. */
+  readonly collectGarbage?: () => void;
 }
 
 /** What {@link mamaSweep} returns. */
@@ -222,6 +224,7 @@ export async function mamaSweep(input: MamaSweepInput, solver: RefitSolver): Pro
     // minimises the same objective.
     const budget = last ? s.wide.polishIterations : Math.max(1, s.wide.intermediateIterations);
     if (budget > 0) {
+      input.collectGarbage?.(); // the sweep's dead working arrays, before the polish's state
       const p = await polish(target, mask, {
         damping,
         name,

@@ -297,10 +297,13 @@ export async function startPrune(
       const tl = clock();
       const [rows, cols] = model.linearShape(local, name);
       const pname = linearTensorName(model, local, l, name);
+      // The previous linear's (or the statistics pass's) dead arrays, before this linear's.
+      options.collectGarbage?.();
       const later = deferred[INPUT_OF[name]];
       if (later !== undefined) {
         delete deferred[INPUT_OF[name]];
         stats[INPUT_OF[name]] = await later();
+        options.collectGarbage?.(); // the kept inputs and the accumulation's operands
       }
       const input = stats[INPUT_OF[name]];
       if (nm !== undefined && resolved.permute === "channels" && PERMUTABLE[name] && input !== undefined) {
@@ -347,6 +350,7 @@ export async function startPrune(
           : {}),
         backend,
         ...(lastOf.get(INPUT_OF[name]) === name ? { gramDisposable: true } : {}),
+        ...(options.collectGarbage !== undefined ? { collectGarbage: options.collectGarbage } : {}),
         sparsegptFactors,
         log,
         ...(signal !== undefined ? { signal } : {}),
