@@ -7,6 +7,7 @@ import { loadLlama } from "@mama-prune/model";
 import { describe, expect, it } from "vitest";
 import { randomModel, randomWindows } from "../test/fixtures/random-model.ts";
 import { collectBlockStatsTwoStreams } from "./dense-stream.ts";
+import { nodeGarbageCollector } from "./node/garbage-collector.ts";
 import type { LinearInputStats } from "./stats.ts";
 
 const asArray = (a: Float64Array | undefined): number[] | undefined =>
@@ -68,6 +69,20 @@ describe("collectBlockStatsTwoStreams: deferred statistics", () => {
       expect(down.gram!.some((v) => v !== 0)).toBe(true);
       expect(down.targetProduct!.some((v) => v !== 0)).toBe(true);
       expect(down.weightSum).toBe(24 * (0.5 + 1.5 + 2.5));
+
+      // The deferred call holds its own inputs only: the other inputs' statistics, dropped by the
+      // caller (as prune drops them after their last linear), are collectable while it waits.
+      const gc = nodeGarbageCollector();
+      const fresh = await run(true);
+      const refs = (["attn", "o", "mlp"] as const).flatMap((k) => [
+        new WeakRef(fresh.stats[k]!.gram!),
+        new WeakRef(fresh.stats[k]!.crossGram!),
+      ]);
+      for (const k of ["attn", "o", "mlp"] as const) delete fresh.stats[k];
+      await new Promise((r) => setTimeout(r, 0)); // WeakRef targets are kept until the job ends
+      gc();
+      expect(refs.filter((r) => r.deref() !== undefined).length).toBe(0);
+      expectSameStats(await fresh.deferred.down!(), inPass.stats.down);
     } finally {
       await backend.dispose?.();
     }
