@@ -8,6 +8,7 @@ import {
   type SparseGptFactor,
   sparseGptFactor,
 } from "@mama-prune/redistribute";
+import { collectGarbageNow } from "./collect-garbage.ts";
 import { denseTargetWeight } from "./dense-target.ts";
 import type { SpentGramFactor } from "./dense-target-backend.ts";
 import { prepareGram } from "./gram-diagonal.ts";
@@ -312,7 +313,7 @@ export function mamaLinearProcedure(
     let reconstructionError: number | undefined;
     if (wide && sweep && gram !== undefined) {
       throwIfAborted(signal, where);
-      input.collectGarbage?.(); // the dense target's dead products, before the sweep's working copy
+      await collectGarbageNow(input.collectGarbage); // the dense target's dead products, before the sweep's
       const r = await mamaSweep(
         {
           settings: s,

@@ -7,6 +7,7 @@ import {
   type SparseGptMaskScore,
   sparsegpt,
 } from "@mama-prune/redistribute";
+import { collectGarbageNow } from "./collect-garbage.ts";
 import type {
   MamaProcedureSettings,
   RefitSolver,
@@ -224,7 +225,7 @@ export async function mamaSweep(input: MamaSweepInput, solver: RefitSolver): Pro
     // minimises the same objective.
     const budget = last ? s.wide.polishIterations : Math.max(1, s.wide.intermediateIterations);
     if (budget > 0) {
-      input.collectGarbage?.(); // the sweep's dead working arrays, before the polish's state
+      await collectGarbageNow(input.collectGarbage); // the sweep's dead working arrays, before the polish's
       const p = await polish(target, mask, {
         damping,
         name,

@@ -5,6 +5,7 @@ import { createWasmBackend } from "@mama-prune/compute-wasm";
 import { LINEAR_NAMES } from "@mama-prune/model";
 import { describe, expect, it } from "vitest";
 import { randomModel, randomWindows } from "../test/fixtures/random-model.ts";
+import { collectGarbageNow } from "./collect-garbage.ts";
 import { nodeGarbageCollector } from "./node/garbage-collector.ts";
 import { prune } from "./prune.ts";
 
@@ -55,5 +56,23 @@ describe("PruneOptions.collectGarbage", () => {
     } finally {
       await backend.dispose?.();
     }
+  });
+});
+
+describe("collectGarbageNow", () => {
+  it("runs the hook after the current job, when a pool's WeakRef made in it no longer keeps its buffer", async () => {
+    const gc = nodeGarbageCollector();
+    const sameJob = new WeakRef(new ArrayBuffer(4 << 20));
+    gc();
+    expect(sameJob.deref()).toBeDefined(); // KeepDuringJob: a collection in this job cannot free it
+    const pooled = new WeakRef(new ArrayBuffer(4 << 20)); // as BufferPool.give, in this job
+    let ran = 0;
+    await collectGarbageNow(() => {
+      ran++;
+      gc();
+    });
+    expect(ran).toBe(1);
+    expect(pooled.deref()).toBeUndefined();
+    await collectGarbageNow(undefined); // no hook: nothing to run
   });
 });

@@ -21,6 +21,7 @@ import {
   runBlockBatched,
 } from "./block-runner.ts";
 import { PERMUTABLE, permuteBlockChannels } from "./channel-permutation-block.ts";
+import { collectGarbageNow } from "./collect-garbage.ts";
 import { collectBlockStatsTwoStreams } from "./dense-stream.ts";
 import { methodNeeds, resolveMethod } from "./methods.ts";
 import { owlOutlierRatios } from "./owl.ts";
@@ -298,12 +299,12 @@ export async function startPrune(
       const [rows, cols] = model.linearShape(local, name);
       const pname = linearTensorName(model, local, l, name);
       // The previous linear's (or the statistics pass's) dead arrays, before this linear's.
-      options.collectGarbage?.();
+      await collectGarbageNow(options.collectGarbage);
       const later = deferred[INPUT_OF[name]];
       if (later !== undefined) {
         delete deferred[INPUT_OF[name]];
         stats[INPUT_OF[name]] = await later();
-        options.collectGarbage?.(); // the kept inputs and the accumulation's operands
+        await collectGarbageNow(options.collectGarbage); // the kept inputs and the accumulation's operands
       }
       const input = stats[INPUT_OF[name]];
       if (nm !== undefined && resolved.permute === "channels" && PERMUTABLE[name] && input !== undefined) {
