@@ -13,6 +13,7 @@ import { denseTargetWeight } from "./dense-target.ts";
 import type { SpentGramFactor } from "./dense-target-backend.ts";
 import { prepareGram } from "./gram-diagonal.ts";
 import type { MamaProcedureSettings, RefitSolver } from "./mama-options.ts";
+import { addErrorFromGradients, errorFromGradients } from "./mama-recon-error.ts";
 import { refineAfterSteps } from "./mama-refine.ts";
 import { mixScores } from "./mama-score.ts";
 import { mamaSweep } from "./mama-sweep.ts";
@@ -314,6 +315,16 @@ export function mamaLinearProcedure(
     if (wide && sweep && gram !== undefined) {
       throwIfAborted(signal, where);
       await collectGarbageNow(input.collectGarbage); // the dense target's dead products, before the sweep's
+      // trace((W − W')·H̃·(W − W')ᵀ) summed block by block of the polish (errorFromGradients' sum in
+      // its order, bit for bit): no whole rows × cols (W' − T)·H̃ array.
+      const tg = targetGradient;
+      let sunkError = 0;
+      const hDeltaSink =
+        T === W || tg !== undefined
+          ? (offset: number, w: Float32Array, hd: Float32Array): void => {
+              sunkError = addErrorFromGradients(sunkError, W.data, offset, w, hd, tg);
+            }
+          : undefined;
       const r = await mamaSweep(
         {
           settings: s,
@@ -334,6 +345,7 @@ export function mamaLinearProcedure(
           ...(signal !== undefined ? { signal } : {}),
           ...(input.backend !== undefined ? { backend: input.backend } : {}),
           ...(input.collectGarbage !== undefined ? { collectGarbage: input.collectGarbage } : {}),
+          ...(hDeltaSink !== undefined ? { hDeltaSink } : {}),
         },
         solver,
       );
@@ -346,7 +358,8 @@ export function mamaLinearProcedure(
       for (const m of r.warnings) warnings.push(m);
       // trace((W − W')·H̃·(W − W')ᵀ) from the polish's tracked (W' − T)·H̃ and the target's (W − T)·H̃
       // (0 for the layer target): no rows·cols² measuring GEMM (SparseGPT reports its own likewise).
-      if (r.hDelta !== undefined && (T === W || targetGradient !== undefined)) {
+      if (r.hDeltaSunk === true) reconstructionError = sunkError;
+      else if (r.hDelta !== undefined && (T === W || targetGradient !== undefined)) {
         reconstructionError = errorFromGradients(W.data, cur, r.hDelta, T === W ? undefined : targetGradient);
       }
       // Both gradients were read for the last time just above: their pages go to the next linear's
@@ -461,22 +474,4 @@ function gramDiagonalIfRoundable(gram: Float64Array, n: number): Float64Array | 
     if ((diagonal[j] === 0) !== (Math.fround(diagonal[j]!) === 0)) return undefined;
   }
   return diagonal;
-}
-
-/**
- * trace((W − W')·H·(W − W')ᵀ) = Σ (W − W') ⊙ ((W − T)·H − (W' − T)·H) from the two gradients against
- * the target T (`targetGradient` absent: T = W), in float64: O(rows·cols) instead of a rows·cols² GEMM.
- */
-function errorFromGradients(
-  dense: Float32Array,
-  pruned: Float32Array,
-  hDelta: Float32Array,
-  targetGradient: Float32Array | undefined,
-): number {
-  let e = 0;
-  for (let k = 0; k < dense.length; k++) {
-    const g = (targetGradient === undefined ? 0 : targetGradient[k]!) - hDelta[k]!;
-    e += (dense[k]! - pruned[k]!) * g;
-  }
-  return e;
 }

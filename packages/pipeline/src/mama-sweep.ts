@@ -139,6 +139,11 @@ export interface MamaSweepInput {
   readonly backend?: ComputeBackend;
   /** The run's garbage collection hook (`LinearProcedureInput.collectGarbage`), called before each polish. */
   readonly collectGarbage?: () => void;
+  /**
+   * The final polish hands its (weight − target)·H to this sink row block by row block
+   * (`RefitSolverOptions.hDeltaSink`) instead of returning it whole; the result says `hDeltaSunk`.
+   */
+  readonly hDeltaSink?: (offset: number, weight: Float32Array, hDelta: Float32Array) => void;
 }
 
 /** What {@link mamaSweep} returns. */
@@ -154,6 +159,8 @@ export interface MamaSweepResult {
    * GEMM): with the target's own (W − T)·H it gives the per-linear reconstruction error for free.
    */
   readonly hDelta?: Float32Array;
+  /** The final polish's (weight − target)·H went to the input's `hDeltaSink`, every row. */
+  readonly hDeltaSunk?: boolean;
 }
 
 /**
@@ -195,6 +202,7 @@ export async function mamaSweep(input: MamaSweepInput, solver: RefitSolver): Pro
   let mask: Uint8Array = new Uint8Array(0);
   let dampingUsed = 0;
   let hDelta: Float32Array | undefined;
+  let hDeltaSunk = false;
   for (let t = 1; t <= k; t++) {
     const last = t === k;
     const r = await sparsegpt(start, gram, {
@@ -237,6 +245,7 @@ export async function mamaSweep(input: MamaSweepInput, solver: RefitSolver): Pro
         overwriteInitialWeight: true,
         maxIterations: budget,
         ...(last ? { hDelta: true } : {}),
+        ...(last && input.hDeltaSink !== undefined ? { hDeltaSink: input.hDeltaSink } : {}),
       });
       for (const m of p.warnings) warnings.push(m);
       // The sweep's weights were the polish's warm start only (copied into its Δ), unless the polish
@@ -244,10 +253,19 @@ export async function mamaSweep(input: MamaSweepInput, solver: RefitSolver): Pro
       if (p.weight.buffer !== r.weight.buffer) recycleFloats(r.weight);
       weight = p.weight;
       hDelta = last ? p.hDelta : undefined;
+      hDeltaSunk = last && p.hDeltaSunk === true;
       dampingUsed = p.dampingUsed;
     }
     start = matrix(target.rows, target.cols, weight);
     prior = mask;
   }
-  return { weight, mask, dampingUsed, warnings, obsOnly, ...(hDelta !== undefined ? { hDelta } : {}) };
+  return {
+    weight,
+    mask,
+    dampingUsed,
+    warnings,
+    obsOnly,
+    ...(hDelta !== undefined ? { hDelta } : {}),
+    ...(hDeltaSunk ? { hDeltaSunk } : {}),
+  };
 }
