@@ -13,6 +13,7 @@ import { type ComputeBackend, createYielder, PruneError } from "@mama-prune/core
 import { LINEAR_NAMES, type LinearName, type LlamaModel } from "@mama-prune/model";
 import { recycleFloats } from "@mama-prune/redistribute";
 import { INPUT_KEYS, INPUT_OF, type InputKey, inputCols } from "./block-runner.ts";
+import { collectGarbageNow } from "./collect-garbage.ts";
 import { type CrossGramScratch, crossGramAccumulateOnBackend } from "./cross-gram-backend.ts";
 import type { CalibrationInput } from "./prune-options.ts";
 import {
@@ -89,6 +90,8 @@ export interface TwoStreamInput {
    * {@link collectBlockStatsTwoStreams}; default true). false: every input accumulated in the pass.
    */
   readonly deferStatistics?: boolean;
+  /** The run's garbage collection hook (`PruneOptions.collectGarbage`), called before each batch. */
+  readonly collectGarbage?: () => void;
 }
 
 /** The linear at which each shared input is captured (the first of its group). */
@@ -186,6 +189,7 @@ export async function collectBlockStatsTwoStreams(o: TwoStreamInput): Promise<{
   for (let b0 = 0; b0 < cal.nsamples; b0 += batchSize) {
     const where = `prune: block ${local} (calibration batch ${b0 / batchSize}, two streams)`;
     await tick(where);
+    await collectGarbageNow(o.collectGarbage); // the previous batch's (or block's) dead activations
     const nb = Math.min(batchSize, cal.nsamples - b0);
     const r0 = b0 * S;
     const rows = nb * S;

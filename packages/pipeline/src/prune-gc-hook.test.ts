@@ -1,5 +1,6 @@
-// PruneOptions.collectGarbage: called at the run's memory boundaries (each linear's start, after a
-// deferred input's statistics, MAMA before its sweep and its polish), never changing a result; and
+// PruneOptions.collectGarbage: called at the run's memory boundaries (each calibration batch of the
+// two-stream pass, each linear's start, after a deferred input's statistics, MAMA before its sweep
+// and its polish), never changing a result; and
 // Node's hook (nodeGarbageCollector) really collects, also in a process started without --expose-gc.
 import { createWasmBackend } from "@mama-prune/compute-wasm";
 import { LINEAR_NAMES } from "@mama-prune/model";
@@ -46,8 +47,9 @@ describe("PruneOptions.collectGarbage", () => {
       const hooked = await run(true);
       const sweepPath = hooked.report.linears.filter((r) => r.refitSolver === "sweep").length;
       expect(sweepPath).toBeGreaterThan(0);
-      // 7 linear starts + 1 after down_proj's deferred statistics + 2 per sweep-path linear.
-      expect(calls).toBe(LINEAR_NAMES.length + 1 + 2 * sweepPath);
+      // 2 calibration batches + 7 linear starts + 1 after down_proj's deferred statistics + 2 per
+      // sweep-path linear.
+      expect(calls).toBe(2 + LINEAR_NAMES.length + 1 + 2 * sweepPath);
       for (const name of LINEAR_NAMES) {
         expect(Array.from(hooked.model.getLinearWeight(0, name)), name).toEqual(
           Array.from(plain.model.getLinearWeight(0, name)),

@@ -264,6 +264,7 @@ export async function startPrune(
         needs: needs.stats,
         backend,
         signal,
+        ...(options.collectGarbage !== undefined ? { collectGarbage: options.collectGarbage } : {}),
       }));
       denseHidden = denseOutput;
       // As below: every linear is replaced, its packed dense copy is of no further use (the dense
