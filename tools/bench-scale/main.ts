@@ -18,6 +18,7 @@ import { dirname, join } from "node:path";
 import { parseArgs } from "node:util";
 import { type ComputeBackend, createRng, type Sparsity } from "@mama-prune/core";
 import { perplexityStreaming, pruneToCheckpoint } from "@mama-prune/pipeline";
+import { nodeGarbageCollector } from "@mama-prune/pipeline/node";
 import {
   type ByteSink,
   type Checkpoint,
@@ -189,6 +190,8 @@ async function child(job: Record<string, string>): Promise<void> {
           : {}),
         sparsity: parseLevel(job["level"]!),
         calibration: { tokens, nsamples, seqlen },
+        // As the CLI's prune: Node's gc() at the run's memory boundaries (nodeGarbageCollector).
+        collectGarbage: nodeGarbageCollector(),
       },
     );
     const totalMs = now() - t;

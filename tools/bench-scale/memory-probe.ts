@@ -10,7 +10,9 @@
 //     backend (default native, onnxruntime + wasm, the CLI's and bench:scale's default; its wasm
 //     column is the delegate's kernel memory, onnxruntime's own allocations count in rss only).
 //     [--gc-at-marks]: call gc() at each method log line (MAMA: each linear's start and its dense
-//     target), to tell the live set from the garbage V8 has not collected yet.
+//     target), to tell the live set from the garbage V8 has not collected yet. The prune gets the
+//     CLI's garbage collection hook (PruneOptions.collectGarbage = nodeGarbageCollector()), as
+//     bench:scale; [--no-gc-hook] runs it without (the library's default).
 //   node --expose-gc ... memory-probe.ts linear [--level 0.5]
 //     one down_proj-shaped SparseGPT (4096 × 11008, Gram of 2048 × 11008 activations) in the pipeline's
 //     situation (the block's float32 weights resident, their packed copies dropped), logged at SparseGPT's
@@ -22,6 +24,7 @@ import { createDefaultCpuBackend } from "@mama-prune/compute-wasm/node";
 import { type ComputeBackend, createRng, matrix } from "@mama-prune/core";
 import { createCpuBackend } from "@mama-prune/model";
 import { pruneToCheckpoint } from "@mama-prune/pipeline";
+import { nodeGarbageCollector } from "@mama-prune/pipeline/node";
 import { sparsegpt } from "@mama-prune/redistribute";
 import { createCheckpointDirWriter, openCheckpoint } from "@mama-prune/tensor-io/node";
 import { synthesize } from "../synth/synth.ts";
@@ -93,6 +96,7 @@ async function pipeline(
   nsamples: number,
   backendName: string,
   gcAtMarks: boolean,
+  gcHook: boolean,
 ): Promise<void> {
   const { backend, wasmBytes, dispose } = await makeBackend(backendName);
   const sample = sampler(wasmBytes);
@@ -160,6 +164,8 @@ async function pipeline(
     },
     sparsity: sparsity !== null ? { n: Number(sparsity[1]), m: Number(sparsity[2]) } : Number(level),
     calibration: { tokens, nsamples, seqlen },
+    // As the CLI and bench:scale (--no-gc-hook: without it, as the library's default).
+    ...(gcHook ? { collectGarbage: nodeGarbageCollector() } : {}),
   });
   for (const l of report.linears) console.log(`${l.name} ${(l.wallTimeMs / 1000).toFixed(1)} s`);
   console.log(`end          ${fmt(sample())}`);
@@ -247,6 +253,7 @@ const { positionals, values } = parseArgs({
     nsamples: { type: "string", default: "4" },
     backend: { type: "string", default: "native" },
     "gc-at-marks": { type: "boolean", default: false },
+    "no-gc-hook": { type: "boolean", default: false },
   },
 });
 if (gc === undefined) console.log("(run with node --expose-gc for the after-gc columns)");
@@ -259,5 +266,6 @@ if (positionals[0] === "pipeline")
     Number(values.nsamples),
     values.backend,
     values["gc-at-marks"],
+    !values["no-gc-hook"],
   );
 else await linear(values.level, values.backend);

@@ -11,7 +11,9 @@
 
 import { type ComputeBackend, createYielder, PruneError } from "@mama-prune/core";
 import { LINEAR_NAMES, type LinearName, type LlamaModel } from "@mama-prune/model";
+import { recycleFloats } from "@mama-prune/redistribute";
 import { INPUT_KEYS, INPUT_OF, type InputKey, inputCols } from "./block-runner.ts";
+import { collectGarbageNow } from "./collect-garbage.ts";
 import { type CrossGramScratch, crossGramAccumulateOnBackend } from "./cross-gram-backend.ts";
 import type { CalibrationInput } from "./prune-options.ts";
 import {
@@ -83,6 +85,13 @@ export interface TwoStreamInput {
   readonly needs: StatsNeeds;
   readonly backend: ComputeBackend;
   readonly signal: AbortSignal | undefined;
+  /**
+   * Defer the statistics of the inputs where keeping both streams' inputs is smaller (see
+   * {@link collectBlockStatsTwoStreams}; default true). false: every input accumulated in the pass.
+   */
+  readonly deferStatistics?: boolean;
+  /** The run's garbage collection hook (`PruneOptions.collectGarbage`), called before each batch. */
+  readonly collectGarbage?: () => void;
 }
 
 /** The linear at which each shared input is captured (the first of its group). */
@@ -108,12 +117,22 @@ const FIRST_OF: Readonly<Record<InputKey, LinearName>> = {
  * `denseHidden`: the same array) and one batch of captured inputs, their
  * buffers (and the cross-Gram's float32 transposes) reused from batch to batch.
  *
+ * Deferred statistics: an input with the product statistic whose two streams' inputs over all the
+ * windows take less memory than its statistics (2·tokens·cols float32 against (cols + out)·cols
+ * float64: a llama-2-7b down_proj with 4 × 512 tokens, 172 MiB against 1.27 GiB) keeps those inputs
+ * instead, and its statistics are accumulated only when `deferred[k]()` is called (by the caller, at
+ * that input's first linear): the same calls on the same rows in the same order, so the same numbers
+ * bit for bit, without holding them through the block's other linears. The kept inputs and the
+ * accumulation's float32 operands go to the PCG pool afterwards (the next rows × cols arrays).
+ *
  * @throws PruneError SHAPE_MISMATCH when the two streams differ in length; the errors of the stats
  *   accumulators; ABORTED.
  */
-export async function collectBlockStatsTwoStreams(
-  o: TwoStreamInput,
-): Promise<{ stats: Record<InputKey, LinearInputStats>; denseOutput: Float32Array }> {
+export async function collectBlockStatsTwoStreams(o: TwoStreamInput): Promise<{
+  stats: Partial<Record<InputKey, LinearInputStats>>;
+  denseOutput: Float32Array;
+  deferred: Partial<Record<InputKey, () => Promise<LinearInputStats>>>;
+}> {
   const { model, local, calibration: cal, batchSize, signal } = o;
   if (o.denseHidden.length !== o.hidden.length) {
     throw new PruneError(
@@ -132,19 +151,32 @@ export async function collectBlockStatsTwoStreams(
     Record<InputKey, { name: LinearName; weight: Float32Array; acc: Float64Array }>
   >;
   const productScratch = {} as Record<InputKey, TargetProductScratch>;
+  // Deferred inputs (see above): both streams' inputs over all windows, (tokens, cols) each.
+  const kept = {} as Partial<Record<InputKey, { xp: Float32Array; xd: Float32Array }>>;
+  const tokens = cal.nsamples * cal.seqlen;
   for (const k of INPUT_KEYS) {
     cols[k] = inputCols(model, local, k);
     scratch[k] = {};
     productScratch[k] = {};
-    accs[k] = createStatsAccumulator(cols[k], o.needs, o.backend);
-    if (!o.needs.crossGram) continue;
+    if (!o.needs.crossGram) {
+      accs[k] = createStatsAccumulator(cols[k], o.needs, o.backend);
+      continue;
+    }
     const consumers = LINEAR_NAMES.filter((n) => INPUT_OF[n] === k);
     const [out] = model.linearShape(local, consumers[0]!);
     if (o.needs.targetProduct === true && useTargetProduct(out, cols[k], consumers.length)) {
       const name = consumers[0]!;
       const weight = model.getLinearWeight(local, name); // (out, cols) dense, read only
+      // Both streams' inputs (float32) against H̃ and M (float64): tokens·cols·2·4 < (cols + out)·cols·8.
+      if (o.deferStatistics !== false && tokens * cols[k] * 2 * 4 < (cols[k] + out) * cols[k] * 8) {
+        kept[k] = { xp: new Float32Array(tokens * cols[k]), xd: new Float32Array(tokens * cols[k]) };
+        product[k] = { name, weight, acc: new Float64Array(0) }; // accumulated when deferred[k]() runs
+        continue;
+      }
+      accs[k] = createStatsAccumulator(cols[k], o.needs, o.backend);
       product[k] = { name, weight, acc: new Float64Array(out * cols[k]) }; // (out, cols)
     } else {
+      accs[k] = createStatsAccumulator(cols[k], o.needs, o.backend);
       cross[k] = new Float64Array(cols[k] * cols[k]); // (cols, cols)
     }
   }
@@ -157,6 +189,7 @@ export async function collectBlockStatsTwoStreams(
   for (let b0 = 0; b0 < cal.nsamples; b0 += batchSize) {
     const where = `prune: block ${local} (calibration batch ${b0 / batchSize}, two streams)`;
     await tick(where);
+    await collectGarbageNow(o.collectGarbage); // the previous batch's (or block's) dead activations
     const nb = Math.min(batchSize, cal.nsamples - b0);
     const r0 = b0 * S;
     const rows = nb * S;
@@ -168,6 +201,11 @@ export async function collectBlockStatsTwoStreams(
         await tick(`${where} dense ${name}`);
         const k = INPUT_OF[name];
         if (FIRST_OF[k] !== name) return;
+        const keep = kept[k];
+        if (keep !== undefined) {
+          keep.xd.set(xin, r0 * cols[k]);
+          return;
+        }
         // One buffer per input for all batches (the last batch may be shorter: a prefix of it).
         let buf = capturedBuf[k];
         if (buf === undefined || buf.length < xin.length) {
@@ -187,6 +225,11 @@ export async function collectBlockStatsTwoStreams(
         await tick(`${where} ${name}`);
         const k = INPUT_OF[name];
         if (FIRST_OF[k] !== name) return;
+        const keep = kept[k];
+        if (keep !== undefined) {
+          keep.xp.set(xin, r0 * cols[k]);
+          return;
+        }
         await accs[k].add(xin, n, w);
         const p = product[k];
         if (p !== undefined) {
@@ -220,16 +263,75 @@ export async function collectBlockStatsTwoStreams(
       },
     });
   }
-  const stats = {} as Record<InputKey, LinearInputStats>;
+  const stats: Partial<Record<InputKey, LinearInputStats>> = {};
+  const deferred: Partial<Record<InputKey, () => Promise<LinearInputStats>>> = {};
   for (const k of INPUT_KEYS) {
     const c = cross[k];
     const p = product[k];
+    const keep = kept[k];
+    if (keep !== undefined && p !== undefined) {
+      deferred[k] = deferLater(o, k, cols[k], keep, p.weight);
+      continue;
+    }
     stats[k] =
       c !== undefined
-        ? { ...accs[k].result(), crossGram: c }
+        ? { ...accs[k]!.result(), crossGram: c }
         : p !== undefined
-          ? { ...accs[k].result(), targetProduct: p.acc }
-          : accs[k].result();
+          ? { ...accs[k]!.result(), targetProduct: p.acc }
+          : accs[k]!.result();
   }
-  return { stats, denseOutput };
+  return { stats, denseOutput, deferred };
+}
+
+/**
+ * The deferred call, made outside {@link collectBlockStatsTwoStreams}: a closure made there would keep
+ * that function's whole scope alive until it is called (V8 shares one context among a scope's
+ * closures), and with it every other input's Grams, cross-Grams and capture buffers (≈ 1 GiB on a 7B
+ * block) after their linears are done with them.
+ */
+function deferLater(
+  o: TwoStreamInput,
+  k: InputKey,
+  cols: number,
+  kept: { xp: Float32Array; xd: Float32Array },
+  weight: Float32Array,
+): () => Promise<LinearInputStats> {
+  return () => deferredProductStats(o, k, cols, kept, weight);
+}
+
+/**
+ * A deferred input's statistics (see {@link collectBlockStatsTwoStreams}) from its kept inputs: batch
+ * by batch as in the pass (the same rows, sample weights and calls, in the same order), the pruned
+ * stream's usual statistics and the product statistic against the dense stream's input. The kept
+ * inputs and the product's float32 operands are handed to the PCG pool at the end (read no more).
+ */
+async function deferredProductStats(
+  o: TwoStreamInput,
+  k: InputKey,
+  cols: number,
+  kept: { xp: Float32Array; xd: Float32Array },
+  weight: Float32Array,
+): Promise<LinearInputStats> {
+  const { calibration: cal, batchSize } = o;
+  const S = cal.seqlen;
+  const out = weight.length / cols;
+  const tick = createYielder(o.signal);
+  const acc = createStatsAccumulator(cols, o.needs, o.backend);
+  const product = new Float64Array(out * cols); // (out, cols)
+  const scratch: TargetProductScratch = {};
+  for (let b0 = 0; b0 < cal.nsamples; b0 += batchSize) {
+    const where = `prune: block ${o.local} (input ${k}, calibration batch ${b0 / batchSize}, deferred statistics)`;
+    await tick(where);
+    const rows = Math.min(batchSize, cal.nsamples - b0) * S;
+    const r0 = b0 * S;
+    const w = o.rowWeights?.subarray(r0, r0 + rows); // (rows,)
+    const xp = kept.xp.subarray(r0 * cols, (r0 + rows) * cols); // (rows, cols)
+    const xd = kept.xd.subarray(r0 * cols, (r0 + rows) * cols); // (rows, cols)
+    await acc.add(xp, rows, w);
+    await targetProductAccumulate(o.backend, xp, xd, weight, rows, cols, out, product, w, scratch);
+    await tick(where);
+  }
+  for (const a of [kept.xp, kept.xd, scratch.diff, scratch.e, scratch.et, scratch.xt])
+    if (a !== undefined) recycleFloats(a);
+  return { ...acc.result(), targetProduct: product };
 }

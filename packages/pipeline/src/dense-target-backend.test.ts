@@ -134,4 +134,25 @@ describe.skipIf(!isWasmSimdSupported())("denseTargetWeight on a backend (cols �
       expect(maxDiff(blocks.target.data, js.target.data)).toBeLessThan(1e-4 * maxAbs(js.target.data));
     }
   });
+
+  it("reads the factor's upper triangle only: H̃ kept below it (keepLowerTriangle) gives the zero-filled factor's V and gradient bit for bit", async () => {
+    const f = await sparseGptFactor(p.gram, n, { percdamp: 0.01, backend });
+    const beside = await sparseGptFactor(new Float64Array(p.gram), n, {
+      percdamp: 0.01,
+      backend,
+      overwriteHessian: true,
+      keepLowerTriangle: true,
+    });
+    expect(beside.upper[5 * n + 2]).toBe(p.gram[5 * n + 2]); // H̃ below the diagonal, not 0
+    expect(beside.relDamping).toBe(f.relDamping);
+    for (const blockFloats of [n * n, 40 * n]) {
+      const zero = { upper: f.upper, relDamping: f.relDamping };
+      const kept = { upper: beside.upper, relDamping: beside.relDamping };
+      const a = await denseTargetOnBackend(W, p.gram, p.cross, 0.01, "t", 0.8, backend, zero, blockFloats);
+      const b = await denseTargetOnBackend(W, p.gram, p.cross, 0.01, "t", 0.8, backend, kept, blockFloats);
+      expect(Array.from(b.target.data)).toEqual(Array.from(a.target.data));
+      expect(Array.from(b.targetGradient!)).toEqual(Array.from(a.targetGradient!));
+      expect(maxDiff(a.target.data, W.data)).toBeGreaterThan(0); // a real correction
+    }
+  });
 });

@@ -199,12 +199,14 @@ export async function denseTargetOnBackend(
     upper = u;
   }
   const lambda = rel * meanDiag;
-  // P = M·Uᵀ: w = U, its rows as stored (float32-rounded).
+  // P = M·Uᵀ: w = U, its rows' upper triangle (float32-rounded) and zeros left of the diagonal — the
+  // values of a factor zero below its diagonal, also when its buffer keeps H̃ there (`gramSpent`).
   const p = await gemmByRowBlocks(backend, m, rows, n, n, blockFloats, (j0, j1, buf) => {
     for (let j = j0; j < j1; j++) {
       const o = j * n;
       const b = (j - j0) * n;
-      for (let a = 0; a < n; a++) buf[b + a] = upper[o + a]!;
+      buf.fill(0, b, b + j);
+      for (let a = j; a < n; a++) buf[b + a] = upper[o + a]!;
     }
   }); // (rows, n)
   // P·U: w = Uᵀ of U's upper triangle, row j = column j of U down to the diagonal, zero beyond it.

@@ -8,10 +8,12 @@ import {
   type SparseGptFactor,
   sparseGptFactor,
 } from "@mama-prune/redistribute";
+import { collectGarbageNow } from "./collect-garbage.ts";
 import { denseTargetWeight } from "./dense-target.ts";
 import type { SpentGramFactor } from "./dense-target-backend.ts";
 import { prepareGram } from "./gram-diagonal.ts";
 import type { MamaProcedureSettings, RefitSolver } from "./mama-options.ts";
+import { addErrorFromGradients, errorFromGradients } from "./mama-recon-error.ts";
 import { refineAfterSteps } from "./mama-refine.ts";
 import { mixScores } from "./mama-score.ts";
 import { mamaSweep } from "./mama-sweep.ts";
@@ -188,10 +190,11 @@ export function mamaLinearProcedure(
       input.gramDisposable === true && s.target === "dense" && cross !== undefined && cross !== gram;
     let deferred: (() => Promise<SparseGptFactor>) | undefined;
     // The last linear of an input whose dense target comes from the product statistic (down_proj):
-    // the Gram itself is factored in place (no second float64 cols² array: 924 MiB at 11008), after its
-    // float32 rounding (half that) and float64 diagonal are taken for the reads of H̃ that follow — the
-    // sweep's checks and the PCG polish, whose GEMMs take H̃ in float32 anyway. Bit for bit the same.
-    let spentGram: { readonly h32: Float32Array; readonly diagonal: Float64Array } | undefined;
+    // the Gram itself is factored in place (no second float64 cols² array: 924 MiB at 11008), its
+    // float64 diagonal taken first and its strict lower triangle kept below the factor
+    // (`keepLowerTriangle`): the PCG polish reads H̃ from there, rounded to float32 block by block as
+    // its GEMMs take it anyway (no float32 copy of H̃: 462 MiB at 11008). Bit for bit the same.
+    let spentGram: { readonly lower: Float64Array; readonly diagonal: Float64Array } | undefined;
     const canSpendGram =
       wide &&
       sweep &&
@@ -209,17 +212,17 @@ export function mamaLinearProcedure(
       const g = gram!;
       deferred = async (): Promise<SparseGptFactor> => {
         throwIfAborted(signal, where);
-        const spend = roundedGram(g, cols);
+        const spend = gramDiagonalIfRoundable(g, cols);
         const f = await sparseGptFactor(g, cols, {
           percdamp: damping,
           backend,
           name,
           log,
-          ...(spend !== undefined ? { overwriteHessian: true } : {}),
+          ...(spend !== undefined ? { overwriteHessian: true, keepLowerTriangle: true } : {}),
         });
         for (const m of f.warnings) warnings.push(m);
         if (spend !== undefined && f.upper === g) {
-          spentGram = spend;
+          spentGram = { lower: g, diagonal: spend };
           const spent: SpentGramFactor = { upper: f.upper, relDamping: f.relDamping, gramSpent: true };
           factor = spent;
         } else factor = { upper: f.upper, relDamping: f.relDamping }; // H̃ kept (not exactly symmetric)
@@ -311,6 +314,17 @@ export function mamaLinearProcedure(
     let reconstructionError: number | undefined;
     if (wide && sweep && gram !== undefined) {
       throwIfAborted(signal, where);
+      await collectGarbageNow(input.collectGarbage); // the dense target's dead products, before the sweep's
+      // trace((W − W')·H̃·(W − W')ᵀ) summed block by block of the polish (errorFromGradients' sum in
+      // its order, bit for bit): no whole rows × cols (W' − T)·H̃ array.
+      const tg = targetGradient;
+      let sunkError = 0;
+      const hDeltaSink =
+        T === W || tg !== undefined
+          ? (offset: number, w: Float32Array, hd: Float32Array): void => {
+              sunkError = addErrorFromGradients(sunkError, W.data, offset, w, hd, tg);
+            }
+          : undefined;
       const r = await mamaSweep(
         {
           settings: s,
@@ -319,7 +333,9 @@ export function mamaLinearProcedure(
           // The last linear of its input: nobody reads the factor after this sweep.
           ...(factor !== undefined && input.gramDisposable === true ? { factorDisposable: true } : {}),
           dense: W,
-          ...(spentGram !== undefined ? { gram: spentGram.h32, gramDiagonal: spentGram.diagonal } : { gram }),
+          ...(spentGram !== undefined
+            ? { gram: spentGram.lower, gramDiagonal: spentGram.diagonal, gramLowerTriangle: true }
+            : { gram }),
           sparsity: sp,
           norms,
           pre,
@@ -328,18 +344,22 @@ export function mamaLinearProcedure(
           log,
           ...(signal !== undefined ? { signal } : {}),
           ...(input.backend !== undefined ? { backend: input.backend } : {}),
+          ...(input.collectGarbage !== undefined ? { collectGarbage: input.collectGarbage } : {}),
+          ...(hDeltaSink !== undefined ? { hDeltaSink } : {}),
         },
         solver,
       );
       mask.set(r.mask);
       cur = r.weight;
-      if (spentGram !== undefined) recycleFloats(spentGram.h32); // the polish was its last reader
+      // The factor's buffer (U above, H̃ below): the polish was its last reader.
+      if (spentGram !== undefined) recycleFloats(spentGram.lower);
       dampingUsed = r.dampingUsed;
       refitSolver = "sweep";
       for (const m of r.warnings) warnings.push(m);
       // trace((W − W')·H̃·(W − W')ᵀ) from the polish's tracked (W' − T)·H̃ and the target's (W − T)·H̃
       // (0 for the layer target): no rows·cols² measuring GEMM (SparseGPT reports its own likewise).
-      if (r.hDelta !== undefined && (T === W || targetGradient !== undefined)) {
+      if (r.hDeltaSunk === true) reconstructionError = sunkError;
+      else if (r.hDelta !== undefined && (T === W || targetGradient !== undefined)) {
         reconstructionError = errorFromGradients(W.data, cur, r.hDelta, T === W ? undefined : targetGradient);
       }
       // Both gradients were read for the last time just above: their pages go to the next linear's
@@ -442,37 +462,16 @@ function polishIsPcg(
 }
 
 /**
- * H̃'s float32 rounding and float64 diagonal, when the rounding keeps every entry finite and every
- * diagonal entry zero exactly where H̃'s is (dead inputs stay dead, live ones live); else undefined.
+ * H̃'s float64 diagonal, when H̃'s float32 rounding (what the polish's GEMMs read) keeps every entry
+ * finite and every diagonal entry zero exactly where H̃'s is (dead inputs stay dead, live ones live);
+ * else undefined.
  */
-function roundedGram(
-  gram: Float64Array,
-  n: number,
-): { readonly h32: Float32Array; readonly diagonal: Float64Array } | undefined {
-  const h32 = new Float32Array(gram); // (n, n)
-  for (let k = 0; k < h32.length; k++) if (!Number.isFinite(h32[k]!)) return undefined;
+function gramDiagonalIfRoundable(gram: Float64Array, n: number): Float64Array | undefined {
+  for (let k = 0; k < gram.length; k++) if (!Number.isFinite(Math.fround(gram[k]!))) return undefined;
   const diagonal = new Float64Array(n); // (n,)
   for (let j = 0; j < n; j++) {
     diagonal[j] = gram[j * n + j]!;
-    if ((diagonal[j] === 0) !== (h32[j * n + j] === 0)) return undefined;
+    if ((diagonal[j] === 0) !== (Math.fround(diagonal[j]!) === 0)) return undefined;
   }
-  return { h32, diagonal };
-}
-
-/**
- * trace((W − W')·H·(W − W')ᵀ) = Σ (W − W') ⊙ ((W − T)·H − (W' − T)·H) from the two gradients against
- * the target T (`targetGradient` absent: T = W), in float64: O(rows·cols) instead of a rows·cols² GEMM.
- */
-function errorFromGradients(
-  dense: Float32Array,
-  pruned: Float32Array,
-  hDelta: Float32Array,
-  targetGradient: Float32Array | undefined,
-): number {
-  let e = 0;
-  for (let k = 0; k < dense.length; k++) {
-    const g = (targetGradient === undefined ? 0 : targetGradient[k]!) - hDelta[k]!;
-    e += (dense[k]! - pruned[k]!) * g;
-  }
-  return e;
+  return diagonal;
 }

@@ -108,6 +108,13 @@ export interface RefitSolverOptions {
   /** Ask an iterative solver for `hDelta` = (W' − W)·H from its own GEMMs (it may ignore it). */
   readonly hDelta?: boolean;
   /**
+   * With `hDelta`: hand (W' − W)·H to this sink row block by row block, in row order (`offset`: the
+   * index of the block's first value; `weight`: the block's refitted rows; both views valid during
+   * the call only), instead of returning it as one rows × cols array; the result then says
+   * `hDeltaSunk`. A solver may ignore it (and return `hDelta`).
+   */
+  readonly hDeltaSink?: (offset: number, weight: Float32Array, hDelta: Float32Array) => void;
+  /**
    * The caller reads `initialWeight` no more: the solver may write its result into that array (and
    * return it) instead of a new one (it may ignore this).
    */
@@ -124,6 +131,8 @@ export interface RefitSolverResult {
   readonly solver?: "direct" | "pcg";
   /** (W' − W)·H (rows × cols, undamped H), when asked for and the solver tracked it. */
   readonly hDelta?: Float32Array;
+  /** Every row's (W' − W)·H went to the options' `hDeltaSink` (no `hDelta` then). */
+  readonly hDeltaSunk?: boolean;
 }
 
 /**

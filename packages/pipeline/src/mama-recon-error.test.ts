@@ -3,6 +3,7 @@ import { type ComputeBackend, createRng, matrix } from "@mama-prune/core";
 import { reconstructionError, reconstructionErrorOnBackend } from "@mama-prune/redistribute";
 import { afterAll, describe, expect, it } from "vitest";
 import { crossGramAccumulate } from "./dense-stream.ts";
+import { addErrorFromGradients, errorFromGradients } from "./mama-recon-error.ts";
 import { resolveMethod } from "./methods.ts";
 import { pruneLinear } from "./prune-linear.ts";
 import type { LinearInputStats } from "./stats.ts";
@@ -88,6 +89,31 @@ describe("MAMA's per-linear reconstruction error from its own products (sweep pa
         expect(full()).toBe(quiet.full());
         expect(Array.from(off.weight)).toEqual(Array.from(r.weight));
       }
+    }
+  });
+});
+
+describe("addErrorFromGradients", () => {
+  it("summed over row blocks in order gives errorFromGradients' value bit for bit (with and without a target gradient)", () => {
+    const rng = createRng(91);
+    const n = 3 * 1000 + 7;
+    const f = (): Float32Array => Float32Array.from({ length: n }, () => rng.normal());
+    const dense = f();
+    const pruned = f();
+    const hDelta = f();
+    const targetGradient = f();
+    for (const tg of [targetGradient, undefined]) {
+      const whole = errorFromGradients(dense, pruned, hDelta, tg);
+      let e = 0;
+      for (const [lo, hi] of [
+        [0, 1000],
+        [1000, 2500],
+        [2500, n],
+      ] as const) {
+        e = addErrorFromGradients(e, dense, lo, pruned.subarray(lo, hi), hDelta.subarray(lo, hi), tg);
+      }
+      expect(e).toBe(whole);
+      expect(Math.abs(whole)).toBeGreaterThan(0);
     }
   });
 });

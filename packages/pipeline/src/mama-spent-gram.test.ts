@@ -1,7 +1,8 @@
 // down_proj's case: the last linear of an input whose dense target comes from the product statistic,
 // wide enough that the polish is PCG (cols³/6 > the direct solve's budget). MAMA then factors the Gram
-// in its own buffer and runs the sweep's checks and the PCG polish on the Gram's float32 rounding with
-// its float64 diagonal: the same weights, mask, damping and error bit for bit as keeping the Gram.
+// in its own buffer, keeping the Gram's strict lower triangle below the factor, and runs the sweep's
+// checks and the PCG polish on that triangle (rounded to float32 as read) with the float64 diagonal:
+// the same weights, mask, damping and error bit for bit as keeping the Gram.
 import { createWasmBackend } from "@mama-prune/compute-wasm";
 import { matrix, SILENT_LOGGER, type Sparsity } from "@mama-prune/core";
 import { afterAll, describe, expect, it } from "vitest";
@@ -91,11 +92,18 @@ describe("MAMA on the last linear of a product-statistic input: the Gram factore
       const spent = new Float64Array(gram);
       const got = await run(spent, true);
       same(got, ref);
-      // The spent run factored in the Gram's own buffer: its lower triangle is no longer H̃'s.
+      // The spent run factored in the Gram's own buffer: its upper triangle is no longer H̃'s (U is
+      // there), its strict lower triangle still is (what the polish read H̃ from), bit for bit.
       let changed = 0;
-      for (let i = 1; i < 64; i++)
-        for (let j = 0; j < i; j++) if (spent[i * n + j] !== gram[i * n + j]) changed++;
+      let lowerKept = 0;
+      for (let i = 1; i < 64; i++) {
+        for (let j = 0; j < i; j++) {
+          if (spent[j * n + i] !== gram[j * n + i]) changed++;
+          if (Object.is(spent[i * n + j], gram[i * n + j])) lowerKept++;
+        }
+      }
       expect(changed).toBeGreaterThan((63 * 64) / 4);
+      expect(lowerKept).toBe((63 * 64) / 2);
     },
     120_000,
   );

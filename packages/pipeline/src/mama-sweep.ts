@@ -7,6 +7,7 @@ import {
   type SparseGptMaskScore,
   sparsegpt,
 } from "@mama-prune/redistribute";
+import { collectGarbageNow } from "./collect-garbage.ts";
 import type {
   MamaProcedureSettings,
   RefitSolver,
@@ -121,6 +122,12 @@ export interface MamaSweepInput {
    * (`hessianDiagonal`: the float64 Gram's weights bit for bit); the sweeps need `factor`.
    */
   readonly gramDiagonal?: Float64Array;
+  /**
+   * With `gramDiagonal`: `gram` is a float64 buffer holding H̃ in its strict lower triangle only (the
+   * factor's buffer, `factor.upper` above it: SparseGPT's `keepLowerTriangle`); the polish reads H̃
+   * from there (`refitKept`'s `hessianLowerTriangle`), the same weights as H̃'s float32 rounding.
+   */
+  readonly gramLowerTriangle?: boolean;
   readonly sparsity: Sparsity;
   readonly norms: Float64Array | undefined;
   readonly pre: Float32Array | undefined;
@@ -130,6 +137,13 @@ export interface MamaSweepInput {
   readonly log: Logger;
   readonly signal?: AbortSignal;
   readonly backend?: ComputeBackend;
+  /** The run's garbage collection hook (`LinearProcedureInput.collectGarbage`), called before each polish. */
+  readonly collectGarbage?: () => void;
+  /**
+   * The final polish hands its (weight − target)·H to this sink row block by row block
+   * (`RefitSolverOptions.hDeltaSink`) instead of returning it whole; the result says `hDeltaSunk`.
+   */
+  readonly hDeltaSink?: (offset: number, weight: Float32Array, hDelta: Float32Array) => void;
 }
 
 /** What {@link mamaSweep} returns. */
@@ -145,6 +159,8 @@ export interface MamaSweepResult {
    * GEMM): with the target's own (W − T)·H it gives the per-linear reconstruction error for free.
    */
   readonly hDelta?: Float32Array;
+  /** The final polish's (weight − target)·H went to the input's `hDeltaSink`, every row. */
+  readonly hDeltaSunk?: boolean;
 }
 
 /**
@@ -171,7 +187,11 @@ export async function mamaSweep(input: MamaSweepInput, solver: RefitSolver): Pro
   const diag = input.gramDiagonal;
   const polish = (t: Matrix, m: Uint8Array, o: RefitSolverOptions): Promise<RefitSolverResult> =>
     diag !== undefined
-      ? refitKept(t, gram, m, { ...o, hessianDiagonal: diag })
+      ? refitKept(t, gram, m, {
+          ...o,
+          hessianDiagonal: diag,
+          ...(input.gramLowerTriangle === true ? { hessianLowerTriangle: true } : {}),
+        })
       : gram instanceof Float64Array
         ? solver(t, gram, m, o)
         : Promise.reject(new TypeError(`mamaSweep(${name}): a float32 gram needs option gramDiagonal`));
@@ -182,6 +202,7 @@ export async function mamaSweep(input: MamaSweepInput, solver: RefitSolver): Pro
   let mask: Uint8Array = new Uint8Array(0);
   let dampingUsed = 0;
   let hDelta: Float32Array | undefined;
+  let hDeltaSunk = false;
   for (let t = 1; t <= k; t++) {
     const last = t === k;
     const r = await sparsegpt(start, gram, {
@@ -194,6 +215,7 @@ export async function mamaSweep(input: MamaSweepInput, solver: RefitSolver): Pro
       ...(signal !== undefined ? { signal } : {}),
       ...(backend !== undefined ? { backend } : {}),
       ...(input.factor !== undefined ? { factor: input.factor } : {}),
+      ...(input.gramLowerTriangle === true && diag !== undefined ? { hessianLowerTriangle: diag } : {}),
       ...(obsOnly && prior === undefined
         ? {}
         : { maskScore: mamaSweepScore(s, input.dense, input.norms, input.pre, prior, obsOnly) }),
@@ -202,14 +224,16 @@ export async function mamaSweep(input: MamaSweepInput, solver: RefitSolver): Pro
     weight = r.weight;
     mask = r.mask;
     dampingUsed = r.dampingUsed;
-    // The shared factor is read by the sweeps only: after the last one its pages can hold the polish's.
-    if (last && input.factorDisposable === true && input.factor !== undefined)
+    // The shared factor is read by the sweeps only: after the last one its pages can hold the polish's
+    // (not when its buffer also holds the polish's H̃, `gramLowerTriangle`).
+    if (last && input.factorDisposable === true && input.factor !== undefined && input.factor.upper !== gram)
       recycleFloats(input.factor.upper);
     // Polish toward the target on this mask: the final budget, or the intermediate one (≥ 1) so the
     // next sweep starts from (nearly) the mask's least-squares optimum, where sweeping from it
     // minimises the same objective.
     const budget = last ? s.wide.polishIterations : Math.max(1, s.wide.intermediateIterations);
     if (budget > 0) {
+      await collectGarbageNow(input.collectGarbage); // the sweep's dead working arrays, before the polish's
       const p = await polish(target, mask, {
         damping,
         name,
@@ -221,6 +245,7 @@ export async function mamaSweep(input: MamaSweepInput, solver: RefitSolver): Pro
         overwriteInitialWeight: true,
         maxIterations: budget,
         ...(last ? { hDelta: true } : {}),
+        ...(last && input.hDeltaSink !== undefined ? { hDeltaSink: input.hDeltaSink } : {}),
       });
       for (const m of p.warnings) warnings.push(m);
       // The sweep's weights were the polish's warm start only (copied into its Δ), unless the polish
@@ -228,10 +253,19 @@ export async function mamaSweep(input: MamaSweepInput, solver: RefitSolver): Pro
       if (p.weight.buffer !== r.weight.buffer) recycleFloats(r.weight);
       weight = p.weight;
       hDelta = last ? p.hDelta : undefined;
+      hDeltaSunk = last && p.hDeltaSunk === true;
       dampingUsed = p.dampingUsed;
     }
     start = matrix(target.rows, target.cols, weight);
     prior = mask;
   }
-  return { weight, mask, dampingUsed, warnings, obsOnly, ...(hDelta !== undefined ? { hDelta } : {}) };
+  return {
+    weight,
+    mask,
+    dampingUsed,
+    warnings,
+    obsOnly,
+    ...(hDelta !== undefined ? { hDelta } : {}),
+    ...(hDeltaSunk ? { hDeltaSunk } : {}),
+  };
 }

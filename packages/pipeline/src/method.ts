@@ -72,6 +72,11 @@ export interface LinearProcedureInput {
    * product statistic's to its refit once read). Default false.
    */
   readonly gramDisposable?: boolean;
+  /**
+   * The run's garbage collection hook (`PruneOptions.collectGarbage`), when the host gave one: a
+   * procedure may call it before its large allocations (MAMA: before its sweep and its final polish).
+   */
+  readonly collectGarbage?: () => void;
   readonly log: Logger;
   readonly signal?: AbortSignal;
 }

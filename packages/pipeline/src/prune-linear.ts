@@ -67,6 +67,8 @@ export interface PruneLinearOptions {
    * same bit for bit). `prune` passes one per block. Default none: every call factors its own.
    */
   readonly sparsegptFactors?: SparseGptFactorCache;
+  /** Handed to a method's own procedure (`LinearProcedureInput.collectGarbage`; `PruneOptions`'s). */
+  readonly collectGarbage?: () => void;
   readonly log?: Logger;
   readonly signal?: AbortSignal;
 }
@@ -199,6 +201,7 @@ export async function pruneLinear(options: PruneLinearOptions): Promise<PruneLin
       ...(options.damping !== undefined ? { damping: options.damping } : {}),
       ...(options.backend !== undefined ? { backend: options.backend } : {}),
       ...(options.gramDisposable === true ? { gramDisposable: true } : {}),
+      ...(options.collectGarbage !== undefined ? { collectGarbage: options.collectGarbage } : {}),
       log,
       ...(signal !== undefined ? { signal } : {}),
     });

@@ -90,6 +90,15 @@ export interface PruneOptions {
   readonly logger?: Logger;
   /** Milliseconds clock (default `performance.now`). */
   readonly clock?: () => number;
+  /**
+   * A full garbage collection the host can run (e.g. `nodeGarbageCollector()` from
+   * `@mama-prune/pipeline/node`), called at the run's memory boundaries: each calibration batch of
+   * the two-stream statistics pass (MAMA's dense target), each linear's start (and after a deferred
+   * input's statistics) and, inside MAMA, before its sweep and before its final polish. V8 frees large dead ArrayBuffers (and the pooled ones it only
+   * holds through WeakRefs) late when the JavaScript heap stays small, so without it a 7B block's dead
+   * working arrays stay resident beside the next ones. Results do not depend on it. Default none.
+   */
+  readonly collectGarbage?: () => void;
 }
 
 /**

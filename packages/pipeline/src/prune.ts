@@ -22,6 +22,7 @@ import {
   runBlockBatched,
 } from "./block-runner.ts";
 import { PERMUTABLE, permuteBlockChannels } from "./channel-permutation-block.ts";
+import { collectGarbageNow } from "./collect-garbage.ts";
 import { collectBlockStatsTwoStreams } from "./dense-stream.ts";
 import { methodNeeds, resolveMethod } from "./methods.ts";
 import { owlOutlierRatios } from "./owl.ts";
@@ -243,9 +244,11 @@ export async function startPrune(
     await tick(`prune: block ${l}`);
     const { model, local } = await access.open(l);
     let stats: Partial<Record<InputKey, LinearInputStats>> = {};
+    // Inputs whose statistics the two-stream pass deferred: accumulated at their first linear.
+    let deferred: Partial<Record<InputKey, () => Promise<LinearInputStats>>> = {};
     if (denseHidden !== undefined && hidden !== undefined && cal !== undefined) {
       let denseOutput: Float32Array;
-      ({ stats, denseOutput } = await collectBlockStatsTwoStreams({
+      ({ stats, denseOutput, deferred } = await collectBlockStatsTwoStreams({
         model,
         local,
         hidden,
@@ -256,6 +259,7 @@ export async function startPrune(
         needs: needs.stats,
         backend,
         signal,
+        ...(options.collectGarbage !== undefined ? { collectGarbage: options.collectGarbage } : {}),
       }));
       denseHidden = denseOutput;
       // As below: every linear is replaced, its packed dense copy is of no further use (the dense
@@ -290,6 +294,14 @@ export async function startPrune(
       const tl = clock();
       const [rows, cols] = model.linearShape(local, name);
       const pname = linearTensorName(model, local, l, name);
+      // The previous linear's (or the statistics pass's) dead arrays, before this linear's.
+      await collectGarbageNow(options.collectGarbage);
+      const later = deferred[INPUT_OF[name]];
+      if (later !== undefined) {
+        delete deferred[INPUT_OF[name]];
+        stats[INPUT_OF[name]] = await later();
+        await collectGarbageNow(options.collectGarbage); // the kept inputs and the accumulation's operands
+      }
       const input = stats[INPUT_OF[name]];
       if (nm !== undefined && resolved.permute === "channels" && PERMUTABLE[name] && input !== undefined) {
         // N:M channel permutation: moves this linear's columns and its producers' rows (same function).
@@ -335,6 +347,7 @@ export async function startPrune(
           : {}),
         backend,
         ...(lastOf.get(INPUT_OF[name]) === name ? { gramDisposable: true } : {}),
+        ...(options.collectGarbage !== undefined ? { collectGarbage: options.collectGarbage } : {}),
         sparsegptFactors,
         log,
         ...(signal !== undefined ? { signal } : {}),

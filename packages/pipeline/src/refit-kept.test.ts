@@ -143,7 +143,12 @@ describe("refitKept: a one-iteration PCG polish in blocks of rows", () => {
       },
     });
     try {
-      const run = async (rowBlockFloats: number, warm = init, overwriteInitialWeight = false) => {
+      const run = async (
+        rowBlockFloats: number,
+        warm = init,
+        overwriteInitialWeight = false,
+        hDeltaSink?: (offset: number, weight: Float32Array, hDelta: Float32Array) => void,
+      ) => {
         calls = 0;
         const r = await refitKept(w, h, mask, {
           backend: counted,
@@ -154,6 +159,7 @@ describe("refitKept: a one-iteration PCG polish in blocks of rows", () => {
           maxDirectMultiplyAdds: 0, // PCG, as on a wide layer
           rowBlockFloats,
           overwriteInitialWeight,
+          ...(hDeltaSink !== undefined ? { hDeltaSink } : {}),
         });
         return { r, calls };
       };
@@ -170,6 +176,26 @@ describe("refitKept: a one-iteration PCG polish in blocks of rows", () => {
       expect(inPlace.r.weight).toBe(spent);
       expect(Array.from(inPlace.r.weight)).toEqual(Array.from(whole.r.weight));
       expect(Array.from(inPlace.r.hDelta!)).toEqual(Array.from(whole.r.hDelta!));
+      // hDelta to a sink, block by block in row order (and whole without blocks): the same rows,
+      // weights and values, no hDelta array returned.
+      for (const rowBlockFloats of [REFIT_MIN_BLOCK_ROWS * cols, Number.POSITIVE_INFINITY]) {
+        const seen: { offset: number; weight: number[]; hDelta: number[] }[] = [];
+        const sunk = await run(rowBlockFloats, new Float32Array(init), true, (offset, bw, hd) => {
+          seen.push({ offset, weight: Array.from(bw), hDelta: Array.from(hd) });
+        });
+        expect(sunk.r.hDelta).toBeUndefined();
+        expect(sunk.r.hDeltaSunk).toBe(true);
+        expect(Array.from(sunk.r.weight)).toEqual(Array.from(whole.r.weight));
+        expect(seen.length).toBe(Number.isFinite(rowBlockFloats) ? 2 : 1);
+        let at = 0;
+        for (const b of seen) {
+          expect(b.offset).toBe(at);
+          expect(b.hDelta).toEqual(Array.from(whole.r.hDelta!.subarray(at, at + b.hDelta.length)));
+          expect(b.weight).toEqual(Array.from(whole.r.weight.subarray(at, at + b.weight.length)));
+          at += b.hDelta.length;
+        }
+        expect(at).toBe(rows * cols);
+      }
       // The polish moved the kept weights (the test compares work done, not two no-ops).
       let moved = 0;
       for (let k = 0; k < init.length; k++) if (whole.r.weight[k] !== init[k]) moved++;

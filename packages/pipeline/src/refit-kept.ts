@@ -51,6 +51,13 @@ export interface RefitKeptOptions {
   /** PCG only: also return `hDelta` = (W' − W)·H, tracked along the solve (`pcgRefit`'s option). */
   readonly hDelta?: boolean;
   /**
+   * With `hDelta`: hand (W' − W)·H to this sink row block by row block, in row order (`offset`: the
+   * index of the block's first value; `weight`: the block's refitted rows; both views valid during
+   * the call only), instead of returning it as one rows × cols array; the result then says
+   * `hDeltaSunk`. Only when PCG runs (no `hDelta` from the direct solve).
+   */
+  readonly hDeltaSink?: (offset: number, weight: Float32Array, hDelta: Float32Array) => void;
+  /**
    * PCG polish only (`maxIterations` ≤ 1): run it in blocks of rows above this many rows × cols values
    * (default {@link REFIT_ROW_BLOCK_FLOATS}); same weights bit for bit, less memory at once.
    */
@@ -66,6 +73,11 @@ export interface RefitKeptOptions {
    * when the choice falls on it.
    */
   readonly hessianDiagonal?: Float64Array;
+  /**
+   * PCG only, with `hessianDiagonal`: `hessian` (float64) holds H in its strict lower triangle only
+   * (`pcgRefit`'s option: e.g. SparseGPT's factor above it); same weights as its float32 rounding.
+   */
+  readonly hessianLowerTriangle?: boolean;
 }
 
 /** Result of {@link refitKept}. */
@@ -78,8 +90,10 @@ export interface RefitKeptResult {
   readonly solver: "direct" | "pcg";
   /** Why (the estimated costs from `chooseRefitSolver`). */
   readonly reason: string;
-  /** (W' − W)·H (rows × cols), when option `hDelta` was set and PCG ran. */
+  /** (W' − W)·H (rows × cols), when option `hDelta` was set and PCG ran (without `hDeltaSink`). */
   readonly hDelta?: Float32Array;
+  /** PCG ran with `hDelta` and `hDeltaSink`: every row block's went to the sink. */
+  readonly hDeltaSunk?: true;
 }
 
 /**
@@ -137,25 +151,36 @@ export async function refitKept(
       ...(budget !== undefined ? { maxIterations: budget } : {}),
       ...(options.hDelta === true ? { hDelta: true } : {}),
       ...(options.hessianDiagonal !== undefined ? { hessianDiagonal: options.hessianDiagonal } : {}),
+      ...(options.hessianLowerTriangle === true ? { hessianLowerTriangle: true } : {}),
     };
     const blocks = polishBlocks(weight.rows, weight.cols, budget, options.rowBlockFloats);
-    const r =
-      blocks <= 1
-        ? await pcgRefit(weight, hessian, mask, {
-            ...pcgOptions,
-            ...(options.initialWeight !== undefined ? { initialWeight: options.initialWeight } : {}),
-          })
-        : await pcgByRowBlocks(
-            weight,
-            hessian,
-            mask,
-            pcgOptions,
-            options.initialWeight,
-            blocks,
-            options.overwriteInitialWeight === true,
-          );
+    const sink = options.hDelta === true ? options.hDeltaSink : undefined;
+    let r: Pick<PcgRefitResult, "weight" | "hDelta" | "dampingUsed" | "warnings">;
+    if (blocks <= 1) {
+      r = await pcgRefit(weight, hessian, mask, {
+        ...pcgOptions,
+        ...(options.initialWeight !== undefined ? { initialWeight: options.initialWeight } : {}),
+      });
+      if (sink !== undefined && r.hDelta !== undefined) {
+        sink(0, r.weight, r.hDelta);
+        recycleFloats(r.hDelta);
+        r = { weight: r.weight, dampingUsed: r.dampingUsed, warnings: r.warnings };
+      }
+    } else {
+      r = await pcgByRowBlocks(
+        weight,
+        hessian,
+        mask,
+        pcgOptions,
+        options.initialWeight,
+        blocks,
+        options.overwriteInitialWeight === true,
+        sink,
+      );
+    }
     return {
       ...(r.hDelta !== undefined ? { hDelta: r.hDelta } : {}),
+      ...(sink !== undefined ? { hDeltaSunk: true as const } : {}),
       weight: r.weight,
       dampingUsed: r.dampingUsed,
       // pcgRefit's only warning is non-convergence: with a deliberate budget it is the plan, not news.
@@ -164,9 +189,9 @@ export async function refitKept(
       reason,
     };
   }
-  if (options.hessianDiagonal !== undefined) {
+  if (options.hessianDiagonal !== undefined || options.hessianLowerTriangle === true) {
     throw new RangeError(
-      `refitKept(${options.name}): option hessianDiagonal needs the PCG solver, got the direct solve (${reason}).`,
+      `refitKept(${options.name}): options hessianDiagonal and hessianLowerTriangle need the PCG solver, got the direct solve (${reason}).`,
     );
   }
   const r = await leastSquaresRefit(weight, hessian, mask, common);
@@ -207,12 +232,14 @@ async function pcgByRowBlocks(
   initialWeight: Float32Array | undefined,
   blocks: number,
   overwriteInitial: boolean,
+  sink?: (offset: number, weight: Float32Array, hDelta: Float32Array) => void,
 ): Promise<Pick<PcgRefitResult, "weight" | "hDelta" | "dampingUsed" | "warnings">> {
   const { rows, cols } = weight;
   // (rows, cols) the result: the warm start's own array when the caller gives it up (a block's rows
   // of it are read by that block's call only, before its result is written there)
   const out = overwriteInitial && initialWeight !== undefined ? initialWeight : pooledFloat32(rows * cols);
-  const hDelta = options.hDelta === true ? pooledFloat32(rows * cols) : undefined; // (rows, cols)
+  // (rows, cols) the whole hDelta, unless each block's goes to the sink
+  const hDelta = options.hDelta === true && sink === undefined ? pooledFloat32(rows * cols) : undefined;
   const warnings: string[] = [];
   let dampingUsed = 0;
   for (let b = 0; b < blocks; b++) {
@@ -230,11 +257,12 @@ async function pcgByRowBlocks(
       },
     );
     out.set(r.weight, lo);
-    recycleFloats(r.weight);
-    if (hDelta !== undefined && r.hDelta !== undefined) {
-      hDelta.set(r.hDelta, lo);
+    if (r.hDelta !== undefined) {
+      if (sink !== undefined) sink(lo, r.weight, r.hDelta);
+      else hDelta?.set(r.hDelta, lo);
       recycleFloats(r.hDelta);
     }
+    recycleFloats(r.weight);
     dampingUsed = r.dampingUsed;
     for (const m of r.warnings) warnings.push(m);
   }

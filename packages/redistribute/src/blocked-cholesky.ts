@@ -56,6 +56,12 @@ export interface BlockedFactorStats {
  * result bit for bit) plus n·leaf²/3 in JS; extra memory: one float32 scratch stack of
  * {@link scratchFloats}(n) floats (≈ 0.63·n² at n = 4096 and above, 0.75·n² at 2048), taken from and
  * returned to the shared buffer pool.
+ *
+ * `lower` = `"keep"`: on success the strict lower triangle is left as it was handed in instead of
+ * zeroed (the factorisation never writes there), so `a` holds U (upper triangle, diagonal included)
+ * beside A's strict lower triangle — for a symmetric A, all of A but its diagonal, e.g. for a caller
+ * that needs H after factoring H in place. A reader of U must then read the upper triangle only. U's
+ * values are the same bit for bit.
  */
 export async function upperCholeskyOfInverseBlocked(
   a: Float64Array,
@@ -64,6 +70,7 @@ export async function upperCholeskyOfInverseBlocked(
   leaf: number = BLOCKED_LEAF,
   stats?: BlockedFactorStats,
   parts: number = PARTS_MAX,
+  lower: "zero" | "keep" = "zero",
 ): Promise<number> {
   if (!Number.isInteger(leaf) || leaf < 1)
     throw new RangeError(`blocked Cholesky: leaf must be ≥ 1, got ${leaf}`);
@@ -84,7 +91,8 @@ export async function upperCholeskyOfInverseBlocked(
     scratch.dispose();
   }
   if (pivot >= 0) return n - 1 - pivot;
-  for (let i = 0; i < n; i++) a.fill(0, i * n + i + 1, (i + 1) * n); // lower triangular L'⁻¹
+  // Lower triangular L'⁻¹ (its strict upper triangle is A's strict lower one, reversed: kept on ask)
+  if (lower !== "keep") for (let i = 0; i < n; i++) a.fill(0, i * n + i + 1, (i + 1) * n);
   a.reverse(); // U = J·L'⁻¹·J
   return -1;
 }

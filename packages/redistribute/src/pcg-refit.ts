@@ -4,6 +4,7 @@ import type { ComputeBackend, Logger, Matrix } from "@mama-prune/core";
 import { createYielder } from "@mama-prune/core";
 import { PCG_POOL, pooledFloat32 } from "./buffer-pool.ts";
 import { checkDamping, checkHessian, checkMask, checkWeight } from "./common.ts";
+import { fillRowsFromLower, lowerTriangleInfo } from "./hessian-lower.ts";
 import { buildPreconditioner, type Preconditioner } from "./pcg-precond.ts";
 import { checkInitial, compact, diagonalInfo, PCG_WINDOW } from "./pcg-support.ts";
 
@@ -76,6 +77,14 @@ export interface PcgRefitOptions {
    * float64 path (views, no copy) — the float64 Gram's weights bit for bit, with half its memory.
    */
   readonly hessianDiagonal?: Float64Array;
+  /**
+   * `hessian` (a Float64Array) holds H in its strict lower triangle only, its diagonal being
+   * `hessianDiagonal` (needed): what is on and above the diagonal (e.g. SparseGPT's factor, kept
+   * there by `sparseGptFactor`'s `keepLowerTriangle`) is never read. H's rows enter the GEMMs
+   * rounded to float32 in the blocks of `hBlockFloats`: the values of the float32 rounding of the
+   * whole symmetric H, so the weights are those of that Float32Array with `hessianDiagonal`, bit for bit.
+   */
+  readonly hessianLowerTriangle?: boolean;
 }
 
 /**
@@ -184,8 +193,10 @@ export async function pcgRefit(
   const tick = createYielder(options.signal); // a turn for Ctrl-C and timers, then the abort check
   await tick(where);
   const diag64 = options.hessianDiagonal;
-  const checked = checkHessian(where, hessian, n);
-  const info = diag64 === undefined ? checked : diagonalInfo(where, hessian, diag64, n);
+  const lowerOnly = options.hessianLowerTriangle === true;
+  // The lower-triangle form is checked on its own (what is above its diagonal is not H).
+  const checked = lowerOnly ? lowerTriangleInfo(where, hessian, diag64, n) : checkHessian(where, hessian, n);
+  const info = lowerOnly || diag64 === undefined ? checked : diagonalInfo(where, hessian, diag64, n);
   const lambda = relDamping * info.meanDiag;
   const hBlock = options.hBlockFloats ?? PCG_H_BLOCK_FLOATS;
   // Rows of H per GEMM: all of them (one float32 H, as given or copied once), or blocks of a multiple
@@ -195,7 +206,7 @@ export async function pcgRefit(
     (hessian instanceof Float32Array && diag64 === undefined) || n * n <= hBlock
       ? n
       : Math.max(8, Math.floor(hBlock / n / 8) * 8);
-  const h32 = nb === n ? (hessian instanceof Float32Array ? hessian : new Float32Array(hessian)) : undefined; // (n, n)
+  const h32 = nb === n ? wholeFloat32(hessian, lowerOnly ? diag64 : undefined, n) : undefined; // (n, n)
   const rows32 = hessian instanceof Float32Array ? hessian : undefined; // blocks as views
   const hb = h32 === undefined && rows32 === undefined ? pooledF32(nb * n) : undefined; // (nb, n) one block of H's rows
   const yb = h32 === undefined ? pooledF32(rows * nb) : undefined; // (≤ rows, nb)
@@ -248,7 +259,8 @@ export async function pcgRefit(
       if (rows32 !== undefined) w = rows32.subarray(j0 * n, (j0 + c) * n);
       else {
         w = hb!.subarray(0, c * n);
-        for (let k = 0; k < c * n; k++) w[k] = hessian[j0 * n + k]!;
+        if (lowerOnly) fillRowsFromLower(hessian as Float64Array, diag64!, n, j0, c, w);
+        else for (let k = 0; k < c * n; k++) w[k] = hessian[j0 * n + k]!;
       }
       const yo = (m <= rows ? yb! : new Float32Array(m * c)).subarray(0, m * c);
       const q = await backend.matmulTransB(x, w, m, n, c, { out: yo });
@@ -421,6 +433,22 @@ export async function pcgRefit(
     gemmMultiplyAdds,
     warnings,
   };
+}
+
+/**
+ * H as one float32 (n, n) array: `hessian` itself when float32, else its rounding — of the symmetric
+ * H given by its strict lower triangle and `lowerDiagonal` when that is given.
+ */
+function wholeFloat32(
+  hessian: Float64Array | Float32Array,
+  lowerDiagonal: Float64Array | undefined,
+  n: number,
+): Float32Array {
+  if (hessian instanceof Float32Array) return hessian;
+  if (lowerDiagonal === undefined) return new Float32Array(hessian);
+  const h = new Float32Array(n * n); // (n, n)
+  fillRowsFromLower(hessian, lowerDiagonal, n, 0, n, h);
+  return h;
 }
 
 /** A zeroed Float64Array of `n` values on a pooled buffer (the same contents as a fresh one). */

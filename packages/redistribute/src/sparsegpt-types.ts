@@ -108,6 +108,13 @@ export interface SparseGptOptions {
    */
   readonly factor?: SparseGptFactor;
   /**
+   * With `factor`: `hessian` is a float64 buffer holding H in its strict lower triangle only (e.g.
+   * `factor.upper` itself, `sparseGptFactor`'s `keepLowerTriangle`), H's float64 diagonal being this:
+   * the dead inputs and mean(diag H) are those of H's float32 rounding, as from a Float32Array copy of
+   * H (same results bit for bit, without that copy).
+   */
+  readonly hessianLowerTriangle?: Float64Array;
+  /**
    * Called at each stage boundary (for memory and time probes): "checked" (Hessian validated),
    * "damped" (each attempt's damped matrix built), "factored" (U = chol(H⁻¹) ready), "swept" (all
    * column blocks done, before the float32 result is built).

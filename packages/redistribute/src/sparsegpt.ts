@@ -23,6 +23,7 @@ import {
   dampedInPlace,
   factorWithDamping,
 } from "./common.ts";
+import { lowerTriangleHessianInfo } from "./hessian-lower.ts";
 import { upperCholeskyOfInverseInPlace } from "./linalg.ts";
 import { kthSmallest, LazyGemm, lazySuperBlocks, SPARSEGPT_BACKEND_MIN_COLS } from "./obs-sweep.ts";
 import {
@@ -145,8 +146,14 @@ export async function sparsegpt(
   // Each attempt factors a damped copy of the caller's H (dead fix applied to the copy), or, when the
   // caller gives it up, H itself: the same matrix bit for bit, without an n² float64 copy.
   const t0 = performance.now();
-  const prep = checkHessian(where, hessian, cols);
   const given = options.factor;
+  const lowerDiag = options.hessianLowerTriangle;
+  if (lowerDiag !== undefined && given === undefined)
+    throw new RangeError(`${where}: option hessianLowerTriangle needs option factor`);
+  const prep =
+    lowerDiag !== undefined
+      ? lowerTriangleHessianInfo(where, hessian, lowerDiag, cols)
+      : checkHessian(where, hessian, cols);
   if (given !== undefined) {
     if (!(given.upper instanceof Float64Array) || given.upper.length !== cols * cols) {
       throw new PruneError(
@@ -431,6 +438,12 @@ export interface SparseGptFactorOptions {
    * symmetric, the factor is computed in H's own buffer (the returned `upper` is then H). Same values.
    */
   readonly overwriteHessian?: boolean;
+  /**
+   * With `overwriteHessian` in effect (`upper` is H's own buffer): keep H's strict lower triangle
+   * below U (`upperCholeskyOfInverseBlocked`'s `lower: "keep"`) instead of zeroing it, so H stays
+   * readable beside its factor (read U's upper triangle only then). Same U bit for bit.
+   */
+  readonly keepLowerTriangle?: boolean;
 }
 
 /** Result of {@link sparseGptFactor}: the factor to pass as `sparsegpt`'s `factor`. */
@@ -479,7 +492,7 @@ export async function sparseGptFactor(
     maxAttempts,
     options.log,
     warnings,
-    factorInPlace(cols, backend),
+    factorInPlace(cols, backend, options.keepLowerTriangle === true ? "keep" : "zero"),
     options.overwriteHessian === true &&
       options.into === undefined &&
       backend !== undefined &&
@@ -498,6 +511,7 @@ export async function sparseGptFactor(
 function factorInPlace(
   cols: number,
   backend: ComputeBackend | undefined,
+  lower: "zero" | "keep" = "zero",
 ): (damped: Float64Array) => DampedAttempt<Float64Array> | Promise<DampedAttempt<Float64Array>> {
   return backend === undefined
     ? (damped) => {
@@ -505,7 +519,15 @@ function factorInPlace(
         return pivot < 0 ? { ok: true, value: damped } : { ok: false, pivot };
       }
     : async (damped) => {
-        const pivot = await upperCholeskyOfInverseBlocked(damped, cols, backend);
+        const pivot = await upperCholeskyOfInverseBlocked(
+          damped,
+          cols,
+          backend,
+          undefined,
+          undefined,
+          undefined,
+          lower,
+        );
         return pivot < 0 ? { ok: true, value: damped } : { ok: false, pivot };
       };
 }

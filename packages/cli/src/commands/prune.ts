@@ -9,6 +9,7 @@ import {
   pruneToCheckpoint,
   splitCalibrationText,
 } from "@mama-prune/pipeline";
+import { nodeGarbageCollector } from "@mama-prune/pipeline/node";
 import type { Checkpoint, SparseFormat } from "@mama-prune/tensor-io";
 import { createCheckpointDirWriter } from "@mama-prune/tensor-io/node";
 import type { ResolvedCalibrationSize } from "../calibration-protocol.ts";
@@ -178,6 +179,8 @@ export async function runPrune(job: PruneJob, ctx: CommandContext): Promise<Prun
         ...(cal !== undefined ? { calibration: cal } : {}),
         ...(pre !== undefined ? { preCheckpoint: pre } : {}),
         ...(sampleWeights !== undefined ? { sampleWeights } : {}),
+        // Node's gc() at the run's memory boundaries (process-wide --expose-gc; see nodeGarbageCollector).
+        collectGarbage: nodeGarbageCollector(),
         onProgress: (e) => {
           progress.onProgress(e);
           if (e.stage === "done") writing = step(ctx, `writing ${basename(job.out)}`);
