@@ -91,7 +91,6 @@ class OrtGemmBackend implements NativeBackend {
   private delegatedCalls = 0;
   private nativeGramCalls = 0;
   private disposed = false;
-  private scratchRef: WeakRef<Float32Array> | undefined;
   /** The delegate's fused attention, when it has one (the model's matmul path otherwise). */
   readonly causalAttentionWindows?: NonNullable<ComputeBackend["causalAttentionWindows"]>;
   /** The delegate's SwiGLU, when it has one (the model's own loop otherwise). */
@@ -264,19 +263,10 @@ class OrtGemmBackend implements NativeBackend {
    * transposed once (k × rows), then each block row j0..j1 of the upper triangle is one GEMM,
    * xtᵀ[j0..j1]·xtᵀ[j0..k]ᵀ (half the flops of the full product), whose float32 values are added in
    * float64 to acc's upper triangle and, the same values, to its lower triangle (exactly symmetric
-   * increments; skipped with `upperOnly`). The transposed chunk reuses the previous call's scratch
-   * while V8 still holds it (a WeakRef: consecutive calls of one statistics pass skip 4·k·rows bytes
-   * of fresh pages, and nothing is kept alive that a collection would free).
+   * increments; skipped with `upperOnly`). The transposed chunk is allocated per call: reusing the
+   * previous call's through a WeakRef saved ≈ 40 ms per 8192-wide call but kept ≈ 190 MiB more at
+   * MAMA's 7B peak (memory probe, 4002 vs 3810 MiB), so it was taken out.
    */
-  /** Float32 scratch of at least `n` floats: the last call's while it is still alive, else a new one. */
-  private gramScratch(n: number): Float32Array {
-    const last = this.scratchRef?.deref();
-    if (last !== undefined && last.length >= n) return last;
-    const s = new Float32Array(n);
-    this.scratchRef = new WeakRef(s);
-    return s;
-  }
-
   private async runGram(
     x: Float32Array,
     m: number,
@@ -286,7 +276,7 @@ class OrtGemmBackend implements NativeBackend {
   ): Promise<void> {
     const chunk = Math.min(m, NATIVE_GRAM_CHUNK_ROWS);
     const blockRows = Math.min(k, GRAM_BLOCK_ROWS);
-    const xt = this.gramScratch(k * chunk); // (k, rows) one chunk of x, transposed
+    const xt = new Float32Array(k * chunk); // (k, rows) one chunk of x, transposed
     const y = new Float32Array(blockRows * k); // (blockRows, k − j0) one block row of the upper triangle
     const T = this.ort.Tensor;
     const session = await this.gramSession().catch((e: unknown) => {
