@@ -321,16 +321,19 @@ describe.skipIf(!canRun)("createOrtGemmBackend on onnxruntime-node", () => {
   });
 });
 
+/** A stand-in for onnxruntime's Tensor: keeps the data, ignores type and dims. */
+class FakeTensor {
+  readonly data: Float32Array;
+  constructor(_t: string, data: Float32Array, _d: readonly number[]) {
+    this.data = data;
+  }
+}
+
 describe.skipIf(!isWasmSimdSupported())("createOrtGemmBackend session options", () => {
   it("turns onnxruntime's spin-waiting off unless `spinning: true`; rejects a non-boolean", async () => {
     const seen: OrtSessionOptions[] = [];
     const fake: OrtModule = {
-      Tensor: class {
-        readonly data: Float32Array;
-        constructor(_t: string, data: Float32Array, _d: readonly number[]) {
-          this.data = data;
-        }
-      },
+      Tensor: FakeTensor,
       InferenceSession: {
         create: async (_m, options) => {
           seen.push(options);
@@ -366,12 +369,7 @@ describe.skipIf(!isWasmSimdSupported())("createOrtGemmBackend session options", 
 describe.skipIf(!isWasmSimdSupported())("createOrtGemmBackend with a failing onnxruntime", () => {
   it("wraps a failed run in BACKEND_WORKER_FAILED naming the shapes", async () => {
     const fake: OrtModule = {
-      Tensor: class {
-        readonly data: Float32Array;
-        constructor(_t: string, data: Float32Array, _d: readonly number[]) {
-          this.data = data;
-        }
-      },
+      Tensor: FakeTensor,
       InferenceSession: {
         create: async () => ({
           run: async () => {
