@@ -82,11 +82,56 @@ export function selectNM(
 }
 
 /**
+ * Zero the mask of the `count` lowest of `h` × `bw` scores (scores row-major from `so`, the mask's
+ * rows `cols` apart from `mo`); ties: the lower row-major index first. The `count`-th lowest score
+ * comes from {@link kthSmallest} on a copy (`scratch`, at least h·bw long), then every score below it
+ * is pruned by a branch-free 0/1 store and the entries equal to it in row-major order until `count`
+ * are pruned: the set a sort by (score, index) selects, in O(h·bw) instead of O(h·bw·log).
+ */
+export function pruneLowest(
+  scores: Float64Array,
+  so: number,
+  h: number,
+  bw: number,
+  mask: Uint8Array,
+  mo: number,
+  cols: number,
+  count: number,
+  scratch: Float64Array,
+): void {
+  const n = h * bw;
+  if (count <= 0) return;
+  if (count >= n) {
+    for (let r = 0; r < h; r++) mask.fill(0, mo + r * cols, mo + r * cols + bw);
+    return;
+  }
+  const copy = scratch.subarray(0, n);
+  copy.set(scores.subarray(so, so + n));
+  const threshold = kthSmallest(copy, count - 1);
+  let below = 0; // kthSmallest leaves every entry below the threshold before index count − 1
+  for (let k = 0; k < count - 1; k++) if (copy[k]! < threshold) below++;
+  let ties = count - below; // entries equal to the threshold to prune, lowest index first
+  // The comparison goes either way half the time: a 0/1 store, not a branch.
+  for (let r = 0; r < h; r++) {
+    const sr = so + r * bw;
+    const mr = mo + r * cols;
+    for (let c = 0; c < bw; c++) mask[mr + c] = mask[mr + c]! & +(scores[sr + c]! >= threshold);
+  }
+  for (let r = 0; r < h && ties > 0; r++) {
+    const sr = so + r * bw;
+    const mr = mo + r * cols;
+    for (let c = 0; c < bw && ties > 0; c++) {
+      if (scores[sr + c] === threshold) {
+        mask[mr + c] = 0;
+        ties--;
+      }
+    }
+  }
+}
+
+/**
  * Per row of a column block [i1, i1 + bw): zero the mask of the `count` lowest scores (scores:
- * (rows, bw)); ties: lower column first. The row's `count`-th lowest score comes from
- * {@link kthSmallest} on a copy (`scratch`, at least bw long), then every score below it is pruned
- * by a branch-free 0/1 store and the entries equal to it in column order until `count` are pruned:
- * the set a sort by (score, column) selects, in O(bw) per row instead of a comparator sort.
+ * (rows, bw)); ties: lower column first ({@link pruneLowest} row by row; `scratch` at least bw long).
  */
 export function selectPerRow(
   scores: Float64Array,
@@ -98,28 +143,65 @@ export function selectPerRow(
   count: number,
   scratch: Float64Array,
 ): void {
-  if (count <= 0) return;
-  for (let r = 0; r < rows; r++) {
-    const so = r * bw;
-    const mo = r * cols + i1;
-    if (count >= bw) {
-      mask.fill(0, mo, mo + bw);
-      continue;
-    }
-    const row = scratch.subarray(0, bw);
-    row.set(scores.subarray(so, so + bw));
-    const threshold = kthSmallest(row, count - 1);
-    let below = 0; // kthSmallest leaves every entry below the threshold before index count − 1
-    for (let k = 0; k < count - 1; k++) if (row[k]! < threshold) below++;
-    let ties = count - below;
-    for (let c = 0; c < bw; c++) mask[mo + c] = mask[mo + c]! & +(scores[so + c]! >= threshold);
-    for (let c = 0; c < bw && ties > 0; c++) {
-      if (scores[so + c] === threshold) {
-        mask[mo + c] = 0;
-        ties--;
-      }
-    }
+  for (let r = 0; r < rows; r++)
+    pruneLowest(scores, r * bw, 1, bw, mask, r * cols + i1, cols, count, scratch);
+}
+
+/**
+ * The OBS step of pruned entry (row at `ro`, column j = i1 + c): e = w/U_jj goes to err[eo + c], the
+ * weight to 0, and W[row, j+1 : kEnd] −= e·U[j, j+1 : kEnd]. Returns obsError + e².
+ */
+export function obsEliminate(
+  w: Float64Array,
+  u: Float64Array,
+  err: Float64Array,
+  ro: number,
+  eo: number,
+  i1: number,
+  c: number,
+  cols: number,
+  kEnd: number,
+  obsError: number,
+): number {
+  const j = i1 + c;
+  const uj = j * cols;
+  const e = w[ro + j]! / u[uj + j]!;
+  err[eo + c] = e;
+  w[ro + j] = 0;
+  if (e !== 0) for (let k = j + 1; k < kEnd; k++) w[ro + k]! -= e * u[uj + k]!;
+  return obsError + e * e;
+}
+
+/**
+ * One row's OBS steps over columns [c1, c2) of the block at i1 under a fixed mask: err is 0 on kept
+ * entries, and the pruned ones (listed in `prunedCols` without a branch per column, in column order)
+ * take {@link obsEliminate}. Returns the updated obsError (the terms added in column order).
+ */
+export function sweepRowFixedMask(
+  w: Float64Array,
+  u: Float64Array,
+  mask: Uint8Array,
+  err: Float64Array,
+  prunedCols: Int32Array,
+  ro: number,
+  eo: number,
+  i1: number,
+  c1: number,
+  c2: number,
+  cols: number,
+  obsError: number,
+): number {
+  let np = 0;
+  const mo = ro + i1;
+  for (let c = c1; c < c2; c++) {
+    err[eo + c] = 0;
+    prunedCols[np] = c;
+    np += 1 - mask[mo + c]!;
   }
+  let total = obsError;
+  for (let p = 0; p < np; p++)
+    total = obsEliminate(w, u, err, ro, eo, i1, prunedCols[p]!, cols, i1 + c2, total);
+  return total;
 }
 
 /**

@@ -25,16 +25,19 @@ import {
 } from "./common.ts";
 import { lowerTriangleHessianInfo } from "./hessian-lower.ts";
 import { upperCholeskyOfInverseInPlace } from "./linalg.ts";
-import { kthSmallest, LazyGemm, lazySuperBlocks, SPARSEGPT_BACKEND_MIN_COLS } from "./obs-sweep.ts";
+import { LazyGemm, lazySuperBlocks, SPARSEGPT_BACKEND_MIN_COLS } from "./obs-sweep.ts";
 import {
   checkedScoreRegion,
   lazyUpdate,
   liveDeltaSq,
   obsDiagonals,
+  obsEliminate,
+  pruneLowest,
   ROW_TILE,
   SUB_BLOCK,
   selectNM,
   selectPerRow,
+  sweepRowFixedMask,
 } from "./sparsegpt-kernels.ts";
 import type { SparseGptFactor, SparseGptOptions, SparseGptResult } from "./sparsegpt-types.ts";
 
@@ -222,7 +225,7 @@ export async function sparsegpt(
   const prunedCols = new Int32Array(blockSize + 1); // a row's pruned columns in a (sub-)block
   let obsError = 0;
   let scores = new Float64Array(0);
-  let sorted = new Float64Array(0);
+  let selectScratch = new Float64Array(0); // (rows, bw) pruneLowest's copy
   const nmScores = new Float64Array(nm?.m ?? 0); // (m,)
   const nmTaken = new Uint8Array(nm?.m ?? 0); // (m,)
   const nmPruned = nm === undefined ? 0 : nmGroupPruned(nm, nm.m); // zeros of a full group
@@ -248,7 +251,7 @@ export async function sparsegpt(
       if (count > 0) {
         if (scores.length !== rows * bw) {
           scores = new Float64Array(rows * bw); // (rows, bw)
-          sorted = new Float64Array(rows * bw);
+          selectScratch = new Float64Array(rows * bw);
         }
         if (scoreRegion !== undefined) scoreRegion(0, rows, i1, i2, scores);
         else {
@@ -264,29 +267,8 @@ export async function sparsegpt(
         if (perRow) selectPerRow(scores, mask, rows, cols, i1, bw, count, rowScratch);
       }
       if (count > 0 && !perRow) {
-        sorted.set(scores);
-        const threshold = kthSmallest(sorted, count - 1); // = sorted(scores)[count − 1], in O(rows·bw)
-        // kthSmallest leaves every entry below the threshold before index count − 1: count them there.
-        let below = 0;
-        for (let k = 0; k < count - 1; k++) if (sorted[k]! < threshold) below++;
-        let ties = count - below; // entries equal to the threshold to prune, lowest index first
-        // Every entry below the threshold is pruned (a branch-free 0/1 store: the comparison goes
-        // either way half the time), then the first `ties` entries equal to it in row-major order.
-        for (let r = 0; r < rows; r++) {
-          const so = r * bw;
-          const mo = r * cols + i1;
-          for (let c = 0; c < bw; c++) mask[mo + c] = +(scores[so + c]! >= threshold);
-        }
-        for (let r = 0; r < rows && ties > 0; r++) {
-          const so = r * bw;
-          const mo = r * cols + i1;
-          for (let c = 0; c < bw && ties > 0; c++) {
-            if (scores[so + c] === threshold) {
-              mask[mo + c] = 0;
-              ties--;
-            }
-          }
-        }
+        // One threshold over rows × block: = sorted(scores)[count − 1], ties in row-major order.
+        pruneLowest(scores, 0, rows, bw, mask, i1, cols, count, selectScratch);
       }
     }
 
@@ -305,31 +287,13 @@ export async function sparsegpt(
           const ro = (r0 + t) * cols;
           const eo = t * blockSize;
           if (nm === undefined) {
-            // The mask is fixed for the block: walk the row's pruned columns only, listed without a
-            // branch per column (half of them mispredicted at 50 %), in the same column order.
-            let np = 0;
-            const mo = ro + i1;
-            for (let c = c1; c < c2; c++) {
-              err[eo + c] = 0;
-              prunedCols[np] = c;
-              np += 1 - mask[mo + c]!;
-            }
-            for (let p = 0; p < np; p++) {
-              const c = prunedCols[p]!;
-              const j = i1 + c;
-              const uj = j * cols;
-              const e = w[ro + j]! / u[uj + j]!;
-              err[eo + c] = e;
-              obsError += e * e;
-              w[ro + j] = 0;
-              if (e === 0) continue;
-              for (let k = j + 1; k < kEnd; k++) w[ro + k]! -= e * u[uj + k]!;
-            }
+            // The mask is fixed for the block: only the row's pruned columns are walked.
+            obsError = sweepRowFixedMask(w, u, mask, err, prunedCols, ro, eo, i1, c1, c2, cols, obsError);
             continue;
           }
           for (let c = c1; c < c2; c++) {
             const j = i1 + c;
-            if (nm !== undefined && nm.n > 0 && j % nm.m === 0) {
+            if (nm.n > 0 && j % nm.m === 0) {
               const row = r0 + t;
               selectNM(
                 w,
@@ -347,17 +311,8 @@ export async function sparsegpt(
                   : (j0, width, out) => scoreRegion(row, row + 1, j0, j0 + width, out.subarray(0, width)),
               );
             }
-            if (mask[ro + j] === 1) {
-              err[eo + c] = 0;
-              continue;
-            }
-            const uj = j * cols;
-            const e = w[ro + j]! / u[uj + j]!;
-            err[eo + c] = e;
-            obsError += e * e;
-            w[ro + j] = 0;
-            if (e === 0) continue;
-            for (let k = j + 1; k < kEnd; k++) w[ro + k]! -= e * u[uj + k]!;
+            if (mask[ro + j] === 1) err[eo + c] = 0;
+            else obsError = obsEliminate(w, u, err, ro, eo, i1, c, cols, kEnd, obsError);
           }
         }
         // Lazy batch: W[r0:r0+tile, i2:] −= Err·U[i1:i2, i2:], four rows per pass over each row of U
