@@ -110,11 +110,7 @@ export async function buildPreconditioner(
       // The kept columns, listed without a branch per column; then four at a time, each entry of C
       // loaded and stored once per four and the four terms added in column order (the rounding of
       // adding them one column at a time, bit for bit).
-      let nk = 0;
-      for (let j = 0; j < n; j++) {
-        kept[nk] = j;
-        nk += +(mask[mo + j] !== 0);
-      }
+      const nk = keptColumns(mask, mo, n, kept);
       let q = 0;
       for (; q + 4 <= nk; q += 4) {
         const j0 = kept[q]!;
@@ -192,11 +188,7 @@ export async function buildPreconditioner(
         for (let a = 0; a < r; a++) t[a]! += u * f[fj + a]!;
       }
       solveWithFactor(c.subarray(slot * rr, slot * rr + rr), r, t);
-      let nk = 0;
-      for (let j = 0; j < n; j++) {
-        kept[nk] = j;
-        nk += +(mask[mo + j] !== 0);
-      }
+      const nk = keptColumns(mask, mo, n, kept);
       for (let p = 0; p < nk; p++) {
         const j = kept[p]!;
         const fj = j * r;
@@ -227,4 +219,14 @@ function orthonormalRows(a: Float64Array, r: number, n: number): void {
     const norm = Math.sqrt(s);
     if (norm > 0) for (let j = 0; j < n; j++) a[ai + j]! /= norm;
   }
+}
+
+/** The columns j < n with mask[mo + j] ≠ 0 into `out`, in order, without a branch per column; their count. */
+function keptColumns(mask: Uint8Array, mo: number, n: number, out: Int32Array): number {
+  let nk = 0;
+  for (let j = 0; j < n; j++) {
+    out[nk] = j;
+    nk += +(mask[mo + j] !== 0);
+  }
+  return nk;
 }
