@@ -21,10 +21,10 @@ unxz() { # xz where the image has it, else Python's lzma (python3 is there: the 
   if command -v xz >/dev/null; then xz -dc "$1"; else python3 -c 'import lzma,shutil,sys; shutil.copyfileobj(lzma.open(sys.argv[1]), sys.stdout.buffer)' "$1"; fi
 }
 if [ -f "$C/node.xz" ]; then
-  mkdir -p /tmp/bench-gpu-node
-  unxz "$C/node.xz" >/tmp/bench-gpu-node/node
-  chmod +x /tmp/bench-gpu-node/node
-  export PATH=/tmp/bench-gpu-node:$PATH
+  NODE_DIR=$(mktemp -d)
+  unxz "$C/node.xz" >"$NODE_DIR/node"
+  chmod +x "$NODE_DIR/node"
+  export PATH="$NODE_DIR:$PATH"
 fi
 unxz "$C/node_modules.tar.xz" | tar -x
 echo "bench:gpu: $(command -v node) $(node --version), node_modules unpacked"

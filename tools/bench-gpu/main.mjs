@@ -42,7 +42,7 @@
 //      Vulkan loader deb; see pack.mjs); it prints carry + working tree against the 64 MiB;
 //   2. ONE device `run` with carry [".gpu-carry"] and timeout_s 600, command:
 //        bash tools/bench-gpu/device.sh $OUT/bench-gpu
-//      (device.sh unpacks the loader with dpkg -x and ldconfig, Node into /tmp, node_modules into the
+//      (device.sh unpacks the loader with dpkg -x and ldconfig, Node into a mktemp -d folder, node_modules into the
 //      tree, then runs this script; main.mjs sets VK_DRIVER_FILES to the NVIDIA Vulkan driver found
 //      under /usr/local/nvidia or /usr/share/vulkan when no ICD is named; no build is needed — the
 //      sources run through tsx). Add `--eval` after the folder for the eval rows (≈ +1 min);

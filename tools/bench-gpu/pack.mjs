@@ -21,6 +21,7 @@ import {
   existsSync,
   lstatSync,
   mkdirSync,
+  mkdtempSync,
   readdirSync,
   readFileSync,
   readlinkSync,
@@ -28,6 +29,7 @@ import {
   statSync,
   writeFileSync,
 } from "node:fs";
+import { tmpdir } from "node:os";
 import { dirname, join, relative } from "node:path";
 import { parseArgs } from "node:util";
 
@@ -173,9 +175,10 @@ log(
 
 if (!values["no-vulkan"]) {
   // As the device README says for the GL/Vulkan loaders: amd64 packages from apt, unpacked there with dpkg -x.
-  const o = ["-oAPT::Architecture=amd64", "-oAPT::Architectures=amd64", "-oDir::State::Lists=/tmp/amd64"];
+  const lists = mkdtempSync(join(tmpdir(), "bench-gpu-apt-")); // apt's amd64 package lists, removed below
+  const o = ["-oAPT::Architecture=amd64", "-oAPT::Architectures=amd64", `-oDir::State::Lists=${lists}`];
   try {
-    mkdirSync("/tmp/amd64/partial", { recursive: true });
+    mkdirSync(join(lists, "partial"), { recursive: true });
     sh("apt-get", [...o, "update"]);
     sh("apt-get", [...o, "download", "libvulkan1"], { cwd: OUT });
     for (const f of readdirSync(OUT).filter((f) => f.endsWith(".deb")))
@@ -184,6 +187,8 @@ if (!values["no-vulkan"]) {
     log(
       `WARNING: libvulkan1 could not be downloaded (${String(e).split("\n")[0]}); the device must have libvulkan.so.1 itself`,
     );
+  } finally {
+    rmSync(lists, { recursive: true, force: true });
   }
 }
 
