@@ -5,6 +5,7 @@
  */
 import {
   type AttentionLayout,
+  checkDims,
   checkGramShapes,
   checkMatmulShapes,
   type MatmulOptions,
@@ -37,16 +38,6 @@ function describe(a: unknown): string {
   if (a === null) return "null";
   if (typeof a === "object") return (a as object).constructor?.name ?? "object";
   return typeof a;
-}
-
-function checkDims(where: string, m: number, k: number): void {
-  for (const [label, v] of [
-    ["m", m],
-    ["k", k],
-  ] as const) {
-    if (!Number.isInteger(v) || v < 0)
-      throw new RangeError(`${where}: ${label} must be a non-negative integer, got ${v}`);
-  }
 }
 
 /** The backend behind every factory: calls serialized over one kernel memory and one runner. */
@@ -275,7 +266,7 @@ export class WasmBackendImpl implements WasmBackend {
     if (!(acc instanceof Float64Array)) {
       throw new TypeError(`${where}: acc must be a Float64Array, got ${describe(acc)}`);
     }
-    checkDims(where, m, k);
+    checkDims(where, { m, k });
     if (x.length !== m * k)
       throw new RangeError(`${where}: x has ${x.length} elements, expected m·k = ${m * k}`);
     if (acc.length !== k) throw new RangeError(`${where}: acc has ${acc.length} elements, expected k = ${k}`);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { checkGramShapes } from "./compute.ts";
+import { checkDims, checkGramShapes } from "./compute.ts";
 
 describe("checkGramShapes", () => {
   const x = new Float32Array(6); // [3, 2]
@@ -20,5 +20,15 @@ describe("checkGramShapes", () => {
       "b gramAccumulate: m must be a non-negative integer, got 1.5",
     );
     expect(() => checkGramShapes("b gramAccumulate", x, 3, -2, new Float64Array(4))).toThrow(RangeError);
+  });
+});
+
+describe("checkDims", () => {
+  it("names the first dimension that is not a non-negative integer, in the order given", () => {
+    expect(() => checkDims("op", { m: 0, k: 3 })).not.toThrow();
+    expect(() => checkDims("op", { m: 2, k: -1, n: 0.5 })).toThrow(
+      "op: k must be a non-negative integer, got -1",
+    );
+    expect(() => checkDims("op", { m: Number.NaN })).toThrow("op: m must be a non-negative integer, got NaN");
   });
 });

@@ -112,6 +112,21 @@ export interface MatmulOptions {
 }
 
 /**
+ * Check that every named dimension is a non-negative integer (the message names it), so every
+ * backend's shape checks fail alike.
+ *
+ * @throws RangeError `${where}: ${name} must be a non-negative integer, got ${value}`.
+ * @example
+ * checkDims("wasm gramAccumulate", { m: 4, k: 2 }); // passes
+ */
+export function checkDims(where: string, dims: Readonly<Record<string, number>>): void {
+  for (const [label, v] of Object.entries(dims)) {
+    if (!Number.isInteger(v) || v < 0)
+      throw new RangeError(`${where}: ${label} must be a non-negative integer, got ${v}`);
+  }
+}
+
+/**
  * Validate the shapes of a matmulTransB call (shared by every backend so they fail alike).
  *
  * @throws RangeError naming the mismatching operand.
@@ -125,14 +140,7 @@ export function checkMatmulShapes(
   n: number,
   options?: MatmulOptions,
 ): void {
-  for (const [label, v] of [
-    ["m", m],
-    ["k", k],
-    ["n", n],
-  ] as const) {
-    if (!Number.isInteger(v) || v < 0)
-      throw new RangeError(`${where}: ${label} must be a non-negative integer, got ${v}`);
-  }
+  checkDims(where, { m, k, n });
   if (x.length !== m * k)
     throw new RangeError(`${where}: x has ${x.length} elements, expected m·k = ${m * k}`);
   if (w.length !== n * k)
@@ -158,13 +166,7 @@ export function checkGramShapes(
   k: number,
   acc: Float64Array,
 ): void {
-  for (const [label, v] of [
-    ["m", m],
-    ["k", k],
-  ] as const) {
-    if (!Number.isInteger(v) || v < 0)
-      throw new RangeError(`${where}: ${label} must be a non-negative integer, got ${v}`);
-  }
+  checkDims(where, { m, k });
   if (x.length !== m * k)
     throw new RangeError(`${where}: x has ${x.length} elements, expected m·k = ${m * k}`);
   if (acc.length !== k * k)

@@ -1,6 +1,7 @@
 export {
   type AttentionLayout,
   type ComputeBackend,
+  checkDims,
   checkGramShapes,
   checkMatmulShapes,
   type GramOptions,

@@ -1,7 +1,7 @@
 // Calibration statistics on the GPU: the Gram matrix xᵀx (symmetric blocks, mirrored on the CPU in
 // float64) and the squared column norms, both tiled so every binding fits.
 
-import { PruneError } from "@mama-prune/core";
+import { checkDims, PruneError } from "@mama-prune/core";
 import { type BackendEnv, limitError } from "./backend-config.ts";
 import { denseMatmulWorkgroupBytes } from "./gpu/shaders/dense-matmul.wgsl.ts";
 import { COL_SQ_NORM_WGSL, gramWgsl } from "./gpu/shaders/stats.wgsl.ts";
@@ -158,13 +158,7 @@ export function checkAccumulate(
   acc: Float64Array,
   accLen: number,
 ): void {
-  for (const [label, v] of [
-    ["m", m],
-    ["k", k],
-  ] as const) {
-    if (!Number.isInteger(v) || v < 0)
-      throw new RangeError(`${where}: ${label} must be a non-negative integer, got ${v}`);
-  }
+  checkDims(where, { m, k });
   if (!(x instanceof Float32Array)) throw new TypeError(`${where}: x must be a Float32Array`);
   if (!(acc instanceof Float64Array)) throw new TypeError(`${where}: acc must be a Float64Array`);
   if (x.length !== m * k)
