@@ -559,6 +559,23 @@ const gramGf = (r: Run): string => {
   if (o === undefined || o.ms === 0) return "–";
   return ((o.flop * (r["gramFlopCount"] === "upper-triangle" ? 1 : 0.5)) / o.ms / 1e6).toFixed(1);
 };
+/**
+ * The backend work of a run in flops: every recorded op's flops (matmulTransB, including the blocked
+ * factorisation's and the lazy updates' GEMMs; the Gram in flops done, halved for records that
+ * counted the full product). NaN without op records.
+ */
+const backendFlop = (r: Run | undefined): number => {
+  if (r?.ops === undefined) return Number.NaN;
+  let total = 0;
+  for (const [name, o] of Object.entries(r.ops)) {
+    total += name === "gramAccumulate" && r["gramFlopCount"] !== "upper-triangle" ? o.flop / 2 : o.flop;
+  }
+  return total;
+};
+const tflop = (r: Run | undefined): string => {
+  const f = backendFlop(r);
+  return Number.isFinite(f) ? (f / 1e12).toFixed(2) : "–";
+};
 const gib = (mib: unknown): string => (typeof mib === "number" ? (mib / 1024).toFixed(2) : "–");
 
 function renderMarkdown(f: BenchFile): string {
@@ -661,13 +678,13 @@ function sparsegptRatios(prunes: Run[]): string[] {
   const ratio = (a: unknown, b: unknown): string =>
     typeof a === "number" && typeof b === "number" && b > 0 ? `${(a / b).toFixed(2)}×` : "–";
   return [
-    "SparseGPT against Wanda in this invocation (CPU = user + system time of the prune run, all threads):",
+    "SparseGPT against Wanda in this invocation (CPU = user + system time of the prune run, all threads; backend TFLOP = the flops of every backend op the run called, GEMMs and the Gram's upper triangle: the floor the wall ratio cannot go below while both run at the same rate):",
     "",
-    "| model | level | SparseGPT total (s) | Wanda total (s) | wall ratio | SparseGPT CPU (s) | Wanda CPU (s) | CPU ratio |",
-    "|---|---|---:|---:|---:|---:|---:|---:|",
+    "| model | level | SparseGPT total (s) | Wanda total (s) | wall ratio | SparseGPT CPU (s) | Wanda CPU (s) | CPU ratio | SparseGPT backend TFLOP | Wanda backend TFLOP | flop ratio |",
+    "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ...pairs.map(
       ([sg, wa]) =>
-        `| ${sg["model"]} | ${sg.job.level} | ${sec(sg["totalMs"])} | ${sec(wa["totalMs"])} | ${ratio(sg["totalMs"], wa["totalMs"])} | ${sec(sg["cpuMs"])} | ${sec(wa["cpuMs"])} | ${ratio(sg["cpuMs"], wa["cpuMs"])} |`,
+        `| ${sg["model"]} | ${sg.job.level} | ${sec(sg["totalMs"])} | ${sec(wa["totalMs"])} | ${ratio(sg["totalMs"], wa["totalMs"])} | ${sec(sg["cpuMs"])} | ${sec(wa["cpuMs"])} | ${ratio(sg["cpuMs"], wa["cpuMs"])} | ${tflop(sg)} | ${tflop(wa)} | ${ratio(backendFlop(sg), backendFlop(wa))} |`,
     ),
     "",
   ];
@@ -684,14 +701,14 @@ function mamaRatios(prunes: Run[]): string[] {
   out.push(
     "MAMA against SparseGPT and Wanda in this invocation (total = the whole prune run; scoring/OBS/refit = the per-linear stage; CPU = user + system time of the prune run, all threads, where recorded):",
     "",
-    "| model | level | MAMA total (s) | MAMA / SparseGPT total | MAMA / Wanda total | MAMA / SparseGPT scoring/OBS/refit | MAMA − SparseGPT (s) | MAMA CPU (s) | MAMA / SparseGPT CPU | MAMA / Wanda CPU |",
-    "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    "| model | level | MAMA total (s) | MAMA / SparseGPT total | MAMA / Wanda total | MAMA / SparseGPT scoring/OBS/refit | MAMA − SparseGPT (s) | MAMA CPU (s) | MAMA / SparseGPT CPU | MAMA / Wanda CPU | MAMA backend TFLOP | MAMA / Wanda flops |",
+    "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
   );
   for (const m of mamas) {
     const sg = prunes.find((r) => r.job.method === "sparsegpt" && key(r) === key(m));
     const wa = prunes.find((r) => r.job.method === "wanda" && key(r) === key(m));
     out.push(
-      `| ${m["model"]} | ${m.job.level} | ${sec(m["totalMs"])} | ${ratio(ms(m, "totalMs"), ms(sg, "totalMs"))} | ${ratio(ms(m, "totalMs"), ms(wa, "totalMs"))} | ${ratio(ms(m, "scoreMs"), ms(sg, "scoreMs"))} | ${sg === undefined ? "–" : sec(ms(m, "totalMs") - ms(sg, "totalMs"))} | ${m["cpuMs"] === undefined ? "–" : sec(m["cpuMs"])} | ${ratio(ms(m, "cpuMs"), ms(sg, "cpuMs"))} | ${ratio(ms(m, "cpuMs"), ms(wa, "cpuMs"))} |`,
+      `| ${m["model"]} | ${m.job.level} | ${sec(m["totalMs"])} | ${ratio(ms(m, "totalMs"), ms(sg, "totalMs"))} | ${ratio(ms(m, "totalMs"), ms(wa, "totalMs"))} | ${ratio(ms(m, "scoreMs"), ms(sg, "scoreMs"))} | ${sg === undefined ? "–" : sec(ms(m, "totalMs") - ms(sg, "totalMs"))} | ${m["cpuMs"] === undefined ? "–" : sec(m["cpuMs"])} | ${ratio(ms(m, "cpuMs"), ms(sg, "cpuMs"))} | ${ratio(ms(m, "cpuMs"), ms(wa, "cpuMs"))} | ${tflop(m)} | ${ratio(backendFlop(m), backendFlop(wa))} |`,
     );
   }
   out.push("");

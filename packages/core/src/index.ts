@@ -35,6 +35,6 @@ export {
   type ValidateSparsityOptions,
   validateSparsity,
 } from "./sparsity.ts";
-export { mirrorUpperToLower, transposeInto } from "./transpose.ts";
+export { mirrorUpperToLower, type TransposeOptions, transposeInto } from "./transpose.ts";
 export { escapeUntrusted, quoteUntrusted, UNTRUSTED_MAX_CHARS } from "./untrusted.ts";
 export { createYielder, type Yielder, type YielderOptions } from "./yielder.ts";

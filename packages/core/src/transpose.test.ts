@@ -50,12 +50,54 @@ describe("transposeInto", () => {
       /does not fit/,
     );
     expect(() => transposeInto(new Float32Array(12), 0, 3, 4, 3, new Float32Array(11))).toThrow(
-      /dst has 11 elements, expected at least h·w = 12/,
+      /a 3 × 4 result at dstOffset 0, row stride 4 does not fit in a dst of 11 elements/,
     );
+    expect(() =>
+      transposeInto(new Float32Array(12), 0, 3, 4, 3, new Float32Array(20), { dstOffset: 2, dstStride: 3 }),
+    ).toThrow(/row stride 3 does not fit/);
+    expect(() =>
+      transposeInto(new Float32Array(12), 0, 3, 4, 3, new Float32Array(12), {
+        rowScale: new Float64Array(3),
+      }),
+    ).toThrow(/rowScale has 3 elements, expected at least h = 4/);
     expect(() => transposeInto(new Float32Array(12), 0, 3, 1.5, 3, new Float32Array(12))).toThrow(
       /h must be a non-negative integer, got 1.5/,
     );
   });
+});
+
+describe("transposeInto with options", () => {
+  // dst[dstOffset + j·dstStride + i] = rowScale[i]·src[offset + i·stride + j], element by element.
+  for (const [h, w, dstOffset, dstStride, scaled] of [
+    [13, 300, 5, 20, true],
+    [16, 9, 0, 16, true],
+    [67, 513, 3, 70, false],
+    [3, 4, 1, 3, true],
+  ] as const) {
+    it(`${h} × ${w} into dst at ${dstOffset}, stride ${dstStride}${scaled ? ", rows scaled" : ""}: the definition, nothing else written`, () => {
+      const stride = w + 3;
+      const n = 2 + (h - 1) * stride + w;
+      const src = Float64Array.from({ length: n }, (_, i) => Math.sin(i) * 1e3 + 0.1);
+      const scale = scaled ? Float32Array.from({ length: h }, (_, i) => 0.3 + i / 7) : undefined;
+      const len = dstOffset + (w - 1) * dstStride + h + 4;
+      const want = new Float32Array(len).fill(Number.NaN);
+      for (let i = 0; i < h; i++)
+        for (let j = 0; j < w; j++)
+          want[dstOffset + j * dstStride + i] =
+            (scale === undefined ? 1 : scale[i]!) * src[2 + i * stride + j]!;
+      const got = new Float32Array(len).fill(Number.NaN);
+      transposeInto(
+        src,
+        2,
+        stride,
+        h,
+        w,
+        got,
+        scale === undefined ? { dstOffset, dstStride } : { dstOffset, dstStride, rowScale: scale },
+      );
+      expect(Array.from(got)).toEqual(Array.from(want));
+    });
+  }
 });
 
 describe("mirrorUpperToLower", () => {

@@ -1,6 +1,6 @@
 // ---- The cross-Gram C += X̃ᵀ·diag(w)·X on the compute backend, for wide inputs ----
 
-import type { ComputeBackend } from "@mama-prune/core";
+import { type ComputeBackend, transposeInto } from "@mama-prune/core";
 import { SPARSEGPT_BACKEND_MIN_COLS } from "@mama-prune/redistribute";
 import { crossGramAccumulate } from "./dense-stream.ts";
 
@@ -76,14 +76,18 @@ export async function crossGramAccumulateOnBackend(
   const out = new Float32Array(rb * cols); // (rb, cols) one block of C's rows
   for (let t0 = 0; t0 < rows; t0 += chunk) {
     const m = Math.min(chunk, rows - t0);
-    for (let t = 0; t < m; t++) {
-      const w = rowWeights === undefined ? 1 : rowWeights[t0 + t]!;
-      const o = (t0 + t) * cols;
-      for (let c = 0; c < cols; c++) {
-        a[c * m + t] = xp[o + c]!;
-        b[c * m + t] = w * xd[o + c]!;
-      }
-    }
+    // a = the chunk of xp transposed (cols, m), b = its sample-weighted xd transposed (w·xd, the
+    // product in float64 then rounded: 1·x = x without weights), both in cache-friendly strips.
+    transposeInto(xp, t0 * cols, cols, m, cols, a);
+    transposeInto(
+      xd,
+      t0 * cols,
+      cols,
+      m,
+      cols,
+      b,
+      rowWeights === undefined ? {} : { rowScale: rowWeights.subarray(t0, t0 + m) },
+    );
     await addProductByRowBlocks(
       backend,
       a.subarray(0, cols * m),

@@ -7,8 +7,7 @@
 // It pays where 2·out < cols (llama-3.2-1b's down_proj: 2048 × 8192, half the work and a quarter of
 // the memory); the caller chooses per input (`useTargetProduct`).
 
-import type { ComputeBackend } from "@mama-prune/core";
-import { PruneError } from "@mama-prune/core";
+import { type ComputeBackend, PruneError, transposeInto } from "@mama-prune/core";
 import { SPARSEGPT_BACKEND_MIN_COLS } from "@mama-prune/redistribute";
 import { addProductByRowBlocks, CROSS_GRAM_CHUNK_ROWS, CROSS_GRAM_OUT_FLOATS } from "./cross-gram-backend.ts";
 
@@ -103,13 +102,17 @@ export async function targetProductAccumulate(
     const e = await backend.matmulTransB(diff, weight, m, cols, out, { out: eFull.subarray(0, m * out) });
     const et = etFull.subarray(0, out * m);
     const xt = xtFull.subarray(0, cols * m);
-    for (let t = 0; t < m; t++) {
-      const w = rowWeights === undefined ? 1 : rowWeights[t0 + t]!;
-      const eo = t * out;
-      for (let o = 0; o < out; o++) et[o * m + t] = w * e[eo + o]!;
-      const xo = (t0 + t) * cols;
-      for (let c = 0; c < cols; c++) xt[c * m + t] = xp[xo + c]!;
-    }
+    // et = the sample-weighted E transposed (out, m), xt = the chunk of xp transposed (cols, m).
+    transposeInto(
+      e,
+      0,
+      out,
+      m,
+      out,
+      et,
+      rowWeights === undefined ? {} : { rowScale: rowWeights.subarray(t0, t0 + m) },
+    );
+    transposeInto(xp, t0 * cols, cols, m, cols, xt);
     await addProductByRowBlocks(backend, et, xt, out, m, cols, rb, prod, acc);
   }
 }

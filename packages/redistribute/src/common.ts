@@ -44,6 +44,14 @@ export function checkMask(where: string, mask: Uint8Array, rows: number, cols: n
       `${where}: mask length does not match the weight. Expected ${rows}·${cols} = ${rows * cols}, got ${mask.length}.`,
     );
   }
+  // Four bytes per step: a word of 0/1 bytes has no bit outside 0x01010101. Only a mask that fails
+  // walks the byte loop below, which names the first offending entry.
+  const words = mask.byteOffset % 4 === 0 ? mask.length >>> 2 : 0;
+  const u32 = new Uint32Array(mask.buffer, words > 0 ? mask.byteOffset : 0, words);
+  let stray = 0;
+  for (let i = 0; i < words; i++) stray |= u32[i]!;
+  for (let i = 4 * words; i < mask.length; i++) stray |= mask[i]!;
+  if ((stray & 0xfefefefe) === 0) return;
   for (let i = 0; i < mask.length; i++) {
     const v = mask[i]!;
     if (v !== 0 && v !== 1) {
@@ -102,7 +110,10 @@ export function checkHessian(where: string, hessian: Float64Array | Float32Array
     );
   }
   const h = hessian;
-  for (let i = 0; i < h.length; i++) {
+  // One tiled pass settles the usual case (finite and exactly symmetric); any other matrix takes the
+  // element loops below, which name the first offending entry.
+  const clean = isFiniteAndExactlySymmetric(h, n);
+  for (let i = 0; i < h.length && !clean; i++) {
     if (!Number.isFinite(h[i]!)) {
       throw new PruneError(
         "CALIBRATION_INVALID",
@@ -121,7 +132,7 @@ export function checkHessian(where: string, hessian: Float64Array | Float32Array
   }
   // Exact symmetry (the Gram accumulators' usual case) in tiles, so the transposed reads stay in the
   // cache; only a mismatch walks the row-major loop below, which reports the first offending entry.
-  const exactlySymmetric = isExactlySymmetric(h, n);
+  const exactlySymmetric = clean || isExactlySymmetric(h, n);
   for (let i = 0; i < n && !exactlySymmetric; i++) {
     for (let j = 0; j < i; j++) {
       const a = h[i * n + j]!;
@@ -166,6 +177,31 @@ function isExactlySymmetric(h: Float64Array | Float32Array, n: number): boolean 
     }
   }
   return true;
+}
+
+/**
+ * Whether every entry is finite and h[i, j] === h[j, i] for all i, j: {@link isExactlySymmetric}'s
+ * tiles with the finiteness folded in (x·0 is 0 for finite x, NaN for ±Infinity and NaN), so the
+ * matrix is read once.
+ */
+function isFiniteAndExactlySymmetric(h: Float64Array | Float32Array, n: number): boolean {
+  let z = 0;
+  for (let j = 0; j < n; j++) z += h[j * n + j]! * 0;
+  for (let i0 = 0; i0 < n; i0 += SYMMETRY_TILE) {
+    const i1 = Math.min(n, i0 + SYMMETRY_TILE);
+    for (let j0 = 0; j0 <= i0; j0 += SYMMETRY_TILE) {
+      for (let i = i0; i < i1; i++) {
+        const j1 = Math.min(i, j0 + SYMMETRY_TILE);
+        const ro = i * n;
+        for (let j = j0; j < j1; j++) {
+          const a = h[ro + j]!;
+          if (a !== h[j * n + i]) return false;
+          z += a * 0;
+        }
+      }
+    }
+  }
+  return z === 0;
 }
 
 /** Check a relative damping option (percdamp). */

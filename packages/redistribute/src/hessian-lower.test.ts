@@ -66,6 +66,25 @@ describe("fillRowsFromLower / lowerTriangleInfo", () => {
     }
   });
 
+  it("the same at n = 300: blocks wider than the transpose's 256-column strip, tails of < 8 rows", () => {
+    const n = 300;
+    const h = activationLikeHessian(40, n, 84);
+    const h32 = new Float32Array(h);
+    const lower = new Float64Array(h);
+    for (let i = 0; i < n; i++) lower.fill(Number.NaN, i * n + i, (i + 1) * n);
+    const diag = diagonalOf(h, n);
+    for (const [j0, c] of [
+      [0, n],
+      [8, 264],
+      [100, 13],
+      [293, 7],
+    ] as const) {
+      const out = new Float32Array(c * n).fill(-1);
+      fillRowsFromLower(lower, diag, n, j0, c, out);
+      expect(Array.from(out)).toEqual(Array.from(h32.subarray(j0 * n, (j0 + c) * n)));
+    }
+  });
+
   it("rejects a missing diagonal, an entry beyond float32 and a diagonal whose rounding kills an input, by name", () => {
     const n = 4;
     const h = activationLikeHessian(10, n, 83);

@@ -6,7 +6,7 @@
 // values of H's float32 rounding (`new Float32Array(H)`), for the PCG polish's GEMMs and the sweep's
 // checks, with no float32 copy of H (462 MiB at 11008 columns).
 
-import { PruneError } from "@mama-prune/core";
+import { PruneError, transposeInto } from "@mama-prune/core";
 import type { HessianInfo } from "./common.ts";
 
 /**
@@ -76,12 +76,15 @@ export function fillRowsFromLower(
     for (let k = 0; k < j; k++) out[o + k] = h[j * n + k]!; // H[j, k], k < j
     out[o + j] = diag[j]!;
   }
-  // H[j, k] = H[k, j] for k > j: row k of h, columns j0 … min(k, j0 + c) − 1.
-  for (let k = j0 + 1; k < n; k++) {
+  // H[j, k] = H[k, j] for k > j: row k of h, columns j0 … min(k, j0 + c) − 1. Inside the rows' own
+  // square (k < j0 + c) element by element; below it (k ≥ j0 + c) as one tiled transpose of the
+  // (n − j0 − c) × c block h[j0 + c:, j0 : j0 + c] into out[:, j0 + c:] (the same stores).
+  const kSplit = Math.min(n, j0 + c);
+  for (let k = j0 + 1; k < kSplit; k++) {
     const src = k * n;
-    const end = Math.min(k, j0 + c);
-    for (let j = j0; j < end; j++) out[(j - j0) * n + k] = h[src + j]!;
+    for (let j = j0; j < k; j++) out[(j - j0) * n + k] = h[src + j]!;
   }
+  transposeInto(h, kSplit * n + j0, n, n - kSplit, c, out, { dstOffset: kSplit, dstStride: n });
 }
 
 /**

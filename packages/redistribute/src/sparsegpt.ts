@@ -364,7 +364,7 @@ export async function sparsegpt(
 /** Zeros of a 0/1 mask, four bytes per step (a word's 0/1 bytes summed by one multiply). */
 function countZeroBytes(mask: Uint8Array): number {
   const words = mask.byteOffset % 4 === 0 ? mask.length >>> 2 : 0;
-  const u32 = new Uint32Array(mask.buffer, mask.byteOffset, words);
+  const u32 = new Uint32Array(mask.buffer, words > 0 ? mask.byteOffset : 0, words);
   let ones = 0;
   for (let i = 0; i < words; i++) ones += Math.imul(u32[i]!, 0x01010101) >>> 24;
   for (let i = 4 * words; i < mask.length; i++) ones += mask[i]!;
