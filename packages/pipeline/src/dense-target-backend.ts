@@ -19,7 +19,7 @@
 // from the float64 matrices block by block: no float32 n² array is allocated (the whole float32 D, U
 // and Uᵀ were 3 × 256 MiB at n = 8192, and as many in the kernel memory).
 
-import { type ComputeBackend, type Matrix, matrix, PruneError } from "@mama-prune/core";
+import { type ComputeBackend, type Matrix, matrix, PruneError, transposeInto } from "@mama-prune/core";
 import {
   pooledFloat32,
   recycleFloats,
@@ -211,9 +211,11 @@ export async function denseTargetOnBackend(
   }); // (rows, n)
   // P·U: w = Uᵀ of U's upper triangle, row j = column j of U down to the diagonal, zero beyond it.
   const corr = await gemmByRowBlocks(backend, p, rows, n, n, blockFloats, (j0, j1, buf) => {
+    // Columns j0..j1 of U's rows 0..j1, transposed in strips (what lies below U's diagonal there is
+    // written too, then zeroed with the rest of the row beyond j).
+    transposeInto(upper, j0, n, j1, j1 - j0, buf, { dstStride: n });
     for (let j = j0; j < j1; j++) {
       const b = (j - j0) * n;
-      for (let i = 0; i <= j; i++) buf[b + i] = upper[i * n + j]!;
       buf.fill(0, b + j + 1, b + n);
     }
   }); // (rows, n)
