@@ -125,7 +125,31 @@ export async function buildPreconditioner(
         const f1 = j1 * r;
         const f2 = j2 * r;
         const f3 = j3 * r;
-        for (let a = 0; a < r; a++) {
+        // Rows a and a + 1 of C together: each F entry loaded once for both (the same sums per entry).
+        let a = 0;
+        for (; a + 1 < r; a += 2) {
+          const v0 = f[f0 + a]! * d0;
+          const v1 = f[f1 + a]! * d1;
+          const v2 = f[f2 + a]! * d2;
+          const v3 = f[f3 + a]! * d3;
+          const w0 = f[f0 + a + 1]! * d0;
+          const w1 = f[f1 + a + 1]! * d1;
+          const w2 = f[f2 + a + 1]! * d2;
+          const w3 = f[f3 + a + 1]! * d3;
+          const ca = a * r;
+          const cb = ca + r;
+          for (let b = 0; b <= a; b++) {
+            const g0 = f[f0 + b]!;
+            const g1 = f[f1 + b]!;
+            const g2 = f[f2 + b]!;
+            const g3 = f[f3 + b]!;
+            cs[ca + b] = cs[ca + b]! + v0 * g0 + v1 * g1 + v2 * g2 + v3 * g3;
+            cs[cb + b] = cs[cb + b]! + w0 * g0 + w1 * g1 + w2 * g2 + w3 * g3;
+          }
+          const b = a + 1;
+          cs[cb + b] = cs[cb + b]! + w0 * f[f0 + b]! + w1 * f[f1 + b]! + w2 * f[f2 + b]! + w3 * f[f3 + b]!;
+        }
+        if (a < r) {
           const v0 = f[f0 + a]! * d0;
           const v1 = f[f1 + a]! * d1;
           const v2 = f[f2 + a]! * d2;
@@ -189,7 +213,24 @@ export async function buildPreconditioner(
       }
       solveWithFactor(c.subarray(slot * rr, slot * rr + rr), r, t);
       const nk = keptColumns(mask, mo, n, kept);
-      for (let p = 0; p < nk; p++) {
+      // Two kept columns per pass: two independent dot products (each summed in the same order).
+      let p = 0;
+      for (; p + 2 <= nk; p += 2) {
+        const j = kept[p]!;
+        const k = kept[p + 1]!;
+        const fj = j * r;
+        const fk = k * r;
+        let s = 0;
+        let u = 0;
+        for (let a = 0; a < r; a++) {
+          const ta = t[a]!;
+          s += f[fj + a]! * ta;
+          u += f[fk + a]! * ta;
+        }
+        z[j]! -= invD[j]! * s;
+        z[k]! -= invD[k]! * u;
+      }
+      if (p < nk) {
         const j = kept[p]!;
         const fj = j * r;
         let s = 0;
