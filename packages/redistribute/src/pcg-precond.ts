@@ -189,6 +189,35 @@ export async function buildPreconditioner(
         nu += +(u !== 0);
       }
       let q = 0;
+      for (; q + 8 <= nu; q += 8) {
+        const u0 = z[kept[q]!]!;
+        const u1 = z[kept[q + 1]!]!;
+        const u2 = z[kept[q + 2]!]!;
+        const u3 = z[kept[q + 3]!]!;
+        const u4 = z[kept[q + 4]!]!;
+        const u5 = z[kept[q + 5]!]!;
+        const u6 = z[kept[q + 6]!]!;
+        const u7 = z[kept[q + 7]!]!;
+        const f0 = kept[q]! * r;
+        const f1 = kept[q + 1]! * r;
+        const f2 = kept[q + 2]! * r;
+        const f3 = kept[q + 3]! * r;
+        const f4 = kept[q + 4]! * r;
+        const f5 = kept[q + 5]! * r;
+        const f6 = kept[q + 6]! * r;
+        const f7 = kept[q + 7]! * r;
+        for (let a = 0; a < r; a++)
+          t[a] =
+            t[a]! +
+            u0 * f[f0 + a]! +
+            u1 * f[f1 + a]! +
+            u2 * f[f2 + a]! +
+            u3 * f[f3 + a]! +
+            u4 * f[f4 + a]! +
+            u5 * f[f5 + a]! +
+            u6 * f[f6 + a]! +
+            u7 * f[f7 + a]!;
+      }
       for (; q + 4 <= nu; q += 4) {
         const j0 = kept[q]!;
         const j1 = kept[q + 1]!;
@@ -213,8 +242,33 @@ export async function buildPreconditioner(
       }
       solveWithFactor(c.subarray(slot * rr, slot * rr + rr), r, t);
       const nk = keptColumns(mask, mo, n, kept);
-      // Two kept columns per pass: two independent dot products (each summed in the same order).
+      // Four, then two kept columns per pass: independent dot products (each summed in the same order).
       let p = 0;
+      for (; p + 4 <= nk; p += 4) {
+        const j0 = kept[p]!;
+        const j1 = kept[p + 1]!;
+        const j2 = kept[p + 2]!;
+        const j3 = kept[p + 3]!;
+        const f0 = j0 * r;
+        const f1 = j1 * r;
+        const f2 = j2 * r;
+        const f3 = j3 * r;
+        let s0 = 0;
+        let s1 = 0;
+        let s2 = 0;
+        let s3 = 0;
+        for (let a = 0; a < r; a++) {
+          const ta = t[a]!;
+          s0 += f[f0 + a]! * ta;
+          s1 += f[f1 + a]! * ta;
+          s2 += f[f2 + a]! * ta;
+          s3 += f[f3 + a]! * ta;
+        }
+        z[j0]! -= invD[j0]! * s0;
+        z[j1]! -= invD[j1]! * s1;
+        z[j2]! -= invD[j2]! * s2;
+        z[j3]! -= invD[j3]! * s3;
+      }
       for (; p + 2 <= nk; p += 2) {
         const j = kept[p]!;
         const k = kept[p + 1]!;
