@@ -263,6 +263,7 @@ describe.skipIf(!canRun)("createOrtGemmBackend on onnxruntime-node", () => {
       gram: vi.spyOn(d, "gramAccumulate"),
       col: vi.spyOn(d, "colSqNormAccumulate"),
       swiglu: vi.spyOn(d, "swiglu"),
+      rowMaxSumExp: vi.spyOn(d, "rowMaxSumExp"),
       invalidate: vi.spyOn(d, "invalidate"),
       dispose: vi.spyOn(d, "dispose"),
     };
@@ -277,10 +278,17 @@ describe.skipIf(!canRun)("createOrtGemmBackend on onnxruntime-node", () => {
     const g = uniform(8, 1);
     const out = new Float32Array(8);
     await b.swiglu?.(g, uniform(8, 2), out);
+    const max = new Float64Array(2);
+    const sum = new Float64Array(2);
+    await b.rowMaxSumExp?.(Float32Array.of(0, 1, -1, 3), 2, 2, max, sum);
+    expect(Array.from(max)).toEqual([1, 3]);
+    expect(Array.from(sum)).toEqual([Math.exp(-1) + 1, Math.exp(-4) + 1]);
     b.invalidate(x);
-    expect([spies.gram, spies.col, spies.swiglu, spies.invalidate].map((s) => s.mock.calls.length)).toEqual([
-      1, 1, 1, 1,
-    ]);
+    expect(
+      [spies.gram, spies.col, spies.swiglu, spies.rowMaxSumExp, spies.invalidate].map(
+        (s) => s.mock.calls.length,
+      ),
+    ).toEqual([1, 1, 1, 1, 1]);
     expect(spies.invalidate.mock.calls[0]?.[0]).toBe(x);
     expect(typeof b.causalAttentionWindows).toBe("function");
     await b.dispose();
@@ -289,7 +297,7 @@ describe.skipIf(!canRun)("createOrtGemmBackend on onnxruntime-node", () => {
     await expect(b.matmulTransB(x, x, 6, 4, 6)).rejects.toThrow(/disposed/);
   });
 
-  it("offers attention and SwiGLU only when the delegate has them", () => {
+  it("offers attention, SwiGLU and the row max / Σ exp only when the delegate has them", () => {
     const plain: ComputeBackend = {
       name: "plain",
       matmulTransB: async () => new Float32Array(0),
@@ -300,6 +308,7 @@ describe.skipIf(!canRun)("createOrtGemmBackend on onnxruntime-node", () => {
     const b = createOrtGemmBackend({ ort: ort as OrtModule, delegate: plain, threads: 1 });
     expect(b.causalAttentionWindows).toBeUndefined();
     expect(b.swiglu).toBeUndefined();
+    expect(b.rowMaxSumExp).toBeUndefined();
   });
 
   it("rejects bad shapes naming the operand, and bad threads / threshold naming the option", async () => {

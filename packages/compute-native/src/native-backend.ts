@@ -95,6 +95,8 @@ class OrtGemmBackend implements NativeBackend {
   readonly causalAttentionWindows?: NonNullable<ComputeBackend["causalAttentionWindows"]>;
   /** The delegate's SwiGLU, when it has one (the model's own loop otherwise). */
   readonly swiglu?: NonNullable<ComputeBackend["swiglu"]>;
+  /** The delegate's row max / sum of exp, when it has one (the caller's loops otherwise). */
+  readonly rowMaxSumExp?: NonNullable<ComputeBackend["rowMaxSumExp"]>;
 
   constructor(o: OrtGemmBackendOptions) {
     if (!Number.isInteger(o.threads) || o.threads < 1 || o.threads > 256) {
@@ -123,6 +125,13 @@ class OrtGemmBackend implements NativeBackend {
       this.swiglu = async (gate, up, out) => {
         this.alive("swiglu");
         await swiglu.call(d, gate, up, out);
+      };
+    }
+    const rowMaxSumExp = d.rowMaxSumExp;
+    if (rowMaxSumExp !== undefined) {
+      this.rowMaxSumExp = async (y, rows, n, max, sum) => {
+        this.alive("rowMaxSumExp");
+        await rowMaxSumExp.call(d, y, rows, n, max, sum);
       };
     }
   }

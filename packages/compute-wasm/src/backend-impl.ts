@@ -15,6 +15,7 @@ import type { WasmBackend, WasmBackendStats, WasmRuntime } from "./backend.ts";
 import { GRAM_GEMM_MIN_K, gramBlockRows } from "./gram-gemm.ts";
 import { WasmHeap } from "./heap.ts";
 import { foldInto, packColumnBlocks, packRowBlocks } from "./packing.ts";
+import { rowSumExpCall } from "./row-sum-exp-call.ts";
 import { swigluCall } from "./swiglu-call.ts";
 import { planGram, planMatmul, ROW_BLOCKS_PER_TASK } from "./task-plan.ts";
 import { OP_GRAM, OP_MM } from "./tasks.ts";
@@ -99,6 +100,18 @@ export class WasmBackendImpl implements WasmBackend {
 
   swiglu(gate: Float32Array, up: Float32Array, out: Float32Array): Promise<void> {
     return this.serial(`${WHERE} swiglu`, () => swigluCall(this.callContext(), gate, up, out));
+  }
+
+  rowMaxSumExp(
+    y: Float32Array,
+    rows: number,
+    n: number,
+    max: Float64Array,
+    sum: Float64Array,
+  ): Promise<void> {
+    return this.serial(`${WHERE} rowMaxSumExp`, () =>
+      rowSumExpCall(this.callContext(), y, rows, n, max, sum),
+    );
   }
 
   private callContext(): AttentionCallContext {

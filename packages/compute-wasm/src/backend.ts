@@ -71,6 +71,11 @@ export interface WasmBackend extends ComputeBackend {
    * `@mama-prune/model`'s `swiglu` on float32 arrays; `out` may be `gate`.
    */
   swiglu(gate: Float32Array, up: Float32Array, out: Float32Array): Promise<void>;
+  /**
+   * Row max and Σ exp(y − max) of a float32 matrix ({@link ComputeBackend.rowMaxSumExp}) on all
+   * threads, bitwise equal to the JavaScript loops.
+   */
+  rowMaxSumExp(y: Float32Array, rows: number, n: number, max: Float64Array, sum: Float64Array): Promise<void>;
   /** Drop every cached panel. */
   clearCache(): void;
   /** Cache and memory figures. */

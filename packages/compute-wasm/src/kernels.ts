@@ -17,11 +17,15 @@
  *   scores, softmax and P·V with the arithmetic of the QKᵀ/P·V `mm` path, parameters at pp.
  * - `swiglu(gp, up, op, i0, i1)`: out[i] = silu(g[i])·u[i] on [i0, i1) (./kernels/swiglu.ts), with the
  *   float64 arithmetic and exp of the model's JavaScript SwiGLU.
+ * - `rowsumexp(yp, mp, sp, n, r0, r1)`: per row r in [r0, r1) of the float32 y (n columns), its largest
+ *   entry and Σ_j exp(y[r, j] − max) in float64 in column order (./kernels/row-sum-exp.ts), bitwise
+ *   equal to the JavaScript loops of a log-sum-exp.
  */
 import { attnKernel } from "./kernels/attention.ts";
 import { colsqKernel } from "./kernels/colsq.ts";
 import { acc64Kernel, mirrorKernel } from "./kernels/gram.ts";
 import { mmKernel } from "./kernels/matmul.ts";
+import { rowSumExpKernel } from "./kernels/row-sum-exp.ts";
 import { swigluKernel } from "./kernels/swiglu.ts";
 import { encodeModule } from "./wasm-encoder.ts";
 
@@ -71,6 +75,7 @@ export function buildKernelModule(options: KernelModuleOptions): Uint8Array<Arra
       mirrorKernel(),
       attnKernel(),
       swigluKernel(),
+      rowSumExpKernel(),
     ],
   });
 }
@@ -100,4 +105,6 @@ export interface KernelExports {
   attn(pp: number, b: number, h: number, scr: number): void;
   /** out[i] = silu(g[i])·u[i] for i in [i0, i1) (float32 arrays; i0, i1 multiples of 4). */
   swiglu(gp: number, up: number, op: number, i0: number, i1: number): void;
+  /** max[r] and Σ_j exp(y[r, j] − max[r]) (float64) for rows [r0, r1) of y (float32, n columns). */
+  rowsumexp(yp: number, mp: number, sp: number, n: number, r0: number, r1: number): void;
 }

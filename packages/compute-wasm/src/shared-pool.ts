@@ -58,6 +58,7 @@ function startWorker(module, memory, control, ready) {
         if (8 * p0 >= 4 * ib1) ex.mirror64(a3, a5, 4 * ib0, 4 * ib1, 8 * p0, 8 * p1);
       } else if (op === 3) ex.attn(a0, ib0, ib1, p0);
       else if (op === 4) ex.swiglu(a0, a1, a2, ib0, ib1);
+      else if (op === 5) ex.rowsumexp(a0, a1, a2, a3, ib0, ib1);
       else throw new Error("unknown op " + op);
     }
   }

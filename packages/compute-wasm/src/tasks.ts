@@ -22,6 +22,8 @@ export const OP_GRAM = 2;
 export const OP_ATTN = 3;
 /** SwiGLU (`swiglu`): args [gp, up, op], task [i0, i1, 0, 0] (element range, multiples of 4). */
 export const OP_SWIGLU = 4;
+/** Row max and sum of exp (`rowsumexp`): args [yp, mp, sp, n], task [r0, r1, 0, 0] (row range). */
+export const OP_ROWSUMEXP = 5;
 
 /** Most tasks in one call (the worker control block has room for this many). */
 export const MAX_TASKS = 4096;
@@ -80,6 +82,8 @@ export function runTask(
     ex.attn(a0, ib0, ib1, p0);
   } else if (op === OP_SWIGLU) {
     ex.swiglu(a0, a1, a2, ib0, ib1);
+  } else if (op === OP_ROWSUMEXP) {
+    ex.rowsumexp(a0, a1, a2, a3, ib0, ib1);
   } else {
     throw new RangeError(`runTask: unknown op ${op}`);
   }

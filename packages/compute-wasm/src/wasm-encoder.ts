@@ -171,6 +171,9 @@ export const op: {
   readonly i64x2ExtendHighI32x4S: () => number[];
   readonly i64x2Shl: () => number[];
   readonly i64x2Add: () => number[];
+  readonly f64x2Splat: () => number[];
+  readonly f64x2ExtractLane: (lane: 0 | 1) => number[];
+  readonly v128Load64Splat: (offset?: number) => number[];
 } = {
   block: () => [0x02, 0x40],
   loop: () => [0x03, 0x40],
@@ -261,6 +264,9 @@ export const op: {
   i64x2ExtendHighI32x4S: () => simd(0xc8),
   i64x2Shl: () => simd(0xcb),
   i64x2Add: () => simd(0xce),
+  f64x2Splat: () => simd(0x14),
+  f64x2ExtractLane: (lane) => [...simd(0x21), lane],
+  v128Load64Splat: (offset = 0) => [...simd(0x0a), ...memarg(3, offset)],
 };
 
 // ---- Module ----

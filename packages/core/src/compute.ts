@@ -81,6 +81,20 @@ export interface ComputeBackend {
    * which runs. `out` may be `gate` (in place).
    */
   swiglu?(gate: Float32Array, up: Float32Array, out: Float32Array): Promise<void>;
+  /**
+   * Optional row statistics of a log-sum-exp: for each row r < rows of y (row-major float32, n
+   * columns), max[r] = its largest entry as `if (y > m) m = y` from −∞ finds it (NaN never wins) and
+   * sum[r] = Σ_j exp(y[r, j] − max[r]) added in float64 in column order with an exp equal to
+   * Math.exp: bitwise the values of those JavaScript loops, so the result does not depend on which
+   * runs (e.g. a perplexity's vocabulary chunks).
+   */
+  rowMaxSumExp?(
+    y: Float32Array,
+    rows: number,
+    n: number,
+    max: Float64Array,
+    sum: Float64Array,
+  ): Promise<void>;
   /** Release workers, GPU buffers, etc. Safe to call twice. */
   dispose?(): Promise<void>;
 }

@@ -169,6 +169,46 @@ describe("perplexityStreaming on the bundled stories260K", () => {
   });
 
   it.skipIf(!isWasmSimdSupported())(
+    "the head's row max and Σ exp on the backend (rowMaxSumExp) give every token's NLL bit for bit as the loops, in small vocabulary chunks",
+    async () => {
+      const backend = await createWasmBackend();
+      expect(typeof backend.rowMaxSumExp).toBe("function");
+      // The same backend without the op: the head runs its JavaScript loops.
+      const loops: ComputeBackend = {
+        name: backend.name,
+        matmulTransB: backend.matmulTransB.bind(backend),
+        gramAccumulate: backend.gramAccumulate.bind(backend),
+        colSqNormAccumulate: backend.colSqNormAccumulate.bind(backend),
+        invalidate: backend.invalidate.bind(backend),
+        causalAttentionWindows: backend.causalAttentionWindows.bind(backend),
+        swiglu: backend.swiglu.bind(backend),
+      };
+      try {
+        const windows = cutWindows(tokenizer, splitCalibrationText(rawText).evaluation, 128, false);
+        const run = (b: ComputeBackend) =>
+          perplexityStreaming({
+            checkpoint: stories,
+            windows,
+            seqlen: 128,
+            maxWindows: 6,
+            backend: b,
+            vocabChunk: 97, // 512 = 5 · 97 + 27: several chunks and a ragged last one
+            headRows: 200,
+          });
+        const a = await run(backend);
+        const b = await run(loops);
+        expect(a.nll.length).toBe(6 * 127);
+        let bad = 0;
+        for (let i = 0; i < a.nll.length; i++) if (!Object.is(a.nll[i], b.nll[i])) bad++;
+        expect(bad).toBe(0);
+        expect(a.ppl).toBe(b.ppl);
+      } finally {
+        await backend.dispose();
+      }
+    },
+  );
+
+  it.skipIf(!isWasmSimdSupported())(
     "with the wasm backend and backend attention keeps the tables' dense ppl 3.8961 (evaluation split, 16 × 256)",
     async () => {
       const evalText = splitCalibrationText(rawText).evaluation;

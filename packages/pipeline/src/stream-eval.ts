@@ -309,6 +309,11 @@ export async function perplexityStreaming(
   const hr = Math.min(headRows, rows);
   const wBuf = new Float32Array(vc * H); // (vc, H)
   const logits = new Float32Array(hr * vc); // (hr, vc)
+  // Each row's max and Σ exp(y − max) over a chunk: on the backend where it has them (the same bits
+  // as the loops below, on all its threads), else in the loops.
+  const rowStats = backend.rowMaxSumExp?.bind(backend);
+  const chunkMax = new Float64Array(rowStats === undefined ? 0 : hr); // (hr,)
+  const chunkSum = new Float64Array(rowStats === undefined ? 0 : hr); // (hr,)
   const chunks = Math.ceil(V / vc);
   for (let c = 0; c < chunks; c++) {
     throwIfAborted(signal, `${where} (head chunk ${c}/${chunks})`);
@@ -320,14 +325,20 @@ export async function perplexityStreaming(
       const nr = Math.min(hr, rows - r0);
       const y = logits.subarray(0, nr * nv); // (nr, nv)
       await backend.matmulTransB(xn.subarray(r0 * H, (r0 + nr) * H), w, nr, H, nv, { out: y });
+      if (rowStats !== undefined) await rowStats(y, nr, nv, chunkMax, chunkSum);
       for (let i = 0; i < nr; i++) {
         const r = r0 + i;
         if (targetId[r]! < 0) continue;
         const o = i * nv;
         let m = Number.NEGATIVE_INFINITY;
-        for (let j = 0; j < nv; j++) if (y[o + j]! > m) m = y[o + j]!;
         let s = 0;
-        for (let j = 0; j < nv; j++) s += Math.exp(y[o + j]! - m);
+        if (rowStats !== undefined) {
+          m = chunkMax[i]!;
+          s = chunkSum[i]!;
+        } else {
+          for (let j = 0; j < nv; j++) if (y[o + j]! > m) m = y[o + j]!;
+          for (let j = 0; j < nv; j++) s += Math.exp(y[o + j]! - m);
+        }
         const pm = runMax[r]!;
         if (m > pm) {
           runSum[r] = runSum[r]! * Math.exp(pm - m) + s;
