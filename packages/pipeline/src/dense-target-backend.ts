@@ -53,7 +53,9 @@ async function gemmByRowBlocks(
 ): Promise<Float32Array> {
   // Rows of w per GEMM: a multiple of 8 (the kernel's column panel), at least 8.
   const nb = Math.min(n, Math.max(8, Math.floor(blockFloats / k / 8) * 8));
-  const y = pooledFloat32(m * n); // (m, n) on the pages of a dead rows × cols array when one is pooled
+  // (m, n) on the pages of a dead rows × cols array when one is pooled; every value is written below
+  // (the GEMM's output, or its blocks' columns), so it is not zero-filled first.
+  const y = pooledFloat32(m * n, false);
   const wb = new Float32Array(nb * k); // (nb, k) one block of w's rows
   const yb = nb === n ? y : new Float32Array(m * nb); // (m, nb)
   for (let j0 = 0; j0 < n; j0 += nb) {

@@ -93,13 +93,16 @@ export const PCG_POOL: BufferPool = new BufferPool(12);
  * A zeroed Float32Array of `n` values (the contents of `new Float32Array(n)`) on a buffer of
  * {@link PCG_POOL} when one of exactly 4·n bytes is pooled, else a new one: a rows × cols array that
  * reuses the pages of a dead one of the same shape instead of adding to what V8 collects late.
+ * `zeroed = false` skips the zero-fill for a caller that writes every value before reading any (a
+ * pooled buffer then holds a dead array's values).
  *
  * @example
  * const y = pooledFloat32(rows * cols); // as new Float32Array(rows * cols)
+ * const out = pooledFloat32(rows * cols, false); // every value written next (e.g. a GEMM's output)
  */
-export function pooledFloat32(n: number): Float32Array {
+export function pooledFloat32(n: number, zeroed = true): Float32Array {
   const a = new Float32Array(PCG_POOL.take(4 * n, true), 0, n);
-  return a.fill(0);
+  return zeroed ? a.fill(0) : a;
 }
 
 /**

@@ -88,10 +88,12 @@ export interface PcgRefitOptions {
 }
 
 /**
- * Default of `PcgRefitOptions.hBlockFloats`: 2²³ values (32 MiB); H up to 2896² is one block, as a
- * whole float32 copy (8192²: 8 blocks instead of a 256 MiB copy in the heap and in the kernel memory).
+ * Default of `PcgRefitOptions.hBlockFloats`: 2²⁴ values (64 MiB); H up to 4096² (7B's attention and
+ * MLP inputs) is one block, as a whole float32 copy made once per call; wider H (8192², 11008²) goes
+ * in blocks of rows converted per product instead of a 256–462 MiB copy. Until 2026-12-07 2²³: 4096²
+ * then took 2 blocks and re-converted all of H for each of its ≈ 8 products (≈ 2.4 s per 7B block).
  */
-export const PCG_H_BLOCK_FLOATS: number = 2 ** 23;
+export const PCG_H_BLOCK_FLOATS: number = 2 ** 24;
 
 /** Result of {@link pcgRefit}. */
 export interface PcgRefitResult {
@@ -227,13 +229,26 @@ export async function pcgRefit(
   const delta = pooledF64(rows * n); // (rows, n)
   const solve: number[] = [];
   const allPruned: number[] = [];
+  const pick = new Float64Array(2); // [value if pruned, value if kept] (the mask is checked 0/1)
   for (let i = 0; i < rows; i++) {
     const o = i * n;
     let k = 0;
     for (let j = 0; j < n; j++) k += mask[o + j]!;
     if (k === n) continue; // nothing pruned: W' = W
-    for (let j = 0; j < n; j++) {
-      delta[o + j] = mask[o + j] === 0 ? -src[o + j]! : init === undefined ? 0 : init[o + j]! - src[o + j]!;
+    // Δ = −W on pruned entries, the warm start's change (or 0) on kept ones: both values stored, the
+    // mask byte picks one (no branch on the mask, which goes either way half the time).
+    if (init === undefined) {
+      for (let j = 0; j < n; j++) {
+        pick[0] = -src[o + j]!;
+        pick[1] = 0;
+        delta[o + j] = pick[mask[o + j]!]!;
+      }
+    } else {
+      for (let j = 0; j < n; j++) {
+        pick[0] = -src[o + j]!;
+        pick[1] = init[o + j]! - src[o + j]!;
+        delta[o + j] = pick[mask[o + j]!]!;
+      }
     }
     if (k === 0) allPruned.push(i);
     else solve.push(i);
@@ -375,12 +390,14 @@ export async function pcgRefit(
   }
 
   // ---- Final weights, and a fresh GEMM for the true residuals and the reconstruction error ----
-  const result = pooledFloat32(rows * n); // (rows, n) as new Float32Array(src), on pooled pages
+  const result = pooledFloat32(rows * n, false); // (rows, n) as new Float32Array(src), on pooled pages
   result.set(src);
+  pick[0] = 0; // pruned: 0; kept: W + Δ rounded (the mask byte picks, as for Δ)
   for (let a = 0; a < total; a++) {
     const wo = order[a]! * n;
     for (let j = 0; j < n; j++) {
-      const v = mask[wo + j] === 0 ? 0 : Math.fround(src[wo + j]! + delta[wo + j]!);
+      pick[1] = Math.fround(src[wo + j]! + delta[wo + j]!);
+      const v = pick[mask[wo + j]!]!;
       result[wo + j] = v;
       p32[a * n + j] = v - src[wo + j]!;
     }
