@@ -1,7 +1,7 @@
 import { createRng } from "@mama-prune/core";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { floatKey, radixArgsort, selectKth } from "./select-kth.ts";
+import { floatKey, radixArgsort, selectKth, selectKthRadix } from "./select-kth.ts";
 
 const sortedCopy = (a: Float32Array): Float32Array => Float32Array.from(a).sort();
 
@@ -72,5 +72,55 @@ describe("radixArgsort", () => {
     radixArgsort(keys, n, idx, new Uint32Array(n), new Uint32Array(n));
     const ref = Array.from({ length: n }, (_, i) => i).sort((a, b) => vals[a]! - vals[b]! || a - b);
     expect(Array.from(idx)).toEqual(ref);
+  });
+});
+
+describe("selectKthRadix", () => {
+  it("equals the k-th element of a sorted copy (−0 === +0) on random and adversarial arrays, above and below its 512 cutover", () => {
+    const rng = createRng(7);
+    for (const n of [1, 37, 511, 512, 513, 4096, 11008]) {
+      const patterns: Record<string, (i: number) => number> = {
+        random: () => rng.normal(),
+        wandaLike: () => Math.abs(rng.normal()) * Math.exp(rng.normal()),
+        ties: () => rng.int(3) - 1,
+        ascending: (i) => i,
+        descending: (i) => -i,
+        constant: () => -7,
+        signedZeros: (i) => (i % 3 === 0 ? 0 : i % 3 === 1 ? -0 : rng.normal()),
+        extremes: (i) =>
+          [Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY, 1e-45, -1e-45, 3.4e38, -3.4e38][i % 6]! *
+          (i % 7 === 0 ? 1 : 0.5),
+        sameTopBits: () => 1 + rng.next() * 1e-6, // every key in one first-pass bucket
+      };
+      for (const [name, f] of Object.entries(patterns)) {
+        const a = Float32Array.from({ length: n }, (_, i) => f(i));
+        const ref = sortedCopy(a);
+        for (const k of new Set([0, 1, n >> 2, n >> 1, n - 2, n - 1].filter((x) => x >= 0 && x < n))) {
+          const got = selectKthRadix(a.slice(), k);
+          expect(got === ref[k], `${name} n=${n} k=${k}: ${got} vs ${ref[k]}`).toBe(true);
+        }
+      }
+    }
+  });
+
+  it("agrees with sorting for arbitrary float32 arrays of 512 to 2000 values (property)", () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.float({ noNaN: true }), { minLength: 512, maxLength: 2000 }),
+        fc.nat(),
+        (xs, kk) => {
+          const a = Float32Array.from(xs);
+          const k = kk % a.length;
+          const ref = sortedCopy(a);
+          return selectKthRadix(a.slice(), k) === ref[k];
+        },
+      ),
+      { numRuns: 60 },
+    );
+  });
+
+  it("refuses k outside the array", () => {
+    expect(() => selectKthRadix(new Float32Array(600), 600)).toThrow(/k=600 is outside \[0, 599\]/);
+    expect(() => selectKthRadix(new Float32Array(600), -1)).toThrow(/outside/);
   });
 });

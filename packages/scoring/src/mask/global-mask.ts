@@ -63,7 +63,7 @@ export function selectGlobalMask(layers: readonly GlobalMaskLayer[], sparsity: n
     off += l.scores.length;
   }
   const flatMask = new Uint8Array(total).fill(1); // (Σ numel,)
-  pruneSmallest(all, Math.floor(s * total), new Float32Array(total), flatMask, (p) => p);
+  pruneSmallest(all, Math.floor(s * total), new Float32Array(total), flatMask, 0);
   return layers.map((l, i) => {
     const start = starts[i]!;
     const mask = flatMask.slice(start, start + l.scores.length); // (rows, cols)

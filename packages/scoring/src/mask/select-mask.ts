@@ -1,5 +1,5 @@
 import { type NmPattern, nmGroupPruned, PruneError, type Sparsity, validateSparsity } from "@mama-prune/core";
-import { selectKth } from "../select-kth.ts";
+import { selectKthRadix } from "../select-kth.ts";
 
 /**
  * N:M structure: N **zeros** in every M consecutive input columns of each row (2:4 = 50 %).
@@ -48,31 +48,42 @@ export function checkScoresOrderable(where: string, scores: Float32Array): void 
 
 /**
  * Mark the `k` smallest of `vals` (ties: lower position first) by writing 0 into
- * `mask[flat(p)]`. `sorted` is scratch of at least vals.length (its contents are reordered).
+ * `mask[flat(p)]`, or `mask[flat + p]` when `flat` is a number (a contiguous group, e.g. a row: then
+ * the marks below the threshold are branch-free 0/1 stores). `sorted` is scratch of at least
+ * vals.length (its contents are destroyed).
  */
 export function pruneSmallest(
   vals: Float32Array,
   k: number,
   sorted: Float32Array,
   mask: Uint8Array,
-  flat: (p: number) => number,
+  flat: ((p: number) => number) | number,
 ): void {
   if (k <= 0) return;
   const g = vals.length;
   const s = sorted.subarray(0, g); // (g,)
   s.set(vals);
-  const t = selectKth(s, k - 1); // the k-th smallest score: the threshold
+  const t = selectKthRadix(s, k - 1); // the k-th smallest score: the threshold
   let below = 0;
-  for (let p = 0; p < g; p++) {
-    if (vals[p]! < t) {
-      mask[flat(p)] = 0;
-      below++;
+  if (typeof flat === "number") {
+    // Which side of the threshold an entry falls goes either way: a 0/1 store, not a branch.
+    for (let p = 0; p < g; p++) {
+      const lt = +(vals[p]! < t);
+      mask[flat + p] = mask[flat + p]! & (1 - lt);
+      below += lt;
+    }
+  } else {
+    for (let p = 0; p < g; p++) {
+      if (vals[p]! < t) {
+        mask[flat(p)] = 0;
+        below++;
+      }
     }
   }
   let ties = k - below; // how many of the entries equal to the threshold are pruned, lowest positions first
   for (let p = 0; p < g && ties > 0; p++) {
     if (vals[p] === t) {
-      mask[flat(p)] = 0;
+      mask[typeof flat === "number" ? flat + p : flat(p)] = 0;
       ties--;
     }
   }
@@ -178,13 +189,13 @@ export function selectMask(
   if (rows * cols === 0) return mask;
 
   if (group === "matrix") {
-    pruneSmallest(scores, Math.floor(s * rows * cols), new Float32Array(rows * cols), mask, (p) => p);
+    pruneSmallest(scores, Math.floor(s * rows * cols), new Float32Array(rows * cols), mask, 0);
   } else if (group === "row") {
     const k = Math.floor(s * cols);
     const sorted = new Float32Array(cols); // (cols,)
     for (let i = 0; i < rows; i++) {
       const off = i * cols;
-      pruneSmallest(scores.subarray(off, off + cols), k, sorted, mask, (p) => off + p);
+      pruneSmallest(scores.subarray(off, off + cols), k, sorted, mask, off);
     }
   } else {
     const bs = options.blockSize ?? 128;
