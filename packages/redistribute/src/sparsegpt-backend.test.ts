@@ -2,7 +2,14 @@ import { createWasmBackend } from "@mama-prune/compute-wasm";
 import { createMemoryLogger, createRng, nmGroupPruned } from "@mama-prune/core";
 import { afterAll, describe, expect, it } from "vitest";
 import { activationLikeHessian, naiveBackend, nmMask, randomWeight } from "../test/helpers.ts";
-import { kthSmallest, LazyGemm, lazyGemmChunk, lazySuperBlocks, selectNmGroup } from "./obs-sweep.ts";
+import {
+  kthSmallest,
+  kthSmallestRadix,
+  LazyGemm,
+  lazyGemmChunk,
+  lazySuperBlocks,
+  selectNmGroup,
+} from "./obs-sweep.ts";
 import { reconstructionError } from "./reconstruction-error.ts";
 import { sparsegpt } from "./sparsegpt.ts";
 
@@ -107,6 +114,40 @@ describe("kthSmallest", () => {
         expect(bad).toBe(0);
       }
     }
+  });
+});
+
+describe("kthSmallestRadix", () => {
+  it("equals the sorted array's k-th entry (−0 === +0) on scores, signs, ties, extremes and one-bucket data, above and below its 2048 cutover", () => {
+    const rng = createRng(6);
+    const gen: Record<string, (i: number) => number> = {
+      obsScores: () => rng.normal() ** 2 * Math.exp(3 * rng.normal()),
+      signed: () => rng.normal() * 1e3,
+      ties: () => Math.floor(rng.next() * 5) - 2,
+      zerosBothSigns: (i) => (i % 3 === 0 ? 0 : i % 3 === 1 ? -0 : rng.normal()),
+      extremes: (i) =>
+        [
+          Number.POSITIVE_INFINITY,
+          Number.NEGATIVE_INFINITY,
+          5e-324,
+          -5e-324,
+          Number.MAX_VALUE,
+          -Number.MAX_VALUE,
+        ][i % 6]! * (i % 5 === 0 ? 1 : 0.5),
+      sameHighWord: () => 1 + rng.next() * 1e-12, // every key in one high-word bucket: the low word decides
+      descending: (i) => -i,
+    };
+    for (const n of [1, 100, 2047, 2048, 2049, 40000]) {
+      for (const [name, f] of Object.entries(gen)) {
+        const a = Float64Array.from({ length: n }, (_, i) => f(i));
+        const sorted = new Float64Array(a).sort();
+        for (const k of new Set([0, 1, n >> 2, n >> 1, n - 2, n - 1].filter((x) => x >= 0 && x < n))) {
+          const v = kthSmallestRadix(new Float64Array(a), k);
+          expect(v === sorted[k], `${name} n=${n} k=${k}: ${v} vs ${sorted[k]}`).toBe(true);
+        }
+      }
+    }
+    expect(() => kthSmallestRadix(new Float64Array(3000), 3000)).toThrow(/k=3000 is outside \[0, 2999\]/);
   });
 });
 
