@@ -3,7 +3,6 @@ import { createMemoryLogger, createRng, nmGroupPruned } from "@mama-prune/core";
 import { afterAll, describe, expect, it } from "vitest";
 import { activationLikeHessian, naiveBackend, nmMask, randomWeight } from "../test/helpers.ts";
 import {
-  kthSmallest,
   kthSmallestRadix,
   LazyGemm,
   lazyGemmChunk,
@@ -90,35 +89,8 @@ describe("sparsegpt on a backend", () => {
   });
 });
 
-describe("kthSmallest", () => {
-  it("equals the sorted array's k-th entry, with ties, duplicates and adversarial orders", () => {
-    const rng = createRng(5);
-    const cases: Float64Array[] = [
-      Float64Array.from({ length: 1000 }, () => rng.normal() ** 2),
-      Float64Array.from({ length: 999 }, () => Math.floor(rng.next() * 5)), // many ties
-      Float64Array.from({ length: 512 }, (_, i) => i), // sorted
-      Float64Array.from({ length: 512 }, (_, i) => 512 - i), // reversed
-      Float64Array.from({ length: 300 }, () => 0),
-      new Float64Array([3]),
-    ];
-    for (const a of cases) {
-      const sorted = new Float64Array(a).sort();
-      for (const k of [0, 1, a.length >> 2, a.length >> 1, a.length - 1]) {
-        if (k >= a.length) continue;
-        const work = new Float64Array(a);
-        const v = kthSmallest(work, k);
-        expect(v).toBe(sorted[k]);
-        // It leaves a partition (sparsegpt counts the entries below the threshold before index k only).
-        let bad = 0;
-        for (let i = 0; i < work.length; i++) if (i < k ? work[i]! > v : work[i]! < v) bad++;
-        expect(bad).toBe(0);
-      }
-    }
-  });
-});
-
 describe("kthSmallestRadix", () => {
-  it("equals the sorted array's k-th entry (−0 === +0) on scores, signs, ties, extremes and one-bucket data, above and below its 2048 cutover", () => {
+  it("equals the sorted array's k-th entry (−0 === +0) on scores, signs, ties, extremes and one-bucket data: the radix passes from 2048, the branch-free partitions below", () => {
     const rng = createRng(6);
     const gen: Record<string, (i: number) => number> = {
       obsScores: () => rng.normal() ** 2 * Math.exp(3 * rng.normal()),
@@ -137,7 +109,7 @@ describe("kthSmallestRadix", () => {
       sameHighWord: () => 1 + rng.next() * 1e-12, // every key in one high-word bucket: the low word decides
       descending: (i) => -i,
     };
-    for (const n of [1, 100, 2047, 2048, 2049, 40000]) {
+    for (const n of [1, 2, 16, 17, 100, 128, 2047, 2048, 2049, 40000]) {
       for (const [name, f] of Object.entries(gen)) {
         const a = Float64Array.from({ length: n }, (_, i) => f(i));
         const sorted = new Float64Array(a).sort();
