@@ -21,6 +21,7 @@ export {
 export { sha256Hex } from "./hash.ts";
 export { createMemoryLogger, type Logger, type LogRecord, SILENT_LOGGER } from "./logger.ts";
 export { type Matrix, matrix, numel } from "./matrix.ts";
+export { radixSelect } from "./radix-select.ts";
 export { createRng, type Rng, randomNormal } from "./rng.ts";
 export {
   countZeros,

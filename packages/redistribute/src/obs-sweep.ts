@@ -1,6 +1,12 @@
 // ---- SparseGPT on a ComputeBackend: the lazy batch update as one GEMM per column block ----
 
-import { type ComputeBackend, type NmPattern, nmGroupPruned, transposeInto } from "@mama-prune/core";
+import {
+  type ComputeBackend,
+  type NmPattern,
+  nmGroupPruned,
+  radixSelect,
+  transposeInto,
+} from "@mama-prune/core";
 
 /**
  * Smallest input width for which {@link sparsegpt} with a `backend` runs the blocked Cholesky/inverse
@@ -194,81 +200,18 @@ export class LazyGemm {
 
 /** Lengths from which {@link kthSmallestRadix} counts digits (below, it partitions without branches). */
 const RADIX_SELECT_MIN = 2048;
-const radixCount = new Uint32Array(2048);
-const radixF64 = new Float64Array(1);
-const radixWords = new Uint32Array(radixF64.buffer);
 
 /**
  * The k-th smallest value (0-based) of `a`, the entry `a.sort()[k]` holds (of −0 and +0 either may
- * come back; they compare equal), in O(n): SparseGPT's per-block threshold, by a radix select on the
- * float64 bits: each value
- * becomes its monotone 64-bit key in place, as two uint32 words (`a`'s contents are destroyed);
- * three digit passes (11, 11, 10 bits) over the high words and, among the values sharing the
- * answer's high word, three over the low words each count the candidates' digits, keep the digit
- * holding rank k and move its candidates to the front. The counting has no data-dependent branch,
- * where the quickselect's partitions mispredict about half their comparisons. Arrays shorter than
- * 2048 take branch-free three-way partitions instead. `a` must not contain NaN.
+ * come back; they compare equal), in O(n) and without data-dependent branches: SparseGPT's per-block
+ * threshold by core's `radixSelect` on the float64 bits from 2048 values, MAMA's per-row selections
+ * (128 values) by branch-free three-way partitions. `a`'s contents are destroyed; no NaN.
  */
 export function kthSmallestRadix(a: Float64Array, k: number): number {
   const n = a.length;
   if (!Number.isInteger(k) || k < 0 || k >= n)
     throw new RangeError(`kthSmallest: k=${k} is outside [0, ${n - 1}]`);
-  if (n < RADIX_SELECT_MIN) return kthSmallestSmall(a, k);
-  const u = new Uint32Array(a.buffer, a.byteOffset, 2 * n); // little endian: [lo, hi] per value
-  // key = bits ^ (negative ? all ones : the sign bit): ascending keys ⟺ ascending values.
-  for (let p = 0; p < 2 * n; p += 2) {
-    const hi = u[p + 1]!;
-    const s = hi >> 31;
-    u[p] = u[p]! ^ s;
-    u[p + 1] = hi ^ (s | 0x80000000);
-  }
-  const count = radixCount;
-  let m = n; // candidates, at value slots [0, m)
-  let rank = k;
-  let keyHi = 0;
-  let keyLo = 0;
-  for (let word = 1; word >= 0; word--) {
-    let prefix = 0;
-    for (const [shift, bits] of [
-      [21, 11],
-      [10, 11],
-      [0, 10],
-    ] as const) {
-      const size = 1 << bits;
-      const digitMask = size - 1;
-      count.fill(0, 0, size);
-      for (let p = 0; p < m; p++) {
-        const d = (u[2 * p + word]! >>> shift) & digitMask;
-        count[d] = count[d]! + 1;
-      }
-      let d = 0;
-      while (rank >= count[d]!) {
-        rank -= count[d]!;
-        d++;
-      }
-      prefix |= d << shift;
-      let q = 0;
-      for (let p = 0; p < m; p++) {
-        const lo = u[2 * p]!;
-        const hi = u[2 * p + 1]!;
-        u[2 * q] = lo;
-        u[2 * q + 1] = hi;
-        q += +((((word === 1 ? hi : lo) >>> shift) & digitMask) === d);
-      }
-      m = q;
-    }
-    if (word === 1) keyHi = prefix >>> 0;
-    else keyLo = prefix >>> 0;
-  }
-  // Back from the key to the float64 bits.
-  if ((keyHi & 0x80000000) !== 0) {
-    radixWords[1] = keyHi ^ 0x80000000;
-    radixWords[0] = keyLo;
-  } else {
-    radixWords[1] = ~keyHi >>> 0;
-    radixWords[0] = ~keyLo >>> 0;
-  }
-  return radixF64[0]!;
+  return n < RADIX_SELECT_MIN ? kthSmallestSmall(a, k) : radixSelect(a, k);
 }
 
 const smallScratch = new Float64Array(RADIX_SELECT_MIN);

@@ -2,13 +2,7 @@ import { createWasmBackend } from "@mama-prune/compute-wasm";
 import { createMemoryLogger, createRng, nmGroupPruned } from "@mama-prune/core";
 import { afterAll, describe, expect, it } from "vitest";
 import { activationLikeHessian, naiveBackend, nmMask, randomWeight } from "../test/helpers.ts";
-import {
-  kthSmallestRadix,
-  LazyGemm,
-  lazyGemmChunk,
-  lazySuperBlocks,
-  selectNmGroup,
-} from "./obs-sweep.ts";
+import { kthSmallestRadix, LazyGemm, lazyGemmChunk, lazySuperBlocks, selectNmGroup } from "./obs-sweep.ts";
 import { reconstructionError } from "./reconstruction-error.ts";
 import { sparsegpt } from "./sparsegpt.ts";
 
