@@ -130,9 +130,10 @@ export function checkHessian(where: string, hessian: Float64Array | Float32Array
       );
     }
   }
-  // Exact symmetry (the Gram accumulators' usual case) in tiles, so the transposed reads stay in the
-  // cache; only a mismatch walks the row-major loop below, which reports the first offending entry.
-  const exactlySymmetric = clean || isExactlySymmetric(h, n);
+  // Every entry is finite here, so the tiled pass above failed only on an asymmetry: exact symmetry
+  // (the Gram accumulators' usual case) is `clean`; otherwise the row-major loop below checks the
+  // tolerance and reports the first offending entry.
+  const exactlySymmetric = clean;
   for (let i = 0; i < n && !exactlySymmetric; i++) {
     for (let j = 0; j < i; j++) {
       const a = h[i * n + j]!;
@@ -161,28 +162,13 @@ export function checkHessian(where: string, hessian: Float64Array | Float32Array
   return { dead, deadCount, meanDiag: n === 0 ? 0 : sum / n, exactlySymmetric };
 }
 
-/** Columns of the square tiles of {@link isExactlySymmetric}. */
+/** Columns of the square tiles of {@link isFiniteAndExactlySymmetric}. */
 const SYMMETRY_TILE = 64;
 
-/** Whether h[i, j] === h[j, i] for all i, j (compared tile by tile below the diagonal). */
-function isExactlySymmetric(h: Float64Array | Float32Array, n: number): boolean {
-  for (let i0 = 0; i0 < n; i0 += SYMMETRY_TILE) {
-    const i1 = Math.min(n, i0 + SYMMETRY_TILE);
-    for (let j0 = 0; j0 <= i0; j0 += SYMMETRY_TILE) {
-      for (let i = i0; i < i1; i++) {
-        const j1 = Math.min(i, j0 + SYMMETRY_TILE);
-        const ro = i * n;
-        for (let j = j0; j < j1; j++) if (h[ro + j] !== h[j * n + i]) return false;
-      }
-    }
-  }
-  return true;
-}
-
 /**
- * Whether every entry is finite and h[i, j] === h[j, i] for all i, j: {@link isExactlySymmetric}'s
- * tiles with the finiteness folded in (x·0 is 0 for finite x, NaN for ±Infinity and NaN), so the
- * matrix is read once.
+ * Whether every entry is finite and h[i, j] === h[j, i] for all i, j, compared tile by tile below
+ * the diagonal (the transposed reads stay in the cache) with the finiteness folded in (x·0 is 0 for
+ * finite x, NaN for ±Infinity and NaN), so the matrix is read once.
  */
 function isFiniteAndExactlySymmetric(h: Float64Array | Float32Array, n: number): boolean {
   let z = 0;
