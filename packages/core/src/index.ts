@@ -19,9 +19,9 @@ export {
   truncateForMessage,
 } from "./errors.ts";
 export { sha256Hex } from "./hash.ts";
+export { kthSmallest } from "./kth-smallest.ts";
 export { createMemoryLogger, type Logger, type LogRecord, SILENT_LOGGER } from "./logger.ts";
 export { type Matrix, matrix, numel } from "./matrix.ts";
-export { radixSelect } from "./radix-select.ts";
 export { createRng, type Rng, randomNormal } from "./rng.ts";
 export {
   countZeros,

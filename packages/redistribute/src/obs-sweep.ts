@@ -1,12 +1,6 @@
 // ---- SparseGPT on a ComputeBackend: the lazy batch update as one GEMM per column block ----
 
-import {
-  type ComputeBackend,
-  type NmPattern,
-  nmGroupPruned,
-  radixSelect,
-  transposeInto,
-} from "@mama-prune/core";
+import { type ComputeBackend, type NmPattern, nmGroupPruned, transposeInto } from "@mama-prune/core";
 
 /**
  * Smallest input width for which {@link sparsegpt} with a `backend` runs the blocked Cholesky/inverse
@@ -196,72 +190,6 @@ export class LazyGemm {
     }
     this.stats.ms += performance.now() - t0;
   }
-}
-
-/** Lengths from which {@link kthSmallestRadix} counts digits (below, it partitions without branches). */
-const RADIX_SELECT_MIN = 2048;
-
-/**
- * The k-th smallest value (0-based) of `a`, the entry `a.sort()[k]` holds (of −0 and +0 either may
- * come back; they compare equal), in O(n) and without data-dependent branches: SparseGPT's per-block
- * threshold by core's `radixSelect` on the float64 bits from 2048 values, MAMA's per-row selections
- * (128 values) by branch-free three-way partitions. `a`'s contents are destroyed; no NaN.
- */
-export function kthSmallestRadix(a: Float64Array, k: number): number {
-  const n = a.length;
-  if (!Number.isInteger(k) || k < 0 || k >= n)
-    throw new RangeError(`kthSmallest: k=${k} is outside [0, ${n - 1}]`);
-  return n < RADIX_SELECT_MIN ? kthSmallestSmall(a, k) : radixSelect(a, k);
-}
-
-const smallScratch = new Float64Array(RADIX_SELECT_MIN);
-
-/**
- * The k-th smallest value of `a` (n < 2048; `a` is used as scratch) by three-way partitions without data-dependent branches: each value is written to both the
- * next "less" slot and the next "greater" slot of a second array and only the matching cursor moves,
- * values equal to the pivot being dropped and counted; the side holding rank k becomes the next range
- * (the arrays swap roles). Ranges of 16 or fewer finish by insertion sort. A quickselect's
- * partitions mispredict about half their comparisons on random scores; this is ≈ 1.7× faster on
- * MAMA's per-row selections (128 values).
- */
-function kthSmallestSmall(a: Float64Array, k: number): number {
-  let src: Float64Array = a;
-  let dst: Float64Array = smallScratch;
-  let lo = 0;
-  let hi = a.length; // exclusive
-  while (hi - lo > 16) {
-    const mid = (lo + hi) >>> 1;
-    const x = src[lo]!;
-    const y = src[mid]!;
-    const z = src[hi - 1]!;
-    const pivot = Math.max(Math.min(x, y), Math.min(Math.max(x, y), z));
-    let l = lo;
-    let g = hi - 1;
-    for (let p = lo; p < hi; p++) {
-      const v = src[p]!;
-      dst[l] = v;
-      dst[g] = v;
-      l += +(v < pivot);
-      g -= +(v > pivot);
-    }
-    // ranks [lo, l): below the pivot; [l, g + 1): equal to it; [g + 1, hi): above it.
-    if (k < l) hi = l;
-    else if (k > g) lo = g + 1;
-    else return pivot;
-    const t = src;
-    src = dst;
-    dst = t;
-  }
-  for (let p = lo + 1; p < hi; p++) {
-    const v = src[p]!;
-    let q = p - 1;
-    while (q >= lo && src[q]! > v) {
-      src[q + 1] = src[q]!;
-      q--;
-    }
-    src[q + 1] = v;
-  }
-  return src[k]!;
 }
 
 /**

@@ -1,8 +1,8 @@
 import { createWasmBackend } from "@mama-prune/compute-wasm";
-import { createMemoryLogger, createRng, nmGroupPruned } from "@mama-prune/core";
+import { createMemoryLogger, createRng, kthSmallest, nmGroupPruned } from "@mama-prune/core";
 import { afterAll, describe, expect, it } from "vitest";
 import { activationLikeHessian, naiveBackend, nmMask, randomWeight } from "../test/helpers.ts";
-import { kthSmallestRadix, LazyGemm, lazyGemmChunk, lazySuperBlocks, selectNmGroup } from "./obs-sweep.ts";
+import { LazyGemm, lazyGemmChunk, lazySuperBlocks, selectNmGroup } from "./obs-sweep.ts";
 import { reconstructionError } from "./reconstruction-error.ts";
 import { sparsegpt } from "./sparsegpt.ts";
 
@@ -83,7 +83,7 @@ describe("sparsegpt on a backend", () => {
   });
 });
 
-describe("kthSmallestRadix", () => {
+describe("core kthSmallest on SparseGPT's scores", () => {
   it("equals the sorted array's k-th entry (−0 === +0) on scores, signs, ties, extremes and one-bucket data: the radix passes from 2048, the branch-free partitions below", () => {
     const rng = createRng(6);
     const gen: Record<string, (i: number) => number> = {
@@ -108,12 +108,12 @@ describe("kthSmallestRadix", () => {
         const a = Float64Array.from({ length: n }, (_, i) => f(i));
         const sorted = new Float64Array(a).sort();
         for (const k of new Set([0, 1, n >> 2, n >> 1, n - 2, n - 1].filter((x) => x >= 0 && x < n))) {
-          const v = kthSmallestRadix(new Float64Array(a), k);
+          const v = kthSmallest(new Float64Array(a), k);
           expect(v === sorted[k], `${name} n=${n} k=${k}: ${v} vs ${sorted[k]}`).toBe(true);
         }
       }
     }
-    expect(() => kthSmallestRadix(new Float64Array(3000), 3000)).toThrow(/k=3000 is outside \[0, 2999\]/);
+    expect(() => kthSmallest(new Float64Array(3000), 3000)).toThrow(/k=3000 is outside \[0, 2999\]/);
   });
 });
 

@@ -1,7 +1,7 @@
 // ---- SparseGPT's inner kernels: the float64 lazy batch update and the per-group N:M selection ----
 
-import { type NmPattern, nmGroupPruned, PruneError } from "@mama-prune/core";
-import { kthSmallestRadix, selectNmGroup, zeroLowestInGroup } from "./obs-sweep.ts";
+import { kthSmallest, type NmPattern, nmGroupPruned, PruneError } from "@mama-prune/core";
+import { selectNmGroup, zeroLowestInGroup } from "./obs-sweep.ts";
 import type { SparseGptMaskScore } from "./sparsegpt-types.ts";
 
 /** Rows processed together in the lazy batch update. */
@@ -84,7 +84,7 @@ export function selectNM(
 /**
  * Zero the mask of the `count` lowest of `h` × `bw` scores (scores row-major from `so`, the mask's
  * rows `cols` apart from `mo`); ties: the lower row-major index first. The `count`-th lowest score
- * comes from {@link kthSmallestRadix} on a copy (`scratch`, at least h·bw long), then every score below it
+ * comes from core's `kthSmallest` on a copy (`scratch`, at least h·bw long), then every score below it
  * is pruned by a branch-free 0/1 store and the entries equal to it in row-major order until `count`
  * are pruned: the set a sort by (score, index) selects, in O(h·bw) instead of O(h·bw·log).
  */
@@ -107,7 +107,7 @@ export function pruneLowest(
   }
   const copy = scratch.subarray(0, n);
   copy.set(scores.subarray(so, so + n));
-  const threshold = kthSmallestRadix(copy, count - 1);
+  const threshold = kthSmallest(copy, count - 1);
   // The comparison goes either way half the time: a 0/1 store, not a branch; the entries below the
   // threshold are counted on the way (scores hold no NaN, so "not ≥" is "<").
   let below = 0;

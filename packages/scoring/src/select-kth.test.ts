@@ -1,11 +1,11 @@
-import { createRng } from "@mama-prune/core";
+import { createRng, kthSmallest } from "@mama-prune/core";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { floatKey, radixArgsort, selectKth, selectKthRadix } from "./select-kth.ts";
+import { floatKey, radixArgsort } from "./select-kth.ts";
 
 const sortedCopy = (a: Float32Array): Float32Array => Float32Array.from(a).sort();
 
-describe("selectKth", () => {
+describe("core kthSmallest on float32 scores (below its radix cutover)", () => {
   it("equals the k-th element of a sorted copy on random and adversarial arrays", () => {
     const rng = createRng(1);
     const n = 500;
@@ -23,7 +23,7 @@ describe("selectKth", () => {
       const a = Float32Array.from({ length: n }, (_, i) => f(i));
       const ref = sortedCopy(a);
       for (const k of [0, 1, 17, n >> 1, n - 2, n - 1]) {
-        const got = selectKth(a.slice(), k);
+        const got = kthSmallest(a.slice(), k);
         expect(got === ref[k], `${name} k=${k}: ${got} vs ${ref[k]}`).toBe(true); // -0 === +0 on purpose
       }
     }
@@ -37,7 +37,7 @@ describe("selectKth", () => {
         (xs, kk) => {
           const a = Float32Array.from(xs);
           const k = kk % a.length;
-          const got = selectKth(a.slice(), k);
+          const got = kthSmallest(a.slice(), k);
           const want = sortedCopy(a)[k]!;
           return got === want; // -0 === +0
         },
@@ -47,7 +47,7 @@ describe("selectKth", () => {
   });
 
   it("rejects k out of range", () => {
-    expect(() => selectKth(new Float32Array(3), 3)).toThrow(RangeError);
+    expect(() => kthSmallest(new Float32Array(3), 3)).toThrow(RangeError);
   });
 });
 
@@ -75,10 +75,10 @@ describe("radixArgsort", () => {
   });
 });
 
-describe("selectKthRadix", () => {
-  it("equals the k-th element of a sorted copy (−0 === +0) on random and adversarial arrays, above and below its 512 cutover", () => {
+describe("core kthSmallest on float32 scores, around its 2048 radix cutover", () => {
+  it("equals the k-th element of a sorted copy (−0 === +0) on random and adversarial arrays, above and below the 2048 cutover", () => {
     const rng = createRng(7);
-    for (const n of [1, 37, 511, 512, 513, 4096, 11008]) {
+    for (const n of [1, 37, 511, 512, 513, 2047, 2048, 2049, 4096, 11008]) {
       const patterns: Record<string, (i: number) => number> = {
         random: () => rng.normal(),
         wandaLike: () => Math.abs(rng.normal()) * Math.exp(rng.normal()),
@@ -96,7 +96,7 @@ describe("selectKthRadix", () => {
         const a = Float32Array.from({ length: n }, (_, i) => f(i));
         const ref = sortedCopy(a);
         for (const k of new Set([0, 1, n >> 2, n >> 1, n - 2, n - 1].filter((x) => x >= 0 && x < n))) {
-          const got = selectKthRadix(a.slice(), k);
+          const got = kthSmallest(a.slice(), k);
           expect(got === ref[k], `${name} n=${n} k=${k}: ${got} vs ${ref[k]}`).toBe(true);
         }
       }
@@ -112,7 +112,7 @@ describe("selectKthRadix", () => {
           const a = Float32Array.from(xs);
           const k = kk % a.length;
           const ref = sortedCopy(a);
-          return selectKthRadix(a.slice(), k) === ref[k];
+          return kthSmallest(a.slice(), k) === ref[k];
         },
       ),
       { numRuns: 60 },
@@ -120,7 +120,7 @@ describe("selectKthRadix", () => {
   });
 
   it("refuses k outside the array", () => {
-    expect(() => selectKthRadix(new Float32Array(600), 600)).toThrow(/k=600 is outside \[0, 599\]/);
-    expect(() => selectKthRadix(new Float32Array(600), -1)).toThrow(/outside/);
+    expect(() => kthSmallest(new Float32Array(600), 600)).toThrow(/k=600 is outside \[0, 599\]/);
+    expect(() => kthSmallest(new Float32Array(600), -1)).toThrow(/outside/);
   });
 });

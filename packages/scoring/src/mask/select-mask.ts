@@ -1,5 +1,11 @@
-import { type NmPattern, nmGroupPruned, PruneError, type Sparsity, validateSparsity } from "@mama-prune/core";
-import { selectKthRadix } from "../select-kth.ts";
+import {
+  kthSmallest,
+  type NmPattern,
+  nmGroupPruned,
+  PruneError,
+  type Sparsity,
+  validateSparsity,
+} from "@mama-prune/core";
 
 /**
  * N:M structure: N **zeros** in every M consecutive input columns of each row (2:4 = 50 %).
@@ -63,7 +69,7 @@ export function pruneSmallest(
   const g = vals.length;
   const s = sorted.subarray(0, g); // (g,)
   s.set(vals);
-  const t = selectKthRadix(s, k - 1); // the k-th smallest score: the threshold
+  const t = kthSmallest(s, k - 1); // the k-th smallest score: the threshold
   let below = 0;
   if (typeof flat === "number") {
     // Which side of the threshold an entry falls goes either way: a 0/1 store, not a branch.

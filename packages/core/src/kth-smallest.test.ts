@@ -1,12 +1,12 @@
 import { describe, expect, it } from "vitest";
-import { radixSelect } from "./radix-select.ts";
+import { kthSmallest } from "./kth-smallest.ts";
 import { createRng } from "./rng.ts";
 
-describe("radixSelect", () => {
+describe("kthSmallest", () => {
   it("the hand-computed cases", () => {
-    expect(radixSelect(Float32Array.of(3, -1, 2, 0), 1)).toBe(0);
-    expect(radixSelect(Float64Array.of(0.5, -2, 7), 2)).toBe(7);
-    expect(radixSelect(Float64Array.of(0.5, -2, 7), 0)).toBe(-2);
+    expect(kthSmallest(Float32Array.of(3, -1, 2, 0), 1)).toBe(0);
+    expect(kthSmallest(Float64Array.of(0.5, -2, 7), 2)).toBe(7);
+    expect(kthSmallest(Float64Array.of(0.5, -2, 7), 0)).toBe(-2);
   });
 
   it("equals a sorted copy's k-th entry (−0 === +0) on float32 and float64 data: signs, ties, zeros, ±∞, subnormals, one-bucket keys", () => {
@@ -30,8 +30,8 @@ describe("radixSelect", () => {
         const s64 = new Float64Array(v64).sort();
         const s32 = new Float32Array(v32).sort();
         for (const k of new Set([0, 1, n >> 2, n >> 1, n - 2, n - 1].filter((x) => x >= 0 && x < n))) {
-          const g64 = radixSelect(new Float64Array(v64), k);
-          const g32 = radixSelect(new Float32Array(v32), k);
+          const g64 = kthSmallest(new Float64Array(v64), k);
+          const g32 = kthSmallest(new Float32Array(v32), k);
           expect(g64 === s64[k], `f64 ${name} n=${n} k=${k}: ${g64} vs ${s64[k]}`).toBe(true);
           expect(g32 === s32[k], `f32 ${name} n=${n} k=${k}: ${g32} vs ${s32[k]}`).toBe(true);
         }
@@ -42,9 +42,9 @@ describe("radixSelect", () => {
   it("works on a view inside a larger buffer and refuses k outside the array", () => {
     const big = Float64Array.from({ length: 100 }, (_, i) => 100 - i);
     const view = big.subarray(10, 60); // 90 … 41
-    expect(radixSelect(view, 0)).toBe(41);
+    expect(kthSmallest(view, 0)).toBe(41);
     expect(big[5]).toBe(95); // outside the view: untouched
-    expect(() => radixSelect(new Float32Array(3), 3)).toThrow(/k=3 is outside \[0, 2\]/);
-    expect(() => radixSelect(new Float64Array(3), 0.5)).toThrow(/outside/);
+    expect(() => kthSmallest(new Float32Array(3), 3)).toThrow(/k=3 is outside \[0, 2\]/);
+    expect(() => kthSmallest(new Float64Array(3), 0.5)).toThrow(/outside/);
   });
 });
