@@ -179,8 +179,9 @@ export async function buildPreconditioner(
         return;
       }
       t.fill(0);
-      // t = F_KᵀD̃⁻¹r over the nonzero terms, four columns at a time in column order (t never holds
-      // −0, so the skipped zero terms would not have changed it: bit for bit the one-at-a-time sum).
+      // t = F_KᵀD̃⁻¹r over the nonzero terms, eight columns at a time in column order, then the last
+      // few one by one (t never holds −0, so the skipped zero terms would not have changed it: bit for
+      // bit the one-at-a-time sum).
       let nu = 0;
       for (let j = 0; j < n; j++) {
         const u = res[ro + j]! * invD[j]!;
@@ -218,22 +219,6 @@ export async function buildPreconditioner(
             u6 * f[f6 + a]! +
             u7 * f[f7 + a]!;
       }
-      for (; q + 4 <= nu; q += 4) {
-        const j0 = kept[q]!;
-        const j1 = kept[q + 1]!;
-        const j2 = kept[q + 2]!;
-        const j3 = kept[q + 3]!;
-        const u0 = z[j0]!;
-        const u1 = z[j1]!;
-        const u2 = z[j2]!;
-        const u3 = z[j3]!;
-        const f0 = j0 * r;
-        const f1 = j1 * r;
-        const f2 = j2 * r;
-        const f3 = j3 * r;
-        for (let a = 0; a < r; a++)
-          t[a] = t[a]! + u0 * f[f0 + a]! + u1 * f[f1 + a]! + u2 * f[f2 + a]! + u3 * f[f3 + a]!;
-      }
       for (; q < nu; q++) {
         const j = kept[q]!;
         const u = z[j]!;
@@ -242,7 +227,8 @@ export async function buildPreconditioner(
       }
       solveWithFactor(c.subarray(slot * rr, slot * rr + rr), r, t);
       const nk = keptColumns(mask, mo, n, kept);
-      // Four, then two kept columns per pass: independent dot products (each summed in the same order).
+      // Four kept columns per pass: independent dot products (each summed in the same order), then the
+      // last few one by one.
       let p = 0;
       for (; p + 4 <= nk; p += 4) {
         const j0 = kept[p]!;
@@ -269,22 +255,7 @@ export async function buildPreconditioner(
         z[j2]! -= invD[j2]! * s2;
         z[j3]! -= invD[j3]! * s3;
       }
-      for (; p + 2 <= nk; p += 2) {
-        const j = kept[p]!;
-        const k = kept[p + 1]!;
-        const fj = j * r;
-        const fk = k * r;
-        let s = 0;
-        let u = 0;
-        for (let a = 0; a < r; a++) {
-          const ta = t[a]!;
-          s += f[fj + a]! * ta;
-          u += f[fk + a]! * ta;
-        }
-        z[j]! -= invD[j]! * s;
-        z[k]! -= invD[k]! * u;
-      }
-      if (p < nk) {
+      for (; p < nk; p++) {
         const j = kept[p]!;
         const fj = j * r;
         let s = 0;
