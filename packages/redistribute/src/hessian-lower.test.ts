@@ -46,44 +46,45 @@ describe('upperCholeskyOfInverseBlocked(…, lower: "keep")', () => {
 });
 
 describe("fillRowsFromLower / lowerTriangleInfo", () => {
-  it("writes the rows of new Float32Array(H) bit for bit from H's strict lower triangle and diagonal", () => {
-    const n = 37;
-    const h = activationLikeHessian(50, n, 82);
-    const h32 = new Float32Array(h);
-    const lower = new Float64Array(h);
-    for (let i = 0; i < n; i++) lower.fill(Number.NaN, i * n + i, (i + 1) * n); // diagonal and above: not H
-    const diag = diagonalOf(h, n);
-    for (const [j0, c] of [
-      [0, n],
-      [0, 8],
-      [8, 8],
-      [32, 5],
-      [36, 1],
-    ] as const) {
-      const out = new Float32Array(c * n).fill(-1);
-      fillRowsFromLower(lower, diag, n, j0, c, out);
-      expect(Array.from(out)).toEqual(Array.from(h32.subarray(j0 * n, (j0 + c) * n)));
-    }
-  });
-
-  it("the same at n = 300: blocks wider than the transpose's 256-column strip, tails of < 8 rows", () => {
-    const n = 300;
-    const h = activationLikeHessian(40, n, 84);
-    const h32 = new Float32Array(h);
-    const lower = new Float64Array(h);
-    for (let i = 0; i < n; i++) lower.fill(Number.NaN, i * n + i, (i + 1) * n);
-    const diag = diagonalOf(h, n);
-    for (const [j0, c] of [
-      [0, n],
-      [8, 264],
-      [100, 13],
-      [293, 7],
-    ] as const) {
-      const out = new Float32Array(c * n).fill(-1);
-      fillRowsFromLower(lower, diag, n, j0, c, out);
-      expect(Array.from(out)).toEqual(Array.from(h32.subarray(j0 * n, (j0 + c) * n)));
-    }
-  });
+  // n = 300: blocks wider than the transpose's 256-column strip, tails of < 8 rows.
+  for (const [n, tokens, seed, blocks] of [
+    [
+      37,
+      50,
+      82,
+      [
+        [0, 37],
+        [0, 8],
+        [8, 8],
+        [32, 5],
+        [36, 1],
+      ],
+    ],
+    [
+      300,
+      40,
+      84,
+      [
+        [0, 300],
+        [8, 264],
+        [100, 13],
+        [293, 7],
+      ],
+    ],
+  ] as const) {
+    it(`writes the rows of new Float32Array(H) bit for bit from H's strict lower triangle and diagonal (n = ${n})`, () => {
+      const h = activationLikeHessian(tokens, n, seed);
+      const h32 = new Float32Array(h);
+      const lower = new Float64Array(h);
+      for (let i = 0; i < n; i++) lower.fill(Number.NaN, i * n + i, (i + 1) * n); // diagonal and above: not H
+      const diag = diagonalOf(h, n);
+      for (const [j0, c] of blocks) {
+        const out = new Float32Array(c * n).fill(-1);
+        fillRowsFromLower(lower, diag, n, j0, c, out);
+        expect(Array.from(out)).toEqual(Array.from(h32.subarray(j0 * n, (j0 + c) * n)));
+      }
+    });
+  }
 
   it("rejects a missing diagonal, an entry beyond float32 and a diagonal whose rounding kills an input, by name", () => {
     const n = 4;
